@@ -1,0 +1,33 @@
+// actors/messages.hpp — the CAF atoms and message types between tasks, the master and the executor.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace sluice::runtime {
+
+/// Every task actor of a job: [task][subtask].
+using ActorTable = std::vector<std::vector<caf::actor>>;
+
+// task <- master
+using wire_atom = caf::atom_constant<caf::atom("wire")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+// task <- task: (frame_atom, backlog, FrameBuffer) and (credit_atom, edge, producer, consumer, n)
+using frame_atom = caf::atom_constant<caf::atom("frame")>;
+using credit_atom = caf::atom_constant<caf::atom("credit")>;
+// task <- itself
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using wakeup_atom = caf::atom_constant<caf::atom("wakeup")>;
+using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
+// master <- task
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using failed_atom = caf::atom_constant<caf::atom("failed")>;
+
+}  // namespace sluice::runtime
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const sluice::runtime::ActorTable>)

@@ -1,0 +1,160 @@
+// actors/partition.cpp — staging, framing and credit-gated sending of one subtask's output.
+#include "partition.hpp"
+
+#include <cstring>
+
+namespace sluice::runtime {
+
+namespace {
+size_t staged_bytes(const RecordBatch& b) {
+  return b.empty() ? 0 : RecordBatch::encoded_bound(b.size(), b.data.size());
+}
+}  // namespace
+
+ResultPartition::ResultPartition(uint32_t edge, int producer, std::vector<int> consumers,
+                                 const ExecutionConfig& config, Availability& availability,
+                                 SendFn send)
+    : ch_(consumers.size()), buffer_size_(config.buffer_size),
+      queue_limit_(config.output_queue_buffers), availability_(&availability), send_(std::move(send)) {
+  for (size_t i = 0; i < consumers.size(); ++i)
+    ch_[i].id = ChannelId{edge, uint32_t(producer), uint32_t(consumers[i])};
+}
+
+std::vector<uint8_t>& ResultPartition::begin_record(int channel) {
+  if (channel < 0) {
+    broadcast_scratch_.clear();
+    return broadcast_scratch_;
+  }
+  auto& data = ch_[size_t(channel)].staging.data;
+  record_start_ = data.size();
+  return data;
+}
+
+void ResultPartition::end_record(int channel, int64_t ts) {
+  ++records_out_;
+  if (channel < 0) {
+    for (size_t c = 0; c < ch_.size(); ++c)
+      stage(int(c), broadcast_scratch_.data(), broadcast_scratch_.size(), ts);
+    return;
+  }
+  auto& b = ch_[size_t(channel)].staging;
+  // What this channel's staging was accounted at before the record's bytes were appended.
+  size_t before = b.empty() ? 0 : RecordBatch::encoded_bound(b.size(), record_start_);
+  if (!b.empty() && RecordBatch::encoded_bound(b.size() + 1, b.data.size()) > buffer_size_) {
+    // The record does not fit: frame what came before it, then stage it alone.
+    std::vector<uint8_t> rec(b.data.begin() + long(record_start_), b.data.end());
+    b.data.resize(record_start_);
+    flush(channel);
+    before = 0;
+    b.data = std::move(rec);
+  }
+  b.ends.push_back(uint32_t(b.data.size()));
+  b.timestamps.push_back(ts);
+  account(int64_t(staged_bytes(b)) - int64_t(before));
+  if (RecordBatch::encoded_bound(b.size(), b.data.size()) >= buffer_size_) flush(channel);
+}
+
+void ResultPartition::stage(int ch, const uint8_t* bytes, size_t n, int64_t ts) {
+  auto& b = ch_[size_t(ch)].staging;
+  if (!b.empty() && RecordBatch::encoded_bound(b.size() + 1, b.data.size() + n) > buffer_size_)
+    flush(ch);
+  auto before = staged_bytes(b);
+  b.data.insert(b.data.end(), bytes, bytes + n);
+  b.ends.push_back(uint32_t(b.data.size()));
+  b.timestamps.push_back(ts);
+  account(int64_t(staged_bytes(b)) - int64_t(before));
+  if (RecordBatch::encoded_bound(b.size(), b.data.size()) >= buffer_size_) flush(ch);
+}
+
+void ResultPartition::flush(int ch) {
+  auto& c = ch_[size_t(ch)];
+  if (c.staging.empty()) return;
+  account(-int64_t(staged_bytes(c.staging)));
+  auto frame = encode_records(c.id, c.next_sequence++, c.staging);
+  c.staging.clear();
+  enqueue(ch, std::move(frame));
+}
+
+void ResultPartition::enqueue(int ch, FrameBuffer&& frame) {
+  auto& c = ch_[size_t(ch)];
+  account(int64_t(frame.size() * 8));
+  bool was_full = c.queue.size() >= queue_limit_;
+  c.queue.push_back(std::move(frame));
+  if (!was_full && c.queue.size() >= queue_limit_) ++availability_->full_channels;
+  send_ready(ch);
+}
+
+void ResultPartition::send_ready(int ch) {
+  auto& c = ch_[size_t(ch)];
+  while (c.credits > 0 && !c.queue.empty()) {
+    bool was_full = c.queue.size() >= queue_limit_;
+    auto frame = std::move(c.queue.front());
+    c.queue.pop_front();
+    --c.credits;
+    if (was_full && c.queue.size() < queue_limit_) --availability_->full_channels;
+    auto bytes = frame.size() * 8;
+    account(-int64_t(bytes));
+    bytes_out_ += bytes;
+    send_(c.id, uint32_t(c.queue.size()), std::move(frame));
+  }
+}
+
+void ResultPartition::account(int64_t delta) {
+  queued_bytes_ = uint64_t(int64_t(queued_bytes_) + delta);
+  if (queued_bytes_ > max_queued_bytes_) max_queued_bytes_ = queued_bytes_;
+}
+
+void ResultPartition::watermark(int64_t wm) {
+  for (size_t c = 0; c < ch_.size(); ++c) {
+    flush(int(c));
+    auto& ch = ch_[c];
+    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::watermark, wm));
+  }
+}
+
+void ResultPartition::end_input() {
+  for (size_t c = 0; c < ch_.size(); ++c) {
+    flush(int(c));
+    auto& ch = ch_[c];
+    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::end_of_data));
+  }
+}
+
+void ResultPartition::end_partition() {
+  for (size_t c = 0; c < ch_.size(); ++c) {
+    auto& ch = ch_[c];
+    if (ch.closed) continue;
+    flush(int(c));
+    ch.closed = true;
+    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::end_of_partition));
+  }
+}
+
+void ResultPartition::flush_all() {
+  for (size_t c = 0; c < ch_.size(); ++c) flush(int(c));
+}
+
+void ResultPartition::on_credit(int ch, uint32_t credits) {
+  ch_[size_t(ch)].credits += credits;
+  send_ready(ch);
+}
+
+bool ResultPartition::drained() const {
+  for (const auto& c : ch_)
+    if (!c.closed || !c.queue.empty() || !c.staging.empty()) return false;
+  return true;
+}
+
+uint64_t ResultPartition::queued_buffers() const {
+  uint64_t n = 0;
+  for (const auto& c : ch_) n += c.queue.size() + (c.staging.empty() ? 0 : 1);
+  return n;
+}
+
+uint64_t ResultPartition::credits() const {
+  uint64_t n = 0;
+  for (const auto& c : ch_) n += c.credits;
+  return n;
+}
+
+}  // namespace sluice::runtime

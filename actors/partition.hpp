@@ -1,0 +1,87 @@
+// actors/partition.hpp — the sender side of an edge: per-channel staging, explicit output queues, credits, sequence numbers.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "actors/frame.hpp"
+#include "sluice/config.hpp"
+#include "sluice/detail/record_io.hpp"
+
+namespace sluice::runtime {
+
+/// Counts the reasons a task cannot take more input right now; shared by its partitions
+/// and operators. Zero means the task may consume.
+struct Availability {
+  int full_channels = 0;
+  int unavailable_operators = 0;
+  bool ok() const { return full_channels == 0 && unavailable_operators == 0; }
+};
+
+/// One subtask's output for one exchange. Records are staged per channel and cut into
+/// frames of at most `buffer_size` encoded bytes; frames wait in the channel's output queue
+/// until the consumer grants a credit. A channel whose queue holds `output_queue_buffers`
+/// frames is full, and a task with a full channel stops consuming (backpressure).
+class ResultPartition final : public detail::RecordPartition {
+ public:
+  /// Sends a frame to the consumer of a channel; `backlog` is what stays queued behind it.
+  using SendFn = std::function<void(const ChannelId&, uint32_t backlog, FrameBuffer&&)>;
+
+  ResultPartition(uint32_t edge, int producer, std::vector<int> consumers,
+                  const ExecutionConfig& config, Availability& availability, SendFn send);
+
+  // RecordPartition (called by the typed network writer)
+  int channel_count() const override { return int(ch_.size()); }
+  std::vector<uint8_t>& begin_record(int channel) override;
+  void end_record(int channel, int64_t timestamp) override;
+  void watermark(int64_t wm) override;
+  void end_input() override;
+
+  /// Closes every channel with EndOfPartition (after the task's operators closed).
+  void end_partition();
+  /// Turns partly filled buffers into frames (buffer timeout).
+  void flush_all();
+  /// The consumer of channel `ch` granted `credits` buffers.
+  void on_credit(int ch, uint32_t credits);
+  /// Every frame, EndOfPartition included, has been sent.
+  bool drained() const;
+
+  const ChannelId& channel_id(int ch) const { return ch_[size_t(ch)].id; }
+  uint64_t records_out() const { return records_out_; }
+  uint64_t bytes_out() const { return bytes_out_; }
+  uint64_t queued_buffers() const;
+  uint64_t queued_bytes() const { return queued_bytes_; }
+  uint64_t max_queued_bytes() const { return max_queued_bytes_; }
+  uint64_t credits() const;
+
+ private:
+  struct Channel {
+    ChannelId id;
+    RecordBatch staging;
+    std::deque<FrameBuffer> queue;
+    uint32_t credits = 0;
+    uint64_t next_sequence = 0;
+    bool closed = false;
+  };
+  void stage(int ch, const uint8_t* bytes, size_t n, int64_t ts);
+  void flush(int ch);
+  void enqueue(int ch, FrameBuffer&& frame);
+  void send_ready(int ch);
+  void account(int64_t delta);
+
+  std::vector<Channel> ch_;
+  uint32_t buffer_size_;
+  uint32_t queue_limit_;
+  Availability* availability_;
+  SendFn send_;
+  std::vector<uint8_t> broadcast_scratch_;
+  size_t record_start_ = 0;
+  uint64_t records_out_ = 0;
+  uint64_t bytes_out_ = 0;
+  uint64_t queued_bytes_ = 0;
+  uint64_t max_queued_bytes_ = 0;
+};
+
+}  // namespace sluice::runtime

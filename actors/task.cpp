@@ -1,0 +1,591 @@
+// actors/task.cpp — the subtask state machine: chain assembly, the processing step, end of input, probes.
+#include "task.hpp"
+
+#include <deque>
+#include <map>
+
+#include "actors/credit.hpp"
+#include "actors/partition.hpp"
+#include "actors/watermark_valve.hpp"
+#include "checkpoint/heap_backend.hpp"
+#include "scheduler/plan.hpp"
+#include "sluice/error.hpp"
+
+namespace sluice::runtime {
+
+const char* task_state_name(TaskState s) {
+  switch (s) {
+    case TaskState::created: return "created";
+    case TaskState::running: return "running";
+    case TaskState::finishing: return "finishing";
+    case TaskState::finished: return "finished";
+    case TaskState::failed: return "failed";
+    case TaskState::canceled: return "canceled";
+  }
+  return "?";
+}
+
+namespace {
+
+struct InFrame {
+  FrameBuffer buffer;
+  std::unique_ptr<FrameView> view;
+  size_t cursor = 0;
+};
+
+struct InChannel {
+  InChannel() = default;
+  InChannel(InChannel&&) = default;
+  InChannel(const InChannel&) = delete;
+  std::deque<InFrame> queue;
+  uint64_t expected_sequence = 0;
+  uint64_t queued_bytes = 0;
+  bool end_of_data = false;
+  bool closed = false;
+  int valve_index = 0;  // this channel's slot in its input's watermark valve
+};
+
+/// The receiving side of one exchange at this subtask.
+struct InputGate {
+  const scheduler::Exchange* exchange = nullptr;
+  std::vector<InChannel> channels;
+  std::unique_ptr<InputCredit> credit;
+  std::unique_ptr<detail::RecordDecoder> reader;
+  int input = 0;  // index into Impl::inputs
+};
+
+/// One logical input of the head operator, fed by one or more gates (a union).
+struct HeadInput {
+  ElementSink* target = nullptr;
+  int channels = 0;
+  int ended = 0;
+  bool end_delivered = false;
+  std::unique_ptr<WatermarkValve> valve;
+};
+
+enum class Activity { busy, backpressured, idle };
+
+}  // namespace
+
+struct TaskRuntime::Impl final : IoService {
+  /// What one operator of the chain sees of the runtime.
+  struct OpContext final : OperatorContext {
+    Impl* task = nullptr;
+    int index = 0;
+    std::string name;
+    std::unique_ptr<checkpoint::HeapKeyedStateBackend> keyed;
+    bool available = true;
+
+    const std::string& job_name() const override { return task->spec.graph->name; }
+    const std::string& operator_name() const override { return name; }
+    int subtask_index() const override { return task->spec.subtask; }
+    int parallelism() const override { return task->parallelism; }
+    int max_parallelism() const override { return task->spec.graph->config.max_parallelism; }
+    KeyedStateBackend* keyed_state() override { return keyed.get(); }
+    IoService& io() override { return *task; }
+    int64_t current_watermark() const override { return task->watermark; }
+    void set_available(bool a) override {
+      if (a == available) return;
+      available = a;
+      task->availability.unavailable_operators += a ? -1 : 1;
+      if (a) task->maybe_resume();
+    }
+    void request_wakeup(std::chrono::milliseconds delay) override {
+      task->transport->request_wakeup(index, delay);
+    }
+  };
+
+  Impl(TaskSpec s, TaskTransport& t) : spec(std::move(s)), transport(&t) {}
+
+  TaskSpec spec;
+  TaskTransport* transport;
+  const ExecutionConfig* config = nullptr;
+  const scheduler::Task* task = nullptr;
+  int parallelism = 1;
+  TaskState state = TaskState::created;
+  std::string error;
+
+  std::vector<std::unique_ptr<OperatorBase>> ops;
+  std::vector<std::unique_ptr<OpContext>> contexts;
+  SourceOperatorBase* source = nullptr;
+  bool source_waiting = false;
+  std::vector<std::unique_ptr<ResultPartition>> partitions;
+  std::map<int, ResultPartition*> partition_by_edge;
+  std::map<int, const scheduler::Exchange*> out_exchange_by_edge;
+  std::vector<std::unique_ptr<ElementSink>> owned_outputs;  // writers and fan-outs
+  std::vector<InputGate> gates;
+  std::map<int, int> gate_by_edge;
+  std::vector<HeadInput> inputs;
+  Availability availability;
+  int io_pending = 0;
+  bool resume_scheduled = false;
+  size_t next_gate = 0, next_channel = 0;
+  int closed_channels = 0, total_channels = 0;
+  int64_t watermark = min_watermark;
+  std::vector<Grant> grants;  // scratch
+
+  // probes
+  uint64_t records_in = 0, bytes_in = 0;
+  uint64_t queued_bytes_in = 0, max_queued_bytes_in = 0, queued_buffers_in = 0;
+  Activity activity = Activity::idle;
+  int64_t since = 0;
+  int64_t spent[3] = {0, 0, 0};
+
+  // ---- IoService
+  void submit(std::function<void()> job) override {
+    ++io_pending;
+    transport->submit_io(std::move(job));
+  }
+
+  // ---- building
+  void build() {
+    config = &spec.graph->config;
+    task = &spec.plan->tasks.at(size_t(spec.task));
+    parallelism = task->parallelism;
+    const auto& g = *spec.graph;
+    const auto& plan = *spec.plan;
+    std::map<int, int> op_of_node;
+    for (int node : task->nodes) {
+      const auto& n = g.nodes[size_t(node)];
+      op_of_node[node] = int(ops.size());
+      auto ctx = std::make_unique<OpContext>();
+      ctx->task = this;
+      ctx->index = int(ops.size());
+      ctx->name = n.name;
+      if (n.keyed) ctx->keyed = std::make_unique<checkpoint::HeapKeyedStateBackend>();
+      ops.push_back(n.factory(spec.subtask, parallelism));
+      contexts.push_back(std::move(ctx));
+    }
+    if (g.nodes[size_t(task->nodes.front())].is_source)
+      source = dynamic_cast<SourceOperatorBase*>(ops.front().get());
+
+    std::vector<bool> chained(g.edges.size(), false);
+    for (int e : plan.chained_edges) chained[size_t(e)] = true;
+    std::map<int, const scheduler::Exchange*> exchange_of_edge;
+    for (const auto& x : plan.exchanges) exchange_of_edge[x.edge] = &x;
+
+    // Outputs: every port of every chained operator, to chained inputs and partitions.
+    for (int node : task->nodes) {
+      std::map<std::string, std::vector<const JobEdge*>> ports;
+      for (const auto& e : g.edges)
+        if (e.source == node) ports[e.port].push_back(&e);
+      for (auto& [port, edges] : ports) {
+        std::vector<ElementSink*> sinks;
+        for (const auto* e : edges) {
+          if (chained[size_t(e->id)]) {
+            sinks.push_back(ops[size_t(op_of_node.at(e->target))]->input(e->input_index));
+            continue;
+          }
+          const auto* x = exchange_of_edge.at(e->id);
+          std::vector<int> consumers;
+          for (int ch = 0; ch < x->channels_per_producer(); ++ch)
+            consumers.push_back(x->consumer_of(spec.subtask, ch));
+          auto part = std::make_unique<ResultPartition>(
+              uint32_t(e->id), spec.subtask, consumers, *config, availability,
+              [t = transport](const ChannelId& ch, uint32_t backlog, FrameBuffer&& f) {
+                t->send_frame(ch, backlog, std::move(f));
+              });
+          owned_outputs.push_back(
+              e->type->writer(*part, x->partitioning, spec.subtask, config->max_parallelism));
+          sinks.push_back(owned_outputs.back().get());
+          partition_by_edge[e->id] = part.get();
+          out_exchange_by_edge[e->id] = x;
+          partitions.push_back(std::move(part));
+        }
+        ElementSink* out = sinks.front();
+        if (sinks.size() > 1) {
+          owned_outputs.push_back(edges.front()->type->fan_out(sinks));
+          out = owned_outputs.back().get();
+        }
+        ops[size_t(op_of_node.at(node))]->set_output(port, out);
+      }
+    }
+
+    // Inputs: one gate per incoming exchange; gates into the same operator input share a valve.
+    std::map<std::pair<int, int>, int> input_of;
+    for (const auto& x : plan.exchanges) {
+      if (x.target_task != spec.task) continue;
+      const auto& e = g.edges[size_t(x.edge)];
+      auto key = std::make_pair(e.target, e.input_index);
+      if (!input_of.count(key)) {
+        input_of[key] = int(inputs.size());
+        HeadInput in;
+        in.target = ops[size_t(op_of_node.at(e.target))]->input(e.input_index);
+        inputs.push_back(std::move(in));
+      }
+      InputGate gate;
+      gate.exchange = &x;
+      gate.input = input_of[key];
+      int n = x.channels_per_consumer();
+      gate.channels.resize(size_t(n));
+      auto& in = inputs[size_t(gate.input)];
+      for (auto& c : gate.channels) c.valve_index = in.channels++;
+      gate.credit = std::make_unique<InputCredit>(n, config->exclusive_buffers, config->floating_buffers);
+      gate.reader = e.type->reader(in.target);
+      total_channels += n;
+      gate_by_edge[x.edge] = int(gates.size());
+      gates.push_back(std::move(gate));
+    }
+    for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
+  }
+
+  std::string describe() const {
+    return "task '" + (task ? task->name : std::string("?")) + "' (subtask " +
+           std::to_string(spec.subtask + 1) + "/" + std::to_string(parallelism) + ")";
+  }
+
+  // ---- life cycle
+  void start() {
+    since = transport->now_ns();
+    build();
+    state = TaskState::running;
+    // Open from the tail, so each operator's consumers are ready before it emits.
+    for (size_t i = ops.size(); i-- > 0;) ops[i]->open(*contexts[i]);
+    for (auto& gate : gates) send_grants(gate, gate.credit->start());
+    if (source) maybe_resume();
+  }
+
+  void fail(const std::string& what) {
+    if (state == TaskState::failed || state == TaskState::canceled) return;
+    state = TaskState::failed;
+    error = "job '" + spec.graph->name + "' failed: " + what;
+  }
+
+  /// Runs `body`, turning an exception into the task's failure.
+  template <class F>
+  void guard(F&& body) {
+    try {
+      body();
+    } catch (const OperatorFailure& e) {
+      fail(e.what());
+    } catch (const std::exception& e) {
+      fail(describe() + ": " + e.what());
+    } catch (...) {
+      fail(describe() + ": unknown exception");
+    }
+  }
+
+  void enter(Activity a) {
+    auto now = transport->now_ns();
+    spent[int(activity)] += now - since;
+    since = now;
+    activity = a;
+  }
+  bool has_input() const { return queued_buffers_in > 0; }
+  bool can_process() const {
+    return state == TaskState::running && availability.ok() && io_pending < config->io_queue_limit;
+  }
+  void settle() {
+    bool work = has_input() || (source && state == TaskState::running && !source_waiting);
+    enter(work && !can_process() && state == TaskState::running ? Activity::backpressured
+                                                                : Activity::idle);
+  }
+  void maybe_resume() {
+    if (resume_scheduled || !can_process()) return;
+    if (has_input() || (source && !source_waiting)) {
+      resume_scheduled = true;
+      transport->request_resume();
+    }
+  }
+
+  // ---- input
+  void send_grants(InputGate& gate, const std::vector<Grant>& gs) {
+    for (const auto& gr : gs) {
+      auto producer = gate.exchange->producer_of(spec.subtask, gr.channel);
+      transport->send_credit(
+          ChannelId{uint32_t(gate.exchange->edge), uint32_t(producer), uint32_t(spec.subtask)},
+          gr.credits);
+    }
+  }
+
+  void on_frame(uint32_t backlog, FrameBuffer&& buf) {
+    InFrame f;
+    f.view = std::make_unique<FrameView>(buf);
+    f.buffer = std::move(buf);
+    auto id = f.view->channel();
+    auto git = gate_by_edge.find(int(id.edge));
+    if (git == gate_by_edge.end() || id.consumer != uint32_t(spec.subtask))
+      throw FrameError("frame for " + id.describe() + " reached " + describe() +
+                       ", which has no such input channel");
+    auto& gate = gates[size_t(git->second)];
+    if (id.producer >= uint32_t(gate.exchange->producers))
+      throw FrameError("frame from unknown producer on " + id.describe());
+    int ch = gate.exchange->input_channel(int(id.producer));
+    auto& c = gate.channels[size_t(ch)];
+    if (c.closed) throw FrameError("frame after EndOfPartition on " + id.describe());
+    if (f.view->sequence() != c.expected_sequence)
+      throw FrameError("frame out of order on " + id.describe() + ": expected sequence " +
+                       std::to_string(c.expected_sequence) + ", got " +
+                       std::to_string(f.view->sequence()));
+    ++c.expected_sequence;
+    grants.clear();
+    if (!gate.credit->on_frame(ch, backlog, grants))
+      throw FrameError("frame without credit on " + id.describe());
+    send_grants(gate, grants);
+    auto bytes = f.buffer.size() * 8;
+    c.queued_bytes += bytes;
+    queued_bytes_in += bytes;
+    bytes_in += bytes;
+    if (queued_bytes_in > max_queued_bytes_in) max_queued_bytes_in = queued_bytes_in;
+    ++queued_buffers_in;
+    c.queue.push_back(std::move(f));
+    maybe_resume();
+  }
+
+  /// The next channel with a queued frame, round robin; a frame partly read comes first.
+  std::pair<InputGate*, InChannel*> next_input() {
+    for (size_t k = 0; k < total_channels + 1u && !gates.empty(); ++k) {
+      auto& gate = gates[next_gate];
+      if (next_channel < gate.channels.size()) {
+        auto& c = gate.channels[next_channel];
+        if (!c.queue.empty()) return {&gate, &c};
+      }
+      if (++next_channel >= gate.channels.size()) {
+        next_channel = 0;
+        next_gate = (next_gate + 1) % gates.size();
+      }
+    }
+    return {nullptr, nullptr};
+  }
+
+  void consume_front(InputGate& gate, InChannel& c) {
+    auto f = std::move(c.queue.front());
+    c.queue.pop_front();
+    auto bytes = f.buffer.size() * 8;
+    c.queued_bytes -= bytes;
+    queued_bytes_in -= bytes;
+    --queued_buffers_in;
+    f.view.reset();
+    BufferPool::instance().release(std::move(f.buffer));
+    int ch = int(&c - gate.channels.data());
+    grants.clear();
+    gate.credit->on_consumed(ch, grants);
+    send_grants(gate, grants);
+    // Move on to the next channel so that channels take turns frame by frame.
+    if (++next_channel >= gates[next_gate].channels.size()) {
+      next_channel = 0;
+      next_gate = (next_gate + 1) % gates.size();
+    }
+  }
+
+  void handle_event(InputGate& gate, InChannel& c, const FrameView& v) {
+    auto& in = inputs[size_t(gate.input)];
+    std::optional<int64_t> wm;
+    switch (v.kind()) {
+      case FrameKind::watermark: wm = in.valve->on_watermark(c.valve_index, v.value()); break;
+      case FrameKind::status: wm = in.valve->on_status(c.valve_index, v.value() != 0); break;
+      case FrameKind::end_of_data: end_of_data(in, c); break;
+      case FrameKind::end_of_partition:
+        end_of_data(in, c);
+        c.closed = true;
+        ++closed_channels;
+        break;
+      case FrameKind::records: break;
+    }
+    if (wm) {
+      watermark = *wm;
+      in.target->watermark(*wm);
+    }
+  }
+
+  void end_of_data(HeadInput& in, InChannel& c) {
+    if (c.end_of_data) return;
+    c.end_of_data = true;
+    ++in.ended;
+    if (in.ended == in.channels && !in.end_delivered) {
+      in.end_delivered = true;
+      in.target->end_input();
+    }
+  }
+
+  void step() {
+    int budget = config->step_records;
+    if (source) {
+      while (budget > 0 && can_process() && !source_waiting) {
+        int n = budget < 256 ? budget : 256;
+        auto status = source->poll(n);
+        budget -= n;
+        if (status == SourceStatus::finished) {
+          source->finish();
+          finish();
+          return;
+        }
+        if (status == SourceStatus::waiting) {
+          source_waiting = true;
+          // A source waiting on I/O is woken by its completion; others are polled again soon.
+          if (io_pending == 0) transport->request_wakeup(-1, std::chrono::milliseconds(1));
+        }
+      }
+      return;
+    }
+    while (budget > 0 && can_process()) {
+      auto [gate, c] = next_input();
+      if (!gate) break;
+      auto& f = c->queue.front();
+      const auto& v = *f.view;
+      if (v.kind() == FrameKind::records) {
+        auto n = v.record_count();
+        while (f.cursor < n && budget > 0 && availability.ok()) {
+          try {
+            gate->reader->decode(v.record_data(f.cursor), v.record_size(f.cursor),
+                                 v.timestamp(f.cursor));
+          } catch (const DecodeError& e) {
+            throw DecodeError("cannot decode record " + std::to_string(f.cursor) + " of frame " +
+                              std::to_string(v.sequence()) + " on " + v.channel().describe() +
+                              ": " + e.what());
+          }
+          ++f.cursor;
+          ++records_in;
+          --budget;
+        }
+        if (f.cursor < n) break;  // resumes this frame first: next_input() still points here
+      } else {
+        handle_event(*gate, *c, v);
+      }
+      consume_front(*gate, *c);
+      if (closed_channels == total_channels) {
+        finish();
+        return;
+      }
+    }
+  }
+
+  void on_resume() {
+    resume_scheduled = false;
+    if (state != TaskState::running) return;
+    enter(Activity::busy);
+    guard([&] { step(); });
+    settle();
+    maybe_resume();
+  }
+
+  /// All input ended: close the operators, close the partitions, wait until all is sent.
+  void finish() {
+    if (state != TaskState::running) return;
+    state = TaskState::finishing;
+    for (auto& op : ops) op->close();
+    for (auto& p : partitions) p->end_partition();
+    check_done();
+  }
+
+  void check_done() {
+    if (state != TaskState::finishing || io_pending > 0) return;
+    for (auto& p : partitions)
+      if (!p->drained()) return;
+    state = TaskState::finished;
+    enter(Activity::idle);
+  }
+
+  TaskProbe probe() const {
+    TaskProbe p;
+    p.task = task ? task->name : "";
+    p.subtask = spec.subtask;
+    p.parallelism = parallelism;
+    p.status = task_state_name(state);
+    p.records_in = records_in;
+    p.bytes_in = bytes_in;
+    for (const auto& part : partitions) {
+      p.records_out += part->records_out();
+      p.bytes_out += part->bytes_out();
+      p.queued_buffers_out += part->queued_buffers();
+      p.queued_bytes_out += part->queued_bytes();
+      p.max_queued_bytes_out += part->max_queued_bytes();
+      p.credits_available += part->credits();
+    }
+    if (!partitions.empty() || !source) {
+      // records_out of a task without partitions is what its sink received
+    }
+    p.queued_buffers_in = queued_buffers_in;
+    p.queued_bytes_in = queued_bytes_in;
+    p.max_queued_bytes_in = max_queued_bytes_in;
+    for (const auto& g : gates) {
+      p.credits_granted += g.credit->total_outstanding();
+      p.input_buffer_capacity += g.credit->capacity();
+    }
+    auto now = transport->now_ns();
+    int64_t t[3] = {spent[0], spent[1], spent[2]};
+    t[int(activity)] += now - since;
+    p.busy_ms = double(t[0]) / 1e6;
+    p.backpressured_ms = double(t[1]) / 1e6;
+    p.idle_ms = double(t[2]) / 1e6;
+    p.watermark = watermark;
+    return p;
+  }
+};
+
+TaskRuntime::TaskRuntime(TaskSpec spec, TaskTransport& transport)
+    : impl_(std::make_unique<Impl>(std::move(spec), transport)) {}
+TaskRuntime::~TaskRuntime() = default;
+
+void TaskRuntime::start() {
+  impl_->guard([&] { impl_->start(); });
+}
+
+void TaskRuntime::on_frame(uint32_t backlog, FrameBuffer&& frame) {
+  auto& t = *impl_;
+  if (t.state != TaskState::running) {
+    BufferPool::instance().release(std::move(frame));
+    return;
+  }
+  t.enter(Activity::busy);
+  t.guard([&] { t.on_frame(backlog, std::move(frame)); });
+  t.settle();
+}
+
+void TaskRuntime::on_credit(const ChannelId& ch, uint32_t credits) {
+  auto& t = *impl_;
+  t.guard([&] {
+    auto it = t.partition_by_edge.find(int(ch.edge));
+    if (it == t.partition_by_edge.end() || ch.producer != uint32_t(t.spec.subtask))
+      throw FrameError("credit for " + ch.describe() + " reached " + t.describe() +
+                       ", which has no such output channel");
+    it->second->on_credit(t.out_exchange_by_edge.at(int(ch.edge))->output_channel(int(ch.consumer)),
+                          credits);
+  });
+  t.check_done();
+  t.maybe_resume();
+}
+
+void TaskRuntime::on_resume() { impl_->on_resume(); }
+
+void TaskRuntime::on_flush_timer() {
+  auto& t = *impl_;
+  if (t.state != TaskState::running) return;
+  t.guard([&] {
+    for (auto& p : t.partitions) p->flush_all();
+    for (auto& op : t.ops) op->flush();
+  });
+}
+
+void TaskRuntime::on_wakeup(int op) {
+  auto& t = *impl_;
+  if (t.state != TaskState::running) return;
+  if (op < 0) {
+    t.source_waiting = false;
+  } else {
+    t.guard([&] { t.ops.at(size_t(op))->on_wakeup(); });
+  }
+  t.maybe_resume();
+}
+
+void TaskRuntime::on_io_done(const std::string& error) {
+  auto& t = *impl_;
+  --t.io_pending;
+  if (!error.empty()) t.fail(t.describe() + ": " + error);
+  t.source_waiting = false;
+  t.check_done();
+  t.maybe_resume();
+}
+
+void TaskRuntime::cancel() {
+  auto& t = *impl_;
+  if (t.state == TaskState::finished || t.state == TaskState::failed) return;
+  t.state = TaskState::canceled;
+}
+
+TaskState TaskRuntime::state() const { return impl_->state; }
+const std::string& TaskRuntime::error() const { return impl_->error; }
+std::string TaskRuntime::describe() const { return impl_->describe(); }
+TaskProbe TaskRuntime::probe() const { return impl_->probe(); }
+
+}  // namespace sluice::runtime

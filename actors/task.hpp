@@ -1,0 +1,84 @@
+// actors/task.hpp — one subtask of a task: its operator chain, input gates and result partitions, as a state machine without CAF.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/frame.hpp"
+#include "sluice/graph.hpp"
+#include "sluice/probe.hpp"
+
+namespace sluice::scheduler {
+struct ExecutionPlan;
+}
+
+namespace sluice::runtime {
+
+/// What a task asks of the world around it. The task actor implements it with messages;
+/// tests implement it in memory. Every call returns at once.
+class TaskTransport {
+ public:
+  virtual ~TaskTransport() = default;
+  /// Sends a frame to the consumer of `ch`; `backlog` frames stay queued behind it.
+  virtual void send_frame(const ChannelId& ch, uint32_t backlog, FrameBuffer&& frame) = 0;
+  /// Grants `credits` buffers to the producer of `ch`.
+  virtual void send_credit(const ChannelId& ch, uint32_t credits) = 0;
+  /// Calls on_resume() soon, after messages already waiting.
+  virtual void request_resume() = 0;
+  /// Calls on_wakeup(op) after `delay`; op -1 polls the source again.
+  virtual void request_wakeup(int op, std::chrono::milliseconds delay) = 0;
+  /// Runs `job` off the actor threads, then calls on_io_done with its error (empty if none).
+  virtual void submit_io(std::function<void()> job) = 0;
+  /// Monotonic time in nanoseconds.
+  virtual int64_t now_ns() = 0;
+};
+
+/// Which task and subtask to run, in which job.
+struct TaskSpec {
+  std::shared_ptr<const JobGraph> graph;
+  std::shared_ptr<const scheduler::ExecutionPlan> plan;
+  int task = 0;
+  int subtask = 0;
+};
+
+enum class TaskState { created, running, finishing, finished, failed, canceled };
+const char* task_state_name(TaskState s);
+
+/// The whole behaviour of one subtask. Processing happens in steps of at most
+/// `step_records` records, each started by on_resume(); between steps the actor handles
+/// credits and control messages. A step stops early when any output channel is full, an
+/// operator is unavailable, or too much I/O is outstanding (backpressure).
+class TaskRuntime {
+ public:
+  TaskRuntime(TaskSpec spec, TaskTransport& transport);
+  ~TaskRuntime();
+  TaskRuntime(const TaskRuntime&) = delete;
+  TaskRuntime& operator=(const TaskRuntime&) = delete;
+
+  /// Opens the operators and grants the initial credits.
+  void start();
+  void on_frame(uint32_t backlog, FrameBuffer&& frame);
+  void on_credit(const ChannelId& ch, uint32_t credits);
+  void on_resume();
+  void on_flush_timer();
+  void on_wakeup(int op);
+  void on_io_done(const std::string& error);
+  void cancel();
+
+  TaskState state() const;
+  /// The failure sentence (empty unless failed).
+  const std::string& error() const;
+  /// "task 'Source -> Map' (subtask 1/2)".
+  std::string describe() const;
+  TaskProbe probe() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::runtime

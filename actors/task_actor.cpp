@@ -1,0 +1,137 @@
+// actors/task_actor.cpp — the task actor: a thin shell that turns messages into TaskRuntime calls and back.
+#include "task_actor.hpp"
+
+#include <chrono>
+
+#include "actors/messages.hpp"
+#include "scheduler/plan.hpp"
+
+namespace sluice::runtime {
+
+namespace {
+
+struct TaskActorState : TaskTransport {
+  caf::event_based_actor* self = nullptr;
+  std::unique_ptr<TaskRuntime> runtime;
+  TaskSpec spec;
+  TaskEnv env;
+  std::shared_ptr<IoExecutor::Strand> strand;
+  std::shared_ptr<const ActorTable> actors;
+  std::vector<std::pair<int, int>> tasks_of_edge;  // edge -> (source task, target task)
+  bool reported = false;
+
+  void send_frame(const ChannelId& ch, uint32_t backlog, FrameBuffer&& frame) override {
+    const auto& to = (*actors)[size_t(tasks_of_edge[ch.edge].second)][ch.consumer];
+    self->send(to, frame_atom::value, backlog, std::move(frame));
+  }
+  void send_credit(const ChannelId& ch, uint32_t credits) override {
+    const auto& to = (*actors)[size_t(tasks_of_edge[ch.edge].first)][ch.producer];
+    self->send(to, credit_atom::value, ch.edge, ch.producer, ch.consumer, credits);
+  }
+  void request_resume() override { self->send(self, resume_atom::value); }
+  void request_wakeup(int op, std::chrono::milliseconds delay) override {
+    self->delayed_send(self, delay, wakeup_atom::value, int32_t(op));
+  }
+  void submit_io(std::function<void()> job) override {
+    auto me = caf::actor_cast<caf::actor>(self);
+    env.io->post(strand, std::move(job),
+                 [me](const std::string& err) { caf::anon_send(me, io_done_atom::value, err); });
+  }
+  int64_t now_ns() override {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void publish() {
+    auto p = runtime->probe();
+    p.mailbox_depth = self->mailbox().size();
+    env.probes->publish(env.probe_slot, std::move(p));
+  }
+
+  /// After every message: report an ended task to the master and stop.
+  void settle() {
+    if (reported) return;
+    auto s = runtime->state();
+    if (s == TaskState::finished) {
+      reported = true;
+      publish();
+      self->send(env.master, done_atom::value, int32_t(spec.task), int32_t(spec.subtask));
+      self->quit();
+    } else if (s == TaskState::failed) {
+      reported = true;
+      publish();
+      self->send(env.master, failed_atom::value, runtime->error());
+      self->quit();
+    }
+  }
+};
+
+caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spec, TaskEnv env) {
+  auto& st = self->state;
+  st.self = self;
+  st.spec = spec;
+  st.env = env;
+  st.strand = env.io->make_strand();
+  st.tasks_of_edge.resize(spec.graph->edges.size());
+  for (const auto& x : spec.plan->exchanges) st.tasks_of_edge[size_t(x.edge)] = {x.source_task, x.target_task};
+  st.runtime = std::make_unique<TaskRuntime>(spec, st);
+  const auto& cfg = spec.graph->config;
+  auto flush_every = cfg.buffer_timeout.count() > 0 ? cfg.buffer_timeout : std::chrono::milliseconds(1);
+  auto probe_every = cfg.probe_interval;
+  return {
+      [=](wire_atom, std::shared_ptr<const ActorTable> table) { self->state.actors = std::move(table); },
+      [=](start_atom) {
+        auto& s = self->state;
+        s.runtime->start();
+        self->delayed_send(self, flush_every, flush_atom::value);
+        self->delayed_send(self, probe_every, probe_atom::value);
+        s.publish();
+        s.settle();
+      },
+      [=](frame_atom, uint32_t backlog, FrameBuffer& frame) {
+        self->state.runtime->on_frame(backlog, std::move(frame));
+        self->state.settle();
+      },
+      [=](credit_atom, uint32_t edge, uint32_t producer, uint32_t consumer, uint32_t n) {
+        self->state.runtime->on_credit(ChannelId{edge, producer, consumer}, n);
+        self->state.settle();
+      },
+      [=](resume_atom) {
+        self->state.runtime->on_resume();
+        self->state.settle();
+      },
+      [=](flush_atom) {
+        self->state.runtime->on_flush_timer();
+        self->delayed_send(self, flush_every, flush_atom::value);
+        self->state.settle();
+      },
+      [=](probe_atom) {
+        self->state.publish();
+        self->delayed_send(self, probe_every, probe_atom::value);
+      },
+      [=](wakeup_atom, int32_t op) {
+        self->state.runtime->on_wakeup(op);
+        self->state.settle();
+      },
+      [=](io_done_atom, const std::string& error) {
+        self->state.runtime->on_io_done(error);
+        self->state.settle();
+      },
+      [=](cancel_atom) {
+        auto& s = self->state;
+        s.runtime->cancel();
+        s.reported = true;
+        s.publish();
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, TaskEnv env) {
+  return sys.spawn(task_actor, std::move(spec), std::move(env));
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,25 @@
+// actors/task_actor.hpp — the CAF actor that hosts one subtask: routes messages into its TaskRuntime.
+#pragma once
+
+#include <caf/fwd.hpp>
+#include <caf/actor.hpp>
+
+#include "actors/io_executor.hpp"
+#include "actors/probe_registry.hpp"
+#include "actors/task.hpp"
+
+namespace sluice::runtime {
+
+/// What a task actor needs besides its spec: whom to report to and where blocking work goes.
+struct TaskEnv {
+  caf::actor master;
+  IoExecutor* io = nullptr;
+  ProbeRegistry* probes = nullptr;
+  size_t probe_slot = 0;
+};
+
+/// Spawns the actor of one subtask. It waits for (wire_atom, table) and (start_atom); it
+/// reports (done_atom, task, subtask) or (failed_atom, sentence) to the master and quits.
+caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, TaskEnv env);
+
+}  // namespace sluice::runtime

@@ -1,0 +1,36 @@
+# actors/wire.capnp — frames between tasks: record batches and stream events, one per channel buffer.
+@0xc4a9e1f27b3d5a61;
+
+# One buffer on one channel. A channel is (edge, producer subtask, consumer subtask);
+# sequence numbers count the frames of a channel from 0 without gaps.
+struct Frame {
+  edge @0 :UInt32;
+  producer @1 :UInt32;
+  consumer @2 :UInt32;
+  sequence @3 :UInt64;
+  union {
+    records @4 :Records;
+    watermark @5 :Int64;
+    # Stream status: true when the producer is idle and must not hold back watermarks.
+    idle @6 :Bool;
+    # No more records follow on this channel (the producer's input ended).
+    endOfData @7 :Void;
+    # The channel is closed; nothing follows.
+    endOfPartition @8 :Void;
+  }
+}
+
+# Whole records: record i is data[ends[i-1], ends[i]) with event timestamp timestamps[i].
+struct Records {
+  timestamps @0 :List(Int64);
+  ends @1 :List(UInt32);
+  data @2 :Data;
+}
+
+# A receiver's grant of buffers to a sender, and the sender's backlog (for the data plane between processes).
+struct Credit {
+  edge @0 :UInt32;
+  producer @1 :UInt32;
+  consumer @2 :UInt32;
+  credits @3 :UInt32;
+}

@@ -1,0 +1,63 @@
+// apps/nexmark/cost.hpp — COST baselines: single-threaded hand-written loops for Nexmark q0-q2.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "generator.hpp"
+#include "model.hpp"
+
+namespace sluice::nexmark {
+
+/// The queries that have a baseline loop here.
+enum class Query : uint8_t { q0, q1, q2 };
+
+/// `"q0"`, `"q1"`, `"q2"` to a query; nullopt for anything else.
+std::optional<Query> parse_query(std::string_view name);
+
+/// The query's CSV header line, without a line break: `auction,bidder,price,dateTime,extra`
+/// for q0 and q1, `auction,price` for q2.
+std::string_view header(Query query);
+
+/// q0 row of a bid: `auction,bidder,price,dateTime,extra` (extra quoted per RFC 4180).
+std::string q0_row(const Bid& bid);
+/// q1 row of a bid: as q0 with the price replaced by `format_q1_price(price)`.
+std::string q1_row(const Bid& bid);
+/// q2 row of a bid: `auction,price`. Whether the bid qualifies is `q2_selects`.
+std::string q2_row(const Bid& bid);
+/// q2's filter: `auction % 123 == 0` (Beam's default auctionSkip).
+bool q2_selects(const Bid& bid);
+
+/// `0.908 * price` as an exact decimal with three decimals, computed on integers
+/// (`price * 908`, then the point placed): 100 gives `90.800`, -1 gives `-0.908`.
+std::string format_q1_price(int64_t price);
+
+/// Runs the query's baseline over the whole stream `whole_stream` describes: every split of
+/// `stream_splits(whole_stream)`, read to its end in one thread. Returns the result rows
+/// without header, sorted bytewise (the result is a multiset, so the order of reading does not
+/// matter). Duplicates are kept.
+std::vector<std::string> run_cost(Query query, const GeneratorConfig& whole_stream);
+std::vector<std::string> cost_q0(const GeneratorConfig& whole_stream);
+std::vector<std::string> cost_q1(const GeneratorConfig& whole_stream);
+std::vector<std::string> cost_q2(const GeneratorConfig& whole_stream);
+
+/// How fast the bare generator runs: every event of the stream produced and dropped.
+struct GeneratorThroughput {
+  int64_t events = 0;
+  double seconds = 0;
+  /// Folded from every event so the work cannot be optimized away; equal runs give equal sums.
+  uint64_t checksum = 0;
+
+  double events_per_second() const {
+    return seconds > 0 ? static_cast<double>(events) / seconds : 0;
+  }
+};
+
+/// Generates every event of `whole_stream` in one thread, split after split, and times it on
+/// the steady clock: the "generator alone" ceiling for a benchmark.
+GeneratorThroughput measure_generator(const GeneratorConfig& whole_stream);
+
+}  // namespace sluice::nexmark

@@ -1,0 +1,137 @@
+// apps/sluice/cli.cpp — `sluice run`: options to an ExecutionConfig, loading a job library, exit statuses.
+#include "cli.hpp"
+
+#include <dlfcn.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <ostream>
+
+#include "sluice/job.hpp"
+#include "sluice/logging.hpp"
+#include "sluice/version.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+using FingerprintFn = const char* (*)();
+using EntryFn = int (*)(const char*, JobContext*, char*, size_t);
+
+/// Parses a duration or size option, turning a bad value into CLI11's validation error.
+template <class T, class F>
+std::function<void(const std::string&)> parsed(T& target, F parse) {
+  return [&target, parse](const std::string& text) {
+    try {
+      target = T(parse(text));
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError(e.what());
+    }
+  };
+}
+
+/// Loads a job library and runs its entry point. Returns the exit status.
+int run_job(const std::string& path, JobContext& ctx, std::ostream& err) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    err << "sluice run: job library '" << path << "' does not exist\n";
+    return 2;
+  }
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    err << "sluice run: '" << path << "' is not a loadable job library: " << dlerror() << "\n";
+    return 2;
+  }
+  auto fingerprint = reinterpret_cast<FingerprintFn>(dlsym(lib, SLUICE_JOB_FINGERPRINT_SYMBOL));
+  auto entry = reinterpret_cast<EntryFn>(dlsym(lib, SLUICE_JOB_ENTRY_SYMBOL));
+  if (!fingerprint || !entry) {
+    err << "sluice run: '" << path
+        << "' is not a Sluice job library: it exports no " SLUICE_JOB_ENTRY_SYMBOL
+           " (build it with sluice_add_job() and SLUICE_JOB_MAIN)\n";
+    dlclose(lib);
+    return 2;
+  }
+  if (std::string(fingerprint()) != build_fingerprint) {
+    err << "sluice run: job library '" << path << "' was built against Sluice '" << fingerprint()
+        << "' but this sluice is '" << build_fingerprint << "'; rebuild the job against this version\n";
+    dlclose(lib);
+    return 2;
+  }
+  char error[4096] = {0};
+  int status = entry(build_fingerprint, &ctx, error, sizeof error);
+  if (status != 0) err << "sluice run: " << (error[0] ? error : "the job failed") << "\n";
+  // The library stays loaded: code of it may still be referenced by static destructors.
+  return status == 2 ? 2 : status == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{"Sluice: a dataflow engine for batch and streaming jobs", "sluice"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sluice ") + version);
+
+  JobContext ctx;
+  std::string job_path;
+  std::string log_level = "warn";
+  auto* run = app.add_subcommand("run", "run a job library embedded (in this process)");
+  run->add_option("job", job_path, "the job's shared library (built with sluice_add_job)")->required();
+  run->add_option("args", ctx.args, "the job's own arguments, after --");
+  run->add_option("-p,--parallelism", ctx.config.parallelism,
+                  "default operator parallelism (default: hardware threads)")
+      ->check(CLI::Range(1, 32768));
+  run->add_option("--max-parallelism", ctx.config.max_parallelism,
+                  "key groups, the upper bound of keyed parallelism (default 128)")
+      ->check(CLI::Range(1, 32768));
+  run->add_option_function<std::string>(
+         "--buffer-size", parsed(ctx.config.buffer_size, parse_size),
+         "network buffer size, e.g. 32kb (default 32kb)");
+  run->add_option_function<std::string>(
+         "--buffer-timeout", parsed(ctx.config.buffer_timeout, parse_duration),
+         "longest wait of a partly filled buffer, e.g. 5ms (default 5ms)");
+  run->add_option("--exclusive-buffers", ctx.config.exclusive_buffers,
+                  "buffers per input channel (default 2)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--floating-buffers", ctx.config.floating_buffers,
+                  "shared buffers per input gate (default 8)")
+      ->check(CLI::Range(0, 65536));
+  run->add_option("--worker-threads", ctx.config.worker_threads,
+                  "actor worker threads (default: hardware threads)")
+      ->check(CLI::Range(1, 1024));
+  bool no_chaining = false;
+  run->add_flag("--disable-chaining", no_chaining, "run every operator as its own task");
+  run->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default warn)");
+
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::CallForVersion&) {
+    out << "sluice " << version << "\n";
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    auto* failing = run->parsed() ? run : &app;
+    if (std::string(e.what()).empty()) {
+      err << failing->help();
+    } else {
+      err << "sluice" << (failing == run ? " run" : "") << ": " << e.what()
+          << "\nRun with --help for usage.\n";
+    }
+    return 2;
+  }
+  try {
+    log::set_level(log_level);
+  } catch (const std::invalid_argument& e) {
+    err << "sluice run: " << e.what() << "\n";
+    return 2;
+  }
+  if (no_chaining) ctx.config.chaining = false;
+  return run_job(job_path, ctx, err);
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,10 @@
+# cmake/SluiceJob.cmake — sluice_add_job(): build a job as a shared library that `sluice run` loads.
+#
+#   sluice_add_job(word_count word_count.cpp)
+#
+# The library links libsluice and exports the entry point that SLUICE_JOB_MAIN defines.
+function(sluice_add_job name)
+  add_library(${name} MODULE ${ARGN})
+  target_link_libraries(${name} PRIVATE sluice)
+  set_target_properties(${name} PROPERTIES PREFIX "")
+endfunction()

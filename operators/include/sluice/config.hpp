@@ -1,0 +1,50 @@
+// operators/include/sluice/config.hpp — the settings of a job's execution, each with its default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace sluice {
+
+/// How a job runs. Every field states its default; all are fixed once the job starts.
+struct ExecutionConfig {
+  /// Parallelism of operators that do not set their own. 0 means the machine's hardware threads.
+  int parallelism = 0;
+  /// Number of key groups, the upper bound of a keyed operator's parallelism. Default 128.
+  int max_parallelism = 128;
+  /// Capacity of one network buffer (one frame of records) in bytes. Default 32 KiB.
+  uint32_t buffer_size = 32 * 1024;
+  /// Buffers each input channel owns (its initial credit). Default 2; at least 1.
+  uint32_t exclusive_buffers = 2;
+  /// Buffers each input gate shares among its channels by announced backlog. Default 8.
+  uint32_t floating_buffers = 8;
+  /// Full buffers a sender may queue per output channel before its task stops consuming. Default 2.
+  uint32_t output_queue_buffers = 2;
+  /// Longest time a partly filled buffer waits before it is sent (latency bound). Default 5 ms.
+  std::chrono::milliseconds buffer_timeout{5};
+  /// Chain forward-connected operators of equal parallelism into one task. Default on.
+  bool chaining = true;
+  /// CAF worker threads. 0 means the machine's hardware threads.
+  int worker_threads = 0;
+  /// Messages an actor handles before giving its worker back. Default 16.
+  int max_throughput = 16;
+  /// Records a source emits, or a task reads, in one step before yielding. Default 1024.
+  int step_records = 1024;
+  /// How often tasks publish their probes. Default 100 ms.
+  std::chrono::milliseconds probe_interval{100};
+  /// Outstanding blocking I/O jobs (file writes, reads) per task before it stops consuming. Default 4.
+  int io_queue_limit = 4;
+
+  /// The parallelism after resolving 0 to the hardware thread count.
+  int effective_parallelism() const;
+  int effective_worker_threads() const;
+};
+
+/// Parses a duration as the CLI writes it: `300ms`, `2s`, `5m`, or a bare number of
+/// milliseconds. Throws std::invalid_argument with a sentence naming the text.
+std::chrono::milliseconds parse_duration(const std::string& text);
+/// Parses a size: `64kb`, `32mb`, `1gb`, or a bare number of bytes.
+uint64_t parse_size(const std::string& text);
+
+}  // namespace sluice

@@ -1,0 +1,126 @@
+// operators/include/sluice/element.hpp — the typed element path through a chain: outputs, operators, their context.
+#pragma once
+
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+/// A record without an event timestamp carries this value.
+inline constexpr int64_t no_timestamp = INT64_MIN;
+/// The watermark that ends event time: every timer fires, every window closes.
+inline constexpr int64_t max_watermark = INT64_MAX;
+/// The watermark before any was seen.
+inline constexpr int64_t min_watermark = INT64_MIN;
+
+/// What every element receiver handles whatever its record type: watermarks and the end of
+/// its input. Inside a task, operators are chained by calling these directly.
+class ElementSink {
+ public:
+  virtual ~ElementSink() = default;
+  /// Event time has advanced to `wm`: no record with a smaller timestamp follows.
+  virtual void watermark(int64_t wm) = 0;
+  /// No more records will come on this input (EndOfData).
+  virtual void end_input() = 0;
+};
+
+/// Receives records of type T with their timestamps: the next operator in the chain, a fan-out
+/// to several, or the network writer of an edge to another task.
+template <class T>
+class Output : public ElementSink {
+ public:
+  virtual void push(T&& value, int64_t timestamp) = 0;
+  void push_copy(const T& value, int64_t timestamp) {
+    T copy(value);
+    push(std::move(copy), timestamp);
+  }
+};
+
+class KeyedStateBackend;
+
+/// Blocking work (files) that must not run on an actor's worker thread. Jobs of one task run
+/// one after another in submission order; the task is woken when each completes.
+class IoService {
+ public:
+  virtual ~IoService() = default;
+  /// Runs `job` on the I/O executor. An exception it throws fails the task with its message.
+  virtual void submit(std::function<void()> job) = 0;
+};
+
+/// What the runtime gives an operator instance (one subtask of one operator).
+class OperatorContext {
+ public:
+  virtual ~OperatorContext() = default;
+  virtual const std::string& job_name() const = 0;
+  virtual const std::string& operator_name() const = 0;
+  virtual int subtask_index() const = 0;
+  virtual int parallelism() const = 0;
+  virtual int max_parallelism() const = 0;
+  /// Keyed state of this subtask; null for operators that are not keyed.
+  virtual KeyedStateBackend* keyed_state() = 0;
+  virtual IoService& io() = 0;
+  /// The task's current input watermark.
+  virtual int64_t current_watermark() const = 0;
+  /// An operator that cannot take more records now (a throttled or blocked sink) says so;
+  /// the task stops consuming its inputs until the operator is available again.
+  virtual void set_available(bool available) = 0;
+  /// Calls the operator's on_wakeup() after `delay` of processing time (a timer, never a sleep).
+  virtual void request_wakeup(std::chrono::milliseconds delay) = 0;
+  /// "name (subtask i/p)", for error messages.
+  std::string describe() const {
+    return "'" + operator_name() + "' (subtask " + std::to_string(subtask_index() + 1) + "/" +
+           std::to_string(parallelism()) + ")";
+  }
+};
+
+namespace detail {
+/// Inside a catch block: rethrows the exception as an OperatorFailure naming the operator,
+/// unless an operator further down the chain already named itself.
+[[noreturn]] void rethrow_in(const OperatorContext& ctx);
+}  // namespace detail
+
+/// One operator instance. Built-in operators are templates over record types; the runtime
+/// sees only this interface and wires typed outputs through ElementSink pointers.
+class OperatorBase {
+ public:
+  virtual ~OperatorBase() = default;
+  /// The receiver for input `index` (an Output<In> of this operator's input type).
+  virtual ElementSink* input(int index) = 0;
+  /// Connects output `port` ("" is the main output, otherwise a side-output tag id) to
+  /// `out`, an Output<X> of that port's record type. Unconnected ports drop records.
+  virtual void set_output(const std::string& port, ElementSink* out) = 0;
+  virtual void open(OperatorContext& ctx) { ctx_ = &ctx; }
+  virtual void close() {}
+  /// The buffer timeout passed: hand on partly filled output (sinks with buffers).
+  virtual void flush() {}
+  /// A wakeup asked for with request_wakeup() is due.
+  virtual void on_wakeup() {}
+  OperatorContext& context() { return *ctx_; }
+
+ protected:
+  OperatorContext* ctx_ = nullptr;
+};
+
+/// What a source reports after one poll.
+enum class SourceStatus {
+  more,      ///< more records are ready; poll again
+  waiting,   ///< nothing now; the source resumes the task itself (I/O) or is polled later
+  finished,  ///< bounded input exhausted
+};
+
+/// An operator that produces records instead of receiving them.
+class SourceOperatorBase : public OperatorBase {
+ public:
+  ElementSink* input(int) override { return nullptr; }
+  /// Emits at most `max_records` records to the outputs.
+  virtual SourceStatus poll(int max_records) = 0;
+  /// The source has ended: the maximum watermark and the end of input go downstream.
+  virtual void finish() = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,57 @@
+// operators/include/sluice/executor.hpp — how a built job graph gets run: the executor interface and job handles.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/graph.hpp"
+#include "sluice/probe.hpp"
+
+namespace sluice {
+
+/// How a job ended.
+struct JobResult {
+  std::string job_name;
+  bool succeeded = false;
+  /// One sentence naming job, operator and subtask; empty on success.
+  std::string error;
+  std::chrono::milliseconds duration{0};
+};
+
+/// A running job, as the executor sees it.
+class JobHandle {
+ public:
+  virtual ~JobHandle() = default;
+  /// Blocks the calling thread (never an actor's) until the job ends.
+  virtual JobResult wait() = 0;
+  virtual void cancel() = 0;
+  virtual std::vector<TaskProbe> probes() const = 0;
+};
+
+/// Runs job graphs. The runtime registers the embedded one when libsluice loads.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual std::shared_ptr<JobHandle> submit(JobGraph graph) = 0;
+};
+
+void register_executor(std::unique_ptr<Executor> executor);
+Executor& default_executor();
+
+/// A submitted job: wait for it, cancel it, read its probes while it runs.
+class JobClient {
+ public:
+  explicit JobClient(std::shared_ptr<JobHandle> h) : handle_(std::move(h)) {}
+  /// Waits for the end; throws JobError with the failure sentence if the job failed.
+  JobResult wait();
+  void cancel() { handle_->cancel(); }
+  /// One probe snapshot per subtask, as last published by each task.
+  std::vector<TaskProbe> probes() const { return handle_->probes(); }
+
+ private:
+  std::shared_ptr<JobHandle> handle_;
+};
+
+}  // namespace sluice

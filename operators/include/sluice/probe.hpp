@@ -1,0 +1,43 @@
+// operators/include/sluice/probe.hpp — what each running subtask reports about itself (the console's data).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sluice {
+
+/// A snapshot of one subtask's probes, published by the task itself every probe interval.
+struct TaskProbe {
+  std::string task;  ///< the operators of the task's chain, joined with " -> "
+  int subtask = 0;
+  int parallelism = 1;
+  std::string status;  ///< "running", "finished", "failed", "canceled"
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  /// Time spent handling elements, waiting for credit with work at hand, and with nothing to do.
+  double busy_ms = 0;
+  double backpressured_ms = 0;
+  double idle_ms = 0;
+  /// Buffers and bytes waiting in input channel queues (received, not yet consumed).
+  uint64_t queued_buffers_in = 0;
+  uint64_t queued_bytes_in = 0;
+  /// Buffers and bytes waiting in output channel queues and partly filled buffers.
+  uint64_t queued_buffers_out = 0;
+  uint64_t queued_bytes_out = 0;
+  /// The largest values ever seen of the two above (for bounded-memory checks).
+  uint64_t max_queued_bytes_in = 0;
+  uint64_t max_queued_bytes_out = 0;
+  /// Credits granted by consumers and not yet used, summed over output channels.
+  uint64_t credits_available = 0;
+  /// Credits this task has granted to its producers and not yet received data for.
+  uint64_t credits_granted = 0;
+  /// Input buffers this task may hold at most: the bound behind queued_bytes_in.
+  uint64_t input_buffer_capacity = 0;
+  /// Approximate mailbox depth of the task actor.
+  uint64_t mailbox_depth = 0;
+  int64_t watermark = INT64_MIN;
+};
+
+}  // namespace sluice

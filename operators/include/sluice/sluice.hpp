@@ -1,0 +1,15 @@
+// operators/include/sluice/sluice.hpp — everything a job needs: include this one header.
+#pragma once
+
+#include "sluice/codec.hpp"
+#include "sluice/config.hpp"
+#include "sluice/error.hpp"
+#include "sluice/executor.hpp"
+#include "sluice/format.hpp"
+#include "sluice/functions.hpp"
+#include "sluice/job.hpp"
+#include "sluice/probe.hpp"
+#include "sluice/sinks.hpp"
+#include "sluice/sources.hpp"
+#include "sluice/state.hpp"
+#include "sluice/stream.hpp"

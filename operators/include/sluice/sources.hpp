@@ -1,0 +1,158 @@
+// operators/include/sluice/sources.hpp — sources: the reader interface and the built-in collection, generator and text file sources.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/element.hpp"
+
+namespace sluice {
+
+/// Reads one subtask's share of a source.
+template <class T>
+class SourceReader {
+ public:
+  virtual ~SourceReader() = default;
+  virtual void open(OperatorContext&) {}
+  /// Emits at most `max_records` records to `out`, then returns. Never blocks: a reader that
+  /// waits for I/O submits it to the context's IoService and returns `waiting`.
+  virtual SourceStatus poll(Output<T>& out, int max_records) = 0;
+  virtual void close() {}
+};
+
+/// A source: splits its input among the subtasks that read it.
+template <class T>
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual std::unique_ptr<SourceReader<T>> create_reader(int subtask, int parallelism) const = 0;
+  /// Bounded sources end; their job finishes when all have ended.
+  virtual bool bounded() const = 0;
+  virtual std::string name() const = 0;
+};
+
+/// The elements of a vector; subtask i of p reads elements i, i+p, i+2p, ...
+template <class T>
+class CollectionSource final : public Source<T> {
+ public:
+  explicit CollectionSource(std::vector<T> items)
+      : items_(std::make_shared<const std::vector<T>>(std::move(items))) {}
+  std::unique_ptr<SourceReader<T>> create_reader(int subtask, int parallelism) const override {
+    return std::make_unique<Reader>(items_, subtask, parallelism);
+  }
+  bool bounded() const override { return true; }
+  std::string name() const override { return "Collection Source"; }
+
+ private:
+  class Reader final : public SourceReader<T> {
+   public:
+    Reader(std::shared_ptr<const std::vector<T>> items, int subtask, int parallelism)
+        : items_(std::move(items)), next_(size_t(subtask)), step_(size_t(parallelism)) {}
+    SourceStatus poll(Output<T>& out, int max_records) override {
+      for (int i = 0; i < max_records && next_ < items_->size(); ++i, next_ += step_)
+        out.push_copy((*items_)[next_], no_timestamp);
+      return next_ < items_->size() ? SourceStatus::more : SourceStatus::finished;
+    }
+
+   private:
+    std::shared_ptr<const std::vector<T>> items_;
+    size_t next_;
+    size_t step_;
+  };
+  std::shared_ptr<const std::vector<T>> items_;
+};
+
+/// Records made by a function of their index; `count` < 0 means unbounded. Subtask i of p
+/// makes indices i, i+p, i+2p, ... The function may return a value, or a
+/// std::pair<value, timestamp> through GeneratorSource::timestamped.
+template <class T>
+class GeneratorSource final : public Source<T> {
+ public:
+  using Fn = std::function<T(int64_t)>;
+  using TimestampFn = std::function<int64_t(int64_t)>;
+  GeneratorSource(int64_t count, Fn fn, TimestampFn ts = {})
+      : count_(count), fn_(std::move(fn)), ts_(std::move(ts)) {}
+  std::unique_ptr<SourceReader<T>> create_reader(int subtask, int parallelism) const override {
+    return std::make_unique<Reader>(*this, subtask, parallelism);
+  }
+  bool bounded() const override { return count_ >= 0; }
+  std::string name() const override { return "Generator Source"; }
+
+ private:
+  class Reader final : public SourceReader<T> {
+   public:
+    Reader(const GeneratorSource& s, int subtask, int parallelism)
+        : count_(s.count_), fn_(s.fn_), ts_(s.ts_), next_(subtask), step_(parallelism) {}
+    SourceStatus poll(Output<T>& out, int max_records) override {
+      for (int i = 0; i < max_records && (count_ < 0 || next_ < count_); ++i, next_ += step_)
+        out.push(fn_(next_), ts_ ? ts_(next_) : no_timestamp);
+      return count_ < 0 || next_ < count_ ? SourceStatus::more : SourceStatus::finished;
+    }
+
+   private:
+    int64_t count_;
+    Fn fn_;
+    TimestampFn ts_;
+    int64_t next_;
+    int64_t step_;
+  };
+  int64_t count_;
+  Fn fn_;
+  TimestampFn ts_;
+};
+
+/// Lines of a text file (without the line break). The file is split into byte ranges, one per
+/// subtask, each starting after a line break; reads run on the I/O executor in 1 MiB chunks.
+class TextFileSource final : public Source<std::string> {
+ public:
+  explicit TextFileSource(std::string path) : path_(std::move(path)) {}
+  std::unique_ptr<SourceReader<std::string>> create_reader(int subtask,
+                                                           int parallelism) const override;
+  bool bounded() const override { return true; }
+  std::string name() const override { return "Text File Source (" + path_ + ")"; }
+
+ private:
+  std::string path_;
+};
+
+namespace detail {
+/// Runs a SourceReader as an operator of the task.
+template <class T>
+class SourceOperator final : public SourceOperatorBase {
+ public:
+  explicit SourceOperator(std::unique_ptr<SourceReader<T>> reader) : reader_(std::move(reader)) {}
+  void set_output(const std::string& port, ElementSink* out) override {
+    if (port.empty()) out_ = static_cast<Output<T>*>(out);
+  }
+  void open(OperatorContext& ctx) override {
+    OperatorBase::open(ctx);
+    reader_->open(ctx);
+  }
+  void close() override { reader_->close(); }
+  SourceStatus poll(int max_records) override {
+    if (!out_) return SourceStatus::finished;
+    try {
+      return reader_->poll(*out_, max_records);
+    } catch (...) {
+      rethrow_in(*ctx_);
+    }
+  }
+  /// The source ended: the chain below it ends its input.
+  void finish() override {
+    if (out_) {
+      out_->watermark(max_watermark);
+      out_->end_input();
+    }
+  }
+
+ private:
+  std::unique_ptr<SourceReader<T>> reader_;
+  Output<T>* out_ = nullptr;
+};
+}  // namespace detail
+
+}  // namespace sluice

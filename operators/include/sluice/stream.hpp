@@ -1,0 +1,313 @@
+// operators/include/sluice/stream.hpp — the DataStream API: StreamEnvironment, DataStream<T>, KeyedStream<K,T>.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/config.hpp"
+#include "sluice/detail/operators.hpp"
+#include "sluice/error.hpp"
+#include "sluice/executor.hpp"
+#include "sluice/functions.hpp"
+#include "sluice/graph.hpp"
+#include "sluice/sinks.hpp"
+#include "sluice/sources.hpp"
+
+namespace sluice {
+
+template <class T>
+class DataStream;
+template <class K, class T>
+class KeyedStream;
+
+namespace detail {
+template <class In, class Out>
+Out process_out(const ProcessFunction<In, Out>*);
+template <class K, class In, class Out>
+Out keyed_process_out(const KeyedProcessFunction<K, In, Out>*);
+
+/// Adds a node to the graph and returns its id.
+int add_node(JobGraph& g, std::string name,
+             std::function<std::unique_ptr<OperatorBase>(int, int)> factory, bool keyed = false);
+JobNode& node(JobGraph& g, int id);
+}  // namespace detail
+
+/// Handle on the operator a call just added, to name and tune it (Flink's
+/// SingleOutputStreamOperator / DataStreamSink).
+class OperatorHandle {
+ public:
+  OperatorHandle(std::shared_ptr<JobGraph> g, int node) : g_(std::move(g)), node_(node) {}
+  OperatorHandle& name(std::string n) {
+    detail::node(*g_, node_).name = std::move(n);
+    return *this;
+  }
+  OperatorHandle& uid(std::string u) {
+    detail::node(*g_, node_).uid = std::move(u);
+    return *this;
+  }
+  OperatorHandle& set_parallelism(int p) {
+    if (p < 1) throw JobError("parallelism must be at least 1, got " + std::to_string(p));
+    detail::node(*g_, node_).parallelism = p;
+    return *this;
+  }
+  OperatorHandle& disable_chaining() {
+    detail::node(*g_, node_).chainable = false;
+    return *this;
+  }
+  int node_id() const { return node_; }
+
+ protected:
+  std::shared_ptr<JobGraph> g_;
+  int node_;
+};
+
+/// A stream of records of type T.
+template <class T>
+class DataStream {
+ public:
+  /// One producer of the stream: a node's output port and how records are partitioned.
+  struct Ref {
+    int node;
+    std::string port;
+    detail::Partitioning partitioning = detail::Partitioning::unset;
+    detail::KeyEncoder<T> key;
+  };
+
+  DataStream(std::shared_ptr<JobGraph> g, int node, std::string port = "")
+      : g_(std::move(g)), refs_{Ref{node, std::move(port), detail::Partitioning::unset, {}}} {}
+  DataStream(std::shared_ptr<JobGraph> g, std::vector<Ref> refs)
+      : g_(std::move(g)), refs_(std::move(refs)) {}
+
+  /// One record out per record in: `f(T) -> U`.
+  template <class F>
+  auto map(F f, std::string name = "Map") {
+    using Out = std::decay_t<std::invoke_result_t<F&, T&&>>;
+    return add<Out>(std::move(name), [f](int, int) {
+      return std::make_unique<detail::MapOperator<T, Out, F>>(f);
+    });
+  }
+  /// Keeps records for which `f(const T&)` is true.
+  template <class F>
+  DataStream<T> filter(F f, std::string name = "Filter") {
+    return add<T>(std::move(name), [f](int, int) {
+      return std::make_unique<detail::FilterOperator<T, F>>(f);
+    });
+  }
+  /// Any number of records out per record in: `f(T, Collector<Out>&)`.
+  template <class Out, class F>
+  DataStream<Out> flat_map(F f, std::string name = "FlatMap") {
+    return add<Out>(std::move(name), [f](int, int) {
+      return std::make_unique<detail::FlatMapOperator<T, Out, F>>(f);
+    });
+  }
+  /// Runs a ProcessFunction<T, Out>; `fn` is copied for every subtask.
+  template <class Fn>
+  auto process(Fn fn, std::string name = "Process") {
+    using Out = decltype(detail::process_out(std::declval<Fn*>()));
+    return add<Out>(std::move(name), [fn](int, int) {
+      return std::make_unique<detail::ProcessOperator<T, Out, Fn>>(fn);
+    });
+  }
+  /// Partitions by key: records with equal keys (equal encoded bytes) meet in one subtask.
+  template <class F>
+  auto key_by(F f) {
+    using K = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    return KeyedStream<K, T>(*this, std::function<K(const T&)>(std::move(f)));
+  }
+  /// The records of both streams, as one stream.
+  DataStream<T> union_with(const DataStream<T>& other) const {
+    auto refs = refs_;
+    refs.insert(refs.end(), other.refs_.begin(), other.refs_.end());
+    return DataStream<T>(g_, std::move(refs));
+  }
+  DataStream<T> rebalance() const { return partitioned(detail::Partitioning::rebalance); }
+  DataStream<T> forward() const { return partitioned(detail::Partitioning::forward); }
+  DataStream<T> broadcast() const { return partitioned(detail::Partitioning::broadcast); }
+
+  /// Writes the stream to a sink; returns the sink operator to name or tune.
+  template <class S>
+  OperatorHandle sink_to(S sink) {
+    auto s = std::make_shared<S>(std::move(sink));
+    auto name = s->name();
+    int id = detail::add_node(*g_, name, [s](int subtask, int parallelism) {
+      return std::make_unique<detail::SinkOperator<T>>(s->create_writer(subtask, parallelism));
+    });
+    connect_to(id, 0);
+    return OperatorHandle(g_, id);
+  }
+  OperatorHandle print() { return sink_to(PrintSink<T>()); }
+
+  /// The records a process function emitted to `tag`.
+  template <class X>
+  DataStream<X> get_side_output(const OutputTag<X>& tag) const {
+    return DataStream<X>(g_, single().node, tag.id());
+  }
+
+  /// Tuning of the operator that produced this stream.
+  DataStream<T>& name(std::string n) {
+    handle().name(std::move(n));
+    return *this;
+  }
+  DataStream<T>& uid(std::string u) {
+    handle().uid(std::move(u));
+    return *this;
+  }
+  DataStream<T>& set_parallelism(int p) {
+    handle().set_parallelism(p);
+    return *this;
+  }
+  DataStream<T>& disable_chaining() {
+    handle().disable_chaining();
+    return *this;
+  }
+
+  /// Adds the edges from this stream into input `input_index` of node `target`.
+  void connect_to(int target, int input_index) const {
+    for (auto& r : refs_) {
+      JobEdge e;
+      e.id = int(g_->edges.size());
+      e.source = r.node;
+      e.port = r.port;
+      e.target = target;
+      e.input_index = input_index;
+      e.partitioning = r.partitioning;
+      e.type = std::make_shared<detail::EdgeTypeOf<T>>(r.key);
+      g_->edges.push_back(std::move(e));
+    }
+  }
+  /// Adds an operator reading this stream; the internal building block of every method above.
+  template <class Out>
+  DataStream<Out> add(std::string name, std::function<std::unique_ptr<OperatorBase>(int, int)> factory,
+                      bool keyed = false) const {
+    int id = detail::add_node(*g_, std::move(name), std::move(factory), keyed);
+    connect_to(id, 0);
+    return DataStream<Out>(g_, id);
+  }
+  DataStream<T> partitioned(detail::Partitioning p, detail::KeyEncoder<T> key = {}) const {
+    auto refs = refs_;
+    for (auto& r : refs) {
+      r.partitioning = p;
+      r.key = key;
+    }
+    return DataStream<T>(g_, std::move(refs));
+  }
+  const std::shared_ptr<JobGraph>& graph() const { return g_; }
+
+ private:
+  const Ref& single() const {
+    if (refs_.size() != 1)
+      throw JobError("a union of streams has no single operator to name or tune");
+    return refs_.front();
+  }
+  OperatorHandle handle() { return OperatorHandle(g_, single().node); }
+
+  std::shared_ptr<JobGraph> g_;
+  std::vector<Ref> refs_;
+};
+
+/// A stream partitioned by key K; keyed operators see the key and keyed state.
+template <class K, class T>
+class KeyedStream {
+ public:
+  using KeyFn = std::function<K(const T&)>;
+  KeyedStream(const DataStream<T>& in, KeyFn key)
+      : in_(in.partitioned(detail::Partitioning::hash,
+                           [key](const T& v, ByteWriter& w) { Codec<K>::encode(key(v), w); })),
+        key_(std::move(key)) {}
+
+  /// Runs a KeyedProcessFunction<K, T, Out>; `fn` is copied for every subtask.
+  template <class Fn>
+  auto process(Fn fn, std::string name = "KeyedProcess") {
+    using Out = decltype(detail::keyed_process_out(std::declval<Fn*>()));
+    auto key = key_;
+    return in_.template add<Out>(
+        std::move(name),
+        [key, fn](int, int) {
+          return std::make_unique<detail::KeyedProcessOperator<K, T, Out, KeyFn, Fn>>(key, fn);
+        },
+        true);
+  }
+  /// Rolling reduce: per key, `r(accumulated, next)`; emits every updated value.
+  template <class R>
+  DataStream<T> reduce(R r, std::string name = "Reduce") {
+    auto key = key_;
+    return in_.template add<T>(
+        std::move(name),
+        [key, r](int, int) {
+          return std::make_unique<detail::ReduceOperator<K, T, KeyFn, R>>(key, r);
+        },
+        true);
+  }
+  /// Rolling sum: of the values for arithmetic T, of `.second` for pairs.
+  DataStream<T> sum(std::string name = "Sum") {
+    if constexpr (std::is_arithmetic_v<T>) {
+      return reduce([](T a, T b) { return a + b; }, std::move(name));
+    } else {
+      return reduce(
+          [](T a, T b) {
+            a.second += b.second;
+            return a;
+          },
+          std::move(name));
+    }
+  }
+
+ private:
+  DataStream<T> in_;
+  KeyFn key_;
+};
+
+/// Where a job is built and from where it is run.
+class StreamEnvironment {
+ public:
+  StreamEnvironment();
+  explicit StreamEnvironment(ExecutionConfig config);
+
+  ExecutionConfig& config() { return graph_->config; }
+  StreamEnvironment& set_parallelism(int p);
+  StreamEnvironment& set_max_parallelism(int p);
+  StreamEnvironment& set_buffer_timeout(std::chrono::milliseconds t);
+  StreamEnvironment& disable_chaining();
+
+  template <class T, class S>
+  DataStream<T> from_source(S source, std::string name = "") {
+    auto s = std::make_shared<S>(std::move(source));
+    if (name.empty()) name = s->name();
+    int id = detail::add_node(*graph_, std::move(name), [s](int subtask, int parallelism) {
+      return std::make_unique<detail::SourceOperator<T>>(s->create_reader(subtask, parallelism));
+    });
+    auto& n = detail::node(*graph_, id);
+    n.is_source = true;
+    n.bounded = s->bounded();
+    return DataStream<T>(graph_, id);
+  }
+  template <class T>
+  DataStream<T> from_collection(std::vector<T> items) {
+    return from_source<T>(CollectionSource<T>(std::move(items)));
+  }
+  /// `count` records made by `fn(index)`; count < 0 for an unbounded stream.
+  template <class F>
+  auto from_generator(int64_t count, F fn) {
+    using T = std::decay_t<std::invoke_result_t<F&, int64_t>>;
+    return from_source<T>(GeneratorSource<T>(count, std::move(fn)));
+  }
+  DataStream<std::string> read_text_file(std::string path) {
+    return from_source<std::string>(TextFileSource(std::move(path)));
+  }
+
+  /// Runs the job and waits for it; throws JobError with one sentence if it fails.
+  JobResult execute(const std::string& job_name = "Sluice Job");
+  /// Starts the job and returns at once.
+  JobClient execute_async(const std::string& job_name = "Sluice Job");
+  const JobGraph& graph() const { return *graph_; }
+
+ private:
+  std::shared_ptr<JobGraph> graph_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,65 @@
+// scheduler/plan.hpp — job graph to execution plan: chaining into tasks, exchanges between them, channels.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sluice/graph.hpp"
+
+namespace sluice::scheduler {
+
+using detail::Partitioning;
+
+/// Operators chained into one task; each subtask of it is one actor.
+struct Task {
+  int id = 0;
+  /// The chain's nodes in topological order; nodes[0] is the head.
+  std::vector<int> nodes;
+  int parallelism = 1;
+  /// Operator names joined with " -> ".
+  std::string name;
+  bool is_source = false;
+};
+
+/// A job edge whose records cross from one task to another over channels.
+struct Exchange {
+  int edge = 0;
+  int source_task = 0;
+  int target_task = 0;
+  Partitioning partitioning = Partitioning::forward;
+  int producers = 1;
+  int consumers = 1;
+
+  /// Forward connects producer i to consumer i only; every other kind is all-to-all.
+  bool pointwise() const { return partitioning == Partitioning::forward; }
+  /// Output channels of one producer subtask (the partition's channel count).
+  int channels_per_producer() const { return pointwise() ? 1 : consumers; }
+  /// Input channels of one consumer subtask (the gate's channel count).
+  int channels_per_consumer() const { return pointwise() ? 1 : producers; }
+  /// The consumer subtask behind output channel `ch` of `producer`.
+  int consumer_of(int producer, int ch) const { return pointwise() ? producer : ch; }
+  /// The producer subtask behind input channel `ch` of `consumer`.
+  int producer_of(int consumer, int ch) const { return pointwise() ? consumer : ch; }
+  /// The input channel index at the consumer for records from `producer`.
+  int input_channel(int producer) const { return pointwise() ? 0 : producer; }
+  /// The output channel index at the producer for records to `consumer`.
+  int output_channel(int consumer) const { return pointwise() ? 0 : consumer; }
+};
+
+struct ExecutionPlan {
+  std::vector<Task> tasks;
+  std::vector<Exchange> exchanges;
+  /// Job edges inside a task: records pass as C++ values.
+  std::vector<int> chained_edges;
+  std::vector<int> task_of_node;
+  std::vector<std::string> operator_ids;
+  /// The partitioning of every job edge after resolving `unset`.
+  std::vector<Partitioning> edge_partitioning;
+};
+
+/// Plans `g` (which must validate): an edge is chained when chaining is on for the job and
+/// both nodes, it is forward (explicitly or by default) between equal parallelism, and it is
+/// the target's only input.
+ExecutionPlan plan(const JobGraph& g);
+
+}  // namespace sluice::scheduler

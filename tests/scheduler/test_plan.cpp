@@ -1,0 +1,65 @@
+// tests/scheduler/test_plan.cpp — chaining rules, exchanges and chaining-independent operator ids.
+#include <catch2/catch.hpp>
+
+#include <sluice/sluice.hpp>
+
+#include "scheduler/plan.hpp"
+
+using namespace sluice;
+
+namespace {
+JobGraph word_count_graph(bool chaining, int sink_parallelism) {
+  StreamEnvironment env;
+  env.set_parallelism(2);
+  if (!chaining) env.disable_chaining();
+  env.from_collection(std::vector<std::string>{"a b"})
+      .flat_map<std::string>([](std::string s, Collector<std::string>& out) { out.collect(s); }, "split")
+      .map([](std::string s) { return std::make_pair(s, int64_t(1)); }, "pair")
+      .key_by([](const std::pair<std::string, int64_t>& p) { return p.first; })
+      .sum("count")
+      .sink_to(DiscardSink<std::pair<std::string, int64_t>>())
+      .set_parallelism(sink_parallelism);
+  return env.graph();
+}
+}  // namespace
+
+TEST_CASE("forward edges of equal parallelism chain; key_by and parallelism changes do not", "[plan]") {
+  auto g = word_count_graph(true, 1);
+  auto p = scheduler::plan(g);
+  REQUIRE(p.tasks.size() == 3);
+  CHECK(p.tasks[0].name == "Collection Source -> split -> pair");
+  CHECK(p.tasks[1].name == "count");
+  CHECK(p.tasks[2].name == "Discard Sink");
+  REQUIRE(p.exchanges.size() == 2);
+  CHECK(p.exchanges[0].partitioning == detail::Partitioning::hash);
+  CHECK(p.exchanges[1].partitioning == detail::Partitioning::rebalance);  // 2 -> 1
+  CHECK(p.exchanges[1].channels_per_producer() == 1);
+  CHECK(p.exchanges[1].channels_per_consumer() == 2);
+}
+
+TEST_CASE("equal parallelism forward sink chains onto the keyed operator", "[plan]") {
+  auto p = scheduler::plan(word_count_graph(true, 2));
+  REQUIRE(p.tasks.size() == 2);
+  CHECK(p.tasks[1].name == "count -> Discard Sink");
+}
+
+TEST_CASE("disable_chaining gives one task per operator, with the same operator ids", "[plan]") {
+  auto chained = scheduler::plan(word_count_graph(true, 2));
+  auto unchained = scheduler::plan(word_count_graph(false, 2));
+  CHECK(unchained.tasks.size() == 5);
+  CHECK(chained.operator_ids == unchained.operator_ids);
+  CHECK(unchained.exchanges[0].pointwise());
+}
+
+TEST_CASE("a uid fixes the operator id whatever the graph around it", "[plan]") {
+  StreamEnvironment a, b;
+  a.from_collection(std::vector<int>{1}).map([](int x) { return x; }).uid("m").sink_to(DiscardSink<int>());
+  b.from_collection(std::vector<int>{1})
+      .filter([](int) { return true; })
+      .map([](int x) { return x; })
+      .uid("m")
+      .sink_to(DiscardSink<int>());
+  CHECK(a.graph().operator_ids()[1] == b.graph().operator_ids()[2]);
+  CHECK(a.graph().operator_ids()[0] == b.graph().operator_ids()[0]);
+  CHECK(a.graph().operator_ids()[2] != b.graph().operator_ids()[3]);
+}

@@ -210,14 +210,15 @@ class DataStream {
   std::vector<Ref> refs_;
 };
 
-/// A stream partitioned by key K; keyed operators see the key and keyed state.
+/// A stream partitioned by key K; keyed operators see the key and keyed state. Used as a
+/// plain DataStream (map, sink_to, ...), it is simply hash-partitioned by the key.
 template <class K, class T>
-class KeyedStream {
+class KeyedStream : public DataStream<T> {
  public:
   using KeyFn = std::function<K(const T&)>;
   KeyedStream(const DataStream<T>& in, KeyFn key)
-      : in_(in.partitioned(detail::Partitioning::hash,
-                           [key](const T& v, ByteWriter& w) { Codec<K>::encode(key(v), w); })),
+      : DataStream<T>(in.partitioned(detail::Partitioning::hash,
+                                     [key](const T& v, ByteWriter& w) { Codec<K>::encode(key(v), w); })),
         key_(std::move(key)) {}
 
   /// Runs a KeyedProcessFunction<K, T, Out>; `fn` is copied for every subtask.
@@ -225,7 +226,7 @@ class KeyedStream {
   auto process(Fn fn, std::string name = "KeyedProcess") {
     using Out = decltype(detail::keyed_process_out(std::declval<Fn*>()));
     auto key = key_;
-    return in_.template add<Out>(
+    return this->template add<Out>(
         std::move(name),
         [key, fn](int, int) {
           return std::make_unique<detail::KeyedProcessOperator<K, T, Out, KeyFn, Fn>>(key, fn);
@@ -236,7 +237,7 @@ class KeyedStream {
   template <class R>
   DataStream<T> reduce(R r, std::string name = "Reduce") {
     auto key = key_;
-    return in_.template add<T>(
+    return this->template add<T>(
         std::move(name),
         [key, r](int, int) {
           return std::make_unique<detail::ReduceOperator<K, T, KeyFn, R>>(key, r);
@@ -258,7 +259,6 @@ class KeyedStream {
   }
 
  private:
-  DataStream<T> in_;
   KeyFn key_;
 };
 

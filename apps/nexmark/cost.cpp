@@ -29,30 +29,62 @@ std::string bid_row(const Bid& bid, std::string_view price) {
   return row;
 }
 
-// Feeds every bid of the stream to `on_bid`, split after split.
-template <typename OnBid>
-void for_each_bid(const GeneratorConfig& whole_stream, OnBid&& on_bid) {
+// Feeds every event of the stream to `on_event`, split after split.
+template <typename OnEvent>
+void for_each_event(const GeneratorConfig& whole_stream, OnEvent&& on_event) {
   for (const GeneratorConfig& split : stream_splits(whole_stream)) {
     SplitReader reader(split);
-    while (reader.has_next()) {
-      const NextEvent next = reader.next();
-      if (next.event.kind == Event::Kind::bid) on_bid(next.event.bid);
-    }
+    while (reader.has_next()) on_event(reader.next().event);
   }
 }
 
-std::vector<std::string> sorted(std::vector<std::string> rows) {
-  std::sort(rows.begin(), rows.end());
-  return rows;
+// Feeds every result row of the query over the stream to `on_row`, in reading order.
+template <typename OnRow>
+void for_each_row(Query query, const GeneratorConfig& whole_stream, OnRow&& on_row) {
+  switch (query) {
+    case Query::q0:
+      for_each_event(whole_stream, [&](const Event& event) {
+        if (event.kind == Event::Kind::bid) on_row(q0_row(event.bid));
+      });
+      return;
+    case Query::q1:
+      for_each_event(whole_stream, [&](const Event& event) {
+        if (event.kind == Event::Kind::bid) on_row(q1_row(event.bid));
+      });
+      return;
+    case Query::q2:
+      for_each_event(whole_stream, [&](const Event& event) {
+        if (event.kind == Event::Kind::bid && q2_selects(event.bid)) on_row(q2_row(event.bid));
+      });
+      return;
+  }
+  throw std::invalid_argument("for_each_row: unknown query");
 }
 
 }  // namespace
 
+const std::vector<Query>& all_queries() {
+  static const std::vector<Query> queries = {Query::q0, Query::q1, Query::q2};
+  return queries;
+}
+
 std::optional<Query> parse_query(std::string_view name) {
-  if (name == "q0") return Query::q0;
-  if (name == "q1") return Query::q1;
-  if (name == "q2") return Query::q2;
+  for (const Query query : all_queries()) {
+    if (query_name(query) == name) return query;
+  }
   return std::nullopt;
+}
+
+std::string_view query_name(Query query) {
+  switch (query) {
+    case Query::q0:
+      return "q0";
+    case Query::q1:
+      return "q1";
+    case Query::q2:
+      return "q2";
+  }
+  throw std::invalid_argument("query_name: unknown query");
 }
 
 std::string_view header(Query query) {
@@ -93,36 +125,35 @@ std::string q2_row(const Bid& bid) {
   return row;
 }
 
-std::vector<std::string> cost_q0(const GeneratorConfig& whole_stream) {
+std::vector<std::string> run_cost(Query query, const GeneratorConfig& whole_stream) {
   std::vector<std::string> rows;
-  for_each_bid(whole_stream, [&](const Bid& bid) { rows.push_back(q0_row(bid)); });
-  return sorted(std::move(rows));
+  for_each_row(query, whole_stream, [&](std::string row) { rows.push_back(std::move(row)); });
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+std::vector<std::string> cost_q0(const GeneratorConfig& whole_stream) {
+  return run_cost(Query::q0, whole_stream);
 }
 
 std::vector<std::string> cost_q1(const GeneratorConfig& whole_stream) {
-  std::vector<std::string> rows;
-  for_each_bid(whole_stream, [&](const Bid& bid) { rows.push_back(q1_row(bid)); });
-  return sorted(std::move(rows));
+  return run_cost(Query::q1, whole_stream);
 }
 
 std::vector<std::string> cost_q2(const GeneratorConfig& whole_stream) {
-  std::vector<std::string> rows;
-  for_each_bid(whole_stream, [&](const Bid& bid) {
-    if (q2_selects(bid)) rows.push_back(q2_row(bid));
-  });
-  return sorted(std::move(rows));
+  return run_cost(Query::q2, whole_stream);
 }
 
-std::vector<std::string> run_cost(Query query, const GeneratorConfig& whole_stream) {
-  switch (query) {
-    case Query::q0:
-      return cost_q0(whole_stream);
-    case Query::q1:
-      return cost_q1(whole_stream);
-    case Query::q2:
-      return cost_q2(whole_stream);
-  }
-  throw std::invalid_argument("run_cost: unknown query");
+CostThroughput measure_cost(Query query, const GeneratorConfig& whole_stream) {
+  CostThroughput result;
+  const auto start = std::chrono::steady_clock::now();
+  for_each_row(query, whole_stream, [&](const std::string& row) {
+    ++result.rows;
+    result.bytes += row.size();
+  });
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.events = whole_stream.resolved_max_events();
+  return result;
 }
 
 GeneratorThroughput measure_generator(const GeneratorConfig& whole_stream) {

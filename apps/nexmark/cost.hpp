@@ -15,8 +15,13 @@ namespace sluice::nexmark {
 /// The queries that have a baseline loop here.
 enum class Query : uint8_t { q0, q1, q2 };
 
+/// Every query, in order: what `nexmark bench` runs by default.
+const std::vector<Query>& all_queries();
+
 /// `"q0"`, `"q1"`, `"q2"` to a query; nullopt for anything else.
 std::optional<Query> parse_query(std::string_view name);
+/// The query's name as `parse_query` reads it.
+std::string_view query_name(Query query);
 
 /// The query's CSV header line, without a line break: `auction,bidder,price,dateTime,extra`
 /// for q0 and q1, `auction,price` for q2.
@@ -43,6 +48,25 @@ std::vector<std::string> run_cost(Query query, const GeneratorConfig& whole_stre
 std::vector<std::string> cost_q0(const GeneratorConfig& whole_stream);
 std::vector<std::string> cost_q1(const GeneratorConfig& whole_stream);
 std::vector<std::string> cost_q2(const GeneratorConfig& whole_stream);
+
+/// What a timed baseline run produced.
+struct CostThroughput {
+  int64_t events = 0;
+  uint64_t rows = 0;
+  /// Bytes of all rows, without line breaks.
+  uint64_t bytes = 0;
+  double seconds = 0;
+
+  double events_per_second() const {
+    return seconds > 0 ? static_cast<double>(events) / seconds : 0;
+  }
+};
+
+/// Runs the query's baseline loop over `whole_stream` as `run_cost` does, building every row
+/// string, but counts the rows and their bytes instead of keeping and sorting them; timed on
+/// the steady clock. This is the COST side of a benchmark whose engine side ends in a
+/// counting sink.
+CostThroughput measure_cost(Query query, const GeneratorConfig& whole_stream);
 
 /// How fast the bare generator runs: every event of the stream produced and dropped.
 struct GeneratorThroughput {

@@ -1,0 +1,143 @@
+// apps/nexmark/source.cpp — the Nexmark source: split assignment, round-robin interleaving, watermarks, pacing.
+#include "source.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+namespace sluice::nexmark {
+
+SourceReaderState initial_reader_state(int32_t num_splits, int subtask, int parallelism) {
+  SourceReaderState state;
+  for (int32_t split = subtask; split < num_splits; split += parallelism) {
+    state.splits.push_back(SplitPosition{split, 0});
+  }
+  return state;
+}
+
+SplitInterleaver::SplitInterleaver(const std::vector<GeneratorConfig>& splits,
+                                   const SourceReaderState& state, int64_t out_of_orderness_ms)
+    : out_of_orderness_ms_(out_of_orderness_ms) {
+  lanes_.reserve(state.splits.size());
+  for (const SplitPosition& at : state.splits) {
+    if (at.split < 0 || static_cast<size_t>(at.split) >= splits.size()) {
+      throw std::invalid_argument("Nexmark reader state names split " + std::to_string(at.split) +
+                                  " of a stream with " + std::to_string(splits.size()));
+    }
+    const GeneratorConfig& config = splits[static_cast<size_t>(at.split)];
+    lanes_.push_back(Lane{at.split, SplitReader(config, at.position), Timeline(config),
+                          std::numeric_limits<int64_t>::min()});
+    if (lanes_.back().reader.has_next()) ++unfinished_;
+  }
+  std::sort(lanes_.begin(), lanes_.end(),
+            [](const Lane& a, const Lane& b) { return a.split < b.split; });
+  cursor_ = lanes_.size();
+  settle();
+}
+
+void SplitInterleaver::settle() {
+  if (unfinished_ == 0) return;
+  for (;;) {
+    if (cursor_ >= lanes_.size()) {
+      cursor_ = 0;
+      round_ = std::numeric_limits<int64_t>::max();
+      for (const Lane& lane : lanes_) {
+        if (lane.reader.has_next()) round_ = std::min(round_, lane.reader.position());
+      }
+    }
+    const Lane& lane = lanes_[cursor_];
+    if (lane.reader.has_next() && lane.reader.position() == round_) return;
+    ++cursor_;
+  }
+}
+
+NextEvent SplitInterleaver::next() {
+  Lane& lane = lanes_[cursor_];
+  NextEvent event = lane.reader.next();
+  lane.last_timestamp = event.watermark;
+  if (!lane.reader.has_next()) --unfinished_;
+  ++cursor_;
+  settle();
+  return event;
+}
+
+int64_t SplitInterleaver::next_timestamp() const {
+  const Lane& lane = lanes_[cursor_];
+  const GeneratorConfig& config = lane.reader.config();
+  return lane.timeline.timestamp(config.next_adjusted_event_number(lane.reader.position()));
+}
+
+int64_t SplitInterleaver::watermark() const {
+  int64_t low = std::numeric_limits<int64_t>::max();
+  for (const Lane& lane : lanes_) {
+    if (!lane.reader.has_next()) continue;
+    if (lane.last_timestamp == std::numeric_limits<int64_t>::min()) return lane.last_timestamp;
+    low = std::min(low, lane.last_timestamp - out_of_orderness_ms_);
+  }
+  return low;
+}
+
+SourceReaderState SplitInterleaver::state() const {
+  SourceReaderState state;
+  state.splits.reserve(lanes_.size());
+  for (const Lane& lane : lanes_) {
+    state.splits.push_back(SplitPosition{lane.split, lane.reader.position()});
+  }
+  return state;
+}
+
+std::chrono::nanoseconds Pacer::wait_for(int64_t event_timestamp) {
+  const auto now = clock_();
+  if (!start_) {
+    start_ = now;
+    first_timestamp_ = event_timestamp;
+  }
+  const auto due = *start_ + std::chrono::milliseconds(event_timestamp - first_timestamp_);
+  return due - now;
+}
+
+NexmarkReader::NexmarkReader(std::shared_ptr<const std::vector<GeneratorConfig>> splits,
+                             const SourceReaderState& state, const SourceOptions& options)
+    : splits_(std::move(splits)),
+      interleaver_(*splits_, state, options.out_of_orderness_ms),
+      watermark_interval_(std::max(1, options.watermark_interval)) {
+  if (options.realtime) pacer_.emplace(options.clock);
+}
+
+SourceStatus NexmarkReader::poll(Output<Event>& out, int max_records) {
+  for (int i = 0; i < max_records; ++i) {
+    if (!interleaver_.has_next()) return SourceStatus::finished;
+    if (pacer_ && pacer_->wait_for(interleaver_.next_timestamp()).count() > 0) {
+      emit_watermark(out);
+      return SourceStatus::waiting;
+    }
+    NextEvent next = interleaver_.next();
+    out.push(std::move(next.event), next.event_timestamp);
+    if (++since_watermark_ >= watermark_interval_) emit_watermark(out);
+  }
+  return interleaver_.has_next() ? SourceStatus::more : SourceStatus::finished;
+}
+
+void NexmarkReader::emit_watermark(Output<Event>& out) {
+  since_watermark_ = 0;
+  const int64_t wm = interleaver_.watermark();
+  if (wm > emitted_watermark_ && wm != max_watermark) {
+    emitted_watermark_ = wm;
+    out.watermark(wm);
+  }
+}
+
+NexmarkSource::NexmarkSource(SourceOptions options)
+    : options_(std::move(options)),
+      splits_(std::make_shared<const std::vector<GeneratorConfig>>(
+          stream_splits(options_.stream))) {}
+
+std::unique_ptr<SourceReader<Event>> NexmarkSource::create_reader(int subtask,
+                                                                 int parallelism) const {
+  return std::make_unique<NexmarkReader>(
+      splits_, initial_reader_state(static_cast<int32_t>(splits_->size()), subtask, parallelism),
+      options_);
+}
+
+}  // namespace sluice::nexmark

@@ -1,0 +1,156 @@
+// apps/nexmark/source.hpp — the Nexmark stream as a Sluice source: logical splits spread over subtasks, interleaved in time order, bounded out-of-orderness watermarks.
+#pragma once
+
+#include <sluice/sources.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "generator.hpp"
+#include "model.hpp"
+
+namespace sluice::nexmark {
+
+/// Where one logical split stands: its index in `stream_splits(whole)` and the number of
+/// events it has emitted (`SplitReader::position`).
+struct SplitPosition {
+  int32_t split = 0;
+  int64_t position = 0;
+
+  friend bool operator==(const SplitPosition&, const SplitPosition&) = default;
+};
+
+/// The whole state of one source reader: the splits it owns and how far each has been read.
+/// It is what a checkpoint stores and what a rescale redistributes; a reader built from it
+/// continues exactly where the one it was taken from stood.
+struct SourceReaderState {
+  std::vector<SplitPosition> splits;
+
+  friend bool operator==(const SourceReaderState&, const SourceReaderState&) = default;
+};
+
+/// The splits subtask `subtask` of `parallelism` starts with: split i goes to subtask
+/// i % parallelism, every one at position 0. A subtask may get none.
+SourceReaderState initial_reader_state(int32_t num_splits, int subtask, int parallelism);
+
+/// Default bounded out-of-orderness of the source's watermarks: 4 s, as the Flink Nexmark DDL.
+inline constexpr int64_t default_out_of_orderness_ms = 4000;
+
+/// Merges the splits of one reader into a single stream in timestamp order, round-robin by
+/// event number: every unfinished split at the lowest position emits one event, in split
+/// order, before any emits its next. All splits of a stream share their timestamps, so the
+/// merged timestamps never decrease. No engine types: the source reader and `nexmark
+/// generate` both drive it.
+class SplitInterleaver {
+ public:
+  /// `splits` is `stream_splits(whole)`; `state` names the splits read here and their
+  /// positions (indices into `splits`).
+  SplitInterleaver(const std::vector<GeneratorConfig>& splits, const SourceReaderState& state,
+                   int64_t out_of_orderness_ms = default_out_of_orderness_ms);
+
+  bool has_next() const { return unfinished_ > 0; }
+  /// The next event of the merged stream. Requires `has_next()`.
+  NextEvent next();
+  /// Event time of the event `next()` returns. Requires `has_next()`.
+  int64_t next_timestamp() const;
+  /// Minimum over unfinished splits of (last emitted timestamp - out-of-orderness): no later
+  /// event has a smaller timestamp. A split's "last timestamp" is Beam's per-split watermark
+  /// of its last event, which is its timestamp unless `out_of_order_group_size` > 1. INT64_MIN
+  /// while an unfinished split has emitted nothing since this interleaver was built; INT64_MAX
+  /// once every split has ended.
+  int64_t watermark() const;
+  /// The positions now: a snapshot to build an equal interleaver from.
+  SourceReaderState state() const;
+
+ private:
+  struct Lane {
+    int32_t split;
+    SplitReader reader;
+    Timeline timeline;
+    int64_t last_timestamp;
+  };
+  /// Moves the cursor onto the lane that emits next.
+  void settle();
+
+  std::vector<Lane> lanes_;
+  int64_t out_of_orderness_ms_;
+  size_t unfinished_ = 0;
+  size_t cursor_ = 0;
+  int64_t round_ = 0;
+};
+
+/// Paces emission to the wall clock: the first event is due when it is first asked about,
+/// every later one `timestamp - first timestamp` after it.
+class Pacer {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit Pacer(Clock clock) : clock_(std::move(clock)) {}
+
+  /// How long until an event with `event_timestamp` is due; zero or negative when it is.
+  std::chrono::nanoseconds wait_for(int64_t event_timestamp);
+
+ private:
+  Clock clock_;
+  std::optional<std::chrono::steady_clock::time_point> start_;
+  int64_t first_timestamp_ = 0;
+};
+
+/// How the Nexmark source reads the stream. Fixed once the job starts.
+struct SourceOptions {
+  /// The whole stream, before splitting (Beam defaults; `max_events` is the event count).
+  GeneratorConfig stream;
+  /// Pace emission to the wall clock at the stream's rate (default off: as fast as possible).
+  bool realtime = false;
+  /// Bounded out-of-orderness of the watermarks (default 4000 ms).
+  int64_t out_of_orderness_ms = default_out_of_orderness_ms;
+  /// Records between watermark checks; a watermark goes out only when it advanced
+  /// (default 256).
+  int watermark_interval = 256;
+  /// The clock `realtime` paces by (default the steady clock).
+  Pacer::Clock clock = [] { return std::chrono::steady_clock::now(); };
+};
+
+/// One subtask's reader: an interleaver over its splits, pushing each event with its dateTime
+/// as timestamp. With `realtime`, an event not yet due makes `poll` return `waiting` (it never
+/// sleeps).
+class NexmarkReader final : public SourceReader<Event> {
+ public:
+  NexmarkReader(std::shared_ptr<const std::vector<GeneratorConfig>> splits,
+                const SourceReaderState& state, const SourceOptions& options);
+
+  SourceStatus poll(Output<Event>& out, int max_records) override;
+  /// The split positions of every event pushed so far.
+  SourceReaderState state() const { return interleaver_.state(); }
+
+ private:
+  void emit_watermark(Output<Event>& out);
+
+  std::shared_ptr<const std::vector<GeneratorConfig>> splits_;
+  SplitInterleaver interleaver_;
+  std::optional<Pacer> pacer_;
+  int watermark_interval_;
+  int since_watermark_ = 0;
+  int64_t emitted_watermark_ = min_watermark;
+};
+
+/// The Nexmark stream: `stream_splits(options.stream)`, split i read by subtask i % p, so the
+/// events do not depend on the parallelism.
+class NexmarkSource final : public Source<Event> {
+ public:
+  explicit NexmarkSource(SourceOptions options);
+
+  std::unique_ptr<SourceReader<Event>> create_reader(int subtask, int parallelism) const override;
+  bool bounded() const override { return true; }
+  std::string name() const override { return "Nexmark Source"; }
+
+ private:
+  SourceOptions options_;
+  std::shared_ptr<const std::vector<GeneratorConfig>> splits_;
+};
+
+}  // namespace sluice::nexmark

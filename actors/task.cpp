@@ -84,6 +84,7 @@ struct TaskRuntime::Impl final : IoService {
     KeyedStateBackend* keyed_state() override { return keyed.get(); }
     IoService& io() override { return *task; }
     int64_t current_watermark() const override { return task->watermark; }
+    int64_t processing_time() const override { return task->processing_time(); }
     void set_available(bool a) override {
       if (a == available) return;
       available = a;
@@ -131,6 +132,11 @@ struct TaskRuntime::Impl final : IoService {
   int64_t since = 0;
   int64_t spent[3] = {0, 0, 0};
 
+  int64_t processing_time() const {
+    return config->clock ? config->clock->now() : system_clock.now();
+  }
+  SystemClock system_clock;
+
   // ---- IoService
   void submit(std::function<void()> job) override {
     ++io_pending;
@@ -152,7 +158,8 @@ struct TaskRuntime::Impl final : IoService {
       ctx->task = this;
       ctx->index = int(ops.size());
       ctx->name = n.name;
-      if (n.keyed) ctx->keyed = std::make_unique<checkpoint::HeapKeyedStateBackend>();
+      if (n.keyed)
+        ctx->keyed = std::make_unique<checkpoint::HeapKeyedStateBackend>([this] { return processing_time(); });
       ops.push_back(n.factory(spec.subtask, parallelism));
       contexts.push_back(std::move(ctx));
     }

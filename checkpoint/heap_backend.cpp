@@ -3,11 +3,11 @@
 
 namespace sluice::checkpoint {
 
-StateTable& HeapKeyedStateBackend::table(const std::string& name,
-                                         const std::function<std::unique_ptr<StateTable>()>& make) {
+StateTable* HeapKeyedStateBackend::heap_table(const std::string& name,
+                                              const std::function<std::unique_ptr<StateTable>()>& make) {
   auto it = tables_.find(name);
   if (it == tables_.end()) it = tables_.emplace(name, make()).first;
-  return *it->second;
+  return it->second.get();
 }
 
 size_t HeapKeyedStateBackend::entries() const {

@@ -1,6 +1,7 @@
 // checkpoint/heap_backend.hpp — the heap keyed state backend: objects in hash maps, one table per named state.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,18 +13,23 @@ namespace sluice::checkpoint {
 /// Keeps keyed state as C++ objects in memory (the fast default backend).
 class HeapKeyedStateBackend final : public KeyedStateBackend {
  public:
+  /// `now` gives processing time in ms (for TTL).
+  explicit HeapKeyedStateBackend(std::function<int64_t()> now) : now_(std::move(now)) {}
   void set_current_key(std::string_view key_bytes, int key_group) override {
     key_.assign(key_bytes.data(), key_bytes.size());
     key_group_ = key_group;
   }
   const std::string& current_key() const override { return key_; }
   int current_key_group() const override { return key_group_; }
-  StateTable& table(const std::string& name,
-                    const std::function<std::unique_ptr<StateTable>()>& make) override;
-  /// Entries over all tables (the probes' state size).
+  int64_t now() const override { return now_(); }
+  StateTable* heap_table(const std::string& name,
+                         const std::function<std::unique_ptr<StateTable>()>& make) override;
+  ByteStore* byte_store() override { return nullptr; }
+  /// Keys with an entry, over all tables (the probes' state size).
   size_t entries() const;
 
  private:
+  std::function<int64_t()> now_;
   std::string key_;
   int key_group_ = 0;
   std::map<std::string, std::unique_ptr<StateTable>> tables_;

@@ -25,6 +25,12 @@ std::pair<uint64_t, std::string> split_number(const std::string& text, const cha
 }
 }  // namespace
 
+int64_t SystemClock::now() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int ExecutionConfig::effective_parallelism() const {
   return parallelism > 0 ? parallelism : hardware_threads();
 }

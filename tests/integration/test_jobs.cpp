@@ -325,3 +325,51 @@ TEST_CASE("probes count records through every task of a finished job", "[job][pr
   CHECK(out["quarter"] == 2500);
   CHECK(in["Discard Sink"] == 2500);
 }
+
+namespace {
+/// Emits, at the end of its input, the watermark it saw then and how many records came.
+class WatermarkAtEnd : public ProcessFunction<int64_t, std::pair<int64_t, int64_t>> {
+ public:
+  void process(const int64_t&, Context& ctx, Collector<std::pair<int64_t, int64_t>>&) override {
+    ++count_;
+    ctx_ = &ctx;
+  }
+  void end_input(Collector<std::pair<int64_t, int64_t>>& out) override {
+    out.collect({ctx_ ? ctx_->current_watermark() : 0, count_});
+  }
+
+ private:
+  int64_t count_ = 0;
+  Context* ctx_ = nullptr;
+};
+}  // namespace
+
+TEST_CASE("ended sources send the final watermark across the network before EndOfData", "[job][watermark]") {
+  StreamEnvironment env;
+  env.set_parallelism(3);
+  CollectSink<std::pair<int64_t, int64_t>> sink;
+  env.from_generator(1000, [](int64_t i) { return i; })
+      .rebalance()
+      .process(WatermarkAtEnd(), "watermark at end")
+      .sink_to(sink);
+  env.execute("watermarks");
+  auto got = sink.collected()->values();
+  REQUIRE(got.size() == 3);
+  int64_t total = 0;
+  for (auto& [wm, n] : got) {
+    CHECK(wm == max_watermark);
+    total += n;
+  }
+  CHECK(total == 1000);
+}
+
+TEST_CASE("empty inputs and idle source subtasks still end the job", "[job]") {
+  StreamEnvironment env;
+  env.set_parallelism(4);
+  CollectSink<int> a, b;
+  env.from_collection(std::vector<int>{}).sink_to(a);
+  env.from_collection(std::vector<int>{7, 8}).key_by([](int x) { return x; }).sum().sink_to(b);
+  env.execute("mostly empty");
+  CHECK(a.collected()->size() == 0);
+  CHECK(sorted(b.collected()->values()) == std::vector<int>{7, 8});
+}

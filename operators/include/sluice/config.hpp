@@ -1,11 +1,39 @@
 // operators/include/sluice/config.hpp — the settings of a job's execution, each with its default.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <string>
 
 namespace sluice {
+
+/// Processing time, in epoch milliseconds. Inject a ManualClock to make processing-time
+/// behaviour (timers, TTL, processing-time windows) deterministic in tests.
+class ProcessingClock {
+ public:
+  virtual ~ProcessingClock() = default;
+  virtual int64_t now() const = 0;
+};
+
+/// The wall clock (the default).
+class SystemClock final : public ProcessingClock {
+ public:
+  int64_t now() const override;
+};
+
+/// A clock that moves only when told to.
+class ManualClock final : public ProcessingClock {
+ public:
+  explicit ManualClock(int64_t start = 0) : now_(start) {}
+  int64_t now() const override { return now_.load(); }
+  void set(int64_t t) { now_.store(t); }
+  void advance(int64_t ms) { now_.fetch_add(ms); }
+
+ private:
+  std::atomic<int64_t> now_;
+};
 
 /// How a job runs. Every field states its default; all are fixed once the job starts.
 struct ExecutionConfig {
@@ -33,6 +61,8 @@ struct ExecutionConfig {
   int step_records = 1024;
   /// How often tasks publish their probes. Default 100 ms.
   std::chrono::milliseconds probe_interval{100};
+  /// Where processing time comes from. Null (the default) means the system clock.
+  std::shared_ptr<const ProcessingClock> clock;
   /// Outstanding blocking I/O jobs (file writes, reads) per task before it stops consuming. Default 4.
   int io_queue_limit = 4;
 

@@ -66,6 +66,8 @@ class OperatorContext {
   virtual IoService& io() = 0;
   /// The task's current input watermark.
   virtual int64_t current_watermark() const = 0;
+  /// Processing time (epoch ms) from the job's clock.
+  virtual int64_t processing_time() const = 0;
   /// An operator that cannot take more records now (a throttled or blocked sink) says so;
   /// the task stops consuming its inputs until the operator is available again.
   virtual void set_available(bool available) = 0;

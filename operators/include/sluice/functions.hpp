@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "sluice/detail/state_impl.hpp"
 #include "sluice/element.hpp"
 #include "sluice/state.hpp"
 
@@ -36,13 +37,40 @@ class RuntimeContext {
   const std::string& operator_name() const { return ctx_->operator_name(); }
   int subtask_index() const { return ctx_->subtask_index(); }
   int parallelism() const { return ctx_->parallelism(); }
-  /// Keyed value state (only on keyed streams; throws JobError otherwise).
-  template <class T>
-  ValueState<T> state(const ValueStateDescriptor<T>& desc);
+  /// Keyed state of any kind, by its descriptor (only on keyed streams; throws JobError
+  /// otherwise). The handle stays valid for the function's lifetime.
+  template <class D>
+  auto& state(const D& desc) {
+    return detail::open_state(keyed_backend(desc.name), desc);
+  }
+  int64_t processing_time() const { return ctx_->processing_time(); }
 
  private:
+  KeyedStateBackend& keyed_backend(const std::string& name) {
+    auto* backend = ctx_->keyed_state();
+    if (!backend)
+      throw JobError("operator " + ctx_->describe() + " asked for keyed state '" + name +
+                     "' but its input is not keyed (use key_by first)");
+    return *backend;
+  }
   OperatorContext* ctx_;
 };
+
+/// Timers of the current key: event-time timers fire when the watermark passes them,
+/// processing-time timers when the clock does. One timer per key and time; registering it
+/// again has no effect.
+class TimerService {
+ public:
+  virtual ~TimerService() = default;
+  virtual int64_t current_processing_time() const = 0;
+  virtual int64_t current_watermark() const = 0;
+  virtual void register_event_time_timer(int64_t time) = 0;
+  virtual void register_processing_time_timer(int64_t time) = 0;
+  virtual void delete_event_time_timer(int64_t time) = 0;
+  virtual void delete_processing_time_timer(int64_t time) = 0;
+};
+
+enum class TimeDomain { event_time, processing_time };
 
 /// Base of every function with a life cycle.
 class RichFunction {
@@ -82,28 +110,28 @@ class ProcessFunction : public RichFunction {
   virtual void end_input(Collector<Out>&) {}
 };
 
-/// Processes each element of a keyed stream; keyed state handles see the element's key.
-/// State and timers are extended here by the state issue.
+/// Processes each element of a keyed stream; keyed state handles and timers see the
+/// element's key.
 template <class K, class In, class Out>
 class KeyedProcessFunction : public RichFunction {
  public:
   class Context : public ElementContext {
    public:
     virtual const K& current_key() const = 0;
+    virtual TimerService& timer_service() = 0;
+  };
+  /// The context of a firing timer: its key, and whether event or processing time fired it.
+  class OnTimerContext : public Context {
+   public:
+    virtual TimeDomain time_domain() const = 0;
   };
   virtual void process(const In& value, Context& ctx, Collector<Out>& out) = 0;
+  /// A timer of the current key fired; records emitted carry the timer's time.
+  virtual void on_timer(int64_t, OnTimerContext&, Collector<Out>&) {}
+  /// The input has ended. Event-time timers have all fired by then (the maximum watermark
+  /// came first), and processing-time timers fire right after: nothing is left pending.
   virtual void end_input(Collector<Out>&) {}
 };
 
 }  // namespace sluice
 
-#include "sluice/error.hpp"
-
-template <class T>
-sluice::ValueState<T> sluice::RuntimeContext::state(const ValueStateDescriptor<T>& desc) {
-  auto* backend = ctx_->keyed_state();
-  if (!backend)
-    throw JobError("operator " + ctx_->describe() + " asked for keyed state '" + desc.name +
-                   "' but its input is not keyed (use key_by first)");
-  return get_state(*backend, desc);
-}

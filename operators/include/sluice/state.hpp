@@ -1,17 +1,137 @@
-// operators/include/sluice/state.hpp — keyed state: descriptors, handles, and the backend interface behind them.
+// operators/include/sluice/state.hpp — keyed state: descriptors, handles with optional TTL, and the backend interface behind them.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sluice/detail/timers.hpp"
+#include "sluice/error.hpp"
 
 namespace sluice {
 
-/// A table of one named state, holding one entry per key. Backends own tables; handles
-/// read and write the entry of the backend's current key.
+/// Time-to-live of keyed state entries: an entry older than `ttl` is never visible again.
+struct StateTtl {
+  /// 0 (the default) keeps entries forever.
+  std::chrono::milliseconds ttl{0};
+  /// What restarts an entry's clock: writes only (default), or reads too.
+  enum class Update { on_create_and_write, on_read_and_write } update = Update::on_create_and_write;
+  bool enabled() const { return ttl.count() > 0; }
+  static StateTtl after_write(std::chrono::milliseconds t) { return {t, Update::on_create_and_write}; }
+  static StateTtl after_read_or_write(std::chrono::milliseconds t) { return {t, Update::on_read_and_write}; }
+};
+
+/// Folds inputs into an accumulator and reads a result from it (Flink's AggregateFunction).
+template <class In, class Acc, class Out>
+class AggregateFunction {
+ public:
+  using input_type = In;
+  using accumulator_type = Acc;
+  using output_type = Out;
+  virtual ~AggregateFunction() = default;
+  virtual Acc create_accumulator() const = 0;
+  virtual void add(const In& value, Acc& acc) const = 0;
+  virtual Out get_result(const Acc& acc) const = 0;
+  virtual Acc merge(Acc a, const Acc& b) const = 0;
+};
+
+// ---- descriptors: a name (unique within the operator), the types, optional TTL
+
+template <class T>
+struct ValueStateDescriptor {
+  std::string name;
+  StateTtl ttl{};
+};
+template <class T>
+struct ListStateDescriptor {
+  std::string name;
+  StateTtl ttl{};
+};
+template <class K, class V>
+struct MapStateDescriptor {
+  std::string name;
+  StateTtl ttl{};
+};
+template <class T>
+struct ReducingStateDescriptor {
+  std::string name;
+  std::function<T(T, T)> reduce;
+  StateTtl ttl{};
+};
+template <class In, class Acc, class Out>
+struct AggregatingStateDescriptor {
+  std::string name;
+  std::shared_ptr<const AggregateFunction<In, Acc, Out>> function;
+  StateTtl ttl{};
+};
+
+// ---- handles: read and write the entry of the current key
+
+/// One T per key.
+template <class T>
+class ValueState {
+ public:
+  virtual ~ValueState() = default;
+  virtual std::optional<T> value() = 0;
+  virtual void update(T v) = 0;
+  virtual void clear() = 0;
+};
+
+/// A list of T per key; with TTL, each element expires on its own.
+template <class T>
+class ListState {
+ public:
+  virtual ~ListState() = default;
+  virtual std::vector<T> get() = 0;
+  virtual void add(T v) = 0;
+  virtual void update(std::vector<T> vs) = 0;
+  virtual void clear() = 0;
+};
+
+/// A map per key; with TTL, each entry expires on its own. Entries come in the order of
+/// their keys' encoded bytes.
+template <class K, class V>
+class MapState {
+ public:
+  virtual ~MapState() = default;
+  virtual std::optional<V> get(const K& k) = 0;
+  virtual void put(const K& k, V v) = 0;
+  virtual void remove(const K& k) = 0;
+  virtual bool contains(const K& k) = 0;
+  virtual std::vector<std::pair<K, V>> entries() = 0;
+  virtual bool empty() = 0;
+  virtual void clear() = 0;
+};
+
+/// Values folded into one with a reduce function.
+template <class T>
+class ReducingState {
+ public:
+  virtual ~ReducingState() = default;
+  virtual std::optional<T> get() = 0;
+  virtual void add(T v) = 0;
+  virtual void clear() = 0;
+};
+
+/// Inputs folded into an accumulator; reads give the aggregate's result.
+template <class In, class Out>
+class AggregatingState {
+ public:
+  virtual ~AggregatingState() = default;
+  virtual std::optional<Out> get() = 0;
+  virtual void add(const In& v) = 0;
+  virtual void clear() = 0;
+};
+
+// ---- the backend
+
+/// Storage for one named state of one operator, owned by the backend.
 class StateTable {
  public:
   virtual ~StateTable() = default;
@@ -19,62 +139,68 @@ class StateTable {
   virtual size_t size() const = 0;
 };
 
-/// Keyed state of one subtask: the current key is set by the runtime before each record.
+/// Bytes in, bytes out: what a backend that serialises everything (RocksDB) offers. Keys
+/// are composed by the handles: key group (2 bytes, big-endian), the current key, then the
+/// user key of map state; each named state is its own keyspace.
+class ByteStore {
+ public:
+  virtual ~ByteStore() = default;
+  /// The keyspace of a named state (created on first use).
+  virtual int keyspace(const std::string& name) = 0;
+  virtual std::optional<std::string> get(int space, std::string_view key) = 0;
+  virtual void put(int space, std::string_view key, std::string_view value) = 0;
+  virtual void remove(int space, std::string_view key) = 0;
+  /// Calls `fn(key, value)` for every key starting with `prefix`, in byte order.
+  virtual void scan(int space, std::string_view prefix,
+                    const std::function<void(std::string_view, std::string_view)>& fn) = 0;
+};
+
+/// Keyed state of one subtask of one operator: the current key is set before each record
+/// and timer. A backend keeps objects (heap) or bytes (ByteStore); handles adapt to either,
+/// so job code does not change with the backend.
 class KeyedStateBackend {
  public:
   virtual ~KeyedStateBackend() = default;
-  /// Sets the key whose entries handles read and write (its encoded bytes and key group).
   virtual void set_current_key(std::string_view key_bytes, int key_group) = 0;
   virtual const std::string& current_key() const = 0;
   virtual int current_key_group() const = 0;
-  /// The table named `name`, created with `make` on first use.
-  virtual StateTable& table(const std::string& name,
-                            const std::function<std::unique_ptr<StateTable>()>& make) = 0;
-};
-
-/// Declares a value state: one T per key.
-template <class T>
-struct ValueStateDescriptor {
-  std::string name;
-};
-
-/// Heap table for value state: objects, not bytes, so reads cost no decoding.
-template <class T>
-class HeapValueTable final : public StateTable {
- public:
-  std::unordered_map<std::string, T> entries;
-  size_t size() const override { return entries.size(); }
-};
-
-/// The value of the current key. `value()` is empty when the key has none.
-template <class T>
-class ValueState {
- public:
-  ValueState(KeyedStateBackend& backend, HeapValueTable<T>& table)
-      : backend_(&backend), table_(&table) {}
-  std::optional<T> value() const {
-    auto it = table_->entries.find(backend_->current_key());
-    if (it == table_->entries.end()) return std::nullopt;
-    return it->second;
+  /// Processing time in ms, for TTL.
+  virtual int64_t now() const = 0;
+  /// Heap backends: the table named `name`, created with `make` on first use.
+  virtual StateTable* heap_table(const std::string& name,
+                                 const std::function<std::unique_ptr<StateTable>()>& make) = 0;
+  /// Byte backends: their store; null for heap backends.
+  virtual ByteStore* byte_store() = 0;
+  /// Event-time and processing-time timers of this operator, kept with its state.
+  detail::TimerQueue& event_timers() { return event_timers_; }
+  detail::TimerQueue& processing_timers() { return processing_timers_; }
+  /// Handles opened by name, kept for the operator's lifetime.
+  template <class H>
+  H* cached_handle(const std::string& name, const std::function<std::unique_ptr<H>()>& make) {
+    for (auto& [n, h] : handles_) {
+      if (n != name) continue;
+      auto* box = dynamic_cast<HandleBox<H>*>(h.get());
+      if (!box) throw JobError("state '" + name + "' was opened before as another kind or type");
+      return box->handle.get();
+    }
+    auto box = std::make_unique<HandleBox<H>>();
+    box->handle = make();
+    auto* raw = box->handle.get();
+    handles_.emplace_back(name, std::move(box));
+    return raw;
   }
-  /// A pointer to the stored value (null when absent), for read-modify-write without a copy.
-  T* get() {
-    auto it = table_->entries.find(backend_->current_key());
-    return it == table_->entries.end() ? nullptr : &it->second;
-  }
-  void update(T v) { table_->entries.insert_or_assign(backend_->current_key(), std::move(v)); }
-  void clear() { table_->entries.erase(backend_->current_key()); }
 
  private:
-  KeyedStateBackend* backend_;
-  HeapValueTable<T>* table_;
+  struct AnyBox {
+    virtual ~AnyBox() = default;
+  };
+  template <class H>
+  struct HandleBox : AnyBox {
+    std::unique_ptr<H> handle;
+  };
+  std::vector<std::pair<std::string, std::unique_ptr<AnyBox>>> handles_;
+  detail::TimerQueue event_timers_;
+  detail::TimerQueue processing_timers_;
 };
-
-/// Opens the handle for `desc` on `backend`.
-template <class T>
-ValueState<T> get_state(KeyedStateBackend& backend, const ValueStateDescriptor<T>& desc) {
-  auto& t = backend.table(desc.name, [] { return std::make_unique<HeapValueTable<T>>(); });
-  return ValueState<T>(backend, static_cast<HeapValueTable<T>&>(t));
-}
 
 }  // namespace sluice

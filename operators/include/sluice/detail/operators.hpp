@@ -9,6 +9,7 @@
 #include "sluice/codec.hpp"
 #include "sluice/element.hpp"
 #include "sluice/functions.hpp"
+#include "sluice/detail/timers.hpp"
 #include "sluice/hash.hpp"
 
 namespace sluice::detail {
@@ -165,7 +166,8 @@ class ProcessOperator final : public OneInput<In, Out>, private ElementContext {
   StampingCollector<Out> collector_;
 };
 
-/// Computes the key of each record and makes it the keyed state's current key.
+/// Computes the key of each record and makes it the keyed state's current key; for timers,
+/// restores the key from the bytes the timer kept.
 template <class K, class T, class KeyFn>
 class KeySetter {
  public:
@@ -179,6 +181,11 @@ class KeySetter {
     backend.set_current_key(kb, key_group_of(kb, max_parallelism));
     return key_;
   }
+  const K& set(const Timer& t, KeyedStateBackend& backend) {
+    backend.set_current_key(t.key, t.key_group);
+    key_ = decode_from_bytes<K>(reinterpret_cast<const uint8_t*>(t.key.data()), t.key.size());
+    return key_;
+  }
   const K& key() const { return key_; }
 
  private:
@@ -187,14 +194,62 @@ class KeySetter {
   std::vector<uint8_t> bytes_;
 };
 
+/// The timers of a keyed operator: registration for the current key, firing on watermarks
+/// and on processing-time wakeups, and the wakeup requests that drive the latter.
+class KeyedTimers {
+ public:
+  void open(OperatorContext& ctx) {
+    ctx_ = &ctx;
+    backend_ = ctx.keyed_state();
+  }
+  void add_event(int64_t t, std::string ns = {}) { backend_->event_timers().add(timer(t, std::move(ns))); }
+  void remove_event(int64_t t, std::string ns = {}) { backend_->event_timers().remove(timer(t, std::move(ns))); }
+  void add_processing(int64_t t, std::string ns = {}) {
+    backend_->processing_timers().add(timer(t, std::move(ns)));
+    schedule();
+  }
+  void remove_processing(int64_t t, std::string ns = {}) {
+    backend_->processing_timers().remove(timer(t, std::move(ns)));
+  }
+  /// Fires event timers up to `wm` in time order; `fire(timer)` runs each with its key set.
+  template <class F>
+  void fire_event(int64_t wm, F&& fire) {
+    while (auto t = backend_->event_timers().pop_until(wm)) fire(*t);
+  }
+  /// Fires processing timers up to `now`, then asks for a wakeup at the next one.
+  template <class F>
+  void fire_processing(int64_t now, F&& fire) {
+    while (auto t = backend_->processing_timers().pop_until(now)) fire(*t);
+    scheduled_ = INT64_MAX;
+    schedule();
+  }
+
+ private:
+  Timer timer(int64_t t, std::string ns) const {
+    return Timer{t, backend_->current_key(), std::move(ns), backend_->current_key_group()};
+  }
+  void schedule() {
+    auto next = backend_->processing_timers().earliest();
+    if (!next || *next >= scheduled_) return;
+    scheduled_ = *next;
+    auto delay = std::max<int64_t>(0, *next - ctx_->processing_time());
+    ctx_->request_wakeup(std::chrono::milliseconds(delay));
+  }
+  OperatorContext* ctx_ = nullptr;
+  KeyedStateBackend* backend_ = nullptr;
+  int64_t scheduled_ = INT64_MAX;
+};
+
 /// Runs a KeyedProcessFunction (Fn derives from KeyedProcessFunction<K, In, Out>).
 template <class K, class In, class Out, class KeyFn, class Fn>
 class KeyedProcessOperator final : public OneInput<In, Out>,
-                                   private KeyedProcessFunction<K, In, Out>::Context {
+                                   private KeyedProcessFunction<K, In, Out>::OnTimerContext,
+                                   private TimerService {
  public:
   KeyedProcessOperator(KeyFn key, Fn fn) : key_(std::move(key)), fn_(std::move(fn)) {}
   void open(OperatorContext& ctx) override {
     OperatorBase::open(ctx);
+    timers_.open(ctx);
     RuntimeContext rc(ctx);
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
@@ -202,26 +257,60 @@ class KeyedProcessOperator final : public OneInput<In, Out>,
   void push(In&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
       key_.set(v, *this->ctx_->keyed_state(), this->ctx_->max_parallelism());
+      collector_.out = this->out_;
+      collector_.timestamp = ts;
+      fn_.process(v, *this, collector_);
     });
-    collector_.out = this->out_;
-    collector_.timestamp = ts;
-    guarded(this->ctx_, [&] { fn_.process(v, *this, collector_); });
+  }
+  void watermark(int64_t wm) override {
+    this->watermark_ = wm;
+    guarded(this->ctx_, [&] {
+      timers_.fire_event(wm, [&](const Timer& t) { fire(t, TimeDomain::event_time); });
+    });
+    this->forward_watermark(wm);
+  }
+  void on_wakeup() override {
+    guarded(this->ctx_, [&] {
+      timers_.fire_processing(this->ctx_->processing_time(),
+                              [&](const Timer& t) { fire(t, TimeDomain::processing_time); });
+    });
   }
 
  private:
   void finish() override {
-    collector_.out = this->out_;
-    collector_.timestamp = no_timestamp;
-    guarded(this->ctx_, [&] { fn_.end_input(collector_); });
+    guarded(this->ctx_, [&] {
+      timers_.fire_processing(INT64_MAX, [&](const Timer& t) { fire(t, TimeDomain::processing_time); });
+      collector_.out = this->out_;
+      collector_.timestamp = no_timestamp;
+      fn_.end_input(collector_);
+    });
   }
+  void fire(const Timer& t, TimeDomain domain) {
+    key_.set(t, *this->ctx_->keyed_state());
+    domain_ = domain;
+    collector_.out = this->out_;
+    collector_.timestamp = t.time;
+    fn_.on_timer(t.time, *this, collector_);
+  }
+  // Context
   int64_t timestamp() const override { return collector_.timestamp; }
   int64_t current_watermark() const override { return this->watermark_; }
   const K& current_key() const override { return key_.key(); }
+  TimerService& timer_service() override { return *this; }
+  TimeDomain time_domain() const override { return domain_; }
   ElementSink* side_output(const std::string& id) override { return this->side(id); }
+  // TimerService
+  int64_t current_processing_time() const override { return this->ctx_->processing_time(); }
+  void register_event_time_timer(int64_t t) override { timers_.add_event(t); }
+  void register_processing_time_timer(int64_t t) override { timers_.add_processing(t); }
+  void delete_event_time_timer(int64_t t) override { timers_.remove_event(t); }
+  void delete_processing_time_timer(int64_t t) override { timers_.remove_processing(t); }
 
   KeySetter<K, In, KeyFn> key_;
   Fn fn_;
+  KeyedTimers timers_;
   StampingCollector<Out> collector_;
+  TimeDomain domain_ = TimeDomain::event_time;
 };
 
 /// Keyed rolling reduce: keeps one value per key in value state and emits every update.
@@ -232,14 +321,15 @@ class ReduceOperator final : public OneInput<T, T> {
   void open(OperatorContext& ctx) override {
     OperatorBase::open(ctx);
     RuntimeContext rc(ctx);
-    state_.emplace(rc.state(ValueStateDescriptor<T>{"reduce"}));
+    state_ = &rc.state(ValueStateDescriptor<T>{"reduce"});
   }
   void push(T&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
       key_.set(v, *this->ctx_->keyed_state(), this->ctx_->max_parallelism());
-      if (T* acc = state_->get()) {
-        *acc = reduce_(std::move(*acc), std::move(v));
-        this->out_->push_copy(*acc, ts);
+      if (auto acc = state_->value()) {
+        auto next = reduce_(std::move(*acc), std::move(v));
+        state_->update(next);
+        this->out_->push(std::move(next), ts);
       } else {
         state_->update(v);
         this->out_->push(std::move(v), ts);
@@ -250,7 +340,7 @@ class ReduceOperator final : public OneInput<T, T> {
  private:
   KeySetter<K, T, KeyFn> key_;
   R reduce_;
-  std::optional<ValueState<T>> state_;
+  ValueState<T>* state_ = nullptr;
 };
 
 }  // namespace sluice::detail

@@ -1,0 +1,506 @@
+// operators/include/sluice/detail/state_impl.hpp — the state handles, written once over two storages: heap objects and a byte store.
+#pragma once
+
+#include <climits>
+#include <map>
+#include <unordered_map>
+
+#include "sluice/codec.hpp"
+#include "sluice/error.hpp"
+#include "sluice/state.hpp"
+
+namespace sluice::detail {
+
+/// A stored value with the time it expires (INT64_MAX: never).
+template <class V>
+struct TtlCell {
+  V value{};
+  int64_t expires = INT64_MAX;
+};
+
+}  // namespace sluice::detail
+
+template <class V>
+struct sluice::Codec<sluice::detail::TtlCell<V>> {
+  static void encode(const sluice::detail::TtlCell<V>& c, ByteWriter& w) {
+    Codec<int64_t>::encode(c.expires, w);
+    Codec<V>::encode(c.value, w);
+  }
+  static sluice::detail::TtlCell<V> decode(ByteReader& r) {
+    sluice::detail::TtlCell<V> c;
+    c.expires = Codec<int64_t>::decode(r);
+    c.value = Codec<V>::decode(r);
+    return c;
+  }
+};
+
+namespace sluice::detail {
+
+// ---- storage shapes
+
+/// One V per key. find() and upsert() return a V to read or change in place; store() makes a
+/// change durable (a no-op on the heap, an encode and put on a byte store).
+template <class V>
+class KeyCells {
+ public:
+  virtual ~KeyCells() = default;
+  virtual V* find() = 0;
+  virtual V& upsert() = 0;
+  virtual void store() = 0;
+  virtual void erase() = 0;
+};
+
+/// A map of user key (by its encoded bytes) to V per key.
+template <class V>
+class MapCells {
+ public:
+  virtual ~MapCells() = default;
+  virtual V* find(const std::string& ukey) = 0;
+  virtual V& upsert(const std::string& ukey) = 0;
+  virtual void store(const std::string& ukey) = 0;
+  virtual void erase(const std::string& ukey) = 0;
+  /// Visits the current key's entries in user-key byte order; `fn` returns false to erase.
+  virtual void visit(const std::function<bool(const std::string&, V&)>& fn) = 0;
+  virtual void erase_all() = 0;
+};
+
+template <class V>
+class HeapKeyCells final : public KeyCells<V>, public StateTable {
+ public:
+  explicit HeapKeyCells(KeyedStateBackend& b) : b_(&b) {}
+  V* find() override {
+    auto it = map_.find(b_->current_key());
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  V& upsert() override { return map_[b_->current_key()]; }
+  void store() override {}
+  void erase() override { map_.erase(b_->current_key()); }
+  size_t size() const override { return map_.size(); }
+
+ private:
+  KeyedStateBackend* b_;
+  std::unordered_map<std::string, V> map_;
+};
+
+template <class V>
+class HeapMapCells final : public MapCells<V>, public StateTable {
+ public:
+  explicit HeapMapCells(KeyedStateBackend& b) : b_(&b) {}
+  V* find(const std::string& uk) override {
+    auto it = map_.find(b_->current_key());
+    if (it == map_.end()) return nullptr;
+    auto jt = it->second.find(uk);
+    return jt == it->second.end() ? nullptr : &jt->second;
+  }
+  V& upsert(const std::string& uk) override { return map_[b_->current_key()][uk]; }
+  void store(const std::string&) override {}
+  void erase(const std::string& uk) override {
+    auto it = map_.find(b_->current_key());
+    if (it == map_.end()) return;
+    it->second.erase(uk);
+    if (it->second.empty()) map_.erase(it);
+  }
+  void visit(const std::function<bool(const std::string&, V&)>& fn) override {
+    auto it = map_.find(b_->current_key());
+    if (it == map_.end()) return;
+    for (auto jt = it->second.begin(); jt != it->second.end();) {
+      if (fn(jt->first, jt->second)) ++jt;
+      else jt = it->second.erase(jt);
+    }
+    if (it->second.empty()) map_.erase(it);
+  }
+  void erase_all() override { map_.erase(b_->current_key()); }
+  size_t size() const override { return map_.size(); }
+
+ private:
+  KeyedStateBackend* b_;
+  std::unordered_map<std::string, std::map<std::string, V>> map_;
+};
+
+/// The byte-store key of the current key: key group (2 bytes, big-endian), the key's
+/// length (varint) and bytes; map state appends the user key.
+inline void compose_key(std::string& out, const KeyedStateBackend& b) {
+  out.clear();
+  auto kg = uint16_t(b.current_key_group());
+  out.push_back(char(kg >> 8));
+  out.push_back(char(kg & 0xff));
+  std::vector<uint8_t> len;
+  ByteWriter w(len);
+  w.write_varint(b.current_key().size());
+  out.append(reinterpret_cast<const char*>(len.data()), len.size());
+  out += b.current_key();
+}
+
+template <class V>
+V decode_stored(std::string_view bytes, const std::string& state) {
+  try {
+    return decode_from_bytes<V>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  } catch (const DecodeError& e) {
+    throw DecodeError("state '" + state + "' holds a value that cannot be decoded: " + e.what());
+  }
+}
+
+template <class V>
+std::string encode_stored(const V& v) {
+  auto b = encode_to_bytes(v);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+template <class V>
+class ByteKeyCells final : public KeyCells<V> {
+ public:
+  ByteKeyCells(KeyedStateBackend& b, ByteStore& s, std::string name)
+      : b_(&b), s_(&s), space_(s.keyspace(name)), name_(std::move(name)) {}
+  V* find() override {
+    compose_key(key_, *b_);
+    auto v = s_->get(space_, key_);
+    if (!v) return nullptr;
+    scratch_ = decode_stored<V>(*v, name_);
+    return &scratch_;
+  }
+  V& upsert() override {
+    if (!find()) scratch_ = V{};
+    return scratch_;
+  }
+  void store() override {
+    compose_key(key_, *b_);
+    s_->put(space_, key_, encode_stored(scratch_));
+  }
+  void erase() override {
+    compose_key(key_, *b_);
+    s_->remove(space_, key_);
+  }
+
+ private:
+  KeyedStateBackend* b_;
+  ByteStore* s_;
+  int space_;
+  std::string name_;
+  std::string key_;
+  V scratch_{};
+};
+
+template <class V>
+class ByteMapCells final : public MapCells<V> {
+ public:
+  ByteMapCells(KeyedStateBackend& b, ByteStore& s, std::string name)
+      : b_(&b), s_(&s), space_(s.keyspace(name)), name_(std::move(name)) {}
+  V* find(const std::string& uk) override {
+    auto v = s_->get(space_, full(uk));
+    if (!v) return nullptr;
+    scratch_ = decode_stored<V>(*v, name_);
+    return &scratch_;
+  }
+  V& upsert(const std::string& uk) override {
+    if (!find(uk)) scratch_ = V{};
+    return scratch_;
+  }
+  void store(const std::string& uk) override { s_->put(space_, full(uk), encode_stored(scratch_)); }
+  void erase(const std::string& uk) override { s_->remove(space_, full(uk)); }
+  void visit(const std::function<bool(const std::string&, V&)>& fn) override {
+    compose_key(key_, *b_);
+    auto prefix = key_;
+    std::vector<std::string> dead;
+    std::vector<std::pair<std::string, V>> changed;
+    s_->scan(space_, prefix, [&](std::string_view k, std::string_view v) {
+      std::string uk(k.substr(prefix.size()));
+      V value = decode_stored<V>(v, name_);
+      if (!fn(uk, value)) dead.push_back(std::string(k));
+      else changed.emplace_back(std::string(k), std::move(value));
+    });
+    for (auto& k : dead) s_->remove(space_, k);
+    for (auto& [k, v] : changed) s_->put(space_, k, encode_stored(v));
+  }
+  void erase_all() override {
+    visit([](const std::string&, V&) { return false; });
+  }
+
+ private:
+  const std::string& full(const std::string& uk) {
+    compose_key(key_, *b_);
+    key_ += uk;
+    return key_;
+  }
+  KeyedStateBackend* b_;
+  ByteStore* s_;
+  int space_;
+  std::string name_;
+  std::string key_;
+  V scratch_{};
+};
+
+/// The storage of state `name` on `b`, heap or bytes, whichever the backend keeps.
+template <class V>
+KeyCells<V>& key_cells(KeyedStateBackend& b, const std::string& name) {
+  if (auto* s = b.byte_store())
+    return *b.cached_handle<KeyCells<V>>("cells:" + name, [&] {
+      return std::unique_ptr<KeyCells<V>>(new ByteKeyCells<V>(b, *s, name));
+    });
+  auto* t = b.heap_table(name, [&] { return std::make_unique<HeapKeyCells<V>>(b); });
+  auto* cells = dynamic_cast<HeapKeyCells<V>*>(t);
+  if (!cells) throw JobError("state '" + name + "' was opened before with another type");
+  return *cells;
+}
+
+template <class V>
+MapCells<V>& map_cells(KeyedStateBackend& b, const std::string& name) {
+  if (auto* s = b.byte_store())
+    return *b.cached_handle<MapCells<V>>("cells:" + name, [&] {
+      return std::unique_ptr<MapCells<V>>(new ByteMapCells<V>(b, *s, name));
+    });
+  auto* t = b.heap_table(name, [&] { return std::make_unique<HeapMapCells<V>>(b); });
+  auto* cells = dynamic_cast<HeapMapCells<V>*>(t);
+  if (!cells) throw JobError("state '" + name + "' was opened before with another type");
+  return *cells;
+}
+
+/// TTL arithmetic shared by every state kind.
+class Ttl {
+ public:
+  Ttl(const KeyedStateBackend& b, StateTtl cfg) : b_(&b), cfg_(cfg) {}
+  int64_t deadline() const {
+    return cfg_.enabled() ? b_->now() + cfg_.ttl.count() : INT64_MAX;
+  }
+  bool expired(int64_t expires) const { return expires != INT64_MAX && b_->now() >= expires; }
+  /// On read: whether reading restarts the entry's clock.
+  bool refresh_on_read() const {
+    return cfg_.enabled() && cfg_.update == StateTtl::Update::on_read_and_write;
+  }
+
+ private:
+  const KeyedStateBackend* b_;
+  StateTtl cfg_;
+};
+
+// ---- the state kinds, each once over KeyCells / MapCells
+
+template <class T>
+class ValueStateImpl final : public ValueState<T> {
+ public:
+  ValueStateImpl(KeyedStateBackend& b, const ValueStateDescriptor<T>& d)
+      : cells_(key_cells<TtlCell<T>>(b, d.name)), ttl_(b, d.ttl) {}
+  std::optional<T> value() override {
+    auto* c = live();
+    if (!c) return std::nullopt;
+    if (ttl_.refresh_on_read()) {
+      c->expires = ttl_.deadline();
+      cells_.store();
+    }
+    return c->value;
+  }
+  void update(T v) override {
+    auto& c = cells_.upsert();
+    c.value = std::move(v);
+    c.expires = ttl_.deadline();
+    cells_.store();
+  }
+  void clear() override { cells_.erase(); }
+
+ private:
+  TtlCell<T>* live() {
+    auto* c = cells_.find();
+    if (c && ttl_.expired(c->expires)) {
+      cells_.erase();
+      return nullptr;
+    }
+    return c;
+  }
+  KeyCells<TtlCell<T>>& cells_;
+  Ttl ttl_;
+};
+
+template <class T>
+class ListStateImpl final : public ListState<T> {
+ public:
+  ListStateImpl(KeyedStateBackend& b, const ListStateDescriptor<T>& d)
+      : cells_(key_cells<std::vector<TtlCell<T>>>(b, d.name)), ttl_(b, d.ttl) {}
+  std::vector<T> get() override {
+    std::vector<T> out;
+    auto* list = cells_.find();
+    if (!list) return out;
+    size_t before = list->size();
+    std::erase_if(*list, [&](const TtlCell<T>& c) { return ttl_.expired(c.expires); });
+    bool refresh = ttl_.refresh_on_read();
+    for (auto& c : *list) {
+      out.push_back(c.value);
+      if (refresh) c.expires = ttl_.deadline();
+    }
+    if (list->empty()) cells_.erase();
+    else if (refresh || list->size() != before) cells_.store();
+    return out;
+  }
+  void add(T v) override {
+    cells_.upsert().push_back({std::move(v), ttl_.deadline()});
+    cells_.store();
+  }
+  void update(std::vector<T> vs) override {
+    if (vs.empty()) return clear();
+    auto& list = cells_.upsert();
+    list.clear();
+    for (auto& v : vs) list.push_back({std::move(v), ttl_.deadline()});
+    cells_.store();
+  }
+  void clear() override { cells_.erase(); }
+
+ private:
+  KeyCells<std::vector<TtlCell<T>>>& cells_;
+  Ttl ttl_;
+};
+
+template <class K, class V>
+class MapStateImpl final : public MapState<K, V> {
+ public:
+  MapStateImpl(KeyedStateBackend& b, const MapStateDescriptor<K, V>& d)
+      : cells_(map_cells<std::pair<K, TtlCell<V>>>(b, d.name)), ttl_(b, d.ttl) {}
+  std::optional<V> get(const K& k) override {
+    auto uk = user_key(k);
+    auto* c = live(uk);
+    if (!c) return std::nullopt;
+    if (ttl_.refresh_on_read()) {
+      c->second.expires = ttl_.deadline();
+      cells_.store(uk);
+    }
+    return c->second.value;
+  }
+  void put(const K& k, V v) override {
+    auto uk = user_key(k);
+    auto& c = cells_.upsert(uk);
+    c.first = k;
+    c.second = {std::move(v), ttl_.deadline()};
+    cells_.store(uk);
+  }
+  void remove(const K& k) override { cells_.erase(user_key(k)); }
+  bool contains(const K& k) override { return live(user_key(k)) != nullptr; }
+  std::vector<std::pair<K, V>> entries() override {
+    std::vector<std::pair<K, V>> out;
+    bool refresh = ttl_.refresh_on_read();
+    cells_.visit([&](const std::string&, std::pair<K, TtlCell<V>>& e) {
+      if (ttl_.expired(e.second.expires)) return false;
+      if (refresh) e.second.expires = ttl_.deadline();
+      out.emplace_back(e.first, e.second.value);
+      return true;
+    });
+    return out;
+  }
+  bool empty() override { return entries().empty(); }
+  void clear() override { cells_.erase_all(); }
+
+ private:
+  static std::string user_key(const K& k) { return encode_stored(k); }
+  std::pair<K, TtlCell<V>>* live(const std::string& uk) {
+    auto* c = cells_.find(uk);
+    if (c && ttl_.expired(c->second.expires)) {
+      cells_.erase(uk);
+      return nullptr;
+    }
+    return c;
+  }
+  MapCells<std::pair<K, TtlCell<V>>>& cells_;
+  Ttl ttl_;
+};
+
+template <class T>
+class ReducingStateImpl final : public ReducingState<T> {
+ public:
+  ReducingStateImpl(KeyedStateBackend& b, const ReducingStateDescriptor<T>& d)
+      : cells_(key_cells<TtlCell<T>>(b, d.name)), ttl_(b, d.ttl), reduce_(d.reduce) {
+    if (!reduce_) throw JobError("reducing state '" + d.name + "' has no reduce function");
+  }
+  std::optional<T> get() override {
+    auto* c = cells_.find();
+    if (!c) return std::nullopt;
+    if (ttl_.expired(c->expires)) {
+      cells_.erase();
+      return std::nullopt;
+    }
+    if (ttl_.refresh_on_read()) {
+      c->expires = ttl_.deadline();
+      cells_.store();
+    }
+    return c->value;
+  }
+  void add(T v) override {
+    auto* c = cells_.find();
+    if (c && !ttl_.expired(c->expires)) {
+      c->value = reduce_(std::move(c->value), std::move(v));
+    } else {
+      c = &cells_.upsert();
+      c->value = std::move(v);
+    }
+    c->expires = ttl_.deadline();
+    cells_.store();
+  }
+  void clear() override { cells_.erase(); }
+
+ private:
+  KeyCells<TtlCell<T>>& cells_;
+  Ttl ttl_;
+  std::function<T(T, T)> reduce_;
+};
+
+template <class In, class Acc, class Out>
+class AggregatingStateImpl final : public AggregatingState<In, Out> {
+ public:
+  AggregatingStateImpl(KeyedStateBackend& b, const AggregatingStateDescriptor<In, Acc, Out>& d)
+      : cells_(key_cells<TtlCell<Acc>>(b, d.name)), ttl_(b, d.ttl), fn_(d.function) {
+    if (!fn_) throw JobError("aggregating state '" + d.name + "' has no aggregate function");
+  }
+  std::optional<Out> get() override {
+    auto* c = cells_.find();
+    if (!c) return std::nullopt;
+    if (ttl_.expired(c->expires)) {
+      cells_.erase();
+      return std::nullopt;
+    }
+    if (ttl_.refresh_on_read()) {
+      c->expires = ttl_.deadline();
+      cells_.store();
+    }
+    return fn_->get_result(c->value);
+  }
+  void add(const In& v) override {
+    auto* c = cells_.find();
+    if (!c || ttl_.expired(c->expires)) {
+      c = &cells_.upsert();
+      c->value = fn_->create_accumulator();
+    }
+    fn_->add(v, c->value);
+    c->expires = ttl_.deadline();
+    cells_.store();
+  }
+  void clear() override { cells_.erase(); }
+
+ private:
+  KeyCells<TtlCell<Acc>>& cells_;
+  Ttl ttl_;
+  std::shared_ptr<const AggregateFunction<In, Acc, Out>> fn_;
+};
+
+// ---- opening handles (cached per name for the operator's lifetime)
+
+template <class T>
+ValueState<T>& open_state(KeyedStateBackend& b, const ValueStateDescriptor<T>& d) {
+  return *b.cached_handle<ValueState<T>>(d.name, [&] { return std::make_unique<ValueStateImpl<T>>(b, d); });
+}
+template <class T>
+ListState<T>& open_state(KeyedStateBackend& b, const ListStateDescriptor<T>& d) {
+  return *b.cached_handle<ListState<T>>(d.name, [&] { return std::make_unique<ListStateImpl<T>>(b, d); });
+}
+template <class K, class V>
+MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>& d) {
+  return *b.cached_handle<MapState<K, V>>(d.name,
+                                          [&] { return std::make_unique<MapStateImpl<K, V>>(b, d); });
+}
+template <class T>
+ReducingState<T>& open_state(KeyedStateBackend& b, const ReducingStateDescriptor<T>& d) {
+  return *b.cached_handle<ReducingState<T>>(d.name,
+                                            [&] { return std::make_unique<ReducingStateImpl<T>>(b, d); });
+}
+template <class In, class Acc, class Out>
+AggregatingState<In, Out>& open_state(KeyedStateBackend& b,
+                                      const AggregatingStateDescriptor<In, Acc, Out>& d) {
+  return *b.cached_handle<AggregatingState<In, Out>>(
+      d.name, [&] { return std::make_unique<AggregatingStateImpl<In, Acc, Out>>(b, d); });
+}
+
+}  // namespace sluice::detail

@@ -17,3 +17,9 @@ size_t HeapKeyedStateBackend::entries() const {
 }
 
 }  // namespace sluice::checkpoint
+
+namespace sluice {
+std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now) {
+  return std::make_unique<checkpoint::HeapKeyedStateBackend>(std::move(now));
+}
+}  // namespace sluice

@@ -203,4 +203,7 @@ class KeyedStateBackend {
   detail::TimerQueue processing_timers_;
 };
 
+/// Makes the heap backend (objects in memory, the default). `now` gives processing time.
+std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now);
+
 }  // namespace sluice

@@ -1,0 +1,86 @@
+// tests/operators/test_timers.cpp — KeyedProcessFunction timers through the operator harness: order, deletion, end of input.
+#include <catch2/catch.hpp>
+
+#include <sluice/sluice.hpp>
+#include <sluice/testing/harness.hpp>
+
+#include "operators/state_backends.hpp"
+
+using namespace sluice;
+using Event = std::pair<std::string, int64_t>;  // (key, timer time to register; negative deletes)
+
+namespace {
+/// Registers (or deletes) an event-time timer per element and a processing-time one for
+/// elements with time 0; on a timer, emits "key@time/domain" and the count seen so far.
+class TimerFn : public KeyedProcessFunction<std::string, Event, std::string> {
+ public:
+  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int>{"count"}); }
+  void process(const Event& e, Context& ctx, Collector<std::string>&) override {
+    count_->update(count_->value().value_or(0) + 1);
+    if (e.second > 0) ctx.timer_service().register_event_time_timer(e.second);
+    else if (e.second < 0) ctx.timer_service().delete_event_time_timer(-e.second);
+    else ctx.timer_service().register_processing_time_timer(ctx.timer_service().current_processing_time() + 50);
+  }
+  void on_timer(int64_t t, OnTimerContext& ctx, Collector<std::string>& out) override {
+    out.collect(ctx.current_key() + "@" + std::to_string(t) +
+                (ctx.time_domain() == TimeDomain::event_time ? "/event" : "/processing") + " count=" +
+                std::to_string(count_->value().value_or(0)));
+  }
+
+ private:
+  ValueState<int>* count_ = nullptr;
+};
+
+auto key_of = [](const Event& e) { return e.first; };
+}  // namespace
+
+TEST_CASE("event timers fire in time order when the watermark passes, with their key's state", "[timers]") {
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn(), backend.make);
+      h->process_element({"a", 30}, 1);
+      h->process_element({"b", 10}, 2);
+      h->process_element({"a", 10}, 3);
+      h->process_element({"a", 10}, 4);  // the same timer again: one timer
+      h->process_watermark(9);
+      CHECK(h->output().empty());
+      h->process_watermark(10);
+      CHECK(h->output_values() == std::vector<std::string>{"a@10/event count=3", "b@10/event count=1"});
+      CHECK(h->output()[0].timestamp == 10);
+      CHECK(h->output_watermarks().back() == 10);  // the watermark goes on after the timers
+      h->clear_output();
+      h->process_watermark(100);
+      CHECK(h->output_values() == std::vector<std::string>{"a@30/event count=3"});
+      CHECK(h->pending_timers().first == 0);
+    }
+  }
+}
+
+TEST_CASE("a deleted timer never fires", "[timers]") {
+  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn());
+  h->process_element({"a", 20});
+  h->process_element({"a", 30});
+  h->process_element({"a", -20});
+  h->process_watermark(50);
+  CHECK(h->output_values() == std::vector<std::string>{"a@30/event count=3"});
+}
+
+TEST_CASE("processing-time timers fire when the clock passes them", "[timers]") {
+  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn());
+  h->set_processing_time(100);
+  h->process_element({"p", 0});  // timer at 150
+  h->set_processing_time(149);
+  CHECK(h->output().empty());
+  h->set_processing_time(150);
+  CHECK(h->output_values() == std::vector<std::string>{"p@150/processing count=1"});
+}
+
+TEST_CASE("at the end of input every pending timer fires, event time first", "[timers]") {
+  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn());
+  h->process_element({"x", 1000});
+  h->process_element({"y", 0});
+  h->end_input();
+  CHECK(h->output_values() ==
+        std::vector<std::string>{"x@1000/event count=1", "y@50/processing count=1"});
+  CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
+}

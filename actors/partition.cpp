@@ -104,21 +104,17 @@ void ResultPartition::account(int64_t delta) {
   if (queued_bytes_ > max_queued_bytes_) max_queued_bytes_ = queued_bytes_;
 }
 
-void ResultPartition::watermark(int64_t wm) {
+void ResultPartition::broadcast_event(FrameKind kind, int64_t value) {
   for (size_t c = 0; c < ch_.size(); ++c) {
     flush(int(c));
     auto& ch = ch_[c];
-    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::watermark, wm));
+    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, kind, value));
   }
 }
 
-void ResultPartition::end_input() {
-  for (size_t c = 0; c < ch_.size(); ++c) {
-    flush(int(c));
-    auto& ch = ch_[c];
-    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::end_of_data));
-  }
-}
+void ResultPartition::watermark(int64_t wm) { broadcast_event(FrameKind::watermark, wm); }
+void ResultPartition::stream_status(bool idle) { broadcast_event(FrameKind::status, idle ? 1 : 0); }
+void ResultPartition::end_input() { broadcast_event(FrameKind::end_of_data, 0); }
 
 void ResultPartition::end_partition() {
   for (size_t c = 0; c < ch_.size(); ++c) {

@@ -38,6 +38,7 @@ class ResultPartition final : public detail::RecordPartition {
   void end_record(int channel, int64_t timestamp) override;
   void watermark(int64_t wm) override;
   void end_input() override;
+  void stream_status(bool idle) override;
 
   /// Closes every channel with EndOfPartition (after the task's operators closed).
   void end_partition();
@@ -67,6 +68,8 @@ class ResultPartition final : public detail::RecordPartition {
   };
   void stage(int ch, const uint8_t* bytes, size_t n, int64_t ts);
   void flush(int ch);
+  /// Flushes every channel and queues an event frame behind its records.
+  void broadcast_event(FrameKind kind, int64_t value);
   void enqueue(int ch, FrameBuffer&& frame);
   void send_ready(int ch);
   void account(int64_t delta);

@@ -61,6 +61,8 @@ struct ExecutionConfig {
   int step_records = 1024;
   /// How often tasks publish their probes. Default 100 ms.
   std::chrono::milliseconds probe_interval{100};
+  /// How often watermark generators emit periodic watermarks. Default 200 ms.
+  std::chrono::milliseconds auto_watermark_interval{200};
   /// Where processing time comes from. Null (the default) means the system clock.
   std::shared_ptr<const ProcessingClock> clock;
   /// Outstanding blocking I/O jobs (file writes, reads) per task before it stops consuming. Default 4.

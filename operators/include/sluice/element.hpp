@@ -27,6 +27,9 @@ class ElementSink {
   virtual void watermark(int64_t wm) = 0;
   /// No more records will come on this input (EndOfData).
   virtual void end_input() = 0;
+  /// The stream went idle (true) or active again (false): an idle stream does not hold
+  /// back the watermark downstream. Most receivers pass it on.
+  virtual void stream_status(bool) {}
 };
 
 /// Receives records of type T with their timestamps: the next operator in the chain, a fan-out

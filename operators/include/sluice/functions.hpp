@@ -110,21 +110,28 @@ class ProcessFunction : public RichFunction {
   virtual void end_input(Collector<Out>&) {}
 };
 
+/// The context of an element of a keyed stream: its key and the key's timers.
+template <class K>
+class KeyedContext : public ElementContext {
+ public:
+  virtual const K& current_key() const = 0;
+  virtual TimerService& timer_service() = 0;
+};
+
+/// The context of a firing timer: its key, and whether event or processing time fired it.
+template <class K>
+class KeyedTimerContext : public KeyedContext<K> {
+ public:
+  virtual TimeDomain time_domain() const = 0;
+};
+
 /// Processes each element of a keyed stream; keyed state handles and timers see the
 /// element's key.
 template <class K, class In, class Out>
 class KeyedProcessFunction : public RichFunction {
  public:
-  class Context : public ElementContext {
-   public:
-    virtual const K& current_key() const = 0;
-    virtual TimerService& timer_service() = 0;
-  };
-  /// The context of a firing timer: its key, and whether event or processing time fired it.
-  class OnTimerContext : public Context {
-   public:
-    virtual TimeDomain time_domain() const = 0;
-  };
+  using Context = KeyedContext<K>;
+  using OnTimerContext = KeyedTimerContext<K>;
   virtual void process(const In& value, Context& ctx, Collector<Out>& out) = 0;
   /// A timer of the current key fired; records emitted carry the timer's time.
   virtual void on_timer(int64_t, OnTimerContext&, Collector<Out>&) {}

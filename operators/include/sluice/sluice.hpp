@@ -3,6 +3,7 @@
 
 #include "sluice/codec.hpp"
 #include "sluice/config.hpp"
+#include "sluice/connected.hpp"
 #include "sluice/error.hpp"
 #include "sluice/executor.hpp"
 #include "sluice/format.hpp"
@@ -13,3 +14,4 @@
 #include "sluice/sources.hpp"
 #include "sluice/state.hpp"
 #include "sluice/stream.hpp"
+#include "sluice/watermarks.hpp"

@@ -17,6 +17,7 @@
 #include "sluice/graph.hpp"
 #include "sluice/sinks.hpp"
 #include "sluice/sources.hpp"
+#include "sluice/watermarks.hpp"
 
 namespace sluice {
 
@@ -24,6 +25,8 @@ template <class T>
 class DataStream;
 template <class K, class T>
 class KeyedStream;
+template <class A, class B>
+class ConnectedStreams;
 
 namespace detail {
 template <class In, class Out>
@@ -113,11 +116,24 @@ class DataStream {
       return std::make_unique<detail::ProcessOperator<T, Out, Fn>>(fn);
     });
   }
+  /// Assigns timestamps and generates watermarks as `strategy` says (chained to its input).
+  DataStream<T> assign_timestamps_and_watermarks(WatermarkStrategy<T> strategy,
+                                                 std::string name = "Timestamps/Watermarks") {
+    auto interval = g_->config.auto_watermark_interval;
+    return add<T>(std::move(name), [strategy, interval](int, int) {
+      return std::make_unique<detail::TimestampsAndWatermarksOperator<T>>(strategy, interval);
+    });
+  }
   /// Partitions by key: records with equal keys (equal encoded bytes) meet in one subtask.
   template <class F>
   auto key_by(F f) {
     using K = std::decay_t<std::invoke_result_t<F&, const T&>>;
     return KeyedStream<K, T>(*this, std::function<K(const T&)>(std::move(f)));
+  }
+  /// Connects another stream: one operator will read both (see connected.hpp).
+  template <class B>
+  ConnectedStreams<T, B> connect(const DataStream<B>& other) const {
+    return ConnectedStreams<T, B>(*this, other);
   }
   /// The records of both streams, as one stream.
   DataStream<T> union_with(const DataStream<T>& other) const {

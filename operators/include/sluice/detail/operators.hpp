@@ -56,6 +56,10 @@ class Emitting : public OperatorBase {
     out_->end_input();
     for (auto& [id, s] : side_) s->end_input();
   }
+  void forward_stream_status(bool idle) {
+    out_->stream_status(idle);
+    for (auto& [id, s] : side_) s->stream_status(idle);
+  }
   ElementSink* side(const std::string& id) {
     for (auto& [sid, s] : side_)
       if (sid == id) return s;
@@ -78,6 +82,7 @@ class OneInput : public Emitting<Out>, public Output<In> {
     finish();
     this->forward_end_input();
   }
+  void stream_status(bool idle) override { this->forward_stream_status(idle); }
 
  protected:
   /// Emits what is still held when the input ends.
@@ -166,14 +171,13 @@ class ProcessOperator final : public OneInput<In, Out>, private ElementContext {
   StampingCollector<Out> collector_;
 };
 
-/// Computes the key of each record and makes it the keyed state's current key; for timers,
-/// restores the key from the bytes the timer kept.
-template <class K, class T, class KeyFn>
-class KeySetter {
+/// The current key of a keyed operator: set from a record's key (encoded, hashed to its key
+/// group, made the state backend's current key) or restored from a timer's key bytes.
+template <class K>
+class CurrentKey {
  public:
-  explicit KeySetter(KeyFn f) : f_(std::move(f)) {}
-  const K& set(const T& v, KeyedStateBackend& backend, int max_parallelism) {
-    key_ = f_(v);
+  const K& set(K key, KeyedStateBackend& backend, int max_parallelism) {
+    key_ = std::move(key);
     bytes_.clear();
     ByteWriter w(bytes_);
     Codec<K>::encode(key_, w);
@@ -189,7 +193,6 @@ class KeySetter {
   const K& key() const { return key_; }
 
  private:
-  KeyFn f_;
   K key_{};
   std::vector<uint8_t> bytes_;
 };
@@ -211,7 +214,7 @@ class KeyedTimers {
   void remove_processing(int64_t t, std::string ns = {}) {
     backend_->processing_timers().remove(timer(t, std::move(ns)));
   }
-  /// Fires event timers up to `wm` in time order; `fire(timer)` runs each with its key set.
+  /// Fires event timers up to `wm` in time order; `fire(timer)` runs each.
   template <class F>
   void fire_event(int64_t wm, F&& fire) {
     while (auto t = backend_->event_timers().pop_until(wm)) fire(*t);
@@ -240,84 +243,122 @@ class KeyedTimers {
   int64_t scheduled_ = INT64_MAX;
 };
 
+/// What every keyed operator with user functions shares: the current key, the element's
+/// timestamp, timers, and the context handed to the function.
+template <class K, class Out>
+class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
+ public:
+  /// `side` finds a side output by tag id.
+  void open(OperatorContext& ctx, std::function<ElementSink*(const std::string&)> side) {
+    ctx_ = &ctx;
+    side_ = std::move(side);
+    timers.open(ctx);
+  }
+  /// Makes `key` current for an element with timestamp `ts`, emitting to `out`.
+  void enter(K key, int64_t ts, Output<Out>* out) {
+    key_.set(std::move(key), *ctx_->keyed_state(), ctx_->max_parallelism());
+    collector.out = out;
+    collector.timestamp = ts;
+  }
+  /// Makes a timer's key current; records emitted carry the timer's time.
+  void enter(const Timer& t, TimeDomain d, Output<Out>* out) {
+    key_.set(t, *ctx_->keyed_state());
+    domain_ = d;
+    collector.out = out;
+    collector.timestamp = t.time;
+  }
+  /// Fires due timers with `on_timer(time, ctx, collector)`.
+  template <class F>
+  void fire_event_timers(int64_t wm, Output<Out>* out, F&& on_timer) {
+    watermark = wm;
+    timers.fire_event(wm, [&](const Timer& t) {
+      enter(t, TimeDomain::event_time, out);
+      on_timer(t.time, *this, collector);
+    });
+  }
+  template <class F>
+  void fire_processing_timers(int64_t now, Output<Out>* out, F&& on_timer) {
+    timers.fire_processing(now, [&](const Timer& t) {
+      enter(t, TimeDomain::processing_time, out);
+      on_timer(t.time, *this, collector);
+    });
+  }
+
+  KeyedTimers timers;
+  StampingCollector<Out> collector;
+  int64_t watermark = min_watermark;
+
+ private:
+  int64_t timestamp() const override { return collector.timestamp; }
+  int64_t current_watermark() const override { return watermark; }
+  const K& current_key() const override { return key_.key(); }
+  TimerService& timer_service() override { return *this; }
+  TimeDomain time_domain() const override { return domain_; }
+  ElementSink* side_output(const std::string& id) override { return side_(id); }
+  int64_t current_processing_time() const override { return ctx_->processing_time(); }
+  void register_event_time_timer(int64_t t) override { timers.add_event(t); }
+  void register_processing_time_timer(int64_t t) override { timers.add_processing(t); }
+  void delete_event_time_timer(int64_t t) override { timers.remove_event(t); }
+  void delete_processing_time_timer(int64_t t) override { timers.remove_processing(t); }
+
+  OperatorContext* ctx_ = nullptr;
+  std::function<ElementSink*(const std::string&)> side_;
+  CurrentKey<K> key_;
+  TimeDomain domain_ = TimeDomain::event_time;
+};
+
 /// Runs a KeyedProcessFunction (Fn derives from KeyedProcessFunction<K, In, Out>).
 template <class K, class In, class Out, class KeyFn, class Fn>
-class KeyedProcessOperator final : public OneInput<In, Out>,
-                                   private KeyedProcessFunction<K, In, Out>::OnTimerContext,
-                                   private TimerService {
+class KeyedProcessOperator final : public OneInput<In, Out> {
  public:
-  KeyedProcessOperator(KeyFn key, Fn fn) : key_(std::move(key)), fn_(std::move(fn)) {}
+  KeyedProcessOperator(KeyFn key, Fn fn) : key_fn_(std::move(key)), fn_(std::move(fn)) {}
   void open(OperatorContext& ctx) override {
     OperatorBase::open(ctx);
-    timers_.open(ctx);
+    scope_.open(ctx, [this](const std::string& id) { return this->side(id); });
     RuntimeContext rc(ctx);
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
   void push(In&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
-      key_.set(v, *this->ctx_->keyed_state(), this->ctx_->max_parallelism());
-      collector_.out = this->out_;
-      collector_.timestamp = ts;
-      fn_.process(v, *this, collector_);
+      scope_.enter(key_fn_(v), ts, this->out_);
+      fn_.process(v, scope_, scope_.collector);
     });
   }
   void watermark(int64_t wm) override {
     this->watermark_ = wm;
-    guarded(this->ctx_, [&] {
-      timers_.fire_event(wm, [&](const Timer& t) { fire(t, TimeDomain::event_time); });
-    });
+    guarded(this->ctx_, [&] { scope_.fire_event_timers(wm, this->out_, on_timer()); });
     this->forward_watermark(wm);
   }
   void on_wakeup() override {
     guarded(this->ctx_, [&] {
-      timers_.fire_processing(this->ctx_->processing_time(),
-                              [&](const Timer& t) { fire(t, TimeDomain::processing_time); });
+      scope_.fire_processing_timers(this->ctx_->processing_time(), this->out_, on_timer());
     });
   }
 
  private:
+  auto on_timer() {
+    return [this](int64_t t, KeyedTimerContext<K>& ctx, Collector<Out>& out) { fn_.on_timer(t, ctx, out); };
+  }
   void finish() override {
     guarded(this->ctx_, [&] {
-      timers_.fire_processing(INT64_MAX, [&](const Timer& t) { fire(t, TimeDomain::processing_time); });
-      collector_.out = this->out_;
-      collector_.timestamp = no_timestamp;
-      fn_.end_input(collector_);
+      scope_.fire_processing_timers(INT64_MAX, this->out_, on_timer());
+      scope_.collector.out = this->out_;
+      scope_.collector.timestamp = no_timestamp;
+      fn_.end_input(scope_.collector);
     });
   }
-  void fire(const Timer& t, TimeDomain domain) {
-    key_.set(t, *this->ctx_->keyed_state());
-    domain_ = domain;
-    collector_.out = this->out_;
-    collector_.timestamp = t.time;
-    fn_.on_timer(t.time, *this, collector_);
-  }
-  // Context
-  int64_t timestamp() const override { return collector_.timestamp; }
-  int64_t current_watermark() const override { return this->watermark_; }
-  const K& current_key() const override { return key_.key(); }
-  TimerService& timer_service() override { return *this; }
-  TimeDomain time_domain() const override { return domain_; }
-  ElementSink* side_output(const std::string& id) override { return this->side(id); }
-  // TimerService
-  int64_t current_processing_time() const override { return this->ctx_->processing_time(); }
-  void register_event_time_timer(int64_t t) override { timers_.add_event(t); }
-  void register_processing_time_timer(int64_t t) override { timers_.add_processing(t); }
-  void delete_event_time_timer(int64_t t) override { timers_.remove_event(t); }
-  void delete_processing_time_timer(int64_t t) override { timers_.remove_processing(t); }
 
-  KeySetter<K, In, KeyFn> key_;
+  KeyFn key_fn_;
   Fn fn_;
-  KeyedTimers timers_;
-  StampingCollector<Out> collector_;
-  TimeDomain domain_ = TimeDomain::event_time;
+  KeyedScope<K, Out> scope_;
 };
 
 /// Keyed rolling reduce: keeps one value per key in value state and emits every update.
 template <class K, class T, class KeyFn, class R>
 class ReduceOperator final : public OneInput<T, T> {
  public:
-  ReduceOperator(KeyFn key, R reduce) : key_(std::move(key)), reduce_(std::move(reduce)) {}
+  ReduceOperator(KeyFn key, R reduce) : key_fn_(std::move(key)), reduce_(std::move(reduce)) {}
   void open(OperatorContext& ctx) override {
     OperatorBase::open(ctx);
     RuntimeContext rc(ctx);
@@ -325,7 +366,7 @@ class ReduceOperator final : public OneInput<T, T> {
   }
   void push(T&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
-      key_.set(v, *this->ctx_->keyed_state(), this->ctx_->max_parallelism());
+      key_.set(key_fn_(v), *this->ctx_->keyed_state(), this->ctx_->max_parallelism());
       if (auto acc = state_->value()) {
         auto next = reduce_(std::move(*acc), std::move(v));
         state_->update(next);
@@ -338,7 +379,8 @@ class ReduceOperator final : public OneInput<T, T> {
   }
 
  private:
-  KeySetter<K, T, KeyFn> key_;
+  KeyFn key_fn_;
+  CurrentKey<K> key_;
   R reduce_;
   ValueState<T>* state_ = nullptr;
 };

@@ -23,6 +23,7 @@ class RecordPartition {
   virtual void end_record(int channel, int64_t timestamp) = 0;
   virtual void watermark(int64_t wm) = 0;
   virtual void end_input() = 0;
+  virtual void stream_status(bool idle) = 0;
 };
 
 /// Decodes one record's bytes and hands the value to an operator input.
@@ -61,6 +62,9 @@ class FanOut final : public Output<T> {
   void end_input() override {
     for (auto* o : outs_) o->end_input();
   }
+  void stream_status(bool idle) override {
+    for (auto* o : outs_) o->stream_status(idle);
+  }
 
  private:
   std::vector<ElementSink*> outs_;
@@ -85,6 +89,7 @@ class NetworkWriter final : public Output<T> {
   }
   void watermark(int64_t wm) override { part_->watermark(wm); }
   void end_input() override { part_->end_input(); }
+  void stream_status(bool idle) override { part_->stream_status(idle); }
 
  private:
   int channel_for(const T& v) {

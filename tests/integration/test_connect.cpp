@@ -1,0 +1,175 @@
+// tests/integration/test_connect.cpp — two-input operators in jobs: connect, keyed co-process with timers, watermark strategies.
+#include <catch2/catch.hpp>
+
+#include <sluice/sluice.hpp>
+
+#include <map>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Person {
+  int64_t id = 0;
+  std::string name;
+};
+struct Order {
+  int64_t person = 0;
+  int64_t amount = 0;
+};
+
+}  // namespace
+SLUICE_CODEC(Person, id, name);
+SLUICE_CODEC(Order, person, amount);
+
+namespace {
+
+/// Joins orders to people, whichever arrives first: people are kept in value state, orders
+/// wait in list state until their person arrives.
+class Enrich : public KeyedCoProcessFunction<int64_t, Person, Order, std::string> {
+ public:
+  void open(RuntimeContext& rc) override {
+    person_ = &rc.state(ValueStateDescriptor<std::string>{"person"});
+    waiting_ = &rc.state(ListStateDescriptor<int64_t>{"waiting"});
+  }
+  void process_element1(const Person& p, Context&, Collector<std::string>& out) override {
+    person_->update(p.name);
+    for (auto amount : waiting_->get()) out.collect(p.name + ":" + std::to_string(amount));
+    waiting_->clear();
+  }
+  void process_element2(const Order& o, Context&, Collector<std::string>& out) override {
+    if (auto name = person_->value()) out.collect(*name + ":" + std::to_string(o.amount));
+    else waiting_->add(o.amount);
+  }
+  void end_input(Collector<std::string>& out) override { out.collect("end"); }
+
+ private:
+  ValueState<std::string>* person_ = nullptr;
+  ListState<int64_t>* waiting_ = nullptr;
+};
+
+template <class T>
+std::vector<T> sorted(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("a keyed co-process joins two streams whichever side comes first", "[connect][job]") {
+  for (int p : {1, 3}) {
+    DYNAMIC_SECTION("parallelism " << p) {
+      StreamEnvironment env;
+      env.set_parallelism(p);
+      auto people = env.from_generator(100, [](int64_t i) { return Person{i, "p" + std::to_string(i)}; });
+      auto orders = env.from_generator(1000, [](int64_t i) { return Order{(i * 7) % 100, i}; }).set_parallelism(2);
+      CollectSink<std::string> sink;
+      people.connect(orders)
+          .key_by([](const Person& x) { return x.id; }, [](const Order& o) { return o.person; })
+          .process(Enrich(), "enrich")
+          .sink_to(sink);
+      env.execute("enrich");
+      std::vector<std::string> expected;
+      for (int64_t i = 0; i < 1000; ++i) expected.push_back("p" + std::to_string((i * 7) % 100) + ":" + std::to_string(i));
+      for (int s = 0; s < p; ++s) expected.push_back("end");
+      CHECK(sorted(sink.collected()->values()) == sorted(expected));
+    }
+  }
+}
+
+namespace {
+/// Counts elements of each side, emitting the counts when both inputs end.
+class CountBoth : public CoProcessFunction<int64_t, std::string, std::string> {
+ public:
+  void process_element1(const int64_t&, Context&, Collector<std::string>&) override { ++a_; }
+  void process_element2(const std::string&, Context&, Collector<std::string>&) override { ++b_; }
+  void end_input(Collector<std::string>& out) override {
+    out.collect(std::to_string(a_) + "/" + std::to_string(b_));
+  }
+
+ private:
+  int64_t a_ = 0, b_ = 0;
+};
+}  // namespace
+
+TEST_CASE("a co-process function sees both inputs and ends after both", "[connect][job]") {
+  StreamEnvironment env;
+  env.set_parallelism(1);
+  auto a = env.from_generator(500, [](int64_t i) { return i; });
+  auto b = env.from_generator(300, [](int64_t i) { return std::to_string(i); });
+  CollectSink<std::string> sink;
+  a.connect(b).process(CountBoth(), "count both").sink_to(sink);
+  env.execute("co-process");
+  CHECK(sink.collected()->values() == std::vector<std::string>{"500/300"});
+}
+
+namespace {
+/// Counts events per key and 100 ms bucket; when event time passes a bucket's end, emits
+/// its count. An event for a bucket whose timer already fired would be late: it is flagged.
+class Tick : public KeyedProcessFunction<int64_t, std::pair<int64_t, int64_t>, std::string> {
+ public:
+  void open(RuntimeContext& rc) override { buckets_ = &rc.state(MapStateDescriptor<int64_t, int64_t>{"buckets"}); }
+  void process(const std::pair<int64_t, int64_t>&, Context& ctx, Collector<std::string>& out) override {
+    if (ctx.timestamp() <= ctx.current_watermark()) out.collect("late");
+    int64_t end = (ctx.timestamp() / 100 + 1) * 100 - 1;
+    buckets_->put(end, buckets_->get(end).value_or(0) + 1);
+    ctx.timer_service().register_event_time_timer(end);
+  }
+  void on_timer(int64_t t, OnTimerContext& ctx, Collector<std::string>& out) override {
+    if (t > ctx.current_watermark()) out.collect("early");
+    out.collect(std::to_string(ctx.current_key()) + "@" + std::to_string(t) + "=" +
+                std::to_string(buckets_->get(t).value_or(0)));
+    buckets_->remove(t);
+  }
+
+ private:
+  MapState<int64_t, int64_t>* buckets_ = nullptr;
+};
+
+/// Punctuated: a watermark after every event, `bound` behind the largest timestamp.
+class EveryEvent final : public WatermarkGenerator<std::pair<int64_t, int64_t>> {
+ public:
+  void on_event(const std::pair<int64_t, int64_t>&, int64_t ts, WatermarkOutput& out) override {
+    max_ = std::max(max_, ts);
+    out.emit_watermark(max_ - 21);
+  }
+  void on_periodic_emit(WatermarkOutput&) override {}
+
+ private:
+  int64_t max_ = 0;
+};
+}  // namespace
+
+TEST_CASE("timestamps and watermarks from a strategy drive event-time timers across tasks", "[watermark][job]") {
+  for (bool punctuated : {true, false}) {
+    DYNAMIC_SECTION((punctuated ? "punctuated" : "periodic")) {
+      StreamEnvironment env;
+      env.set_parallelism(2);
+      env.config().auto_watermark_interval = 1ms;
+      // Events (key, time): keys 0..3, times 0..3999, out of order by up to 19 ms.
+      auto events = env.from_generator(4000, [](int64_t i) {
+        int64_t t = (i / 20) * 20 + (19 - i % 20);
+        return std::make_pair(i % 4, t);
+      });
+      using E = std::pair<int64_t, int64_t>;
+      auto strategy = punctuated
+                          ? WatermarkStrategy<E>::for_generator([] { return std::make_unique<EveryEvent>(); })
+                          : WatermarkStrategy<E>::for_bounded_out_of_orderness(20ms);
+      CollectSink<std::string> sink;
+      events
+          .assign_timestamps_and_watermarks(
+              strategy.with_timestamp_assigner([](const E& e, int64_t) { return e.second; }))
+          .key_by([](const E& e) { return e.first; })
+          .process(Tick(), "tick")
+          .sink_to(sink);
+      env.execute("ticks");
+      // Each key has 25 events in each 100 ms bucket; none is late, no timer fires early.
+      std::vector<std::string> expected;
+      for (int64_t k = 0; k < 4; ++k)
+        for (int64_t b = 1; b <= 40; ++b)
+          expected.push_back(std::to_string(k) + "@" + std::to_string(b * 100 - 1) + "=25");
+      CHECK(sorted(sink.collected()->values()) == sorted(expected));
+    }
+  }
+}

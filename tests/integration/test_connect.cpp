@@ -173,3 +173,98 @@ TEST_CASE("timestamps and watermarks from a strategy drive event-time timers acr
     }
   }
 }
+
+namespace {
+using Timed = std::pair<int64_t, int64_t>;  // (key, timestamp)
+class PairUp : public ProcessJoinFunction<Timed, Timed, std::string> {
+ public:
+  void process_element(const Timed& a, const Timed& b, Context& ctx, Collector<std::string>& out) override {
+    out.collect(std::to_string(a.first) + ":" + std::to_string(a.second) + "-" + std::to_string(b.second) + "@" +
+                std::to_string(ctx.timestamp()));
+  }
+};
+}  // namespace
+
+TEST_CASE("interval join pairs elements of equal keys within the bounds, inclusive", "[join][job]") {
+  for (int p : {1, 3}) {
+    DYNAMIC_SECTION("parallelism " << p) {
+      StreamEnvironment env;
+      env.set_parallelism(p);
+      auto strategy = WatermarkStrategy<Timed>::for_monotonous_timestamps().with_timestamp_assigner(
+          [](const Timed& e, int64_t) { return e.second; });
+      auto a = env.from_generator(300, [](int64_t i) { return Timed{i % 5, i * 10}; })
+                   .set_parallelism(1)
+                   .assign_timestamps_and_watermarks(strategy);
+      auto b = env.from_generator(200, [](int64_t j) { return Timed{j % 5, j * 15 + 5}; })
+                   .set_parallelism(1)
+                   .assign_timestamps_and_watermarks(strategy);
+      CollectSink<std::string> sink;
+      a.key_by([](const Timed& e) { return e.first; })
+          .interval_join(b.key_by([](const Timed& e) { return e.first; }))
+          .between(-20ms, 30ms)
+          .process(PairUp(), "pair up")
+          .sink_to(sink);
+      env.execute("interval join");
+      std::vector<std::string> expected;
+      for (int64_t i = 0; i < 300; ++i)
+        for (int64_t j = 0; j < 200; ++j) {
+          int64_t ta = i * 10, tb = j * 15 + 5;
+          if (i % 5 == j % 5 && tb >= ta - 20 && tb <= ta + 30)
+            expected.push_back(std::to_string(i % 5) + ":" + std::to_string(ta) + "-" + std::to_string(tb) + "@" +
+                               std::to_string(std::max(ta, tb)));
+        }
+      REQUIRE(!expected.empty());
+      CHECK(sorted(sink.collected()->values()) == sorted(expected));
+    }
+  }
+}
+
+namespace {
+using Reading = std::pair<int64_t, int64_t>;  // (sensor, value); timestamp = value
+using Rule = std::pair<int64_t, int64_t>;     // (sensor % 3, threshold)
+
+/// Holds readings until event time passes them, then keeps those at or above the threshold
+/// the broadcast rules set for their sensor group.
+class Thresholds : public KeyedBroadcastProcessFunction<int64_t, Reading, Rule, int64_t, int64_t, std::string> {
+ public:
+  void open(RuntimeContext& rc) override { held_ = &rc.state(ListStateDescriptor<int64_t>{"held"}); }
+  void process_element(const Reading& r, const State&, KeyedContext<int64_t>& ctx, Collector<std::string>&) override {
+    held_->add(r.second);
+    ctx.timer_service().register_event_time_timer(ctx.timestamp());
+  }
+  void process_broadcast_element(const Rule& rule, State& state, ElementContext&, Collector<std::string>&) override {
+    state.put(rule.first, rule.second);
+  }
+  void on_timer(int64_t, const State& state, KeyedTimerContext<int64_t>& ctx, Collector<std::string>& out) override {
+    auto threshold = state.get(ctx.current_key() % 3);
+    for (auto v : held_->get())
+      if (!threshold) out.collect("no rule");
+      else if (v >= *threshold) out.collect(std::to_string(ctx.current_key()) + ":" + std::to_string(v));
+    held_->clear();
+  }
+
+ private:
+  ListState<int64_t>* held_ = nullptr;
+};
+}  // namespace
+
+TEST_CASE("broadcast state reaches every subtask of a keyed operator", "[broadcast][job]") {
+  StreamEnvironment env;
+  env.set_parallelism(3);
+  auto rules = env.from_collection(std::vector<Rule>{{0, 100}, {1, 500}, {2, 900}}).set_parallelism(1);
+  auto readings = env.from_generator(1000, [](int64_t i) { return Reading{i % 7, i}; })
+                      .assign_timestamps_and_watermarks(
+                          WatermarkStrategy<Reading>::for_bounded_out_of_orderness(std::chrono::milliseconds(5))
+                              .with_timestamp_assigner([](const Reading& r, int64_t) { return r.second; }));
+  CollectSink<std::string> sink;
+  readings.key_by([](const Reading& r) { return r.first; })
+      .connect(rules.broadcast_state())
+      .process(Thresholds(), "thresholds")
+      .sink_to(sink);
+  env.execute("broadcast");
+  std::vector<std::string> expected;
+  int64_t thresholds[3] = {100, 500, 900};
+  for (int64_t i = 0; i < 1000; ++i)
+    if (i >= thresholds[(i % 7) % 3]) expected.push_back(std::to_string(i % 7) + ":" + std::to_string(i));
+  CHECK(sorted(sink.collected()->values()) == sorted(expected));
+}

@@ -54,22 +54,18 @@ class BroadcastState {
   std::map<K, V> map_;
 };
 
-/// A keyed stream connected with a broadcast stream: keyed elements may read the broadcast
-/// state; broadcast elements may write it (Flink's KeyedBroadcastProcessFunction).
-template <class K, class In, class BK, class BV, class Bcast, class Out>
+/// A keyed stream connected with a broadcast stream: every subtask sees every broadcast
+/// element and keeps the same broadcast state; keyed elements may only read it (Flink's
+/// KeyedBroadcastProcessFunction, with the state handed in rather than looked up).
+template <class K, class In, class Bcast, class BK, class BV, class Out>
 class KeyedBroadcastProcessFunction : public RichFunction {
  public:
-  class ReadOnlyContext : public KeyedContext<K> {
-   public:
-    virtual const BroadcastState<BK, BV>& broadcast_state() const = 0;
-  };
-  class Context : public ElementContext {
-   public:
-    virtual BroadcastState<BK, BV>& broadcast_state() = 0;
-  };
-  virtual void process_element(const In& value, ReadOnlyContext& ctx, Collector<Out>& out) = 0;
-  virtual void process_broadcast_element(const Bcast& value, Context& ctx, Collector<Out>& out) = 0;
-  virtual void on_timer(int64_t, KeyedTimerContext<K>&, Collector<Out>&) {}
+  using State = BroadcastState<BK, BV>;
+  virtual void process_element(const In& value, const State& state, KeyedContext<K>& ctx,
+                               Collector<Out>& out) = 0;
+  virtual void process_broadcast_element(const Bcast& value, State& state, ElementContext& ctx,
+                                         Collector<Out>& out) = 0;
+  virtual void on_timer(int64_t, const State&, KeyedTimerContext<K>&, Collector<Out>&) {}
   virtual void end_input(Collector<Out>&) {}
 };
 
@@ -185,10 +181,103 @@ class KeyedCoProcessOperator final : public KeyedTwoInput<K, A, B, Out, KA, KB> 
   Fn fn_;
 };
 
+/// Keyed elements on input 0, broadcast elements (not keyed) on input 1.
+template <class K, class In, class Bcast, class BK, class BV, class Out, class KeyFn, class Fn>
+class KeyedBroadcastOperator final : public TwoInput<In, Bcast, Out>, private ElementContext {
+ public:
+  KeyedBroadcastOperator(KeyFn key, Fn fn) : key_fn_(std::move(key)), fn_(std::move(fn)) {}
+  void open(OperatorContext& ctx) override {
+    OperatorBase::open(ctx);
+    scope_.open(ctx, [this](const std::string& id) { return this->side(id); });
+    RuntimeContext rc(ctx);
+    guarded(this->ctx_, [&] { fn_.open(rc); });
+  }
+  void close() override { fn_.close(); }
+  void on_wakeup() override {
+    guarded(this->ctx_, [&] {
+      scope_.fire_processing_timers(this->ctx_->processing_time(), this->out_, on_timer());
+    });
+  }
+
+ private:
+  void element1(In&& v, int64_t ts) override {
+    guarded(this->ctx_, [&] {
+      scope_.enter(key_fn_(v), ts, this->out_);
+      fn_.process_element(v, state_, scope_, scope_.collector);
+    });
+  }
+  void element2(Bcast&& v, int64_t ts) override {
+    bcast_.out = this->out_;
+    bcast_.timestamp = ts;
+    guarded(this->ctx_, [&] { fn_.process_broadcast_element(v, state_, *this, bcast_); });
+  }
+  void on_watermark(int64_t wm) override {
+    guarded(this->ctx_, [&] { scope_.fire_event_timers(wm, this->out_, on_timer()); });
+  }
+  void finish() override {
+    guarded(this->ctx_, [&] {
+      scope_.fire_processing_timers(INT64_MAX, this->out_, on_timer());
+      bcast_.out = this->out_;
+      bcast_.timestamp = no_timestamp;
+      fn_.end_input(bcast_);
+    });
+  }
+  auto on_timer() {
+    return [this](int64_t t, KeyedTimerContext<K>& ctx, Collector<Out>& out) { fn_.on_timer(t, state_, ctx, out); };
+  }
+  int64_t timestamp() const override { return bcast_.timestamp; }
+  int64_t current_watermark() const override { return this->watermark_; }
+  ElementSink* side_output(const std::string& id) override { return this->side(id); }
+
+  KeyFn key_fn_;
+  Fn fn_;
+  KeyedScope<K, Out> scope_;
+  StampingCollector<Out> bcast_;
+  BroadcastState<BK, BV> state_;
+};
+
 }  // namespace detail
 
+/// A stream whose every element goes to every subtask of the operator it is connected to.
 template <class T>
-class BroadcastStream;
+class BroadcastStream {
+ public:
+  explicit BroadcastStream(DataStream<T> s) : stream_(s.broadcast()) {}
+  const DataStream<T>& stream() const { return stream_; }
+
+ private:
+  DataStream<T> stream_;
+};
+
+/// `keyed.connect(broadcast_stream).process(KeyedBroadcastProcessFunction)`.
+template <class K, class In, class Bcast>
+class BroadcastConnected {
+ public:
+  BroadcastConnected(KeyedStream<K, In> keyed, BroadcastStream<Bcast> b)
+      : keyed_(std::move(keyed)), b_(std::move(b)) {}
+  template <class Fn>
+  auto process(Fn fn, std::string name = "KeyedBroadcastProcess") {
+    return deduce(fn, &fn, std::move(name));
+  }
+
+ private:
+  template <class Fn, class BK, class BV, class Out>
+  auto deduce(const Fn& fn, const KeyedBroadcastProcessFunction<K, In, Bcast, BK, BV, Out>*, std::string name) {
+    using KeyFn = typename KeyedStream<K, In>::KeyFn;
+    KeyFn key = keyed_.key_fn();
+    return ConnectedStreams<In, Bcast>(keyed_, b_.stream()).template add<Out>(std::move(name), [key, fn](int, int) {
+      return std::make_unique<detail::KeyedBroadcastOperator<K, In, Bcast, BK, BV, Out, KeyFn, Fn>>(key, fn);
+    }, true);
+  }
+  KeyedStream<K, In> keyed_;
+  BroadcastStream<Bcast> b_;
+};
+
+template <class K, class T>
+template <class B>
+BroadcastConnected<K, T, B> KeyedStream<K, T>::connect(const BroadcastStream<B>& b) const {
+  return BroadcastConnected<K, T, B>(*this, b);
+}
 
 /// Two streams connected into one operator (connect()).
 template <class A, class B>

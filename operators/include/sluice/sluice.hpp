@@ -9,6 +9,7 @@
 #include "sluice/format.hpp"
 #include "sluice/functions.hpp"
 #include "sluice/job.hpp"
+#include "sluice/joins.hpp"
 #include "sluice/probe.hpp"
 #include "sluice/sinks.hpp"
 #include "sluice/sources.hpp"

@@ -27,6 +27,10 @@ template <class K, class T>
 class KeyedStream;
 template <class A, class B>
 class ConnectedStreams;
+template <class T>
+class BroadcastStream;
+template <class K, class In, class B>
+class BroadcastConnected;
 
 namespace detail {
 template <class In, class Out>
@@ -144,6 +148,9 @@ class DataStream {
   DataStream<T> rebalance() const { return partitioned(detail::Partitioning::rebalance); }
   DataStream<T> forward() const { return partitioned(detail::Partitioning::forward); }
   DataStream<T> broadcast() const { return partitioned(detail::Partitioning::broadcast); }
+  /// Every element to every subtask of the operator this stream is connected to, which
+  /// keeps broadcast state from it (see KeyedBroadcastProcessFunction).
+  BroadcastStream<T> broadcast_state() const { return BroadcastStream<T>(*this); }
 
   /// Writes the stream to a sink; returns the sink operator to name or tune.
   template <class S>
@@ -260,6 +267,15 @@ class KeyedStream : public DataStream<T> {
         },
         true);
   }
+  /// Connects a broadcast stream (see connected.hpp).
+  template <class B>
+  BroadcastConnected<K, T, B> connect(const BroadcastStream<B>& b) const;
+  using DataStream<T>::connect;
+  /// Joins with another keyed stream by time interval (see joins.hpp).
+  template <class B>
+  auto interval_join(const KeyedStream<K, B>& other) const;
+  const KeyFn& key_fn() const { return key_; }
+
   /// Rolling sum: of the values for arithmetic T, of `.second` for pairs.
   DataStream<T> sum(std::string name = "Sum") {
     if constexpr (std::is_arithmetic_v<T>) {

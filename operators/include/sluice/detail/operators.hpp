@@ -264,6 +264,7 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
   void enter(const Timer& t, TimeDomain d, Output<Out>* out) {
     key_.set(t, *ctx_->keyed_state());
     domain_ = d;
+    timer_namespace_ = t.ns;
     collector.out = out;
     collector.timestamp = t.time;
   }
@@ -283,6 +284,9 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
       on_timer(t.time, *this, collector);
     });
   }
+
+  /// The namespace of the timer firing now.
+  const std::string& timer_namespace() const { return timer_namespace_; }
 
   KeyedTimers timers;
   StampingCollector<Out> collector;
@@ -305,6 +309,7 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
   std::function<ElementSink*(const std::string&)> side_;
   CurrentKey<K> key_;
   TimeDomain domain_ = TimeDomain::event_time;
+  std::string timer_namespace_;
 };
 
 /// Runs a KeyedProcessFunction (Fn derives from KeyedProcessFunction<K, In, Out>).

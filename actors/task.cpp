@@ -74,6 +74,7 @@ struct TaskRuntime::Impl final : IoService {
     int index = 0;
     std::string name;
     std::unique_ptr<checkpoint::HeapKeyedStateBackend> keyed;
+    OperatorStateStore op_state;
     bool available = true;
 
     const std::string& job_name() const override { return task->spec.graph->name; }
@@ -82,6 +83,7 @@ struct TaskRuntime::Impl final : IoService {
     int parallelism() const override { return task->parallelism; }
     int max_parallelism() const override { return task->spec.graph->config.max_parallelism; }
     KeyedStateBackend* keyed_state() override { return keyed.get(); }
+    OperatorStateStore& operator_state() override { return op_state; }
     IoService& io() override { return *task; }
     int64_t current_watermark() const override { return task->watermark; }
     int64_t processing_time() const override { return task->processing_time(); }

@@ -84,3 +84,31 @@ TEST_CASE("at the end of input every pending timer fires, event time first", "[t
         std::vector<std::string>{"x@1000/event count=1", "y@50/processing count=1"});
   CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
 }
+
+namespace {
+/// Buffers elements in operator list state and flushes them in batches of three.
+class Batcher : public ProcessFunction<int, std::vector<int>> {
+ public:
+  void open(RuntimeContext& rc) override { buf_ = &rc.operator_list_state(ListStateDescriptor<int>{"buffer"}); }
+  void process(const int& v, Context&, Collector<std::vector<int>>& out) override {
+    buf_->add(v);
+    if (buf_->get().size() == 3) {
+      out.collect(buf_->get());
+      buf_->clear();
+    }
+  }
+  void end_input(Collector<std::vector<int>>& out) override {
+    if (!buf_->get().empty()) out.collect(buf_->get());
+  }
+
+ private:
+  ListState<int>* buf_ = nullptr;
+};
+}  // namespace
+
+TEST_CASE("operator list state keeps a subtask's list; end_input flushes the rest", "[state][operator]") {
+  auto h = testing::OneInputHarness<int, std::vector<int>>::process(Batcher());
+  for (int i = 1; i <= 7; ++i) h->process_element(i);
+  h->end_input();
+  CHECK(h->output_values() == std::vector<std::vector<int>>{{1, 2, 3}, {4, 5, 6}, {7}});
+}

@@ -45,6 +45,7 @@ class Output : public ElementSink {
 };
 
 class KeyedStateBackend;
+class OperatorStateStore;
 
 /// Blocking work (files) that must not run on an actor's worker thread. Jobs of one task run
 /// one after another in submission order; the task is woken when each completes.
@@ -66,6 +67,8 @@ class OperatorContext {
   virtual int max_parallelism() const = 0;
   /// Keyed state of this subtask; null for operators that are not keyed.
   virtual KeyedStateBackend* keyed_state() = 0;
+  /// Non-keyed state of this subtask (lists).
+  virtual OperatorStateStore& operator_state() = 0;
   virtual IoService& io() = 0;
   /// The task's current input watermark.
   virtual int64_t current_watermark() const = 0;

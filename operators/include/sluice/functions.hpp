@@ -44,6 +44,11 @@ class RuntimeContext {
     return detail::open_state(keyed_backend(desc.name), desc);
   }
   int64_t processing_time() const { return ctx_->processing_time(); }
+  /// Operator (non-keyed) list state of this subtask.
+  template <class T>
+  ListState<T>& operator_list_state(const ListStateDescriptor<T>& desc) {
+    return ctx_->operator_state().list_state(desc);
+  }
 
  private:
   KeyedStateBackend& keyed_backend(const std::string& name) {

@@ -129,6 +129,65 @@ class AggregatingState {
   virtual void clear() = 0;
 };
 
+namespace detail {
+/// Objects opened by name and kept for an operator's lifetime; opening a name again with
+/// another type is an error.
+class HandleCache {
+ public:
+  template <class H>
+  H* get(const std::string& name, const std::function<std::unique_ptr<H>()>& make) {
+    for (auto& [n, h] : handles_) {
+      if (n != name) continue;
+      auto* box = dynamic_cast<Box<H>*>(h.get());
+      if (!box) throw JobError("state '" + name + "' was opened before as another kind or type");
+      return box->handle.get();
+    }
+    auto box = std::make_unique<Box<H>>();
+    box->handle = make();
+    auto* raw = box->handle.get();
+    handles_.emplace_back(name, std::move(box));
+    return raw;
+  }
+
+ private:
+  struct AnyBox {
+    virtual ~AnyBox() = default;
+  };
+  template <class H>
+  struct Box : AnyBox {
+    std::unique_ptr<H> handle;
+  };
+  std::vector<std::pair<std::string, std::unique_ptr<AnyBox>>> handles_;
+};
+
+/// Operator list state: a plain list per subtask.
+template <class T>
+class OperatorList final : public ListState<T> {
+ public:
+  std::vector<T> get() override { return items_; }
+  void add(T v) override { items_.push_back(std::move(v)); }
+  void update(std::vector<T> vs) override { items_ = std::move(vs); }
+  void clear() override { items_.clear(); }
+
+ private:
+  std::vector<T> items_;
+};
+}  // namespace detail
+
+/// Non-keyed state of one operator subtask: named lists, which the checkpoint issue
+/// redistributes among subtasks (round robin) when the parallelism changes.
+class OperatorStateStore {
+ public:
+  template <class T>
+  ListState<T>& list_state(const ListStateDescriptor<T>& d) {
+    if (d.ttl.enabled()) throw JobError("operator state '" + d.name + "' cannot have a TTL");
+    return *handles_.get<ListState<T>>(d.name, [] { return std::make_unique<detail::OperatorList<T>>(); });
+  }
+
+ private:
+  detail::HandleCache handles_;
+};
+
 // ---- the backend
 
 /// Storage for one named state of one operator, owned by the backend.
@@ -177,28 +236,11 @@ class KeyedStateBackend {
   /// Handles opened by name, kept for the operator's lifetime.
   template <class H>
   H* cached_handle(const std::string& name, const std::function<std::unique_ptr<H>()>& make) {
-    for (auto& [n, h] : handles_) {
-      if (n != name) continue;
-      auto* box = dynamic_cast<HandleBox<H>*>(h.get());
-      if (!box) throw JobError("state '" + name + "' was opened before as another kind or type");
-      return box->handle.get();
-    }
-    auto box = std::make_unique<HandleBox<H>>();
-    box->handle = make();
-    auto* raw = box->handle.get();
-    handles_.emplace_back(name, std::move(box));
-    return raw;
+    return handles_.get<H>(name, make);
   }
 
  private:
-  struct AnyBox {
-    virtual ~AnyBox() = default;
-  };
-  template <class H>
-  struct HandleBox : AnyBox {
-    std::unique_ptr<H> handle;
-  };
-  std::vector<std::pair<std::string, std::unique_ptr<AnyBox>>> handles_;
+  detail::HandleCache handles_;
   detail::TimerQueue event_timers_;
   detail::TimerQueue processing_timers_;
 };

@@ -141,6 +141,7 @@ class OneInputHarness final : private OperatorContext, private IoService {
   int parallelism() const override { return 1; }
   int max_parallelism() const override { return max_parallelism_; }
   KeyedStateBackend* keyed_state() override { return backend_.get(); }
+  OperatorStateStore& operator_state() override { return op_state_; }
   IoService& io() override { return *this; }
   int64_t current_watermark() const override { return watermark_; }
   int64_t processing_time() const override { return now_; }
@@ -152,6 +153,7 @@ class OneInputHarness final : private OperatorContext, private IoService {
   std::unique_ptr<OperatorBase> op_;
   int max_parallelism_;
   std::unique_ptr<KeyedStateBackend> backend_;
+  OperatorStateStore op_state_;
   detail_harness::Capture<Out> main_;
   std::map<std::string, std::shared_ptr<ElementSink>> sides_;
   std::multiset<int64_t> wakeups_;

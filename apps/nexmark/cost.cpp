@@ -2,6 +2,7 @@
 #include "cost.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <stdexcept>
 
@@ -12,21 +13,37 @@ namespace {
 
 constexpr int64_t q2_auction_skip = 123;
 
-void append_int(std::string& out, int64_t value) { out += std::to_string(value); }
-
-// auction,bidder,<price>,dateTime,extra — the shape q0 and q1 share.
-std::string bid_row(const Bid& bid, std::string_view price) {
+// auction,bidder,<price>,dateTime,extra — the shape q0 and q1 share; `append_price` writes the
+// price column.
+template <typename AppendPrice>
+std::string bid_row(const Bid& bid, AppendPrice&& append_price) {
   std::string row;
-  append_int(row, bid.auction);
+  row.reserve(64 + bid.extra.size());
+  append_csv_int(row, bid.auction);
   row += ',';
-  append_int(row, bid.bidder);
+  append_csv_int(row, bid.bidder);
   row += ',';
-  row += price;
+  append_price(row, bid.price);
   row += ',';
-  append_int(row, bid.date_time);
+  append_csv_int(row, bid.date_time);
   row += ',';
   append_csv_field(row, bid.extra);
   return row;
+}
+
+// `0.908 * price` with three decimals, computed on integers.
+void append_q1_price(std::string& out, int64_t price) {
+  const int64_t scaled = price * 908;
+  const uint64_t magnitude =
+      scaled < 0 ? 0 - static_cast<uint64_t>(scaled) : static_cast<uint64_t>(scaled);
+  if (scaled < 0) out += '-';
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, magnitude / 1000).ptr);
+  const auto fraction = static_cast<unsigned>(magnitude % 1000);
+  out += '.';
+  out += static_cast<char>('0' + fraction / 100);
+  out += static_cast<char>('0' + fraction / 10 % 10);
+  out += static_cast<char>('0' + fraction % 10);
 }
 
 // Feeds every event of the stream to `on_event`, split after split.
@@ -99,29 +116,22 @@ std::string_view header(Query query) {
 }
 
 std::string format_q1_price(int64_t price) {
-  const int64_t scaled = price * 908;
-  const uint64_t magnitude =
-      scaled < 0 ? 0 - static_cast<uint64_t>(scaled) : static_cast<uint64_t>(scaled);
-  std::string fraction = std::to_string(magnitude % 1000);
-  fraction.insert(0, 3 - fraction.size(), '0');
-  std::string out = scaled < 0 ? "-" : "";
-  out += std::to_string(magnitude / 1000);
-  out += '.';
-  out += fraction;
+  std::string out;
+  append_q1_price(out, price);
   return out;
 }
 
-std::string q0_row(const Bid& bid) { return bid_row(bid, std::to_string(bid.price)); }
+std::string q0_row(const Bid& bid) { return bid_row(bid, append_csv_int); }
 
-std::string q1_row(const Bid& bid) { return bid_row(bid, format_q1_price(bid.price)); }
+std::string q1_row(const Bid& bid) { return bid_row(bid, append_q1_price); }
 
 bool q2_selects(const Bid& bid) { return bid.auction % q2_auction_skip == 0; }
 
 std::string q2_row(const Bid& bid) {
   std::string row;
-  append_int(row, bid.auction);
+  append_csv_int(row, bid.auction);
   row += ',';
-  append_int(row, bid.price);
+  append_csv_int(row, bid.price);
   return row;
 }
 

@@ -1,22 +1,29 @@
 // apps/nexmark/csv.cpp — Nexmark events as CSV rows, fields quoted per RFC 4180.
 #include "csv.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <ostream>
 
 namespace sluice::nexmark {
-namespace {
-
-void append_int(std::string& out, int64_t value) { out += std::to_string(value); }
-
-}  // namespace
 
 std::string_view event_csv_header() {
   return "kind,event_id,id,name,emailAddress,creditCard,city,state,itemName,description,"
          "initialBid,reserve,expires,seller,category,auction,bidder,price,dateTime,extra";
 }
 
+void append_csv_int(std::string& out, int64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
+}
+
 void append_csv_field(std::string& out, std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+  // A plain loop: find_first_of calls memchr once per character of the field.
+  const bool quoted = std::any_of(field.begin(), field.end(), [](char c) {
+    return c == ',' || c == '"' || c == '\r' || c == '\n';
+  });
+  if (!quoted) {
     out += field;
     return;
   }
@@ -33,9 +40,9 @@ void append_event_csv(std::string& out, const Event& event) {
     case Event::Kind::person: {
       const Person& p = event.person;
       out += "person,";
-      append_int(out, event.event_id);
+      append_csv_int(out, event.event_id);
       out += ',';
-      append_int(out, p.id);
+      append_csv_int(out, p.id);
       out += ',';
       append_csv_field(out, p.name);
       out += ',';
@@ -48,7 +55,7 @@ void append_event_csv(std::string& out, const Event& event) {
       append_csv_field(out, p.state);
       // itemName..price are auction and bid columns.
       out += ",,,,,,,,,,,";
-      append_int(out, p.date_time);
+      append_csv_int(out, p.date_time);
       out += ',';
       append_csv_field(out, p.extra);
       return;
@@ -56,27 +63,27 @@ void append_event_csv(std::string& out, const Event& event) {
     case Event::Kind::auction: {
       const Auction& a = event.auction;
       out += "auction,";
-      append_int(out, event.event_id);
+      append_csv_int(out, event.event_id);
       out += ',';
-      append_int(out, a.id);
+      append_csv_int(out, a.id);
       // name..state are person columns.
       out += ",,,,,,";
       append_csv_field(out, a.item_name);
       out += ',';
       append_csv_field(out, a.description);
       out += ',';
-      append_int(out, a.initial_bid);
+      append_csv_int(out, a.initial_bid);
       out += ',';
-      append_int(out, a.reserve);
+      append_csv_int(out, a.reserve);
       out += ',';
-      append_int(out, a.expires);
+      append_csv_int(out, a.expires);
       out += ',';
-      append_int(out, a.seller);
+      append_csv_int(out, a.seller);
       out += ',';
-      append_int(out, a.category);
+      append_csv_int(out, a.category);
       // auction, bidder, price are bid columns.
       out += ",,,,";
-      append_int(out, a.date_time);
+      append_csv_int(out, a.date_time);
       out += ',';
       append_csv_field(out, a.extra);
       return;
@@ -84,16 +91,16 @@ void append_event_csv(std::string& out, const Event& event) {
     case Event::Kind::bid: {
       const Bid& b = event.bid;
       out += "bid,";
-      append_int(out, event.event_id);
+      append_csv_int(out, event.event_id);
       // id..category are person and auction columns.
       out += ",,,,,,,,,,,,,,";
-      append_int(out, b.auction);
+      append_csv_int(out, b.auction);
       out += ',';
-      append_int(out, b.bidder);
+      append_csv_int(out, b.bidder);
       out += ',';
-      append_int(out, b.price);
+      append_csv_int(out, b.price);
       out += ',';
-      append_int(out, b.date_time);
+      append_csv_int(out, b.date_time);
       out += ',';
       append_csv_field(out, b.extra);
       return;

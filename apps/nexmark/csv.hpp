@@ -1,6 +1,7 @@
 // apps/nexmark/csv.hpp — Nexmark events as CSV rows, fields quoted per RFC 4180.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -17,6 +18,9 @@ std::string_view event_csv_header();
 /// Appends `field` to `out`, quoted per RFC 4180 (enclosed in double quotes, inner quotes
 /// doubled) when it contains a comma, a double quote, CR or LF; verbatim otherwise.
 void append_csv_field(std::string& out, std::string_view field);
+
+/// Appends `value` in decimal.
+void append_csv_int(std::string& out, int64_t value);
 
 /// Appends one event as a CSV row matching `event_csv_header()`, without a line break. `kind`
 /// is `person`, `auction` or `bid`; columns of the other kinds are empty; times are epoch ms.

@@ -89,21 +89,29 @@ std::string next_string(JavaRandom& random, int32_t max_length) {
   return s.substr(first, s.find_last_not_of(' ') - first + 1);
 }
 
+// The six characters nextExactString takes from one draw: each `'a' + rnd % 26` followed by
+// `rnd /= 26`. Truncating division nests (`(r / a) / b == r / (a * b)`), so the k-th is
+// `'a' + (rnd / 26^k) % 26`: six independent divisions by constants instead of a chain.
+void six_chars(int32_t rnd, char* out) {
+  out[0] = static_cast<char>('a' + rnd % 26);
+  out[1] = static_cast<char>('a' + (rnd / 26) % 26);
+  out[2] = static_cast<char>('a' + (rnd / 676) % 26);
+  out[3] = static_cast<char>('a' + (rnd / 17'576) % 26);
+  out[4] = static_cast<char>('a' + (rnd / 456'976) % 26);
+  out[5] = static_cast<char>('a' + (rnd / 11'881'376) % 26);
+}
+
 // StringsGenerator.nextExactString: six characters per signed nextInt(); the remainder of a
 // negative draw is negative, which yields characters below 'a'.
 std::string next_exact_string(JavaRandom& random, int32_t length) {
-  std::string s;
-  s.reserve(static_cast<std::size_t>(std::max(length, 0)));
-  int32_t rnd = 0;
-  int32_t left = 0;
-  while (length-- > 0) {
-    if (left == 0) {
-      rnd = random.next_int();
-      left = 6;
-    }
-    s.push_back(static_cast<char>('a' + rnd % 26));
-    rnd /= 26;
-    --left;
+  std::string s(static_cast<std::size_t>(std::max(length, 0)), '\0');
+  char* out = s.data();
+  int32_t i = 0;
+  for (; i + 6 <= length; i += 6) six_chars(random.next_int(), out + i);
+  if (i < length) {
+    char tail[6];
+    six_chars(random.next_int(), tail);
+    std::copy(tail, tail + (length - i), out + i);
   }
   return s;
 }

@@ -15,18 +15,20 @@ DataStream<Event> add_nexmark_source(StreamEnvironment& env, const SourceOptions
 }
 
 DataStream<std::string> q0(DataStream<Event> events) {
-  return events.filter(is_bid, "Bids").map([](Event event) { return q0_row(event.bid); }, "q0 Row");
+  return events.filter(is_bid, "Bids")
+      .map([](const Event& event) { return q0_row(event.bid); }, "q0 Row");
 }
 
 DataStream<std::string> q1(DataStream<Event> events) {
-  return events.filter(is_bid, "Bids").map([](Event event) { return q1_row(event.bid); }, "q1 Row");
+  return events.filter(is_bid, "Bids")
+      .map([](const Event& event) { return q1_row(event.bid); }, "q1 Row");
 }
 
 DataStream<std::string> q2(DataStream<Event> events) {
   return events
       .filter([](const Event& event) { return is_bid(event) && q2_selects(event.bid); },
               "Selected Bids")
-      .map([](Event event) { return q2_row(event.bid); }, "q2 Row");
+      .map([](const Event& event) { return q2_row(event.bid); }, "q2 Row");
 }
 
 DataStream<std::string> add_query(Query query, DataStream<Event> events) {

@@ -1,8 +1,7 @@
-// apps/nexmark/queries.hpp — the Nexmark queries as Sluice jobs, built with the public DataStream API only.
+// apps/nexmark/queries.hpp — the Nexmark queries as Sluice jobs (public DataStream API only).
 #pragma once
 
 #include <sluice/stream.hpp>
-
 #include <string>
 
 #include "codecs.hpp"
@@ -27,5 +26,20 @@ DataStream<std::string> q0(DataStream<Event> events);
 DataStream<std::string> q1(DataStream<Event> events);
 /// q2, selection: `auction,price` of the bids with `auction % 123 == 0`.
 DataStream<std::string> q2(DataStream<Event> events);
+
+/// Runs `query` over `source.stream` embedded: source and query operators at `parallelism`,
+/// the rows into `sink` at `sink_parallelism` (0: `parallelism`). Waits for the end; throws
+/// JobError with one sentence if the job fails.
+template <class S>
+JobResult run_query(Query query, const SourceOptions& source, int parallelism, S sink,
+                    int sink_parallelism = 0) {
+  ExecutionConfig config;
+  config.parallelism = parallelism;
+  StreamEnvironment env(config);
+  auto rows = add_query(query, add_nexmark_source(env, source));
+  auto handle = rows.sink_to(std::move(sink));
+  if (sink_parallelism > 0) handle.set_parallelism(sink_parallelism);
+  return env.execute("Nexmark " + std::string(query_name(query)));
+}
 
 }  // namespace sluice::nexmark

@@ -1,4 +1,4 @@
-// apps/nexmark/sinks.cpp — the sorted CSV sink (sort and write on the I/O executor) and the counting sink.
+// apps/nexmark/sinks.cpp — the sorted CSV sink, the atomic file writer, the counting sink.
 #include "sinks.hpp"
 
 #include <unistd.h>
@@ -8,10 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <sluice/error.hpp>
 #include <stdexcept>
 #include <vector>
-
-#include <sluice/error.hpp>
 
 namespace sluice::nexmark {
 namespace {
@@ -79,33 +78,55 @@ std::unique_ptr<SinkWriter<std::string>> CountingSink::create_writer(int, int) c
   return std::make_unique<CountingWriter>(count_);
 }
 
-void write_csv_atomically(const std::string& path, const std::string& header,
-                          const std::vector<std::string>& rows) {
-  const std::string tmp = path + ".tmp";
-  const auto parent = std::filesystem::path(path).parent_path();
+AtomicFileWriter::AtomicFileWriter(std::string path)
+    : path_(std::move(path)), tmp_path_(path_ + ".tmp"), buffer_(1 << 20) {
+  const auto parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
+    std::error_code ignored;
+    std::filesystem::create_directories(parent, ignored);
   }
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (!file) throw file_error("open", tmp);
-  std::vector<char> buffer(1 << 20);
-  std::setvbuf(file, buffer.data(), _IOFBF, buffer.size());
-  bool ok = std::fwrite(header.data(), 1, header.size(), file) == header.size() &&
-            std::fputc('\n', file) != EOF;
-  for (size_t i = 0; ok && i < rows.size(); ++i) {
-    ok = std::fwrite(rows[i].data(), 1, rows[i].size(), file) == rows[i].size() &&
-         std::fputc('\n', file) != EOF;
+  file_ = std::fopen(tmp_path_.c_str(), "wb");
+  if (!file_) throw file_error("open", tmp_path_);
+  std::setvbuf(file_, buffer_.data(), _IOFBF, buffer_.size());
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (file_) {
+    std::fclose(file_);
+    std::remove(tmp_path_.c_str());
   }
-  ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
-  if (!ok) {
-    const auto error = file_error("write", tmp);
-    std::fclose(file);
-    std::remove(tmp.c_str());
+}
+
+void AtomicFileWriter::write_line(std::string_view text) {
+  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() ||
+      std::fputc('\n', file_) == EOF) {
+    throw file_error("write", tmp_path_);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0)
+    throw file_error("write", tmp_path_);
+  std::FILE* file = file_;
+  file_ = nullptr;
+  if (std::fclose(file) != 0) {
+    const auto error = file_error("close", tmp_path_);
+    std::remove(tmp_path_.c_str());
     throw error;
   }
-  if (std::fclose(file) != 0) throw file_error("close", tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw file_error("rename onto", path);
+  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    const auto error = file_error("rename '" + tmp_path_ + "' onto", path_);
+    std::remove(tmp_path_.c_str());
+    throw error;
+  }
+}
+
+void write_csv_atomically(const std::string& path, const std::string& header,
+                          const std::vector<std::string>& rows) {
+  AtomicFileWriter file(path);
+  file.write_line(header);
+  for (const std::string& row : rows) file.write_line(row);
+  file.commit();
 }
 
 }  // namespace sluice::nexmark

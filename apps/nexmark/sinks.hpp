@@ -1,12 +1,14 @@
-// apps/nexmark/sinks.hpp — where query rows go: a sorted CSV file written atomically at end, or a counter for benchmarks.
+// apps/nexmark/sinks.hpp — query rows to a sorted CSV file (atomic) or to a counter.
 #pragma once
-
-#include <sluice/sinks.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <sluice/sinks.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice::nexmark {
 
@@ -21,7 +23,7 @@ class SortedCsvSink final : public Sink<std::string> {
       : path_(std::move(path)), header_(std::move(header)) {}
 
   std::unique_ptr<SinkWriter<std::string>> create_writer(int subtask,
-                                                          int parallelism) const override;
+                                                         int parallelism) const override;
   std::string name() const override { return "Sorted CSV Sink (" + path_ + ")"; }
 
  private:
@@ -44,15 +46,38 @@ class CountingSink final : public Sink<std::string> {
 
   std::shared_ptr<RowCount> count() const { return count_; }
   std::unique_ptr<SinkWriter<std::string>> create_writer(int subtask,
-                                                          int parallelism) const override;
+                                                         int parallelism) const override;
   std::string name() const override { return "Counting Sink"; }
 
  private:
   std::shared_ptr<RowCount> count_;
 };
 
-/// Writes `header` and `rows` (sorted by the caller or not) to `path` + ".tmp", one per line,
-/// and renames it onto `path`. Blocking; throws std::runtime_error naming the file on failure.
+/// A file that appears whole or not at all: written as `path` + ".tmp" and renamed onto
+/// `path` by `commit()`; the temporary file is removed if the writer dies uncommitted.
+/// Blocking: call it on the I/O executor inside a job. Errors throw std::runtime_error naming
+/// the file.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  /// Appends `text` followed by a line break.
+  void write_line(std::string_view text);
+  /// Flushes, syncs, closes and renames the file onto its path.
+  void commit();
+
+ private:
+  std::string path_;
+  std::string tmp_path_;
+  std::FILE* file_ = nullptr;
+  std::vector<char> buffer_;
+};
+
+/// Writes `header` and `rows` (in the order given) as lines to `path` through an
+/// AtomicFileWriter.
 void write_csv_atomically(const std::string& path, const std::string& header,
                           const std::vector<std::string>& rows);
 

@@ -1,4 +1,4 @@
-// apps/nexmark/source.cpp — the Nexmark source: split assignment, round-robin interleaving, watermarks, pacing.
+// apps/nexmark/source.cpp — split assignment, round-robin interleaving, watermarks, pacing.
 #include "source.hpp"
 
 #include <algorithm>
@@ -97,10 +97,9 @@ std::chrono::nanoseconds Pacer::wait_for(int64_t event_timestamp) {
   return due - now;
 }
 
-NexmarkReader::NexmarkReader(std::shared_ptr<const std::vector<GeneratorConfig>> splits,
+NexmarkReader::NexmarkReader(const std::vector<GeneratorConfig>& splits,
                              const SourceReaderState& state, const SourceOptions& options)
-    : splits_(std::move(splits)),
-      interleaver_(*splits_, state, options.out_of_orderness_ms),
+    : interleaver_(splits, state, options.out_of_orderness_ms),
       watermark_interval_(std::max(1, options.watermark_interval)) {
   if (options.realtime) pacer_.emplace(options.clock);
 }
@@ -129,14 +128,12 @@ void NexmarkReader::emit_watermark(Output<Event>& out) {
 }
 
 NexmarkSource::NexmarkSource(SourceOptions options)
-    : options_(std::move(options)),
-      splits_(std::make_shared<const std::vector<GeneratorConfig>>(
-          stream_splits(options_.stream))) {}
+    : options_(std::move(options)), splits_(stream_splits(options_.stream)) {}
 
 std::unique_ptr<SourceReader<Event>> NexmarkSource::create_reader(int subtask,
-                                                                 int parallelism) const {
+                                                                  int parallelism) const {
   return std::make_unique<NexmarkReader>(
-      splits_, initial_reader_state(static_cast<int32_t>(splits_->size()), subtask, parallelism),
+      splits_, initial_reader_state(static_cast<int32_t>(splits_.size()), subtask, parallelism),
       options_);
 }
 

@@ -1,13 +1,12 @@
-// apps/nexmark/source.hpp — the Nexmark stream as a Sluice source: logical splits spread over subtasks, interleaved in time order, bounded out-of-orderness watermarks.
+// apps/nexmark/source.hpp — the Nexmark stream as a Sluice source of splits, with watermarks.
 #pragma once
-
-#include <sluice/sources.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <sluice/sources.hpp>
 #include <string>
 #include <vector>
 
@@ -120,8 +119,9 @@ struct SourceOptions {
 /// sleeps).
 class NexmarkReader final : public SourceReader<Event> {
  public:
-  NexmarkReader(std::shared_ptr<const std::vector<GeneratorConfig>> splits,
-                const SourceReaderState& state, const SourceOptions& options);
+  /// `splits` is `stream_splits(options.stream)`; `state` names the splits this reader owns.
+  NexmarkReader(const std::vector<GeneratorConfig>& splits, const SourceReaderState& state,
+                const SourceOptions& options);
 
   SourceStatus poll(Output<Event>& out, int max_records) override;
   /// The split positions of every event pushed so far.
@@ -130,7 +130,6 @@ class NexmarkReader final : public SourceReader<Event> {
  private:
   void emit_watermark(Output<Event>& out);
 
-  std::shared_ptr<const std::vector<GeneratorConfig>> splits_;
   SplitInterleaver interleaver_;
   std::optional<Pacer> pacer_;
   int watermark_interval_;
@@ -150,7 +149,7 @@ class NexmarkSource final : public Source<Event> {
 
  private:
   SourceOptions options_;
-  std::shared_ptr<const std::vector<GeneratorConfig>> splits_;
+  std::vector<GeneratorConfig> splits_;
 };
 
 }  // namespace sluice::nexmark

@@ -1,0 +1,66 @@
+// apps/nexmark/bench.hpp — `nexmark bench`: generator, COST loop, engine at 1 and N cores.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "cost.hpp"
+#include "source.hpp"
+
+namespace sluice::nexmark {
+
+/// What `nexmark bench` measures.
+struct BenchOptions {
+  /// The stream every run reads (its `max_events` is the event count) and how the engine's
+  /// source reads it.
+  SourceOptions source;
+  /// The queries to run, in order (default all).
+  std::vector<Query> queries = all_queries();
+  /// The engine's "N cores" parallelism; 0 means the machine's hardware threads (default 0).
+  int parallelism = 0;
+};
+
+/// One query's measurements. Every rate is events of the whole stream per second of wall
+/// time; the generator, COST and engine-p1 runs use one core.
+struct BenchRow {
+  Query query = Query::q0;
+  double generator_eps = 0;
+  double cost_eps = 0;
+  double engine_p1_eps = 0;
+  double engine_pn_eps = 0;
+  /// Result rows of the COST loop and of the two engine runs; they must agree.
+  uint64_t cost_rows = 0;
+  uint64_t engine_p1_rows = 0;
+  uint64_t engine_pn_rows = 0;
+};
+
+struct BenchResult {
+  int64_t events = 0;
+  /// The "N" of engine-pN.
+  int cores = 1;
+  std::vector<BenchRow> rows;
+};
+
+/// Runs the benchmark in this process: the generator alone once, then per query the COST loop
+/// (`measure_cost`) and the engine at parallelism 1 and `cores` into a CountingSink. Both sides
+/// build every row string and count it; neither stores nor sorts rows. `progress` gets one
+/// line per step. Throws sluice::JobError if an engine run fails.
+BenchResult run_bench(const BenchOptions& options,
+                      const std::function<void(const std::string&)>& progress);
+
+/// The machine's hardware threads, at least 1: the default "N" of engine-pN.
+int hardware_threads();
+
+/// A rate in millions with two decimals: `2.35 M`.
+std::string format_millions(double per_second);
+
+/// Prints the result as an aligned table.
+void print_bench_table(const BenchResult& result, std::ostream& out);
+/// Prints the result as CSV with a header: `query,events,cores,generator_eps,cost_eps,`
+/// `engine_p1_eps,engine_pn_eps,engine_pn_eps_per_core,engine_p1_over_cost,`
+/// `engine_pn_over_engine_p1`.
+void print_bench_csv(const BenchResult& result, std::ostream& out);
+
+}  // namespace sluice::nexmark

@@ -1,0 +1,270 @@
+// apps/nexmark/cli.cpp — `nexmark generate | run | bench`: options and exit statuses.
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <ostream>
+#include <sluice/error.hpp>
+#include <thread>
+
+#include "bench.hpp"
+#include "csv.hpp"
+#include "queries.hpp"
+#include "sinks.hpp"
+
+namespace sluice::nexmark {
+namespace {
+
+/// The options `generate`, `run` and `bench` share: the stream and its pacing.
+struct StreamFlags {
+  int64_t events = 0;
+  int32_t rate = 10'000;
+  int32_t generators = 100;
+  bool realtime = false;
+
+  SourceOptions source() const {
+    SourceOptions options;
+    options.stream.max_events = events;
+    options.stream.first_event_rate = rate;
+    options.stream.next_event_rate = rate;
+    options.stream.num_event_generators = generators;
+    options.realtime = realtime;
+    return options;
+  }
+};
+
+/// A whole number in [low, high]. CLI11's Range alone would call "abc" out of range.
+template <class T>
+CLI::Validator whole_number(T low, T high) {
+  const std::string range = std::to_string(low) + " to " + std::to_string(high);
+  return CLI::Validator(
+      [low, high, range](std::string& text) -> std::string {
+        T value{};
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, value);
+        if (error == std::errc::result_out_of_range ||
+            (error == std::errc() && stop == end && (value < low || value > high))) {
+          return text + " is out of range (" + range + ")";
+        }
+        if (error != std::errc() || stop != end) return "'" + text + "' is not a whole number";
+        return {};
+      },
+      "INT in " + range);
+}
+
+/// Beam's bound on a stream's events (what `max_events` 0 resolves to).
+int64_t max_stream_events() {
+  GeneratorConfig unbounded;
+  unbounded.max_events = 0;
+  return unbounded.resolved_max_events();
+}
+
+void add_stream_options(CLI::App& command, StreamFlags& flags, int64_t default_events) {
+  flags.events = default_events;
+  command
+      .add_option("--events", flags.events,
+                  "events in the stream (default " + std::to_string(default_events) + ")")
+      ->check(whole_number<int64_t>(1, max_stream_events()));
+  command
+      .add_option("--rate", flags.rate,
+                  "events per second the timestamps follow (default 10000; at most 2000000, "
+                  "above which Beam's timestamps stop advancing)")
+      ->check(whole_number<int32_t>(1, 2'000'000));
+  command
+      .add_option("--num-event-generators", flags.generators,
+                  "logical generators (splits) the stream is made of (default 100)")
+      ->check(whole_number<int32_t>(1, 100'000));
+  command.add_flag("--realtime", flags.realtime,
+                   "pace emission to the wall clock at --rate (default: as fast as possible)");
+}
+
+std::optional<std::vector<Query>> parse_queries(const std::vector<std::string>& names,
+                                                std::ostream& err, const std::string& command) {
+  std::vector<Query> queries;
+  for (const std::string& name : names) {
+    const auto query = parse_query(name);
+    if (!query) {
+      std::string known;
+      for (const Query q : all_queries())
+        known += (known.empty() ? "" : ", ") + std::string(query_name(q));
+      err << "nexmark " << command << ": unknown query '" << name << "' (known: " << known << ")\n";
+      return std::nullopt;
+    }
+    queries.push_back(*query);
+  }
+  return queries;
+}
+
+// Writes the stream as event CSV in the order one source subtask reading every split emits it.
+int generate(const StreamFlags& flags, const std::string& path, std::ostream& out) {
+  const SourceOptions options = flags.source();
+  const std::vector<GeneratorConfig> splits = stream_splits(options.stream);
+  SplitInterleaver events(splits, initial_reader_state(static_cast<int32_t>(splits.size()), 0, 1));
+  std::optional<Pacer> pacer;
+  if (options.realtime) pacer.emplace(options.clock);
+  AtomicFileWriter file(path);
+  file.write_line(event_csv_header());
+  std::string row;
+  int64_t written = 0;
+  while (events.has_next()) {
+    if (pacer) {
+      const auto wait = pacer->wait_for(events.next_timestamp());
+      if (wait.count() > 0) std::this_thread::sleep_for(wait);
+    }
+    row.clear();
+    append_event_csv(row, events.next().event);
+    file.write_line(row);
+    ++written;
+  }
+  file.commit();
+  out << "nexmark generate: wrote " << written << " events to " << path << "\n";
+  return 0;
+}
+
+int run(const StreamFlags& flags, Query query, int parallelism, const std::string& path,
+        std::ostream& out) {
+  const SourceOptions options = flags.source();
+  const int p = parallelism > 0 ? parallelism : hardware_threads();
+  const std::string name(query_name(query));
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t rows = 0;
+  if (path.empty()) {
+    CountingSink sink;
+    const auto count = sink.count();
+    run_query(query, options, p, std::move(sink));
+    rows = count->rows.load();
+  } else {
+    run_query(query, options, p, SortedCsvSink(path, std::string(header(query))), 1);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out << "nexmark run: " << name << " over " << flags.events << " events at parallelism " << p;
+  if (path.empty())
+    out << ": " << rows << " rows";
+  else
+    out << ": rows written to " << path;
+  char timing[96];
+  std::snprintf(
+      timing, sizeof timing, " in %.3f s (%s events/s)\n", seconds,
+      format_millions(seconds > 0 ? static_cast<double>(flags.events) / seconds : 0).c_str());
+  out << timing;
+  return 0;
+}
+
+int bench(const StreamFlags& flags, const std::vector<Query>& queries, std::ostream& out,
+          std::ostream& err) {
+  BenchOptions options;
+  options.source = flags.source();
+  options.queries = queries;
+  const BenchResult result = run_bench(
+      options, [&](const std::string& line) { err << "nexmark bench: " << line << std::endl; });
+  out << "Nexmark bench: " << result.events << " events, rate " << flags.rate << "/s, "
+      << flags.generators << " generators" << (flags.realtime ? ", engine paced to real time" : "")
+      << "; events/s of wall time. COST and engine both build each result row's CSV string and\n"
+         "count it (neither stores nor sorts rows); engine runs end in a counting sink.\n\n";
+  print_bench_table(result, out);
+  out << "\n";
+  print_bench_csv(result, out);
+  for (const BenchRow& row : result.rows) {
+    if (row.engine_p1_rows != row.cost_rows || row.engine_pn_rows != row.cost_rows) {
+      err << "nexmark bench: " << query_name(row.query) << " produced " << row.engine_p1_rows
+          << " rows at parallelism 1 and " << row.engine_pn_rows << " at parallelism "
+          << result.cores << " but the COST loop produced " << row.cost_rows << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{
+      "Nexmark on Sluice: Beam's event generator, the queries as Sluice jobs, COST "
+      "baselines",
+      "nexmark"};
+  app.require_subcommand(1);
+
+  StreamFlags generate_flags;
+  std::string generate_path;
+  auto* generate_command = app.add_subcommand("generate", "write the event stream as CSV");
+  add_stream_options(*generate_command, generate_flags, 1'000'000);
+  generate_command->add_option("--output", generate_path, "the CSV file to write")->required();
+
+  StreamFlags run_flags;
+  std::string run_query_name;
+  int run_parallelism = 0;
+  std::string run_path;
+  auto* run_command = app.add_subcommand("run", "run one query embedded");
+  add_stream_options(*run_command, run_flags, 1'000'000);
+  run_command->add_option("--query", run_query_name, "q0, q1 or q2")->required();
+  run_command
+      ->add_option("--parallelism", run_parallelism,
+                   "parallelism of the source and the query (default: hardware threads)")
+      ->check(whole_number<int>(1, 1024));
+  run_command->add_option("--output", run_path,
+                          "write the result as one sorted CSV file with a header, atomically "
+                          "(default: count the rows only)");
+
+  StreamFlags bench_flags;
+  std::vector<std::string> bench_queries;
+  auto* bench_command =
+      app.add_subcommand("bench", "generator, COST loop and engine at 1 and N cores, per query");
+  add_stream_options(*bench_command, bench_flags, 15'000'000);
+  bench_command->add_option("--queries", bench_queries, "queries to run (default all)")
+      ->delimiter(',');
+
+  const auto& first = args.empty() ? std::string() : args.front();
+  if (!first.empty() && !first.starts_with('-') && first != "generate" && first != "run" &&
+      first != "bench") {
+    err << "nexmark: unknown command '" << args.front() << "' (known: generate, run, bench)\n";
+    return 2;
+  }
+  CLI::App* failing = &app;
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    for (auto* command : {generate_command, run_command, bench_command}) {
+      if (command->parsed()) {
+        out << command->help();
+        return 0;
+      }
+    }
+    out << app.help();
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    for (auto* command : {generate_command, run_command, bench_command}) {
+      if (command->parsed()) failing = command;
+    }
+    err << "nexmark" << (failing == &app ? "" : " " + failing->get_name()) << ": " << e.what()
+        << "\n";
+    return 2;
+  }
+
+  const std::string command = app.get_subcommands().front()->get_name();
+  try {
+    if (command == "generate") return generate(generate_flags, generate_path, out);
+    if (command == "run") {
+      const auto queries = parse_queries({run_query_name}, err, command);
+      if (!queries) return 2;
+      return run(run_flags, queries->front(), run_parallelism, run_path, out);
+    }
+    std::vector<Query> queries = all_queries();
+    if (!bench_queries.empty()) {
+      const auto parsed = parse_queries(bench_queries, err, command);
+      if (!parsed) return 2;
+      queries = *parsed;
+    }
+    return bench(bench_flags, queries, out, err);
+  } catch (const std::exception& e) {
+    err << "nexmark " << command << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace sluice::nexmark

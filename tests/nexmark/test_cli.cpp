@@ -1,0 +1,131 @@
+// tests/nexmark/test_cli.cpp — `nexmark`: exit statuses, one-line errors, the files it writes.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "cost.hpp"
+#include "csv.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+struct Run {
+  int status;
+  std::string out, err;
+};
+
+Run nexmark(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int status = sluice::nexmark::cli_main(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream file(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);) lines.push_back(line);
+  return lines;
+}
+
+// One line, ending in a line break: the "one sentence" the CLI promises.
+void check_one_line(const std::string& err) {
+  CHECK(!err.empty());
+  CHECK(err.find('\n') == err.size() - 1);
+}
+
+}  // namespace
+
+TEST_CASE("nexmark run refuses an unknown query with status 2", "[nexmark][cli]") {
+  const Run r = nexmark({"run", "--query", "q99", "--events", "1000"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("unknown query 'q99'"));
+  check_one_line(r.err);
+}
+
+TEST_CASE("bad numbers, unknown commands and missing options are usage errors", "[nexmark][cli]") {
+  const std::vector<std::vector<std::string>> cases = {
+      {"run", "--query", "q0", "--events", "many"},
+      {"run", "--query", "q0", "--events", "0"},
+      {"run", "--query", "q0", "--events", "99999999999999999999999"},
+      {"run", "--query", "q0", "--parallelism", "0"},
+      {"run", "--query", "q0", "--rate", "-5"},
+      {"run", "--query", "q0", "--num-event-generators", "1.5"},
+      {"run"},
+      {"run", "--query", "q0", "--no-such-option"},
+      {"generate", "--events", "10"},
+      {"bench", "--queries", "q0,q7"},
+      {"fly"},
+      {},
+  };
+  for (const auto& args : cases) {
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    INFO(line);
+    const Run r = nexmark(args);
+    CHECK(r.status == 2);
+    check_one_line(r.err);
+  }
+  CHECK_THAT(nexmark({"run", "--query", "q0", "--events", "many"}).err,
+             Catch::Contains("'many' is not a whole number"));
+  CHECK_THAT(nexmark({"fly"}).err, Catch::Contains("unknown command 'fly'"));
+}
+
+TEST_CASE("nexmark run --output writes the COST loop's rows under one header", "[nexmark][cli]") {
+  test_support::TempDir dir;
+  const std::string path = dir.file("q1.csv");
+  const Run r = nexmark(
+      {"run", "--query", "q1", "--events", "20000", "--parallelism", "3", "--output", path});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  sluice::nexmark::GeneratorConfig whole;
+  whole.max_events = 20'000;
+  std::vector<std::string> expected = {"auction,bidder,price,dateTime,extra"};
+  for (const auto& row : sluice::nexmark::run_cost(sluice::nexmark::Query::q1, whole)) {
+    expected.push_back(row);
+  }
+  CHECK(lines_of(path) == expected);
+}
+
+TEST_CASE("nexmark run reports a failed job with status 1", "[nexmark][cli]") {
+  test_support::TempDir dir;
+  const std::string blocker = dir.file("file");
+  std::ofstream(blocker) << "x";
+  const Run r =
+      nexmark({"run", "--query", "q2", "--events", "1000", "--output", blocker + "/q2.csv"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("failed"));
+  check_one_line(r.err);
+}
+
+TEST_CASE("nexmark generate writes the stream as event CSV", "[nexmark][cli]") {
+  test_support::TempDir dir;
+  const std::string path = dir.file("events.csv");
+  const Run r =
+      nexmark({"generate", "--events", "1000", "--num-event-generators", "1", "--output", path});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto lines = lines_of(path);
+  REQUIRE(lines.size() == 1001);
+  CHECK(lines[0] == sluice::nexmark::event_csv_header());
+  sluice::nexmark::GeneratorConfig whole;
+  whole.max_events = 1'000;
+  whole.num_event_generators = 1;
+  sluice::nexmark::SplitReader reader(whole);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    CHECK(lines[i] == sluice::nexmark::event_csv_row(reader.next().event));
+  }
+}
+
+TEST_CASE("nexmark bench prints a table and a CSV", "[nexmark][cli][bench]") {
+  const Run r = nexmark({"bench", "--events", "20000", "--queries", "q2,q0"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("p1/COST"));
+  CHECK_THAT(r.out, Catch::Contains("query,events,cores,generator_eps,cost_eps"));
+  CHECK_THAT(r.out, Catch::Contains("\nq2,20000,"));
+  CHECK_THAT(r.out, Catch::Contains("\nq0,20000,"));
+  CHECK_THAT(r.err, Catch::Contains("q0 engine at parallelism 1"));
+}

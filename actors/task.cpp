@@ -2,14 +2,15 @@
 #include "task.hpp"
 
 #include <deque>
+#include <filesystem>
 #include <map>
 
 #include "actors/credit.hpp"
 #include "actors/partition.hpp"
 #include "actors/watermark_valve.hpp"
-#include "checkpoint/heap_backend.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
+#include "sluice/state.hpp"
 
 namespace sluice::runtime {
 
@@ -73,7 +74,7 @@ struct TaskRuntime::Impl final : IoService {
     Impl* task = nullptr;
     int index = 0;
     std::string name;
-    std::unique_ptr<checkpoint::HeapKeyedStateBackend> keyed;
+    std::unique_ptr<KeyedStateBackend> keyed;
     OperatorStateStore op_state;
     bool available = true;
 
@@ -134,6 +135,13 @@ struct TaskRuntime::Impl final : IoService {
   int64_t since = 0;
   int64_t spent[3] = {0, 0, 0};
 
+  std::unique_ptr<KeyedStateBackend> make_backend() {
+    auto now = [this] { return processing_time(); };
+    if (config->state_backend == StateBackendKind::heap) return make_heap_backend(now);
+    auto dir = config->state_dir.empty() ? std::filesystem::temp_directory_path().string() : config->state_dir;
+    return make_rocksdb_backend(dir, now);
+  }
+
   int64_t processing_time() const {
     return config->clock ? config->clock->now() : system_clock.now();
   }
@@ -160,8 +168,7 @@ struct TaskRuntime::Impl final : IoService {
       ctx->task = this;
       ctx->index = int(ops.size());
       ctx->name = n.name;
-      if (n.keyed)
-        ctx->keyed = std::make_unique<checkpoint::HeapKeyedStateBackend>([this] { return processing_time(); });
+      if (n.keyed) ctx->keyed = make_backend();
       ops.push_back(n.factory(spec.subtask, parallelism));
       contexts.push_back(std::move(ctx));
     }

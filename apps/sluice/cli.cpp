@@ -98,6 +98,11 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   run->add_option("--worker-threads", ctx.config.worker_threads,
                   "actor worker threads (default: hardware threads)")
       ->check(CLI::Range(1, 1024));
+  std::string backend = "heap";
+  run->add_option("--state-backend", backend, "where keyed state lives: heap or rocksdb (default heap)")
+      ->check(CLI::IsMember({"heap", "rocksdb"}));
+  run->add_option("--state-dir", ctx.config.state_dir,
+                  "working directory of RocksDB state (default: the system's temporary directory)");
   bool no_chaining = false;
   run->add_flag("--disable-chaining", no_chaining, "run every operator as its own task");
   run->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default warn)");
@@ -131,6 +136,7 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     return 2;
   }
   if (no_chaining) ctx.config.chaining = false;
+  ctx.config.state_backend = backend == "rocksdb" ? StateBackendKind::rocksdb : StateBackendKind::heap;
   return run_job(job_path, ctx, err);
 }
 

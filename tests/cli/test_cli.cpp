@@ -41,6 +41,16 @@ TEST_CASE("sluice run runs a job library with options and job arguments", "[cli]
   CHECK(slurp(out) == "500500 p=3\n");
 }
 
+TEST_CASE("the same job runs on the RocksDB backend by one flag", "[cli]") {
+  test_support::TempDir dir;
+  auto out = dir.file("sum.txt");
+  auto r = sluice_cli({"run", test_job("test_job_ok"), "-p", "2", "--state-backend", "rocksdb", "--state-dir",
+                       dir.path().string(), "--", out});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(slurp(out) == "500500 p=2\n");
+}
+
 TEST_CASE("a missing job library is a usage error naming the path", "[cli]") {
   auto r = sluice_cli({"run", "/no/such/job.so"});
   CHECK(r.status == 2);
@@ -83,6 +93,9 @@ TEST_CASE("unknown flags and bad values are usage errors", "[cli]") {
   r = sluice_cli({"run", test_job("test_job_ok"), "--log-level", "loud"});
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::Contains("'loud'"));
+  r = sluice_cli({"run", test_job("test_job_ok"), "--state-backend", "paper"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("paper"));
   r = sluice_cli({"launch"});
   CHECK(r.status == 2);
   r = sluice_cli({});

@@ -74,10 +74,18 @@ TEST_CASE("word count over a text file equals an independent count at parallelis
     std::string w;
     while (in >> w) ++expected[w];
   }
-  for (int p : {1, 2, 4}) {
-    DYNAMIC_SECTION("parallelism " << p) {
+  struct Case {
+    int p;
+    StateBackendKind backend;
+  };
+  for (auto c : {Case{1, StateBackendKind::heap}, Case{2, StateBackendKind::heap}, Case{4, StateBackendKind::heap},
+                 Case{2, StateBackendKind::rocksdb}}) {
+    int p = c.p;
+    DYNAMIC_SECTION("parallelism " << p << (c.backend == StateBackendKind::rocksdb ? " rocksdb" : " heap")) {
       StreamEnvironment env;
       env.set_parallelism(p);
+      env.config().state_backend = c.backend;
+      env.config().state_dir = dir.path().string();
       CollectSink<WordCount> sink;
       env.read_text_file(path)
           .flat_map<WordCount>(split, "split")

@@ -1,6 +1,10 @@
 // tests/operators/test_state.cpp — every state kind and TTL, against every backend.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <set>
+
 #include <sluice/sluice.hpp>
 
 #include "operators/state_backends.hpp"
@@ -18,7 +22,22 @@ struct Fixture {
     std::string_view kb(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     b->set_current_key(kb, key_group_of(kb, 128));
   }
+  /// Writes `bytes` as the stored value of the current key in state `name`, bypassing the
+  /// codecs; false on backends without a byte store.
+  bool corrupt(const std::string& name, const std::string& bytes, const std::string& user_key = {}) {
+    auto* s = b->byte_store();
+    if (!s) return false;
+    std::string k;
+    detail::compose_key(k, *b);
+    s->put(s->keyspace(name), k + user_key, bytes);
+    return true;
+  }
 };
+
+std::string bytes_of(const std::string& s) {
+  auto b = encode_to_bytes(s);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 struct SumAvg final : AggregateFunction<int64_t, std::pair<int64_t, int64_t>, double> {
   std::pair<int64_t, int64_t> create_accumulator() const override { return {0, 0}; }
@@ -147,4 +166,136 @@ TEST_CASE("expired state is never visible; reads refresh only when asked to", "[
       CHECK(map.empty());
     }
   }
+}
+
+TEST_CASE("many keys across key groups keep their own entries", "[state]") {
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      Fixture f(backend);
+      auto& value = detail::open_state(*f.b, ValueStateDescriptor<int64_t>{"value"});
+      auto& map = detail::open_state(*f.b, MapStateDescriptor<int, int64_t>{"map"});
+      constexpr int n = 10'000;
+      std::set<int> groups;
+      for (int i = 0; i < n; ++i) {
+        f.key("key-" + std::to_string(i));
+        groups.insert(f.b->current_key_group());
+        value.update(i * 3);
+        map.put(i % 7, i);
+      }
+      CHECK(groups.size() == 128);
+      for (int i = 0; i < n; i += 2) {
+        f.key("key-" + std::to_string(i));
+        if (i % 4 == 0) value.clear();
+        else value.update(-i);
+      }
+      bool all_right = true;  // one CHECK, not 20 000
+      for (int i = 0; i < n; ++i) {
+        f.key("key-" + std::to_string(i));
+        int64_t expected = i % 4 == 0 ? -1 : i % 2 ? i * 3 : -i;  // -1: cleared
+        all_right = all_right && value.value().value_or(-1) == expected &&
+                    map.entries() == std::vector<std::pair<int, int64_t>>{{i % 7, i}};
+      }
+      CHECK(all_right);
+    }
+  }
+}
+
+TEST_CASE("map entries come in the order of their keys' encoded bytes", "[state]") {
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      Fixture f(backend);
+      auto& ints = detail::open_state(*f.b, MapStateDescriptor<int32_t, int>{"ints"});
+      auto& strings = detail::open_state(*f.b, MapStateDescriptor<std::string, int>{"strings"});
+      f.key("k");
+      for (int32_t k : {2, -1, 256, 1}) ints.put(k, k);
+      for (const char* k : {"b", "aa", "", "\xff", "a"}) strings.put(k, 0);
+      // Little-endian ints: 256 is 00 01 00 00, -1 is ff ff ff ff.
+      std::vector<int32_t> int_keys;
+      for (auto& [k, v] : ints.entries()) int_keys.push_back(k);
+      CHECK(int_keys == std::vector<int32_t>{256, 1, 2, -1});
+      // Strings carry their length first, and bytes compare unsigned.
+      std::vector<std::string> string_keys;
+      for (auto& [k, v] : strings.entries()) string_keys.push_back(k);
+      CHECK(string_keys == std::vector<std::string>{"", "a", "b", "\xff", "aa"});
+    }
+  }
+}
+
+TEST_CASE("keys and values with NUL and 0xff bytes stay apart and round-trip", "[state]") {
+  using namespace std::string_literals;
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      Fixture f(backend);
+      auto& value = detail::open_state(*f.b, ValueStateDescriptor<std::string>{"value"});
+      auto& map = detail::open_state(*f.b, MapStateDescriptor<std::string, std::string>{"map"});
+      std::string all_bytes;
+      for (int c = 0; c < 256; ++c) all_bytes.push_back(char(c));
+      // Raw key bytes where one key is a prefix of another, in the same key group.
+      const std::vector<std::string> keys = {"\0"s, "\0\0"s, "a"s, "a\0"s, "a\0b"s, "\xff"s, "\xff\0"s};
+      for (const auto& k : keys) {
+        f.b->set_current_key(k, 127);
+        value.update(k + "\0value\0"s + all_bytes);
+        map.put(k, "\0"s + k);
+        map.put(k + "\0"s, k + "\xff"s);
+      }
+      for (const auto& k : keys) {
+        f.b->set_current_key(k, 127);
+        CHECK(value.value() == k + "\0value\0"s + all_bytes);
+        CHECK(map.entries() == std::vector<std::pair<std::string, std::string>>{
+                                   {k, "\0"s + k}, {k + "\0"s, k + "\xff"s}});
+      }
+      f.b->set_current_key("\0"s, 127);
+      map.clear();
+      f.b->set_current_key("\0\0"s, 127);
+      CHECK(map.entries().size() == 2);
+    }
+  }
+}
+
+TEST_CASE("a corrupt stored value fails with a DecodeError naming the state", "[state]") {
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      Fixture f(backend);
+      auto& count = detail::open_state(*f.b, ValueStateDescriptor<int64_t>{"count"});
+      auto& map = detail::open_state(*f.b, MapStateDescriptor<std::string, int>{"by name"});
+      f.key("k");
+      count.update(1);
+      map.put("x", 1);
+      if (!f.corrupt("count", "\x01\x02")) {
+        SUCCEED("the heap backend keeps objects, not bytes");
+        continue;
+      }
+      CHECK_THROWS_AS(count.value(), DecodeError);
+      CHECK_THROWS_WITH(count.value(), Catch::Contains("state 'count'") && Catch::Contains("end early"));
+      count.clear();  // clearing needs no decode
+      CHECK_FALSE(count.value());
+
+      std::string entry = bytes_of("x");
+      f.corrupt("by name", "garbage that is too long for an entry", entry);
+      CHECK_THROWS_AS(map.entries(), DecodeError);
+      CHECK_THROWS_WITH(map.get("x"), Catch::Contains("state 'by name'"));
+    }
+  }
+}
+
+TEST_CASE("each RocksDB backend works in its own directory and removes it", "[state][rocksdb]") {
+  auto base = std::filesystem::path(test_support::rocksdb_base_dir()) / "own-directories";
+  {
+    int64_t now = 0;
+    auto a = make_rocksdb_backend(base.string(), [&] { return now; });
+    auto b = make_rocksdb_backend(base.string(), [&] { return now; });
+    auto& va = detail::open_state(*a, ValueStateDescriptor<int>{"default"});
+    auto& vb = detail::open_state(*b, ValueStateDescriptor<int>{"default"});
+    a->set_current_key("k", 3);
+    b->set_current_key("k", 3);
+    va.update(1);
+    CHECK_FALSE(vb.value());
+    CHECK(std::distance(std::filesystem::directory_iterator(base), {}) == 2);
+  }
+  CHECK(std::filesystem::is_empty(base));
+
+  auto file = std::filesystem::path(test_support::rocksdb_base_dir()) / "a-file";
+  std::ofstream(file) << "not a directory";
+  CHECK_THROWS_WITH(make_rocksdb_backend(file.string(), [] { return int64_t(0); }),
+                    Catch::Contains(file.string()));
 }

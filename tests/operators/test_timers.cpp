@@ -57,32 +57,44 @@ TEST_CASE("event timers fire in time order when the watermark passes, with their
 }
 
 TEST_CASE("a deleted timer never fires", "[timers]") {
-  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn());
-  h->process_element({"a", 20});
-  h->process_element({"a", 30});
-  h->process_element({"a", -20});
-  h->process_watermark(50);
-  CHECK(h->output_values() == std::vector<std::string>{"a@30/event count=3"});
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn(), backend.make);
+      h->process_element({"a", 20});
+      h->process_element({"a", 30});
+      h->process_element({"a", -20});
+      h->process_watermark(50);
+      CHECK(h->output_values() == std::vector<std::string>{"a@30/event count=3"});
+    }
+  }
 }
 
 TEST_CASE("processing-time timers fire when the clock passes them", "[timers]") {
-  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn());
-  h->set_processing_time(100);
-  h->process_element({"p", 0});  // timer at 150
-  h->set_processing_time(149);
-  CHECK(h->output().empty());
-  h->set_processing_time(150);
-  CHECK(h->output_values() == std::vector<std::string>{"p@150/processing count=1"});
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn(), backend.make);
+      h->set_processing_time(100);
+      h->process_element({"p", 0});  // timer at 150
+      h->set_processing_time(149);
+      CHECK(h->output().empty());
+      h->set_processing_time(150);
+      CHECK(h->output_values() == std::vector<std::string>{"p@150/processing count=1"});
+    }
+  }
 }
 
 TEST_CASE("at the end of input every pending timer fires, event time first", "[timers]") {
-  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn());
-  h->process_element({"x", 1000});
-  h->process_element({"y", 0});
-  h->end_input();
-  CHECK(h->output_values() ==
-        std::vector<std::string>{"x@1000/event count=1", "y@50/processing count=1"});
-  CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn(), backend.make);
+      h->process_element({"x", 1000});
+      h->process_element({"y", 0});
+      h->end_input();
+      CHECK(h->output_values() ==
+            std::vector<std::string>{"x@1000/event count=1", "y@50/processing count=1"});
+      CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
+    }
+  }
 }
 
 namespace {

@@ -35,6 +35,12 @@ class ManualClock final : public ProcessingClock {
   std::atomic<int64_t> now_;
 };
 
+/// Where keyed state lives.
+enum class StateBackendKind {
+  heap,     ///< C++ objects in hash maps: fastest, bounded by memory (the default)
+  rocksdb,  ///< serialised in an embedded RocksDB per keyed operator subtask
+};
+
 /// How a job runs. Every field states its default; all are fixed once the job starts.
 struct ExecutionConfig {
   /// Parallelism of operators that do not set their own. 0 means the machine's hardware threads.
@@ -61,6 +67,11 @@ struct ExecutionConfig {
   int step_records = 1024;
   /// How often tasks publish their probes. Default 100 ms.
   std::chrono::milliseconds probe_interval{100};
+  /// Keyed state backend of every keyed operator. Default heap.
+  StateBackendKind state_backend = StateBackendKind::heap;
+  /// Working directory of RocksDB state (each subtask makes its own directory below it and
+  /// removes it when done). Empty (the default) means the system's temporary directory.
+  std::string state_dir;
   /// How often watermark generators emit periodic watermarks. Default 200 ms.
   std::chrono::milliseconds auto_watermark_interval{200};
   /// Where processing time comes from. Null (the default) means the system clock.

@@ -46,9 +46,14 @@ class KeyCells {
   virtual ~KeyCells() = default;
   virtual V* find() = 0;
   virtual V& upsert() = 0;
+  /// A V to overwrite completely, without reading the old one (blind write).
+  virtual V& assign() = 0;
   virtual void store() = 0;
   virtual void erase() = 0;
 };
+
+/// What a map visitor did with an entry.
+enum class Visit { keep, changed, erase };
 
 /// A map of user key (by its encoded bytes) to V per key.
 template <class V>
@@ -57,10 +62,11 @@ class MapCells {
   virtual ~MapCells() = default;
   virtual V* find(const std::string& ukey) = 0;
   virtual V& upsert(const std::string& ukey) = 0;
+  virtual V& assign(const std::string& ukey) = 0;
   virtual void store(const std::string& ukey) = 0;
   virtual void erase(const std::string& ukey) = 0;
-  /// Visits the current key's entries in user-key byte order; `fn` returns false to erase.
-  virtual void visit(const std::function<bool(const std::string&, V&)>& fn) = 0;
+  /// Visits the current key's entries in user-key byte order.
+  virtual void visit(const std::function<Visit(const std::string&, V&)>& fn) = 0;
   virtual void erase_all() = 0;
 };
 
@@ -73,6 +79,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     return it == map_.end() ? nullptr : &it->second;
   }
   V& upsert() override { return map_[b_->current_key()]; }
+  V& assign() override { return map_[b_->current_key()]; }
   void store() override {}
   void erase() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
@@ -93,6 +100,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     return jt == it->second.end() ? nullptr : &jt->second;
   }
   V& upsert(const std::string& uk) override { return map_[b_->current_key()][uk]; }
+  V& assign(const std::string& uk) override { return map_[b_->current_key()][uk]; }
   void store(const std::string&) override {}
   void erase(const std::string& uk) override {
     auto it = map_.find(b_->current_key());
@@ -100,12 +108,12 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     it->second.erase(uk);
     if (it->second.empty()) map_.erase(it);
   }
-  void visit(const std::function<bool(const std::string&, V&)>& fn) override {
+  void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
     auto it = map_.find(b_->current_key());
     if (it == map_.end()) return;
     for (auto jt = it->second.begin(); jt != it->second.end();) {
-      if (fn(jt->first, jt->second)) ++jt;
-      else jt = it->second.erase(jt);
+      if (fn(jt->first, jt->second) == Visit::erase) jt = it->second.erase(jt);
+      else ++jt;
     }
     if (it->second.empty()) map_.erase(it);
   }
@@ -124,10 +132,13 @@ inline void compose_key(std::string& out, const KeyedStateBackend& b) {
   auto kg = uint16_t(b.current_key_group());
   out.push_back(char(kg >> 8));
   out.push_back(char(kg & 0xff));
-  std::vector<uint8_t> len;
-  ByteWriter w(len);
-  w.write_varint(b.current_key().size());
-  out.append(reinterpret_cast<const char*>(len.data()), len.size());
+  for (uint64_t n = b.current_key().size();; n >>= 7) {
+    if (n < 0x80) {
+      out.push_back(char(n));
+      break;
+    }
+    out.push_back(char((n & 0x7f) | 0x80));
+  }
   out += b.current_key();
 }
 
@@ -160,6 +171,10 @@ class ByteKeyCells final : public KeyCells<V> {
   }
   V& upsert() override {
     if (!find()) scratch_ = V{};
+    return scratch_;
+  }
+  V& assign() override {
+    scratch_ = V{};
     return scratch_;
   }
   void store() override {
@@ -195,9 +210,13 @@ class ByteMapCells final : public MapCells<V> {
     if (!find(uk)) scratch_ = V{};
     return scratch_;
   }
+  V& assign(const std::string&) override {
+    scratch_ = V{};
+    return scratch_;
+  }
   void store(const std::string& uk) override { s_->put(space_, full(uk), encode_stored(scratch_)); }
   void erase(const std::string& uk) override { s_->remove(space_, full(uk)); }
-  void visit(const std::function<bool(const std::string&, V&)>& fn) override {
+  void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
     compose_key(key_, *b_);
     auto prefix = key_;
     std::vector<std::string> dead;
@@ -205,14 +224,17 @@ class ByteMapCells final : public MapCells<V> {
     s_->scan(space_, prefix, [&](std::string_view k, std::string_view v) {
       std::string uk(k.substr(prefix.size()));
       V value = decode_stored<V>(v, name_);
-      if (!fn(uk, value)) dead.push_back(std::string(k));
-      else changed.emplace_back(std::string(k), std::move(value));
+      switch (fn(uk, value)) {
+        case Visit::erase: dead.push_back(std::string(k)); break;
+        case Visit::changed: changed.emplace_back(std::string(k), std::move(value)); break;
+        case Visit::keep: break;
+      }
     });
     for (auto& k : dead) s_->remove(space_, k);
     for (auto& [k, v] : changed) s_->put(space_, k, encode_stored(v));
   }
   void erase_all() override {
-    visit([](const std::string&, V&) { return false; });
+    visit([](const std::string&, V&) { return Visit::erase; });
   }
 
  private:
@@ -289,7 +311,7 @@ class ValueStateImpl final : public ValueState<T> {
     return c->value;
   }
   void update(T v) override {
-    auto& c = cells_.upsert();
+    auto& c = cells_.assign();
     c.value = std::move(v);
     c.expires = ttl_.deadline();
     cells_.store();
@@ -335,7 +357,7 @@ class ListStateImpl final : public ListState<T> {
   }
   void update(std::vector<T> vs) override {
     if (vs.empty()) return clear();
-    auto& list = cells_.upsert();
+    auto& list = cells_.assign();
     list.clear();
     for (auto& v : vs) list.push_back({std::move(v), ttl_.deadline()});
     cells_.store();
@@ -364,7 +386,7 @@ class MapStateImpl final : public MapState<K, V> {
   }
   void put(const K& k, V v) override {
     auto uk = user_key(k);
-    auto& c = cells_.upsert(uk);
+    auto& c = cells_.assign(uk);
     c.first = k;
     c.second = {std::move(v), ttl_.deadline()};
     cells_.store(uk);
@@ -375,10 +397,11 @@ class MapStateImpl final : public MapState<K, V> {
     std::vector<std::pair<K, V>> out;
     bool refresh = ttl_.refresh_on_read();
     cells_.visit([&](const std::string&, std::pair<K, TtlCell<V>>& e) {
-      if (ttl_.expired(e.second.expires)) return false;
-      if (refresh) e.second.expires = ttl_.deadline();
+      if (ttl_.expired(e.second.expires)) return Visit::erase;
       out.emplace_back(e.first, e.second.value);
-      return true;
+      if (!refresh) return Visit::keep;
+      e.second.expires = ttl_.deadline();
+      return Visit::changed;
     });
     return out;
   }
@@ -424,7 +447,7 @@ class ReducingStateImpl final : public ReducingState<T> {
     if (c && !ttl_.expired(c->expires)) {
       c->value = reduce_(std::move(c->value), std::move(v));
     } else {
-      c = &cells_.upsert();
+      c = &cells_.assign();
       c->value = std::move(v);
     }
     c->expires = ttl_.deadline();
@@ -461,7 +484,7 @@ class AggregatingStateImpl final : public AggregatingState<In, Out> {
   void add(const In& v) override {
     auto* c = cells_.find();
     if (!c || ttl_.expired(c->expires)) {
-      c = &cells_.upsert();
+      c = &cells_.assign();
       c->value = fn_->create_accumulator();
     }
     fn_->add(v, c->value);

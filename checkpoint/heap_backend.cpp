@@ -6,8 +6,31 @@ namespace sluice::checkpoint {
 StateTable* HeapKeyedStateBackend::heap_table(const std::string& name,
                                               const std::function<std::unique_ptr<StateTable>()>& make) {
   auto it = tables_.find(name);
-  if (it == tables_.end()) it = tables_.emplace(name, make()).first;
+  if (it == tables_.end()) {
+    it = tables_.emplace(name, make()).first;
+    auto p = pending_.find(name);
+    if (p != pending_.end()) {
+      it->second->restore(p->second);
+      pending_.erase(p);
+    }
+  }
   return it->second.get();
+}
+
+void HeapKeyedStateBackend::snapshot_entries(int max_parallelism,
+                                             std::vector<KeyedStateSnapshot::Entry>& out) {
+  for (const auto& [name, t] : tables_) t->snapshot(name, max_parallelism, out);
+  for (const auto& [name, entries] : pending_) out.insert(out.end(), entries.begin(), entries.end());
+}
+
+void HeapKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) {
+  std::map<std::string, std::vector<KeyedStateSnapshot::Entry>> by_state;
+  for (auto& e : entries) by_state[e.state].push_back(std::move(e));
+  for (auto& [name, es] : by_state) {
+    auto it = tables_.find(name);
+    if (it != tables_.end()) it->second->restore(es);
+    else pending_[name].insert(pending_[name].end(), es.begin(), es.end());
+  }
 }
 
 size_t HeapKeyedStateBackend::entries() const {

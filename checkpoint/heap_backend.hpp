@@ -28,7 +28,13 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
   /// Keys with an entry, over all tables (the probes' state size).
   size_t entries() const;
 
+ protected:
+  void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;
+  /// Entries wait until their table is opened (the table knows how to decode them).
+  void restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) override;
+
  private:
+  std::map<std::string, std::vector<KeyedStateSnapshot::Entry>> pending_;
   std::function<int64_t()> now_;
   std::string key_;
   int key_group_ = 0;

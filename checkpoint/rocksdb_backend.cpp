@@ -13,6 +13,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
+#include "sluice/detail/state_impl.hpp"
 #include "sluice/error.hpp"
 
 namespace sluice::checkpoint {
@@ -186,7 +187,8 @@ void RocksDbKeyedStateBackend::scan(int space, std::string_view prefix,
   auto* cf = st.families.at(size_t(space));
   // Bounds let RocksDB stop at the prefix's end instead of stepping over what follows it
   // (deleted entries included); the slices must outlive the iterator.
-  rocksdb::Slice lower = slice(prefix);
+  std::string start(prefix);  // never a null slice, even for the empty prefix (a full scan)
+  rocksdb::Slice lower(start);
   std::string end = prefix_end(prefix);
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions ro = st.read;
@@ -199,6 +201,32 @@ void RocksDbKeyedStateBackend::scan(int space, std::string_view prefix,
     fn(k, view(it->value()));
   }
   if (!it->status().ok()) fail(dir_, "scan", st.names[size_t(space)], it->status());
+}
+
+void RocksDbKeyedStateBackend::snapshot_entries(int, std::vector<KeyedStateSnapshot::Entry>& out) {
+  auto& st = *store_;
+  for (size_t space = 0; space < st.names.size(); ++space) {
+    const auto& name = st.names[space];
+    scan(int(space), {}, [&](std::string_view k, std::string_view v) {
+      KeyedStateSnapshot::Entry e;
+      e.state = name;
+      if (!detail::split_key(k, e.key_group, e.key, e.user_key))
+        throw JobError("RocksDB state backend in '" + dir_.string() + "' holds a malformed key in state '" +
+                       name + "'");
+      e.map = !e.user_key.empty();
+      e.value.assign(v);
+      out.push_back(std::move(e));
+    });
+  }
+}
+
+void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) {
+  std::string key;
+  for (const auto& e : entries) {
+    detail::compose_key(key, e.key_group, e.key);
+    key += e.user_key;
+    put(keyspace(e.state), key, e.value);
+  }
 }
 
 }  // namespace sluice::checkpoint

@@ -42,7 +42,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend, public ByteStor
                          const std::function<std::unique_ptr<StateTable>()>& make) override;
   ByteStore* byte_store() override { return this; }
 
-  // ByteStore
+  // ByteStore (snapshot/restore below)
   int keyspace(const std::string& name) override;
   std::optional<std::string> get(int space, std::string_view key) override;
   void put(int space, std::string_view key, std::string_view value) override;
@@ -52,6 +52,10 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend, public ByteStor
 
   /// The working directory of this instance (removed on destruction).
   const std::filesystem::path& directory() const { return dir_; }
+
+ protected:
+  void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;
+  void restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) override;
 
  private:
   struct Store;

@@ -124,3 +124,46 @@ TEST_CASE("operator list state keeps a subtask's list; end_input flushes the res
   h->end_input();
   CHECK(h->output_values() == std::vector<std::vector<int>>{{1, 2, 3}, {4, 5, 6}, {7}});
 }
+
+namespace {
+std::vector<std::string> run_after_restore(const test_support::BackendCase& to, const KeyedStateSnapshot& snap,
+                                           std::optional<KeyGroupRange> range) {
+  auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn(), to.make);
+  h->restore(snap, range);
+  h->process_element({"k0", 0});  // one more element for k0 after the restore
+  h->end_input();
+  auto out = h->output_values();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("state and timers snapshot from one backend and restore into any, also split by key group", "[state][snapshot]") {
+  for (const auto& from : test_support::state_backends()) {
+    auto h = testing::OneInputHarness<Event, std::string>::keyed_process(key_of, TimerFn(), from.make);
+    for (int k = 0; k < 40; ++k)
+      for (int n = 0; n <= k % 3; ++n) h->process_element({"k" + std::to_string(k), 100 + k});
+    h->set_processing_time(5);
+    h->process_element({"p", 0});  // a processing-time timer at 55
+    auto snap = h->snapshot();
+    CHECK(snap.event_timers.size() == 40);
+    CHECK(snap.processing_timers.size() == 1);
+    for (const auto& to : test_support::state_backends()) {
+      DYNAMIC_SECTION(from.name << " -> " << to.name) {
+        auto whole = run_after_restore(to, snap, std::nullopt);
+        REQUIRE(whole.size() == 42);  // 40 restored event timers, p's, and the new k0 element's
+        CHECK(std::count(whole.begin(), whole.end(), "k0@100/event count=2") == 1);
+        CHECK(std::count(whole.begin(), whole.end(), "k5@105/event count=3") == 1);
+        CHECK(std::count(whole.begin(), whole.end(), "p@55/processing count=1") == 1);
+        // Rescaled to two subtasks: each takes its key groups; together they are the whole.
+        auto a = run_after_restore(to, snap, KeyGroupRange{0, 64});
+        auto b = run_after_restore(to, snap, KeyGroupRange{64, 128});
+        std::vector<std::string> both;
+        for (auto& x : a) if (x.rfind("k0@", 0) != 0 || x.find("count=1") == std::string::npos) both.push_back(x);
+        for (auto& x : b) if (x.rfind("k0@", 0) != 0 || x.find("count=1") == std::string::npos) both.push_back(x);
+        std::sort(both.begin(), both.end());
+        CHECK(both == whole);
+      }
+    }
+  }
+}

@@ -13,6 +13,7 @@
 
 #include "sluice/detail/timers.hpp"
 #include "sluice/error.hpp"
+#include "sluice/hash.hpp"
 
 namespace sluice {
 
@@ -190,12 +191,35 @@ class OperatorStateStore {
 
 // ---- the backend
 
-/// Storage for one named state of one operator, owned by the backend.
+/// Keyed state in a backend-independent form: every backend encodes a state's values with
+/// the same codecs, so a snapshot taken from one backend restores into either, and at
+/// another parallelism (entries carry their key group).
+struct KeyedStateSnapshot {
+  struct Entry {
+    std::string state;     ///< the state's name
+    int key_group = 0;
+    std::string key;       ///< the encoded key
+    bool map = false;      ///< an entry of map state
+    std::string user_key;  ///< the encoded map key (map state only)
+    std::string value;     ///< the encoded stored value (with its TTL deadline)
+    bool operator==(const Entry&) const = default;
+  };
+  std::vector<Entry> entries;
+  std::vector<detail::Timer> event_timers;
+  std::vector<detail::Timer> processing_timers;
+};
+
+/// Storage for one named state of one operator, owned by a heap backend.
 class StateTable {
  public:
   virtual ~StateTable() = default;
   /// Number of keys with an entry (the console's state size).
   virtual size_t size() const = 0;
+  /// Appends every entry, encoded, to `out`.
+  virtual void snapshot(const std::string& name, int max_parallelism,
+                        std::vector<KeyedStateSnapshot::Entry>& out) const = 0;
+  /// Takes entries of this state back (decoding them).
+  virtual void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) = 0;
 };
 
 /// Bytes in, bytes out: what a backend that serialises everything (RocksDB) offers. Keys
@@ -230,6 +254,27 @@ class KeyedStateBackend {
                                  const std::function<std::unique_ptr<StateTable>()>& make) = 0;
   /// Byte backends: their store; null for heap backends.
   virtual ByteStore* byte_store() = 0;
+
+  /// Every entry and timer, in the backend-independent form.
+  KeyedStateSnapshot snapshot(int max_parallelism) {
+    KeyedStateSnapshot s;
+    snapshot_entries(max_parallelism, s.entries);
+    s.event_timers.assign(event_timers_.all().begin(), event_timers_.all().end());
+    s.processing_timers.assign(processing_timers_.all().begin(), processing_timers_.all().end());
+    return s;
+  }
+  /// Adds the entries and timers of `s` whose key groups are in `range` (a subtask's share
+  /// after rescaling). Call before the operator opens its state.
+  void restore(const KeyedStateSnapshot& s, KeyGroupRange range) {
+    std::vector<KeyedStateSnapshot::Entry> mine;
+    for (const auto& e : s.entries)
+      if (range.contains(e.key_group)) mine.push_back(e);
+    restore_entries(std::move(mine));
+    for (const auto& t : s.event_timers)
+      if (range.contains(t.key_group)) event_timers_.add(t);
+    for (const auto& t : s.processing_timers)
+      if (range.contains(t.key_group)) processing_timers_.add(t);
+  }
   /// Event-time and processing-time timers of this operator, kept with its state.
   detail::TimerQueue& event_timers() { return event_timers_; }
   detail::TimerQueue& processing_timers() { return processing_timers_; }
@@ -237,6 +282,15 @@ class KeyedStateBackend {
   template <class H>
   H* cached_handle(const std::string& name, const std::function<std::unique_ptr<H>()>& make) {
     return handles_.get<H>(name, make);
+  }
+
+ protected:
+  /// Backends override both; views over another backend (a window's scope) do not snapshot.
+  virtual void snapshot_entries(int, std::vector<KeyedStateSnapshot::Entry>&) {
+    throw JobError("this keyed state backend cannot take snapshots");
+  }
+  virtual void restore_entries(std::vector<KeyedStateSnapshot::Entry>) {
+    throw JobError("this keyed state backend cannot restore snapshots");
   }
 
  private:

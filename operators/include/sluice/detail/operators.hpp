@@ -204,6 +204,7 @@ class KeyedTimers {
   void open(OperatorContext& ctx) {
     ctx_ = &ctx;
     backend_ = ctx.keyed_state();
+    schedule();  // restored processing-time timers
   }
   void add_event(int64_t t, std::string ns = {}) { backend_->event_timers().add(timer(t, std::move(ns))); }
   void remove_event(int64_t t, std::string ns = {}) { backend_->event_timers().remove(timer(t, std::move(ns))); }

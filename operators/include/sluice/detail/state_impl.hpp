@@ -71,6 +71,15 @@ class MapCells {
 };
 
 template <class V>
+V decode_stored(std::string_view bytes, const std::string& state);
+template <class V>
+std::string encode_stored(const V& v);
+
+inline int key_group_of_key(const std::string& key, int max_parallelism) {
+  return key_group_of(key, max_parallelism);
+}
+
+template <class V>
 class HeapKeyCells final : public KeyCells<V>, public StateTable {
  public:
   explicit HeapKeyCells(KeyedStateBackend& b) : b_(&b) {}
@@ -83,6 +92,14 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   void store() override {}
   void erase() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
+  void snapshot(const std::string& name, int max_parallelism,
+                std::vector<KeyedStateSnapshot::Entry>& out) const override {
+    for (const auto& [key, v] : map_)
+      out.push_back({name, key_group_of_key(key, max_parallelism), key, false, {}, encode_stored(v)});
+  }
+  void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
+    for (const auto& e : entries) map_[e.key] = decode_stored<V>(e.value, e.state);
+  }
 
  private:
   KeyedStateBackend* b_;
@@ -119,6 +136,15 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   }
   void erase_all() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
+  void snapshot(const std::string& name, int max_parallelism,
+                std::vector<KeyedStateSnapshot::Entry>& out) const override {
+    for (const auto& [key, m] : map_)
+      for (const auto& [uk, v] : m)
+        out.push_back({name, key_group_of_key(key, max_parallelism), key, true, uk, encode_stored(v)});
+  }
+  void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
+    for (const auto& e : entries) map_[e.key][e.user_key] = decode_stored<V>(e.value, e.state);
+  }
 
  private:
   KeyedStateBackend* b_;
@@ -127,19 +153,41 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
 
 /// The byte-store key of the current key: key group (2 bytes, big-endian), the key's
 /// length (varint) and bytes; map state appends the user key.
-inline void compose_key(std::string& out, const KeyedStateBackend& b) {
+inline void compose_key(std::string& out, int key_group, const std::string& key) {
   out.clear();
-  auto kg = uint16_t(b.current_key_group());
+  auto kg = uint16_t(key_group);
   out.push_back(char(kg >> 8));
   out.push_back(char(kg & 0xff));
-  for (uint64_t n = b.current_key().size();; n >>= 7) {
+  for (uint64_t n = key.size();; n >>= 7) {
     if (n < 0x80) {
       out.push_back(char(n));
       break;
     }
     out.push_back(char((n & 0x7f) | 0x80));
   }
-  out += b.current_key();
+  out += key;
+}
+inline void compose_key(std::string& out, const KeyedStateBackend& b) {
+  compose_key(out, b.current_key_group(), b.current_key());
+}
+
+/// Splits a byte-store key back into key group, key and user key; false if malformed.
+inline bool split_key(std::string_view k, int& key_group, std::string& key, std::string& user_key) {
+  if (k.size() < 3) return false;
+  key_group = (uint8_t(k[0]) << 8) | uint8_t(k[1]);
+  size_t i = 2;
+  uint64_t n = 0;
+  for (int shift = 0; i < k.size() && shift < 64; shift += 7) {
+    uint8_t b = uint8_t(k[i++]);
+    n |= uint64_t(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      if (k.size() - i < n) return false;
+      key.assign(k.substr(i, n));
+      user_key.assign(k.substr(i + n));
+      return true;
+    }
+  }
+  return false;
 }
 
 template <class V>

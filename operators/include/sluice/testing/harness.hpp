@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -114,6 +115,13 @@ class OneInputHarness final : private OperatorContext, private IoService {
     input()->end_input();
   }
   void close() { op_->close(); }
+
+  /// The keyed state and timers, backend-independent (keyed operators only).
+  KeyedStateSnapshot snapshot() { return backend_->snapshot(max_parallelism_); }
+  /// Restores the share of `s` in `range` (all key groups by default); call before open().
+  void restore(const KeyedStateSnapshot& s, std::optional<KeyGroupRange> range = std::nullopt) {
+    backend_->restore(s, range.value_or(KeyGroupRange{0, max_parallelism_}));
+  }
 
   const std::vector<Emitted<Out>>& output() const { return main_.records; }
   std::vector<Out> output_values() const {

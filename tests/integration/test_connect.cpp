@@ -268,3 +268,39 @@ TEST_CASE("broadcast state reaches every subtask of a keyed operator", "[broadca
     if (i >= thresholds[(i % 7) % 3]) expected.push_back(std::to_string(i % 7) + ":" + std::to_string(i));
   CHECK(sorted(sink.collected()->values()) == sorted(expected));
 }
+
+TEST_CASE("window join pairs equal keys within the same window", "[join][window][job]") {
+  for (int p : {1, 3}) {
+    DYNAMIC_SECTION("parallelism " << p) {
+      StreamEnvironment env;
+      env.set_parallelism(p);
+      auto strategy = WatermarkStrategy<Timed>::for_monotonous_timestamps().with_timestamp_assigner(
+          [](const Timed& e, int64_t) { return e.second; });
+      auto a = env.from_generator(300, [](int64_t i) { return Timed{i % 4, i * 10}; })
+                   .set_parallelism(1)
+                   .assign_timestamps_and_watermarks(strategy);
+      auto b = env.from_generator(200, [](int64_t j) { return Timed{j % 4, j * 15 + 5}; })
+                   .set_parallelism(1)
+                   .assign_timestamps_and_watermarks(strategy);
+      CollectSink<std::string> sink;
+      a.join(b)
+          .where([](const Timed& e) { return e.first; })
+          .equal_to([](const Timed& e) { return e.first; })
+          .window(TumblingEventTimeWindows::of(100ms))
+          .apply([](const Timed& x, const Timed& y) {
+            return std::to_string(x.first) + ":" + std::to_string(x.second) + "-" + std::to_string(y.second);
+          })
+          .sink_to(sink);
+      env.execute("window join");
+      std::vector<std::string> expected;
+      for (int64_t i = 0; i < 300; ++i)
+        for (int64_t j = 0; j < 200; ++j) {
+          int64_t ta = i * 10, tb = j * 15 + 5;
+          if (i % 4 == j % 4 && ta / 100 == tb / 100)
+            expected.push_back(std::to_string(i % 4) + ":" + std::to_string(ta) + "-" + std::to_string(tb));
+        }
+      REQUIRE(!expected.empty());
+      CHECK(sorted(sink.collected()->values()) == sorted(expected));
+    }
+  }
+}

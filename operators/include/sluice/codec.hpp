@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "sluice/error.hpp"
@@ -224,6 +225,33 @@ struct Codec<std::unordered_map<K, V>> {
       m.emplace(std::move(k), Codec<V>::decode(r));
     }
     return m;
+  }
+};
+
+/// Variants encode their alternative's index (one byte) and then the value.
+template <class... Ts>
+struct Codec<std::variant<Ts...>> {
+  static_assert(sizeof...(Ts) < 256, "at most 255 alternatives");
+  static void encode(const std::variant<Ts...>& v, ByteWriter& w) {
+    uint8_t index = uint8_t(v.index());
+    w.write(&index, 1);
+    std::visit([&](const auto& x) { Codec<std::decay_t<decltype(x)>>::encode(x, w); }, v);
+  }
+  static std::variant<Ts...> decode(ByteReader& r) {
+    uint8_t index;
+    r.read(&index, 1);
+    return decode_at<0>(index, r);
+  }
+
+ private:
+  template <size_t I>
+  static std::variant<Ts...> decode_at(uint8_t index, ByteReader& r) {
+    if constexpr (I == sizeof...(Ts)) {
+      throw DecodeError("variant index " + std::to_string(index) + " out of range");
+    } else {
+      if (index == I) return std::variant<Ts...>(std::in_place_index<I>, Codec<std::variant_alternative_t<I, std::variant<Ts...>>>::decode(r));
+      return decode_at<I + 1>(index, r);
+    }
   }
 };
 

@@ -4,7 +4,10 @@
 #include <chrono>
 #include <vector>
 
+#include <variant>
+
 #include "sluice/connected.hpp"
+#include "sluice/windows.hpp"
 
 namespace sluice {
 
@@ -132,6 +135,116 @@ class IntervalJoin {
   KeyedStream<K, B> right_;
   int64_t lower_ = 0, upper_ = 0;
 };
+
+namespace detail {
+/// Splits a window's tagged elements by side and joins every pair.
+template <class A, class B, class Out, class K, class W, class F>
+class JoinWindowFunction final : public ProcessWindowFunction<std::variant<A, B>, Out, K, W> {
+ public:
+  explicit JoinWindowFunction(F f) : f_(std::move(f)) {}
+  void process(const K&, typename ProcessWindowFunction<std::variant<A, B>, Out, K, W>::Context&,
+               const std::vector<std::variant<A, B>>& elements, Collector<Out>& out) override {
+    std::vector<const A*> as;
+    std::vector<const B*> bs;
+    for (const auto& e : elements) {
+      if (e.index() == 0) as.push_back(&std::get<0>(e));
+      else bs.push_back(&std::get<1>(e));
+    }
+    for (const auto* a : as)
+      for (const auto* b : bs) out.collect(f_(*a, *b));
+  }
+
+ private:
+  F f_;
+};
+}  // namespace detail
+
+/// `a.join(b).where(ka).equal_to(kb).window(assigner).apply(f)`: every pair of elements with
+/// equal keys in the same window, joined by `f(a, b)` (Flink's window join, an inner join
+/// evaluated when the window fires). Results carry the window's max timestamp.
+template <class A, class B>
+class JoinedStreams {
+ public:
+  JoinedStreams(DataStream<A> a, DataStream<B> b) : a_(std::move(a)), b_(std::move(b)) {}
+
+  template <class KA>
+  auto where(KA ka) {
+    return Where<KA>(a_, b_, std::move(ka));
+  }
+
+  template <class KA>
+  class Where {
+   public:
+    Where(DataStream<A> a, DataStream<B> b, KA ka) : a_(std::move(a)), b_(std::move(b)), ka_(std::move(ka)) {}
+    template <class KB>
+    auto equal_to(KB kb) {
+      return EqualTo<KB>(a_, b_, ka_, std::move(kb));
+    }
+
+    template <class KB>
+    class EqualTo {
+     public:
+      using K = std::decay_t<std::invoke_result_t<KA&, const A&>>;
+      EqualTo(DataStream<A> a, DataStream<B> b, KA ka, KB kb)
+          : a_(std::move(a)), b_(std::move(b)), ka_(std::move(ka)), kb_(std::move(kb)) {}
+      template <class Assigner>
+      auto window(Assigner assigner) {
+        return Windowed<Assigner>(a_, b_, ka_, kb_, std::move(assigner));
+      }
+
+      template <class Assigner>
+      class Windowed {
+       public:
+        Windowed(DataStream<A> a, DataStream<B> b, KA ka, KB kb, Assigner assigner)
+            : a_(std::move(a)), b_(std::move(b)), ka_(std::move(ka)), kb_(std::move(kb)),
+              assigner_(std::move(assigner)) {}
+        template <class F>
+        auto apply(F f, std::string name = "WindowJoin") {
+          using Out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
+          using Tagged = std::variant<A, B>;
+          auto ka = ka_;
+          auto kb = kb_;
+          auto left = a_.map([](A x) { return Tagged(std::in_place_index<0>, std::move(x)); }, name + " (left)");
+          auto right = b_.map([](B x) { return Tagged(std::in_place_index<1>, std::move(x)); }, name + " (right)");
+          auto keyed = left.union_with(right).key_by([ka, kb](const Tagged& t) -> K {
+            return t.index() == 0 ? ka(std::get<0>(t)) : kb(std::get<1>(t));
+          });
+          using W = typename Assigner::window_type;
+          return keyed.window(assigner_).process(detail::JoinWindowFunction<A, B, Out, K, W, F>(std::move(f)),
+                                                  std::move(name));
+        }
+
+       private:
+        DataStream<A> a_;
+        DataStream<B> b_;
+        KA ka_;
+        KB kb_;
+        Assigner assigner_;
+      };
+
+     private:
+      DataStream<A> a_;
+      DataStream<B> b_;
+      KA ka_;
+      KB kb_;
+    };
+
+   private:
+    DataStream<A> a_;
+    DataStream<B> b_;
+    KA ka_;
+  };
+
+ private:
+  DataStream<A> a_;
+  DataStream<B> b_;
+};
+
+template <class T>
+template <class B>
+JoinedStreams<T, B> DataStream<T>::join(const DataStream<B>& other) const {
+  return JoinedStreams<T, B>(*this, other);
+}
 
 template <class K, class T>
 template <class B>

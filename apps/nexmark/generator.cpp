@@ -241,7 +241,7 @@ Bid next_bid(int64_t event_id, JavaRandom& random, int64_t timestamp,
 }  // namespace
 
 int64_t GeneratorConfig::resolved_max_events() const {
-  if (max_events != 0) return max_events;
+  if (max_events != 0 || exact_count) return max_events;
   const int64_t largest =
       std::max({avg_person_byte_size, avg_auction_byte_size, avg_bid_byte_size});
   return std::numeric_limits<int64_t>::max() / (proportion_denominator * largest);
@@ -263,6 +263,7 @@ std::vector<GeneratorConfig> GeneratorConfig::split(int32_t n) const {
     GeneratorConfig sub = *this;
     sub.first_event_id = sub_first_event_id;
     sub.max_events = sub_max_events;
+    sub.exact_count = true;
     splits.push_back(sub);
     sub_first_event_id += sub_max_events;
   }

@@ -62,8 +62,11 @@ struct GeneratorConfig {
   int64_t max_events = 100'000;
   /// Event number of this timeline's first event; it fixes the timestamps (default 0).
   int64_t first_event_number = 0;
+  /// Set on the results of split(): `max_events` is then exact, 0 included (a stream of fewer
+  /// events than splits has empty splits, as in Beam), never "as many as possible".
+  bool exact_count = false;
 
-  /// `max_events`, with 0 replaced by Beam's overflow-safe bound
+  /// `max_events`, with 0 (unless exact_count) replaced by Beam's overflow-safe bound
   /// `INT64_MAX / (50 * max(avg sizes))` (the constructor of Beam's GeneratorConfig).
   int64_t resolved_max_events() const;
 

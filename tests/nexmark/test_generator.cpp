@@ -236,6 +236,21 @@ TEST_CASE("split() makes disjoint contiguous event-id ranges", "[nexmark][genera
     CHECK(splits[0].max_events == 7);
     CHECK(splits[0].first_event_id == 0);
   }
+  SECTION("fewer events than splits: the empty splits stay empty (regression: they ran unbounded)") {
+    GeneratorConfig whole;
+    whole.max_events = 5;
+    const auto splits = stream_splits(whole);
+    REQUIRE(splits.size() == 100);
+    int64_t total = 0;
+    for (const GeneratorConfig& split : splits) {
+      SplitReader reader(split);
+      while (reader.has_next()) {
+        reader.next();
+        ++total;
+      }
+    }
+    CHECK(total == 5);
+  }
   SECTION("max_events 0 resolves to Beam's overflow-safe bound") {
     GeneratorConfig whole;
     whole.max_events = 0;

@@ -25,12 +25,16 @@ template <class T>
 class DataStream;
 template <class K, class T>
 class KeyedStream;
+template <class K, class T, class W>
+class WindowedStream;
 template <class A, class B>
 class ConnectedStreams;
 template <class T>
 class BroadcastStream;
 template <class K, class In, class B>
 class BroadcastConnected;
+template <class A, class B>
+class JoinedStreams;
 
 namespace detail {
 template <class In, class Out>
@@ -139,6 +143,9 @@ class DataStream {
   ConnectedStreams<T, B> connect(const DataStream<B>& other) const {
     return ConnectedStreams<T, B>(*this, other);
   }
+  /// Window join with another stream (see joins.hpp).
+  template <class B>
+  JoinedStreams<T, B> join(const DataStream<B>& other) const;
   /// The records of both streams, as one stream.
   DataStream<T> union_with(const DataStream<T>& other) const {
     auto refs = refs_;
@@ -256,6 +263,13 @@ class KeyedStream : public DataStream<T> {
         },
         true);
   }
+  /// Cuts each key's records into windows chosen by `assigner` (TumblingEventTimeWindows,
+  /// SlidingEventTimeWindows, EventTimeSessionWindows, GlobalWindows, ...; see windows.hpp),
+  /// to be reduced, aggregated or processed when the windows fire.
+  template <class A>
+  WindowedStream<K, T, typename A::window_type> window(A assigner) const {
+    return WindowedStream<K, T, typename A::window_type>(*this, key_, std::move(assigner));
+  }
   /// Rolling reduce: per key, `r(accumulated, next)`; emits every updated value.
   template <class R>
   DataStream<T> reduce(R r, std::string name = "Reduce") {
@@ -343,3 +357,6 @@ class StreamEnvironment {
 };
 
 }  // namespace sluice
+
+// Windows build on KeyedStream; included last so that either header may come first.
+#include "sluice/windows.hpp"

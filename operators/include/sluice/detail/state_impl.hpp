@@ -75,35 +75,36 @@ V decode_stored(std::string_view bytes, const std::string& state);
 template <class V>
 std::string encode_stored(const V& v);
 
-inline int key_group_of_key(const std::string& key, int max_parallelism) {
-  return key_group_of(key, max_parallelism);
-}
-
+/// Heap tables remember each key's key group as it was written: a namespaced view (window
+/// state) stores under a composite key whose hash is not the record key's group.
 template <class V>
 class HeapKeyCells final : public KeyCells<V>, public StateTable {
  public:
   explicit HeapKeyCells(KeyedStateBackend& b) : b_(&b) {}
   V* find() override {
     auto it = map_.find(b_->current_key());
-    return it == map_.end() ? nullptr : &it->second;
+    return it == map_.end() ? nullptr : &it->second.second;
   }
-  V& upsert() override { return map_[b_->current_key()]; }
-  V& assign() override { return map_[b_->current_key()]; }
+  V& upsert() override { return slot().second; }
+  V& assign() override { return slot().second; }
   void store() override {}
   void erase() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
-  void snapshot(const std::string& name, int max_parallelism,
-                std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    for (const auto& [key, v] : map_)
-      out.push_back({name, key_group_of_key(key, max_parallelism), key, false, {}, encode_stored(v)});
+  void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
+    for (const auto& [key, slot] : map_) out.push_back({name, slot.first, key, false, {}, encode_stored(slot.second)});
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
-    for (const auto& e : entries) map_[e.key] = decode_stored<V>(e.value, e.state);
+    for (const auto& e : entries) map_[e.key] = {e.key_group, decode_stored<V>(e.value, e.state)};
   }
 
  private:
+  std::pair<int, V>& slot() {
+    auto& s = map_[b_->current_key()];
+    s.first = b_->current_key_group();
+    return s;
+  }
   KeyedStateBackend* b_;
-  std::unordered_map<std::string, V> map_;
+  std::unordered_map<std::string, std::pair<int, V>> map_;
 };
 
 template <class V>
@@ -113,42 +114,50 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   V* find(const std::string& uk) override {
     auto it = map_.find(b_->current_key());
     if (it == map_.end()) return nullptr;
-    auto jt = it->second.find(uk);
-    return jt == it->second.end() ? nullptr : &jt->second;
+    auto jt = it->second.second.find(uk);
+    return jt == it->second.second.end() ? nullptr : &jt->second;
   }
-  V& upsert(const std::string& uk) override { return map_[b_->current_key()][uk]; }
-  V& assign(const std::string& uk) override { return map_[b_->current_key()][uk]; }
+  V& upsert(const std::string& uk) override { return entries()[uk]; }
+  V& assign(const std::string& uk) override { return entries()[uk]; }
   void store(const std::string&) override {}
   void erase(const std::string& uk) override {
     auto it = map_.find(b_->current_key());
     if (it == map_.end()) return;
-    it->second.erase(uk);
-    if (it->second.empty()) map_.erase(it);
+    it->second.second.erase(uk);
+    if (it->second.second.empty()) map_.erase(it);
   }
   void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
     auto it = map_.find(b_->current_key());
     if (it == map_.end()) return;
-    for (auto jt = it->second.begin(); jt != it->second.end();) {
-      if (fn(jt->first, jt->second) == Visit::erase) jt = it->second.erase(jt);
+    auto& m = it->second.second;
+    for (auto jt = m.begin(); jt != m.end();) {
+      if (fn(jt->first, jt->second) == Visit::erase) jt = m.erase(jt);
       else ++jt;
     }
-    if (it->second.empty()) map_.erase(it);
+    if (m.empty()) map_.erase(it);
   }
   void erase_all() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
-  void snapshot(const std::string& name, int max_parallelism,
-                std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    for (const auto& [key, m] : map_)
-      for (const auto& [uk, v] : m)
-        out.push_back({name, key_group_of_key(key, max_parallelism), key, true, uk, encode_stored(v)});
+  void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
+    for (const auto& [key, slot] : map_)
+      for (const auto& [uk, v] : slot.second) out.push_back({name, slot.first, key, true, uk, encode_stored(v)});
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
-    for (const auto& e : entries) map_[e.key][e.user_key] = decode_stored<V>(e.value, e.state);
+    for (const auto& e : entries) {
+      auto& s = map_[e.key];
+      s.first = e.key_group;
+      s.second[e.user_key] = decode_stored<V>(e.value, e.state);
+    }
   }
 
  private:
+  std::map<std::string, V>& entries() {
+    auto& s = map_[b_->current_key()];
+    s.first = b_->current_key_group();
+    return s.second;
+  }
   KeyedStateBackend* b_;
-  std::unordered_map<std::string, std::map<std::string, V>> map_;
+  std::unordered_map<std::string, std::pair<int, std::map<std::string, V>>> map_;
 };
 
 /// The byte-store key of the current key: key group (2 bytes, big-endian), the key's

@@ -1,0 +1,748 @@
+// operators/include/sluice/detail/window_operator.hpp — the keyed window operator and its state.
+#pragma once
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/codec.hpp"
+#include "sluice/detail/operators.hpp"
+#include "sluice/detail/state_impl.hpp"
+#include "sluice/windows.hpp"
+
+namespace sluice::detail {
+
+// How windows live in keyed state (state handles know only the current key, so the window
+// goes into the user key of map cells, whose entries carry the real key and key group):
+// - A window is named by its encoded bytes (Codec<W>), its namespace. Timers carry it as
+//   their `ns`, so a timer knows its key and window.
+// - Contents, in the map cells "_window.contents" (heap: a std::map per key; byte stores:
+//   key group | key | user key): reduce keeps the folded T and aggregate the accumulator
+//   under the namespace; process keeps the elements in chunks (ListContents). The layout
+//   is the same on both backends, so their snapshots are alike.
+// - Merging windows: each key's in-flight windows with their state windows
+//   (MergingWindowSet), in the value cells "_window.merging".
+// - Trigger state and per-window function state: ordinary state handles opened on a
+//   WindowScope, a backend view whose current key is varint(length of key) | key |
+//   namespace. Their tables are the base backend's, named "_window.trigger/<name>" and
+//   "_window.state/<name>"; a snapshot must take the key group from the inner key.
+
+/// a + b for b >= 0, stopping at INT64_MAX.
+inline int64_t add_saturated(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
+
+/// A window's namespace: its encoded bytes, written into `out`.
+template <class W>
+void encode_window(const W& w, std::string& out) {
+  thread_local std::vector<uint8_t> buffer;
+  buffer.clear();
+  ByteWriter writer(buffer);
+  Codec<W>::encode(w, writer);
+  out.assign(reinterpret_cast<const char*>(buffer.data()), buffer.size());
+}
+template <class W>
+std::string encode_window(const W& w) {
+  std::string s;
+  encode_window(w, s);
+  return s;
+}
+template <class W>
+W decode_window(std::string_view ns) {
+  return decode_from_bytes<W>(reinterpret_cast<const uint8_t*>(ns.data()), ns.size());
+}
+
+/// The in-flight windows of one key of a merging assigner, each with the window that holds
+/// its state (Flink's MergingWindowSet). When windows merge, the result keeps the state
+/// window of one of them, so that only the others' contents move. Works on the mapping it is
+/// given (loaded from keyed state); changed() tells whether it must be stored back.
+template <class W>
+class MergingWindowSet {
+ public:
+  /// (window, state window) pairs; few per key.
+  using Mapping = std::vector<std::pair<W, W>>;
+  /// merge(result, merged windows, state window of the result, state windows to fold into it).
+  using MergeFunction =
+      std::function<void(const W& result, const std::vector<W>& merged, const W& state_window,
+                         const std::vector<W>& merged_state_windows)>;
+
+  MergingWindowSet(const MergingWindowAssigner<W>& assigner, Mapping& mapping)
+      : assigner_(&assigner), mapping_(&mapping) {}
+
+  /// The state window of in-flight `window`; null when it is not in flight.
+  const W* state_window(const W& window) const {
+    for (const auto& [w, s] : *mapping_)
+      if (w == window) return &s;
+    return nullptr;
+  }
+  /// Removes `window` from the set (its cleanup time came, or it was late at once).
+  void retire_window(const W& window) {
+    for (auto it = mapping_->begin(); it != mapping_->end(); ++it) {
+      if (it->first != window) continue;
+      mapping_->erase(it);
+      changed_ = true;
+      return;
+    }
+    throw JobError("internal error: a window to retire is not in flight");
+  }
+  /// Adds the window of a new element and merges what intersects it; returns the window the
+  /// element belongs to now: `window` itself, or the merge result that swallowed it. Calls
+  /// `merge` for every merge that changes windows that were in flight (not when the new
+  /// window falls inside one that is).
+  W add_window(const W& window, const MergeFunction& merge) {
+    if (state_window(window)) return window;
+    std::vector<W> all;
+    all.reserve(mapping_->size() + 1);
+    for (const auto& [w, s] : *mapping_) all.push_back(w);
+    all.push_back(window);
+    std::vector<std::pair<W, std::vector<W>>> results;
+    assigner_->merge_windows(std::move(all), [&](const std::vector<W>& merged, const W& result) {
+      results.emplace_back(result, merged);
+    });
+    W result_window = window;
+    bool merged_new = false;
+    for (auto& [result, merged] : results) {
+      if (auto it = std::find(merged.begin(), merged.end(), window); it != merged.end()) {
+        merged.erase(it);
+        merged_new = true;
+        result_window = result;
+      }
+      if (merged.empty()) continue;
+      const W* in_flight = state_window(merged.front());
+      if (!in_flight)
+        throw JobError("internal error: an assigner merged a window that is not in flight");
+      W state = *in_flight;
+      std::vector<W> merged_states;
+      for (const auto& m : merged)
+        if (auto s = take(m)) merged_states.push_back(*s);
+      std::erase(merged_states, state);
+      mapping_->emplace_back(result, state);
+      changed_ = true;
+      if (!(merged.size() == 1 && merged.front() == result))
+        merge(result, merged, state, merged_states);
+    }
+    if (!merged_new || !state_window(result_window)) {
+      mapping_->emplace_back(result_window, result_window);
+      changed_ = true;
+    }
+    return result_window;
+  }
+  bool changed() const { return changed_; }
+
+ private:
+  std::optional<W> take(const W& window) {
+    for (auto it = mapping_->begin(); it != mapping_->end(); ++it) {
+      if (it->first != window) continue;
+      W s = it->second;
+      mapping_->erase(it);
+      return s;
+    }
+    return std::nullopt;
+  }
+  const MergingWindowAssigner<W>* assigner_;
+  Mapping* mapping_;
+  bool changed_ = false;
+};
+
+/// A view of a keyed backend whose current key is (the base's current key, a namespace):
+/// state handles opened on it are per key and window. Tables and keyspaces are the base's,
+/// with `prefix` before their names. Set the namespace again after every key change.
+class WindowScope final : public KeyedStateBackend, private ByteStore {
+ public:
+  WindowScope(KeyedStateBackend& base, std::string prefix)
+      : base_(&base), prefix_(std::move(prefix)) {}
+  void set_namespace(std::string_view ns) {
+    ns_.assign(ns.data(), ns.size());
+    stale_ = true;
+  }
+  void set_current_key(std::string_view key, int key_group) override {
+    base_->set_current_key(key, key_group);
+    stale_ = true;
+  }
+  /// varint(length of the key) | key | namespace: unambiguous for any key and namespace.
+  const std::string& current_key() const override {
+    if (stale_) {
+      const auto& k = base_->current_key();
+      std::vector<uint8_t> len;
+      ByteWriter w(len);
+      w.write_varint(k.size());
+      key_.assign(reinterpret_cast<const char*>(len.data()), len.size());
+      key_ += k;
+      key_ += ns_;
+      stale_ = false;
+    }
+    return key_;
+  }
+  int current_key_group() const override { return base_->current_key_group(); }
+  int64_t now() const override { return base_->now(); }
+  StateTable* heap_table(const std::string& name,
+                         const std::function<std::unique_ptr<StateTable>()>& make) override {
+    return base_->heap_table(prefix_ + name, make);
+  }
+  ByteStore* byte_store() override { return base_->byte_store() ? this : nullptr; }
+
+ private:
+  int keyspace(const std::string& name) override {
+    return base_->byte_store()->keyspace(prefix_ + name);
+  }
+  std::optional<std::string> get(int space, std::string_view key) override {
+    return base_->byte_store()->get(space, key);
+  }
+  void put(int space, std::string_view key, std::string_view value) override {
+    base_->byte_store()->put(space, key, value);
+  }
+  void remove(int space, std::string_view key) override { base_->byte_store()->remove(space, key); }
+  void scan(int space, std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& fn) override {
+    base_->byte_store()->scan(space, prefix, fn);
+  }
+
+  KeyedStateBackend* base_;
+  std::string prefix_;
+  std::string ns_;
+  mutable std::string key_;
+  mutable bool stale_ = true;
+};
+
+inline constexpr const char* window_contents_state = "_window.contents";
+inline constexpr const char* window_sizes_state = "_window.contents.size";
+inline constexpr const char* window_merging_state = "_window.merging";
+
+// ---- contents: what a window keeps, per (current key, namespace)
+
+/// Every element, in arrival order (process()), in chunks of up to 64 elements: map cells
+/// "_window.contents" hold each chunk (user key: the window's prefix, then the chunk's
+/// index), map cells "_window.contents.size" the element count per window. Adding costs the
+/// same whatever the window holds (no rewrite of the whole list on byte stores), chunks keep
+/// the heap's lookups in small maps, and both backends share the layout, so that their
+/// snapshots are alike.
+template <class T>
+class ListContents {
+ public:
+  static constexpr uint64_t chunk_size = 64;
+
+  void open(KeyedStateBackend& b) {
+    b_ = &b;
+    chunks_ = &map_cells<std::vector<T>>(b, window_contents_state);
+    sizes_ = &map_cells<uint64_t>(b, window_sizes_state);
+    if ((store_ = b.byte_store())) space_ = store_->keyspace(window_contents_state);
+  }
+  /// Adds `v`; true when the window held nothing before.
+  bool add(const std::string& ns, const T& v) {
+    auto* size = sizes_->find(ns);
+    uint64_t n = size ? *size : 0;
+    sizes_->assign(ns) = n + 1;
+    sizes_->store(ns);
+    chunk_key(ns, n / chunk_size);
+    bool fresh_chunk = n % chunk_size == 0;
+    auto& chunk = fresh_chunk ? chunks_->assign(uk_) : chunks_->upsert(uk_);
+    if (fresh_chunk) chunk.clear();
+    chunk.push_back(v);
+    chunks_->store(uk_);
+    return n == 0;
+  }
+  /// Appends the contents to `out`; false when the window holds nothing.
+  bool get(const std::string& ns, std::vector<T>& out) {
+    auto before = out.size();
+    visit(ns, [&](std::string_view, std::string_view bytes, std::vector<T>* chunk) {
+      if (chunk)
+        out.insert(out.end(), chunk->begin(), chunk->end());
+      else
+        for (auto& v : decode_stored<std::vector<T>>(bytes, window_contents_state))
+          out.push_back(std::move(v));
+      return Visit::keep;
+    });
+    return out.size() > before;
+  }
+  void clear(const std::string& ns) {
+    sizes_->erase(ns);
+    std::vector<std::string> keys;
+    visit(ns, [&](std::string_view key, std::string_view, std::vector<T>*) {
+      if (store_) keys.emplace_back(key);
+      return Visit::erase;
+    });
+    for (const auto& k : keys) store_->remove(space_, k);
+  }
+  /// Appends the contents of `sources` to `target` and clears them.
+  void merge(const std::string& target, const std::vector<std::string>& sources) {
+    for (const auto& s : sources) {
+      std::vector<T> items;
+      if (!get(s, items)) continue;
+      clear(s);
+      for (const auto& v : items) add(target, v);
+    }
+  }
+
+ private:
+  /// uk_ = varint(length) | namespace: no window's prefix is another's.
+  void window_prefix(const std::string& ns) {
+    uk_.clear();
+    for (uint64_t n = ns.size();; n >>= 7) {
+      if (n < 0x80) {
+        uk_ += char(n);
+        break;
+      }
+      uk_ += char((n & 0x7f) | 0x80);
+    }
+    uk_ += ns;
+  }
+  /// uk_ = the window's prefix | the chunk index as its byte count and big-endian bytes,
+  /// which sorts chunks in index order.
+  void chunk_key(const std::string& ns, uint64_t index) {
+    window_prefix(ns);
+    int bytes = 1;
+    while (bytes < 8 && (index >> (8 * bytes)) != 0) ++bytes;
+    uk_ += char(bytes);
+    for (int i = bytes - 1; i >= 0; --i) uk_ += char((index >> (8 * i)) & 0xff);
+  }
+  /// Calls `fn(store key, chunk bytes, chunk)` on the window's chunks in order (the heap
+  /// gives the chunk, a byte store its bytes); on the heap, `fn` may erase the chunk.
+  template <class F>
+  void visit(const std::string& ns, F&& fn) {
+    window_prefix(ns);
+    if (store_) {
+      std::string prefix;
+      compose_key(prefix, *b_);
+      prefix += uk_;
+      store_->scan(space_, prefix,
+                   [&](std::string_view k, std::string_view v) { fn(k, v, nullptr); });
+      return;
+    }
+    const std::string prefix = uk_;
+    chunks_->visit([&](const std::string& uk, std::vector<T>& chunk) {
+      if (uk.compare(0, prefix.size(), prefix) != 0) return Visit::keep;
+      return fn(std::string_view(uk), std::string_view(), &chunk);
+    });
+  }
+  KeyedStateBackend* b_ = nullptr;
+  MapCells<std::vector<T>>* chunks_ = nullptr;
+  MapCells<uint64_t>* sizes_ = nullptr;
+  ByteStore* store_ = nullptr;
+  int space_ = 0;
+  std::string uk_;
+};
+
+/// One value per window under its namespace: what reduce and aggregate contents share.
+template <class V>
+class ValueContents {
+ public:
+  void open(KeyedStateBackend& b) { cells_ = &map_cells<V>(b, window_contents_state); }
+  void clear(const std::string& ns) { cells_->erase(ns); }
+  /// Folds `fold(target, source)` every source into target and clears the sources.
+  template <class F>
+  void merge(const std::string& target, const std::vector<std::string>& sources, F&& fold) {
+    for (const auto& s : sources) {
+      auto* c = cells_->find(s);
+      if (!c) continue;
+      V v = std::move(*c);
+      cells_->erase(s);
+      if (auto* t = cells_->find(target))
+        *t = fold(std::move(*t), std::move(v));
+      else
+        cells_->assign(target) = std::move(v);
+      cells_->store(target);
+    }
+  }
+
+ protected:
+  MapCells<V>* cells_ = nullptr;
+};
+
+/// The folded value of the window's elements (reduce()).
+template <class T, class R>
+class ReduceContents : public ValueContents<T> {
+ public:
+  explicit ReduceContents(R r) : reduce_(std::move(r)) {}
+  bool add(const std::string& ns, const T& v) {
+    auto* c = this->cells_->find(ns);
+    if (c)
+      *c = reduce_(std::move(*c), v);
+    else
+      this->cells_->assign(ns) = v;
+    this->cells_->store(ns);
+    return !c;
+  }
+  bool get(const std::string& ns, std::vector<T>& out) {
+    auto* c = this->cells_->find(ns);
+    if (!c) return false;
+    out.push_back(*c);
+    return true;
+  }
+  void merge(const std::string& target, const std::vector<std::string>& sources) {
+    ValueContents<T>::merge(target, sources,
+                            [&](T a, T b) { return reduce_(std::move(a), std::move(b)); });
+  }
+
+ private:
+  R reduce_;
+};
+
+/// The accumulator of an AggregateFunction over the window's elements (aggregate()).
+template <class A>
+class AggregateContents : public ValueContents<typename A::accumulator_type> {
+ public:
+  using Acc = typename A::accumulator_type;
+  explicit AggregateContents(A agg) : agg_(std::move(agg)) {}
+  bool add(const std::string& ns, const typename A::input_type& v) {
+    auto* c = this->cells_->find(ns);
+    bool fresh = !c;
+    if (fresh) {
+      c = &this->cells_->assign(ns);
+      *c = agg_.create_accumulator();
+    }
+    agg_.add(v, *c);
+    this->cells_->store(ns);
+    return fresh;
+  }
+  bool get(const std::string& ns, std::vector<typename A::output_type>& out) {
+    auto* c = this->cells_->find(ns);
+    if (!c) return false;
+    out.push_back(agg_.get_result(*c));
+    return true;
+  }
+  void merge(const std::string& target, const std::vector<std::string>& sources) {
+    ValueContents<Acc>::merge(target, sources,
+                              [&](Acc a, Acc b) { return agg_.merge(std::move(a), b); });
+  }
+
+ private:
+  A agg_;
+};
+
+// ---- the operator
+
+/// Windows of a keyed stream (Flink's WindowOperator): assigns each element to windows of
+/// its key, keeps their contents (Contents: list, reduce or aggregate), asks the trigger
+/// what to do on elements, timers and merges, evaluates Fn (a ProcessWindowFunction over
+/// what Contents keep) when a window fires, and clears a window at its cleanup time
+/// (max_timestamp + allowed lateness for event time, max_timestamp for processing time).
+template <class K, class In, class W, class KeyFn, class Contents, class Fn>
+class WindowOperator final : public OneInput<In, typename Fn::output_type> {
+  using Out = typename Fn::output_type;
+  using X = typename Fn::input_type;
+  using Pwf = ProcessWindowFunction<X, Out, K, W>;
+
+ public:
+  WindowOperator(KeyFn key, std::shared_ptr<const WindowAssigner<W>> assigner,
+                 std::unique_ptr<Trigger<In, W>> trigger, int64_t allowed_lateness,
+                 std::string late_tag, Contents contents, Fn fn)
+      : key_fn_(std::move(key)),
+        assigner_(std::move(assigner)),
+        merging_(dynamic_cast<const MergingWindowAssigner<W>*>(assigner_.get())),
+        event_time_(assigner_->is_event_time()),
+        trigger_(std::move(trigger)),
+        lateness_(event_time_ ? allowed_lateness : 0),
+        late_tag_(std::move(late_tag)),
+        contents_(std::move(contents)),
+        fn_(std::move(fn)),
+        trigger_ctx_(*this),
+        process_ctx_(*this) {}
+
+  void open(OperatorContext& ctx) override {
+    OperatorBase::open(ctx);
+    backend_ = ctx.keyed_state();
+    if (!backend_)
+      throw JobError("window operator " + ctx.describe() +
+                     " has no keyed state (use key_by first)");
+    timers_.open(ctx);
+    trigger_scope_.emplace(*backend_, "_window.trigger/");
+    window_scope_.emplace(*backend_, "_window.state/");
+    contents_.open(*backend_);
+    if (merging_)
+      merging_cells_ =
+          &key_cells<typename MergingWindowSet<W>::Mapping>(*backend_, window_merging_state);
+    RuntimeContext rc(ctx);
+    guarded(this->ctx_, [&] { fn_.open(rc); });
+  }
+  void close() override { fn_.close(); }
+
+  void push(In&& v, int64_t ts) override {
+    guarded(this->ctx_, [&] {
+      key_.set(key_fn_(v), *backend_, this->ctx_->max_parallelism());
+      if (event_time_ && ts == no_timestamp)
+        throw JobError(assigner_->describe() +
+                       " needs event timestamps, but a record has none (give the source's records "
+                       "timestamps)");
+      windows_.clear();
+      assigner_->assign_windows(ts, this->ctx_->processing_time(), windows_);
+      bool taken = merging_ ? push_merging(v, ts) : push_plain(v, ts);
+      if (taken || !is_element_late(ts)) return;
+      if (auto* side = late_tag_.empty() ? nullptr : this->side(late_tag_))
+        static_cast<Output<In>*>(side)->push(std::move(v), ts);
+    });
+  }
+  void watermark(int64_t wm) override {
+    this->watermark_ = wm;
+    guarded(this->ctx_, [&] { timers_.fire_event(wm, [&](const Timer& t) { fire(t, true); }); });
+    this->forward_watermark(wm);
+  }
+  void on_wakeup() override {
+    guarded(this->ctx_, [&] {
+      timers_.fire_processing(this->ctx_->processing_time(),
+                              [&](const Timer& t) { fire(t, false); });
+    });
+  }
+
+ private:
+  /// End of input: processing time runs to its end, so every processing-time timer fires;
+  /// timers registered meanwhile are ignored (nothing would ever follow them).
+  void finish() override {
+    guarded(this->ctx_, [&] {
+      ending_ = true;
+      timers_.fire_processing(INT64_MAX, [&](const Timer& t) { fire(t, false); });
+    });
+  }
+
+  bool push_plain(const In& v, int64_t ts) {
+    bool taken = false;
+    for (const auto& w : windows_) {
+      if (is_window_late(w)) continue;
+      taken = true;
+      encode_window(w, ns_);
+      bool fresh = contents_.add(ns_, v);
+      trigger_ctx_.deleted_ = false;
+      auto r =
+          call_trigger(ns_, [&](TriggerContext& c) { return trigger_->on_element(v, ts, w, c); });
+      if (is_fire(r)) emit(w, ns_, ns_);
+      if (is_purge(r)) contents_.clear(ns_);
+      // A window with contents has its cleanup timer already (only the cleanup clears both),
+      // unless the trigger just deleted a timer, which may have been the same.
+      if (fresh || trigger_ctx_.deleted_) register_cleanup_timer(w, ns_);
+    }
+    return taken;
+  }
+
+  bool push_merging(const In& v, int64_t ts) {
+    auto& mapping = merging_cells_->upsert();
+    MergingWindowSet<W> set(*merging_, mapping);
+    bool taken = false;
+    for (const auto& w : windows_) {
+      W actual = set.add_window(w, [&](const W& result, const std::vector<W>& merged,
+                                       const W& state_window, const std::vector<W>& merged_states) {
+        on_merge(result, merged, state_window, merged_states);
+      });
+      if (is_window_late(actual)) {
+        set.retire_window(actual);
+        continue;
+      }
+      taken = true;
+      encode_window(actual, ns_);
+      encode_window(*set.state_window(actual), state_ns_);
+      contents_.add(state_ns_, v);
+      auto r = call_trigger(
+          ns_, [&](TriggerContext& c) { return trigger_->on_element(v, ts, actual, c); });
+      if (is_fire(r)) emit(actual, ns_, state_ns_);
+      if (is_purge(r)) contents_.clear(state_ns_);
+      register_cleanup_timer(actual, ns_);
+    }
+    persist(mapping, set);
+    return taken;
+  }
+
+  void on_merge(const W& result, const std::vector<W>& merged, const W& state_window,
+                const std::vector<W>& merged_states) {
+    if (event_time_ && add_saturated(result.max_timestamp(), lateness_) <= this->watermark_)
+      throw JobError("internal error: merging made an event-time window end before the watermark");
+    if (!event_time_ && result.max_timestamp() <= this->ctx_->processing_time())
+      throw JobError("internal error: merging made a processing-time window end before the clock");
+    auto result_ns = encode_window(result);
+    std::vector<std::string> merged_ns;
+    for (const auto& m : merged) merged_ns.push_back(encode_window(m));
+    trigger_ctx_.merged_ = &merged_ns;
+    call_trigger(result_ns, [&](TriggerContext&) {
+      trigger_->on_merge(result, trigger_ctx_);
+      return TriggerResult::CONTINUE;
+    });
+    trigger_ctx_.merged_ = nullptr;
+    for (size_t i = 0; i < merged.size(); ++i) {
+      call_trigger(merged_ns[i], [&](TriggerContext& c) {
+        trigger_->clear(merged[i], c);
+        return TriggerResult::CONTINUE;
+      });
+      delete_cleanup_timer(merged[i], merged_ns[i]);
+    }
+    std::vector<std::string> sources;
+    for (const auto& s : merged_states) sources.push_back(encode_window(s));
+    contents_.merge(encode_window(state_window), sources);
+  }
+
+  void fire(const Timer& t, bool event_timer) {
+    key_.set(t, *backend_);
+    W window = decode_window<W>(t.ns);
+    std::string state_ns = t.ns;
+    typename MergingWindowSet<W>::Mapping* mapping = nullptr;
+    std::optional<MergingWindowSet<W>> set;
+    if (merging_) {
+      // A timer of a window that merged into another or is gone does nothing.
+      if (!(mapping = merging_cells_->find())) return;
+      set.emplace(*merging_, *mapping);
+      auto* s = set->state_window(window);
+      if (!s) return;
+      encode_window(*s, state_ns);
+    }
+    auto r = call_trigger(t.ns, [&](TriggerContext& c) {
+      return event_timer ? trigger_->on_event_time(t.time, window, c)
+                         : trigger_->on_processing_time(t.time, window, c);
+    });
+    if (is_fire(r)) emit(window, t.ns, state_ns);
+    if (is_purge(r)) contents_.clear(state_ns);
+    if (event_timer == event_time_ && t.time == cleanup_time(window)) {
+      contents_.clear(state_ns);
+      call_trigger(t.ns, [&](TriggerContext& c) {
+        trigger_->clear(window, c);
+        return TriggerResult::CONTINUE;
+      });
+      with_process_ctx(window, t.ns, [&] { fn_.clear(process_ctx_); });
+      if (set) set->retire_window(window);
+    }
+    if (set) persist(*mapping, *set);
+  }
+
+  /// Evaluates the window function over the contents kept under `state_ns`.
+  void emit(const W& window, const std::string& ns, const std::string& state_ns) {
+    elements_.clear();
+    if (!contents_.get(state_ns, elements_)) return;
+    collector_.out = this->out_;
+    collector_.timestamp = window.max_timestamp();
+    with_process_ctx(window, ns,
+                     [&] { fn_.process(key_.key(), process_ctx_, elements_, collector_); });
+  }
+
+  void persist(typename MergingWindowSet<W>::Mapping& mapping, const MergingWindowSet<W>& set) {
+    if (mapping.empty())
+      merging_cells_->erase();
+    else if (set.changed())
+      merging_cells_->store();
+  }
+
+  /// Runs `call(ctx)` with the trigger context on the window named `ns`.
+  template <class F>
+  TriggerResult call_trigger(const std::string& ns, F&& call) {
+    trigger_ctx_.window_ns_ = &ns;
+    trigger_scope_->set_namespace(ns);
+    return call(static_cast<TriggerContext&>(trigger_ctx_));
+  }
+  template <class F>
+  void with_process_ctx(const W& window, const std::string& ns, F&& call) {
+    process_ctx_.window_ = &window;
+    window_scope_->set_namespace(ns);
+    call();
+  }
+
+  int64_t cleanup_time(const W& w) const {
+    return event_time_ ? add_saturated(w.max_timestamp(), lateness_) : w.max_timestamp();
+  }
+  bool is_window_late(const W& w) const {
+    return event_time_ && cleanup_time(w) <= this->watermark_;
+  }
+  bool is_element_late(int64_t ts) const {
+    return event_time_ && add_saturated(ts, lateness_) <= this->watermark_;
+  }
+  /// A timer at the window's cleanup time; none for windows that never end (GlobalWindow).
+  void register_cleanup_timer(const W& w, const std::string& ns) {
+    auto t = cleanup_time(w);
+    if (t == INT64_MAX) return;
+    if (event_time_)
+      timers_.add_event(t, ns);
+    else if (!ending_)
+      timers_.add_processing(t, ns);
+  }
+  void delete_cleanup_timer(const W& w, const std::string& ns) {
+    auto t = cleanup_time(w);
+    if (t == INT64_MAX) return;
+    if (event_time_)
+      timers_.remove_event(t, ns);
+    else
+      timers_.remove_processing(t, ns);
+  }
+
+  /// The trigger's view: timers and state of the current key and window.
+  class TriggerCtx final : public OnMergeContext {
+   public:
+    explicit TriggerCtx(WindowOperator& op) : op_(&op) {}
+    int64_t current_watermark() const override { return op_->watermark_; }
+    int64_t current_processing_time() const override { return op_->ctx_->processing_time(); }
+    void register_event_time_timer(int64_t t) override { op_->timers_.add_event(t, *window_ns_); }
+    void register_processing_time_timer(int64_t t) override {
+      if (!op_->ending_) op_->timers_.add_processing(t, *window_ns_);
+    }
+    void delete_event_time_timer(int64_t t) override {
+      deleted_ = true;
+      op_->timers_.remove_event(t, *window_ns_);
+    }
+    void delete_processing_time_timer(int64_t t) override {
+      deleted_ = true;
+      op_->timers_.remove_processing(t, *window_ns_);
+    }
+
+    const std::string* window_ns_ = nullptr;
+    const std::vector<std::string>* merged_ = nullptr;
+    /// Whether the trigger deleted a timer since this was last reset.
+    bool deleted_ = false;
+
+   protected:
+    KeyedStateBackend& window_scope() override { return *op_->trigger_scope_; }
+    size_t merged_count() const override { return merged_ ? merged_->size() : 0; }
+    void scope_merged(size_t i) override { op_->trigger_scope_->set_namespace((*merged_)[i]); }
+    void scope_result() override { op_->trigger_scope_->set_namespace(*window_ns_); }
+
+   private:
+    WindowOperator* op_;
+  };
+
+  /// The window function's view: the window, time, state and side outputs.
+  class ProcessCtx final : public Pwf::Context {
+   public:
+    explicit ProcessCtx(WindowOperator& op) : op_(&op) {}
+    const W& window() const override { return *window_; }
+    int64_t current_watermark() const override { return op_->watermark_; }
+    int64_t current_processing_time() const override { return op_->ctx_->processing_time(); }
+
+    const W* window_ = nullptr;
+
+   protected:
+    KeyedStateBackend& window_scope() override {
+      if (op_->merging_)
+        throw JobError("per-window state is not available with merging windows (" +
+                       op_->assigner_->describe() + "): use global_state");
+      return *op_->window_scope_;
+    }
+    KeyedStateBackend& global_scope() override { return *op_->backend_; }
+    ElementSink* side_output(const std::string& id) override { return op_->side(id); }
+
+   private:
+    WindowOperator* op_;
+  };
+
+  KeyFn key_fn_;
+  CurrentKey<K> key_;
+  std::shared_ptr<const WindowAssigner<W>> assigner_;
+  const MergingWindowAssigner<W>* merging_;
+  bool event_time_;
+  std::unique_ptr<Trigger<In, W>> trigger_;
+  int64_t lateness_;
+  std::string late_tag_;
+  Contents contents_;
+  Fn fn_;
+  TriggerCtx trigger_ctx_;
+  ProcessCtx process_ctx_;
+  KeyedStateBackend* backend_ = nullptr;
+  KeyedTimers timers_;
+  std::optional<WindowScope> trigger_scope_;
+  std::optional<WindowScope> window_scope_;
+  KeyCells<typename MergingWindowSet<W>::Mapping>* merging_cells_ = nullptr;
+  StampingCollector<Out> collector_;
+  bool ending_ = false;
+  // Buffers reused from element to element.
+  std::vector<W> windows_;
+  std::vector<X> elements_;
+  std::string ns_;
+  std::string state_ns_;
+};
+
+}  // namespace sluice::detail

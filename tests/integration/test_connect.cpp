@@ -4,6 +4,7 @@
 #include <sluice/sluice.hpp>
 
 #include <map>
+#include <thread>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -303,4 +304,69 @@ TEST_CASE("window join pairs equal keys within the same window", "[join][window]
       CHECK(sorted(sink.collected()->values()) == sorted(expected));
     }
   }
+}
+
+namespace {
+/// An unbounded source that emits `n` timestamped records and then nothing, forever.
+class GoesQuiet final : public Source<Timed> {
+ public:
+  explicit GoesQuiet(int n) : n_(n) {}
+  std::unique_ptr<SourceReader<Timed>> create_reader(int, int) const override {
+    return std::make_unique<Reader>(n_);
+  }
+  bool bounded() const override { return false; }
+  std::string name() const override { return "Goes Quiet"; }
+
+ private:
+  class Reader final : public SourceReader<Timed> {
+   public:
+    explicit Reader(int n) : n_(n) {}
+    SourceStatus poll(Output<Timed>& out, int) override {
+      if (i_ < n_) out.push(Timed{i_ % 2, i_}, i_), ++i_;
+      return SourceStatus::waiting;
+    }
+
+   private:
+    int n_;
+    int64_t i_ = 0;
+  };
+  int n_;
+};
+
+/// Emits the key and time of each event-time timer (one per element's timestamp).
+class Fire : public KeyedProcessFunction<int64_t, Timed, std::string> {
+ public:
+  void process(const Timed&, Context& ctx, Collector<std::string>&) override {
+    ctx.timer_service().register_event_time_timer(ctx.timestamp());
+  }
+  void on_timer(int64_t t, OnTimerContext& ctx, Collector<std::string>& out) override {
+    out.collect(std::to_string(ctx.current_key()) + "@" + std::to_string(t));
+  }
+};
+}  // namespace
+
+TEST_CASE("an idle input does not hold back the watermark of the other", "[watermark][idleness][job]") {
+  StreamEnvironment env;
+  env.set_parallelism(1);
+  env.config().auto_watermark_interval = std::chrono::milliseconds(2);
+  auto strategy = WatermarkStrategy<Timed>::for_monotonous_timestamps()
+                      .with_timestamp_assigner([](const Timed& e, int64_t) { return e.second; })
+                      .with_idleness(std::chrono::milliseconds(20));
+  auto busy = env.from_generator(-1, [](int64_t i) { return Timed{0, i}; }).assign_timestamps_and_watermarks(strategy);
+  auto quiet = env.from_source<Timed>(GoesQuiet(3)).assign_timestamps_and_watermarks(strategy);
+  CollectSink<std::string> sink;
+  busy.union_with(quiet).key_by([](const Timed& e) { return e.first; }).process(Fire(), "fire").sink_to(sink);
+  auto client = env.execute_async("idleness");
+  // The quiet source's watermark stays at 1; once it is idle, the busy one's drives timers
+  // far past it. Without idleness nothing beyond time 1 would ever fire.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool beyond = false;
+  while (!beyond && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (const auto& s : sink.collected()->values())
+      if (s.rfind("0@", 0) == 0 && std::stoll(s.substr(2)) > 1000) beyond = true;
+  }
+  client.cancel();
+  CHECK_THROWS(client.wait());
+  CHECK(beyond);
 }

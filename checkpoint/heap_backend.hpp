@@ -11,17 +11,10 @@
 namespace sluice::checkpoint {
 
 /// Keeps keyed state as C++ objects in memory (the fast default backend).
-class HeapKeyedStateBackend final : public KeyedStateBackend {
+class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
  public:
   /// `now` gives processing time in ms (for TTL).
-  explicit HeapKeyedStateBackend(std::function<int64_t()> now) : now_(std::move(now)) {}
-  void set_current_key(std::string_view key_bytes, int key_group) override {
-    key_.assign(key_bytes.data(), key_bytes.size());
-    key_group_ = key_group;
-  }
-  const std::string& current_key() const override { return key_; }
-  int current_key_group() const override { return key_group_; }
-  int64_t now() const override { return now_(); }
+  explicit HeapKeyedStateBackend(std::function<int64_t()> now) : StoringKeyedStateBackend(std::move(now)) {}
   StateTable* heap_table(const std::string& name,
                          const std::function<std::unique_ptr<StateTable>()>& make) override;
   ByteStore* byte_store() override { return nullptr; }
@@ -35,9 +28,6 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
 
  private:
   std::map<std::string, std::vector<KeyedStateSnapshot::Entry>> pending_;
-  std::function<int64_t()> now_;
-  std::string key_;
-  int key_group_ = 0;
   std::map<std::string, std::unique_ptr<StateTable>> tables_;
 };
 

@@ -123,7 +123,7 @@ struct RocksDbKeyedStateBackend::Store {
 
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                                                    std::function<int64_t()> now)
-    : now_(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_unique<Store>()) {
+    : StoringKeyedStateBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_unique<Store>()) {
   rocksdb::Options options(db_options(), store_->state_options);
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(options, dir_.string(), &db);

@@ -19,7 +19,7 @@ namespace sluice::checkpoint {
 /// skip RocksDB's write-ahead log). Each named state is its own column family, created on
 /// first use. Every RocksDB failure becomes a JobError naming the directory and the state.
 /// Not thread-safe: one subtask's thread uses it.
-class RocksDbKeyedStateBackend final : public KeyedStateBackend, public ByteStore {
+class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public ByteStore {
  public:
   /// Opens a new, empty store in a new directory under `base_dir` (created if missing).
   /// `now` gives processing time in ms (for TTL).
@@ -30,13 +30,6 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend, public ByteStor
   RocksDbKeyedStateBackend& operator=(const RocksDbKeyedStateBackend&) = delete;
 
   // KeyedStateBackend
-  void set_current_key(std::string_view key_bytes, int key_group) override {
-    key_.assign(key_bytes.data(), key_bytes.size());
-    key_group_ = key_group;
-  }
-  const std::string& current_key() const override { return key_; }
-  int current_key_group() const override { return key_group_; }
-  int64_t now() const override { return now_(); }
   /// Always null: this backend never keeps objects.
   StateTable* heap_table(const std::string& name,
                          const std::function<std::unique_ptr<StateTable>()>& make) override;
@@ -59,9 +52,6 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend, public ByteStor
 
  private:
   struct Store;
-  std::function<int64_t()> now_;
-  std::string key_;
-  int key_group_ = 0;
   std::filesystem::path dir_;
   std::unique_ptr<Store> store_;
 };

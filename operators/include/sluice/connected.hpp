@@ -133,10 +133,7 @@ class KeyedTwoInput : public TwoInput<A, B, Out> {
   }
   void finish() override {
     guarded(this->ctx_, [&] {
-      scope_.fire_processing_timers(INT64_MAX, this->out_, timer_callback());
-      scope_.collector.out = this->out_;
-      scope_.collector.timestamp = no_timestamp;
-      on_end(scope_.collector);
+      scope_.end_input(this->out_, timer_callback(), [&](Collector<Out>& out) { on_end(out); });
     });
   }
   KeyedScope<K, Out> scope_;
@@ -216,10 +213,7 @@ class KeyedBroadcastOperator final : public TwoInput<In, Bcast, Out>, private El
   }
   void finish() override {
     guarded(this->ctx_, [&] {
-      scope_.fire_processing_timers(INT64_MAX, this->out_, on_timer());
-      bcast_.out = this->out_;
-      bcast_.timestamp = no_timestamp;
-      fn_.end_input(bcast_);
+      scope_.end_input(this->out_, on_timer(), [&](Collector<Out>& out) { fn_.end_input(out); });
     });
   }
   auto on_timer() {

@@ -299,6 +299,24 @@ class KeyedStateBackend {
   detail::TimerQueue processing_timers_;
 };
 
+/// What real backends share: the current key as set, and processing time from a function.
+class StoringKeyedStateBackend : public KeyedStateBackend {
+ public:
+  explicit StoringKeyedStateBackend(std::function<int64_t()> now) : now_(std::move(now)) {}
+  void set_current_key(std::string_view key_bytes, int key_group) override {
+    key_.assign(key_bytes.data(), key_bytes.size());
+    key_group_ = key_group;
+  }
+  const std::string& current_key() const override { return key_; }
+  int current_key_group() const override { return key_group_; }
+  int64_t now() const override { return now_(); }
+
+ private:
+  std::function<int64_t()> now_;
+  std::string key_;
+  int key_group_ = 0;
+};
+
 /// Makes the heap backend (objects in memory, the default). `now` gives processing time.
 std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now);
 /// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory

@@ -286,6 +286,15 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
     });
   }
 
+  /// End of input: the remaining processing-time timers fire, then `end(collector)` runs.
+  template <class F, class G>
+  void end_input(Output<Out>* out, F&& on_timer, G&& end) {
+    fire_processing_timers(INT64_MAX, out, on_timer);
+    collector.out = out;
+    collector.timestamp = no_timestamp;
+    end(collector);
+  }
+
   /// The namespace of the timer firing now.
   const std::string& timer_namespace() const { return timer_namespace_; }
 
@@ -348,10 +357,7 @@ class KeyedProcessOperator final : public OneInput<In, Out> {
   }
   void finish() override {
     guarded(this->ctx_, [&] {
-      scope_.fire_processing_timers(INT64_MAX, this->out_, on_timer());
-      scope_.collector.out = this->out_;
-      scope_.collector.timestamp = no_timestamp;
-      fn_.end_input(scope_.collector);
+      scope_.end_input(this->out_, on_timer(), [&](Collector<Out>& out) { fn_.end_input(out); });
     });
   }
 

@@ -351,6 +351,23 @@ class Ttl {
   StateTtl cfg_;
 };
 
+/// The current key's cell if it is alive: an expired one is erased and reads as absent;
+/// with read refresh, reading restarts its clock.
+template <class V>
+TtlCell<V>* read_live(KeyCells<TtlCell<V>>& cells, const Ttl& ttl) {
+  auto* c = cells.find();
+  if (!c) return nullptr;
+  if (ttl.expired(c->expires)) {
+    cells.erase();
+    return nullptr;
+  }
+  if (ttl.refresh_on_read()) {
+    c->expires = ttl.deadline();
+    cells.store();
+  }
+  return c;
+}
+
 // ---- the state kinds, each once over KeyCells / MapCells
 
 template <class T>
@@ -359,12 +376,8 @@ class ValueStateImpl final : public ValueState<T> {
   ValueStateImpl(KeyedStateBackend& b, const ValueStateDescriptor<T>& d)
       : cells_(key_cells<TtlCell<T>>(b, d.name)), ttl_(b, d.ttl) {}
   std::optional<T> value() override {
-    auto* c = live();
+    auto* c = read_live(cells_, ttl_);
     if (!c) return std::nullopt;
-    if (ttl_.refresh_on_read()) {
-      c->expires = ttl_.deadline();
-      cells_.store();
-    }
     return c->value;
   }
   void update(T v) override {
@@ -376,14 +389,6 @@ class ValueStateImpl final : public ValueState<T> {
   void clear() override { cells_.erase(); }
 
  private:
-  TtlCell<T>* live() {
-    auto* c = cells_.find();
-    if (c && ttl_.expired(c->expires)) {
-      cells_.erase();
-      return nullptr;
-    }
-    return c;
-  }
   KeyCells<TtlCell<T>>& cells_;
   Ttl ttl_;
 };
@@ -487,16 +492,8 @@ class ReducingStateImpl final : public ReducingState<T> {
     if (!reduce_) throw JobError("reducing state '" + d.name + "' has no reduce function");
   }
   std::optional<T> get() override {
-    auto* c = cells_.find();
+    auto* c = read_live(cells_, ttl_);
     if (!c) return std::nullopt;
-    if (ttl_.expired(c->expires)) {
-      cells_.erase();
-      return std::nullopt;
-    }
-    if (ttl_.refresh_on_read()) {
-      c->expires = ttl_.deadline();
-      cells_.store();
-    }
     return c->value;
   }
   void add(T v) override {
@@ -526,16 +523,8 @@ class AggregatingStateImpl final : public AggregatingState<In, Out> {
     if (!fn_) throw JobError("aggregating state '" + d.name + "' has no aggregate function");
   }
   std::optional<Out> get() override {
-    auto* c = cells_.find();
+    auto* c = read_live(cells_, ttl_);
     if (!c) return std::nullopt;
-    if (ttl_.expired(c->expires)) {
-      cells_.erase();
-      return std::nullopt;
-    }
-    if (ttl_.refresh_on_read()) {
-      c->expires = ttl_.deadline();
-      cells_.store();
-    }
     return fn_->get_result(c->value);
   }
   void add(const In& v) override {

@@ -1,0 +1,133 @@
+// checkpoint/barrier_handler.cpp — the barrier state machine.
+#include "barrier_handler.hpp"
+
+namespace sluice::checkpoint {
+
+const char* checkpoint_mode_name(CheckpointMode m) {
+  switch (m) {
+    case CheckpointMode::aligned: return "aligned";
+    case CheckpointMode::unaligned: return "unaligned";
+    case CheckpointMode::aligned_with_timeout: return "aligned with timeout";
+    case CheckpointMode::at_least_once: return "at-least-once";
+  }
+  return "?";
+}
+
+BarrierHandler::BarrierHandler(int channels, CheckpointMode mode, int64_t alignment_timeout_ms)
+    : ch_(size_t(channels)), mode_(mode), timeout_ms_(alignment_timeout_ms) {}
+
+BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms) {
+  BarrierActions out;
+  if (id <= last_done_) return out;  // a late barrier of a checkpoint already over here
+  if (pending_ && id > *pending_) {
+    // A newer checkpoint overtook the pending one before all its barriers came: give it up
+    // (as Flink does) and start the new one.
+    out.aborted = pending_;
+    last_done_ = *pending_;
+    reset(out);
+  }
+  if (!pending_) begin(id, now_ms);
+  if (id < *pending_) return out;  // stale: the older one was already given up
+  auto& c = ch_[size_t(ch)];
+  if (c.arrived) return out;
+  c.arrived = true;
+  if (c.recording) {
+    c.recording = false;
+    out.stop_recording.push_back(ch);
+  }
+  if (mode_ == CheckpointMode::unaligned && !unaligned_) {
+    go_unaligned(out);  // the first barrier: snapshot and overtake at once
+  } else if (!unaligned_ && (mode_ == CheckpointMode::aligned || mode_ == CheckpointMode::aligned_with_timeout)) {
+    c.blocked = true;
+    out.block.push_back(ch);
+  }
+  if (mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ && now_ms - started_ms_ >= timeout_ms_)
+    go_unaligned(out);
+  maybe_complete(out);
+  return out;
+}
+
+BarrierActions BarrierHandler::on_time(int64_t now_ms) {
+  BarrierActions out;
+  if (pending_ && mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ &&
+      now_ms - started_ms_ >= timeout_ms_)
+    go_unaligned(out);
+  return out;
+}
+
+BarrierActions BarrierHandler::on_abort(int64_t id) {
+  BarrierActions out;
+  if (!pending_ || *pending_ != id) {
+    if (id > last_done_) last_done_ = id;  // never start it later
+    return out;
+  }
+  last_done_ = id;
+  reset(out);
+  return out;
+}
+
+BarrierActions BarrierHandler::on_end_of_partition(int ch, int64_t) {
+  BarrierActions out;
+  auto& c = ch_[size_t(ch)];
+  c.closed = true;
+  if (c.recording) {
+    c.recording = false;
+    out.stop_recording.push_back(ch);
+  }
+  if (pending_) maybe_complete(out);
+  return out;
+}
+
+void BarrierHandler::begin(int64_t id, int64_t now_ms) {
+  pending_ = id;
+  started_ms_ = now_ms;
+  snapshotted_ = false;
+  unaligned_ = false;
+}
+
+void BarrierHandler::go_unaligned(BarrierActions& out) {
+  unaligned_ = true;
+  // The snapshot is taken now and the barrier overtakes queued output; channels that have
+  // not delivered the barrier record their data until they do, blocked ones resume.
+  snapshotted_ = true;
+  out.snapshot = pending_;
+  out.overtake = true;
+  for (size_t i = 0; i < ch_.size(); ++i) {
+    auto& c = ch_[i];
+    if (c.blocked) {
+      c.blocked = false;
+      out.unblock.push_back(int(i));
+    }
+    if (!c.arrived && !c.closed && !c.recording) {
+      c.recording = true;
+      out.start_recording.push_back(int(i));
+    }
+  }
+}
+
+void BarrierHandler::maybe_complete(BarrierActions& out) {
+  for (const auto& c : ch_)
+    if (!c.arrived && !c.closed) return;
+  if (!snapshotted_) {
+    snapshotted_ = true;
+    out.snapshot = pending_;
+    out.overtake = false;
+  }
+  out.completed = pending_;
+  last_done_ = *pending_;
+  reset(out);
+}
+
+void BarrierHandler::reset(BarrierActions& out) {
+  for (size_t i = 0; i < ch_.size(); ++i) {
+    auto& c = ch_[i];
+    if (c.blocked) out.unblock.push_back(int(i));
+    if (c.recording) out.stop_recording.push_back(int(i));
+    c.arrived = c.blocked = c.recording = false;
+  }
+  pending_.reset();
+  unaligned_ = false;
+  snapshotted_ = false;
+}
+
+}  // namespace sluice::checkpoint

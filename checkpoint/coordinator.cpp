@@ -1,0 +1,99 @@
+// checkpoint/coordinator.cpp — the checkpoint coordinator's decisions.
+#include "coordinator.hpp"
+
+namespace sluice::checkpoint {
+
+CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks)
+    : config_(config), tasks_(std::move(tasks)) {}
+
+std::vector<int> CheckpointCoordinator::frontier() const {
+  std::vector<int> out;
+  for (const auto& t : tasks_) {
+    if (finished_.count(t.id)) continue;
+    bool inputs_done = true;
+    for (int in : t.inputs) inputs_done &= finished_.count(in) > 0;
+    if (inputs_done) out.push_back(t.id);
+  }
+  return out;
+}
+
+CoordinatorActions CheckpointCoordinator::on_time(int64_t now_ms) {
+  CoordinatorActions out;
+  if (pending_ && now_ms - pending_since_ >= config_.timeout_ms) {
+    fail_pending("checkpoint " + std::to_string(*pending_) + " expired after " +
+                     std::to_string(config_.timeout_ms) + " ms",
+                 now_ms, out);
+  }
+  if (!pending_ && config_.interval_ms > 0 && now_ms - last_end_ms_ >= config_.min_pause_ms &&
+      now_ms - pending_since_ >= config_.interval_ms)
+    start(now_ms, out);
+  return out;
+}
+
+CoordinatorActions CheckpointCoordinator::trigger_now(int64_t now_ms) {
+  CoordinatorActions out;
+  if (!pending_) start(now_ms, out);
+  return out;
+}
+
+void CheckpointCoordinator::start(int64_t now_ms, CoordinatorActions& out) {
+  auto at = frontier();
+  if (at.empty()) return;  // everything finished: nothing left to checkpoint
+  pending_ = next_id_++;
+  pending_since_ = now_ms;
+  awaiting_.clear();
+  for (const auto& t : tasks_)
+    if (!finished_.count(t.id)) awaiting_.insert(t.id);
+  out.trigger = pending_;
+  out.trigger_at = std::move(at);
+}
+
+CoordinatorActions CheckpointCoordinator::on_ack(int64_t id, int task, int64_t now_ms) {
+  CoordinatorActions out;
+  if (!pending_ || id != *pending_) return out;  // late ack of an aborted checkpoint
+  awaiting_.erase(task);
+  if (!awaiting_.empty()) return out;
+  out.completed = pending_;
+  last_completed_ = *pending_;
+  pending_.reset();
+  last_end_ms_ = now_ms;
+  failures_in_row_ = 0;
+  return out;
+}
+
+CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int task, const std::string& reason,
+                                                     int64_t now_ms) {
+  CoordinatorActions out;
+  if (!pending_ || id != *pending_) return out;
+  fail_pending("checkpoint " + std::to_string(id) + " declined by subtask " + std::to_string(task) + ": " +
+                   reason,
+               now_ms, out);
+  return out;
+}
+
+CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now_ms) {
+  CoordinatorActions out;
+  finished_.insert(task);
+  if (pending_) {
+    awaiting_.erase(task);
+    if (awaiting_.empty()) {
+      out.completed = pending_;
+      last_completed_ = *pending_;
+      pending_.reset();
+      last_end_ms_ = now_ms;
+      failures_in_row_ = 0;
+    }
+  }
+  return out;
+}
+
+void CheckpointCoordinator::fail_pending(const std::string& why, int64_t now_ms, CoordinatorActions& out) {
+  out.aborted.emplace_back(*pending_, why);
+  pending_.reset();
+  last_end_ms_ = now_ms;
+  if (++failures_in_row_ > config_.tolerable_failures)
+    out.fail_job = "too many failed checkpoints in a row (" + std::to_string(failures_in_row_) +
+                   ", tolerable " + std::to_string(config_.tolerable_failures) + "); last: " + why;
+}
+
+}  // namespace sluice::checkpoint

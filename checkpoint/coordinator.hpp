@@ -1,0 +1,84 @@
+// checkpoint/coordinator.hpp — decides when checkpoints start, which tasks get the trigger, and when one completes, expires or fails.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sluice::checkpoint {
+
+/// How a job checkpoints. Every field states its default.
+struct CoordinatorConfig {
+  /// Time between checkpoint triggers; 0 (the default) disables periodic checkpoints.
+  int64_t interval_ms = 0;
+  /// A checkpoint not complete after this long is aborted. Default 10 minutes.
+  int64_t timeout_ms = 10 * 60 * 1000;
+  /// Least time between the end of one checkpoint and the start of the next. Default 0.
+  int64_t min_pause_ms = 0;
+  /// Failed checkpoints in a row the job survives; one more fails it. Default 0.
+  int tolerable_failures = 0;
+};
+
+/// One subtask, as the coordinator sees it: which subtasks feed it.
+struct TaskNode {
+  int id = 0;
+  std::vector<int> inputs;  ///< ids of the subtasks it reads from (empty: a source)
+};
+
+/// What the coordinator decided after an event.
+struct CoordinatorActions {
+  /// Start checkpoint `trigger` at these subtasks (the running frontier).
+  std::optional<int64_t> trigger;
+  std::vector<int> trigger_at;
+  /// Checkpoint `completed`: write its metadata, then notify every function and sink.
+  std::optional<int64_t> completed;
+  /// Checkpoints given up, with why.
+  std::vector<std::pair<int64_t, std::string>> aborted;
+  /// Too many failures in a row: fail the job with this sentence.
+  std::optional<std::string> fail_job;
+};
+
+/// The checkpoint coordinator (one per job) as a pure state machine: time is passed in,
+/// decisions come back. One checkpoint at a time. With FLIP-147's semantics, triggers go to
+/// the running frontier — unfinished subtasks all of whose inputs are finished (sources
+/// first) — and finished subtasks are neither triggered nor waited for.
+class CheckpointCoordinator {
+ public:
+  CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks);
+
+  /// Periodic work: trigger when due, expire a pending checkpoint past its timeout.
+  CoordinatorActions on_time(int64_t now_ms);
+  /// A checkpoint on demand (a savepoint, or the final one once all data ended); none is
+  /// started while another is pending.
+  CoordinatorActions trigger_now(int64_t now_ms);
+  CoordinatorActions on_ack(int64_t id, int task, int64_t now_ms);
+  CoordinatorActions on_decline(int64_t id, int task, const std::string& reason, int64_t now_ms);
+  /// Subtask `task` finished (after its final checkpoint). It is recorded as finished.
+  CoordinatorActions on_task_finished(int task, int64_t now_ms);
+
+  std::optional<int64_t> pending() const { return pending_; }
+  int64_t last_completed() const { return last_completed_; }
+  const std::set<int>& finished() const { return finished_; }
+  /// The subtasks a trigger goes to now.
+  std::vector<int> frontier() const;
+
+ private:
+  void start(int64_t now_ms, CoordinatorActions& out);
+  void fail_pending(const std::string& why, int64_t now_ms, CoordinatorActions& out);
+
+  CoordinatorConfig config_;
+  std::vector<TaskNode> tasks_;
+  std::set<int> finished_;
+  int64_t next_id_ = 1;
+  std::optional<int64_t> pending_;
+  std::set<int> awaiting_;
+  int64_t pending_since_ = 0;
+  int64_t last_end_ms_ = INT64_MIN / 2;
+  int64_t last_completed_ = 0;
+  int failures_in_row_ = 0;
+};
+
+}  // namespace sluice::checkpoint

@@ -1,0 +1,77 @@
+// tests/checkpoint/test_coordinator.cpp — the checkpoint coordinator: periodic triggers, acks, declines, timeouts, the running frontier.
+#include <catch2/catch.hpp>
+
+#include "checkpoint/coordinator.hpp"
+
+using namespace sluice::checkpoint;
+using V = std::vector<int>;
+
+namespace {
+// Two sources (0, 1) into a join (2) into a sink (3).
+std::vector<TaskNode> diamond() { return {{0, {}}, {1, {}}, {2, {0, 1}}, {3, {2}}}; }
+}  // namespace
+
+TEST_CASE("checkpoints trigger at the sources every interval and complete on the last ack", "[coordinator]") {
+  CheckpointCoordinator c({1000, 60000, 0, 0}, diamond());
+  auto a = c.on_time(1000);
+  REQUIRE(a.trigger == 1);
+  CHECK(a.trigger_at == V{0, 1});
+  CHECK_FALSE(c.on_time(1500).trigger);  // one at a time
+  for (int t : {3, 0, 2}) CHECK_FALSE(c.on_ack(1, t, 1600).completed);
+  a = c.on_ack(1, 1, 1700);
+  CHECK(a.completed == 1);
+  CHECK(c.last_completed() == 1);
+  CHECK_FALSE(c.on_time(1900).trigger);  // the interval counts from the last trigger
+  CHECK(c.on_time(2000).trigger == 2);
+}
+
+TEST_CASE("min pause delays the next trigger after a slow checkpoint", "[coordinator]") {
+  CheckpointCoordinator c({100, 60000, 500, 0}, {{0, {}}});
+  c.on_time(100);
+  c.on_ack(1, 0, 900);
+  CHECK_FALSE(c.on_time(1000).trigger);
+  CHECK(c.on_time(1400).trigger == 2);
+}
+
+TEST_CASE("declines and timeouts abort; more than the tolerable number in a row fails the job", "[coordinator]") {
+  CheckpointCoordinator c({100, 1000, 0, 1}, diamond());
+  c.on_time(100);
+  auto a = c.on_decline(1, 2, "snapshot failed: disk full", 150);
+  REQUIRE(a.aborted.size() == 1);
+  CHECK_THAT(a.aborted[0].second, Catch::Contains("declined by subtask 2") && Catch::Contains("disk full"));
+  CHECK_FALSE(a.fail_job);
+  CHECK_FALSE(c.on_ack(1, 0, 160).completed);  // late ack of the aborted one
+  a = c.on_time(200);
+  REQUIRE(a.trigger == 2);
+  a = c.on_time(1300);  // 1100 ms pending: expired; a second failure in a row
+  REQUIRE(a.aborted.size() == 1);
+  CHECK_THAT(a.aborted[0].second, Catch::Contains("expired"));
+  REQUIRE(a.fail_job);
+  CHECK_THAT(*a.fail_job, Catch::Contains("too many failed checkpoints"));
+}
+
+TEST_CASE("after sources finish, triggers go to the running frontier and finished tasks are not awaited", "[coordinator]") {
+  CheckpointCoordinator c({100, 60000, 0, 0}, diamond());
+  c.on_task_finished(0, 50);
+  CHECK(c.frontier() == V{1});
+  c.on_task_finished(1, 60);
+  CHECK(c.frontier() == V{2});
+  auto a = c.trigger_now(70);  // the final checkpoint, as soon as all data ended
+  REQUIRE(a.trigger == 1);
+  CHECK(a.trigger_at == V{2});
+  c.on_ack(1, 2, 80);
+  a = c.on_ack(1, 3, 90);
+  CHECK(a.completed == 1);
+  c.on_task_finished(2, 95);
+  c.on_task_finished(3, 96);
+  CHECK(c.frontier().empty());
+  CHECK_FALSE(c.on_time(1000).trigger);
+}
+
+TEST_CASE("a subtask finishing while a checkpoint waits for it completes the checkpoint", "[coordinator]") {
+  CheckpointCoordinator c({100, 60000, 0, 0}, {{0, {}}, {1, {0}}});
+  c.on_time(100);
+  c.on_ack(1, 0, 110);
+  auto a = c.on_task_finished(1, 120);
+  CHECK(a.completed == 1);
+}

@@ -18,11 +18,13 @@ struct EngineRun {
   uint64_t rows = 0;
 };
 
-EngineRun measure_engine(Query query, const SourceOptions& source, int parallelism) {
+EngineRun measure_engine(Query query, const SourceOptions& source, EngineOptions engine,
+                         int parallelism) {
+  engine.parallelism = parallelism;
   CountingSink sink;
   const auto count = sink.count();
   const auto start = std::chrono::steady_clock::now();
-  run_query(query, source, parallelism, std::move(sink));
+  run_query(query, source, engine, std::move(sink));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EngineRun run;
@@ -80,11 +82,11 @@ BenchResult run_bench(const BenchOptions& options,
     row.cost_eps = cost.events_per_second();
     row.cost_rows = cost.rows;
     announce(name + " engine at parallelism 1");
-    const EngineRun p1 = measure_engine(query, options.source, 1);
+    const EngineRun p1 = measure_engine(query, options.source, options.engine, 1);
     row.engine_p1_eps = p1.events_per_second;
     row.engine_p1_rows = p1.rows;
     announce(name + " engine at parallelism " + std::to_string(result.cores));
-    const EngineRun pn = measure_engine(query, options.source, result.cores);
+    const EngineRun pn = measure_engine(query, options.source, options.engine, result.cores);
     row.engine_pn_eps = pn.events_per_second;
     row.engine_pn_rows = pn.rows;
     result.rows.push_back(row);

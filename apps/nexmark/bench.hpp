@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cost.hpp"
+#include "queries.hpp"
 #include "source.hpp"
 
 namespace sluice::nexmark {
@@ -20,6 +21,9 @@ struct BenchOptions {
   std::vector<Query> queries = all_queries();
   /// The engine's "N cores" parallelism; 0 means the machine's hardware threads (default 0).
   int parallelism = 0;
+  /// The engine's state backend and its directory; `engine.parallelism` is ignored (every
+  /// query runs at 1 and at `parallelism`). Default heap.
+  EngineOptions engine;
 };
 
 /// One query's measurements. Every rate is events of the whole stream per second of wall
@@ -45,8 +49,10 @@ struct BenchResult {
 
 /// Runs the benchmark in this process: the generator alone once, then per query the COST loop
 /// (`measure_cost`) and the engine at parallelism 1 and `cores` into a CountingSink. Both sides
-/// build every row string and count it; neither stores nor sorts rows. `progress` gets one
-/// line per step. Throws sluice::JobError if an engine run fails.
+/// build every row string and count it; neither stores nor sorts rows (a stateful COST loop
+/// builds its rows at the end of the input, as its engine job emits them when windows or
+/// timers fire). `progress` gets one line per step. Throws sluice::JobError if an engine run
+/// fails.
 BenchResult run_bench(const BenchOptions& options,
                       const std::function<void(const std::string&)>& progress);
 

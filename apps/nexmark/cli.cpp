@@ -37,6 +37,39 @@ struct StreamFlags {
   }
 };
 
+/// The options `run` and `bench` share with `sluice run`: where keyed state lives.
+struct StateFlags {
+  std::string backend = "heap";
+  std::string dir;
+
+  EngineOptions engine(int parallelism) const {
+    EngineOptions options;
+    options.parallelism = parallelism;
+    options.state_backend =
+        backend == "rocksdb" ? StateBackendKind::rocksdb : StateBackendKind::heap;
+    options.state_dir = dir;
+    return options;
+  }
+};
+
+void add_state_options(CLI::App& command, StateFlags& flags) {
+  command
+      .add_option("--state-backend", flags.backend,
+                  "where keyed state lives: heap or rocksdb (default heap)")
+      ->check(CLI::IsMember({"heap", "rocksdb"}));
+  command.add_option("--state-dir", flags.dir,
+                     "working directory of RocksDB state (default: the system's temporary "
+                     "directory)");
+}
+
+/// Every query name, for help and errors: `q0, q1, ...`.
+std::string known_queries() {
+  std::string known;
+  for (const Query q : all_queries())
+    known += (known.empty() ? "" : ", ") + std::string(query_name(q));
+  return known;
+}
+
 /// A whole number in [low, high]. CLI11's Range alone would call "abc" out of range.
 template <class T>
 CLI::Validator whole_number(T low, T high) {
@@ -88,10 +121,8 @@ std::optional<std::vector<Query>> parse_queries(const std::vector<std::string>& 
   for (const std::string& name : names) {
     const auto query = parse_query(name);
     if (!query) {
-      std::string known;
-      for (const Query q : all_queries())
-        known += (known.empty() ? "" : ", ") + std::string(query_name(q));
-      err << "nexmark " << command << ": unknown query '" << name << "' (known: " << known << ")\n";
+      err << "nexmark " << command << ": unknown query '" << name << "' (known: " << known_queries()
+          << ")\n";
       return std::nullopt;
     }
     queries.push_back(*query);
@@ -125,24 +156,26 @@ int generate(const StreamFlags& flags, const std::string& path, std::ostream& ou
   return 0;
 }
 
-int run(const StreamFlags& flags, Query query, int parallelism, const std::string& path,
-        std::ostream& out) {
+int run(const StreamFlags& flags, const StateFlags& state, Query query, int parallelism,
+        const std::string& path, std::ostream& out) {
   const SourceOptions options = flags.source();
   const int p = parallelism > 0 ? parallelism : hardware_threads();
+  const EngineOptions engine = state.engine(p);
   const std::string name(query_name(query));
   const auto start = std::chrono::steady_clock::now();
   uint64_t rows = 0;
   if (path.empty()) {
     CountingSink sink;
     const auto count = sink.count();
-    run_query(query, options, p, std::move(sink));
+    run_query(query, options, engine, std::move(sink));
     rows = count->rows.load();
   } else {
-    run_query(query, options, p, SortedCsvSink(path, std::string(header(query))), 1);
+    run_query(query, options, engine, SortedCsvSink(path, std::string(header(query))), 1);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out << "nexmark run: " << name << " over " << flags.events << " events at parallelism " << p;
+  out << "nexmark run: " << name << " over " << flags.events << " events at parallelism " << p
+      << " (" << state.backend << " state)";
   if (path.empty())
     out << ": " << rows << " rows";
   else
@@ -155,15 +188,17 @@ int run(const StreamFlags& flags, Query query, int parallelism, const std::strin
   return 0;
 }
 
-int bench(const StreamFlags& flags, const std::vector<Query>& queries, std::ostream& out,
-          std::ostream& err) {
+int bench(const StreamFlags& flags, const StateFlags& state, const std::vector<Query>& queries,
+          std::ostream& out, std::ostream& err) {
   BenchOptions options;
   options.source = flags.source();
   options.queries = queries;
+  options.engine = state.engine(0);
   const BenchResult result = run_bench(
       options, [&](const std::string& line) { err << "nexmark bench: " << line << std::endl; });
   out << "Nexmark bench: " << result.events << " events, rate " << flags.rate << "/s, "
       << flags.generators << " generators" << (flags.realtime ? ", engine paced to real time" : "")
+      << ", " << state.backend << " state"
       << "; events/s of wall time. COST and engine both build each result row's CSV string and\n"
          "count it (neither stores nor sorts rows); engine runs end in a counting sink.\n\n";
   print_bench_table(result, out);
@@ -201,7 +236,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
   std::string run_path;
   auto* run_command = app.add_subcommand("run", "run one query embedded");
   add_stream_options(*run_command, run_flags, 1'000'000);
-  run_command->add_option("--query", run_query_name, "q0, q1 or q2")->required();
+  run_command->add_option("--query", run_query_name, "the query: " + known_queries())->required();
   run_command
       ->add_option("--parallelism", run_parallelism,
                    "parallelism of the source and the query (default: hardware threads)")
@@ -209,14 +244,19 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
   run_command->add_option("--output", run_path,
                           "write the result as one sorted CSV file with a header, atomically "
                           "(default: count the rows only)");
+  StateFlags run_state;
+  add_state_options(*run_command, run_state);
 
   StreamFlags bench_flags;
   std::vector<std::string> bench_queries;
   auto* bench_command =
       app.add_subcommand("bench", "generator, COST loop and engine at 1 and N cores, per query");
-  add_stream_options(*bench_command, bench_flags, 15'000'000);
+  // Sized so that all ten queries take about a minute on two cores (heap state).
+  add_stream_options(*bench_command, bench_flags, 1'500'000);
   bench_command->add_option("--queries", bench_queries, "queries to run (default all)")
       ->delimiter(',');
+  StateFlags bench_state;
+  add_state_options(*bench_command, bench_state);
 
   const auto& first = args.empty() ? std::string() : args.front();
   if (!first.empty() && !first.starts_with('-') && first != "generate" && first != "run" &&
@@ -252,7 +292,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (command == "run") {
       const auto queries = parse_queries({run_query_name}, err, command);
       if (!queries) return 2;
-      return run(run_flags, queries->front(), run_parallelism, run_path, out);
+      return run(run_flags, run_state, queries->front(), run_parallelism, run_path, out);
     }
     std::vector<Query> queries = all_queries();
     if (!bench_queries.empty()) {
@@ -260,7 +300,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       if (!parsed) return 2;
       queries = *parsed;
     }
-    return bench(bench_flags, queries, out, err);
+    return bench(bench_flags, bench_state, queries, out, err);
   } catch (const std::exception& e) {
     err << "nexmark " << command << ": " << e.what() << "\n";
     return 1;

@@ -1,4 +1,4 @@
-// apps/nexmark/cost.cpp — COST baselines: single-threaded hand-written loops for Nexmark q0-q2.
+// apps/nexmark/cost.cpp — query names and headers; COST loops for q0-q2, dispatch for q3-q12.
 #include "cost.hpp"
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "cost_stateful.hpp"
 #include "csv.hpp"
 
 namespace sluice::nexmark {
@@ -55,7 +56,7 @@ void for_each_event(const GeneratorConfig& whole_stream, OnEvent&& on_event) {
   }
 }
 
-// Feeds every result row of the query over the stream to `on_row`, in reading order.
+// Feeds every result row of a stateless query over the stream to `on_row`, in reading order.
 template <typename OnRow>
 void for_each_row(Query query, const GeneratorConfig& whole_stream, OnRow&& on_row) {
   switch (query) {
@@ -74,14 +75,29 @@ void for_each_row(Query query, const GeneratorConfig& whole_stream, OnRow&& on_r
         if (event.kind == Event::Kind::bid && q2_selects(event.bid)) on_row(q2_row(event.bid));
       });
       return;
+    case Query::q3:
+    case Query::q4:
+    case Query::q5:
+    case Query::q7:
+    case Query::q8:
+    case Query::q11:
+    case Query::q12:
+      break;
   }
-  throw std::invalid_argument("for_each_row: unknown query");
+  throw std::invalid_argument("for_each_row: " + std::string(query_name(query)) +
+                              " is not a stateless query");
+}
+
+bool is_stateless(Query query) {
+  return query == Query::q0 || query == Query::q1 || query == Query::q2;
 }
 
 }  // namespace
 
 const std::vector<Query>& all_queries() {
-  static const std::vector<Query> queries = {Query::q0, Query::q1, Query::q2};
+  static const std::vector<Query> queries = {Query::q0,  Query::q1, Query::q2, Query::q3,
+                                             Query::q4,  Query::q5, Query::q7, Query::q8,
+                                             Query::q11, Query::q12};
   return queries;
 }
 
@@ -100,6 +116,20 @@ std::string_view query_name(Query query) {
       return "q1";
     case Query::q2:
       return "q2";
+    case Query::q3:
+      return "q3";
+    case Query::q4:
+      return "q4";
+    case Query::q5:
+      return "q5";
+    case Query::q7:
+      return "q7";
+    case Query::q8:
+      return "q8";
+    case Query::q11:
+      return "q11";
+    case Query::q12:
+      return "q12";
   }
   throw std::invalid_argument("query_name: unknown query");
 }
@@ -111,6 +141,19 @@ std::string_view header(Query query) {
       return "auction,bidder,price,dateTime,extra";
     case Query::q2:
       return "auction,price";
+    case Query::q3:
+      return "name,city,state,id";
+    case Query::q4:
+      return "id,final";
+    case Query::q5:
+      return "auction,num";
+    case Query::q7:
+      return "auction,price,bidder,dateTime,extra";
+    case Query::q8:
+      return "id,name,stime";
+    case Query::q11:
+    case Query::q12:
+      return "bidder,bid_count,starttime,endtime";
   }
   throw std::invalid_argument("header: unknown query");
 }
@@ -136,6 +179,7 @@ std::string q2_row(const Bid& bid) {
 }
 
 std::vector<std::string> run_cost(Query query, const GeneratorConfig& whole_stream) {
+  if (!is_stateless(query)) return run_stateful_cost(query, whole_stream);
   std::vector<std::string> rows;
   for_each_row(query, whole_stream, [&](std::string row) { rows.push_back(std::move(row)); });
   std::sort(rows.begin(), rows.end());
@@ -155,6 +199,7 @@ std::vector<std::string> cost_q2(const GeneratorConfig& whole_stream) {
 }
 
 CostThroughput measure_cost(Query query, const GeneratorConfig& whole_stream) {
+  if (!is_stateless(query)) return measure_stateful_cost(query, whole_stream);
   CostThroughput result;
   const auto start = std::chrono::steady_clock::now();
   for_each_row(query, whole_stream, [&](const std::string& row) {

@@ -1,4 +1,4 @@
-// apps/nexmark/cost.hpp — COST baselines: single-threaded hand-written loops for Nexmark q0-q2.
+// apps/nexmark/cost.hpp — the Nexmark queries by name; COST baselines (single-threaded loops).
 #pragma once
 
 #include <cstdint>
@@ -12,19 +12,23 @@
 
 namespace sluice::nexmark {
 
-/// The queries that have a baseline loop here.
-enum class Query : uint8_t { q0, q1, q2 };
+/// The Nexmark queries of the suite: stateless q0-q2 (baselines here) and the stateful ones
+/// (baselines in cost_stateful.hpp).
+enum class Query : uint8_t { q0, q1, q2, q3, q4, q5, q7, q8, q11, q12 };
 
 /// Every query, in order: what `nexmark bench` runs by default.
 const std::vector<Query>& all_queries();
 
-/// `"q0"`, `"q1"`, `"q2"` to a query; nullopt for anything else.
+/// `"q0"`, `"q1"`, ..., `"q12"` to a query; nullopt for anything else (q6, q9, q10).
 std::optional<Query> parse_query(std::string_view name);
 /// The query's name as `parse_query` reads it.
 std::string_view query_name(Query query);
 
-/// The query's CSV header line, without a line break: `auction,bidder,price,dateTime,extra`
-/// for q0 and q1, `auction,price` for q2.
+/// The query's CSV header line, without a line break, column names as in NEXMARK.md:
+/// `auction,bidder,price,dateTime,extra` for q0 and q1, `auction,price` for q2, and for the
+/// stateful queries q3 `name,city,state,id`; q4 `id,final`; q5 `auction,num`;
+/// q7 `auction,price,bidder,dateTime,extra`; q8 `id,name,stime`;
+/// q11 and q12 `bidder,bid_count,starttime,endtime`.
 std::string_view header(Query query);
 
 /// q0 row of a bid: `auction,bidder,price,dateTime,extra` (extra quoted per RFC 4180).
@@ -41,9 +45,9 @@ bool q2_selects(const Bid& bid);
 std::string format_q1_price(int64_t price);
 
 /// Runs the query's baseline over the whole stream `whole_stream` describes: every split of
-/// `stream_splits(whole_stream)`, read to its end in one thread. Returns the result rows
-/// without header, sorted bytewise (the result is a multiset, so the order of reading does not
-/// matter). Duplicates are kept.
+/// `stream_splits(whole_stream)`, read to its end in one thread (q12 with its default clock, the
+/// event time). Returns the result rows without header, sorted bytewise (the result is a
+/// multiset, so the order of reading does not matter). Duplicates are kept.
 std::vector<std::string> run_cost(Query query, const GeneratorConfig& whole_stream);
 std::vector<std::string> cost_q0(const GeneratorConfig& whole_stream);
 std::vector<std::string> cost_q1(const GeneratorConfig& whole_stream);
@@ -65,7 +69,8 @@ struct CostThroughput {
 /// Runs the query's baseline loop over `whole_stream` as `run_cost` does, building every row
 /// string, but counts the rows and their bytes instead of keeping and sorting them; timed on
 /// the steady clock. This is the COST side of a benchmark whose engine side ends in a
-/// counting sink.
+/// counting sink. A stateful query's loop keeps its state and builds its rows at the end of
+/// the input, as `run_cost` does, and the time includes that.
 CostThroughput measure_cost(Query query, const GeneratorConfig& whole_stream);
 
 /// How fast the bare generator runs: every event of the stream produced and dropped.

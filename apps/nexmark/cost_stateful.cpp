@@ -17,6 +17,7 @@
 #include "cost_stateful.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -27,18 +28,10 @@
 namespace sluice::nexmark {
 namespace {
 
-constexpr int64_t tumble_size_ms = 10'000;
-constexpr int64_t hop_slide_ms = 2'000;
-constexpr int64_t hop_size_ms = 10'000;
-constexpr int64_t session_gap_ms = 10'000;
-
 int64_t floor_div(int64_t value, int64_t divisor) {
   const int64_t quotient = value / divisor;
   return (value % divisor != 0 && (value < 0) != (divisor < 0)) ? quotient - 1 : quotient;
 }
-
-// Start of the epoch-aligned window of `size` ms that contains `time`.
-int64_t window_start(int64_t time, int64_t size) { return floor_div(time, size) * size; }
 
 // Calls `on_start(start)` for every HOP window [start, start + size) containing `time`, starts
 // aligned to multiples of `slide`: newest first, as Flink's SlidingEventTimeWindows assigns.
@@ -104,7 +97,54 @@ std::vector<std::string> run_over_events(std::span<const Event> events, QuerySta
   return sorted(std::move(query).finish());
 }
 
+// Feeds the stream to `query` as `run_over_stream`, timed, and counts the rows it finishes with.
+template <typename QueryState>
+CostThroughput measure_over_stream(const GeneratorConfig& whole_stream, QueryState query) {
+  CostThroughput result;
+  const auto start = std::chrono::steady_clock::now();
+  for (const GeneratorConfig& split : stream_splits(whole_stream)) {
+    SplitReader reader(split);
+    while (reader.has_next()) query.add(reader.next().event);
+  }
+  for (const std::string& row : std::move(query).finish()) {
+    ++result.rows;
+    result.bytes += row.size();
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.events = whole_stream.resolved_max_events();
+  return result;
+}
+
 }  // namespace
+
+int64_t window_start(int64_t time, int64_t size) { return floor_div(time, size) * size; }
+
+bool q3_selects(const Person& person) {
+  return person.state == "OR" || person.state == "ID" || person.state == "CA";
+}
+
+bool q3_selects(const Auction& auction) { return auction.category == 10; }
+
+std::string q3_row(std::string_view name, std::string_view city, std::string_view state,
+                   int64_t auction_id) {
+  return csv_row(name, city, state, auction_id);
+}
+
+std::string q4_row(int64_t category, int64_t average) { return csv_row(category, average); }
+
+std::string q5_row(int64_t auction, int64_t count) { return csv_row(auction, count); }
+
+std::string q7_row(const Bid& bid) {
+  return csv_row(bid.auction, bid.price, bid.bidder, bid.date_time, bid.extra);
+}
+
+std::string q8_row(int64_t id, std::string_view name, int64_t stime) {
+  return csv_row(id, name, stime);
+}
+
+std::string bidder_window_row(int64_t bidder, int64_t count, int64_t start, int64_t end) {
+  return csv_row(bidder, count, start, end);
+}
 
 int64_t event_time(const Event& event) {
   switch (event.kind) {
@@ -116,36 +156,6 @@ int64_t event_time(const Event& event) {
       return event.bid.date_time;
   }
   throw std::invalid_argument("event_time: unknown event kind");
-}
-
-std::optional<StatefulQuery> parse_stateful_query(std::string_view name) {
-  if (name == "q3") return StatefulQuery::q3;
-  if (name == "q4") return StatefulQuery::q4;
-  if (name == "q5") return StatefulQuery::q5;
-  if (name == "q7") return StatefulQuery::q7;
-  if (name == "q8") return StatefulQuery::q8;
-  if (name == "q11") return StatefulQuery::q11;
-  if (name == "q12") return StatefulQuery::q12;
-  return std::nullopt;
-}
-
-std::string_view stateful_header(StatefulQuery query) {
-  switch (query) {
-    case StatefulQuery::q3:
-      return "name,city,state,id";
-    case StatefulQuery::q4:
-      return "id,final";
-    case StatefulQuery::q5:
-      return "auction,num";
-    case StatefulQuery::q7:
-      return "auction,price,bidder,dateTime,extra";
-    case StatefulQuery::q8:
-      return "id,name,stime";
-    case StatefulQuery::q11:
-    case StatefulQuery::q12:
-      return "bidder,bid_count,starttime,endtime";
-  }
-  throw std::invalid_argument("stateful_header: unknown query");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,10 +175,8 @@ class Q3State {
   void add(const Event& event) {
     if (event.kind == Event::Kind::person) {
       const Person& person = event.person;
-      if (person.state == "OR" || person.state == "ID" || person.state == "CA") {
-        person_prefixes_[person.id].push_back(csv_row(person.name, person.city, person.state));
-      }
-    } else if (event.kind == Event::Kind::auction && event.auction.category == 10) {
+      if (q3_selects(person)) persons_[person.id].push_back(person);
+    } else if (event.kind == Event::Kind::auction && q3_selects(event.auction)) {
       auctions_.emplace_back(event.auction.seller, event.auction.id);
     }
   }
@@ -176,18 +184,18 @@ class Q3State {
   std::vector<std::string> finish() && {
     std::vector<std::string> rows;
     for (const auto& [seller, auction_id] : auctions_) {
-      const auto found = person_prefixes_.find(seller);
-      if (found == person_prefixes_.end()) continue;
-      for (const std::string& prefix : found->second) {
-        rows.push_back(prefix + ',' + std::to_string(auction_id));
+      const auto found = persons_.find(seller);
+      if (found == persons_.end()) continue;
+      for (const Person& person : found->second) {
+        rows.push_back(q3_row(person.name, person.city, person.state, auction_id));
       }
     }
     return rows;
   }
 
  private:
-  // `name,city,state` of the qualifying persons, by person id.
-  std::unordered_map<int64_t, std::vector<std::string>> person_prefixes_;
+  // The qualifying persons, by person id.
+  std::unordered_map<int64_t, std::vector<Person>> persons_;
   // (seller, auction id) of the category-10 auctions.
   std::vector<KeyPair> auctions_;
 };
@@ -263,7 +271,7 @@ class Q4State {
     }
     std::vector<std::string> rows;
     for (const auto& [category, average] : by_category) {
-      rows.push_back(csv_row(category, average.sum / average.count));
+      rows.push_back(q4_row(category, average.sum / average.count));
     }
     return rows;
   }
@@ -326,7 +334,7 @@ class Q5State {
     }
     std::vector<std::string> rows;
     for (const auto& [key, count] : counts_) {
-      if (count >= window_max[key.first]) rows.push_back(csv_row(key.second, count));
+      if (count >= window_max[key.first]) rows.push_back(q5_row(key.second, count));
     }
     return rows;
   }
@@ -382,22 +390,18 @@ class Q7State {
   std::vector<std::string> finish() && {
     std::vector<std::string> rows;
     for (const auto& [start, window] : windows_) {
-      for (const Bid& bid : window.bids) rows.push_back(row(bid));
+      for (const Bid& bid : window.bids) rows.push_back(q7_row(bid));
     }
     for (const Bid& bid : boundary_bids_) {
       const auto previous = windows_.find(bid.date_time - tumble_size_ms);
       if (previous != windows_.end() && previous->second.price == bid.price) {
-        rows.push_back(row(bid));
+        rows.push_back(q7_row(bid));
       }
     }
     return rows;
   }
 
  private:
-  static std::string row(const Bid& bid) {
-    return csv_row(bid.auction, bid.price, bid.bidder, bid.date_time, bid.extra);
-  }
-
   struct WindowMax {
     int64_t price;
     std::vector<Bid> bids;  // the window's bids carrying `price`
@@ -448,7 +452,7 @@ class Q8State {
     std::vector<std::string> rows;
     for (const PersonKey& person : persons_) {
       if (sellers_.contains(KeyPair{person.window, person.id})) {
-        rows.push_back(csv_row(person.id, person.name, person.window));
+        rows.push_back(q8_row(person.id, person.name, person.window));
       }
     }
     return rows;
@@ -511,14 +515,14 @@ class Q11State {
       int64_t count = 0;
       for (const int64_t time : times) {
         if (time - last > session_gap_ms) {
-          rows.push_back(csv_row(bidder, count, first, last + session_gap_ms));
+          rows.push_back(bidder_window_row(bidder, count, first, last + session_gap_ms));
           first = time;
           count = 0;
         }
         last = time;
         ++count;
       }
-      rows.push_back(csv_row(bidder, count, first, last + session_gap_ms));
+      rows.push_back(bidder_window_row(bidder, count, first, last + session_gap_ms));
     }
     return rows;
   }
@@ -567,7 +571,7 @@ class Q12State {
   std::vector<std::string> finish() && {
     std::vector<std::string> rows;
     for (const auto& [key, count] : counts_) {
-      rows.push_back(csv_row(key.first, count, key.second, key.second + tumble_size_ms));
+      rows.push_back(bidder_window_row(key.first, count, key.second, key.second + tumble_size_ms));
     }
     return rows;
   }
@@ -590,25 +594,57 @@ std::vector<std::string> cost_q12(std::span<const Event> events, const ProcTimeF
 
 // ---------------------------------------------------------------------------------------------
 
-std::vector<std::string> run_stateful_cost(StatefulQuery query, const GeneratorConfig& whole_stream,
+std::vector<std::string> run_stateful_cost(Query query, const GeneratorConfig& whole_stream,
                                            const ProcTimeFn& proctime) {
   switch (query) {
-    case StatefulQuery::q3:
+    case Query::q3:
       return cost_q3(whole_stream);
-    case StatefulQuery::q4:
+    case Query::q4:
       return cost_q4(whole_stream);
-    case StatefulQuery::q5:
+    case Query::q5:
       return cost_q5(whole_stream);
-    case StatefulQuery::q7:
+    case Query::q7:
       return cost_q7(whole_stream);
-    case StatefulQuery::q8:
+    case Query::q8:
       return cost_q8(whole_stream);
-    case StatefulQuery::q11:
+    case Query::q11:
       return cost_q11(whole_stream);
-    case StatefulQuery::q12:
+    case Query::q12:
       return cost_q12(whole_stream, proctime);
+    case Query::q0:
+    case Query::q1:
+    case Query::q2:
+      break;
   }
-  throw std::invalid_argument("run_stateful_cost: unknown query");
+  throw std::invalid_argument("run_stateful_cost: " + std::string(query_name(query)) +
+                              " is not a stateful query");
+}
+
+CostThroughput measure_stateful_cost(Query query, const GeneratorConfig& whole_stream) {
+  switch (query) {
+    case Query::q3:
+      return measure_over_stream(whole_stream, Q3State{});
+    case Query::q4:
+      return measure_over_stream(whole_stream, Q4State{});
+    case Query::q5:
+      return measure_over_stream(whole_stream, Q5State{});
+    case Query::q7:
+      return measure_over_stream(whole_stream, Q7State{});
+    case Query::q8:
+      return measure_over_stream(whole_stream, Q8State{});
+    case Query::q11:
+      return measure_over_stream(whole_stream, Q11State{});
+    case Query::q12: {
+      const ProcTimeFn proctime = event_time;
+      return measure_over_stream(whole_stream, Q12State{proctime});
+    }
+    case Query::q0:
+    case Query::q1:
+    case Query::q2:
+      break;
+  }
+  throw std::invalid_argument("measure_stateful_cost: " + std::string(query_name(query)) +
+                              " is not a stateful query");
 }
 
 }  // namespace sluice::nexmark

@@ -15,28 +15,48 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cost.hpp"
 #include "generator.hpp"
 #include "model.hpp"
 
 namespace sluice::nexmark {
 
-/// The stateful queries that have a baseline loop here.
-enum class StatefulQuery : uint8_t { q3, q4, q5, q7, q8, q11, q12 };
+/// Windows of the windowed queries, in ms: q7, q8 and q12 tumble by 10 s; q5 hops by 2 s over
+/// 10 s; q11's sessions close after a 10 s gap. Windows are aligned to the epoch.
+inline constexpr int64_t tumble_size_ms = 10'000;
+inline constexpr int64_t hop_slide_ms = 2'000;
+inline constexpr int64_t hop_size_ms = 10'000;
+inline constexpr int64_t session_gap_ms = 10'000;
 
-/// `"q3"`, `"q4"`, `"q5"`, `"q7"`, `"q8"`, `"q11"`, `"q12"` to a query; nullopt otherwise.
-std::optional<StatefulQuery> parse_stateful_query(std::string_view name);
+/// Start of the epoch-aligned window of `size` ms that contains `time` (floor division, so a
+/// time before the epoch lands in the window that contains it).
+int64_t window_start(int64_t time, int64_t size);
 
-/// The query's CSV header line without a line break, column names as in NEXMARK.md:
-/// q3 `name,city,state,id`; q4 `id,final`; q5 `auction,num`;
-/// q7 `auction,price,bidder,dateTime,extra`; q8 `id,name,stime`;
-/// q11 and q12 `bidder,bid_count,starttime,endtime`.
-std::string_view stateful_header(StatefulQuery query);
+/// q3's filters: persons in OR, ID or CA (exact, case-sensitive), auctions of category 10.
+bool q3_selects(const Person& person);
+bool q3_selects(const Auction& auction);
+
+// The result rows, shared by the baselines and the engine jobs: CSV without a line break,
+// integers as integers, times as epoch ms, text quoted per RFC 4180 where needed.
+
+/// q3: `name,city,state,id` of a person and an auction id.
+std::string q3_row(std::string_view name, std::string_view city, std::string_view state,
+                   int64_t auction_id);
+/// q4: `id,final`, a category and its truncated average.
+std::string q4_row(int64_t category, int64_t average);
+/// q5: `auction,num`.
+std::string q5_row(int64_t auction, int64_t count);
+/// q7: `auction,price,bidder,dateTime,extra` of a bid.
+std::string q7_row(const Bid& bid);
+/// q8: `id,name,stime`.
+std::string q8_row(int64_t id, std::string_view name, int64_t stime);
+/// q11 and q12: `bidder,bid_count,starttime,endtime`.
+std::string bidder_window_row(int64_t bidder, int64_t count, int64_t start, int64_t end);
 
 /// A processing-time clock for q12: the processing time, epoch ms, at which an event is
 /// handled. A function of the event alone (its `event_id` is unique over the stream), so the
@@ -76,8 +96,13 @@ std::vector<std::string> cost_q12(const GeneratorConfig& whole_stream,
 std::vector<std::string> cost_q12(std::span<const Event> events,
                                   const ProcTimeFn& proctime = event_time);
 
-/// Runs the query's baseline over the whole stream (q12 with `proctime`, ignored otherwise).
-std::vector<std::string> run_stateful_cost(StatefulQuery query, const GeneratorConfig& whole_stream,
+/// Runs a stateful query's baseline over the whole stream (q12 with `proctime`, ignored
+/// otherwise). Throws std::invalid_argument for q0-q2.
+std::vector<std::string> run_stateful_cost(Query query, const GeneratorConfig& whole_stream,
                                            const ProcTimeFn& proctime = event_time);
+
+/// `measure_cost` of a stateful query: the loop as `run_stateful_cost` (q12 with the event
+/// time), its rows built at the end of the input and counted, neither kept nor sorted.
+CostThroughput measure_stateful_cost(Query query, const GeneratorConfig& whole_stream);
 
 }  // namespace sluice::nexmark

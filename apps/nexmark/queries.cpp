@@ -1,7 +1,9 @@
-// apps/nexmark/queries.cpp — q0-q2 as filter and map chains over the Nexmark source.
+// apps/nexmark/queries.cpp — the job a query runs in; q0-q2 as filter and map chains.
 #include "queries.hpp"
 
 #include <stdexcept>
+
+#include "cost_stateful.hpp"
 
 namespace sluice::nexmark {
 namespace {
@@ -10,8 +12,26 @@ bool is_bid(const Event& event) { return event.kind == Event::Kind::bid; }
 
 }  // namespace
 
+ExecutionConfig execution_config(const EngineOptions& engine) {
+  ExecutionConfig config;
+  config.parallelism = engine.parallelism;
+  config.state_backend = engine.state_backend;
+  config.state_dir = engine.state_dir;
+  return config;
+}
+
 DataStream<Event> add_nexmark_source(StreamEnvironment& env, const SourceOptions& options) {
   return env.from_source<Event>(NexmarkSource(options), "Nexmark Source");
+}
+
+DataStream<std::string> add_nexmark_job(StreamEnvironment& env, Query query, SourceOptions source) {
+  std::shared_ptr<SteppedClock> clock;
+  if (query == Query::q12) {
+    clock = std::make_shared<SteppedClock>(tumble_size_ms, is_bid);
+    env.config().clock = clock;
+    source.stepped_clock = clock;
+  }
+  return add_query(query, add_nexmark_source(env, source), std::move(clock));
 }
 
 DataStream<std::string> q0(DataStream<Event> events) {
@@ -31,7 +51,8 @@ DataStream<std::string> q2(DataStream<Event> events) {
       .map([](const Event& event) { return q2_row(event.bid); }, "q2 Row");
 }
 
-DataStream<std::string> add_query(Query query, DataStream<Event> events) {
+DataStream<std::string> add_query(Query query, DataStream<Event> events,
+                                  std::shared_ptr<SteppedClock> clock) {
   switch (query) {
     case Query::q0:
       return q0(std::move(events));
@@ -39,6 +60,20 @@ DataStream<std::string> add_query(Query query, DataStream<Event> events) {
       return q1(std::move(events));
     case Query::q2:
       return q2(std::move(events));
+    case Query::q3:
+      return q3(std::move(events));
+    case Query::q4:
+      return q4(std::move(events));
+    case Query::q5:
+      return q5(std::move(events));
+    case Query::q7:
+      return q7(std::move(events));
+    case Query::q8:
+      return q8(std::move(events));
+    case Query::q11:
+      return q11(std::move(events));
+    case Query::q12:
+      return q12(std::move(events), std::move(clock));
   }
   throw std::invalid_argument("add_query: unknown query");
 }

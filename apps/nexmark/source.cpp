@@ -98,24 +98,35 @@ std::chrono::nanoseconds Pacer::wait_for(int64_t event_timestamp) {
 }
 
 NexmarkReader::NexmarkReader(const std::vector<GeneratorConfig>& splits,
-                             const SourceReaderState& state, const SourceOptions& options)
+                             const SourceReaderState& state, const SourceOptions& options,
+                             int subtask, int parallelism)
     : interleaver_(splits, state, options.out_of_orderness_ms),
+      stepped_clock_(options.stepped_clock),
+      subtask_(subtask),
       watermark_interval_(std::max(1, options.watermark_interval)) {
   if (options.realtime) pacer_.emplace(options.clock);
+  if (stepped_clock_) stepped_clock_->join(subtask, parallelism);
 }
 
 SourceStatus NexmarkReader::poll(Output<Event>& out, int max_records) {
   for (int i = 0; i < max_records; ++i) {
-    if (!interleaver_.has_next()) return SourceStatus::finished;
-    if (pacer_ && pacer_->wait_for(interleaver_.next_timestamp()).count() > 0) {
+    if (!interleaver_.has_next()) return finish();
+    if ((pacer_ && pacer_->wait_for(interleaver_.next_timestamp()).count() > 0) ||
+        (stepped_clock_ && !stepped_clock_->admit(subtask_, interleaver_.next_timestamp()))) {
       emit_watermark(out);
       return SourceStatus::waiting;
     }
     NextEvent next = interleaver_.next();
+    if (stepped_clock_) stepped_clock_->emitted(next.event);
     out.push(std::move(next.event), next.event_timestamp);
     if (++since_watermark_ >= watermark_interval_) emit_watermark(out);
   }
-  return interleaver_.has_next() ? SourceStatus::more : SourceStatus::finished;
+  return interleaver_.has_next() ? SourceStatus::more : finish();
+}
+
+SourceStatus NexmarkReader::finish() {
+  if (stepped_clock_) stepped_clock_->ended(subtask_);
+  return SourceStatus::finished;
 }
 
 void NexmarkReader::emit_watermark(Output<Event>& out) {
@@ -134,7 +145,7 @@ std::unique_ptr<SourceReader<Event>> NexmarkSource::create_reader(int subtask,
                                                                   int parallelism) const {
   return std::make_unique<NexmarkReader>(
       splits_, initial_reader_state(static_cast<int32_t>(splits_.size()), subtask, parallelism),
-      options_);
+      options_, subtask, parallelism);
 }
 
 }  // namespace sluice::nexmark

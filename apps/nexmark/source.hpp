@@ -12,6 +12,7 @@
 
 #include "generator.hpp"
 #include "model.hpp"
+#include "stepped_clock.hpp"
 
 namespace sluice::nexmark {
 
@@ -112,16 +113,20 @@ struct SourceOptions {
   int watermark_interval = 256;
   /// The clock `realtime` paces by (default the steady clock).
   Pacer::Clock clock = [] { return std::chrono::steady_clock::now(); };
+  /// The processing-time clock the readers step as they emit (default none). Set per job run
+  /// by `add_nexmark_job` for q12; the same object must be the job's ExecutionConfig::clock.
+  std::shared_ptr<SteppedClock> stepped_clock;
 };
 
 /// One subtask's reader: an interleaver over its splits, pushing each event with its dateTime
 /// as timestamp. With `realtime`, an event not yet due makes `poll` return `waiting` (it never
-/// sleeps).
+/// sleeps); so does, with a `stepped_clock`, an event the clock does not admit yet.
 class NexmarkReader final : public SourceReader<Event> {
  public:
   /// `splits` is `stream_splits(options.stream)`; `state` names the splits this reader owns.
+  /// The reader is subtask `subtask` of `parallelism` (what a `stepped_clock` needs to know).
   NexmarkReader(const std::vector<GeneratorConfig>& splits, const SourceReaderState& state,
-                const SourceOptions& options);
+                const SourceOptions& options, int subtask = 0, int parallelism = 1);
 
   SourceStatus poll(Output<Event>& out, int max_records) override;
   /// The split positions of every event pushed so far.
@@ -129,9 +134,13 @@ class NexmarkReader final : public SourceReader<Event> {
 
  private:
   void emit_watermark(Output<Event>& out);
+  /// The reader has emitted its last event.
+  SourceStatus finish();
 
   SplitInterleaver interleaver_;
   std::optional<Pacer> pacer_;
+  std::shared_ptr<SteppedClock> stepped_clock_;
+  int subtask_;
   int watermark_interval_;
   int since_watermark_ = 0;
   int64_t emitted_watermark_ = min_watermark;

@@ -56,7 +56,9 @@ TEST_CASE("bad numbers, unknown commands and missing options are usage errors", 
       {"run"},
       {"run", "--query", "q0", "--no-such-option"},
       {"generate", "--events", "10"},
-      {"bench", "--queries", "q0,q7"},
+      {"bench", "--queries", "q0,q6"},
+      {"run", "--query", "q4", "--state-backend", "paper"},
+      {"bench", "--state-backend", "disk"},
       {"fly"},
       {},
   };
@@ -87,6 +89,28 @@ TEST_CASE("nexmark run --output writes the COST loop's rows under one header", "
     expected.push_back(row);
   }
   CHECK(lines_of(path) == expected);
+}
+
+TEST_CASE("nexmark run writes a stateful query's COST rows on either state backend",
+          "[nexmark][cli]") {
+  test_support::TempDir dir;
+  sluice::nexmark::GeneratorConfig whole;
+  whole.max_events = 20'000;
+  std::vector<std::string> expected = {"id,final"};
+  for (const auto& row : sluice::nexmark::run_cost(sluice::nexmark::Query::q4, whole)) {
+    expected.push_back(row);
+  }
+  for (const std::string backend : {"heap", "rocksdb"}) {
+    INFO(backend);
+    const std::string path = dir.file("q4-" + backend + ".csv");
+    const Run r =
+        nexmark({"run", "--query", "q4", "--events", "20000", "--parallelism", "2",
+                 "--state-backend", backend, "--state-dir", dir.file("state"), "--output", path});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("(" + backend + " state)"));
+    CHECK(lines_of(path) == expected);
+  }
 }
 
 TEST_CASE("nexmark run reports a failed job with status 1", "[nexmark][cli]") {
@@ -120,12 +144,23 @@ TEST_CASE("nexmark generate writes the stream as event CSV", "[nexmark][cli]") {
 }
 
 TEST_CASE("nexmark bench prints a table and a CSV", "[nexmark][cli][bench]") {
-  const Run r = nexmark({"bench", "--events", "20000", "--queries", "q2,q0"});
+  const Run r = nexmark({"bench", "--events", "20000", "--queries", "q2,q0,q5"});
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("p1/COST"));
   CHECK_THAT(r.out, Catch::Contains("query,events,cores,generator_eps,cost_eps"));
   CHECK_THAT(r.out, Catch::Contains("\nq2,20000,"));
   CHECK_THAT(r.out, Catch::Contains("\nq0,20000,"));
+  CHECK_THAT(r.out, Catch::Contains("\nq5,20000,"));
   CHECK_THAT(r.err, Catch::Contains("q0 engine at parallelism 1"));
+}
+
+TEST_CASE("nexmark bench runs the engine on the RocksDB backend", "[nexmark][cli][bench]") {
+  test_support::TempDir dir;
+  const Run r = nexmark({"bench", "--events", "20000", "--queries", "q11", "--state-backend",
+                         "rocksdb", "--state-dir", dir.file("state")});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("rocksdb state"));
+  CHECK_THAT(r.out, Catch::Contains("\nq11,20000,"));
 }

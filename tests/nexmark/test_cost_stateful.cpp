@@ -3,62 +3,17 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cost_stateful.hpp"
+#include "hand_made.hpp"
 
 using namespace sluice::nexmark;
+using namespace sluice::nexmark::hand_made;
 
 namespace {
-
-// 2015-07-15T00:00:00Z, a multiple of 10 s: window boundaries are base + k * 10 000.
-constexpr int64_t base = 1'436'918'400'000;
-
-Event person(int64_t id, std::string name, std::string city, std::string state, int64_t time) {
-  Event event;
-  event.kind = Event::Kind::person;
-  event.person.id = id;
-  event.person.name = std::move(name);
-  event.person.city = std::move(city);
-  event.person.state = std::move(state);
-  event.person.date_time = time;
-  return event;
-}
-
-Event auction(int64_t id, int64_t seller, int64_t category, int64_t time, int64_t expires) {
-  Event event;
-  event.kind = Event::Kind::auction;
-  event.auction.id = id;
-  event.auction.seller = seller;
-  event.auction.category = category;
-  event.auction.date_time = time;
-  event.auction.expires = expires;
-  return event;
-}
-
-Event bid(int64_t auction, int64_t bidder, int64_t price, int64_t time, std::string extra = "x") {
-  Event event;
-  event.kind = Event::Kind::bid;
-  event.bid.auction = auction;
-  event.bid.bidder = bidder;
-  event.bid.price = price;
-  event.bid.date_time = time;
-  event.bid.extra = std::move(extra);
-  return event;
-}
-
-std::vector<std::string> sorted(std::vector<std::string> rows) {
-  std::sort(rows.begin(), rows.end());
-  return rows;
-}
-
-std::vector<Event> reversed(std::vector<Event> events) {
-  std::reverse(events.begin(), events.end());
-  return events;
-}
-
-std::string ms(int64_t time) { return std::to_string(time); }
 
 std::size_t count_csv_fields(const std::string& row) {
   std::size_t fields = 1;
@@ -74,9 +29,8 @@ std::size_t count_columns(std::string_view header) {
   return static_cast<std::size_t>(std::count(header.begin(), header.end(), ',')) + 1;
 }
 
-const std::vector<StatefulQuery> all_queries = {
-    StatefulQuery::q3, StatefulQuery::q4,  StatefulQuery::q5, StatefulQuery::q7,
-    StatefulQuery::q8, StatefulQuery::q11, StatefulQuery::q12};
+const std::vector<Query> stateful_queries = {Query::q3, Query::q4,  Query::q5, Query::q7,
+                                             Query::q8, Query::q11, Query::q12};
 
 GeneratorConfig hundred_thousand() {
   GeneratorConfig whole;
@@ -97,22 +51,26 @@ const std::vector<Event>& generated_events() {
   return events;
 }
 
-std::vector<std::string> run_on_events(StatefulQuery query, std::span<const Event> events) {
+std::vector<std::string> run_on_events(Query query, std::span<const Event> events) {
   switch (query) {
-    case StatefulQuery::q3:
+    case Query::q3:
       return cost_q3(events);
-    case StatefulQuery::q4:
+    case Query::q4:
       return cost_q4(events);
-    case StatefulQuery::q5:
+    case Query::q5:
       return cost_q5(events);
-    case StatefulQuery::q7:
+    case Query::q7:
       return cost_q7(events);
-    case StatefulQuery::q8:
+    case Query::q8:
       return cost_q8(events);
-    case StatefulQuery::q11:
+    case Query::q11:
       return cost_q11(events);
-    case StatefulQuery::q12:
+    case Query::q12:
       return cost_q12(events);
+    case Query::q0:
+    case Query::q1:
+    case Query::q2:
+      break;
   }
   return {};
 }
@@ -120,33 +78,24 @@ std::vector<std::string> run_on_events(StatefulQuery query, std::span<const Even
 }  // namespace
 
 TEST_CASE("stateful query names and headers", "[nexmark][cost]") {
-  CHECK(parse_stateful_query("q3") == StatefulQuery::q3);
-  CHECK(parse_stateful_query("q11") == StatefulQuery::q11);
-  CHECK(parse_stateful_query("q12") == StatefulQuery::q12);
-  CHECK_FALSE(parse_stateful_query("q6").has_value());
-  CHECK_FALSE(parse_stateful_query("q0").has_value());
-  CHECK(stateful_header(StatefulQuery::q3) == "name,city,state,id");
-  CHECK(stateful_header(StatefulQuery::q4) == "id,final");
-  CHECK(stateful_header(StatefulQuery::q5) == "auction,num");
-  CHECK(stateful_header(StatefulQuery::q7) == "auction,price,bidder,dateTime,extra");
-  CHECK(stateful_header(StatefulQuery::q8) == "id,name,stime");
-  CHECK(stateful_header(StatefulQuery::q11) == "bidder,bid_count,starttime,endtime");
-  CHECK(stateful_header(StatefulQuery::q12) == "bidder,bid_count,starttime,endtime");
+  CHECK(parse_query("q3") == Query::q3);
+  CHECK(parse_query("q11") == Query::q11);
+  CHECK(parse_query("q12") == Query::q12);
+  CHECK_FALSE(parse_query("q6").has_value());
+  CHECK_FALSE(parse_query("q13").has_value());
+  for (const Query query : stateful_queries) CHECK(parse_query(query_name(query)) == query);
+  CHECK(header(Query::q3) == "name,city,state,id");
+  CHECK(header(Query::q4) == "id,final");
+  CHECK(header(Query::q5) == "auction,num");
+  CHECK(header(Query::q7) == "auction,price,bidder,dateTime,extra");
+  CHECK(header(Query::q8) == "id,name,stime");
+  CHECK(header(Query::q11) == "bidder,bid_count,starttime,endtime");
+  CHECK(header(Query::q12) == "bidder,bid_count,starttime,endtime");
+  CHECK_THROWS_AS(run_stateful_cost(Query::q0, hundred_thousand()), std::invalid_argument);
 }
 
 TEST_CASE("q3 joins every pair whichever side arrives first", "[nexmark][cost]") {
-  const std::vector<Event> events = {
-      person(1, "Ann Lee", "Boise", "ID", base),
-      person(2, "Bo Ray", "Salem", "OR", base + 1),
-      person(3, "Cy Dee", "Phoenix", "AZ", base + 2),       // wrong state
-      auction(100, 1, 10, base + 3, base + 99),             // Ann, before nothing
-      auction(101, 1, 10, base + 500'000, base + 600'000),  // Ann again, much later
-      auction(102, 2, 11, base + 4, base + 99),             // wrong category
-      auction(103, 3, 10, base + 5, base + 99),             // seller in AZ
-      auction(104, 4, 10, base + 6, base + 99),             // seller arrives after
-      auction(105, 9, 10, base + 7, base + 99),             // seller never seen
-      person(4, "Di, Jr.", "Los Angeles", "CA", base + 8),
-  };
+  const std::vector<Event> events = q3_events();
   const std::vector<std::string> expected = {
       "\"Di, Jr.\",Los Angeles,CA,104",
       "Ann Lee,Boise,ID,100",
@@ -157,24 +106,7 @@ TEST_CASE("q3 joins every pair whichever side arrives first", "[nexmark][cost]")
 }
 
 TEST_CASE("q4 bounds are inclusive and the average truncates", "[nexmark][cost]") {
-  const std::vector<Event> events = {
-      bid(1, 7, 3, base + 1000),  // before its auction arrives: still counts
-      auction(1, 50, 10, base + 1000, base + 2000),
-      bid(1, 7, 999, base + 999),   // before auction.dateTime
-      bid(1, 7, 998, base + 2001),  // after expires
-      bid(1, 7, 2, base + 1500),
-      auction(2, 50, 10, base + 1000, base + 2000),
-      bid(2, 7, 4, base + 2000),  // exactly at expires
-      bid(2, 7, 1, base + 1000),
-      auction(3, 50, 10, base + 1000, base + 2000),  // no qualifying bid: no group
-      bid(3, 7, 1'000'000, base + 5000),
-      auction(4, 50, 11, base + 0, base + 10),
-      bid(4, 7, -7, base + 5),  // AVG(-7) over one group
-      auction(5, 50, 12, base + 0, base + 10),
-      auction(6, 50, 12, base + 0, base + 10),
-      bid(5, 7, -3, base + 5),
-      bid(6, 7, -4, base + 5),  // (-3 + -4) / 2 = -3.5, truncated toward zero
-  };
+  const std::vector<Event> events = q4_events();
   // category 10: maxima 3 and 4, (3 + 4) / 2 = 3.5 -> 3.
   const std::vector<std::string> expected = {"10,3", "11,-7", "12,-3"};
   CHECK(cost_q4(events) == expected);
@@ -206,8 +138,7 @@ TEST_CASE("q5 counts in 2 s / 10 s hop windows and keeps ties", "[nexmark][cost]
     // X at +10 s (windows starting +2..+10 s) and at +19.999 s (windows +10..+18 s); Y at
     // +11 s (windows +2..+10 s). Windows +2..+8 s: X 1, Y 1 (tie); +10 s: X 2, Y 1;
     // +12..+18 s: X 1.
-    const std::vector<Event> events = {bid(7, 9, 1, base + 10'000), bid(7, 9, 1, base + 19'999),
-                                       bid(8, 9, 1, base + 11'000)};
+    const std::vector<Event> events = q5_alignment_events();
     std::vector<std::string> expected(8, "7,1");
     expected.push_back("7,2");
     expected.insert(expected.end(), 4, "8,1");
@@ -217,18 +148,7 @@ TEST_CASE("q5 counts in 2 s / 10 s hop windows and keeps ties", "[nexmark][cost]
 }
 
 TEST_CASE("q7 matches bids with window_end - 10 s <= dateTime <= window_end", "[nexmark][cost]") {
-  const std::vector<Event> events = {
-      // window [base, base + 10 s): max 100
-      bid(1, 11, 100, base),         // at the window start: in the window
-      bid(2, 12, 50, base + 9999),   // below the max
-      bid(3, 13, 100, base + 5000),  // a tie
-      // window [base + 10 s, base + 20 s): max 200
-      bid(4, 14, 100, base + 10'000),  // exactly at the previous end, previous max: matches it
-      bid(5, 15, 100, base + 10'001),  // previous max, but past the previous end
-      bid(6, 16, 200, base + 15'000),
-      // window [base + 20 s, base + 30 s): only bid, max 200
-      bid(7, 17, 200, base + 20'000, "a,b"),  // its own max and the previous one: two rows
-  };
+  const std::vector<Event> events = q7_events();
   const std::vector<std::string> expected = sorted({
       "1,100,11," + ms(base) + ",x",
       "3,100,13," + ms(base + 5000) + ",x",
@@ -242,18 +162,7 @@ TEST_CASE("q7 matches bids with window_end - 10 s <= dateTime <= window_end", "[
 }
 
 TEST_CASE("q8 joins new people and sellers of the same aligned window", "[nexmark][cost]") {
-  const std::vector<Event> events = {
-      person(1, "Ann", "c", "OR", base + 9999),
-      auction(100, 1, 10, base + 10'000, base + 20'000),  // next window: no match
-      person(2, "Bo", "c", "OR", base + 10'000),
-      auction(101, 2, 10, base + 19'999, base + 30'000),  // same window as Bo
-      auction(102, 2, 10, base + 15'000, base + 30'000),  // distinct sellers: one row
-      person(2, "Bo", "c", "OR", base + 12'000),          // distinct persons: one row
-      person(3, "Cy", "c", "OR", base + 20'000),
-      auction(103, 3, 10, base + 25'000, base + 30'000),
-      person(3, "Cyrus", "c", "OR", base + 21'000),       // same id, other name: own row
-      auction(104, 4, 10, base + 25'000, base + 30'000),  // seller never registered
-  };
+  const std::vector<Event> events = q8_events();
   const std::vector<std::string> expected = sorted({
       "2,Bo," + ms(base + 10'000),
       "3,Cy," + ms(base + 20'000),
@@ -264,21 +173,7 @@ TEST_CASE("q8 joins new people and sellers of the same aligned window", "[nexmar
 }
 
 TEST_CASE("q11 sessions merge when they touch", "[nexmark][cost]") {
-  const std::vector<Event> events = {
-      // bidder 1: exactly 10 s apart -> one session
-      bid(1, 1, 1, base),
-      bid(1, 1, 1, base + 10'000),
-      // bidder 2: 10 s + 1 ms apart -> two sessions
-      bid(1, 2, 1, base),
-      bid(1, 2, 1, base + 10'001),
-      // bidder 3: two sessions bridged by a bid that arrives last
-      bid(1, 3, 1, base),
-      bid(1, 3, 1, base + 20'000),
-      bid(1, 3, 1, base + 10'000),
-      // bidder 4: two bids at the same instant
-      bid(1, 4, 1, base + 7),
-      bid(1, 4, 1, base + 7),
-  };
+  const std::vector<Event> events = q11_events();
   const std::vector<std::string> expected = sorted({
       "1,2," + ms(base) + "," + ms(base + 20'000),
       "2,1," + ms(base) + "," + ms(base + 10'000),
@@ -327,14 +222,13 @@ TEST_CASE("stateful baselines on 100 000 generated events", "[nexmark][cost]") {
   std::vector<Event> shuffled = events;
   std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937_64(42));
 
-  for (const StatefulQuery query : all_queries) {
-    const std::string_view header = stateful_header(query);
-    INFO("query header " << header);
-    const std::vector<std::string> rows = run_stateful_cost(query, whole);
+  for (const Query query : stateful_queries) {
+    INFO(query_name(query));
+    const std::vector<std::string> rows = run_cost(query, whole);
     CHECK_FALSE(rows.empty());
     CHECK(std::is_sorted(rows.begin(), rows.end()));
     for (const std::string& row : rows) {
-      REQUIRE(count_csv_fields(row) == count_columns(header));
+      REQUIRE(count_csv_fields(row) == count_columns(header(query)));
     }
     // The event-sequence path shares the implementation and ignores the arrival order.
     CHECK(run_on_events(query, events) == rows);
@@ -351,9 +245,9 @@ TEST_CASE("q4 on generated events has one row per category 10-14", "[nexmark][co
 TEST_CASE("q11 and q12 on generated events count every bid", "[nexmark][cost]") {
   int64_t bids = 0;
   for (const Event& event : generated_events()) bids += event.kind == Event::Kind::bid ? 1 : 0;
-  for (const StatefulQuery query : {StatefulQuery::q11, StatefulQuery::q12}) {
+  for (const Query query : {Query::q11, Query::q12}) {
     int64_t counted = 0;
-    for (const std::string& row : run_stateful_cost(query, hundred_thousand())) {
+    for (const std::string& row : run_cost(query, hundred_thousand())) {
       const std::size_t first = row.find(',');
       counted += std::stoll(row.substr(first + 1, row.find(',', first + 1) - first - 1));
     }

@@ -506,8 +506,13 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       encode_window(w, ns_);
       bool fresh = contents_.add(ns_, v);
       trigger_ctx_.deleted_ = false;
+      // A window that already had contents has its cleanup timer: a trigger registering the
+      // same time again (EventTimeTrigger does, for every element) needs no lookup.
+      auto cleanup = cleanup_time(w);
+      trigger_ctx_.known_timer_ = fresh || !event_time_ || cleanup == INT64_MAX ? INT64_MIN : cleanup;
       auto r =
           call_trigger(ns_, [&](TriggerContext& c) { return trigger_->on_element(v, ts, w, c); });
+      trigger_ctx_.known_timer_ = INT64_MIN;
       if (is_fire(r)) emit(w, ns_, ns_);
       if (is_purge(r)) contents_.clear(ns_);
       // A window with contents has its cleanup timer already (only the cleanup clears both),
@@ -667,7 +672,9 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     explicit TriggerCtx(WindowOperator& op) : op_(&op) {}
     int64_t current_watermark() const override { return op_->watermark_; }
     int64_t current_processing_time() const override { return op_->ctx_->processing_time(); }
-    void register_event_time_timer(int64_t t) override { op_->timers_.add_event(t, *window_ns_); }
+    void register_event_time_timer(int64_t t) override {
+      if (t != known_timer_) op_->timers_.add_event(t, *window_ns_);
+    }
     void register_processing_time_timer(int64_t t) override {
       if (!op_->ending_) op_->timers_.add_processing(t, *window_ns_);
     }
@@ -684,6 +691,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     const std::vector<std::string>* merged_ = nullptr;
     /// Whether the trigger deleted a timer since this was last reset.
     bool deleted_ = false;
+    int64_t known_timer_ = INT64_MIN;
 
    protected:
     KeyedStateBackend& window_scope() override { return *op_->trigger_scope_; }

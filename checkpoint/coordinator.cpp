@@ -52,13 +52,16 @@ CoordinatorActions CheckpointCoordinator::on_ack(int64_t id, int task, int64_t n
   CoordinatorActions out;
   if (!pending_ || id != *pending_) return out;  // late ack of an aborted checkpoint
   awaiting_.erase(task);
-  if (!awaiting_.empty()) return out;
+  if (awaiting_.empty()) complete(now_ms, out);
+  return out;
+}
+
+void CheckpointCoordinator::complete(int64_t now_ms, CoordinatorActions& out) {
   out.completed = pending_;
   last_completed_ = *pending_;
   pending_.reset();
   last_end_ms_ = now_ms;
   failures_in_row_ = 0;
-  return out;
 }
 
 CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int task, const std::string& reason,
@@ -76,13 +79,7 @@ CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now
   finished_.insert(task);
   if (pending_) {
     awaiting_.erase(task);
-    if (awaiting_.empty()) {
-      out.completed = pending_;
-      last_completed_ = *pending_;
-      pending_.reset();
-      last_end_ms_ = now_ms;
-      failures_in_row_ = 0;
-    }
+    if (awaiting_.empty()) complete(now_ms, out);
   }
   return out;
 }

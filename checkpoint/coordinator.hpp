@@ -67,6 +67,7 @@ class CheckpointCoordinator {
 
  private:
   void start(int64_t now_ms, CoordinatorActions& out);
+  void complete(int64_t now_ms, CoordinatorActions& out);
   void fail_pending(const std::string& why, int64_t now_ms, CoordinatorActions& out);
 
   CoordinatorConfig config_;

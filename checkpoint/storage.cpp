@@ -1,0 +1,265 @@
+// checkpoint/storage.cpp — checkpoint files, `_metadata` in Cap'n Proto with a checksum, atomic commit, retention, verification.
+#include "storage.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "checkpoint/metadata.capnp.h"
+
+namespace sluice::checkpoint {
+
+namespace fs = std::filesystem;
+
+uint64_t fnv1a64(const void* data, size_t size, uint64_t h) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < size; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+namespace {
+
+constexpr const char* metadata_name = "_metadata";
+// `_metadata` = magic (8) + checksum of the message (8) + the flat Cap'n Proto message.
+constexpr char magic[8] = {'S', 'L', 'C', 'K', 'P', 'T', '0', '1'};
+
+std::string errno_text() { return std::strerror(errno); }
+
+/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
+void write_durably(const fs::path& path, const std::string& bytes) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw CheckpointError("cannot create checkpoint file '" + tmp.string() + "': " + errno_text());
+  size_t off = 0;
+  while (off < bytes.size()) {
+    auto n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      auto e = errno_text();
+      ::close(fd);
+      throw CheckpointError("cannot write checkpoint file '" + tmp.string() + "': " + e);
+    }
+    off += size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0)
+    throw CheckpointError("cannot flush checkpoint file '" + tmp.string() + "': " + errno_text());
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw CheckpointError("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+  int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CheckpointError("checkpoint file '" + path.string() + "' is missing");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::optional<uint64_t> id_of(const fs::path& p) {
+  auto name = p.filename().string();
+  if (name.rfind("chk-", 0) != 0 || name.size() == 4) return std::nullopt;
+  for (size_t i = 4; i < name.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return std::nullopt;
+  return std::stoull(name.substr(4));
+}
+
+std::string encode(const CheckpointMetadata& m) {
+  capnp::MallocMessageBuilder msg;
+  auto root = msg.initRoot<capnp_schema::CheckpointMetadata>();
+  root.setCheckpointId(m.checkpoint_id);
+  root.setJobName(m.job_name);
+  root.setMaxParallelism(m.max_parallelism);
+  root.setTimestampMs(m.timestamp_ms);
+  root.setSavepoint(m.savepoint);
+  auto ops = root.initOperators(uint32_t(m.operators.size()));
+  for (uint32_t i = 0; i < m.operators.size(); ++i) {
+    const auto& o = m.operators[i];
+    auto op = ops[i];
+    op.setOperatorId(o.operator_id);
+    op.setParallelism(o.parallelism);
+    op.setFinished(o.finished);
+    auto states = op.initStates(uint32_t(o.states.size()));
+    for (uint32_t j = 0; j < o.states.size(); ++j) {
+      states[j].setName(o.states[j].name);
+      states[j].setCodec(o.states[j].codec);
+    }
+    auto files = op.initFiles(uint32_t(o.files.size()));
+    for (uint32_t j = 0; j < o.files.size(); ++j) {
+      const auto& f = o.files[j];
+      files[j].setPath(f.path);
+      files[j].setSize(f.size);
+      files[j].setChecksum(f.checksum);
+      files[j].setSubtask(f.subtask);
+      files[j].setKeyGroupStart(f.key_group_start);
+      files[j].setKeyGroupEnd(f.key_group_end);
+    }
+  }
+  auto flat = capnp::messageToFlatArray(msg);
+  auto bytes = flat.asChars();
+  std::string body(bytes.begin(), bytes.size());
+  std::string out(magic, sizeof magic);
+  uint64_t sum = fnv1a64(body.data(), body.size());
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  out += body;
+  return out;
+}
+
+CheckpointMetadata decode(const std::string& bytes, const fs::path& where) {
+  if (bytes.size() < 16 || std::memcmp(bytes.data(), magic, 8) != 0)
+    throw CheckpointError("'" + where.string() + "' is not a Sluice checkpoint metadata file (or is truncated)");
+  uint64_t sum;
+  std::memcpy(&sum, bytes.data() + 8, 8);
+  auto body = std::string_view(bytes).substr(16);
+  if (fnv1a64(body.data(), body.size()) != sum)
+    throw CheckpointError("'" + where.string() + "' is corrupt: its checksum does not match");
+  if (body.size() % 8 != 0) throw CheckpointError("'" + where.string() + "' is truncated");
+  std::vector<capnp::word> words(body.size() / 8);
+  std::memcpy(words.data(), body.data(), body.size());
+  try {
+    capnp::FlatArrayMessageReader reader(kj::ArrayPtr<const capnp::word>(words.data(), words.size()));
+    auto root = reader.getRoot<capnp_schema::CheckpointMetadata>();
+    CheckpointMetadata m;
+    m.checkpoint_id = root.getCheckpointId();
+    m.job_name = root.getJobName().cStr();
+    m.max_parallelism = root.getMaxParallelism();
+    m.timestamp_ms = root.getTimestampMs();
+    m.savepoint = root.getSavepoint();
+    for (auto op : root.getOperators()) {
+      OperatorState o;
+      o.operator_id = op.getOperatorId().cStr();
+      o.parallelism = op.getParallelism();
+      o.finished = op.getFinished();
+      for (auto st : op.getStates()) o.states.push_back({st.getName().cStr(), st.getCodec().cStr()});
+      for (auto f : op.getFiles())
+        o.files.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), f.getKeyGroupStart(),
+                           f.getKeyGroupEnd()});
+      m.operators.push_back(std::move(o));
+    }
+    return m;
+  } catch (const kj::Exception& e) {
+    throw CheckpointError("'" + where.string() + "' is malformed: " + e.getDescription().cStr());
+  }
+}
+
+}  // namespace
+
+CheckpointStorage::CheckpointStorage(fs::path dir, int retain) : dir_(std::move(dir)), retain_(retain) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw CheckpointError("cannot create checkpoint directory '" + dir_.string() + "': " + ec.message());
+  auto lock = dir_ / ".lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
+  if (lock_fd_ < 0) throw CheckpointError("cannot open '" + lock.string() + "': " + errno_text());
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw CheckpointError("checkpoint directory '" + dir_.string() + "' is in use by another process");
+  }
+}
+
+CheckpointStorage::~CheckpointStorage() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+fs::path CheckpointStorage::checkpoint_dir(uint64_t id) const { return dir_ / ("chk-" + std::to_string(id)); }
+
+FileRef CheckpointStorage::write_file(uint64_t id, const std::string& name, const std::string& bytes) {
+  auto d = checkpoint_dir(id);
+  std::error_code ec;
+  fs::create_directories(d, ec);
+  if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
+  write_durably(d / name, bytes);
+  FileRef f;
+  f.path = name;
+  f.size = bytes.size();
+  f.checksum = fnv1a64(bytes.data(), bytes.size());
+  return f;
+}
+
+void CheckpointStorage::commit(const CheckpointMetadata& m) {
+  auto d = checkpoint_dir(m.checkpoint_id);
+  std::error_code ec;
+  fs::create_directories(d, ec);
+  write_durably(d / metadata_name, encode(m));
+  // Retention: the newest `retain_` complete checkpoints stay; older complete ones and
+  // incomplete ones older than this checkpoint go.
+  auto ids = complete_ids();
+  std::vector<uint64_t> keep(ids.end() - std::min<long>(long(ids.size()), retain_), ids.end());
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    auto id = id_of(entry.path());
+    if (!id || std::find(keep.begin(), keep.end(), *id) != keep.end()) continue;
+    bool complete = fs::exists(entry.path() / metadata_name);
+    if (complete || *id < m.checkpoint_id) fs::remove_all(entry.path(), ec);
+  }
+}
+
+CheckpointMetadata CheckpointStorage::load(const fs::path& path) const {
+  auto file = fs::is_directory(path) ? path / metadata_name : path;
+  auto m = decode(read_all(file), file);
+  auto base = file.parent_path();
+  for (const auto& op : m.operators)
+    for (const auto& f : op.files) {
+      auto p = base / f.path;
+      std::error_code ec;
+      auto size = fs::file_size(p, ec);
+      if (ec) throw CheckpointError("checkpoint file '" + p.string() + "' is missing");
+      if (size != f.size)
+        throw CheckpointError("checkpoint file '" + p.string() + "' is truncated: " + std::to_string(size) +
+                              " bytes, expected " + std::to_string(f.size));
+      auto bytes = read_all(p);
+      if (fnv1a64(bytes.data(), bytes.size()) != f.checksum)
+        throw CheckpointError("checkpoint file '" + p.string() + "' is corrupt: its checksum does not match");
+    }
+  return m;
+}
+
+std::vector<uint64_t> CheckpointStorage::complete_ids() const {
+  std::vector<uint64_t> ids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    auto id = id_of(entry.path());
+    if (id && fs::exists(entry.path() / metadata_name)) ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::optional<CheckpointMetadata> CheckpointStorage::latest(std::vector<std::string>* skipped) const {
+  auto ids = complete_ids();
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    try {
+      return load(checkpoint_dir(*it));
+    } catch (const CheckpointError& e) {
+      if (skipped) skipped->push_back(std::string(e.what()) + "; using an older checkpoint");
+    }
+  }
+  return std::nullopt;
+}
+
+std::string CheckpointStorage::read_file(uint64_t id, const FileRef& f) const {
+  auto p = checkpoint_dir(id) / f.path;
+  auto bytes = read_all(p);
+  if (bytes.size() != f.size || fnv1a64(bytes.data(), bytes.size()) != f.checksum)
+    throw CheckpointError("checkpoint file '" + p.string() + "' is corrupt: its checksum does not match");
+  return bytes;
+}
+
+}  // namespace sluice::checkpoint

@@ -1,0 +1,94 @@
+// checkpoint/storage.hpp — the checkpoint directory: chk-<n>/ files and _metadata with checksums, retention, locking, finding the latest good one.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sluice::checkpoint {
+
+/// A checkpoint that cannot be used: corrupt, truncated, or not there. what() is one
+/// sentence naming the file.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct FileRef {
+  std::string path;  ///< relative to the checkpoint's directory
+  uint64_t size = 0;
+  uint64_t checksum = 0;
+  uint32_t subtask = 0;
+  uint32_t key_group_start = 0;
+  uint32_t key_group_end = 0;
+  bool operator==(const FileRef&) const = default;
+};
+
+struct StateFingerprint {
+  std::string name;
+  std::string codec;
+  bool operator==(const StateFingerprint&) const = default;
+};
+
+struct OperatorState {
+  std::string operator_id;
+  uint32_t parallelism = 0;
+  bool finished = false;
+  std::vector<StateFingerprint> states;
+  std::vector<FileRef> files;
+  bool operator==(const OperatorState&) const = default;
+};
+
+/// What `_metadata` records (Cap'n Proto on disk, checksummed).
+struct CheckpointMetadata {
+  uint64_t checkpoint_id = 0;
+  std::string job_name;
+  uint32_t max_parallelism = 128;
+  int64_t timestamp_ms = 0;
+  bool savepoint = false;
+  std::vector<OperatorState> operators;
+  bool operator==(const CheckpointMetadata&) const = default;
+};
+
+/// FNV-1a 64 over bytes (corruption detection, not security).
+uint64_t fnv1a64(const void* data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
+
+/// One job's checkpoint directory, DESIGN.md §7: `chk-<n>/` holds task files and
+/// `_metadata`, written last and atomically, so a checkpoint without a valid `_metadata` is
+/// not complete. The directory is locked (flock) while open: two jobs never share it.
+/// Every call does blocking I/O: run it on the I/O executor.
+class CheckpointStorage {
+ public:
+  /// Opens (creating) `dir`; keeps the last `retain` complete checkpoints (default 3).
+  /// Throws CheckpointError when another process holds the directory.
+  explicit CheckpointStorage(std::filesystem::path dir, int retain = 3);
+  ~CheckpointStorage();
+  CheckpointStorage(const CheckpointStorage&) = delete;
+  CheckpointStorage& operator=(const CheckpointStorage&) = delete;
+
+  std::filesystem::path checkpoint_dir(uint64_t id) const;
+  /// Writes one file of checkpoint `id` (durably) and returns its reference.
+  FileRef write_file(uint64_t id, const std::string& name, const std::string& bytes);
+  /// Completes checkpoint `m.checkpoint_id`: writes `_metadata` atomically, then removes
+  /// complete checkpoints beyond the newest `retain`, and incomplete ones older than it.
+  void commit(const CheckpointMetadata& m);
+  /// Reads and verifies a checkpoint directory (or its `_metadata`): metadata checksum, and
+  /// every file's size and checksum.
+  CheckpointMetadata load(const std::filesystem::path& path) const;
+  /// The newest checkpoint that verifies. Each one skipped gets a sentence in `skipped`.
+  std::optional<CheckpointMetadata> latest(std::vector<std::string>* skipped = nullptr) const;
+  /// Ids of the complete checkpoints present (those with a `_metadata`), oldest first.
+  std::vector<uint64_t> complete_ids() const;
+  /// The bytes of a file of a loaded checkpoint, verified again.
+  std::string read_file(uint64_t id, const FileRef& f) const;
+
+ private:
+  std::filesystem::path dir_;
+  int retain_;
+  int lock_fd_ = -1;
+};
+
+}  // namespace sluice::checkpoint

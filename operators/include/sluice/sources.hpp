@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "sluice/element.hpp"
+#include "sluice/error.hpp"
 
 namespace sluice {
 
@@ -22,6 +24,10 @@ class SourceReader {
   /// waits for I/O submits it to the context's IoService and returns `waiting`.
   virtual SourceStatus poll(Output<T>& out, int max_records) = 0;
   virtual void close() {}
+  /// Where the reader is, as bytes a checkpoint can keep: a reader made by
+  /// Source::resume_reader from them emits exactly what this one would emit next.
+  /// Empty means the reader cannot resume.
+  virtual std::string position() const { return {}; }
 };
 
 /// A source: splits its input among the subtasks that read it.
@@ -33,7 +39,28 @@ class Source {
   /// Bounded sources end; their job finishes when all have ended.
   virtual bool bounded() const = 0;
   virtual std::string name() const = 0;
+  /// A reader for `subtask` that continues from `position` (SourceReader::position()).
+  virtual std::unique_ptr<SourceReader<T>> resume_reader(int subtask, int parallelism,
+                                                         const std::string& position) const {
+    (void)subtask, (void)parallelism, (void)position;
+    throw JobError("source '" + name() + "' cannot resume from a position");
+  }
 };
+
+namespace detail {
+/// Positions of index-based readers: the next index, 8 bytes little-endian.
+inline std::string index_position(int64_t next) {
+  return std::string(reinterpret_cast<const char*>(&next), sizeof next);
+}
+inline int64_t index_from_position(const std::string& position, const std::string& source) {
+  if (position.size() != sizeof(int64_t))
+    throw JobError("source '" + source + "' got a position of " + std::to_string(position.size()) +
+                   " bytes; expected 8");
+  int64_t next;
+  std::memcpy(&next, position.data(), sizeof next);
+  return next;
+}
+}  // namespace detail
 
 /// The elements of a vector; subtask i of p reads elements i, i+p, i+2p, ...
 template <class T>
@@ -42,7 +69,10 @@ class CollectionSource final : public Source<T> {
   explicit CollectionSource(std::vector<T> items)
       : items_(std::make_shared<const std::vector<T>>(std::move(items))) {}
   std::unique_ptr<SourceReader<T>> create_reader(int subtask, int parallelism) const override {
-    return std::make_unique<Reader>(items_, subtask, parallelism);
+    return std::make_unique<Reader>(items_, size_t(subtask), parallelism);
+  }
+  std::unique_ptr<SourceReader<T>> resume_reader(int, int parallelism, const std::string& position) const override {
+    return std::make_unique<Reader>(items_, size_t(detail::index_from_position(position, name())), parallelism);
   }
   bool bounded() const override { return true; }
   std::string name() const override { return "Collection Source"; }
@@ -50,13 +80,14 @@ class CollectionSource final : public Source<T> {
  private:
   class Reader final : public SourceReader<T> {
    public:
-    Reader(std::shared_ptr<const std::vector<T>> items, int subtask, int parallelism)
-        : items_(std::move(items)), next_(size_t(subtask)), step_(size_t(parallelism)) {}
+    Reader(std::shared_ptr<const std::vector<T>> items, size_t next, int parallelism)
+        : items_(std::move(items)), next_(next), step_(size_t(parallelism)) {}
     SourceStatus poll(Output<T>& out, int max_records) override {
       for (int i = 0; i < max_records && next_ < items_->size(); ++i, next_ += step_)
         out.push_copy((*items_)[next_], no_timestamp);
       return next_ < items_->size() ? SourceStatus::more : SourceStatus::finished;
     }
+    std::string position() const override { return detail::index_position(int64_t(next_)); }
 
    private:
     std::shared_ptr<const std::vector<T>> items_;
@@ -79,19 +110,23 @@ class GeneratorSource final : public Source<T> {
   std::unique_ptr<SourceReader<T>> create_reader(int subtask, int parallelism) const override {
     return std::make_unique<Reader>(*this, subtask, parallelism);
   }
+  std::unique_ptr<SourceReader<T>> resume_reader(int, int parallelism, const std::string& position) const override {
+    return std::make_unique<Reader>(*this, detail::index_from_position(position, name()), parallelism);
+  }
   bool bounded() const override { return count_ >= 0; }
   std::string name() const override { return "Generator Source"; }
 
  private:
   class Reader final : public SourceReader<T> {
    public:
-    Reader(const GeneratorSource& s, int subtask, int parallelism)
-        : count_(s.count_), fn_(s.fn_), ts_(s.ts_), next_(subtask), step_(parallelism) {}
+    Reader(const GeneratorSource& s, int64_t next, int parallelism)
+        : count_(s.count_), fn_(s.fn_), ts_(s.ts_), next_(next), step_(parallelism) {}
     SourceStatus poll(Output<T>& out, int max_records) override {
       for (int i = 0; i < max_records && (count_ < 0 || next_ < count_); ++i, next_ += step_)
         out.push(fn_(next_), ts_ ? ts_(next_) : no_timestamp);
       return count_ < 0 || next_ < count_ ? SourceStatus::more : SourceStatus::finished;
     }
+    std::string position() const override { return detail::index_position(next_); }
 
    private:
     int64_t count_;

@@ -508,9 +508,6 @@ struct TaskRuntime::Impl final : IoService {
       p.max_queued_bytes_out += part->max_queued_bytes();
       p.credits_available += part->credits();
     }
-    if (!partitions.empty() || !source) {
-      // records_out of a task without partitions is what its sink received
-    }
     p.queued_buffers_in = queued_buffers_in;
     p.queued_bytes_in = queued_bytes_in;
     p.max_queued_bytes_in = max_queued_bytes_in;

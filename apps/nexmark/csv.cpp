@@ -120,4 +120,14 @@ void write_event_csv(std::ostream& out, const Event& event) {
   out << row;
 }
 
+std::size_t csv_field_count(std::string_view row) {
+  std::size_t fields = 1;
+  bool quoted = false;
+  for (const char c : row) {
+    if (c == '"') quoted = !quoted;
+    if (c == ',' && !quoted) ++fields;
+  }
+  return fields;
+}
+
 }  // namespace sluice::nexmark

@@ -32,4 +32,7 @@ std::string event_csv_row(const Event& event);
 /// Writes the row and a `\n`.
 void write_event_csv(std::ostream& out, const Event& event);
 
+/// The number of fields in one CSV row (commas outside quotes, plus one).
+std::size_t csv_field_count(std::string_view row);
+
 }  // namespace sluice::nexmark

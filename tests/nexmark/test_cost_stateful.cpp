@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cost_stateful.hpp"
+#include "csv.hpp"
 #include "hand_made.hpp"
 
 using namespace sluice::nexmark;
@@ -15,15 +16,6 @@ using namespace sluice::nexmark::hand_made;
 
 namespace {
 
-std::size_t count_csv_fields(const std::string& row) {
-  std::size_t fields = 1;
-  bool quoted = false;
-  for (const char c : row) {
-    if (c == '"') quoted = !quoted;
-    if (c == ',' && !quoted) ++fields;
-  }
-  return fields;
-}
 
 std::size_t count_columns(std::string_view header) {
   return static_cast<std::size_t>(std::count(header.begin(), header.end(), ',')) + 1;
@@ -228,7 +220,7 @@ TEST_CASE("stateful baselines on 100 000 generated events", "[nexmark][cost]") {
     CHECK_FALSE(rows.empty());
     CHECK(std::is_sorted(rows.begin(), rows.end()));
     for (const std::string& row : rows) {
-      REQUIRE(count_csv_fields(row) == count_columns(header(query)));
+      REQUIRE(csv_field_count(row) == count_columns(header(query)));
     }
     // The event-sequence path shares the implementation and ignores the arrival order.
     CHECK(run_on_events(query, events) == rows);

@@ -1,13 +1,22 @@
-// actors/embedded.cpp — the embedded executor: one actor system per job, a job master actor, every subtask an actor.
+// actors/embedded.cpp — the embedded executor: one actor system per job, a job master actor (deployment, checkpoint coordination, restarts), every subtask an actor.
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <filesystem>
 #include <future>
+#include <mutex>
 
 #include "actors/io_executor.hpp"
 #include "actors/messages.hpp"
 #include "actors/probe_registry.hpp"
+#include "actors/restore.hpp"
 #include "actors/task_actor.hpp"
+#include "checkpoint/coordinator.hpp"
+#include "checkpoint/storage.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
 #include "sluice/executor.hpp"
@@ -19,83 +28,521 @@ namespace sluice::runtime {
 
 namespace {
 
+using checkpoint::CheckpointCoordinator;
+using checkpoint::CheckpointMetadata;
+using checkpoint::CheckpointStorage;
+using checkpoint::CoordinatorActions;
+
+std::shared_ptr<spdlog::logger> cplog() { return log::get("checkpoint"); }
+
+/// The checkpoints of a job, written by the master, read by job clients.
+struct CheckpointLog {
+  mutable std::mutex mu;
+  std::vector<CheckpointInfo> infos;
+  CheckpointInfo* find(int64_t id) {
+    for (auto& i : infos)
+      if (i.id == id) return &i;
+    return nullptr;
+  }
+};
+
+/// Decides whether and when a failed job runs again (Flink's restart strategies).
+class RestartPolicy {
+ public:
+  explicit RestartPolicy(RestartStrategy s) : s_(s) {}
+  /// The delay before the next run, or nothing when the job must fail.
+  std::optional<std::chrono::milliseconds> next(std::chrono::steady_clock::time_point now) {
+    using K = RestartStrategy::Kind;
+    switch (s_.kind) {
+      case K::none: return std::nullopt;
+      case K::fixed_delay:
+        if (restarts_ >= s_.attempts) return std::nullopt;
+        ++restarts_;
+        return s_.delay;
+      case K::exponential_delay: {
+        auto d = s_.delay * (int64_t(1) << std::min(restarts_, 30));
+        ++restarts_;
+        return std::min(d, s_.max_delay);
+      }
+      case K::failure_rate:
+        failures_.push_back(now);
+        while (!failures_.empty() && now - failures_.front() > s_.interval) failures_.pop_front();
+        if (int(failures_.size()) > s_.attempts) return std::nullopt;
+        ++restarts_;
+        return s_.delay;
+    }
+    return std::nullopt;
+  }
+  int restarts() const { return restarts_; }
+
+ private:
+  RestartStrategy s_;
+  int restarts_ = 0;
+  std::deque<std::chrono::steady_clock::time_point> failures_;
+};
+
 struct MasterState {
   std::shared_ptr<const JobGraph> graph;
   std::shared_ptr<const scheduler::ExecutionPlan> plan;
-  std::shared_ptr<ActorTable> actors;
-  size_t remaining = 0;
+  IoExecutor* io = nullptr;
+  ProbeRegistry* probes = nullptr;
   std::shared_ptr<std::promise<JobResult>> promise;
   std::chrono::steady_clock::time_point started;
   bool ended = false;
 
+  // the current run
+  int32_t attempt = 0;
+  std::shared_ptr<ActorTable> actors;
+  std::vector<size_t> slot_base;  // first slot of each task
+  size_t remaining = 0;
+  std::set<size_t> ended_slots;
+
+  // checkpoints
+  std::shared_ptr<CheckpointStorage> storage;  // null: the job does not checkpoint
+  std::shared_ptr<IoExecutor::Strand> strand;
+  std::shared_ptr<const RestoreState> restore;
+  std::shared_ptr<CheckpointLog> log;
+  std::unique_ptr<CheckpointCoordinator> coordinator;
+  std::map<int64_t, std::vector<std::shared_ptr<const CheckpointAck>>> acks;
+  std::map<int64_t, std::vector<caf::response_promise>> waiters;  // checkpoints asked for by clients
+  std::set<int64_t> savepoints;
+  std::deque<std::pair<bool, caf::response_promise>> requests;  // not started yet
+  int64_t next_id = 1;
+  int64_t last_completed = 0;
+  bool want_final = false;
+  int64_t final_id = 0;  // the checkpoint triggered once all data ended
+  int64_t ended_after = 0;  // the highest checkpoint a task had snapshotted when its input ended
+  std::unique_ptr<RestartPolicy> restarts;
+
+  size_t slots() const { return slot_base.empty() ? 0 : slot_base.back(); }
+  int64_t now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  }
   JobResult result(bool ok, std::string error) const {
     JobResult r;
     r.job_name = graph->name;
     r.succeeded = ok;
     r.error = std::move(error);
-    r.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
+    r.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    r.restarts = restarts ? restarts->restarts() : 0;
+    r.last_checkpoint = last_completed;
     return r;
   }
 };
 
-/// Deploys the job's subtasks, waits for all to finish, and cancels everything on the first
-/// failure. It makes no protocol decisions of its own.
-caf::behavior job_master(caf::stateful_actor<MasterState>* self,
-                         std::shared_ptr<const JobGraph> graph,
-                         std::shared_ptr<const scheduler::ExecutionPlan> plan, IoExecutor* io,
-                         ProbeRegistry* probes, std::shared_ptr<std::promise<JobResult>> promise) {
+using Self = caf::stateful_actor<MasterState>;
+
+/// The subtasks as the coordinator sees them: slot numbers and which slots feed each.
+std::vector<checkpoint::TaskNode> task_nodes(const scheduler::ExecutionPlan& plan, const std::vector<size_t>& base) {
+  std::vector<checkpoint::TaskNode> nodes;
+  for (const auto& t : plan.tasks)
+    for (int s = 0; s < t.parallelism; ++s) nodes.push_back({int(base[size_t(t.id)]) + s, {}});
+  for (const auto& x : plan.exchanges)
+    for (int c = 0; c < x.consumers; ++c)
+      for (int ch = 0; ch < x.channels_per_consumer(); ++ch)
+        nodes[base[size_t(x.target_task)] + size_t(c)].inputs.push_back(
+            int(base[size_t(x.source_task)]) + x.producer_of(c, ch));
+  return nodes;
+}
+
+void end_job(Self* self, bool ok, std::string error) {
+  auto& s = self->state;
+  if (s.ended) return;
+  s.ended = true;
+  if (!ok) {
+    log::runtime()->info("{}", error);
+    for (auto& row : *s.actors)
+      for (auto& a : row) self->send(a, cancel_atom::value);
+  } else {
+    log::runtime()->info("job '{}' finished", s.graph->name);
+  }
+  {
+    std::lock_guard<std::mutex> l(s.log->mu);
+    for (auto& i : s.log->infos)
+      if (i.status == CheckpointInfo::Status::pending) {
+        i.status = CheckpointInfo::Status::aborted;
+        i.reason = "the job ended first";
+      }
+  }
+  for (auto& [id, ws] : s.waiters)
+    for (auto& w : ws) w.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended before checkpoint " + std::to_string(id) + " completed"));
+  for (auto& [sp, w] : s.requests) w.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended"));
+  s.promise->set_value(s.result(ok, std::move(error)));
+  self->quit();
+}
+
+caf::actor& actor_of_slot(MasterState& s, int slot) {
+  size_t t = 0;
+  while (t + 1 < s.slot_base.size() && s.slot_base[t + 1] <= size_t(slot)) ++t;
+  return (*s.actors)[t][size_t(slot) - s.slot_base[t]];
+}
+
+void handle(Self* self, const CoordinatorActions& a);
+
+/// Starts a checkpoint at once: the final one, or one a client asked for.
+void trigger_now(Self* self) {
+  auto& s = self->state;
+  if (!s.coordinator || s.coordinator->pending()) return;
+  handle(self, s.coordinator->trigger_now(s.now_ms()));
+}
+
+/// After a checkpoint ended: start what waits (client requests, the final checkpoint).
+void after_checkpoint(Self* self) {
+  auto& s = self->state;
+  if (s.ended || !s.coordinator || s.coordinator->pending()) return;
+  bool final_due = s.want_final && s.final_id == 0 && s.remaining > 0 && s.last_completed <= s.ended_after;
+  if (!s.requests.empty() || final_due) trigger_now(self);
+}
+
+CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
+  CheckpointMetadata m;
+  m.checkpoint_id = uint64_t(id);
+  m.job_name = s.graph->name;
+  m.max_parallelism = uint32_t(s.graph->config.max_parallelism);
+  m.timestamp_ms = SystemClock().now();
+  m.savepoint = s.savepoints.count(id) > 0;
+  std::map<size_t, const CheckpointAck*> by_slot;
+  for (const auto& a : s.acks[id]) by_slot[s.slot_base[size_t(a->task)] + size_t(a->subtask)] = a.get();
+  const auto& finished = s.coordinator->finished();
+  for (const auto& t : s.plan->tasks)
+    for (int node : t.nodes) {
+      checkpoint::OperatorState o;
+      o.operator_id = s.plan->operator_ids[size_t(node)];
+      o.name = s.graph->nodes[size_t(node)].name;
+      o.parallelism = uint32_t(t.parallelism);
+      for (int sub = 0; sub < t.parallelism; ++sub) {
+        auto slot = s.slot_base[size_t(t.id)] + size_t(sub);
+        auto it = by_slot.find(slot);
+        if (it != by_slot.end()) o.files.push_back(it->second->file);
+        else if (finished.count(int(slot))) o.finished_subtasks.push_back(uint32_t(sub));
+      }
+      o.finished = o.finished_subtasks.size() == size_t(t.parallelism);
+      m.operators.push_back(std::move(o));
+    }
+  return m;
+}
+
+void handle(Self* self, const CoordinatorActions& a) {
+  auto& s = self->state;
+  if (a.trigger) {
+    auto id = *a.trigger;
+    s.next_id = id + 1;
+    {
+      std::lock_guard<std::mutex> l(s.log->mu);
+      CheckpointInfo info;
+      info.id = id;
+      info.triggered_ms = s.now_ms();
+      info.final = s.want_final;
+      if (s.want_final) s.final_id = id;
+      s.log->infos.push_back(info);
+    }
+    if (!s.requests.empty()) {
+      auto [savepoint, w] = std::move(s.requests.front());
+      s.requests.pop_front();
+      if (savepoint) s.savepoints.insert(id);
+      s.waiters[id].push_back(std::move(w));
+    }
+    cplog()->debug("job '{}': checkpoint {} triggered at {} subtasks", s.graph->name, id, a.trigger_at.size());
+    for (int slot : a.trigger_at) self->send(actor_of_slot(s, slot), trigger_atom::value, id);
+  }
+  if (a.completed) {
+    auto id = *a.completed;
+    auto m = std::make_shared<CheckpointMetadata>(metadata_of(s, id));
+    s.acks.erase(id);
+    auto storage = s.storage;
+    auto me = caf::actor_cast<caf::actor>(self);
+    auto attempt = s.attempt;
+    s.io->post(s.strand, [storage, m] { storage->commit(*m); },
+               [me, attempt, id](const std::string& err) { caf::anon_send(me, committed_atom::value, attempt, id, err); });
+  }
+  for (const auto& [id, why] : a.aborted) {
+    cplog()->warn("job '{}': {}", s.graph->name, why);
+    if (id == s.final_id) s.final_id = 0;
+    s.acks.erase(id);
+    {
+      std::lock_guard<std::mutex> l(s.log->mu);
+      if (auto* i = s.log->find(id)) {
+        i->status = CheckpointInfo::Status::aborted;
+        i->ended_ms = s.now_ms();
+        i->reason = why;
+      }
+    }
+    for (auto& w : s.waiters[id]) w.deliver(int64_t(0), why);
+    s.waiters.erase(id);
+    for (auto& row : *s.actors)
+      for (auto& actor : row) self->send(actor, abort_atom::value, id);
+  }
+  if (a.fail_job) end_job(self, false, "job '" + s.graph->name + "' failed: " + *a.fail_job);
+  else if (!a.aborted.empty()) after_checkpoint(self);
+}
+
+/// Spawns every subtask of the job for run `s.attempt`, starting from `s.restore`.
+void deploy(Self* self) {
+  auto& s = self->state;
+  s.actors = std::make_shared<ActorTable>();
+  s.remaining = 0;
+  s.ended_slots.clear();
+  s.want_final = false;
+  s.final_id = 0;
+  s.ended_after = 0;
+  size_t slot = 0;
+  for (const auto& t : s.plan->tasks) {
+    s.actors->emplace_back();
+    for (int sub = 0; sub < t.parallelism; ++sub) {
+      TaskEnv env{caf::actor_cast<caf::actor>(self), s.io, s.probes, slot++, s.attempt};
+      TaskSpec spec{s.graph, s.plan, t.id, sub, s.storage, s.restore};
+      auto a = spawn_task(self->system(), std::move(spec), env);
+      self->monitor(a);
+      s.actors->back().push_back(a);
+      ++s.remaining;
+    }
+  }
+  std::shared_ptr<const ActorTable> table = s.actors;
+  for (auto& row : *s.actors)
+    for (auto& a : row) self->send(a, wire_atom::value, table);
+  for (auto& row : *s.actors)
+    for (auto& a : row) self->send(a, start_atom::value);
+  if (s.storage) {
+    const auto& c = s.graph->config.checkpoint;
+    checkpoint::CoordinatorConfig cc;
+    cc.interval_ms = c.interval.count();
+    cc.timeout_ms = c.timeout.count();
+    cc.min_pause_ms = c.min_pause.count();
+    cc.tolerable_failures = c.tolerable_failures;
+    cc.first_id = s.next_id;
+    s.coordinator = std::make_unique<CheckpointCoordinator>(cc, task_nodes(*s.plan, s.slot_base));
+  }
+  log::runtime()->info("job '{}' deployed{}: {} tasks, {} subtasks", s.graph->name,
+                       s.restore ? " from checkpoint " + std::to_string(s.restore->checkpoint_id) : std::string(),
+                       s.plan->tasks.size(), s.remaining);
+}
+
+/// A task failed: restart from the last complete checkpoint when the strategy allows.
+void on_failure(Self* self, const std::string& error) {
+  auto& s = self->state;
+  if (s.ended) return;
+  std::optional<std::chrono::milliseconds> delay;
+  if (s.storage && s.restarts) delay = s.restarts->next(std::chrono::steady_clock::now());
+  if (!delay) {
+    end_job(self, false, error + (s.restarts && s.restarts->restarts() > 0
+                                      ? " (no restart left after " + std::to_string(s.restarts->restarts()) + ")"
+                                      : ""));
+    return;
+  }
+  log::runtime()->warn("{}; restarting from checkpoint {} in {} ms (restart {})", error, s.last_completed,
+                       delay->count(), s.restarts->restarts());
+  if (s.coordinator && s.coordinator->pending()) {
+    CoordinatorActions a;
+    a.aborted.emplace_back(*s.coordinator->pending(), "checkpoint " + std::to_string(*s.coordinator->pending()) +
+                                                          " aborted: the job is restarting");
+    s.coordinator.reset();
+    handle(self, a);
+  }
+  s.coordinator.reset();
+  for (auto& row : *s.actors)
+    for (auto& a : row) self->send(a, cancel_atom::value);
+  ++s.attempt;
+  s.acks.clear();
+  self->delayed_send(self, *delay, restart_atom::value, s.attempt);
+}
+
+caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
+                         std::shared_ptr<const scheduler::ExecutionPlan> plan, IoExecutor* io, ProbeRegistry* probes,
+                         std::shared_ptr<std::promise<JobResult>> promise, std::shared_ptr<CheckpointStorage> storage,
+                         std::shared_ptr<const RestoreState> restore, std::shared_ptr<CheckpointLog> cplog_) {
   auto& st = self->state;
   st.graph = graph;
   st.plan = plan;
+  st.io = io;
+  st.probes = probes;
   st.promise = promise;
   st.started = std::chrono::steady_clock::now();
-  st.actors = std::make_shared<ActorTable>();
-  size_t slot = 0;
+  st.storage = storage;
+  st.restore = restore;
+  st.log = cplog_;
+  st.strand = io->make_strand();
+  size_t base = 0;
   for (const auto& t : plan->tasks) {
-    st.actors->emplace_back();
-    for (int s = 0; s < t.parallelism; ++s) {
-      TaskEnv env{caf::actor_cast<caf::actor>(self), io, probes, slot++};
-      auto a = spawn_task(self->system(), TaskSpec{graph, plan, t.id, s}, env);
-      self->monitor(a);
-      st.actors->back().push_back(a);
-      ++st.remaining;
-    }
+    st.slot_base.push_back(base);
+    base += size_t(t.parallelism);
   }
-  std::shared_ptr<const ActorTable> table = st.actors;
-  for (auto& row : *st.actors)
-    for (auto& a : row) self->send(a, wire_atom::value, table);
-  for (auto& row : *st.actors)
-    for (auto& a : row) self->send(a, start_atom::value);
-  log::runtime()->info("job '{}' deployed: {} tasks, {} subtasks", graph->name, plan->tasks.size(),
-                       st.remaining);
+  st.slot_base.push_back(base);
+  if (storage) {
+    st.next_id = int64_t(storage->highest_id()) + 1;
+    if (restore) st.next_id = std::max<int64_t>(st.next_id, int64_t(restore->checkpoint_id) + 1);
+    st.last_completed = restore ? int64_t(restore->checkpoint_id) : 0;
+    st.restarts = std::make_unique<RestartPolicy>(graph->config.checkpoint.restart);
+  }
+  deploy(self);
+  auto tick = std::chrono::milliseconds(
+      std::clamp<int64_t>(graph->config.checkpoint.interval.count() / 10, 5, 100));
+  if (storage) self->send(self, tick_atom::value);
 
-  auto end = [self](bool ok, std::string error) {
+  self->set_down_handler([self](const caf::down_msg& dm) {
     auto& s = self->state;
-    if (s.ended) return;
-    s.ended = true;
-    if (!ok) {
-      log::runtime()->info("{}", error);
+    if (dm.reason && !s.ended) {
+      bool current = false;
       for (auto& row : *s.actors)
-        for (auto& a : row) self->send(a, cancel_atom::value);
-    } else {
-      log::runtime()->info("job '{}' finished", s.graph->name);
+        for (auto& a : row) current |= a.address() == dm.source;
+      if (current)
+        on_failure(self, "job '" + s.graph->name + "' failed: a task actor stopped: " + self->system().render(dm.reason));
     }
-    s.promise->set_value(s.result(ok, std::move(error)));
-    self->quit();
-  };
-  self->set_down_handler([self, end](const caf::down_msg& dm) {
-    if (dm.reason && !self->state.ended)
-      end(false, "job '" + self->state.graph->name + "' failed: a task actor stopped: " +
-                     self->system().render(dm.reason));
   });
   return {
-      [self, end](done_atom, int32_t, int32_t) {
-        if (--self->state.remaining == 0) end(true, {});
+      [self](done_atom, int32_t attempt, int32_t task, int32_t subtask) {
+        auto& s = self->state;
+        if (attempt != s.attempt || s.ended) return;
+        if (s.coordinator) handle(self, s.coordinator->on_task_finished(int(s.slot_base[size_t(task)]) + subtask, s.now_ms()));
+        if (--s.remaining == 0) end_job(self, true, {});
       },
-      [end](failed_atom, const std::string& error) { end(false, error); },
-      [self, end](cancel_atom) { end(false, "job '" + self->state.graph->name + "' was canceled"); },
+      [self](failed_atom, int32_t attempt, const std::string& error) {
+        if (attempt == self->state.attempt) on_failure(self, error);
+      },
+      [self](cancel_atom) { end_job(self, false, "job '" + self->state.graph->name + "' was canceled"); },
+      [self, tick](tick_atom) {
+        auto& s = self->state;
+        if (s.ended) return;
+        // Once all data ended, only the final checkpoint is taken (and expired if it must be).
+        if (s.coordinator && (!s.want_final || s.coordinator->pending()))
+          handle(self, s.coordinator->on_time(s.now_ms()));
+        self->delayed_send(self, tick, tick_atom::value);
+      },
+      [self](ack_atom, int32_t attempt, int64_t id, std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
+        auto& s = self->state;
+        if (attempt != s.attempt || s.ended || !s.coordinator) return;
+        if (!ack) {
+          handle(self, s.coordinator->on_decline(id, -1, why, s.now_ms()));
+          return;
+        }
+        if (s.coordinator->pending() != id) return;
+        {
+          std::lock_guard<std::mutex> l(s.log->mu);
+          if (auto* i = s.log->find(id)) i->bytes += ack->file.size;
+        }
+        int slot = int(s.slot_base[size_t(ack->task)]) + ack->subtask;
+        s.acks[id].push_back(ack);
+        handle(self, s.coordinator->on_ack(id, slot, s.now_ms()));
+      },
+      [self](committed_atom, int32_t attempt, int64_t id, const std::string& err) {
+        auto& s = self->state;
+        if (s.ended) return;
+        {
+          std::lock_guard<std::mutex> l(s.log->mu);
+          if (auto* i = s.log->find(id)) {
+            i->status = err.empty() ? CheckpointInfo::Status::completed : CheckpointInfo::Status::aborted;
+            i->ended_ms = s.now_ms();
+            i->reason = err;
+          }
+        }
+        if (!err.empty()) {
+          cplog()->warn("job '{}': checkpoint {} could not be committed: {}", s.graph->name, id, err);
+          for (auto& w : s.waiters[id]) w.deliver(int64_t(0), err);
+          s.waiters.erase(id);
+          after_checkpoint(self);
+          return;
+        }
+        s.last_completed = std::max(s.last_completed, id);
+        if (s.want_final && id > s.ended_after) {  // every task may close now: this one is the final checkpoint
+          std::lock_guard<std::mutex> l(s.log->mu);
+          if (auto* i = s.log->find(id)) i->final = true;
+        }
+        cplog()->info("job '{}': checkpoint {} complete", s.graph->name, id);
+        for (auto& w : s.waiters[id]) w.deliver(id, std::string());
+        s.waiters.erase(id);
+        if (attempt == s.attempt)
+          for (auto& row : *s.actors)
+            for (auto& a : row) self->send(a, complete_atom::value, id);
+        after_checkpoint(self);
+      },
+      [self](ended_atom, int32_t attempt, int32_t task, int32_t subtask, int64_t after) {
+        auto& s = self->state;
+        if (attempt != s.attempt || s.ended) return;
+        s.ended_after = std::max(s.ended_after, after);
+        s.ended_slots.insert(s.slot_base[size_t(task)] + size_t(subtask));
+        if (s.ended_slots.size() == s.slots() && !s.want_final) {
+          s.want_final = true;  // all data ended: the final checkpoint goes now, not an interval later
+          trigger_now(self);
+        }
+      },
+      [self](restart_atom, int32_t attempt) {
+        auto& s = self->state;
+        if (attempt != s.attempt || s.ended) return;
+        // Reads the newest complete checkpoint off the actor threads, then deploys.
+        auto storage = s.storage;
+        auto graph = s.graph;
+        auto out = std::make_shared<std::shared_ptr<const RestoreState>>();
+        auto me = caf::actor_cast<caf::actor>(self);
+        s.io->post(
+            s.strand,
+            [storage, graph, out] {
+              std::vector<std::string> skipped;
+              auto m = storage->latest(&skipped);
+              for (const auto& why : skipped) cplog()->warn("{}", why);
+              if (m) *out = read_restore_state(*m, storage->checkpoint_dir(m->checkpoint_id).string(), *graph);
+            },
+            [me, attempt, out](const std::string& err) {
+              caf::anon_send(me, restart_atom::value, attempt, *out, err);
+            });
+      },
+      [self](restart_atom, int32_t attempt, std::shared_ptr<const RestoreState> restore, const std::string& err) {
+        auto& s = self->state;
+        if (attempt != s.attempt || s.ended) return;
+        if (!err.empty()) {
+          end_job(self, false, "job '" + s.graph->name + "' cannot restart: " + err);
+          return;
+        }
+        s.restore = restore;
+        if (restore) s.last_completed = int64_t(restore->checkpoint_id);
+        deploy(self);
+      },
+      [self](savepoint_atom, bool savepoint) {
+        auto& s = self->state;
+        auto rp = self->make_response_promise();
+        if (!s.coordinator) {
+          rp.deliver(int64_t(0), std::string("job '" + s.graph->name + "' does not checkpoint (set a checkpoint interval)"));
+          return;
+        }
+        s.requests.emplace_back(savepoint, rp);
+        trigger_now(self);
+      },
   };
+}
+
+/// Opens the checkpoint directory and reads the checkpoint to start from, before any actor
+/// runs. Throws JobError or CheckpointError with one sentence.
+struct Prepared {
+  std::shared_ptr<CheckpointStorage> storage;
+  std::shared_ptr<const RestoreState> restore;
+  bool already_finished = false;
+};
+
+Prepared prepare(const JobGraph& g) {
+  Prepared p;
+  const auto& c = g.config.checkpoint;
+  auto dir = c.dir.empty() ? (std::filesystem::path("checkpoints") / g.name).string() : c.dir;
+  if (c.enabled() || c.restore == "latest") p.storage = std::make_shared<CheckpointStorage>(dir, c.retained);
+  if (c.restore.empty()) return p;
+  std::optional<CheckpointMetadata> m;
+  std::string path;
+  if (c.restore == "latest") {
+    std::vector<std::string> skipped;
+    m = p.storage->latest(&skipped);
+    for (const auto& why : skipped) cplog()->warn("{}", why);
+    if (!m) {
+      log::runtime()->warn("job '{}': no complete checkpoint in '{}'; starting from scratch", g.name, dir);
+      return p;
+    }
+    path = p.storage->checkpoint_dir(m->checkpoint_id).string();
+  } else {
+    path = c.restore;
+    if (std::filesystem::is_regular_file(path)) path = std::filesystem::path(path).parent_path().string();
+    m = CheckpointStorage::load(path);
+  }
+  p.restore = read_restore_state(*m, path, g);
+  p.already_finished = !m->operators.empty();
+  for (const auto& o : m->operators) p.already_finished &= o.finished;
+  log::runtime()->info("job '{}' restores checkpoint {} from '{}'", g.name, m->checkpoint_id, path);
+  return p;
 }
 
 class EmbeddedJob final : public JobHandle {
@@ -107,13 +554,33 @@ class EmbeddedJob final : public JobHandle {
     for (const auto& t : plan->tasks) slots += size_t(t.parallelism);
     probes_ = std::make_unique<ProbeRegistry>(slots);
     io_ = std::make_unique<IoExecutor>(2);
+    auto promise = std::make_shared<std::promise<JobResult>>();
+    result_ = promise->get_future().share();
+    Prepared prep;
+    try {
+      prep = prepare(*graph);
+    } catch (const std::exception& e) {
+      JobResult r;
+      r.job_name = graph->name;
+      r.error = "job '" + graph->name + "' cannot start: " + e.what();
+      promise->set_value(r);
+      return;
+    }
+    if (prep.already_finished) {
+      log::runtime()->warn("job '{}' had already finished at checkpoint {}; nothing to run", graph->name,
+                           prep.restore->checkpoint_id);
+      JobResult r;
+      r.job_name = graph->name;
+      r.succeeded = true;
+      r.last_checkpoint = int64_t(prep.restore->checkpoint_id);
+      promise->set_value(r);
+      return;
+    }
     cfg_.set("scheduler.max-threads", size_t(graph->config.effective_worker_threads()));
     cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
     cfg_.set("logger.verbosity", caf::atom("quiet"));
     sys_ = std::make_unique<caf::actor_system>(cfg_);
-    auto promise = std::make_shared<std::promise<JobResult>>();
-    result_ = promise->get_future().share();
-    master_ = sys_->spawn(job_master, graph, plan, io_.get(), probes_.get(), promise);
+    master_ = sys_->spawn(job_master, graph, plan, io_.get(), probes_.get(), promise, prep.storage, prep.restore, log_);
   }
   ~EmbeddedJob() override {
     if (result_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) cancel();
@@ -123,14 +590,32 @@ class EmbeddedJob final : public JobHandle {
     sys_.reset();  // waits for every actor to quit
   }
   JobResult wait() override { return result_.get(); }
-  void cancel() override { caf::anon_send(master_, cancel_atom::value); }
+  void cancel() override {
+    if (master_) caf::anon_send(master_, cancel_atom::value);
+  }
   std::vector<TaskProbe> probes() const override { return probes_->snapshot(); }
+  std::vector<CheckpointInfo> checkpoints() const override {
+    std::lock_guard<std::mutex> l(log_->mu);
+    return log_->infos;
+  }
+  int64_t trigger_checkpoint(bool savepoint) override {
+    if (!master_) throw JobError("the job is not running");
+    caf::scoped_actor self(*sys_);
+    int64_t id = 0;
+    std::string error;
+    self->request(master_, caf::infinite, savepoint_atom::value, savepoint)
+        .receive([&](int64_t i, const std::string& e) { id = i, error = e; },
+                 [&](const caf::error& e) { error = "the job master did not answer: " + sys_->render(e); });
+    if (!error.empty()) throw JobError(error);
+    return id;
+  }
 
  private:
   caf::actor_system_config cfg_;
   std::unique_ptr<ProbeRegistry> probes_;
   std::unique_ptr<IoExecutor> io_;
   std::unique_ptr<caf::actor_system> sys_;
+  std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
   std::shared_future<JobResult> result_;
   caf::actor master_;
 };

@@ -27,6 +27,7 @@ const char* frame_kind_name(FrameKind k) {
     case FrameKind::status: return "stream status";
     case FrameKind::end_of_data: return "EndOfData";
     case FrameKind::end_of_partition: return "EndOfPartition";
+    case FrameKind::barrier: return "barrier";
   }
   return "?";
 }
@@ -113,9 +114,25 @@ FrameBuffer encode_event(const ChannelId& ch, uint64_t sequence, FrameKind kind,
     case FrameKind::status: f.setIdle(value != 0); break;
     case FrameKind::end_of_data: f.setEndOfData(); break;
     case FrameKind::end_of_partition: f.setEndOfPartition(); break;
+    case FrameKind::barrier: f.setBarrier(value); break;
     case FrameKind::records: f.initRecords(); break;
   }
   return finish(msg);
+}
+
+FrameBuffer encode_priority_barrier(const ChannelId& ch, int64_t checkpoint_id) {
+  capnp::MallocMessageBuilder msg(scratch_segment(16));
+  auto f = msg.initRoot<Frame>();
+  set_header(f, ch, 0);
+  f.setBarrier(checkpoint_id);
+  f.setPriority(true);
+  return finish(msg);
+}
+
+void append_records(const FrameView& v, size_t from, ChannelRecords& out) {
+  if (v.kind() != FrameKind::records) return;
+  for (size_t i = from; i < v.record_count(); ++i)
+    out.records.emplace_back(v.timestamp(i), std::string(reinterpret_cast<const char*>(v.record_data(i)), v.record_size(i)));
 }
 
 struct FrameView::Impl {
@@ -140,6 +157,7 @@ FrameView::FrameView(const FrameBuffer& buf) {
     auto f = impl_->reader.getRoot<Frame>();
     channel_ = ChannelId{f.getEdge(), f.getProducer(), f.getConsumer()};
     sequence_ = f.getSequence();
+    priority_ = f.getPriority();
     switch (f.which()) {
       case Frame::RECORDS: {
         kind_ = FrameKind::records;
@@ -178,6 +196,10 @@ FrameView::FrameView(const FrameBuffer& buf) {
         break;
       case Frame::END_OF_DATA: kind_ = FrameKind::end_of_data; break;
       case Frame::END_OF_PARTITION: kind_ = FrameKind::end_of_partition; break;
+      case Frame::BARRIER:
+        kind_ = FrameKind::barrier;
+        value_ = f.getBarrier();
+        break;
       default: throw FrameError("frame of unknown kind");
     }
   } catch (const FrameError&) {

@@ -52,13 +52,16 @@ struct RecordBatch {
   }
 };
 
-enum class FrameKind : uint8_t { records, watermark, status, end_of_data, end_of_partition };
+enum class FrameKind : uint8_t { records, watermark, status, end_of_data, end_of_partition, barrier };
 const char* frame_kind_name(FrameKind k);
 
 /// Encodes a batch of records as a frame into a pooled buffer.
 FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordBatch& batch);
-/// Encodes an event frame: `value` is the watermark, or 1/0 for idle/active.
+/// Encodes an event frame: `value` is the watermark, 1/0 for idle/active, or the barrier's
+/// checkpoint id.
 FrameBuffer encode_event(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value = 0);
+/// Encodes a priority barrier (unaligned): sent without credit, outside the sequence.
+FrameBuffer encode_priority_barrier(const ChannelId& ch, int64_t checkpoint_id);
 
 /// A decoded frame over its buffer; record bytes are read in place. Throws FrameError on
 /// malformed bytes.
@@ -73,6 +76,7 @@ class FrameView {
   uint64_t sequence() const { return sequence_; }
   FrameKind kind() const { return kind_; }
   int64_t value() const { return value_; }
+  bool priority() const { return priority_; }
   /// Records of a record frame.
   size_t record_count() const { return count_; }
   const uint8_t* record_data(size_t i) const { return data_ + (i ? end_at(i - 1) : 0); }
@@ -87,10 +91,19 @@ class FrameView {
   uint64_t sequence_ = 0;
   FrameKind kind_ = FrameKind::records;
   int64_t value_ = 0;
+  bool priority_ = false;
   size_t count_ = 0;
   const uint8_t* data_ = nullptr;
   size_t data_size_ = 0;
 };
+
+/// In-flight records of one channel persisted by an unaligned checkpoint: (timestamp, bytes).
+struct ChannelRecords {
+  ChannelId channel;
+  std::vector<std::pair<int64_t, std::string>> records;
+};
+/// Appends the records of a record frame from record `from` on (other frames add nothing).
+void append_records(const FrameView& v, size_t from, ChannelRecords& out);
 
 /// Bytes on a channel that are not a valid frame.
 class FrameError : public std::runtime_error {

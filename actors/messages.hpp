@@ -27,7 +27,28 @@ using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
 // master <- task
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+// checkpoints: task <- master (trigger, complete, abort) with the checkpoint id;
+// master <- task: (ack_atom, attempt, id, ack) where a null ack is a decline with its
+// reason, and (ended_atom, attempt, task, subtask) when a task's input ended.
+using trigger_atom = caf::atom_constant<caf::atom("trigger")>;
+using complete_atom = caf::atom_constant<caf::atom("complete")>;
+using abort_atom = caf::atom_constant<caf::atom("abort")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using ended_atom = caf::atom_constant<caf::atom("ended")>;
+// master <- itself
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+// master <- a job client: (savepoint_atom, bool savepoint, promise)
+using savepoint_atom = caf::atom_constant<caf::atom("savepoint")>;
 
 }  // namespace sluice::runtime
 
+namespace sluice::runtime {
+struct CheckpointAck;
+struct RestoreState;
+}
+
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const sluice::runtime::ActorTable>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const sluice::runtime::CheckpointAck>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const sluice::runtime::RestoreState>)

@@ -91,6 +91,7 @@ void ResultPartition::send_ready(int ch) {
     auto frame = std::move(c.queue.front());
     c.queue.pop_front();
     --c.credits;
+    if (c.barrier_id >= 0 && c.barrier_index-- == 0) c.barrier_id = -1;
     if (was_full && c.queue.size() < queue_limit_) --availability_->full_channels;
     auto bytes = frame.size() * 8;
     account(-int64_t(bytes));
@@ -115,6 +116,59 @@ void ResultPartition::broadcast_event(FrameKind kind, int64_t value) {
 void ResultPartition::watermark(int64_t wm) { broadcast_event(FrameKind::watermark, wm); }
 void ResultPartition::stream_status(bool idle) { broadcast_event(FrameKind::status, idle ? 1 : 0); }
 void ResultPartition::end_input() { broadcast_event(FrameKind::end_of_data, 0); }
+
+void ResultPartition::barrier(int64_t id) {
+  for (size_t c = 0; c < ch_.size(); ++c) {
+    flush(int(c));
+    auto& ch = ch_[c];
+    if (ch.closed) continue;
+    ch.barrier_id = id;
+    ch.barrier_index = ch.queue.size();
+    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::barrier, id));
+  }
+}
+
+void ResultPartition::priority_barrier(int64_t id, std::vector<ChannelRecords>& out) {
+  for (size_t c = 0; c < ch_.size(); ++c) {
+    flush(int(c));
+    auto& ch = ch_[c];
+    if (ch.closed) continue;
+    ChannelRecords taken{ch.id, {}};
+    for (const auto& f : ch.queue) append_records(FrameView(f), 0, taken);
+    if (!taken.records.empty()) out.push_back(std::move(taken));
+    send_(ch.id, uint32_t(ch.queue.size()), encode_priority_barrier(ch.id, id));
+  }
+}
+
+void ResultPartition::overtake_barrier(int64_t id, std::vector<ChannelRecords>& out) {
+  for (auto& ch : ch_) {
+    if (ch.barrier_id != id) continue;
+    ChannelRecords taken{ch.id, {}};
+    for (size_t i = 0; i < ch.barrier_index; ++i) append_records(FrameView(ch.queue[i]), 0, taken);
+    if (!taken.records.empty()) out.push_back(std::move(taken));
+    ch.barrier_id = -1;
+    send_(ch.id, uint32_t(ch.queue.size()), encode_priority_barrier(ch.id, id));
+  }
+}
+
+bool ResultPartition::barrier_queued(int64_t id) const {
+  for (const auto& ch : ch_)
+    if (ch.barrier_id == id) return true;
+  return false;
+}
+
+int ResultPartition::find_channel(const ChannelId& id) const {
+  for (size_t c = 0; c < ch_.size(); ++c)
+    if (ch_[c].id == id) return int(c);
+  return -1;
+}
+
+void ResultPartition::replay(const ChannelRecords& in) {
+  int c = find_channel(in.channel);
+  if (c < 0) throw FrameError("restored in-flight data of " + in.channel.describe() + " has no such output channel");
+  for (const auto& [ts, bytes] : in.records)
+    stage(c, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ts);
+}
 
 void ResultPartition::end_partition() {
   for (size_t c = 0; c < ch_.size(); ++c) {

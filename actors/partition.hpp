@@ -40,6 +40,21 @@ class ResultPartition final : public detail::RecordPartition {
   void end_input() override;
   void stream_status(bool idle) override;
 
+  // Checkpoint barriers (DESIGN.md §7).
+  /// Queues barrier `id` behind everything staged and queued, on every channel (aligned).
+  void barrier(int64_t id);
+  /// Sends barrier `id` on every channel at once, ahead of queued frames and without
+  /// credit (unaligned); appends the records it overtook, staged ones included, to `out`.
+  void priority_barrier(int64_t id, std::vector<ChannelRecords>& out);
+  /// Turns barrier `id`, where still queued, into a priority barrier (alignment timeout);
+  /// appends the records queued ahead of it to `out`. The queued one is sent later and
+  /// ignored by the receiver, which has seen the barrier by then.
+  void overtake_barrier(int64_t id, std::vector<ChannelRecords>& out);
+  /// Whether barrier `id` still waits in some channel's queue.
+  bool barrier_queued(int64_t id) const;
+  /// Restore: stages records persisted by an unaligned checkpoint ahead of any new output.
+  void replay(const ChannelRecords& in);
+
   /// Closes every channel with EndOfPartition (after the task's operators closed).
   void end_partition();
   /// Turns partly filled buffers into frames (buffer timeout).
@@ -65,7 +80,10 @@ class ResultPartition final : public detail::RecordPartition {
     uint32_t credits = 0;
     uint64_t next_sequence = 0;
     bool closed = false;
+    int64_t barrier_id = -1;    // an in-band barrier still in `queue`
+    size_t barrier_index = 0;   // its position there
   };
+  int find_channel(const ChannelId& id) const;
   void stage(int ch, const uint8_t* bytes, size_t n, int64_t ts);
   void flush(int ch);
   /// Flushes every channel and queues an event frame behind its records.

@@ -7,7 +7,10 @@
 
 #include "actors/credit.hpp"
 #include "actors/partition.hpp"
+#include "actors/restore.hpp"
+#include "actors/snapshot.hpp"
 #include "actors/watermark_valve.hpp"
+#include "checkpoint/barrier_handler.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
 #include "sluice/state.hpp"
@@ -43,7 +46,10 @@ struct InChannel {
   uint64_t queued_bytes = 0;
   bool end_of_data = false;
   bool closed = false;
-  int valve_index = 0;  // this channel's slot in its input's watermark valve
+  bool blocked = false;    // aligned checkpoint: delivered the barrier, waits for the others
+  bool recording = false;  // unaligned checkpoint: arriving records are channel state
+  int valve_index = 0;     // this channel's slot in its input's watermark valve
+  int flat = 0;            // index over all gates (the barrier handler's channel)
 };
 
 /// The receiving side of one exchange at this subtask.
@@ -53,6 +59,7 @@ struct InputGate {
   std::unique_ptr<InputCredit> credit;
   std::unique_ptr<detail::RecordDecoder> reader;
   int input = 0;  // index into Impl::inputs
+  int offset = 0;  // flat index of channel 0
 };
 
 /// One logical input of the head operator, fed by one or more gates (a union).
@@ -77,6 +84,7 @@ struct TaskRuntime::Impl final : IoService {
     std::unique_ptr<KeyedStateBackend> keyed;
     OperatorStateStore op_state;
     bool available = true;
+    bool checkpointing() const override { return task->spec.storage != nullptr; }
 
     const std::string& job_name() const override { return task->spec.graph->name; }
     const std::string& operator_name() const override { return name; }
@@ -128,6 +136,31 @@ struct TaskRuntime::Impl final : IoService {
   int64_t watermark = min_watermark;
   std::vector<Grant> grants;  // scratch
 
+  // checkpoints (DESIGN.md §7)
+  using BarrierActions = checkpoint::BarrierActions;
+  struct Pending {
+    int64_t id = 0;
+    std::shared_ptr<SubtaskSnapshot> snap;
+    std::vector<ChannelRecords> recorded;  // by flat channel
+    int64_t snapshot_ns = 0;
+    double alignment_ms = 0, sync_ms = 0;
+    bool unaligned = false;
+    bool inputs_done = false;
+  };
+  checkpoint::CheckpointMode cp_mode = checkpoint::CheckpointMode::aligned;
+  std::unique_ptr<checkpoint::BarrierHandler> barriers;
+  std::vector<std::pair<InputGate*, InChannel*>> flat_channels;
+  std::optional<Pending> pending;
+  int64_t align_id = -1, align_start_ns = 0;
+  int64_t last_snapshot_id = 0;
+  std::vector<std::string> op_ids;
+  bool source_ended = false;
+  bool input_ended = false;
+  int64_t ended_after = -1;  // a completed checkpoint above this id lets an ended task close
+  bool final_done = false;
+  std::vector<ChannelRecords> replay_inputs;
+  TaskProbe cp_stats;  // checkpoint fields only
+
   // probes
   uint64_t records_in = 0, bytes_in = 0;
   uint64_t queued_bytes_in = 0, max_queued_bytes_in = 0, queued_buffers_in = 0;
@@ -163,6 +196,7 @@ struct TaskRuntime::Impl final : IoService {
     std::map<int, int> op_of_node;
     for (int node : task->nodes) {
       const auto& n = g.nodes[size_t(node)];
+      op_ids.push_back(plan.operator_ids.at(size_t(node)));
       op_of_node[node] = int(ops.size());
       auto ctx = std::make_unique<OpContext>();
       ctx->task = this;
@@ -238,11 +272,91 @@ struct TaskRuntime::Impl final : IoService {
       for (auto& c : gate.channels) c.valve_index = in.channels++;
       gate.credit = std::make_unique<InputCredit>(n, config->exclusive_buffers, config->floating_buffers);
       gate.reader = e.type->reader(in.target);
+      gate.offset = total_channels;
       total_channels += n;
       gate_by_edge[x.edge] = int(gates.size());
       gates.push_back(std::move(gate));
     }
     for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
+    for (auto& gate : gates)
+      for (auto& c : gate.channels) {
+        c.flat = gate.offset + int(&c - gate.channels.data());
+        flat_channels.emplace_back(&gate, &c);
+      }
+    if (spec.storage) {
+      const auto& cc = config->checkpoint;
+      switch (cc.mode) {
+        case CheckpointingMode::aligned: cp_mode = checkpoint::CheckpointMode::aligned; break;
+        case CheckpointingMode::unaligned: cp_mode = checkpoint::CheckpointMode::unaligned; break;
+        case CheckpointingMode::aligned_with_timeout: cp_mode = checkpoint::CheckpointMode::aligned_with_timeout; break;
+        case CheckpointingMode::at_least_once: cp_mode = checkpoint::CheckpointMode::at_least_once; break;
+      }
+      barriers = std::make_unique<checkpoint::BarrierHandler>(total_channels, cp_mode, cc.alignment_timeout.count());
+    }
+  }
+
+  /// Gives each operator its share of the restored checkpoint, before the operators open.
+  void restore(const RestoreState& r) {
+    int maxp = config->max_parallelism;
+    auto range = key_group_range(spec.subtask, maxp, parallelism);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      auto it = r.operators.find(op_ids[i]);
+      if (it == r.operators.end()) continue;
+      const auto& ro = it->second;
+      auto& ctx = *contexts[i];
+      std::vector<std::string> custom(size_t(ro.parallelism));
+      OperatorStateStore::Encoded lists;
+      std::map<std::string, std::vector<std::string>> pooled;
+      std::vector<std::string> order;
+      for (int s = 0; s < ro.parallelism; ++s) {
+        const auto& os = ro.subtasks[size_t(s)];
+        if (!os) continue;
+        custom[size_t(s)] = os->custom;
+        if (ctx.keyed) ctx.keyed->restore(os->keyed_state, range);
+        for (const auto& [name, items] : os->lists) {
+          if (!pooled.count(name)) order.push_back(name);
+          auto& pool = pooled[name];
+          if (ro.parallelism == parallelism && s != spec.subtask) continue;
+          pool.insert(pool.end(), items.begin(), items.end());
+        }
+      }
+      // At another parallelism, items of all old subtasks are dealt out round robin.
+      for (const auto& name : order) {
+        auto& pool = pooled[name];
+        std::vector<std::string> mine;
+        for (size_t k = 0; k < pool.size(); ++k)
+          if (ro.parallelism == parallelism || int(k % size_t(parallelism)) == spec.subtask) mine.push_back(pool[k]);
+        lists.emplace_back(name, std::move(mine));
+      }
+      ctx.op_state.restore(std::move(lists));
+      ops[i]->restore_state(custom, spec.subtask, parallelism);
+      if (i == 0 && ro.parallelism == parallelism) {
+        replay_inputs = ro.inputs[size_t(spec.subtask)];
+        for (const auto& out : ro.outputs[size_t(spec.subtask)]) {
+          auto p = partition_by_edge.find(int(out.channel.edge));
+          if (p == partition_by_edge.end())
+            throw JobError(describe() + " cannot restore in-flight data of " + out.channel.describe() +
+                           ": the job has no such channel");
+          p->second->replay(out);
+        }
+      }
+    }
+  }
+
+  /// Restored in-flight input goes to the operators before anything new.
+  void replay_restored_inputs() {
+    for (const auto& in : replay_inputs) {
+      auto g = gate_by_edge.find(int(in.channel.edge));
+      if (g == gate_by_edge.end())
+        throw JobError(describe() + " cannot restore in-flight data of " + in.channel.describe() +
+                       ": the job has no such channel");
+      auto& gate = gates[size_t(g->second)];
+      for (const auto& [ts, bytes] : in.records) {
+        gate.reader->decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ts);
+        ++records_in;
+      }
+    }
+    replay_inputs.clear();
   }
 
   std::string describe() const {
@@ -255,8 +369,10 @@ struct TaskRuntime::Impl final : IoService {
     since = transport->now_ns();
     build();
     state = TaskState::running;
+    if (spec.restore) restore(*spec.restore);
     // Open from the tail, so each operator's consumers are ready before it emits.
     for (size_t i = ops.size(); i-- > 0;) ops[i]->open(*contexts[i]);
+    replay_restored_inputs();
     for (auto& gate : gates) send_grants(gate, gate.credit->start());
     if (source) maybe_resume();
   }
@@ -291,14 +407,15 @@ struct TaskRuntime::Impl final : IoService {
   bool can_process() const {
     return state == TaskState::running && availability.ok() && io_pending < config->io_queue_limit;
   }
+  bool source_active() const { return source && !source_waiting && !source_ended; }
   void settle() {
-    bool work = has_input() || (source && state == TaskState::running && !source_waiting);
+    bool work = has_input() || (source_active() && state == TaskState::running);
     enter(work && !can_process() && state == TaskState::running ? Activity::backpressured
                                                                 : Activity::idle);
   }
   void maybe_resume() {
     if (resume_scheduled || !can_process()) return;
-    if (has_input() || (source && !source_waiting)) {
+    if (has_input() || source_active()) {
       resume_scheduled = true;
       transport->request_resume();
     }
@@ -329,6 +446,15 @@ struct TaskRuntime::Impl final : IoService {
     int ch = gate.exchange->input_channel(int(id.producer));
     auto& c = gate.channels[size_t(ch)];
     if (c.closed) throw FrameError("frame after EndOfPartition on " + id.describe());
+    if (f.view->priority()) {
+      if (f.view->kind() != FrameKind::barrier)
+        throw FrameError("priority frame of kind " + std::string(frame_kind_name(f.view->kind())) + " on " + id.describe());
+      auto cp = f.view->value();
+      f.view.reset();
+      BufferPool::instance().release(std::move(f.buffer));
+      if (barriers) on_priority_barrier(c, cp);
+      return;
+    }
     if (f.view->sequence() != c.expected_sequence)
       throw FrameError("frame out of order on " + id.describe() + ": expected sequence " +
                        std::to_string(c.expected_sequence) + ", got " +
@@ -345,6 +471,9 @@ struct TaskRuntime::Impl final : IoService {
     if (queued_bytes_in > max_queued_bytes_in) max_queued_bytes_in = queued_bytes_in;
     ++queued_buffers_in;
     c.queue.push_back(std::move(f));
+    const auto& v = *c.queue.back().view;
+    if (c.recording && pending && v.kind() == FrameKind::records) append_records(v, 0, pending->recorded[size_t(c.flat)]);
+    if (v.kind() == FrameKind::barrier && barriers) on_barrier_arrival(c, v.value());
     maybe_resume();
   }
 
@@ -354,7 +483,7 @@ struct TaskRuntime::Impl final : IoService {
       auto& gate = gates[next_gate];
       if (next_channel < gate.channels.size()) {
         auto& c = gate.channels[next_channel];
-        if (!c.queue.empty()) return {&gate, &c};
+        if (!c.queue.empty() && !c.blocked) return {&gate, &c};
       }
       if (++next_channel >= gate.channels.size()) {
         next_channel = 0;
@@ -395,6 +524,10 @@ struct TaskRuntime::Impl final : IoService {
         end_of_data(in, c);
         c.closed = true;
         ++closed_channels;
+        if (barriers) apply(barriers->on_end_of_partition(c.flat, now_ms()));
+        break;
+      case FrameKind::barrier:
+        if (barriers) apply(barrier_at(c, v.value(), false));
         break;
       case FrameKind::records: break;
     }
@@ -411,19 +544,23 @@ struct TaskRuntime::Impl final : IoService {
     if (in.ended == in.channels && !in.end_delivered) {
       in.end_delivered = true;
       in.target->end_input();
+      for (const auto& other : inputs)
+        if (!other.end_delivered) return;
+      end_of_input();
     }
   }
 
   void step() {
     int budget = config->step_records;
     if (source) {
-      while (budget > 0 && can_process() && !source_waiting) {
+      while (budget > 0 && can_process() && source_active()) {
         int n = budget < 256 ? budget : 256;
         auto status = source->poll(n);
         budget -= n;
         if (status == SourceStatus::finished) {
           source->finish();
-          finish();
+          source_ended = true;
+          end_of_input();
           return;
         }
         if (status == SourceStatus::waiting) {
@@ -460,7 +597,7 @@ struct TaskRuntime::Impl final : IoService {
       }
       consume_front(*gate, *c);
       if (closed_channels == total_channels) {
-        finish();
+        maybe_close();
         return;
       }
     }
@@ -473,6 +610,234 @@ struct TaskRuntime::Impl final : IoService {
     guard([&] { step(); });
     settle();
     maybe_resume();
+  }
+
+  // ---- end of input and closing (FLIP-147)
+  /// The source ended, or EndOfData came on every input channel.
+  void end_of_input() {
+    if (input_ended) return;
+    input_ended = true;
+    if (spec.storage) {
+      ended_after = last_snapshot_id;
+      transport->input_ended(ended_after);
+    }
+    maybe_close();
+  }
+  /// Closes once input ended, every input channel closed, and (with checkpoints) a
+  /// checkpoint taken after the end completed, so that the last records are committed.
+  void maybe_close() {
+    if (state != TaskState::running || !input_ended || closed_channels != total_channels) return;
+    if (spec.storage && !final_done) return;
+    finish();
+  }
+
+  // ---- checkpoints
+  int64_t now_ms() { return transport->now_ns() / 1000000; }
+  void decline(int64_t id, const std::string& why) { transport->reporter()(id, nullptr, why); }
+
+  BarrierActions barrier_at(InChannel& c, int64_t id, bool priority) {
+    if (barriers->pending() != id && id > barriers->last_done() && align_id != id) {
+      align_id = id;
+      align_start_ns = transport->now_ns();
+    }
+    return barriers->on_barrier(c.flat, id, now_ms(), priority);
+  }
+
+  /// An in-band barrier was received (it stays queued until consumed). Once a checkpoint is
+  /// unaligned, a barrier counts from its arrival: what is queued behind it is after it.
+  void on_barrier_arrival(InChannel& c, int64_t id) {
+    if (barriers->unaligned_now() && barriers->pending() == id) {
+      apply(barrier_at(c, id, false));
+    } else if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout) {
+      if (align_id != id && id > barriers->last_done()) {
+        align_id = id;
+        align_start_ns = transport->now_ns();
+      }
+      apply(barriers->on_announcement(id, now_ms()));
+    }
+  }
+
+  /// A priority barrier overtook the records queued on its channel: they precede it.
+  void on_priority_barrier(InChannel& c, int64_t id) {
+    bool accepted = id > barriers->last_done() && !(barriers->pending() == id && barriers->arrived(c.flat));
+    ChannelRecords ahead;
+    if (accepted) record_queued(c, id, ahead);
+    apply(barrier_at(c, id, true), [&] {
+      if (!accepted || !pending || pending->id != id) return;
+      auto& rec = pending->recorded[size_t(c.flat)].records;
+      rec.insert(rec.end(), std::make_move_iterator(ahead.records.begin()),
+                 std::make_move_iterator(ahead.records.end()));
+    });
+  }
+
+  /// Appends the unconsumed records queued on `c` up to barrier `id`; true if that barrier
+  /// is queued there.
+  bool record_queued(InChannel& c, int64_t id, ChannelRecords& out) {
+    for (const auto& f : c.queue) {
+      if (f.view->kind() == FrameKind::barrier && f.view->value() == id) return true;
+      append_records(*f.view, f.cursor, out);
+    }
+    return false;
+  }
+
+  void apply(const BarrierActions& a, const std::function<void()>& before_complete = {}) {
+    for (int ch : a.block) {
+      auto [gate, c] = flat_channels[size_t(ch)];
+      c->blocked = true;
+      gate->credit->block(ch - gate->offset);
+    }
+    for (int ch : a.unblock) {
+      auto [gate, c] = flat_channels[size_t(ch)];
+      c->blocked = false;
+      grants.clear();
+      gate->credit->unblock(ch - gate->offset, grants);
+      send_grants(*gate, grants);
+    }
+    if (a.snapshot) take_snapshot(*a.snapshot, a.overtake);
+    std::vector<InChannel*> found;
+    for (int ch : a.start_recording) {
+      auto* c = flat_channels[size_t(ch)].second;
+      c->recording = true;
+      if (pending && record_queued(*c, pending->id, pending->recorded[size_t(ch)])) found.push_back(c);
+    }
+    for (int ch : a.stop_recording) flat_channels[size_t(ch)].second->recording = false;
+    if (before_complete) before_complete();
+    if (a.completed && pending && pending->id == *a.completed) {
+      pending->inputs_done = true;
+      maybe_ack();
+    }
+    if (a.aborted) {
+      if (pending && pending->id == *a.aborted) pending.reset();
+      decline(*a.aborted, describe() + " gave up checkpoint " + std::to_string(*a.aborted) +
+                                         ": a newer checkpoint's barrier overtook it");
+    }
+    // Barriers already queued on channels that now record count as arrived.
+    int64_t id = pending ? pending->id : -1;
+    for (auto* c : found)
+      if (barriers->pending() == id) apply(barrier_at(*c, id, false));
+    if (a.snapshot || a.completed || a.unblock.size()) maybe_resume();
+  }
+
+  /// The synchronous part of a checkpoint: every operator's state, copied; then the barrier
+  /// goes downstream (ahead of queued output when `overtake`).
+  void take_snapshot(int64_t id, bool overtake) {
+    auto t0 = transport->now_ns();
+    if (pending) {
+      decline(pending->id, describe() + " gave up checkpoint " + std::to_string(pending->id) +
+                                          " for checkpoint " + std::to_string(id));
+      pending.reset();
+    }
+    Pending p;
+    p.id = id;
+    p.snap = std::make_shared<SubtaskSnapshot>();
+    p.snap->parallelism = parallelism;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      OperatorSnapshot o;
+      o.operator_id = op_ids[i];
+      o.custom = ops[i]->snapshot_state(id);
+      auto& ctx = *contexts[i];
+      if (ctx.keyed) {
+        o.keyed = true;
+        o.keyed_state = ctx.keyed->snapshot(config->max_parallelism);
+      }
+      o.lists = ctx.op_state.snapshot();
+      p.snap->operators.push_back(std::move(o));
+    }
+    for (auto& part : partitions) {
+      if (overtake) part->priority_barrier(id, p.snap->outputs);
+      else part->barrier(id);
+    }
+    p.recorded.resize(size_t(total_channels));
+    for (auto [gate, c] : flat_channels)
+      p.recorded[size_t(c->flat)].channel =
+          ChannelId{uint32_t(gate->exchange->edge), uint32_t(gate->exchange->producer_of(spec.subtask, c->flat - gate->offset)),
+                    uint32_t(spec.subtask)};
+    p.unaligned = overtake;
+    p.snapshot_ns = transport->now_ns();
+    p.sync_ms = double(p.snapshot_ns - t0) / 1e6;
+    p.alignment_ms = align_id == id ? double(t0 - align_start_ns) / 1e6 : 0;
+    pending = std::move(p);
+    last_snapshot_id = id;
+  }
+
+  /// Writes the snapshot once every input delivered its barrier (and, with an alignment
+  /// timeout, once the barrier left every output queue), then acknowledges.
+  void maybe_ack() {
+    if (!pending || !pending->inputs_done) return;
+    if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout)
+      for (const auto& part : partitions)
+        if (part->barrier_queued(pending->id)) return;
+    auto snap = pending->snap;
+    for (auto& rec : pending->recorded)
+      if (!rec.records.empty()) snap->inputs.push_back(std::move(rec));
+    uint64_t inflight = 0;
+    for (const auto* list : {&snap->inputs, &snap->outputs})
+      for (const auto& ch : *list)
+        for (const auto& r : ch.records) inflight += r.second.size();
+    auto ack = std::make_shared<CheckpointAck>();
+    ack->checkpoint_id = pending->id;
+    ack->task = spec.task;
+    ack->subtask = spec.subtask;
+    ack->unaligned = pending->unaligned || !snap->outputs.empty() || !snap->inputs.empty();
+    ack->alignment_ms = pending->alignment_ms;
+    ack->sync_ms = pending->sync_ms;
+    ack->inflight_bytes = inflight;
+    cp_stats.checkpoint_id = ack->checkpoint_id;
+    cp_stats.checkpoint_unaligned = ack->unaligned;
+    cp_stats.checkpoint_alignment_ms = ack->alignment_ms;
+    cp_stats.checkpoint_sync_ms = ack->sync_ms;
+    cp_stats.checkpoint_inflight_bytes = inflight;
+    auto storage = spec.storage;
+    auto report = transport->reporter();
+    auto name = "task-" + std::to_string(spec.task) + "-" + std::to_string(spec.subtask);
+    auto who = describe();
+    int64_t id = pending->id;
+    pending.reset();
+    submit([storage, report, name, who, id, snap, ack] {
+      auto t0 = std::chrono::steady_clock::now();
+      try {
+        ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
+        ack->file.subtask = uint32_t(ack->subtask);
+        ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        report(id, ack, {});
+      } catch (const std::exception& e) {
+        report(id, nullptr, who + " could not write checkpoint " + std::to_string(id) + ": " + e.what());
+      }
+    });
+  }
+
+  void trigger(int64_t id) {
+    if (!spec.storage) return;
+    // A closing task is about to report itself finished; the coordinator stops waiting then.
+    if (state != TaskState::running) return;
+    take_snapshot(id, cp_mode == checkpoint::CheckpointMode::unaligned);
+    pending->inputs_done = true;
+    maybe_ack();
+    maybe_resume();
+  }
+
+  void checkpoint_complete(int64_t id) {
+    for (auto& op : ops) op->notify_checkpoint_complete(id);
+    if (input_ended && id > ended_after) {
+      final_done = true;
+      maybe_close();
+    }
+  }
+
+  /// With an alignment timeout: barriers waiting too long, in front of data at a receiver
+  /// or in an output queue here, turn unaligned.
+  void check_alignment_timeout() {
+    if (!barriers || cp_mode != checkpoint::CheckpointMode::aligned_with_timeout) return;
+    apply(barriers->on_time(now_ms()));
+    if (!pending) return;
+    auto timeout_ns = config->checkpoint.alignment_timeout.count() * 1000000;
+    if (transport->now_ns() - pending->snapshot_ns < timeout_ns) return;
+    for (auto& part : partitions) {
+      if (!part->barrier_queued(pending->id)) continue;
+      part->overtake_barrier(pending->id, pending->snap->outputs);
+      pending->unaligned = true;
+    }
+    maybe_ack();
   }
 
   /// All input ended: close the operators, close the partitions, wait until all is sent.
@@ -522,6 +887,11 @@ struct TaskRuntime::Impl final : IoService {
     p.backpressured_ms = double(t[1]) / 1e6;
     p.idle_ms = double(t[2]) / 1e6;
     p.watermark = watermark;
+    p.checkpoint_id = cp_stats.checkpoint_id;
+    p.checkpoint_unaligned = cp_stats.checkpoint_unaligned;
+    p.checkpoint_alignment_ms = cp_stats.checkpoint_alignment_ms;
+    p.checkpoint_sync_ms = cp_stats.checkpoint_sync_ms;
+    p.checkpoint_inflight_bytes = cp_stats.checkpoint_inflight_bytes;
     return p;
   }
 };
@@ -556,6 +926,7 @@ void TaskRuntime::on_credit(const ChannelId& ch, uint32_t credits) {
                           credits);
   });
   t.check_done();
+  if (t.pending) t.guard([&] { t.maybe_ack(); });
   t.maybe_resume();
 }
 
@@ -567,6 +938,7 @@ void TaskRuntime::on_flush_timer() {
   t.guard([&] {
     for (auto& p : t.partitions) p->flush_all();
     for (auto& op : t.ops) op->flush();
+    t.check_alignment_timeout();
   });
 }
 
@@ -594,6 +966,28 @@ void TaskRuntime::cancel() {
   auto& t = *impl_;
   if (t.state == TaskState::finished || t.state == TaskState::failed) return;
   t.state = TaskState::canceled;
+}
+
+void TaskRuntime::trigger_checkpoint(int64_t id) {
+  auto& t = *impl_;
+  t.guard([&] { t.trigger(id); });
+}
+
+void TaskRuntime::on_checkpoint_complete(int64_t id) {
+  auto& t = *impl_;
+  if (t.state != TaskState::running) return;
+  t.guard([&] { t.checkpoint_complete(id); });
+  t.maybe_resume();
+}
+
+void TaskRuntime::on_checkpoint_aborted(int64_t id) {
+  auto& t = *impl_;
+  if (t.state != TaskState::running) return;
+  t.guard([&] {
+    if (t.pending && t.pending->id == id) t.pending.reset();
+    if (t.barriers) t.apply(t.barriers->on_abort(id));
+  });
+  t.maybe_resume();
 }
 
 TaskState TaskRuntime::state() const { return impl_->state; }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "actors/frame.hpp"
+#include "checkpoint/storage.hpp"
 #include "sluice/graph.hpp"
 #include "sluice/probe.hpp"
 
@@ -17,6 +18,19 @@ struct ExecutionPlan;
 }
 
 namespace sluice::runtime {
+
+struct RestoreState;
+
+/// A subtask's acknowledgement of a checkpoint: its file is written.
+struct CheckpointAck {
+  int64_t checkpoint_id = 0;
+  int task = 0;
+  int subtask = 0;
+  checkpoint::FileRef file;
+  bool unaligned = false;
+  double alignment_ms = 0, sync_ms = 0, async_ms = 0;
+  uint64_t inflight_bytes = 0;
+};
 
 /// What a task asks of the world around it. The task actor implements it with messages;
 /// tests implement it in memory. Every call returns at once.
@@ -35,6 +49,15 @@ class TaskTransport {
   virtual void submit_io(std::function<void()> job) = 0;
   /// Monotonic time in nanoseconds.
   virtual int64_t now_ns() = 0;
+  /// Reports a checkpoint to the coordinator: an acknowledgement, or (ack null) a decline
+  /// with its reason. The function may be called from any thread (the I/O executor) and
+  /// outlive the task.
+  using CheckpointReporter =
+      std::function<void(int64_t id, std::shared_ptr<const CheckpointAck> ack, const std::string& decline_reason)>;
+  virtual CheckpointReporter reporter() = 0;
+  /// All input ended, after the task snapshotted `last_checkpoint`; with checkpoints on, the
+  /// task closes once a later checkpoint completes (FLIP-147).
+  virtual void input_ended(int64_t last_checkpoint) = 0;
 };
 
 /// Which task and subtask to run, in which job.
@@ -43,6 +66,10 @@ struct TaskSpec {
   std::shared_ptr<const scheduler::ExecutionPlan> plan;
   int task = 0;
   int subtask = 0;
+  /// Where checkpoints go; null when the job does not checkpoint.
+  std::shared_ptr<checkpoint::CheckpointStorage> storage;
+  /// The checkpoint the job starts from; null for a fresh start.
+  std::shared_ptr<const RestoreState> restore;
 };
 
 enum class TaskState { created, running, finishing, finished, failed, canceled };
@@ -68,6 +95,10 @@ class TaskRuntime {
   void on_wakeup(int op);
   void on_io_done(const std::string& error);
   void cancel();
+  /// The coordinator starts checkpoint `id` here (a source, or a task whose inputs finished).
+  void trigger_checkpoint(int64_t id);
+  void on_checkpoint_complete(int64_t id);
+  void on_checkpoint_aborted(int64_t id);
 
   TaskState state() const;
   /// The failure sentence (empty unless failed).

@@ -37,6 +37,16 @@ struct TaskActorState : TaskTransport {
     env.io->post(strand, std::move(job),
                  [me](const std::string& err) { caf::anon_send(me, io_done_atom::value, err); });
   }
+  CheckpointReporter reporter() override {
+    auto master = env.master;
+    auto attempt = env.attempt;
+    return [master, attempt](int64_t id, std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
+      caf::anon_send(master, ack_atom::value, attempt, id, std::move(ack), why);
+    };
+  }
+  void input_ended(int64_t last_checkpoint) override {
+    self->send(env.master, ended_atom::value, env.attempt, int32_t(spec.task), int32_t(spec.subtask), last_checkpoint);
+  }
   int64_t now_ns() override {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
@@ -56,12 +66,12 @@ struct TaskActorState : TaskTransport {
     if (s == TaskState::finished) {
       reported = true;
       publish();
-      self->send(env.master, done_atom::value, int32_t(spec.task), int32_t(spec.subtask));
+      self->send(env.master, done_atom::value, env.attempt, int32_t(spec.task), int32_t(spec.subtask));
       self->quit();
     } else if (s == TaskState::failed) {
       reported = true;
       publish();
-      self->send(env.master, failed_atom::value, runtime->error());
+      self->send(env.master, failed_atom::value, env.attempt, runtime->error());
       self->quit();
     }
   }
@@ -116,6 +126,18 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
       },
       [=](io_done_atom, const std::string& error) {
         self->state.runtime->on_io_done(error);
+        self->state.settle();
+      },
+      [=](trigger_atom, int64_t id) {
+        self->state.runtime->trigger_checkpoint(id);
+        self->state.settle();
+      },
+      [=](complete_atom, int64_t id) {
+        self->state.runtime->on_checkpoint_complete(id);
+        self->state.settle();
+      },
+      [=](abort_atom, int64_t id) {
+        self->state.runtime->on_checkpoint_aborted(id);
         self->state.settle();
       },
       [=](cancel_atom) {

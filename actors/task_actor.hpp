@@ -16,6 +16,8 @@ struct TaskEnv {
   IoExecutor* io = nullptr;
   ProbeRegistry* probes = nullptr;
   size_t probe_slot = 0;
+  /// Which run of the job this is (restarts count up); reports carry it.
+  int32_t attempt = 0;
 };
 
 /// Spawns the actor of one subtask. It waits for (wire_atom, table) and (start_atom); it

@@ -17,7 +17,12 @@ struct Frame {
     endOfData @7 :Void;
     # The channel is closed; nothing follows.
     endOfPartition @8 :Void;
+    # Checkpoint barrier with the checkpoint's id.
+    barrier @9 :Int64;
   }
+  # A priority frame (an unaligned barrier) overtakes queued frames: it needs no credit and
+  # carries no sequence number.
+  priority @10 :Bool;
 }
 
 # Whole records: record i is data[ends[i-1], ends[i]) with event timestamp timestamps[i].

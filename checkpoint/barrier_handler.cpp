@@ -16,7 +16,19 @@ const char* checkpoint_mode_name(CheckpointMode m) {
 BarrierHandler::BarrierHandler(int channels, CheckpointMode mode, int64_t alignment_timeout_ms)
     : ch_(size_t(channels)), mode_(mode), timeout_ms_(alignment_timeout_ms) {}
 
-BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms) {
+BarrierActions BarrierHandler::on_announcement(int64_t id, int64_t now_ms) {
+  BarrierActions out;
+  if (id <= last_done_ || (pending_ && id <= *pending_)) return out;
+  if (pending_) {
+    out.aborted = pending_;
+    last_done_ = *pending_;
+    reset(out);
+  }
+  begin(id, now_ms);
+  return out;
+}
+
+BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bool priority) {
   BarrierActions out;
   if (id <= last_done_) return out;  // a late barrier of a checkpoint already over here
   if (pending_ && id > *pending_) {
@@ -35,7 +47,8 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms) {
     c.recording = false;
     out.stop_recording.push_back(ch);
   }
-  if (mode_ == CheckpointMode::unaligned && !unaligned_) {
+  if (!unaligned_ && (mode_ == CheckpointMode::unaligned ||
+                      (priority && mode_ == CheckpointMode::aligned_with_timeout))) {
     go_unaligned(out);  // the first barrier: snapshot and overtake at once
   } else if (!unaligned_ && (mode_ == CheckpointMode::aligned || mode_ == CheckpointMode::aligned_with_timeout)) {
     c.blocked = true;

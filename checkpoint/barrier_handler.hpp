@@ -45,8 +45,13 @@ class BarrierHandler {
   /// `alignment_timeout_ms` matters for aligned_with_timeout only.
   BarrierHandler(int channels, CheckpointMode mode, int64_t alignment_timeout_ms = 0);
 
-  /// Barrier of checkpoint `id` arrived on channel `ch` at `now_ms`.
-  BarrierActions on_barrier(int ch, int64_t id, int64_t now_ms);
+  /// Barrier of checkpoint `id` arrived on channel `ch` at `now_ms`. A `priority` barrier
+  /// overtook its channel's data because its sender's alignment timed out: with
+  /// aligned_with_timeout the checkpoint goes unaligned here too.
+  BarrierActions on_barrier(int ch, int64_t id, int64_t now_ms, bool priority = false);
+  /// A barrier of checkpoint `id` is known to be on its way (queued behind data): the
+  /// alignment clock of aligned_with_timeout starts.
+  BarrierActions on_announcement(int64_t id, int64_t now_ms);
   /// Time passed without a barrier (aligned_with_timeout switches here when due).
   BarrierActions on_time(int64_t now_ms);
   /// The coordinator gave up checkpoint `id`.
@@ -57,6 +62,9 @@ class BarrierHandler {
   /// The checkpoint being aligned or recorded, if any.
   std::optional<int64_t> pending() const { return pending_; }
   bool blocked(int ch) const { return ch_[size_t(ch)].blocked; }
+  bool arrived(int ch) const { return ch_[size_t(ch)].arrived; }
+  /// Highest checkpoint completed or given up here; its barriers are ignored.
+  int64_t last_done() const { return last_done_; }
   bool recording(int ch) const { return ch_[size_t(ch)].recording; }
   /// Whether the pending checkpoint went unaligned (always for unaligned mode).
   bool unaligned_now() const { return unaligned_; }

@@ -4,7 +4,7 @@
 namespace sluice::checkpoint {
 
 CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks)
-    : config_(config), tasks_(std::move(tasks)) {}
+    : config_(config), tasks_(std::move(tasks)), next_id_(config.first_id) {}
 
 std::vector<int> CheckpointCoordinator::frontier() const {
   std::vector<int> out;

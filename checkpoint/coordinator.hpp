@@ -20,6 +20,8 @@ struct CoordinatorConfig {
   int64_t min_pause_ms = 0;
   /// Failed checkpoints in a row the job survives; one more fails it. Default 0.
   int tolerable_failures = 0;
+  /// Id of the first checkpoint (after a restore: one past the restored one). Default 1.
+  int64_t first_id = 1;
 };
 
 /// One subtask, as the coordinator sees it: which subtasks feed it.

@@ -22,6 +22,10 @@ struct OperatorState {
   # Each state's name and codec fingerprint: a mismatch on restore is an error.
   states @3 :List(StateFingerprint);
   files @4 :List(FileRef);
+  # Subtasks that had finished (FLIP-147): they have no file and stay finished on restore.
+  finishedSubtasks @5 :List(UInt32);
+  # The operator's name, for messages.
+  name @6 :Text;
 }
 
 struct StateFingerprint {

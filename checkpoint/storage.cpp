@@ -101,6 +101,9 @@ std::string encode(const CheckpointMetadata& m) {
       states[j].setName(o.states[j].name);
       states[j].setCodec(o.states[j].codec);
     }
+    op.setName(o.name);
+    auto fin = op.initFinishedSubtasks(uint32_t(o.finished_subtasks.size()));
+    for (uint32_t j = 0; j < o.finished_subtasks.size(); ++j) fin.set(j, o.finished_subtasks[j]);
     auto files = op.initFiles(uint32_t(o.files.size()));
     for (uint32_t j = 0; j < o.files.size(); ++j) {
       const auto& f = o.files[j];
@@ -151,6 +154,8 @@ CheckpointMetadata decode(const std::string& bytes, const fs::path& where) {
       for (auto f : op.getFiles())
         o.files.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), f.getKeyGroupStart(),
                            f.getKeyGroupEnd()});
+      for (auto s : op.getFinishedSubtasks()) o.finished_subtasks.push_back(s);
+      o.name = op.getName().cStr();
       m.operators.push_back(std::move(o));
     }
     return m;
@@ -207,11 +212,21 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
     auto id = id_of(entry.path());
     if (!id || std::find(keep.begin(), keep.end(), *id) != keep.end()) continue;
     bool complete = fs::exists(entry.path() / metadata_name);
+    if (complete) {
+      try {
+        if (decode(read_all(entry.path() / metadata_name), entry.path()).savepoint) continue;  // kept until deleted
+      } catch (const CheckpointError&) {
+        // a corrupt one goes like any other
+      }
+    }
     if (complete || *id < m.checkpoint_id) fs::remove_all(entry.path(), ec);
   }
 }
 
-CheckpointMetadata CheckpointStorage::load(const fs::path& path) const {
+CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
+  std::error_code exists_ec;
+  if (!fs::exists(path, exists_ec))
+    throw CheckpointError("checkpoint or savepoint '" + path.string() + "' does not exist");
   auto file = fs::is_directory(path) ? path / metadata_name : path;
   auto m = decode(read_all(file), file);
   auto base = file.parent_path();
@@ -229,6 +244,14 @@ CheckpointMetadata CheckpointStorage::load(const fs::path& path) const {
         throw CheckpointError("checkpoint file '" + p.string() + "' is corrupt: its checksum does not match");
     }
   return m;
+}
+
+uint64_t CheckpointStorage::highest_id() const {
+  uint64_t top = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec))
+    if (auto id = id_of(entry.path())) top = std::max(top, *id);
+  return top;
 }
 
 std::vector<uint64_t> CheckpointStorage::complete_ids() const {

@@ -39,6 +39,8 @@ struct OperatorState {
   bool finished = false;
   std::vector<StateFingerprint> states;
   std::vector<FileRef> files;
+  std::vector<uint32_t> finished_subtasks;
+  std::string name;
   bool operator==(const OperatorState&) const = default;
 };
 
@@ -77,7 +79,10 @@ class CheckpointStorage {
   void commit(const CheckpointMetadata& m);
   /// Reads and verifies a checkpoint directory (or its `_metadata`): metadata checksum, and
   /// every file's size and checksum.
-  CheckpointMetadata load(const std::filesystem::path& path) const;
+  /// Needs no open storage (a savepoint anywhere can be read).
+  static CheckpointMetadata load(const std::filesystem::path& path);
+  /// The highest checkpoint id present, complete or not (new ids go above it).
+  uint64_t highest_id() const;
   /// The newest checkpoint that verifies. Each one skipped gets a sentence in `skipped`.
   std::optional<CheckpointMetadata> latest(std::vector<std::string>* skipped = nullptr) const;
   /// Ids of the complete checkpoints present (those with a `_metadata`), oldest first.

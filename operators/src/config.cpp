@@ -4,6 +4,7 @@
 #include <cctype>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace sluice {
 
@@ -46,6 +47,92 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
   if (unit == "h") return std::chrono::hours(n);
   throw std::invalid_argument("'" + text + "' has an unknown duration unit '" + unit +
                               "' (use ms, s, m or h)");
+}
+
+const char* checkpointing_mode_name(CheckpointingMode m) {
+  switch (m) {
+    case CheckpointingMode::aligned: return "aligned";
+    case CheckpointingMode::unaligned: return "unaligned";
+    case CheckpointingMode::aligned_with_timeout: return "aligned with timeout";
+    case CheckpointingMode::at_least_once: return "at-least-once";
+  }
+  return "?";
+}
+
+namespace {
+std::vector<std::string> split_colons(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    auto colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon - start));
+    if (colon == std::string::npos) return parts;
+    start = colon + 1;
+  }
+}
+int parse_count(const std::string& text) {
+  auto [n, unit] = split_number(text, "count");
+  if (!unit.empty() || n > 1000000000) throw std::invalid_argument("'" + text + "' is not a count");
+  return int(n);
+}
+}  // namespace
+
+void parse_checkpointing_mode(const std::string& text, CheckpointConfig& c) {
+  if (text == "aligned") {
+    c.mode = CheckpointingMode::aligned;
+  } else if (text == "unaligned") {
+    c.mode = CheckpointingMode::unaligned;
+  } else if (text == "at-least-once") {
+    c.mode = CheckpointingMode::at_least_once;
+  } else if (text.rfind("timeout:", 0) == 0) {
+    try {
+      c.alignment_timeout = parse_duration(text.substr(8));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("'" + text + "' is not a checkpoint mode: " + e.what());
+    }
+    c.mode = CheckpointingMode::aligned_with_timeout;
+  } else {
+    throw std::invalid_argument("'" + text +
+                                "' is not a checkpoint mode (use aligned, unaligned, "
+                                "timeout:DURATION or at-least-once)");
+  }
+}
+
+RestartStrategy parse_restart_strategy(const std::string& text) {
+  const auto p = split_colons(text);
+  const auto is = [&p](const char* kind, size_t fields) {
+    return p[0] == kind && p.size() == fields;
+  };
+  if (!is("none", 1) && !is("fixed-delay", 3) && !is("exponential", 3) && !is("failure-rate", 4)) {
+    throw std::invalid_argument(
+        "'" + text +
+        "' is not a restart strategy (use none, fixed-delay:ATTEMPTS:DELAY, "
+        "exponential:DELAY:MAX_DELAY or failure-rate:FAILURES:INTERVAL:DELAY)");
+  }
+  RestartStrategy r;
+  try {
+    if (p[0] == "none") {
+      r.kind = RestartStrategy::Kind::none;
+    } else if (p[0] == "fixed-delay") {
+      r.kind = RestartStrategy::Kind::fixed_delay;
+      r.attempts = parse_count(p[1]);
+      r.delay = parse_duration(p[2]);
+    } else if (p[0] == "exponential") {
+      r.kind = RestartStrategy::Kind::exponential_delay;
+      r.delay = parse_duration(p[1]);
+      r.max_delay = parse_duration(p[2]);
+      if (r.delay > r.max_delay)
+        throw std::invalid_argument("the delay " + p[1] + " is longer than the maximum " + p[2]);
+    } else {
+      r.kind = RestartStrategy::Kind::failure_rate;
+      r.attempts = parse_count(p[1]);
+      r.interval = parse_duration(p[2]);
+      r.delay = parse_duration(p[3]);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("'" + text + "' is not a restart strategy: " + e.what());
+  }
+  return r;
 }
 
 uint64_t parse_size(const std::string& text) {

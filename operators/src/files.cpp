@@ -1,11 +1,22 @@
-// operators/src/files.cpp — text file reading and line writing, with every blocking call on the I/O executor.
+// operators/src/files.cpp — text file reading, line writing and committing file transactions, with every blocking call on the I/O executor.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <random>
+#include <set>
+#include <tuple>
 
+#include "sluice/codec.hpp"
 #include "sluice/error.hpp"
 #include "sluice/sinks.hpp"
 #include "sluice/sources.hpp"
@@ -179,7 +190,14 @@ struct LineFile {
     if (!data.empty() && std::fwrite(data.data(), 1, data.size(), file) != data.size())
       throw std::runtime_error("cannot write output file '" + path + "': " + errno_text());
   }
-  void close() {
+  /// Closes the file; with `sync`, makes its bytes durable first (fsync).
+  void close(bool sync = false) {
+    if (file && sync && (std::fflush(file) != 0 || ::fsync(::fileno(file)) != 0)) {
+      auto why = errno_text();
+      std::fclose(file);
+      file = nullptr;
+      throw std::runtime_error("cannot sync output file '" + path + "': " + why);
+    }
     if (file && std::fclose(file) != 0) {
       file = nullptr;
       throw std::runtime_error("cannot close output file '" + path + "': " + errno_text());
@@ -208,5 +226,259 @@ void LineWriter::write_out(bool close) {
   buffer_.clear();
 }
 
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Makes the entries of directory `dir` (creations, renames, deletions) durable.
+void sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open directory '" + dir + "' to sync it: " + errno_text());
+  if (::fsync(fd) != 0) {
+    auto why = errno_text();
+    ::close(fd);
+    throw std::runtime_error("cannot sync directory '" + dir + "': " + why);
+  }
+  ::close(fd);
+}
+
+bool file_exists(const std::string& path, const std::string& doing) {
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw std::runtime_error("cannot " + doing + ": cannot check '" + path + "': " + ec.message());
+  return fs::exists(st);
+}
+
+/// Renames a pre-committed file to its final name. Idempotent: a file already renamed (the
+/// in-progress file gone, the final one there) counts as committed. Unless `overwrite`, a
+/// final name that exists while the in-progress file does too is an error, never replaced.
+void commit_file(const std::string& in_progress, const std::string& final_path, bool overwrite) {
+  auto doing = "commit '" + in_progress + "' as '" + final_path + "'";
+  bool have_in = file_exists(in_progress, doing);
+  bool have_final = file_exists(final_path, doing);
+  if (!have_in) {
+    if (have_final) return;  // committed before: a repeated notification or restore
+    throw std::runtime_error("cannot " + doing + ": the in-progress file is missing and '" + final_path +
+                             "' does not exist either");
+  }
+  if (have_final && !overwrite)
+    throw std::runtime_error("cannot " + doing + ": '" + final_path +
+                             "' already exists (another run or job wrote into the directory, or "
+                             "checkpoint ids were reused)");
+  std::error_code ec;
+  fs::rename(in_progress, final_path, ec);
+  if (ec) throw std::runtime_error("cannot " + doing + ": " + ec.message());
+}
+
+/// The subtask index in an in-progress file name `part-<subtask>-<txn>`, or -1.
+int64_t subtask_of(const std::string& name) {
+  if (name.rfind("part-", 0) != 0) return -1;
+  int64_t i = -1;
+  auto first = name.data() + 5, last = name.data() + name.size();
+  auto [p, ec] = std::from_chars(first, last, i);
+  if (ec != std::errc() || p == first || p == last || *p != '-') return -1;
+  return i;
+}
+
+/// Deletes the in-progress files in `dir` of old subtasks i with i % parallelism == subtask
+/// whose names are not in `keep` (written after the restored checkpoint).
+void delete_leftovers(const std::string& dir, int subtask, int parallelism, const std::set<std::string>& keep) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return;
+    throw std::runtime_error("cannot list in-progress directory '" + dir + "': " + ec.message());
+  }
+  bool deleted = false;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    auto name = it->path().filename().string();
+    auto i = subtask_of(name);
+    if (i < 0 || i % parallelism != subtask || keep.count(name)) continue;
+    std::error_code rm;
+    fs::remove(it->path(), rm);
+    if (rm)
+      throw std::runtime_error("cannot delete leftover in-progress file '" + it->path().string() +
+                               "': " + rm.message());
+    deleted = true;
+  }
+  if (ec) throw std::runtime_error("cannot list in-progress directory '" + dir + "': " + ec.message());
+  if (deleted) sync_dir(dir);
+}
+
+using PendingList = std::vector<std::tuple<int64_t, std::string, std::string>>;
+
+std::string encode_pending(const std::vector<CommittingFiles::Pending>& pending) {
+  PendingList l;
+  for (auto& p : pending) l.emplace_back(p.checkpoint_id, p.in_progress, p.final_path);
+  return encode_to_string(l);
+}
+
+/// "a10b" < "a9b" is false: runs of digits compare as numbers.
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
+      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
+      auto ia = a.find_first_not_of('0', i), jb = b.find_first_not_of('0', j);
+      ia = std::min(ia, ie), jb = std::min(jb, je);
+      if (ie - ia != je - jb) return ie - ia < je - jb;
+      auto c = a.compare(ia, ie - ia, b, jb, je - jb);
+      if (c != 0) return c < 0;
+      i = ie, j = je;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i, ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+}  // namespace
+
+CommittingFiles::CommittingFiles(std::string dir, int subtask) : dir_(std::move(dir)), subtask_(subtask) {
+  std::random_device rd;
+  uint64_t r = (uint64_t(rd()) << 32) ^ uint64_t(rd());
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r));
+  txn_prefix_ = hex;
+}
+
+CommittingFiles::~CommittingFiles() = default;
+
+void CommittingFiles::restore(const std::vector<std::string>& states, int subtask, int parallelism) {
+  restored_ = true;
+  restore_subtask_ = subtask;
+  restore_parallelism_ = parallelism;
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i].empty()) continue;
+    PendingList l;
+    try {
+      l = decode_from_string<PendingList>(states[i]);
+    } catch (const DecodeError& e) {
+      throw std::runtime_error("cannot restore the committing file sink in '" + dir_ + "': the state of old subtask " +
+                               std::to_string(i) + " is malformed (" + e.what() + ")");
+    }
+    for (auto& [id, in, final_path] : l) {
+      keep_.push_back(fs::path(in).filename().string());
+      if (int(i % size_t(parallelism)) == subtask) to_recommit_.push_back({id, in, final_path});
+    }
+  }
+}
+
+void CommittingFiles::open(OperatorContext& ctx) {
+  io_ = &ctx.io();
+  checkpointing_ = ctx.checkpointing();
+  if (!restored_) return;
+  io_->submit([dir = dir_, pending = std::move(to_recommit_), keep = std::set<std::string>(keep_.begin(), keep_.end()),
+               subtask = restore_subtask_, parallelism = restore_parallelism_] {
+    for (auto& p : pending) commit_file(p.in_progress, p.final_path, false);
+    if (!pending.empty()) sync_dir(dir);
+    delete_leftovers(dir + "/.in-progress", subtask, parallelism, keep);
+  });
+  to_recommit_.clear();
+  keep_.clear();
+}
+
+void CommittingFiles::write_out() {
+  if (!io_ || buffer_.empty()) return;
+  if (!file_) {
+    file_ = std::make_shared<LineFile>();
+    file_path_ = dir_ + "/.in-progress/part-" + std::to_string(subtask_) + "-" + txn_prefix_ + "-" +
+                 std::to_string(next_txn_++);
+    file_->path = file_path_;
+  }
+  io_->submit([file = file_, data = std::move(buffer_)] { file->write(data); });
+  buffer_.clear();
+}
+
+std::string CommittingFiles::pre_commit(int64_t checkpoint_id) {
+  write_out();
+  if (file_) {
+    auto final_path = dir_ + "/part-" + std::to_string(subtask_) + "-" + std::to_string(checkpoint_id);
+    auto same = std::count_if(pending_.begin(), pending_.end(),
+                              [&](const Pending& p) { return p.checkpoint_id == checkpoint_id; });
+    if (same > 0) final_path += "-" + std::to_string(same);
+    io_->submit([file = file_, dir = dir_ + "/.in-progress"] {
+      file->close(true);
+      sync_dir(dir);
+    });
+    pending_.push_back({checkpoint_id, file_path_, std::move(final_path)});
+    file_.reset();
+  }
+  return encode_pending(pending_);
+}
+
+void CommittingFiles::commit(int64_t checkpoint_id) {
+  std::vector<Pending> due;
+  auto rest = std::stable_partition(pending_.begin(), pending_.end(),
+                                    [&](const Pending& p) { return p.checkpoint_id <= checkpoint_id; });
+  due.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(rest));
+  pending_.erase(pending_.begin(), rest);
+  if (due.empty() || !io_) return;
+  io_->submit([dir = dir_, due = std::move(due)] {
+    for (auto& p : due) commit_file(p.in_progress, p.final_path, false);
+    sync_dir(dir);
+  });
+}
+
+void CommittingFiles::close() {
+  if (!io_) return;
+  if (checkpointing_) {
+    // Not pre-committed: dropped. The in-progress file stays until a restore deletes it.
+    buffer_.clear();
+    if (file_) {
+      io_->submit([file = file_] {
+        if (file->file) std::fclose(file->file);
+        file->file = nullptr;
+      });
+      file_.reset();
+    }
+    return;
+  }
+  write_out();
+  if (!file_) return;
+  auto final_path = dir_ + "/part-" + std::to_string(subtask_) + "-0";
+  io_->submit([file = file_, in = file_path_, dir = dir_, final_path = std::move(final_path)] {
+    file->close(true);
+    commit_file(in, final_path, true);
+    sync_dir(dir);
+  });
+  file_.reset();
+}
+
 }  // namespace detail
+
+std::vector<std::string> read_committed_lines(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return {};
+    throw std::runtime_error("cannot list output directory '" + dir + "': " + ec.message());
+  }
+  std::vector<std::string> names;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.rfind("part-", 0) == 0 && it->is_regular_file()) names.push_back(name);
+  }
+  if (ec) throw std::runtime_error("cannot list output directory '" + dir + "': " + ec.message());
+  std::sort(names.begin(), names.end(), detail::natural_less);
+  std::vector<std::string> lines;
+  for (auto& name : names) {
+    auto path = (fs::path(dir) / name).string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot open committed file '" + path + "': " + errno_text());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      lines.push_back(std::move(line));
+    }
+    if (in.bad()) throw std::runtime_error("cannot read committed file '" + path + "': " + errno_text());
+  }
+  return lines;
+}
+
 }  // namespace sluice

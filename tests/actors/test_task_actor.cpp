@@ -30,8 +30,8 @@ caf::behavior fake_consumer(caf::event_based_actor*, std::shared_ptr<Received> r
 /// Stands in for the master: notes what the task reports.
 caf::behavior fake_master(caf::event_based_actor*, std::shared_ptr<Received> rec) {
   return {
-      [rec](done_atom, int32_t, int32_t) { rec->reports.push_back("done"); },
-      [rec](failed_atom, const std::string& e) { rec->reports.push_back("failed: " + e); },
+      [rec](done_atom, int32_t, int32_t, int32_t) { rec->reports.push_back("done"); },
+      [rec](failed_atom, int32_t, const std::string& e) { rec->reports.push_back("failed: " + e); },
   };
 }
 

@@ -68,7 +68,7 @@ TEST_CASE("a corrupt or truncated checkpoint is skipped with a sentence, the pre
   CHECK_THAT(skipped[0], Catch::Contains("chk-3/op-00ff-1") && Catch::Contains("corrupt"));
   CHECK_THAT(skipped[1], Catch::Contains("chk-2/_metadata"));
   CHECK_THROWS_AS(s.load(s.checkpoint_dir(3)), CheckpointError);
-  CHECK_THROWS_WITH(s.load(dir.path() / "nowhere"), Catch::Contains("missing"));
+  CHECK_THROWS_WITH(s.load(dir.path() / "nowhere"), Catch::Contains("does not exist"));
 }
 
 TEST_CASE("only the last K complete checkpoints are kept", "[storage]") {

@@ -274,6 +274,17 @@ T decode_from_bytes(const uint8_t* p, size_t n) {
   return v;
 }
 
+/// The same, as a string (checkpoint state travels as strings).
+template <class T>
+std::string encode_to_string(const T& v) {
+  auto b = encode_to_bytes(v);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+template <class T>
+T decode_from_string(std::string_view s) {
+  return decode_from_bytes<T>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
 }  // namespace sluice
 
 #define SLUICE_CODEC_ENC_(f) ::sluice::Codec<decltype(v.f)>::encode(v.f, w);

@@ -41,6 +41,57 @@ enum class StateBackendKind {
   rocksdb,  ///< serialised in an embedded RocksDB per keyed operator subtask
 };
 
+/// How tasks treat checkpoint barriers (DESIGN.md §7, Flink's FLIP-76).
+enum class CheckpointingMode {
+  aligned,               ///< exactly once: a task waits for barrier n on every input (default)
+  unaligned,             ///< exactly once: barriers overtake in-flight data, which is persisted
+  aligned_with_timeout,  ///< aligned, switching to unaligned when alignment takes too long
+  at_least_once,         ///< no alignment: replay may process a record twice
+};
+const char* checkpointing_mode_name(CheckpointingMode m);
+
+/// What happens when a task fails while checkpointing is on (Flink's restart strategies).
+struct RestartStrategy {
+  enum class Kind {
+    none,               ///< the job fails
+    fixed_delay,        ///< up to `attempts` restarts, `delay` apart
+    exponential_delay,  ///< unlimited restarts; delay doubles from `delay` up to `max_delay`
+    failure_rate,       ///< restart after `delay` unless `attempts` failures fall within `interval`
+  };
+  Kind kind = Kind::fixed_delay;
+  int attempts = 3;
+  std::chrono::milliseconds delay{1000};
+  std::chrono::milliseconds max_delay{60000};
+  std::chrono::milliseconds interval{60000};
+};
+
+/// Checkpointing of a job. Off unless `interval` is set; `restore` works without it.
+struct CheckpointConfig {
+  /// Time between periodic checkpoints. 0 (the default) disables checkpointing.
+  std::chrono::milliseconds interval{0};
+  /// Where checkpoints go (`chk-<n>/` directories). Default `./checkpoints/<job name>`.
+  std::string dir;
+  CheckpointingMode mode = CheckpointingMode::aligned;
+  /// aligned_with_timeout: how long a barrier may wait before it turns unaligned.
+  std::chrono::milliseconds alignment_timeout{0};
+  /// A checkpoint not complete after this long is aborted. Default 10 minutes.
+  std::chrono::milliseconds timeout{10 * 60 * 1000};
+  /// Least time between the end of one checkpoint and the start of the next. Default 0.
+  std::chrono::milliseconds min_pause{0};
+  /// Failed checkpoints in a row the job tolerates. Default 0.
+  int tolerable_failures = 0;
+  /// Complete checkpoints kept. Default 3.
+  int retained = 3;
+  /// Start from this checkpoint or savepoint directory, or `latest` (the newest complete
+  /// checkpoint in `dir`; none means start from scratch). Empty (the default): no restore.
+  std::string restore;
+  /// Restore even when a state in the checkpoint matches no operator of the job.
+  bool allow_non_restored_state = false;
+  /// Applies while checkpointing is on; without checkpoints a failed task fails the job.
+  RestartStrategy restart;
+  bool enabled() const { return interval.count() > 0; }
+};
+
 /// How a job runs. Every field states its default; all are fixed once the job starts.
 struct ExecutionConfig {
   /// Parallelism of operators that do not set their own. 0 means the machine's hardware threads.
@@ -79,6 +130,8 @@ struct ExecutionConfig {
   /// Outstanding blocking I/O jobs (file writes, reads) per task before it stops consuming. Default 4.
   int io_queue_limit = 4;
 
+  /// Checkpoints, restore and restarts. Default off.
+  CheckpointConfig checkpoint;
   /// The parallelism after resolving 0 to the hardware thread count.
   int effective_parallelism() const;
   int effective_worker_threads() const;
@@ -87,6 +140,12 @@ struct ExecutionConfig {
 /// Parses a duration as the CLI writes it: `300ms`, `2s`, `5m`, or a bare number of
 /// milliseconds. Throws std::invalid_argument with a sentence naming the text.
 std::chrono::milliseconds parse_duration(const std::string& text);
+/// Parses `aligned`, `unaligned`, `timeout:DURATION` (aligned with that alignment timeout)
+/// or `at-least-once` into `c`. Throws std::invalid_argument naming the text.
+void parse_checkpointing_mode(const std::string& text, CheckpointConfig& c);
+/// Parses `none`, `fixed-delay:ATTEMPTS:DELAY`, `exponential:DELAY:MAX_DELAY` or
+/// `failure-rate:FAILURES:INTERVAL:DELAY`. Throws std::invalid_argument naming the text.
+RestartStrategy parse_restart_strategy(const std::string& text);
 /// Parses a size: `64kb`, `32mb`, `1gb`, or a bare number of bytes.
 uint64_t parse_size(const std::string& text);
 

@@ -81,6 +81,13 @@ class CoProcessOperator final : public TwoInput<A, B, Out>, private ElementConte
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
+  std::string snapshot_state(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.snapshot_state(id); });
+    return {};
+  }
+  void notify_checkpoint_complete(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.notify_checkpoint_complete(id); });
+  }
 
  private:
   void element1(A&& v, int64_t ts) override {
@@ -157,6 +164,13 @@ class KeyedCoProcessOperator final : public KeyedTwoInput<K, A, B, Out, KA, KB> 
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
+  std::string snapshot_state(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.snapshot_state(id); });
+    return {};
+  }
+  void notify_checkpoint_complete(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.notify_checkpoint_complete(id); });
+  }
 
  private:
   void element1(A&& v, int64_t ts) override {
@@ -190,6 +204,20 @@ class KeyedBroadcastOperator final : public TwoInput<In, Bcast, Out>, private El
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
+  std::string snapshot_state(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.snapshot_state(id); });
+    return snapshot_state_copy();
+  }
+  void notify_checkpoint_complete(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.notify_checkpoint_complete(id); });
+  }
+  /// Broadcast state is the same on every subtask: each snapshots its copy, and a restored
+  /// subtask takes the first (Flink's broadcast redistribution).
+  std::string snapshot_state_copy() const { return encode_to_string(state_.entries()); }
+  void restore_state(const std::vector<std::string>& states, int, int) override {
+    if (states.empty() || states.front().empty()) return;
+    for (auto& [k, v] : decode_from_string<std::map<BK, BV>>(states.front())) state_.put(k, std::move(v));
+  }
   void on_wakeup() override {
     guarded(this->ctx_, [&] {
       scope_.fire_processing_timers(this->ctx_->processing_time(), this->out_, on_timer());

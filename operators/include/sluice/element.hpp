@@ -79,6 +79,9 @@ class OperatorContext {
   virtual void set_available(bool available) = 0;
   /// Calls the operator's on_wakeup() after `delay` of processing time (a timer, never a sleep).
   virtual void request_wakeup(std::chrono::milliseconds delay) = 0;
+  /// Whether the job checkpoints: a two-phase-commit sink commits only on completed
+  /// checkpoints then, and directly at close otherwise.
+  virtual bool checkpointing() const { return false; }
   /// "name (subtask i/p)", for error messages.
   std::string describe() const {
     return "'" + operator_name() + "' (subtask " + std::to_string(subtask_index() + 1) + "/" +
@@ -108,6 +111,24 @@ class OperatorBase {
   virtual void flush() {}
   /// A wakeup asked for with request_wakeup() is due.
   virtual void on_wakeup() {}
+
+  // Checkpoints (DESIGN.md §7). Keyed state, timers and operator state are snapshotted by
+  // the runtime; these hooks are for what an operator keeps besides (a source's position,
+  // a sink's pending transactions).
+  /// Checkpoint `id` passes this operator now: return what it must keep, as bytes.
+  virtual std::string snapshot_state(int64_t checkpoint_id) {
+    (void)checkpoint_id;
+    return {};
+  }
+  /// Before open(), when the job starts from a checkpoint: what every subtask of the
+  /// operator returned from snapshot_state, by old subtask index. This subtask (`subtask`
+  /// of `parallelism`, which may differ from states.size() after rescaling) takes its share.
+  virtual void restore_state(const std::vector<std::string>& states, int subtask, int parallelism) {
+    (void)states, (void)subtask, (void)parallelism;
+  }
+  /// Checkpoint `id` is complete everywhere: two-phase-commit sinks commit now.
+  virtual void notify_checkpoint_complete(int64_t checkpoint_id) { (void)checkpoint_id; }
+
   OperatorContext& context() { return *ctx_; }
 
  protected:

@@ -18,6 +18,10 @@ struct JobResult {
   /// One sentence naming job, operator and subtask; empty on success.
   std::string error;
   std::chrono::milliseconds duration{0};
+  /// Restarts from a checkpoint after a task failed (restart strategy).
+  int restarts = 0;
+  /// The last completed checkpoint, 0 if none.
+  int64_t last_checkpoint = 0;
 };
 
 /// A running job, as the executor sees it.
@@ -28,6 +32,11 @@ class JobHandle {
   virtual JobResult wait() = 0;
   virtual void cancel() = 0;
   virtual std::vector<TaskProbe> probes() const = 0;
+  /// Every checkpoint so far, oldest first.
+  virtual std::vector<CheckpointInfo> checkpoints() const = 0;
+  /// Triggers a checkpoint now (a savepoint when `savepoint`); returns its id once complete,
+  /// or throws JobError saying why it could not complete. Blocks the calling thread.
+  virtual int64_t trigger_checkpoint(bool savepoint) = 0;
 };
 
 /// Runs job graphs. The runtime registers the embedded one when libsluice loads.
@@ -49,6 +58,11 @@ class JobClient {
   void cancel() { handle_->cancel(); }
   /// One probe snapshot per subtask, as last published by each task.
   std::vector<TaskProbe> probes() const { return handle_->probes(); }
+  std::vector<CheckpointInfo> checkpoints() const { return handle_->checkpoints(); }
+  /// Takes a savepoint now and returns its id (the directory is `chk-<id>` in the
+  /// checkpoint directory, kept until deleted).
+  int64_t savepoint() { return handle_->trigger_checkpoint(true); }
+  int64_t checkpoint() { return handle_->trigger_checkpoint(false); }
 
  private:
   std::shared_ptr<JobHandle> handle_;

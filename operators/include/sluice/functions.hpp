@@ -85,6 +85,10 @@ class RichFunction {
   virtual void open(RuntimeContext&) {}
   /// Called once per subtask after the last element (or on cancellation).
   virtual void close() {}
+  /// Checkpoint `id` is about to snapshot this subtask: bring operator state up to date.
+  virtual void snapshot_state(int64_t checkpoint_id) { (void)checkpoint_id; }
+  /// Checkpoint `id` is complete everywhere.
+  virtual void notify_checkpoint_complete(int64_t checkpoint_id) { (void)checkpoint_id; }
 };
 
 /// Context of one element: its timestamp, the watermark, and side outputs.

@@ -47,6 +47,13 @@ class IntervalJoinOperator final : public KeyedTwoInput<K, A, B, Out, KA, KB>,
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
+  std::string snapshot_state(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.snapshot_state(id); });
+    return {};
+  }
+  void notify_checkpoint_complete(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.notify_checkpoint_complete(id); });
+  }
 
  private:
   void element1(A&& a, int64_t ta) override {

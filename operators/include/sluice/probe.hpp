@@ -38,6 +38,27 @@ struct TaskProbe {
   /// Approximate mailbox depth of the task actor.
   uint64_t mailbox_depth = 0;
   int64_t watermark = INT64_MIN;
+  /// The last checkpoint this subtask snapshotted, and what it cost (DESIGN.md §7): time from
+  /// its first barrier to the snapshot (alignment), the synchronous part, the asynchronous
+  /// write, the bytes written, and of them the in-flight data persisted (unaligned).
+  int64_t checkpoint_id = 0;
+  bool checkpoint_unaligned = false;
+  double checkpoint_alignment_ms = 0;
+  double checkpoint_sync_ms = 0;
+  double checkpoint_async_ms = 0;
+  uint64_t checkpoint_bytes = 0;
+  uint64_t checkpoint_inflight_bytes = 0;
+};
+
+/// One checkpoint as the coordinator saw it.
+struct CheckpointInfo {
+  int64_t id = 0;
+  enum class Status { pending, completed, aborted } status = Status::pending;
+  bool final = false;  ///< triggered because all data had ended (FLIP-147)
+  int64_t triggered_ms = 0;  ///< since the job started
+  int64_t ended_ms = 0;
+  uint64_t bytes = 0;
+  std::string reason;  ///< why it was aborted
 };
 
 }  // namespace sluice

@@ -1,6 +1,7 @@
-// operators/include/sluice/sinks.hpp — sinks: the writer interface and the built-in print, file, collect and discard sinks.
+// operators/include/sluice/sinks.hpp — sinks: the writer interface and the built-in print, file, committing file, collect and discard sinks.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,6 +26,16 @@ class SinkWriter {
   virtual void end_input() {}
   virtual void on_wakeup() {}
   virtual void close() {}
+  /// Checkpoints: as OperatorBase's hooks of the same names (a two-phase-commit sink
+  /// pre-commits in snapshot_state and commits in notify_checkpoint_complete).
+  virtual std::string snapshot_state(int64_t checkpoint_id) {
+    (void)checkpoint_id;
+    return {};
+  }
+  virtual void restore_state(const std::vector<std::string>& states, int subtask, int parallelism) {
+    (void)states, (void)subtask, (void)parallelism;
+  }
+  virtual void notify_checkpoint_complete(int64_t checkpoint_id) { (void)checkpoint_id; }
 };
 
 /// A sink: makes one writer per subtask.
@@ -37,6 +48,8 @@ class Sink {
 };
 
 namespace detail {
+struct LineFile;
+
 /// Appends text lines and hands them to the I/O executor in large writes, in order.
 /// `path` empty means standard output.
 class LineWriter {
@@ -57,7 +70,7 @@ class LineWriter {
   std::string prefix_;
   std::string buffer_;
   IoService* io_ = nullptr;
-  std::shared_ptr<struct LineFile> file_;
+  std::shared_ptr<LineFile> file_;
 };
 
 template <class T>
@@ -107,6 +120,116 @@ class FileSink final : public Sink<T> {
  private:
   std::string path_;
 };
+
+namespace detail {
+/// One CommittingFileSink subtask's transactions (two-phase commit, DESIGN.md §7). Lines go to
+/// the current transaction's in-progress file; pre_commit (at a checkpoint) writes it out,
+/// syncs and closes it and keeps it as pending; commit (the checkpoint completed) renames
+/// every pending file whose checkpoint is complete to its final name. Every blocking call
+/// runs on the task's I/O executor, in submission order.
+class CommittingFiles {
+ public:
+  /// A pending (pre-committed, not yet committed) transaction.
+  struct Pending {
+    int64_t checkpoint_id = 0;
+    std::string in_progress;  ///< `dir/.in-progress/part-<subtask>-<txn>`
+    std::string final_path;   ///< `dir/part-<subtask>-<checkpoint id>`
+  };
+
+  /// Picks this writer's transaction prefix from std::random_device, so that names never
+  /// repeat across restarts.
+  CommittingFiles(std::string dir, int subtask);
+  ~CommittingFiles();
+  CommittingFiles(const CommittingFiles&) = delete;
+  CommittingFiles& operator=(const CommittingFiles&) = delete;
+
+  /// Before open(): takes the pending transactions of the old subtasks i with
+  /// i % parallelism == subtask, to be committed in open().
+  void restore(const std::vector<std::string>& states, int subtask, int parallelism);
+  /// Commits what restore() took and deletes this subtask's leftover in-progress files.
+  void open(OperatorContext& ctx);
+  std::string& line_buffer() { return buffer_; }
+  /// Ends the line just appended; writes out when the buffer is large.
+  void end_line() {
+    buffer_ += '\n';
+    if (buffer_.size() >= 256 * 1024) write_out();
+  }
+  /// Hands the buffered lines to the current transaction (beginning one if none is open).
+  void write_out();
+  /// Checkpoint `checkpoint_id` passes: pre-commits the current transaction (if it holds
+  /// data) and returns all pending transactions, encoded.
+  std::string pre_commit(int64_t checkpoint_id);
+  /// Commits every pending transaction of a checkpoint <= `checkpoint_id`.
+  void commit(int64_t checkpoint_id);
+  /// Without checkpoints, commits what was written; with checkpoints, drops what was not
+  /// pre-committed (its in-progress file stays until a restore deletes it).
+  void close();
+
+ private:
+  std::string dir_;
+  int subtask_;
+  std::string txn_prefix_;  // random, per writer
+  uint64_t next_txn_ = 0;
+  std::shared_ptr<LineFile> file_;  // the current transaction's file; null while none is open
+  std::string file_path_;
+  std::string buffer_;
+  IoService* io_ = nullptr;
+  bool checkpointing_ = false;
+  std::vector<Pending> pending_;
+  bool restored_ = false;
+  std::vector<Pending> to_recommit_;
+  std::vector<std::string> keep_;  // file names of every restored pending in-progress file
+  int restore_subtask_ = 0;
+  int restore_parallelism_ = 1;
+};
+}  // namespace detail
+
+/// Writes each record as a line into part files in directory `dir`, exactly once
+/// (two-phase commit, as Flink's FileSink): a subtask writes into an in-progress file
+/// `dir/.in-progress/part-<subtask>-<txn>`, pre-commits it when a checkpoint n passes, and
+/// renames it to `dir/part-<subtask>-<n>` when checkpoint n completes. A restore commits
+/// the pending files of the restored checkpoint and deletes in-progress files written
+/// after it. Without checkpoints, a subtask's output appears as `dir/part-<subtask>-0` at
+/// close. Readers should list only `part-*` files (see read_committed_lines). Checkpoint
+/// ids must keep increasing across restores: committing onto an existing final name fails.
+template <class T>
+class CommittingFileSink final : public Sink<T> {
+ public:
+  explicit CommittingFileSink(std::string dir) : dir_(std::move(dir)) {}
+  std::unique_ptr<SinkWriter<T>> create_writer(int subtask, int) const override {
+    return std::make_unique<Writer>(dir_, subtask);
+  }
+  std::string name() const override { return "Committing File Sink (" + dir_ + ")"; }
+
+ private:
+  class Writer final : public SinkWriter<T> {
+   public:
+    Writer(const std::string& dir, int subtask) : files_(dir, subtask) {}
+    void open(OperatorContext& ctx) override { files_.open(ctx); }
+    void write(T&& v, int64_t) override {
+      format_to(files_.line_buffer(), v);
+      files_.end_line();
+    }
+    void flush() override { files_.write_out(); }
+    void end_input() override { files_.write_out(); }
+    void close() override { files_.close(); }
+    std::string snapshot_state(int64_t id) override { return files_.pre_commit(id); }
+    void restore_state(const std::vector<std::string>& states, int subtask, int parallelism) override {
+      files_.restore(states, subtask, parallelism);
+    }
+    void notify_checkpoint_complete(int64_t id) override { files_.commit(id); }
+
+   private:
+    detail::CommittingFiles files_;
+  };
+  std::string dir_;
+};
+
+/// The lines of every committed part file (`part-*`) directly in `dir`, files in natural
+/// name order (subtask, then checkpoint); in-progress files are left out. A missing `dir`
+/// holds no lines. Blocking: for tests and tools, never on a task's thread. Throws
+/// std::runtime_error naming the file when one cannot be read.
+std::vector<std::string> read_committed_lines(const std::string& dir);
 
 /// What a CollectSink gathered from all its subtasks (in-process jobs and tests).
 template <class T>
@@ -191,6 +314,11 @@ class SinkOperator final : public OperatorBase, public Output<T> {
   void close() override { writer_->close(); }
   void flush() override { writer_->flush(); }
   void on_wakeup() override { writer_->on_wakeup(); }
+  std::string snapshot_state(int64_t id) override { return writer_->snapshot_state(id); }
+  void restore_state(const std::vector<std::string>& states, int subtask, int parallelism) override {
+    writer_->restore_state(states, subtask, parallelism);
+  }
+  void notify_checkpoint_complete(int64_t id) override { writer_->notify_checkpoint_complete(id); }
   void push(T&& v, int64_t ts) override {
     try {
       writer_->write(std::move(v), ts);

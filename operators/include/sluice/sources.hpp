@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/codec.hpp"
 #include "sluice/element.hpp"
 #include "sluice/error.hpp"
 
@@ -155,11 +156,14 @@ class TextFileSource final : public Source<std::string> {
 };
 
 namespace detail {
-/// Runs a SourceReader as an operator of the task.
+/// Runs a SourceReader as an operator of the task. Its checkpoint state is the reader's
+/// position (with the parallelism it was read at, and whether the source had ended).
 template <class T>
 class SourceOperator final : public SourceOperatorBase {
  public:
-  explicit SourceOperator(std::unique_ptr<SourceReader<T>> reader) : reader_(std::move(reader)) {}
+  using Resume = std::function<std::unique_ptr<SourceReader<T>>(const std::string& position)>;
+  SourceOperator(std::string name, std::unique_ptr<SourceReader<T>> reader, Resume resume)
+      : name_(std::move(name)), reader_(std::move(reader)), resume_(std::move(resume)) {}
   void set_output(const std::string& port, ElementSink* out) override {
     if (port.empty()) out_ = static_cast<Output<T>*>(out);
   }
@@ -169,7 +173,7 @@ class SourceOperator final : public SourceOperatorBase {
   }
   void close() override { reader_->close(); }
   SourceStatus poll(int max_records) override {
-    if (!out_) return SourceStatus::finished;
+    if (!out_ || ended_) return SourceStatus::finished;
     try {
       return reader_->poll(*out_, max_records);
     } catch (...) {
@@ -178,15 +182,39 @@ class SourceOperator final : public SourceOperatorBase {
   }
   /// The source ended: the chain below it ends its input.
   void finish() override {
+    ended_ = true;
     if (out_) {
       out_->watermark(max_watermark);
       out_->end_input();
     }
   }
+  std::string snapshot_state(int64_t) override {
+    return encode_to_string(std::make_tuple(int32_t(ctx_->parallelism()), ended_, reader_->position()));
+  }
+  void restore_state(const std::vector<std::string>& states, int subtask, int parallelism) override {
+    if (int(states.size()) != parallelism)
+      throw JobError("source '" + name_ + "' was checkpointed at parallelism " +
+                     std::to_string(states.size()) + " and cannot resume at " +
+                     std::to_string(parallelism) + " (give it a fixed parallelism)");
+    if (states[size_t(subtask)].empty()) {  // the subtask had finished: it stays ended
+      ended_ = true;
+      return;
+    }
+    auto [p, ended, position] = decode_from_string<std::tuple<int32_t, bool, std::string>>(states[size_t(subtask)]);
+    (void)p;
+    ended_ = ended;
+    if (ended) return;
+    if (position.empty())
+      throw JobError("source '" + name_ + "' cannot resume from a checkpoint: its reader keeps no position");
+    reader_ = resume_(position);
+  }
 
  private:
+  std::string name_;
   std::unique_ptr<SourceReader<T>> reader_;
+  Resume resume_;
   Output<T>* out_ = nullptr;
+  bool ended_ = false;
 };
 }  // namespace detail
 

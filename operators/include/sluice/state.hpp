@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/codec.hpp"
 #include "sluice/detail/timers.hpp"
 #include "sluice/error.hpp"
 #include "sluice/hash.hpp"
@@ -161,32 +162,72 @@ class HandleCache {
   std::vector<std::pair<std::string, std::unique_ptr<AnyBox>>> handles_;
 };
 
-/// Operator list state: a plain list per subtask.
+/// Operator list state: a plain list per subtask, encoded with its codec for checkpoints.
+class OperatorListBase {
+ public:
+  virtual ~OperatorListBase() = default;
+  virtual std::vector<std::string> encode() const = 0;
+};
 template <class T>
-class OperatorList final : public ListState<T> {
+class OperatorList final : public ListState<T>, public OperatorListBase {
  public:
   std::vector<T> get() override { return items_; }
   void add(T v) override { items_.push_back(std::move(v)); }
   void update(std::vector<T> vs) override { items_ = std::move(vs); }
   void clear() override { items_.clear(); }
+  std::vector<std::string> encode() const override {
+    std::vector<std::string> out;
+    for (const auto& v : items_) out.push_back(encode_to_string(v));
+    return out;
+  }
+  void decode(const std::vector<std::string>& items) {
+    for (const auto& b : items) items_.push_back(decode_from_string<T>(b));
+  }
 
  private:
   std::vector<T> items_;
 };
 }  // namespace detail
 
-/// Non-keyed state of one operator subtask: named lists, which the checkpoint issue
-/// redistributes among subtasks (round robin) when the parallelism changes.
+/// Non-keyed state of one operator subtask: named lists. A checkpoint keeps every item;
+/// a restore at another parallelism deals the items of all old subtasks out round robin
+/// (Flink's even-split redistribution).
 class OperatorStateStore {
  public:
+  using Encoded = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
   template <class T>
   ListState<T>& list_state(const ListStateDescriptor<T>& d) {
     if (d.ttl.enabled()) throw JobError("operator state '" + d.name + "' cannot have a TTL");
-    return *handles_.get<ListState<T>>(d.name, [] { return std::make_unique<detail::OperatorList<T>>(); });
+    for (auto& [name, list] : lists_)
+      if (name == d.name) {
+        auto* typed = dynamic_cast<detail::OperatorList<T>*>(list.get());
+        if (!typed) throw JobError("operator state '" + d.name + "' was opened before as another type");
+        return *typed;
+      }
+    auto list = std::make_unique<detail::OperatorList<T>>();
+    for (auto it = restored_.begin(); it != restored_.end(); ++it)
+      if (it->first == d.name) {
+        list->decode(it->second);
+        restored_.erase(it);
+        break;
+      }
+    auto* raw = list.get();
+    lists_.emplace_back(d.name, std::move(list));
+    return *raw;
   }
+  /// Every list, its items encoded (lists restored but not opened again are kept too).
+  Encoded snapshot() const {
+    Encoded out = restored_;
+    for (const auto& [name, list] : lists_) out.emplace_back(name, list->encode());
+    return out;
+  }
+  /// Before the operator opens: the share of restored items of this subtask.
+  void restore(Encoded lists) { restored_ = std::move(lists); }
 
  private:
-  detail::HandleCache handles_;
+  std::vector<std::pair<std::string, std::unique_ptr<detail::OperatorListBase>>> lists_;
+  Encoded restored_;
 };
 
 // ---- the backend

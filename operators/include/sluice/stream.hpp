@@ -325,7 +325,11 @@ class StreamEnvironment {
     auto s = std::make_shared<S>(std::move(source));
     if (name.empty()) name = s->name();
     int id = detail::add_node(*graph_, std::move(name), [s](int subtask, int parallelism) {
-      return std::make_unique<detail::SourceOperator<T>>(s->create_reader(subtask, parallelism));
+      return std::make_unique<detail::SourceOperator<T>>(
+          s->name(), s->create_reader(subtask, parallelism),
+          [s, subtask, parallelism](const std::string& position) {
+            return s->resume_reader(subtask, parallelism, position);
+          });
     });
     auto& n = detail::node(*graph_, id);
     n.is_source = true;

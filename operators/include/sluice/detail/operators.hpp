@@ -151,6 +151,13 @@ class ProcessOperator final : public OneInput<In, Out>, private ElementContext {
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
+  std::string snapshot_state(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.snapshot_state(id); });
+    return {};
+  }
+  void notify_checkpoint_complete(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.notify_checkpoint_complete(id); });
+  }
   void push(In&& v, int64_t ts) override {
     collector_.out = this->out_;
     collector_.timestamp = ts;
@@ -334,6 +341,13 @@ class KeyedProcessOperator final : public OneInput<In, Out> {
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }
   void close() override { fn_.close(); }
+  std::string snapshot_state(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.snapshot_state(id); });
+    return {};
+  }
+  void notify_checkpoint_complete(int64_t id) override {
+    guarded(this->ctx_, [&] { fn_.notify_checkpoint_complete(id); });
+  }
   void push(In&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
       scope_.enter(key_fn_(v), ts, this->out_);

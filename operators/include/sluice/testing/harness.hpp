@@ -1,4 +1,4 @@
-// operators/include/sluice/testing/harness.hpp — drive one operator without a cluster: elements, watermarks, processing time, outputs.
+// operators/include/sluice/testing/harness.hpp — drive one operator or sink without a cluster: elements, watermarks, processing time, checkpoints, outputs.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sluice/detail/operators.hpp"
+#include "sluice/sinks.hpp"
 #include "sluice/state.hpp"
 
 namespace sluice::testing {
@@ -168,6 +169,85 @@ class OneInputHarness final : private OperatorContext, private IoService {
   std::string name_ = "harness";
   int64_t now_ = 0;
   int64_t watermark_ = min_watermark;
+  bool opened_ = false;
+};
+
+/// Runs one subtask of a sink as a sink task would, single-threaded and deterministic: I/O
+/// runs inline, and checkpoints are driven by hand — snapshot() as a barrier passing,
+/// notify_checkpoint_complete() as the coordinator's notification, restore() (before
+/// open()) as a restart from what every old subtask's snapshot() returned. Dropping the
+/// harness without close() is a crash.
+template <class T>
+class SinkHarness final : private OperatorContext, private IoService {
+ public:
+  /// Subtask `subtask` of `parallelism`; `checkpointing` is what the context reports.
+  explicit SinkHarness(const Sink<T>& sink, int subtask = 0, int parallelism = 1, bool checkpointing = true)
+      : op_(sink.create_writer(subtask, parallelism)),
+        name_(sink.name()),
+        subtask_(subtask),
+        parallelism_(parallelism),
+        checkpointing_(checkpointing) {}
+  SinkHarness(const SinkHarness&) = delete;
+  SinkHarness& operator=(const SinkHarness&) = delete;
+
+  void restore(const std::vector<std::string>& states) { op_.restore_state(states, subtask_, parallelism_); }
+  void open() {
+    op_.open(*this);
+    opened_ = true;
+  }
+  void write(T v, int64_t timestamp = no_timestamp) {
+    ensure_open();
+    op_.push(std::move(v), timestamp);
+  }
+  /// The buffer timeout passed.
+  void flush() {
+    ensure_open();
+    op_.flush();
+  }
+  void end_input() {
+    ensure_open();
+    op_.end_input();
+  }
+  std::string snapshot(int64_t checkpoint_id) {
+    ensure_open();
+    return op_.snapshot_state(checkpoint_id);
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) {
+    ensure_open();
+    op_.notify_checkpoint_complete(checkpoint_id);
+  }
+  void close() {
+    ensure_open();
+    op_.close();
+  }
+
+ private:
+  void ensure_open() {
+    if (!opened_) open();
+  }
+  // OperatorContext
+  const std::string& job_name() const override { return name_; }
+  const std::string& operator_name() const override { return name_; }
+  int subtask_index() const override { return subtask_; }
+  int parallelism() const override { return parallelism_; }
+  int max_parallelism() const override { return 128; }
+  KeyedStateBackend* keyed_state() override { return nullptr; }
+  OperatorStateStore& operator_state() override { return op_state_; }
+  IoService& io() override { return *this; }
+  int64_t current_watermark() const override { return min_watermark; }
+  int64_t processing_time() const override { return 0; }
+  void set_available(bool) override {}
+  void request_wakeup(std::chrono::milliseconds) override {}
+  bool checkpointing() const override { return checkpointing_; }
+  // IoService: inline
+  void submit(std::function<void()> job) override { job(); }
+
+  sluice::detail::SinkOperator<T> op_;
+  std::string name_;
+  int subtask_;
+  int parallelism_;
+  bool checkpointing_;
+  OperatorStateStore op_state_;
   bool opened_ = false;
 };
 

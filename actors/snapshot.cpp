@@ -1,0 +1,96 @@
+// actors/snapshot.cpp — the byte form of a subtask snapshot, built from the engine's codecs.
+#include "snapshot.hpp"
+
+#include "sluice/codec.hpp"
+
+namespace sluice::runtime {
+
+namespace {
+
+constexpr uint32_t format_version = 1;
+
+using EntryTuple = std::tuple<std::string, int32_t, std::string, bool, std::string, std::string>;
+using TimerTuple = std::tuple<int64_t, std::string, std::string, int32_t>;
+using ChannelTuple = std::tuple<uint32_t, uint32_t, uint32_t, std::vector<std::pair<int64_t, std::string>>>;
+
+std::vector<TimerTuple> timers_out(const std::vector<detail::Timer>& ts) {
+  std::vector<TimerTuple> out;
+  out.reserve(ts.size());
+  for (const auto& t : ts) out.emplace_back(t.time, t.key, t.ns, int32_t(t.key_group));
+  return out;
+}
+std::vector<detail::Timer> timers_in(std::vector<TimerTuple> ts) {
+  std::vector<detail::Timer> out;
+  out.reserve(ts.size());
+  for (auto& [time, key, ns, kg] : ts) out.push_back(detail::Timer{time, std::move(key), std::move(ns), kg});
+  return out;
+}
+std::vector<ChannelTuple> channels_out(const std::vector<ChannelRecords>& cs) {
+  std::vector<ChannelTuple> out;
+  for (const auto& c : cs) out.emplace_back(c.channel.edge, c.channel.producer, c.channel.consumer, c.records);
+  return out;
+}
+std::vector<ChannelRecords> channels_in(std::vector<ChannelTuple> cs) {
+  std::vector<ChannelRecords> out;
+  for (auto& [e, p, c, records] : cs) out.push_back(ChannelRecords{ChannelId{e, p, c}, std::move(records)});
+  return out;
+}
+
+}  // namespace
+
+std::string encode_snapshot(const SubtaskSnapshot& s) {
+  std::vector<uint8_t> bytes;
+  ByteWriter w(bytes);
+  Codec<uint32_t>::encode(format_version, w);
+  Codec<int32_t>::encode(s.parallelism, w);
+  w.write_varint(s.operators.size());
+  for (const auto& op : s.operators) {
+    Codec<std::string>::encode(op.operator_id, w);
+    Codec<bool>::encode(op.keyed, w);
+    std::vector<EntryTuple> entries;
+    entries.reserve(op.keyed_state.entries.size());
+    for (const auto& e : op.keyed_state.entries)
+      entries.emplace_back(e.state, int32_t(e.key_group), e.key, e.map, e.user_key, e.value);
+    Codec<std::vector<EntryTuple>>::encode(entries, w);
+    Codec<std::vector<TimerTuple>>::encode(timers_out(op.keyed_state.event_timers), w);
+    Codec<std::vector<TimerTuple>>::encode(timers_out(op.keyed_state.processing_timers), w);
+    Codec<OperatorStateStore::Encoded>::encode(op.lists, w);
+    Codec<std::string>::encode(op.custom, w);
+  }
+  Codec<std::vector<ChannelTuple>>::encode(channels_out(s.inputs), w);
+  Codec<std::vector<ChannelTuple>>::encode(channels_out(s.outputs), w);
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where) {
+  try {
+    ByteReader r(bytes);
+    auto version = Codec<uint32_t>::decode(r);
+    if (version != format_version)
+      throw DecodeError("format version " + std::to_string(version) + ", expected " + std::to_string(format_version));
+    SubtaskSnapshot s;
+    s.parallelism = Codec<int32_t>::decode(r);
+    auto n = r.read_varint();
+    for (uint64_t i = 0; i < n; ++i) {
+      OperatorSnapshot op;
+      op.operator_id = Codec<std::string>::decode(r);
+      op.keyed = Codec<bool>::decode(r);
+      for (auto& [state, kg, key, map, user_key, value] : Codec<std::vector<EntryTuple>>::decode(r))
+        op.keyed_state.entries.push_back(
+            KeyedStateSnapshot::Entry{std::move(state), kg, std::move(key), map, std::move(user_key), std::move(value)});
+      op.keyed_state.event_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
+      op.keyed_state.processing_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
+      op.lists = Codec<OperatorStateStore::Encoded>::decode(r);
+      op.custom = Codec<std::string>::decode(r);
+      s.operators.push_back(std::move(op));
+    }
+    s.inputs = channels_in(Codec<std::vector<ChannelTuple>>::decode(r));
+    s.outputs = channels_in(Codec<std::vector<ChannelTuple>>::decode(r));
+    if (r.remaining() != 0) throw DecodeError(std::to_string(r.remaining()) + " trailing bytes");
+    return s;
+  } catch (const DecodeError& e) {
+    throw DecodeError("checkpoint file '" + where + "' is not a subtask snapshot: " + e.what());
+  }
+}
+
+}  // namespace sluice::runtime

@@ -659,7 +659,9 @@ struct TaskRuntime::Impl final : IoService {
 
   /// A priority barrier overtook the records queued on its channel: they precede it.
   void on_priority_barrier(InChannel& c, int64_t id) {
-    bool accepted = id > barriers->last_done() && !(barriers->pending() == id && barriers->arrived(c.flat));
+    // A channel already recording has its queued records in the channel state already.
+    bool accepted = id > barriers->last_done() && !(barriers->pending() == id && barriers->arrived(c.flat)) &&
+                    !c.recording;
     ChannelRecords ahead;
     if (accepted) record_queued(c, id, ahead);
     apply(barrier_at(c, id, true), [&] {

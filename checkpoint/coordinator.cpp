@@ -45,6 +45,8 @@ void CheckpointCoordinator::start(int64_t now_ms, CoordinatorActions& out) {
   for (const auto& t : tasks_)
     if (!finished_.count(t.id)) awaiting_.insert(t.id);
   out.trigger = pending_;
+  triggered_.clear();
+  triggered_.insert(at.begin(), at.end());
   out.trigger_at = std::move(at);
 }
 
@@ -79,7 +81,14 @@ CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now
   finished_.insert(task);
   if (pending_) {
     awaiting_.erase(task);
-    if (awaiting_.empty()) complete(now_ms, out);
+    if (awaiting_.empty()) {
+      complete(now_ms, out);
+      return out;
+    }
+    // A trigger target finished without passing the barrier on: who it fed may now be the
+    // frontier, and would otherwise wait for a barrier that never comes.
+    for (int t : frontier())
+      if (awaiting_.count(t) && triggered_.insert(t).second) out.extend_to.push_back(t);
   }
   return out;
 }

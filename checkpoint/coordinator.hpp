@@ -35,6 +35,9 @@ struct CoordinatorActions {
   /// Start checkpoint `trigger` at these subtasks (the running frontier).
   std::optional<int64_t> trigger;
   std::vector<int> trigger_at;
+  /// The pending checkpoint also goes to these subtasks: their inputs finished before the
+  /// barrier passed them, so they are the frontier now.
+  std::vector<int> extend_to;
   /// Checkpoint `completed`: write its metadata, then notify every function and sink.
   std::optional<int64_t> completed;
   /// Checkpoints given up, with why.
@@ -78,6 +81,7 @@ class CheckpointCoordinator {
   int64_t next_id_ = 1;
   std::optional<int64_t> pending_;
   std::set<int> awaiting_;
+  std::set<int> triggered_;
   int64_t pending_since_ = 0;
   int64_t last_end_ms_ = INT64_MIN / 2;
   int64_t last_completed_ = 0;

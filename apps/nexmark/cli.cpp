@@ -3,7 +3,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -12,12 +11,15 @@
 #include <thread>
 
 #include "bench.hpp"
+#include "cli_options.hpp"
 #include "csv.hpp"
 #include "queries.hpp"
 #include "sinks.hpp"
 
 namespace sluice::nexmark {
 namespace {
+
+using cli::whole_number;
 
 /// The options `generate`, `run` and `bench` share: the stream and its pacing.
 struct StreamFlags {
@@ -68,25 +70,6 @@ std::string known_queries() {
   for (const Query q : all_queries())
     known += (known.empty() ? "" : ", ") + std::string(query_name(q));
   return known;
-}
-
-/// A whole number in [low, high]. CLI11's Range alone would call "abc" out of range.
-template <class T>
-CLI::Validator whole_number(T low, T high) {
-  const std::string range = std::to_string(low) + " to " + std::to_string(high);
-  return CLI::Validator(
-      [low, high, range](std::string& text) -> std::string {
-        T value{};
-        const char* end = text.data() + text.size();
-        const auto [stop, error] = std::from_chars(text.data(), end, value);
-        if (error == std::errc::result_out_of_range ||
-            (error == std::errc() && stop == end && (value < low || value > high))) {
-          return text + " is out of range (" + range + ")";
-        }
-        if (error != std::errc() || stop != end) return "'" + text + "' is not a whole number";
-        return {};
-      },
-      "INT in " + range);
 }
 
 /// Beam's bound on a stream's events (what `max_events` 0 resolves to).
@@ -156,11 +139,12 @@ int generate(const StreamFlags& flags, const std::string& path, std::ostream& ou
   return 0;
 }
 
-int run(const StreamFlags& flags, const StateFlags& state, Query query, int parallelism,
-        const std::string& path, std::ostream& out) {
+int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfig& checkpoint,
+        Query query, int parallelism, const std::string& path, std::ostream& out) {
   const SourceOptions options = flags.source();
   const int p = parallelism > 0 ? parallelism : hardware_threads();
-  const EngineOptions engine = state.engine(p);
+  EngineOptions engine = state.engine(p);
+  engine.checkpoint = checkpoint;
   const std::string name(query_name(query));
   const auto start = std::chrono::steady_clock::now();
   uint64_t rows = 0;
@@ -246,6 +230,8 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
                           "(default: count the rows only)");
   StateFlags run_state;
   add_state_options(*run_command, run_state);
+  CheckpointConfig run_checkpoint;
+  cli::add_checkpoint_options(*run_command, run_checkpoint);
 
   StreamFlags bench_flags;
   std::vector<std::string> bench_queries;
@@ -292,7 +278,8 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (command == "run") {
       const auto queries = parse_queries({run_query_name}, err, command);
       if (!queries) return 2;
-      return run(run_flags, run_state, queries->front(), run_parallelism, run_path, out);
+      return run(run_flags, run_state, run_checkpoint, queries->front(), run_parallelism, run_path,
+                 out);
     }
     std::vector<Query> queries = all_queries();
     if (!bench_queries.empty()) {

@@ -21,6 +21,8 @@ struct EngineOptions {
   StateBackendKind state_backend = StateBackendKind::heap;
   /// RocksDB's working directory; empty (the default) means the system's temporary directory.
   std::string state_dir;
+  /// Checkpoints, restore and restarts, as `sluice run --checkpoint-*` (default off).
+  CheckpointConfig checkpoint;
 };
 
 /// The job configuration of `engine`; everything else at its default.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <ostream>
 
+#include "cli_options.hpp"
 #include "sluice/job.hpp"
 #include "sluice/logging.hpp"
 #include "sluice/version.hpp"
@@ -17,18 +18,6 @@ namespace {
 
 using FingerprintFn = const char* (*)();
 using EntryFn = int (*)(const char*, JobContext*, char*, size_t);
-
-/// Parses a duration or size option, turning a bad value into CLI11's validation error.
-template <class T, class F>
-std::function<void(const std::string&)> parsed(T& target, F parse) {
-  return [&target, parse](const std::string& text) {
-    try {
-      target = T(parse(text));
-    } catch (const std::invalid_argument& e) {
-      throw CLI::ValidationError(e.what());
-    }
-  };
-}
 
 /// Loads a job library and runs its entry point. Returns the exit status.
 int run_job(const std::string& path, JobContext& ctx, std::ostream& err) {
@@ -83,12 +72,16 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   run->add_option("--max-parallelism", ctx.config.max_parallelism,
                   "key groups, the upper bound of keyed parallelism (default 128)")
       ->check(CLI::Range(1, 32768));
-  run->add_option_function<std::string>(
-         "--buffer-size", parsed(ctx.config.buffer_size, parse_size),
-         "network buffer size, e.g. 32kb (default 32kb)");
-  run->add_option_function<std::string>(
-         "--buffer-timeout", parsed(ctx.config.buffer_timeout, parse_duration),
-         "longest wait of a partly filled buffer, e.g. 5ms (default 5ms)");
+  add_parsed_option(
+      *run, "--buffer-size",
+      [&ctx](const std::string& text) { ctx.config.buffer_size = uint32_t(parse_size(text)); },
+      "network buffer size, e.g. 32kb (default 32kb)")
+      ->type_name("SIZE");
+  add_parsed_option(
+      *run, "--buffer-timeout",
+      [&ctx](const std::string& text) { ctx.config.buffer_timeout = parse_duration(text); },
+      "longest wait of a partly filled buffer, e.g. 5ms (default 5ms)")
+      ->type_name("DURATION");
   run->add_option("--exclusive-buffers", ctx.config.exclusive_buffers,
                   "buffers per input channel (default 2)")
       ->check(CLI::Range(1, 1024));
@@ -106,6 +99,7 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   bool no_chaining = false;
   run->add_flag("--disable-chaining", no_chaining, "run every operator as its own task");
   run->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default warn)");
+  add_checkpoint_options(*run, ctx.config.checkpoint);
 
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());

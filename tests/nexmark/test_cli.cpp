@@ -8,6 +8,7 @@
 #include "cli.hpp"
 #include "cost.hpp"
 #include "csv.hpp"
+#include "queries.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -73,6 +74,40 @@ TEST_CASE("bad numbers, unknown commands and missing options are usage errors", 
   CHECK_THAT(nexmark({"run", "--query", "q0", "--events", "many"}).err,
              Catch::Contains("'many' is not a whole number"));
   CHECK_THAT(nexmark({"fly"}).err, Catch::Contains("unknown command 'fly'"));
+}
+
+TEST_CASE("nexmark run takes the checkpoint options of sluice run", "[nexmark][cli][checkpoint]") {
+  const Run help = nexmark({"run", "--help"});
+  CHECK(help.status == 0);
+  for (const char* option :
+       {"--checkpoint-interval", "--checkpoint-dir", "--checkpoint-mode", "--checkpoint-timeout",
+        "--min-pause", "--tolerable-failed-checkpoints", "--retained-checkpoints", "--restore",
+        "--allow-non-restored-state", "--restart-strategy"}) {
+    CHECK_THAT(help.out, Catch::Contains(option));
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--checkpoint-interval", "often"}, "--checkpoint-interval: 'often' is not a duration"},
+      {{"--checkpoint-mode", "exactly-once"},
+       "--checkpoint-mode: 'exactly-once' is not a checkpoint mode"},
+      {{"--restart-strategy", "fixed-delay:x:1s"},
+       "--restart-strategy: 'fixed-delay:x:1s' is not a restart strategy: 'x' is not a count"},
+      {{"--retained-checkpoints", "none"}, "--retained-checkpoints: 'none' is not a whole number"},
+  };
+  for (const auto& [option, message] : cases) {
+    std::vector<std::string> args = {"run", "--query", "q0", "--events", "1000"};
+    args.insert(args.end(), option.begin(), option.end());
+    INFO(option[0] << " " << option[1]);
+    const Run r = nexmark(args);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::StartsWith("nexmark run: " + message));
+    check_one_line(r.err);
+  }
+  // What `run` hands the engine: the checkpoint settings reach the job's ExecutionConfig.
+  sluice::nexmark::EngineOptions engine;
+  engine.checkpoint.interval = std::chrono::milliseconds(250);
+  engine.checkpoint.dir = "ckpts";
+  CHECK(sluice::nexmark::execution_config(engine).checkpoint.interval.count() == 250);
+  CHECK(sluice::nexmark::execution_config(engine).checkpoint.dir == "ckpts");
 }
 
 TEST_CASE("nexmark run --output writes the COST loop's rows under one header", "[nexmark][cli]") {

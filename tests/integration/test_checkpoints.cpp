@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <random>
 #include <thread>
@@ -127,16 +128,17 @@ class InjectFaults final : public ProcessFunction<int64_t, int64_t> {
   int subtask_ = 0;
 };
 
-/// Indices 0..n-1 split among subtasks as the generator does; it ends only once every fault
-/// of the plan fired (until then it waits, and checkpoints go on).
+/// Indices 0..n-1 split among subtasks as the generator does. A subtask pauses at index
+/// `hold_at` and before ending until `go_on()` says so (waiting, while checkpoints go on).
 class HeldSource final : public Source<int64_t> {
  public:
-  HeldSource(int64_t n, std::shared_ptr<FaultPlan> plan) : n_(n), plan_(std::move(plan)) {}
+  HeldSource(int64_t n, int64_t hold_at, std::function<bool()> go_on)
+      : n_(n), hold_at_(hold_at), go_on_(std::move(go_on)) {}
   std::unique_ptr<SourceReader<int64_t>> create_reader(int subtask, int parallelism) const override {
-    return std::make_unique<Reader>(n_, plan_, subtask, parallelism);
+    return std::make_unique<Reader>(*this, subtask, parallelism);
   }
   std::unique_ptr<SourceReader<int64_t>> resume_reader(int, int parallelism, const std::string& position) const override {
-    return std::make_unique<Reader>(n_, plan_, detail::index_from_position(position, name()), parallelism);
+    return std::make_unique<Reader>(*this, detail::index_from_position(position, name()), parallelism);
   }
   bool bounded() const override { return true; }
   std::string name() const override { return "Held Source"; }
@@ -144,23 +146,24 @@ class HeldSource final : public Source<int64_t> {
  private:
   class Reader final : public SourceReader<int64_t> {
    public:
-    Reader(int64_t n, std::shared_ptr<FaultPlan> plan, int64_t next, int step)
-        : n_(n), plan_(std::move(plan)), next_(next), step_(step) {}
+    Reader(const HeldSource& s, int64_t next, int step) : s_(s), next_(next), step_(step) {}
     SourceStatus poll(Output<int64_t>& out, int max_records) override {
-      for (int i = 0; i < max_records && next_ < n_; ++i, next_ += step_) out.push(int64_t(next_), no_timestamp);
-      if (next_ < n_) return SourceStatus::more;
-      return !plan_ || plan_->done() ? SourceStatus::finished : SourceStatus::waiting;
+      bool may = !s_.go_on_ || s_.go_on_();
+      int64_t stop = may ? s_.n_ : std::min(s_.n_, s_.hold_at_);
+      for (int i = 0; i < max_records && next_ < stop; ++i, next_ += step_) out.push(int64_t(next_), no_timestamp);
+      if (next_ < stop) return SourceStatus::more;
+      return may && next_ >= s_.n_ ? SourceStatus::finished : SourceStatus::waiting;
     }
     std::string position() const override { return detail::index_position(next_); }
 
    private:
-    int64_t n_;
-    std::shared_ptr<FaultPlan> plan_;
+    const HeldSource& s_;
     int64_t next_;
     int64_t step_;
   };
   int64_t n_;
-  std::shared_ptr<FaultPlan> plan_;
+  int64_t hold_at_;
+  std::function<bool()> go_on_;
 };
 
 struct Run {
@@ -174,7 +177,9 @@ struct Run {
 ///                                     -> key_by -> CountAtEnd -> committing sink
 Run run_counting_job(const std::string& dir, int64_t n, ExecutionConfig config, std::shared_ptr<FaultPlan> faults) {
   StreamEnvironment env(std::move(config));
-  auto records = env.from_source<int64_t>(HeldSource(n, faults)).uid("source").process(InjectFaults(faults)).uid("faults");
+  std::function<bool()> all_fired;
+  if (faults) all_fired = [faults] { return faults->done(); };
+  auto records = env.from_source<int64_t>(HeldSource(n, n, all_fired)).uid("source").process(InjectFaults(faults)).uid("faults");
   records.map([](int64_t v) { return std::to_string(v); }).uid("format").sink_to(CommittingFileSink<std::string>(dir + "/records")).uid("records");
   records.key_by([](const int64_t& v) { return v % 101; })
       .process(CountAtEnd())
@@ -236,4 +241,193 @@ TEST_CASE("exactly once: committed output after 20 injected failures equals a fa
     CHECK(faulty.records == clean.records);
     CHECK(faulty.counts == clean.counts);
   }
+}
+
+namespace {
+
+/// A sink that takes nothing until its latch opens, so every buffer up to the source fills.
+/// It notes whether each snapshot was taken while the latch was still closed.
+struct Latch {
+  std::atomic<bool> open{false};
+  std::atomic<int> snapshots_closed{0}, snapshots_open{0};
+};
+
+class LatchedSink final : public Sink<int64_t> {
+ public:
+  explicit LatchedSink(std::shared_ptr<Latch> l) : latch_(std::move(l)) {}
+  std::unique_ptr<SinkWriter<int64_t>> create_writer(int, int) const override { return std::make_unique<Writer>(latch_); }
+  std::string name() const override { return "Latched Sink"; }
+
+ private:
+  class Writer final : public SinkWriter<int64_t> {
+   public:
+    explicit Writer(std::shared_ptr<Latch> l) : latch_(std::move(l)) {}
+    void open(OperatorContext& ctx) override {
+      ctx_ = &ctx;
+      on_wakeup();
+    }
+    void write(int64_t&&, int64_t) override {}
+    void on_wakeup() override {
+      bool open = latch_->open.load();
+      ctx_->set_available(open);
+      if (!open) ctx_->request_wakeup(std::chrono::milliseconds(2));
+    }
+    std::string snapshot_state(int64_t) override {
+      (latch_->open.load() ? latch_->snapshots_open : latch_->snapshots_closed).fetch_add(1);
+      return {};
+    }
+
+   private:
+    std::shared_ptr<Latch> latch_;
+    OperatorContext* ctx_ = nullptr;
+  };
+  std::shared_ptr<Latch> latch_;
+};
+
+TaskProbe probe_of(const JobClient& client, const std::string& task_prefix) {
+  for (const auto& p : client.probes())
+    if (p.task.rfind(task_prefix, 0) == 0) return p;
+  return {};
+}
+
+/// Polls `done` every 5 ms for up to a minute (a bound for a stuck run, not a timing check).
+template <class F>
+bool eventually(F done) {
+  for (int i = 0; i < 12000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("under full backpressure an unaligned checkpoint completes, an aligned one waits for the latch", "[checkpoint][backpressure]") {
+  for (auto mode : {CheckpointingMode::unaligned, CheckpointingMode::aligned, CheckpointingMode::aligned_with_timeout}) {
+    INFO("mode " << checkpointing_mode_name(mode));
+    test_support::TempDir dir;
+    auto cfg = checkpointed(dir.file("chk"), std::chrono::hours(1));  // checkpoints only on demand
+    cfg.parallelism = 1;
+    cfg.chaining = false;
+    cfg.checkpoint.mode = mode;
+    cfg.checkpoint.alignment_timeout = std::chrono::milliseconds(50);
+    StreamEnvironment env(cfg);
+    auto latch = std::make_shared<Latch>();
+    env.from_generator(-1, [](int64_t i) { return i; }).map([](int64_t v) { return v + 1; }).sink_to(LatchedSink(latch));
+    auto client = env.execute_async("latched");
+    // Full: the map cannot send, so the source cannot either.
+    REQUIRE(eventually([&] {
+      auto src = probe_of(client, "Generator");
+      auto map = probe_of(client, "Map");
+      return src.credits_available == 0 && src.queued_buffers_out >= cfg.output_queue_buffers &&
+             map.credits_available == 0 && map.queued_buffers_out >= cfg.output_queue_buffers;
+    }));
+    auto done = std::async(std::launch::async, [&] { return client.checkpoint(); });
+    if (mode == CheckpointingMode::aligned) {
+      // The barrier waits behind full buffers: the sources snapshot, the sink cannot.
+      REQUIRE(eventually([&] { return probe_of(client, "Generator").checkpoint_id > 0; }));
+      CHECK(done.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+      CHECK(latch->snapshots_closed.load() == 0);
+      latch->open = true;
+    }
+    REQUIRE(done.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+    auto id = done.get();
+    CHECK(id > 0);
+    REQUIRE(eventually([&] { return probe_of(client, "Latched").checkpoint_id == id; }));  // probes lag
+    auto sink = probe_of(client, "Latched");
+    if (mode == CheckpointingMode::aligned) {
+      CHECK(latch->snapshots_open.load() == 1);
+      CHECK(!sink.checkpoint_unaligned);
+    } else {
+      // Completed with the latch still closed: the barrier overtook the in-flight data, which
+      // the checkpoint holds instead.
+      CHECK(!latch->open.load());
+      CHECK(latch->snapshots_closed.load() == 1);
+      CHECK(sink.checkpoint_unaligned);
+      CHECK(sink.checkpoint_inflight_bytes > 0);
+    }
+    client.cancel();
+    CHECK_THROWS_WITH(client.wait(), Catch::Contains("canceled"));
+  }
+}
+
+TEST_CASE("a savepoint at parallelism 4 restores at 2 and at 8 with the counts of an uninterrupted run", "[checkpoint][rescale]") {
+  const int64_t n = 200'000, keys = 101;
+  test_support::TempDir dir;
+  auto build = [&](StreamEnvironment& env, std::function<bool()> go_on, const std::string& out) {
+    env.from_source<int64_t>(HeldSource(n, n / 2, std::move(go_on)))
+        .uid("source")
+        .set_parallelism(2)
+        .key_by([=](const int64_t& v) { return v % keys; })
+        .process(CountAtEnd())
+        .uid("count")
+        .map([](KeyCount kc) { return std::to_string(kc.first) + ":" + std::to_string(kc.second); })
+        .uid("format")
+        .sink_to(CommittingFileSink<std::string>(out))
+        .uid("sink");
+  };
+  std::vector<std::string> expected;
+  for (int64_t k = 0; k < keys; ++k)
+    expected.push_back(std::to_string(k) + ":" + std::to_string(n / keys + (k < n % keys ? 1 : 0)));
+  std::sort(expected.begin(), expected.end());
+
+  // Parallelism 4: half the input, a savepoint, then stop.
+  auto cfg = checkpointed(dir.file("chk"), std::chrono::hours(1));
+  cfg.parallelism = 4;
+  int64_t savepoint = 0;
+  {
+    StreamEnvironment env(cfg);
+    build(env, [] { return false; }, dir.file("out-4"));
+    auto client = env.execute_async("rescale");
+    REQUIRE(eventually([&] { return probe_of(client, "Held").records_out >= uint64_t(n / 4); }));
+    savepoint = client.savepoint();
+    client.cancel();
+    CHECK_THROWS_WITH(client.wait(), Catch::Contains("canceled"));
+  }
+  REQUIRE(savepoint > 0);
+  auto path = dir.file("chk") + "/chk-" + std::to_string(savepoint);
+  for (int p : {2, 8}) {
+    INFO("restored at parallelism " << p);
+    auto rc = cfg;
+    rc.parallelism = p;
+    rc.checkpoint.dir = dir.file("chk-" + std::to_string(p));
+    rc.checkpoint.restore = path;
+    StreamEnvironment env(rc);
+    auto out = dir.file("out-" + std::to_string(p));
+    build(env, {}, out);
+    auto result = env.execute("rescale");
+    REQUIRE(result.succeeded);
+    auto got = read_committed_lines(out);
+    std::sort(got.begin(), got.end());
+    CHECK(got == expected);
+  }
+
+  // A job without the keyed operator's uid does not match the savepoint.
+  auto mismatched = [&](bool allow) {
+    auto rc = cfg;
+    rc.checkpoint.dir = dir.file(allow ? "chk-allowed" : "chk-refused");
+    rc.checkpoint.restore = path;
+    rc.checkpoint.allow_non_restored_state = allow;
+    StreamEnvironment env(rc);
+    env.from_source<int64_t>(HeldSource(n, n, {}))
+        .uid("source")
+        .set_parallelism(2)
+        .key_by([=](const int64_t& v) { return v % keys; })
+        .process(CountAtEnd())
+        .uid("count-v2")
+        .sink_to(DiscardSink<KeyCount>());
+    return env.execute("rescale");
+  };
+  CHECK_THROWS_WITH(mismatched(false), Catch::Contains("operator 'KeyedProcess'") &&
+                                           Catch::Contains("--allow-non-restored-state"));
+  CHECK(mismatched(true).succeeded);
+}
+
+TEST_CASE("restoring from a path that is not a checkpoint fails with one sentence naming it", "[checkpoint]") {
+  test_support::TempDir dir;
+  auto cfg = checkpointed(dir.file("chk"), std::chrono::milliseconds(100));
+  cfg.checkpoint.restore = dir.file("no-such-savepoint");
+  StreamEnvironment env(cfg);
+  env.from_generator(10, [](int64_t i) { return i; }).sink_to(DiscardSink<int64_t>());
+  CHECK_THROWS_WITH(env.execute("bad-restore"), Catch::Contains("no-such-savepoint") && Catch::Contains("does not exist"));
 }

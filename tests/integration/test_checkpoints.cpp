@@ -431,3 +431,53 @@ TEST_CASE("restoring from a path that is not a checkpoint fails with one sentenc
   env.from_generator(10, [](int64_t i) { return i; }).sink_to(DiscardSink<int64_t>());
   CHECK_THROWS_WITH(env.execute("bad-restore"), Catch::Contains("no-such-savepoint") && Catch::Contains("does not exist"));
 }
+
+TEST_CASE("after a bounded source ends, checkpoints go on with the unbounded one, and the last records commit once", "[checkpoint][flip147]") {
+  test_support::TempDir dir;
+  auto cfg = checkpointed(dir.file("chk"), std::chrono::milliseconds(20));
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  StreamEnvironment env(cfg);
+  const int64_t bounded = 50'000, held = 80'000;
+  auto a = env.from_generator(bounded, [](int64_t i) { return i; }).uid("bounded").set_parallelism(1);
+  auto b = env.from_source<int64_t>(HeldSource(held, held, [release] { return release->load(); }))
+               .uid("held")
+               .set_parallelism(1)
+               .map([](int64_t v) { return v + 1'000'000; })
+               .uid("shift");
+  a.union_with(b)
+      .map([](int64_t v) { return std::to_string(v); })
+      .uid("format")
+      .sink_to(CommittingFileSink<std::string>(dir.file("out")))
+      .uid("sink");
+  auto client = env.execute_async("bounded-and-unbounded");
+  REQUIRE(eventually([&] { return probe_of(client, "Generator").status == "finished"; }));
+  // Checkpoints complete after the bounded source finished (FLIP-147: triggered at the running
+  // frontier, the finished source skipped).
+  auto completed = [&] {
+    int64_t last = 0;
+    for (const auto& c : client.checkpoints())
+      if (c.status == CheckpointInfo::Status::completed) last = c.id;
+    return last;
+  };
+  auto at_finish = completed();
+  REQUIRE(eventually([&] { return completed() >= at_finish + 3; }));
+  // Everything so far is committed: the bounded source's records, all of them, exactly once.
+  auto before = read_committed_lines(dir.file("out"));
+  release->store(true);
+  auto result = client.wait();
+  REQUIRE(result.succeeded);
+  auto cps = client.checkpoints();
+  REQUIRE(!cps.empty());
+  CHECK(cps.back().final);
+  CHECK(cps.back().status == CheckpointInfo::Status::completed);
+  std::vector<int64_t> got;
+  for (const auto& line : read_committed_lines(dir.file("out"))) got.push_back(std::stoll(line));
+  std::sort(got.begin(), got.end());
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < bounded; ++i) expected.push_back(i);
+  for (int64_t i = 0; i < held; ++i) expected.push_back(i + 1'000'000);
+  CHECK(got == expected);
+  int64_t bounded_before = 0;
+  for (const auto& line : before) bounded_before += std::stoll(line) < 1'000'000;
+  CHECK(bounded_before == bounded);
+}

@@ -421,6 +421,11 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           std::lock_guard<std::mutex> l(s.log->mu);
           if (auto* i = s.log->find(id)) i->bytes += ack->file.size;
         }
+        cplog()->debug("job '{}': checkpoint {} subtask {}/{}: {} bytes, alignment {:.1f} ms, sync {:.1f} ms, "
+                       "async {:.1f} ms, in-flight {} bytes{}",
+                       s.graph->name, id, ack->subtask + 1, s.plan->tasks[size_t(ack->task)].parallelism,
+                       ack->file.size, ack->alignment_ms, ack->sync_ms, ack->async_ms, ack->inflight_bytes,
+                       ack->unaligned ? " (unaligned)" : "");
         int slot = int(s.slot_base[size_t(ack->task)]) + ack->subtask;
         s.acks[id].push_back(ack);
         handle(self, s.coordinator->on_ack(id, slot, s.now_ms()));
@@ -448,7 +453,12 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           std::lock_guard<std::mutex> l(s.log->mu);
           if (auto* i = s.log->find(id)) i->final = true;
         }
-        cplog()->info("job '{}': checkpoint {} complete", s.graph->name, id);
+        {
+          std::lock_guard<std::mutex> l(s.log->mu);
+          if (auto* i = s.log->find(id))
+            cplog()->info("job '{}': checkpoint {} complete: {} bytes in {} ms{}", s.graph->name, id, i->bytes,
+                          i->ended_ms - i->triggered_ms, i->final ? " (final)" : "");
+        }
         for (auto& w : s.waiters[id]) w.deliver(id, std::string());
         s.waiters.erase(id);
         if (attempt == s.attempt)

@@ -142,6 +142,7 @@ struct TaskRuntime::Impl final : IoService {
     int64_t id = 0;
     std::shared_ptr<SubtaskSnapshot> snap;
     std::vector<ChannelRecords> recorded;  // by flat channel
+    std::vector<std::pair<size_t, KeyedStateBackend::DeferredSnapshot>> deferred;  // keyed state, by operator
     int64_t snapshot_ns = 0;
     double alignment_ms = 0, sync_ms = 0;
     bool unaligned = false;
@@ -740,7 +741,7 @@ struct TaskRuntime::Impl final : IoService {
       auto& ctx = *contexts[i];
       if (ctx.keyed) {
         o.keyed = true;
-        o.keyed_state = ctx.keyed->snapshot(config->max_parallelism);
+        p.deferred.emplace_back(i, ctx.keyed->snapshot_deferred(config->max_parallelism));
       }
       o.lists = ctx.op_state.snapshot();
       p.snap->operators.push_back(std::move(o));
@@ -794,10 +795,13 @@ struct TaskRuntime::Impl final : IoService {
     auto name = "task-" + std::to_string(spec.task) + "-" + std::to_string(spec.subtask);
     auto who = describe();
     int64_t id = pending->id;
+    auto deferred = std::make_shared<decltype(pending->deferred)>(std::move(pending->deferred));
     pending.reset();
-    submit([storage, report, name, who, id, snap, ack] {
+    submit([storage, report, name, who, id, snap, ack, deferred] {
       auto t0 = std::chrono::steady_clock::now();
       try {
+        for (auto& [op, finish] : *deferred) snap->operators[op].keyed_state = finish();
+        deferred->clear();
         ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
         ack->file.subtask = uint32_t(ack->subtask);
         ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

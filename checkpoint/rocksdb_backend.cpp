@@ -114,16 +114,21 @@ struct RocksDbKeyedStateBackend::Store {
     // Default false: checkpoints make state durable, so RocksDB's own log is pure overhead.
     write.disableWAL = true;
   }
+  /// The working directory, removed with the last user of the store.
+  std::filesystem::path dir;
   ~Store() {
-    if (!db) return;
-    for (auto* cf : families) db->DestroyColumnFamilyHandle(cf);
-    db->Close();  // errors here cannot be acted on: the directory is removed next
+    if (db) {
+      for (auto* cf : families) db->DestroyColumnFamilyHandle(cf);
+      db->Close();  // errors here cannot be acted on: the directory is removed next
+    }
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
   }
 };
 
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                                                    std::function<int64_t()> now)
-    : StoringKeyedStateBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_unique<Store>()) {
+    : StoringKeyedStateBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_shared<Store>()) {
   rocksdb::Options options(db_options(), store_->state_options);
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(options, dir_.string(), &db);
@@ -134,13 +139,10 @@ RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                    "': " + s.ToString());
   }
   store_->db.reset(db);
+  store_->dir = dir_;
 }
 
-RocksDbKeyedStateBackend::~RocksDbKeyedStateBackend() {
-  store_.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
-}
+RocksDbKeyedStateBackend::~RocksDbKeyedStateBackend() = default;
 
 StateTable* RocksDbKeyedStateBackend::heap_table(const std::string&,
                                                  const std::function<std::unique_ptr<StateTable>()>&) {
@@ -218,6 +220,41 @@ void RocksDbKeyedStateBackend::snapshot_entries(int, std::vector<KeyedStateSnaps
       out.push_back(std::move(e));
     });
   }
+}
+
+KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(int) {
+  auto store = store_;
+  auto timers = std::make_shared<KeyedStateSnapshot>();
+  timers->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
+  timers->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  // The DB snapshot is released with the last copy of the function, read or not.
+  std::shared_ptr<const rocksdb::Snapshot> pinned(store->db->GetSnapshot(),
+                                                  [store](const rocksdb::Snapshot* p) { store->db->ReleaseSnapshot(p); });
+  auto families = store->families;
+  auto names = store->names;
+  auto dir = dir_;
+  return [store, timers, pinned, families, names, dir] {
+    KeyedStateSnapshot out = std::move(*timers);
+    for (size_t space = 0; space < families.size(); ++space) {
+      rocksdb::ReadOptions ro = store->read;
+      ro.snapshot = pinned.get();
+      std::unique_ptr<rocksdb::Iterator> it(store->db->NewIterator(ro, families[space]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        KeyedStateSnapshot::Entry e;
+        e.state = names[space];
+        if (!detail::split_key(view(it->key()), e.key_group, e.key, e.user_key))
+          throw JobError("RocksDB state backend in '" + dir.string() + "' holds a malformed key in state '" +
+                         names[space] + "'");
+        e.map = !e.user_key.empty();
+        e.value.assign(view(it->value()));
+        out.entries.push_back(std::move(e));
+      }
+      if (!it->status().ok())
+        throw JobError("RocksDB state backend in '" + dir.string() + "' could not snapshot state '" + names[space] +
+                       "': " + it->status().ToString());
+    }
+    return out;
+  };
 }
 
 void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) {

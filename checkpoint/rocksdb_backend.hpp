@@ -43,6 +43,9 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
   void scan(int space, std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& fn) override;
 
+  /// Pins a RocksDB snapshot now; the returned function reads it (on another thread).
+  DeferredSnapshot snapshot_deferred(int max_parallelism) override;
+
   /// The working directory of this instance (removed on destruction).
   const std::filesystem::path& directory() const { return dir_; }
 
@@ -53,7 +56,7 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
  private:
   struct Store;
   std::filesystem::path dir_;
-  std::unique_ptr<Store> store_;
+  std::shared_ptr<Store> store_;  // shared with deferred snapshots still reading it
 };
 
 }  // namespace sluice::checkpoint

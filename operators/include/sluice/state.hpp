@@ -304,6 +304,15 @@ class KeyedStateBackend {
     s.processing_timers.assign(processing_timers_.all().begin(), processing_timers_.all().end());
     return s;
   }
+  /// A snapshot in two parts, for checkpoints: this call is the synchronous part (on the
+  /// task's thread); the returned function finishes it on the I/O executor while the task
+  /// goes on processing. The default copies everything now; RocksDB pins a DB snapshot and
+  /// reads it later.
+  using DeferredSnapshot = std::function<KeyedStateSnapshot()>;
+  virtual DeferredSnapshot snapshot_deferred(int max_parallelism) {
+    auto s = std::make_shared<KeyedStateSnapshot>(snapshot(max_parallelism));
+    return [s] { return std::move(*s); };
+  }
   /// Adds the entries and timers of `s` whose key groups are in `range` (a subtask's share
   /// after rescaling). Call before the operator opens its state.
   void restore(const KeyedStateSnapshot& s, KeyGroupRange range) {

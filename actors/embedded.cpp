@@ -204,6 +204,7 @@ CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
   std::map<size_t, const CheckpointAck*> by_slot;
   for (const auto& a : s.acks[id]) by_slot[s.slot_base[size_t(a->task)] + size_t(a->subtask)] = a.get();
   const auto& finished = s.coordinator->finished();
+  bool all_ended = s.want_final && id > s.ended_after;
   for (const auto& t : s.plan->tasks)
     for (int node : t.nodes) {
       checkpoint::OperatorState o;
@@ -217,6 +218,11 @@ CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
         else if (finished.count(int(slot))) o.finished_subtasks.push_back(uint32_t(sub));
       }
       o.finished = o.finished_subtasks.size() == size_t(t.parallelism);
+      if (all_ended) {  // the final checkpoint: every subtask closes after it, the job is done
+        o.finished = true;
+        o.finished_subtasks.clear();
+        for (int sub = 0; sub < t.parallelism; ++sub) o.finished_subtasks.push_back(uint32_t(sub));
+      }
       m.operators.push_back(std::move(o));
     }
   return m;

@@ -82,6 +82,11 @@ std::shared_ptr<const RestoreState> read_restore_state(const checkpoint::Checkpo
       channel_state |= !r.inputs[s].empty() || !r.outputs[s].empty();
     }
     int now = graph.parallelism_of(node->second);
+    bool ended = op.finished_subtasks.size() == op.parallelism;
+    if (graph.nodes[size_t(node->second)].is_source && now != r.parallelism && !ended)
+      throw JobError("checkpoint '" + dir + "' holds the position of source '" + op.name + "' at parallelism " +
+                     std::to_string(r.parallelism) + ", which cannot resume at " + std::to_string(now) +
+                     " (give the source a fixed parallelism)");
     if (channel_state && now != r.parallelism)
       throw JobError("checkpoint '" + dir + "' holds in-flight data (unaligned) of operator '" + op.name +
                      "' at parallelism " + std::to_string(r.parallelism) + ", which cannot be restored at " +

@@ -119,3 +119,47 @@ TEST_CASE("closed channels count as delivered; an abort releases everything", "[
   a = h.on_end_of_partition(1, 5);
   CHECK(a.completed == 7);
 }
+
+TEST_CASE("aligned with timeout: a priority barrier (its sender timed out) switches at once", "[barrier]") {
+  BarrierHandler h(3, CheckpointMode::aligned_with_timeout, 1000);
+  auto a = h.on_barrier(0, 7, 0);
+  CHECK(a.block == V{0});
+  a = h.on_barrier(1, 7, 10, /*priority=*/true);
+  CHECK(a.snapshot == 7);
+  CHECK(a.overtake);
+  CHECK(a.unblock == V{0});
+  CHECK(a.start_recording == V{2});  // channel 1 delivered its barrier: nothing to record there
+  CHECK(h.unaligned_now());
+  a = h.on_barrier(2, 7, 20, true);
+  CHECK(a.stop_recording == V{2});
+  CHECK(a.completed == 7);
+}
+
+TEST_CASE("aligned with timeout: an announced barrier starts the alignment clock before any arrives", "[barrier]") {
+  BarrierHandler h(2, CheckpointMode::aligned_with_timeout, 100);
+  CHECK_FALSE(h.on_announcement(3, 1000).snapshot);
+  CHECK(h.pending() == 3);
+  CHECK_FALSE(h.arrived(0));
+  auto a = h.on_time(1100);  // no barrier arrived yet, but the announced one waited too long
+  CHECK(a.snapshot == 3);
+  CHECK(a.start_recording == V{0, 1});
+  a = h.on_barrier(0, 3, 1150);
+  a = h.on_barrier(1, 3, 1160);
+  CHECK(a.completed == 3);
+  CHECK(h.on_announcement(3, 1200).snapshot == std::nullopt);  // over: ignored
+  CHECK_FALSE(h.pending());
+}
+
+TEST_CASE("priority barriers change nothing in plain aligned mode's decisions for late duplicates", "[barrier]") {
+  BarrierHandler h(2, CheckpointMode::aligned);
+  h.on_barrier(0, 1, 0);
+  auto a = h.on_barrier(0, 1, 1);  // the same channel again: ignored
+  CHECK(a.block.empty());
+  CHECK_FALSE(a.completed);
+  a = h.on_barrier(1, 1, 2);
+  CHECK(a.completed == 1);
+  CHECK(h.last_done() == 1);
+  a = h.on_barrier(0, 1, 3);  // a late copy of a finished checkpoint
+  CHECK_FALSE(h.pending());
+  CHECK(a.block.empty());
+}

@@ -75,3 +75,38 @@ TEST_CASE("a subtask finishing while a checkpoint waits for it completes the che
   auto a = c.on_task_finished(1, 120);
   CHECK(a.completed == 1);
 }
+
+TEST_CASE("a trigger target finishing without passing the barrier on extends the checkpoint to the new frontier",
+          "[coordinator]") {
+  CheckpointCoordinator c({1000, 60000, 0, 0}, diamond());
+  auto a = c.on_time(1000);
+  REQUIRE(a.trigger == 1);
+  CHECK(a.trigger_at == V{0, 1});
+  c.on_ack(1, 0, 1100);
+  a = c.on_task_finished(1, 1200);  // source 1 closed before it took the barrier
+  CHECK_FALSE(a.completed);
+  CHECK(a.extend_to.empty());  // the join still has source 0, which passed the barrier on
+  // Source 0 passed the barrier on, but the join, now the frontier, gets the trigger too (its
+  // barrier may be behind data the join will never be asked for again).
+  CHECK(c.on_task_finished(0, 1300).extend_to == V{2});
+  // Both sources finished before either took the barrier.
+  CheckpointCoordinator d({1000, 60000, 0, 0}, diamond());
+  d.on_time(1000);
+  d.on_task_finished(0, 1100);
+  a = d.on_task_finished(1, 1200);
+  CHECK(a.extend_to == V{2});
+  CHECK_FALSE(d.on_task_finished(1, 1250).extend_to.size());  // told once
+  d.on_ack(1, 2, 1300);
+  a = d.on_ack(1, 3, 1400);
+  CHECK(a.completed == 1);
+  CHECK(d.finished() == std::set<int>{0, 1});
+}
+
+TEST_CASE("checkpoint ids continue from the configured first id (after a restore)", "[coordinator]") {
+  CoordinatorConfig cfg{1000, 60000, 0, 0};
+  cfg.first_id = 42;
+  CheckpointCoordinator c(cfg, {{0, {}}});
+  CHECK(c.on_time(1000).trigger == 42);
+  c.on_ack(42, 0, 1001);
+  CHECK(c.on_time(2000).trigger == 43);
+}

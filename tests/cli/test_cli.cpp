@@ -1,18 +1,31 @@
-// tests/cli/test_cli.cpp — `sluice run`: exit statuses and one-sentence errors for every kind of bad input.
+// tests/cli/test_cli.cpp — `sluice run`: exit statuses, one-sentence errors for every kind of bad input, kill -9 and restore.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
+#include <thread>
+
+#include <sluice/sinks.hpp>
 
 #include "cli.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
+/// Absolute, so that processes started in another working directory find it too.
 std::string build_dir() {
   const char* d = std::getenv("SLUICE_BUILD_DIR");
-  return d ? d : ".";
+  return std::filesystem::absolute(d ? d : ".").lexically_normal().string();
 }
 std::string test_job(const std::string& name) { return build_dir() + "/tests/" + name + ".so"; }
 
@@ -206,4 +219,308 @@ TEST_CASE("the word count example counts a file", "[cli][example]") {
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(slurp(out) == "(be,2)\n(is,1)\n(not,1)\n(or,1)\n(question,1)\n(that,1)\n(the,1)\n(to,2)\n");
+}
+
+namespace {
+
+/// A `sluice` process of its own, for what an in-process run cannot show: kill -9, two
+/// processes on one checkpoint directory, the runtime's log on stderr. Killed (SIGKILL) if
+/// still running when destroyed, so a failed test leaves no process behind.
+class SluiceProcess {
+ public:
+  /// Starts `sluice args...` in `cwd`, stdout and stderr going to `<log>.out` and `<log>.err`.
+  SluiceProcess(const std::vector<std::string>& args, const std::string& log, const std::string& cwd = "")
+      : out_path_(log + ".out"), err_path_(log + ".err") {
+    const std::string binary = build_dir() + "/apps/sluice/sluice";
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(binary.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {  // only async-signal-safe calls until exec
+      if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+      int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  ~SluiceProcess() {
+    if (!status_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  SluiceProcess(const SluiceProcess&) = delete;
+  SluiceProcess& operator=(const SluiceProcess&) = delete;
+
+  /// The wait status once the process ended; nullopt while it runs.
+  std::optional<int> ended() {
+    if (!status_) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
+    }
+    return status_;
+  }
+  /// Waits until the process ends by itself and returns its exit status; -1 when it was
+  /// killed by a signal or still ran after 10 minutes (a hung job fails the test instead of
+  /// hanging it).
+  int exit_code() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    while (!ended() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return ended() && WIFEXITED(*status_) ? WEXITSTATUS(*status_) : -1;
+  }
+  /// Kills the process with SIGKILL and reaps it; true if the kill ended it (it had not
+  /// ended by itself before).
+  bool kill9() {
+    if (ended()) return false;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    status_ = status;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  }
+  std::string err() const { return slurp(err_path_); }
+
+ private:
+  std::string out_path_, err_path_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+/// The id of the newest complete checkpoint (one with its `_metadata`) in `dir`, 0 if none.
+int64_t newest_checkpoint(const std::string& dir) {
+  namespace fs = std::filesystem;
+  int64_t newest = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.rfind("chk-", 0) != 0 || !fs::exists(it->path() / "_metadata")) continue;
+    newest = std::max(newest, int64_t(std::stoll(name.substr(4))));
+  }
+  return newest;
+}
+
+/// Waits until `dir` holds a complete checkpoint newer than `than`, or `p` ended. True for
+/// the checkpoint. The bound is generous: the test never depends on how fast the job runs.
+bool wait_for_checkpoint(SluiceProcess& p, const std::string& dir, int64_t than) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (newest_checkpoint(dir) > than) return true;
+    if (p.ended()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+constexpr int64_t job_keys = 101;  // as in job_checkpointed.cpp
+
+/// How the committed output of test_job_checkpointed in `out` differs from a failure-free
+/// run over `n` indices: every index once, and each key's exact count. Empty when it does not.
+std::string output_mismatch(const std::string& out, int64_t n) {
+  std::ostringstream why;
+  std::vector<int> seen(size_t(n), 0);
+  int64_t foreign = 0, repeated = 0;
+  for (const auto& line : sluice::read_committed_lines(out + "/records")) {
+    int64_t i = -1;
+    try {
+      i = std::stoll(line);
+    } catch (const std::exception&) {
+    }
+    if (i < 0 || i >= n) ++foreign;
+    else if (seen[size_t(i)]++ > 0) ++repeated;
+  }
+  int64_t missing = std::count(seen.begin(), seen.end(), 0);
+  if (foreign || repeated || missing)
+    why << "records: " << missing << " missing, " << repeated << " repeated, " << foreign << " foreign; ";
+  std::map<int64_t, int64_t> counts;
+  int64_t bad_lines = 0;
+  for (const auto& line : sluice::read_committed_lines(out + "/counts")) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      ++bad_lines;
+      continue;
+    }
+    auto key = std::stoll(line.substr(0, colon));
+    if (counts.count(key)) ++bad_lines;
+    counts[key] = std::stoll(line.substr(colon + 1));
+  }
+  if (bad_lines) why << "counts: " << bad_lines << " malformed or repeated lines; ";
+  for (int64_t k = 0; k < job_keys; ++k) {
+    const int64_t expected = n / job_keys + (k < n % job_keys ? 1 : 0);
+    auto it = counts.find(k);
+    if (it == counts.end()) why << "key " << k << ": no count; ";
+    else if (it->second != expected) why << "key " << k << ": " << it->second << " != " << expected << "; ";
+  }
+  if (counts.size() > size_t(job_keys)) why << "counts of " << counts.size() << " keys; ";
+  return why.str();
+}
+
+/// Every committed part file under `out`'s records and counts, by name, with its contents.
+std::map<std::string, std::string> committed_files(const std::string& out) {
+  std::map<std::string, std::string> files;
+  for (const char* sink : {"/records", "/counts"}) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(out + sink, ec), end; !ec && it != end; it.increment(ec)) {
+      auto name = it->path().filename().string();
+      if (name.rfind("part-", 0) == 0) files[sink + ("/" + name)] = slurp(it->path().string());
+    }
+  }
+  return files;
+}
+
+/// `a` followed by `b`.
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 three times, each run restoring the latest checkpoint: the output is exactly once",
+          "[cli][checkpoint][recovery]") {
+  test_support::TempDir dir;
+  const int64_t n = 1'000'000;
+  const auto chk = dir.file("chk"), out = dir.file("out");
+  const std::vector<std::string> run = {"run",         test_job("test_job_checkpointed"), "-p", "2",
+                                        "--checkpoint-interval", "100ms", "--checkpoint-dir", chk,
+                                        "--log-level", "info"};
+  // At most 100'000 records a second per subtask: a run without kills lasts 5 s at least.
+  const std::vector<std::string> job_args = {"--", out, std::to_string(n)};
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    const int64_t restored = newest_checkpoint(chk);
+    SluiceProcess p(concat(cycle == 0 ? run : concat(run, {"--restore", "latest"}), job_args),
+                    dir.file("run-" + std::to_string(cycle)));
+    // Killed once it completed cycle + 1 checkpoints of its own (the first kill comes right
+    // after a checkpoint's metadata, perhaps before the sinks committed), long before its
+    // input ends.
+    const bool checkpointed = wait_for_checkpoint(p, chk, restored + cycle);
+    const bool killed = p.kill9();
+    INFO("run " << cycle << ", stderr:\n" << p.err());
+    REQUIRE(checkpointed);
+    REQUIRE(killed);
+    if (cycle > 0) CHECK_THAT(p.err(), Catch::Contains("restores checkpoint " + std::to_string(restored) + " "));
+  }
+  const int64_t restored = newest_checkpoint(chk);
+  SluiceProcess last(concat(concat(run, {"--restore", "latest"}), job_args), dir.file("run-last"));
+  const int code = last.exit_code();
+  INFO("stderr:\n" << last.err());
+  REQUIRE(code == 0);
+  CHECK_THAT(last.err(), Catch::Contains("restores checkpoint " + std::to_string(restored) + " "));
+  CHECK(output_mismatch(out, n) == "");
+}
+
+TEST_CASE("restoring the latest checkpoint of an empty directory starts from scratch and says so",
+          "[cli][checkpoint]") {
+  test_support::TempDir dir;
+  const int64_t n = 20'000;
+  const auto chk = dir.file("chk"), out = dir.file("out");
+  std::filesystem::create_directories(chk);
+  SluiceProcess p({"run", test_job("test_job_checkpointed"), "-p", "2", "--checkpoint-interval", "100ms",
+                   "--checkpoint-dir", chk, "--restore", "latest", "--", out, std::to_string(n)},
+                  dir.file("run"));
+  const int code = p.exit_code();
+  INFO("stderr:\n" << p.err());
+  REQUIRE(code == 0);
+  CHECK_THAT(p.err(), Catch::Contains("no complete checkpoint in '" + chk + "'; starting from scratch"));
+  CHECK(output_mismatch(out, n) == "");
+}
+
+TEST_CASE("a rerun with --restore latest after the job finished exits 0 and leaves the output as it was",
+          "[cli][checkpoint]") {
+  test_support::TempDir dir;
+  const int64_t n = 20'000;
+  const auto out = dir.file("out");
+  // No --checkpoint-dir: checkpoints go to checkpoints/<job name> in the working directory.
+  const std::vector<std::string> run = {"run",         test_job("test_job_checkpointed"), "-p", "2",
+                                        "--checkpoint-interval", "100ms", "--restore", "latest",
+                                        "--", out, std::to_string(n)};
+  const auto chk = dir.file("checkpoints/checkpointed count");
+  {
+    SluiceProcess first(run, dir.file("first"), dir.path().string());
+    const int code = first.exit_code();
+    INFO("stderr:\n" << first.err());
+    REQUIRE(code == 0);
+    CHECK_THAT(first.err(),
+               Catch::Contains("no complete checkpoint in 'checkpoints/checkpointed count'; starting from scratch"));
+  }
+  REQUIRE(output_mismatch(out, n) == "");
+  const auto before = committed_files(out);
+  const int64_t final_checkpoint = newest_checkpoint(chk);
+  REQUIRE(final_checkpoint > 0);
+
+  SluiceProcess again(run, dir.file("again"), dir.path().string());
+  const int code = again.exit_code();
+  INFO("stderr:\n" << again.err());
+  CHECK(code == 0);
+  CHECK(committed_files(out) == before);
+}
+
+// The final checkpoint is acknowledged by every subtask (each waits for it before it
+// closes), so it records no operator as finished, and a rerun restored from it ran the job
+// again, taking another checkpoint, instead of returning at once.
+TEST_CASE("a job restored from its final checkpoint returns at once, taking no checkpoint",
+          "[cli][checkpoint]") {
+  test_support::TempDir dir;
+  const auto chk = dir.file("chk"), out = dir.file("out");
+  const std::vector<std::string> run = {"run",         test_job("test_job_checkpointed"), "-p", "2",
+                                        "--checkpoint-interval", "100ms", "--checkpoint-dir", chk,
+                                        "--restore", "latest", "--", out, "20000"};
+  {
+    SluiceProcess first(run, dir.file("first"));
+    const int code = first.exit_code();
+    INFO("stderr:\n" << first.err());
+    REQUIRE(code == 0);
+  }
+  const int64_t final_checkpoint = newest_checkpoint(chk);
+  REQUIRE(final_checkpoint > 0);
+  SluiceProcess again(run, dir.file("again"));
+  const int code = again.exit_code();
+  INFO("stderr:\n" << again.err());
+  CHECK(code == 0);
+  CHECK_THAT(again.err(), Catch::Contains("had already finished at checkpoint " + std::to_string(final_checkpoint)));
+  CHECK(newest_checkpoint(chk) == final_checkpoint);
+}
+
+TEST_CASE("restoring a path that holds no checkpoint fails with one sentence naming it", "[cli][checkpoint]") {
+  test_support::TempDir dir;
+  auto r = sluice_cli({"run", test_job("test_job_checkpointed"), "--restore", "/nonexistent/path", "--",
+                       dir.file("out"), "100"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("sluice run: --restore: checkpoint '/nonexistent/path' does not exist\n"));
+
+  // A directory that exists but holds no checkpoint: the runtime refuses it before running.
+  const auto empty = dir.file("empty");
+  std::filesystem::create_directories(empty);
+  r = sluice_cli({"run", test_job("test_job_checkpointed"), "--restore", empty, "--", dir.file("out"), "100"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("sluice run: job 'checkpointed count' cannot start: ") &&
+                        Catch::Contains("'" + empty + "/_metadata'") && Catch::EndsWith("\n"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(committed_files(dir.file("out")).empty());
+}
+
+TEST_CASE("a second job on a checkpoint directory in use is refused, the first running on",
+          "[cli][checkpoint]") {
+  test_support::TempDir dir;
+  const auto chk = dir.file("chk");
+  // The first never ends by itself (N < 0); it holds the directory's lock from before its
+  // first checkpoint.
+  SluiceProcess first({"run", test_job("test_job_checkpointed"), "-p", "2", "--checkpoint-interval", "100ms",
+                       "--checkpoint-dir", chk, "--", dir.file("out-first"), "-1", "1000"},
+                      dir.file("first"));
+  const bool checkpointed = wait_for_checkpoint(first, chk, 0);
+  INFO("first's stderr:\n" << first.err());
+  REQUIRE(checkpointed);
+  SluiceProcess second({"run", test_job("test_job_checkpointed"), "-p", "2", "--checkpoint-interval", "100ms",
+                        "--checkpoint-dir", chk, "--restore", "latest", "--", dir.file("out-second"), "100"},
+                       dir.file("second"));
+  CHECK(second.exit_code() == 1);
+  CHECK(second.err() == "sluice run: job 'checkpointed count' cannot start: checkpoint directory '" + chk +
+                            "' is in use by another process\n");
+  CHECK_FALSE(std::filesystem::exists(dir.file("out-second")));
+  CHECK(first.kill9());
 }

@@ -54,6 +54,7 @@ std::string encode_snapshot(const SubtaskSnapshot& s) {
     Codec<std::vector<EntryTuple>>::encode(entries, w);
     Codec<std::vector<TimerTuple>>::encode(timers_out(op.keyed_state.event_timers), w);
     Codec<std::vector<TimerTuple>>::encode(timers_out(op.keyed_state.processing_timers), w);
+    Codec<std::vector<std::pair<std::string, std::string>>>::encode(op.keyed_state.fingerprints, w);
     Codec<OperatorStateStore::Encoded>::encode(op.lists, w);
     Codec<std::string>::encode(op.custom, w);
   }
@@ -80,6 +81,7 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
             KeyedStateSnapshot::Entry{std::move(state), kg, std::move(key), map, std::move(user_key), std::move(value)});
       op.keyed_state.event_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.processing_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
+      op.keyed_state.fingerprints = Codec<std::vector<std::pair<std::string, std::string>>>::decode(r);
       op.lists = Codec<OperatorStateStore::Encoded>::decode(r);
       op.custom = Codec<std::string>::decode(r);
       s.operators.push_back(std::move(op));

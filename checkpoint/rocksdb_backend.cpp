@@ -225,6 +225,7 @@ void RocksDbKeyedStateBackend::snapshot_entries(int, std::vector<KeyedStateSnaps
 KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(int) {
   auto store = store_;
   auto timers = std::make_shared<KeyedStateSnapshot>();
+  timers->fingerprints = fingerprints();
   timers->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
   timers->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
   // The DB snapshot is released with the last copy of the function, read or not.

@@ -421,6 +421,27 @@ TEST_CASE("a savepoint at parallelism 4 restores at 2 and at 8 with the counts o
   CHECK_THROWS_WITH(mismatched(false), Catch::Contains("operator 'KeyedProcess'") &&
                                            Catch::Contains("--allow-non-restored-state"));
   CHECK(mismatched(true).succeeded);
+
+  // The same operator whose state changed type cannot read the savepoint's bytes.
+  struct CountAsText final : KeyedProcessFunction<int64_t, int64_t, KeyCount> {
+    void open(RuntimeContext& rc) override { rc.state(ValueStateDescriptor<std::string>("count")); }
+    void process(const int64_t&, Context&, Collector<KeyCount>&) override {}
+  };
+  auto rc = cfg;
+  rc.checkpoint.dir = dir.file("chk-changed");
+  rc.checkpoint.restore = path;
+  rc.checkpoint.restart = parse_restart_strategy("none");
+  rc.checkpoint.allow_non_restored_state = true;  // the format and sink operators are gone
+  StreamEnvironment env(rc);
+  env.from_source<int64_t>(HeldSource(n, n, {}))
+      .uid("source")
+      .set_parallelism(2)
+      .key_by([=](const int64_t& v) { return v % keys; })
+      .process(CountAsText())
+      .uid("count")
+      .sink_to(DiscardSink<KeyCount>());
+  CHECK_THROWS_WITH(env.execute("rescale"), Catch::Contains("state 'count' was checkpointed as value<") &&
+                                                Catch::Contains("type or TTL changed"));
 }
 
 TEST_CASE("restoring from a path that is not a checkpoint fails with one sentence naming it", "[checkpoint]") {

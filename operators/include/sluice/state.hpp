@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -248,6 +249,8 @@ struct KeyedStateSnapshot {
   std::vector<Entry> entries;
   std::vector<detail::Timer> event_timers;
   std::vector<detail::Timer> processing_timers;
+  /// Each state's name and codec fingerprint (kind, value types, TTL).
+  std::vector<std::pair<std::string, std::string>> fingerprints;
 };
 
 /// Storage for one named state of one operator, owned by a heap backend.
@@ -300,6 +303,7 @@ class KeyedStateBackend {
   KeyedStateSnapshot snapshot(int max_parallelism) {
     KeyedStateSnapshot s;
     snapshot_entries(max_parallelism, s.entries);
+    s.fingerprints = fingerprints();
     s.event_timers.assign(event_timers_.all().begin(), event_timers_.all().end());
     s.processing_timers.assign(processing_timers_.all().begin(), processing_timers_.all().end());
     return s;
@@ -324,6 +328,22 @@ class KeyedStateBackend {
       if (range.contains(t.key_group)) event_timers_.add(t);
     for (const auto& t : s.processing_timers)
       if (range.contains(t.key_group)) processing_timers_.add(t);
+    for (const auto& [name, fp] : s.fingerprints) restored_fingerprints_[name] = fp;
+  }
+  /// States opened so far, and states restored but not opened, with their fingerprints.
+  std::vector<std::pair<std::string, std::string>> fingerprints() const {
+    std::map<std::string, std::string> all = restored_fingerprints_;
+    for (const auto& [name, fp] : fingerprints_) all[name] = fp;
+    return {all.begin(), all.end()};
+  }
+  /// A state is opened with this codec fingerprint; a restored state of that name written
+  /// with another one is an error (its bytes would not decode).
+  void declare_state(const std::string& name, const std::string& fingerprint) {
+    auto it = restored_fingerprints_.find(name);
+    if (it != restored_fingerprints_.end() && it->second != fingerprint)
+      throw JobError("state '" + name + "' was checkpointed as " + it->second + " but is opened as " + fingerprint +
+                     "; its type or TTL changed, so the checkpoint cannot be restored");
+    fingerprints_[name] = fingerprint;
   }
   /// Event-time and processing-time timers of this operator, kept with its state.
   detail::TimerQueue& event_timers() { return event_timers_; }
@@ -345,6 +365,7 @@ class KeyedStateBackend {
 
  private:
   detail::HandleCache handles_;
+  std::map<std::string, std::string> fingerprints_, restored_fingerprints_;
   detail::TimerQueue event_timers_;
   detail::TimerQueue processing_timers_;
 };

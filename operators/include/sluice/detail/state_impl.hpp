@@ -3,6 +3,7 @@
 
 #include <climits>
 #include <map>
+#include <typeinfo>
 #include <unordered_map>
 
 #include "sluice/codec.hpp"
@@ -547,29 +548,53 @@ class AggregatingStateImpl final : public AggregatingState<In, Out> {
 
 // ---- opening handles (cached per name for the operator's lifetime)
 
+/// What a state's stored bytes depend on: its kind, its value types, whether it has a TTL.
+template <class... Ts>
+std::string state_fingerprint(const char* kind, bool ttl) {
+  std::string fp = kind;
+  fp += "<";
+  bool first = true;
+  ((fp += first ? "" : ",", first = false, fp += typeid(Ts).name()), ...);
+  fp += ">";
+  if (ttl) fp += "+ttl";
+  return fp;
+}
+
 template <class T>
 ValueState<T>& open_state(KeyedStateBackend& b, const ValueStateDescriptor<T>& d) {
-  return *b.cached_handle<ValueState<T>>(d.name, [&] { return std::make_unique<ValueStateImpl<T>>(b, d); });
+  return *b.cached_handle<ValueState<T>>(d.name, [&] {
+    b.declare_state(d.name, state_fingerprint<T>("value", d.ttl.enabled()));
+    return std::make_unique<ValueStateImpl<T>>(b, d);
+  });
 }
 template <class T>
 ListState<T>& open_state(KeyedStateBackend& b, const ListStateDescriptor<T>& d) {
-  return *b.cached_handle<ListState<T>>(d.name, [&] { return std::make_unique<ListStateImpl<T>>(b, d); });
+  return *b.cached_handle<ListState<T>>(d.name, [&] {
+    b.declare_state(d.name, state_fingerprint<T>("list", d.ttl.enabled()));
+    return std::make_unique<ListStateImpl<T>>(b, d);
+  });
 }
 template <class K, class V>
 MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>& d) {
-  return *b.cached_handle<MapState<K, V>>(d.name,
-                                          [&] { return std::make_unique<MapStateImpl<K, V>>(b, d); });
+  return *b.cached_handle<MapState<K, V>>(d.name, [&] {
+    b.declare_state(d.name, state_fingerprint<K, V>("map", d.ttl.enabled()));
+    return std::make_unique<MapStateImpl<K, V>>(b, d);
+  });
 }
 template <class T>
 ReducingState<T>& open_state(KeyedStateBackend& b, const ReducingStateDescriptor<T>& d) {
-  return *b.cached_handle<ReducingState<T>>(d.name,
-                                            [&] { return std::make_unique<ReducingStateImpl<T>>(b, d); });
+  return *b.cached_handle<ReducingState<T>>(d.name, [&] {
+    b.declare_state(d.name, state_fingerprint<T>("reducing", d.ttl.enabled()));
+    return std::make_unique<ReducingStateImpl<T>>(b, d);
+  });
 }
 template <class In, class Acc, class Out>
 AggregatingState<In, Out>& open_state(KeyedStateBackend& b,
                                       const AggregatingStateDescriptor<In, Acc, Out>& d) {
-  return *b.cached_handle<AggregatingState<In, Out>>(
-      d.name, [&] { return std::make_unique<AggregatingStateImpl<In, Acc, Out>>(b, d); });
+  return *b.cached_handle<AggregatingState<In, Out>>(d.name, [&] {
+    b.declare_state(d.name, state_fingerprint<Acc>("aggregating", d.ttl.enabled()));
+    return std::make_unique<AggregatingStateImpl<In, Acc, Out>>(b, d);
+  });
 }
 
 }  // namespace sluice::detail

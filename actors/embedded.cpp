@@ -107,6 +107,10 @@ struct MasterState {
   std::map<int64_t, std::vector<caf::response_promise>> waiters;  // checkpoints asked for by clients
   std::set<int64_t> savepoints;
   std::deque<std::pair<bool, caf::response_promise>> requests;  // not started yet
+  std::set<int64_t> stop_after;  // savepoints after which the job stops
+  bool stop_requested = false;
+  size_t stopping = 0;  // task actors still to go down after a stop-with-savepoint
+  std::optional<caf::response_promise> drain_waiter;  // stop-with-savepoint with drain
   int64_t next_id = 1;
   int64_t last_completed = 0;
   bool want_final = false;
@@ -167,6 +171,7 @@ void end_job(Self* self, bool ok, std::string error) {
   for (auto& [id, ws] : s.waiters)
     for (auto& w : ws) w.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended before checkpoint " + std::to_string(id) + " completed"));
   for (auto& [sp, w] : s.requests) w.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended"));
+  if (s.drain_waiter) s.drain_waiter->deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended"));
   s.promise->set_value(s.result(ok, std::move(error)));
   self->quit();
 }
@@ -240,12 +245,21 @@ void handle(Self* self, const CoordinatorActions& a) {
       info.triggered_ms = s.now_ms();
       info.final = s.want_final;
       if (s.want_final) s.final_id = id;
+      if (s.want_final && s.drain_waiter) {  // the final checkpoint of a drained job is its savepoint
+        s.savepoints.insert(id);
+        s.waiters[id].push_back(std::move(*s.drain_waiter));
+        s.drain_waiter.reset();
+      }
       s.log->infos.push_back(info);
     }
     if (!s.requests.empty()) {
       auto [savepoint, w] = std::move(s.requests.front());
       s.requests.pop_front();
       if (savepoint) s.savepoints.insert(id);
+      if (s.stop_requested && savepoint) {
+        s.stop_after.insert(id);
+        s.stop_requested = false;
+      }
       s.waiters[id].push_back(std::move(w));
     }
     cplog()->debug("job '{}': checkpoint {} triggered at {} subtasks", s.graph->name, id, a.trigger_at.size());
@@ -388,6 +402,10 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
 
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& s = self->state;
+    if (s.stopping > 0 && !s.ended) {
+      if (--s.stopping == 0) end_job(self, true, {});
+      return;
+    }
     if (dm.reason && !s.ended) {
       bool current = false;
       for (auto& row : *s.actors)
@@ -467,6 +485,19 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         }
         for (auto& w : s.waiters[id]) w.deliver(id, std::string());
         s.waiters.erase(id);
+        if (s.stop_after.count(id)) {
+          // Stop-with-savepoint: the savepoint commits (sinks publish), then every task stops;
+          // the job ends once all are down. Nothing after the savepoint is committed.
+          log::runtime()->info("job '{}' stopped with savepoint {}", s.graph->name, id);
+          s.coordinator.reset();
+          for (auto& row : *s.actors)
+            for (auto& a : row) {
+              self->send(a, complete_atom::value, id);
+              self->send(a, cancel_atom::value);
+              ++s.stopping;
+            }
+          return;
+        }
         if (attempt == s.attempt)
           for (auto& row : *s.actors)
             for (auto& a : row) self->send(a, complete_atom::value, id);
@@ -522,6 +553,24 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         }
         s.requests.emplace_back(savepoint, rp);
         trigger_now(self);
+      },
+      [self](stop_atom, bool drain) {
+        auto& s = self->state;
+        auto rp = self->make_response_promise();
+        if (!s.coordinator) {
+          rp.deliver(int64_t(0), std::string("job '" + s.graph->name + "' does not checkpoint (set a checkpoint interval)"));
+          return;
+        }
+        if (!drain) {
+          s.stop_requested = true;
+          s.requests.emplace_back(true, rp);
+          trigger_now(self);
+          return;
+        }
+        s.drain_waiter = rp;
+        for (size_t t = 0; t < s.plan->tasks.size(); ++t)
+          if (s.graph->nodes[size_t(s.plan->tasks[t].nodes.front())].is_source)
+            for (auto& a : (*s.actors)[t]) self->send(a, drain_atom::value);
       },
   };
 }
@@ -607,7 +656,12 @@ class EmbeddedJob final : public JobHandle {
     io_.reset();   // finishes outstanding I/O while the actors can still be told
     sys_.reset();  // waits for every actor to quit
   }
-  JobResult wait() override { return result_.get(); }
+  /// The result, once the I/O of the job's last messages (a sink's final commit) is done.
+  JobResult wait() override {
+    auto r = result_.get();
+    if (io_) io_->drain();
+    return r;
+  }
   void cancel() override {
     if (master_) caf::anon_send(master_, cancel_atom::value);
   }
@@ -616,19 +670,24 @@ class EmbeddedJob final : public JobHandle {
     std::lock_guard<std::mutex> l(log_->mu);
     return log_->infos;
   }
-  int64_t trigger_checkpoint(bool savepoint) override {
+  int64_t trigger_checkpoint(bool savepoint) override { return ask(savepoint_atom::value, savepoint); }
+  int64_t stop_with_savepoint(bool drain) override { return ask(stop_atom::value, drain); }
+
+ private:
+  /// Asks the master for a checkpoint and waits for its id (or its error sentence).
+  template <class Atom>
+  int64_t ask(Atom atom, bool flag) {
     if (!master_) throw JobError("the job is not running");
     caf::scoped_actor self(*sys_);
     int64_t id = 0;
     std::string error;
-    self->request(master_, caf::infinite, savepoint_atom::value, savepoint)
+    self->request(master_, caf::infinite, atom, flag)
         .receive([&](int64_t i, const std::string& e) { id = i, error = e; },
                  [&](const caf::error& e) { error = "the job master did not answer: " + sys_->render(e); });
     if (!error.empty()) throw JobError(error);
     return id;
   }
 
- private:
   caf::actor_system_config cfg_;
   std::unique_ptr<ProbeRegistry> probes_;
   std::unique_ptr<IoExecutor> io_;

@@ -35,6 +35,11 @@ void IoExecutor::post(const std::shared_ptr<Strand>& strand, std::function<void(
   cv_.notify_one();
 }
 
+void IoExecutor::drain() {
+  std::unique_lock<std::mutex> l(mu_);
+  idle_.wait(l, [&] { return running_ == 0 && ready_.empty(); });
+}
+
 void IoExecutor::run() {
   for (;;) {
     std::shared_ptr<Strand> s;
@@ -45,6 +50,7 @@ void IoExecutor::run() {
       if (ready_.empty()) return;  // stopping and nothing left
       s = std::move(ready_.front());
       ready_.pop_front();
+      ++running_;
       job = std::move(s->jobs.front());
       s->jobs.pop_front();
     }
@@ -60,12 +66,14 @@ void IoExecutor::run() {
     if (job.second) job.second(error);
     {
       std::lock_guard<std::mutex> l(mu_);
+      --running_;
       if (s->jobs.empty()) {
         s->scheduled = false;
       } else {
         ready_.push_back(std::move(s));
         cv_.notify_one();
       }
+      if (running_ == 0 && ready_.empty()) idle_.notify_all();
     }
   }
 }

@@ -28,6 +28,8 @@ class IoExecutor {
 
   std::shared_ptr<Strand> make_strand();
   void post(const std::shared_ptr<Strand>& strand, std::function<void()> job, Done done);
+  /// Waits until every job posted so far has run.
+  void drain();
 
  private:
   void run();
@@ -35,6 +37,8 @@ class IoExecutor {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Strand>> ready_;
   bool stopping_ = false;
+  int running_ = 0;
+  std::condition_variable idle_;
   std::vector<std::thread> threads_;
 };
 

@@ -39,8 +39,12 @@ using ended_atom = caf::atom_constant<caf::atom("ended")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
-// master <- a job client: (savepoint_atom, bool savepoint, promise)
+// master <- a job client: (savepoint_atom, bool savepoint) and (stop_atom, bool drain),
+// answered with (checkpoint id, error sentence)
 using savepoint_atom = caf::atom_constant<caf::atom("savepoint")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+// task <- master: a source ends now (stop-with-savepoint with drain)
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
 
 }  // namespace sluice::runtime
 

@@ -996,6 +996,17 @@ void TaskRuntime::on_checkpoint_aborted(int64_t id) {
   t.maybe_resume();
 }
 
+void TaskRuntime::drain() {
+  auto& t = *impl_;
+  if (t.state != TaskState::running || !t.source || t.source_ended) return;
+  t.guard([&] {
+    t.source->finish();
+    t.source_ended = true;
+    t.end_of_input();
+  });
+  t.maybe_resume();
+}
+
 TaskState TaskRuntime::state() const { return impl_->state; }
 const std::string& TaskRuntime::error() const { return impl_->error; }
 std::string TaskRuntime::describe() const { return impl_->describe(); }

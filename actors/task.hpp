@@ -99,6 +99,8 @@ class TaskRuntime {
   void trigger_checkpoint(int64_t id);
   void on_checkpoint_complete(int64_t id);
   void on_checkpoint_aborted(int64_t id);
+  /// A source ends its input now, as a bounded one would (stop-with-savepoint with drain).
+  void drain();
 
   TaskState state() const;
   /// The failure sentence (empty unless failed).

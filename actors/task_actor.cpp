@@ -140,6 +140,10 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
         self->state.runtime->on_checkpoint_aborted(id);
         self->state.settle();
       },
+      [=](drain_atom) {
+        self->state.runtime->drain();
+        self->state.settle();
+      },
       [=](cancel_atom) {
         auto& s = self->state;
         s.runtime->cancel();

@@ -502,3 +502,74 @@ TEST_CASE("after a bounded source ends, checkpoints go on with the unbounded one
   for (const auto& line : before) bounded_before += std::stoll(line) < 1'000'000;
   CHECK(bounded_before == bounded);
 }
+
+TEST_CASE("stop with savepoint: without drain the job stops at the savepoint and a restore continues exactly once; with drain everything is flushed first",
+          "[checkpoint][savepoint]") {
+  test_support::TempDir dir;
+  const int64_t n = 3'000'000, keys = 101;
+  auto job = [&](StreamEnvironment& env, int64_t count) {
+    auto src = env.from_generator(count, [](int64_t i) { return i; }).uid("source").set_parallelism(1);
+    src.map([](int64_t v) { return std::to_string(v); }).uid("format").sink_to(CommittingFileSink<std::string>(dir.file("records"))).uid("records");
+    src.key_by([=](const int64_t& v) { return v % keys; })
+        .process(CountAtEnd())
+        .uid("count")
+        .map([](KeyCount kc) { return std::to_string(kc.first) + ":" + std::to_string(kc.second); })
+        .uid("format-counts")
+        .sink_to(CommittingFileSink<std::string>(dir.file("counts")))
+        .uid("counts");
+  };
+  auto cfg = checkpointed(dir.file("chk"), std::chrono::hours(1));
+  int64_t savepoint = 0;
+  {
+    StreamEnvironment env(cfg);
+    job(env, -1);  // unbounded
+    auto client = env.execute_async("stop");
+    REQUIRE(eventually([&] { return probe_of(client, "Generator").records_out >= 100'000; }));
+    savepoint = client.stop_with_savepoint(false);
+    auto result = client.wait();
+    CHECK(result.succeeded);
+    CHECK(result.last_checkpoint == savepoint);
+  }
+  auto committed = read_committed_lines(dir.file("records"));
+  CHECK(!committed.empty());
+  CHECK(read_committed_lines(dir.file("counts")).empty());  // counts come at the end of input only
+  {
+    auto rc = cfg;
+    rc.checkpoint.restore = dir.file("chk") + "/chk-" + std::to_string(savepoint);
+    StreamEnvironment env(rc);
+    job(env, n);  // the same job, bounded now: it continues where the savepoint was
+    REQUIRE(env.execute("stop").succeeded);
+  }
+  std::vector<int64_t> got;
+  for (const auto& l : read_committed_lines(dir.file("records"))) got.push_back(std::stoll(l));
+  std::sort(got.begin(), got.end());
+  REQUIRE(got.size() == size_t(n));
+  for (int64_t i = 0; i < n; ++i)
+    if (got[size_t(i)] != i) FAIL("record " << i << " is missing or duplicated");
+  CHECK(read_committed_lines(dir.file("counts")).size() == size_t(keys));
+
+  // Drain: an unbounded job ends its input, flushes (the counts appear), and the final
+  // checkpoint is the savepoint.
+  test_support::TempDir dir2;
+  auto dcfg = checkpointed(dir2.file("chk"), std::chrono::hours(1));
+  StreamEnvironment env(dcfg);
+  CollectSink<KeyCount> counts;
+  auto got_counts = counts.collected();
+  auto src = env.from_generator(-1, [](int64_t i) { return i; }).uid("source").set_parallelism(1);
+  src.key_by([=](const int64_t& v) { return v % keys; }).process(CountAtEnd()).uid("count").sink_to(counts);
+  auto client = env.execute_async("drain");
+  REQUIRE(eventually([&] { return probe_of(client, "Generator").records_out >= 100'000; }));
+  auto id = client.stop_with_savepoint(true);
+  auto result = client.wait();
+  CHECK(result.succeeded);
+  CHECK(id == result.last_checkpoint);
+  auto emitted = probe_of(client, "Generator").records_out;
+  int64_t total = 0;
+  for (const auto& [k, c] : got_counts->values()) total += c;
+  CHECK(got_counts->size() == size_t(keys));
+  CHECK(uint64_t(total) == emitted);
+  auto cps = client.checkpoints();
+  REQUIRE(!cps.empty());
+  CHECK(cps.back().id == id);
+  CHECK(cps.back().final);
+}

@@ -37,6 +37,11 @@ class JobHandle {
   /// Triggers a checkpoint now (a savepoint when `savepoint`); returns its id once complete,
   /// or throws JobError saying why it could not complete. Blocks the calling thread.
   virtual int64_t trigger_checkpoint(bool savepoint) = 0;
+  /// Stops the job with a savepoint and returns its id. With `drain`, sources end first and
+  /// everything in flight is processed (windows fire, timers at end of input run), and the
+  /// savepoint is the final checkpoint; without, the savepoint is taken where the job is and
+  /// the job stops right after it. The job then ends as succeeded.
+  virtual int64_t stop_with_savepoint(bool drain) = 0;
 };
 
 /// Runs job graphs. The runtime registers the embedded one when libsluice loads.
@@ -63,6 +68,7 @@ class JobClient {
   /// checkpoint directory, kept until deleted).
   int64_t savepoint() { return handle_->trigger_checkpoint(true); }
   int64_t checkpoint() { return handle_->trigger_checkpoint(false); }
+  int64_t stop_with_savepoint(bool drain = false) { return handle_->stop_with_savepoint(drain); }
 
  private:
   std::shared_ptr<JobHandle> handle_;

@@ -88,7 +88,9 @@ struct MasterState {
   ProbeRegistry* probes = nullptr;
   std::shared_ptr<std::promise<JobResult>> promise;
   std::chrono::steady_clock::time_point started;
-  bool ended = false;
+  bool ended = false;  // no more events are acted on; the result waits for `live` to empty
+  std::optional<JobResult> outcome;
+  std::set<caf::actor_addr> live;  // task actors of every run not yet down
 
   // the current run
   int32_t attempt = 0;
@@ -149,6 +151,8 @@ std::vector<checkpoint::TaskNode> task_nodes(const scheduler::ExecutionPlan& pla
   return nodes;
 }
 
+void finish_when_quiet(Self* self);
+
 void end_job(Self* self, bool ok, std::string error) {
   auto& s = self->state;
   if (s.ended) return;
@@ -157,7 +161,8 @@ void end_job(Self* self, bool ok, std::string error) {
     log::runtime()->info("{}", error);
     for (auto& row : *s.actors)
       for (auto& a : row) self->send(a, cancel_atom::value);
-  } else {
+  }
+  if (ok) {
     log::runtime()->info("job '{}' finished", s.graph->name);
   }
   {
@@ -172,7 +177,17 @@ void end_job(Self* self, bool ok, std::string error) {
     for (auto& w : ws) w.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended before checkpoint " + std::to_string(id) + " completed"));
   for (auto& [sp, w] : s.requests) w.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended"));
   if (s.drain_waiter) s.drain_waiter->deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended"));
-  s.promise->set_value(s.result(ok, std::move(error)));
+  s.outcome = s.result(ok, std::move(error));
+  finish_when_quiet(self);
+}
+
+/// The result goes out once no task actor of any run is left: none may touch the I/O
+/// executor or the job's files after the client saw the end.
+void finish_when_quiet(Self* self) {
+  auto& s = self->state;
+  if (!s.outcome || !s.live.empty()) return;
+  s.promise->set_value(std::move(*s.outcome));
+  s.outcome.reset();
   self->quit();
 }
 
@@ -315,6 +330,7 @@ void deploy(Self* self) {
       TaskSpec spec{s.graph, s.plan, t.id, sub, s.storage, s.restore};
       auto a = spawn_task(self->system(), std::move(spec), env);
       self->monitor(a);
+      s.live.insert(a.address());
       s.actors->back().push_back(a);
       ++s.remaining;
     }
@@ -402,7 +418,12 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
 
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& s = self->state;
-    if (s.stopping > 0 && !s.ended) {
+    s.live.erase(dm.source);
+    if (s.ended) {
+      finish_when_quiet(self);
+      return;
+    }
+    if (s.stopping > 0) {
       if (--s.stopping == 0) end_job(self, true, {});
       return;
     }

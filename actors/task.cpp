@@ -1,6 +1,7 @@
 // actors/task.cpp — the subtask state machine: chain assembly, the processing step, end of input, probes.
 #include "task.hpp"
 
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -161,6 +162,12 @@ struct TaskRuntime::Impl final : IoService {
   bool final_done = false;
   std::vector<ChannelRecords> replay_inputs;
   TaskProbe cp_stats;  // checkpoint fields only
+  /// What the I/O executor learns when it has written a snapshot: its duration and size.
+  struct Written {
+    std::atomic<double> async_ms{0};
+    std::atomic<uint64_t> bytes{0};
+  };
+  std::shared_ptr<Written> written = std::make_shared<Written>();
 
   // probes
   uint64_t records_in = 0, bytes_in = 0;
@@ -797,7 +804,8 @@ struct TaskRuntime::Impl final : IoService {
     int64_t id = pending->id;
     auto deferred = std::make_shared<decltype(pending->deferred)>(std::move(pending->deferred));
     pending.reset();
-    submit([storage, report, name, who, id, snap, ack, deferred] {
+    auto written_out = written;
+    submit([storage, report, name, who, id, snap, ack, deferred, written_out] {
       auto t0 = std::chrono::steady_clock::now();
       try {
         for (auto& [op, finish] : *deferred) snap->operators[op].keyed_state = finish();
@@ -805,6 +813,8 @@ struct TaskRuntime::Impl final : IoService {
         ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
         ack->file.subtask = uint32_t(ack->subtask);
         ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        written_out->async_ms.store(ack->async_ms);
+        written_out->bytes.store(ack->file.size);
         report(id, ack, {});
       } catch (const std::exception& e) {
         report(id, nullptr, who + " could not write checkpoint " + std::to_string(id) + ": " + e.what());
@@ -897,6 +907,8 @@ struct TaskRuntime::Impl final : IoService {
     p.checkpoint_unaligned = cp_stats.checkpoint_unaligned;
     p.checkpoint_alignment_ms = cp_stats.checkpoint_alignment_ms;
     p.checkpoint_sync_ms = cp_stats.checkpoint_sync_ms;
+    p.checkpoint_async_ms = written->async_ms.load();
+    p.checkpoint_bytes = written->bytes.load();
     p.checkpoint_inflight_bytes = cp_stats.checkpoint_inflight_bytes;
     return p;
   }

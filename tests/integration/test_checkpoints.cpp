@@ -573,3 +573,24 @@ TEST_CASE("stop with savepoint: without drain the job stops at the savepoint and
   CHECK(cps.back().id == id);
   CHECK(cps.back().final);
 }
+
+TEST_CASE("a job canceled just after a restart ends, and its client returns", "[checkpoint][recovery]") {
+  for (int round = 0; round < 5; ++round) {
+    test_support::TempDir dir;
+    auto cfg = checkpointed(dir.file("chk"), std::chrono::milliseconds(5));
+    cfg.checkpoint.restart = parse_restart_strategy("fixed-delay:5:0ms");
+    auto faults = std::make_shared<FaultPlan>(uint32_t(round), 1, 1000);
+    StreamEnvironment env(cfg);
+    env.from_generator(-1, [](int64_t i) { return i; })
+        .process(InjectFaults(faults))
+        .key_by([](const int64_t& v) { return v % 11; })
+        .process(CountAtEnd())
+        .sink_to(DiscardSink<KeyCount>());
+    auto client = env.execute_async("cancel-after-restart");
+    REQUIRE(eventually([&] { return faults->done(); }));
+    auto seen = faults->seen.load();
+    REQUIRE(eventually([&] { return faults->seen.load() > seen; }));  // the new run processes records
+    client.cancel();
+    CHECK_THROWS_WITH(client.wait(), Catch::Contains("canceled"));
+  }
+}

@@ -278,10 +278,10 @@ void handle(Self* self, const CoordinatorActions& a) {
       s.waiters[id].push_back(std::move(w));
     }
     cplog()->debug("job '{}': checkpoint {} triggered at {} subtasks", s.graph->name, id, a.trigger_at.size());
-    for (int slot : a.trigger_at) self->send(actor_of_slot(s, slot), trigger_atom::value, id);
+    for (int slot : a.trigger_at) self->send(actor_of_slot(s, slot), trigger_atom::value, id, s.savepoints.count(id) > 0);
   }
   if (!a.extend_to.empty() && s.coordinator && s.coordinator->pending())
-    for (int slot : a.extend_to) self->send(actor_of_slot(s, slot), trigger_atom::value, *s.coordinator->pending());
+    for (int slot : a.extend_to) self->send(actor_of_slot(s, slot), trigger_atom::value, *s.coordinator->pending(), s.savepoints.count(*s.coordinator->pending()) > 0);
   if (a.completed) {
     auto id = *a.completed;
     auto m = std::make_shared<CheckpointMetadata>(metadata_of(s, id));

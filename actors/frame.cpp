@@ -120,6 +120,15 @@ FrameBuffer encode_event(const ChannelId& ch, uint64_t sequence, FrameKind kind,
   return finish(msg);
 }
 
+FrameBuffer encode_barrier(const ChannelId& ch, uint64_t sequence, int64_t checkpoint_id, bool aligned_only) {
+  capnp::MallocMessageBuilder msg(scratch_segment(16));
+  auto f = msg.initRoot<Frame>();
+  set_header(f, ch, sequence);
+  f.setBarrier(checkpoint_id);
+  f.setAlignedOnly(aligned_only);
+  return finish(msg);
+}
+
 FrameBuffer encode_priority_barrier(const ChannelId& ch, int64_t checkpoint_id) {
   capnp::MallocMessageBuilder msg(scratch_segment(16));
   auto f = msg.initRoot<Frame>();
@@ -158,6 +167,7 @@ FrameView::FrameView(const FrameBuffer& buf) {
     channel_ = ChannelId{f.getEdge(), f.getProducer(), f.getConsumer()};
     sequence_ = f.getSequence();
     priority_ = f.getPriority();
+    aligned_only_ = f.getAlignedOnly();
     switch (f.which()) {
       case Frame::RECORDS: {
         kind_ = FrameKind::records;

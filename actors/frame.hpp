@@ -60,6 +60,8 @@ FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordB
 /// Encodes an event frame: `value` is the watermark, 1/0 for idle/active, or the barrier's
 /// checkpoint id.
 FrameBuffer encode_event(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value = 0);
+/// Encodes an in-band barrier; `aligned_only` marks a savepoint's, aligned in every mode.
+FrameBuffer encode_barrier(const ChannelId& ch, uint64_t sequence, int64_t checkpoint_id, bool aligned_only);
 /// Encodes a priority barrier (unaligned): sent without credit, outside the sequence.
 FrameBuffer encode_priority_barrier(const ChannelId& ch, int64_t checkpoint_id);
 
@@ -77,6 +79,7 @@ class FrameView {
   FrameKind kind() const { return kind_; }
   int64_t value() const { return value_; }
   bool priority() const { return priority_; }
+  bool aligned_only() const { return aligned_only_; }
   /// Records of a record frame.
   size_t record_count() const { return count_; }
   const uint8_t* record_data(size_t i) const { return data_ + (i ? end_at(i - 1) : 0); }
@@ -92,6 +95,7 @@ class FrameView {
   FrameKind kind_ = FrameKind::records;
   int64_t value_ = 0;
   bool priority_ = false;
+  bool aligned_only_ = false;
   size_t count_ = 0;
   const uint8_t* data_ = nullptr;
   size_t data_size_ = 0;

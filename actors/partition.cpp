@@ -117,14 +117,14 @@ void ResultPartition::watermark(int64_t wm) { broadcast_event(FrameKind::waterma
 void ResultPartition::stream_status(bool idle) { broadcast_event(FrameKind::status, idle ? 1 : 0); }
 void ResultPartition::end_input() { broadcast_event(FrameKind::end_of_data, 0); }
 
-void ResultPartition::barrier(int64_t id) {
+void ResultPartition::barrier(int64_t id, bool aligned_only) {
   for (size_t c = 0; c < ch_.size(); ++c) {
     flush(int(c));
     auto& ch = ch_[c];
     if (ch.closed) continue;
     ch.barrier_id = id;
     ch.barrier_index = ch.queue.size();
-    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::barrier, id));
+    enqueue(int(c), encode_barrier(ch.id, ch.next_sequence++, id, aligned_only));
   }
 }
 

@@ -41,8 +41,9 @@ class ResultPartition final : public detail::RecordPartition {
   void stream_status(bool idle) override;
 
   // Checkpoint barriers (DESIGN.md §7).
-  /// Queues barrier `id` behind everything staged and queued, on every channel (aligned).
-  void barrier(int64_t id);
+  /// Queues barrier `id` behind everything staged and queued, on every channel (aligned);
+  /// `aligned_only` for a savepoint's, which receivers align in every mode.
+  void barrier(int64_t id, bool aligned_only = false);
   /// Sends barrier `id` on every channel at once, ahead of queued frames and without
   /// credit (unaligned); appends the records it overtook, staged ones included, to `out`.
   void priority_barrier(int64_t id, std::vector<ChannelRecords>& out);

@@ -148,12 +148,14 @@ struct TaskRuntime::Impl final : IoService {
     double alignment_ms = 0, sync_ms = 0;
     bool unaligned = false;
     bool inputs_done = false;
+    bool savepoint = false;  // aligned whatever the mode; never turned unaligned
   };
   checkpoint::CheckpointMode cp_mode = checkpoint::CheckpointMode::aligned;
   std::unique_ptr<checkpoint::BarrierHandler> barriers;
   std::vector<std::pair<InputGate*, InChannel*>> flat_channels;
   std::optional<Pending> pending;
   int64_t align_id = -1, align_start_ns = 0;
+  int64_t savepoint_id = -1;  // the checkpoint being aligned is a savepoint
   int64_t last_snapshot_id = 0;
   std::vector<std::string> op_ids;
   bool source_ended = false;
@@ -481,7 +483,7 @@ struct TaskRuntime::Impl final : IoService {
     c.queue.push_back(std::move(f));
     const auto& v = *c.queue.back().view;
     if (c.recording && pending && v.kind() == FrameKind::records) append_records(v, 0, pending->recorded[size_t(c.flat)]);
-    if (v.kind() == FrameKind::barrier && barriers) on_barrier_arrival(c, v.value());
+    if (v.kind() == FrameKind::barrier && barriers) on_barrier_arrival(c, v.value(), v.aligned_only());
     maybe_resume();
   }
 
@@ -535,7 +537,7 @@ struct TaskRuntime::Impl final : IoService {
         if (barriers) apply(barriers->on_end_of_partition(c.flat, now_ms()));
         break;
       case FrameKind::barrier:
-        if (barriers) apply(barrier_at(c, v.value(), false));
+        if (barriers) apply(barrier_at(c, v.value(), false, v.aligned_only()));
         break;
       case FrameKind::records: break;
     }
@@ -643,20 +645,21 @@ struct TaskRuntime::Impl final : IoService {
   int64_t now_ms() { return transport->now_ns() / 1000000; }
   void decline(int64_t id, const std::string& why) { transport->reporter()(id, nullptr, why); }
 
-  BarrierActions barrier_at(InChannel& c, int64_t id, bool priority) {
+  BarrierActions barrier_at(InChannel& c, int64_t id, bool priority, bool aligned_only = false) {
     if (barriers->pending() != id && id > barriers->last_done() && align_id != id) {
       align_id = id;
       align_start_ns = transport->now_ns();
     }
-    return barriers->on_barrier(c.flat, id, now_ms(), priority);
+    if (aligned_only && barriers->pending() != id) savepoint_id = id;
+    return barriers->on_barrier(c.flat, id, now_ms(), priority, aligned_only);
   }
 
   /// An in-band barrier was received (it stays queued until consumed). Once a checkpoint is
   /// unaligned, a barrier counts from its arrival: what is queued behind it is after it.
-  void on_barrier_arrival(InChannel& c, int64_t id) {
+  void on_barrier_arrival(InChannel& c, int64_t id, bool aligned_only) {
     if (barriers->unaligned_now() && barriers->pending() == id) {
       apply(barrier_at(c, id, false));
-    } else if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout) {
+    } else if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout && !aligned_only) {
       if (align_id != id && id > barriers->last_done()) {
         align_id = id;
         align_start_ns = transport->now_ns();
@@ -703,7 +706,7 @@ struct TaskRuntime::Impl final : IoService {
       gate->credit->unblock(ch - gate->offset, grants);
       send_grants(*gate, grants);
     }
-    if (a.snapshot) take_snapshot(*a.snapshot, a.overtake);
+    if (a.snapshot) take_snapshot(*a.snapshot, a.overtake, *a.snapshot == savepoint_id);
     std::vector<InChannel*> found;
     for (int ch : a.start_recording) {
       auto* c = flat_channels[size_t(ch)].second;
@@ -730,7 +733,7 @@ struct TaskRuntime::Impl final : IoService {
 
   /// The synchronous part of a checkpoint: every operator's state, copied; then the barrier
   /// goes downstream (ahead of queued output when `overtake`).
-  void take_snapshot(int64_t id, bool overtake) {
+  void take_snapshot(int64_t id, bool overtake, bool savepoint) {
     auto t0 = transport->now_ns();
     if (pending) {
       decline(pending->id, describe() + " gave up checkpoint " + std::to_string(pending->id) +
@@ -755,8 +758,9 @@ struct TaskRuntime::Impl final : IoService {
     }
     for (auto& part : partitions) {
       if (overtake) part->priority_barrier(id, p.snap->outputs);
-      else part->barrier(id);
+      else part->barrier(id, savepoint);
     }
+    p.savepoint = savepoint;
     p.recorded.resize(size_t(total_channels));
     for (auto [gate, c] : flat_channels)
       p.recorded[size_t(c->flat)].channel =
@@ -774,7 +778,7 @@ struct TaskRuntime::Impl final : IoService {
   /// timeout, once the barrier left every output queue), then acknowledges.
   void maybe_ack() {
     if (!pending || !pending->inputs_done) return;
-    if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout)
+    if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout && !pending->savepoint)
       for (const auto& part : partitions)
         if (part->barrier_queued(pending->id)) return;
     auto snap = pending->snap;
@@ -822,11 +826,11 @@ struct TaskRuntime::Impl final : IoService {
     });
   }
 
-  void trigger(int64_t id) {
+  void trigger(int64_t id, bool savepoint) {
     if (!spec.storage) return;
     // A closing task is about to report itself finished; the coordinator stops waiting then.
     if (state != TaskState::running) return;
-    take_snapshot(id, cp_mode == checkpoint::CheckpointMode::unaligned);
+    take_snapshot(id, cp_mode == checkpoint::CheckpointMode::unaligned && !savepoint, savepoint);
     pending->inputs_done = true;
     maybe_ack();
     maybe_resume();
@@ -845,7 +849,7 @@ struct TaskRuntime::Impl final : IoService {
   void check_alignment_timeout() {
     if (!barriers || cp_mode != checkpoint::CheckpointMode::aligned_with_timeout) return;
     apply(barriers->on_time(now_ms()));
-    if (!pending) return;
+    if (!pending || pending->savepoint) return;
     auto timeout_ns = config->checkpoint.alignment_timeout.count() * 1000000;
     if (transport->now_ns() - pending->snapshot_ns < timeout_ns) return;
     for (auto& part : partitions) {
@@ -986,9 +990,9 @@ void TaskRuntime::cancel() {
   t.state = TaskState::canceled;
 }
 
-void TaskRuntime::trigger_checkpoint(int64_t id) {
+void TaskRuntime::trigger_checkpoint(int64_t id, bool savepoint) {
   auto& t = *impl_;
-  t.guard([&] { t.trigger(id); });
+  t.guard([&] { t.trigger(id, savepoint); });
 }
 
 void TaskRuntime::on_checkpoint_complete(int64_t id) {

@@ -96,7 +96,8 @@ class TaskRuntime {
   void on_io_done(const std::string& error);
   void cancel();
   /// The coordinator starts checkpoint `id` here (a source, or a task whose inputs finished).
-  void trigger_checkpoint(int64_t id);
+  /// A savepoint is aligned whatever the checkpointing mode.
+  void trigger_checkpoint(int64_t id, bool savepoint = false);
   void on_checkpoint_complete(int64_t id);
   void on_checkpoint_aborted(int64_t id);
   /// A source ends its input now, as a bounded one would (stop-with-savepoint with drain).

@@ -128,8 +128,8 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
         self->state.runtime->on_io_done(error);
         self->state.settle();
       },
-      [=](trigger_atom, int64_t id) {
-        self->state.runtime->trigger_checkpoint(id);
+      [=](trigger_atom, int64_t id, bool savepoint) {
+        self->state.runtime->trigger_checkpoint(id, savepoint);
         self->state.settle();
       },
       [=](complete_atom, int64_t id) {

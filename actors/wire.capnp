@@ -23,6 +23,8 @@ struct Frame {
   # A priority frame (an unaligned barrier) overtakes queued frames: it needs no credit and
   # carries no sequence number.
   priority @10 :Bool;
+  # A barrier that must be aligned whatever the checkpointing mode (a savepoint's).
+  alignedOnly @11 :Bool;
 }
 
 # Whole records: record i is data[ends[i-1], ends[i]) with event timestamp timestamps[i].

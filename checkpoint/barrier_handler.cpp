@@ -14,7 +14,7 @@ const char* checkpoint_mode_name(CheckpointMode m) {
 }
 
 BarrierHandler::BarrierHandler(int channels, CheckpointMode mode, int64_t alignment_timeout_ms)
-    : ch_(size_t(channels)), mode_(mode), timeout_ms_(alignment_timeout_ms) {}
+    : ch_(size_t(channels)), mode_(mode), active_mode_(mode), timeout_ms_(alignment_timeout_ms) {}
 
 BarrierActions BarrierHandler::on_announcement(int64_t id, int64_t now_ms) {
   BarrierActions out;
@@ -28,7 +28,7 @@ BarrierActions BarrierHandler::on_announcement(int64_t id, int64_t now_ms) {
   return out;
 }
 
-BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bool priority) {
+BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bool priority, bool aligned_only) {
   BarrierActions out;
   if (id <= last_done_) return out;  // a late barrier of a checkpoint already over here
   if (pending_ && id > *pending_) {
@@ -38,7 +38,7 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bo
     last_done_ = *pending_;
     reset(out);
   }
-  if (!pending_) begin(id, now_ms);
+  if (!pending_) begin(id, now_ms, aligned_only);
   if (id < *pending_) return out;  // stale: the older one was already given up
   auto& c = ch_[size_t(ch)];
   if (c.arrived) return out;
@@ -47,14 +47,15 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bo
     c.recording = false;
     out.stop_recording.push_back(ch);
   }
-  if (!unaligned_ && (mode_ == CheckpointMode::unaligned ||
-                      (priority && mode_ == CheckpointMode::aligned_with_timeout))) {
+  if (!unaligned_ && (active_mode_ == CheckpointMode::unaligned ||
+                      (priority && active_mode_ == CheckpointMode::aligned_with_timeout))) {
     go_unaligned(out);  // the first barrier: snapshot and overtake at once
-  } else if (!unaligned_ && (mode_ == CheckpointMode::aligned || mode_ == CheckpointMode::aligned_with_timeout)) {
+  } else if (!unaligned_ && (active_mode_ == CheckpointMode::aligned ||
+                             active_mode_ == CheckpointMode::aligned_with_timeout)) {
     c.blocked = true;
     out.block.push_back(ch);
   }
-  if (mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ && now_ms - started_ms_ >= timeout_ms_)
+  if (active_mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ && now_ms - started_ms_ >= timeout_ms_)
     go_unaligned(out);
   maybe_complete(out);
   return out;
@@ -62,7 +63,7 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bo
 
 BarrierActions BarrierHandler::on_time(int64_t now_ms) {
   BarrierActions out;
-  if (pending_ && mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ &&
+  if (pending_ && active_mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ &&
       now_ms - started_ms_ >= timeout_ms_)
     go_unaligned(out);
   return out;
@@ -91,8 +92,9 @@ BarrierActions BarrierHandler::on_end_of_partition(int ch, int64_t) {
   return out;
 }
 
-void BarrierHandler::begin(int64_t id, int64_t now_ms) {
+void BarrierHandler::begin(int64_t id, int64_t now_ms, bool aligned_only) {
   pending_ = id;
+  active_mode_ = aligned_only && mode_ != CheckpointMode::at_least_once ? CheckpointMode::aligned : mode_;
   started_ms_ = now_ms;
   snapshotted_ = false;
   unaligned_ = false;

@@ -48,7 +48,9 @@ class BarrierHandler {
   /// Barrier of checkpoint `id` arrived on channel `ch` at `now_ms`. A `priority` barrier
   /// overtook its channel's data because its sender's alignment timed out: with
   /// aligned_with_timeout the checkpoint goes unaligned here too.
-  BarrierActions on_barrier(int ch, int64_t id, int64_t now_ms, bool priority = false);
+  /// A barrier marked `aligned_only` (a savepoint's) is aligned whatever the mode, except
+  /// that at-least-once stays at-least-once.
+  BarrierActions on_barrier(int ch, int64_t id, int64_t now_ms, bool priority = false, bool aligned_only = false);
   /// A barrier of checkpoint `id` is known to be on its way (queued behind data): the
   /// alignment clock of aligned_with_timeout starts.
   BarrierActions on_announcement(int64_t id, int64_t now_ms);
@@ -68,7 +70,8 @@ class BarrierHandler {
   bool recording(int ch) const { return ch_[size_t(ch)].recording; }
   /// Whether the pending checkpoint went unaligned (always for unaligned mode).
   bool unaligned_now() const { return unaligned_; }
-  CheckpointMode mode() const { return mode_; }
+  /// The mode of the pending checkpoint (a savepoint's is aligned).
+  CheckpointMode mode() const { return active_mode_; }
 
  private:
   struct Channel {
@@ -77,13 +80,14 @@ class BarrierHandler {
     bool recording = false;
     bool closed = false;
   };
-  void begin(int64_t id, int64_t now_ms);
+  void begin(int64_t id, int64_t now_ms, bool aligned_only = false);
   void go_unaligned(BarrierActions& out);
   void maybe_complete(BarrierActions& out);
   void reset(BarrierActions& out);
 
   std::vector<Channel> ch_;
   CheckpointMode mode_;
+  CheckpointMode active_mode_;
   int64_t timeout_ms_;
   std::optional<int64_t> pending_;
   int64_t last_done_ = -1;  // highest checkpoint completed or aborted here

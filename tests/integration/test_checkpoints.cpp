@@ -346,6 +346,18 @@ TEST_CASE("under full backpressure an unaligned checkpoint completes, an aligned
       CHECK(sink.checkpoint_unaligned);
       CHECK(sink.checkpoint_inflight_bytes > 0);
     }
+    if (mode == CheckpointingMode::unaligned) {
+      // A savepoint is aligned whatever the mode: it waits for the latch like an aligned one.
+      auto sp = std::async(std::launch::async, [&] { return client.savepoint(); });
+      REQUIRE(eventually([&] { return probe_of(client, "Generator").checkpoint_id > id; }));
+      CHECK(sp.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+      latch->open = true;
+      REQUIRE(sp.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+      auto sp_id = sp.get();
+      REQUIRE(eventually([&] { return probe_of(client, "Latched").checkpoint_id == sp_id; }));
+      CHECK_FALSE(probe_of(client, "Latched").checkpoint_unaligned);
+      CHECK(probe_of(client, "Latched").checkpoint_inflight_bytes == 0);
+    }
     client.cancel();
     CHECK_THROWS_WITH(client.wait(), Catch::Contains("canceled"));
   }

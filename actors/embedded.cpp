@@ -654,16 +654,12 @@ class EmbeddedJob final : public JobHandle {
       promise->set_value(r);
       return;
     }
-    if (prep.already_finished) {
-      log::runtime()->warn("job '{}' had already finished at checkpoint {}; nothing to run", graph->name,
+    // A finished job still runs once from its final checkpoint: every operator is restored as
+    // finished, so nothing is read again, but sinks commit what that checkpoint pre-committed
+    // (the process may have died between `_metadata` and the commit).
+    if (prep.already_finished)
+      log::runtime()->warn("job '{}' had already finished at checkpoint {}; completing its commits", graph->name,
                            prep.restore->checkpoint_id);
-      JobResult r;
-      r.job_name = graph->name;
-      r.succeeded = true;
-      r.last_checkpoint = int64_t(prep.restore->checkpoint_id);
-      promise->set_value(r);
-      return;
-    }
     cfg_.set("scheduler.max-threads", size_t(graph->config.effective_worker_threads()));
     cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
     cfg_.set("logger.verbosity", caf::atom("quiet"));

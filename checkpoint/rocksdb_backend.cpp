@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <mutex>
+#include <set>
 #include <system_error>
 #include <vector>
 
@@ -75,6 +79,31 @@ rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.siz
 std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 /// A new directory under `base` that no other backend (of this or another process) uses.
+/// Removes working directories of processes that no longer run (killed with -9, say): they
+/// are per-run copies that nothing will read again. Once per base directory and process.
+void remove_stale_directories(const std::string& base) {
+  static std::mutex mu;
+  static std::set<std::string> swept;
+  std::lock_guard<std::mutex> l(mu);
+  if (!swept.insert(base).second) return;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind("rocksdb-", 0) != 0) continue;
+    auto dash = name.find('-', 8);
+    if (dash == std::string::npos) continue;
+    pid_t pid = 0;
+    try {
+      pid = pid_t(std::stol(name.substr(8, dash - 8)));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    std::filesystem::remove_all(entry.path(), rm);
+  }
+}
+
 std::filesystem::path new_working_directory(const std::string& base) {
   static std::atomic<uint64_t> next{0};
   std::error_code ec;
@@ -82,6 +111,7 @@ std::filesystem::path new_working_directory(const std::string& base) {
   if (ec)
     throw JobError("RocksDB state backend could not create its base directory '" + base +
                    "': " + ec.message());
+  remove_stale_directories(base);
   for (;;) {
     auto dir = std::filesystem::path(base) /
                ("rocksdb-" + std::to_string(::getpid()) + "-" + std::to_string(next++));

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <ostream>
 #include <sluice/error.hpp>
+#include <sluice/logging.hpp>
 #include <thread>
 
 #include "bench.hpp"
@@ -139,6 +141,42 @@ int generate(const StreamFlags& flags, const std::string& path, std::ostream& ou
   return 0;
 }
 
+/// The id in a checkpoint directory's name `chk-<n>`; none for any other name.
+std::optional<int64_t> checkpoint_id_of(const std::filesystem::path& dir) {
+  const std::string name = dir.filename().string();
+  if (!name.starts_with("chk-") || name.size() == 4 || name.size() > 22) return std::nullopt;
+  for (size_t i = 4; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+  }
+  return std::stoll(name.substr(4));
+}
+
+/// The checkpoint a job named `job` restores under `config`, as its directory shows before the
+/// job starts: none without `--restore` or when `latest` finds no complete checkpoint (the job
+/// then starts from scratch); for `latest`, the highest `chk-<n>` holding a `_metadata` in the
+/// checkpoint directory (default `checkpoints/<job>`, as the runtime resolves it); for a path,
+/// the id its `chk-<n>` name carries, or INT64_MAX when the name carries none.
+std::optional<int64_t> restored_checkpoint(const CheckpointConfig& config, const std::string& job) {
+  namespace fs = std::filesystem;
+  if (config.restore.empty()) return std::nullopt;
+  if (config.restore != "latest") {
+    fs::path path = config.restore;
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) path = path.parent_path();
+    return checkpoint_id_of(path.lexically_normal()).value_or(INT64_MAX);
+  }
+  const fs::path dir = config.dir.empty() ? fs::path("checkpoints") / job : fs::path(config.dir);
+  std::optional<int64_t> latest;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto id = checkpoint_id_of(it->path());
+    std::error_code missing;
+    if (id && fs::is_regular_file(it->path() / "_metadata", missing) && (!latest || *id > *latest))
+      latest = id;
+  }
+  return latest;
+}
+
 int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfig& checkpoint,
         Query query, int parallelism, const std::string& path, std::ostream& out) {
   const SourceOptions options = flags.source();
@@ -153,6 +191,13 @@ int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfi
     const auto count = sink.count();
     run_query(query, options, engine, std::move(sink));
     rows = count->rows.load();
+  } else if (checkpoint.enabled()) {
+    // Exactly once across kills and restores: the rows are committed with the checkpoints,
+    // and the CSV file is assembled from them once the job has succeeded.
+    const std::string parts = parts_dir(path);
+    prepare_parts_dir(parts, restored_checkpoint(checkpoint, job_name(query)));
+    run_query(query, options, engine, CommittingFileSink<std::string>(parts));
+    assemble_csv(parts, path, std::string(header(query)));
   } else {
     run_query(query, options, engine, SortedCsvSink(path, std::string(header(query))), 1);
   }
@@ -227,11 +272,19 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ->check(whole_number<int>(1, 1024));
   run_command->add_option("--output", run_path,
                           "write the result as one sorted CSV file with a header, atomically "
-                          "(default: count the rows only)");
+                          "(default: count the rows only); with checkpoints, the rows are "
+                          "committed to FILE.parts/ and FILE is assembled from them at the end, "
+                          "equal to an uninterrupted run's across kills and restores");
   StateFlags run_state;
   add_state_options(*run_command, run_state);
   CheckpointConfig run_checkpoint;
   cli::add_checkpoint_options(*run_command, run_checkpoint);
+  std::string run_log_level = "warn";
+  run_command
+      ->add_option("--log-level", run_log_level,
+                   "trace, debug, info, warn, error or off, as sluice run (default warn; info "
+                   "logs every checkpoint)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
   StreamFlags bench_flags;
   std::vector<std::string> bench_queries;
@@ -278,6 +331,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (command == "run") {
       const auto queries = parse_queries({run_query_name}, err, command);
       if (!queries) return 2;
+      log::set_level(run_log_level);
       return run(run_flags, run_state, run_checkpoint, queries->front(), run_parallelism, run_path,
                  out);
     }

@@ -41,7 +41,9 @@ DataStream<std::string> add_query(Query query, DataStream<Event> events,
 
 /// The Nexmark source and `query` over it, in `env`: the job `run_query` runs. For q12 it makes
 /// a SteppedClock of q12's window, the processing-time clock of `env` (its config's `clock`)
-/// and of the source's readers, so that q12's result equals its COST loop's.
+/// and of the source's readers, so that q12's result equals its COST loop's. That clock counts
+/// events between the source and q12's windows and cannot be checkpointed: q12 with
+/// checkpointing on throws std::invalid_argument.
 DataStream<std::string> add_nexmark_job(StreamEnvironment& env, Query query, SourceOptions source);
 
 /// q0, pass-through: every bid as `auction,bidder,price,dateTime,extra`.
@@ -81,6 +83,10 @@ DataStream<std::string> q11(DataStream<Event> events);
 DataStream<std::string> q12(DataStream<Event> events,
                             std::shared_ptr<SteppedClock> clock = nullptr);
 
+/// The name of `query`'s job: `Nexmark q5`. Its default checkpoint directory is
+/// `checkpoints/<name>`.
+std::string job_name(Query query);
+
 /// Runs `query` over `source.stream` embedded as `add_nexmark_job` builds it: source and query
 /// operators at `engine.parallelism`, the rows into `sink` at `sink_parallelism` (0: the
 /// query's parallelism). Waits for the end; throws JobError with one sentence if the job fails.
@@ -91,7 +97,7 @@ JobResult run_query(Query query, const SourceOptions& source, const EngineOption
   auto rows = add_nexmark_job(env, query, source);
   auto handle = rows.sink_to(std::move(sink));
   if (sink_parallelism > 0) handle.set_parallelism(sink_parallelism);
-  return env.execute("Nexmark " + std::string(query_name(query)));
+  return env.execute(job_name(query));
 }
 
 /// `run_query` on the heap backend at `parallelism`.

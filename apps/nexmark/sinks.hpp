@@ -1,10 +1,11 @@
-// apps/nexmark/sinks.hpp — query rows to a sorted CSV file (atomic) or to a counter.
+// apps/nexmark/sinks.hpp — query rows to a sorted CSV file (atomic, or assembled from committed parts) or to a counter.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <sluice/sinks.hpp>
 #include <string>
 #include <string_view>
@@ -39,7 +40,8 @@ struct RowCount {
 };
 
 /// Counts rows and their bytes and drops them: the benchmark's sink, doing the same work as
-/// the COST loop's consumer so that engine and baseline are timed alike.
+/// the COST loop's consumer so that engine and baseline are timed alike. Its counts go into
+/// checkpoints: a job restored from one counts every row once.
 class CountingSink final : public Sink<std::string> {
  public:
   CountingSink() : count_(std::make_shared<RowCount>()) {}
@@ -80,5 +82,22 @@ class AtomicFileWriter {
 /// AtomicFileWriter.
 void write_csv_atomically(const std::string& path, const std::string& header,
                           const std::vector<std::string>& rows);
+
+/// Where `nexmark run --output path` commits its rows while the job checkpoints:
+/// `path` + ".parts", made absolute (the sink's checkpoint state names its files, so a restore
+/// from another working directory finds them).
+std::string parts_dir(const std::string& path);
+
+/// Readies `parts` (a CommittingFileSink directory) for a run that restores `restored`: the
+/// id of the checkpoint it restores, or none for a run from scratch. From scratch, the
+/// directory is removed, so that no row of an earlier run mixes in; otherwise committed part
+/// files of checkpoints after `restored` are removed, since the restored job produces their
+/// rows again. In-progress files are the sink's to clean up. Blocking; throws
+/// std::runtime_error naming the file it cannot remove.
+void prepare_parts_dir(const std::string& parts, std::optional<int64_t> restored);
+
+/// Writes `header` and every committed line in `parts`, sorted bytewise, to `path` through
+/// an AtomicFileWriter: the file SortedCsvSink writes for the same rows. Returns the rows.
+uint64_t assemble_csv(const std::string& parts, const std::string& path, const std::string& header);
 
 }  // namespace sluice::nexmark

@@ -60,9 +60,10 @@ class SplitInterleaver {
   int64_t next_timestamp() const;
   /// Minimum over unfinished splits of (last emitted timestamp - out-of-orderness): no later
   /// event has a smaller timestamp. A split's "last timestamp" is Beam's per-split watermark
-  /// of its last event, which is its timestamp unless `out_of_order_group_size` > 1. INT64_MIN
-  /// while an unfinished split has emitted nothing since this interleaver was built; INT64_MAX
-  /// once every split has ended.
+  /// of its last event (the one before its position, also when this interleaver was built
+  /// from a later state), which is its timestamp unless `out_of_order_group_size` > 1.
+  /// INT64_MIN while an unfinished split has emitted nothing; INT64_MAX once every split has
+  /// ended. An interleaver built from `state()` therefore reports the same watermarks.
   int64_t watermark() const;
   /// The positions now: a snapshot to build an equal interleaver from.
   SourceReaderState state() const;
@@ -118,6 +119,23 @@ struct SourceOptions {
   std::shared_ptr<SteppedClock> stepped_clock;
 };
 
+/// Everything a reader needs to continue where another stood: its splits' positions and its
+/// watermark bookkeeping, so that it emits the same events and the same watermarks.
+struct ReaderPosition {
+  SourceReaderState state;
+  /// The last watermark emitted (min_watermark: none yet).
+  int64_t emitted_watermark = min_watermark;
+  /// Records pushed since the last watermark check.
+  int32_t since_watermark = 0;
+};
+
+/// A reader position as checkpoint bytes: a format version, the stream the position belongs
+/// to (its event count, splits and rates) and the position itself.
+std::string encode_position(const ReaderPosition& position, const GeneratorConfig& stream);
+/// Reads `encode_position`'s bytes. Throws JobError with one sentence when they are malformed
+/// or were taken over a stream other than `stream` (another event count, split count or rate).
+ReaderPosition decode_position(const std::string& bytes, const GeneratorConfig& stream);
+
 /// One subtask's reader: an interleaver over its splits, pushing each event with its dateTime
 /// as timestamp. With `realtime`, an event not yet due makes `poll` return `waiting` (it never
 /// sleeps); so does, with a `stepped_clock`, an event the clock does not admit yet.
@@ -127,10 +145,18 @@ class NexmarkReader final : public SourceReader<Event> {
   /// The reader is subtask `subtask` of `parallelism` (what a `stepped_clock` needs to know).
   NexmarkReader(const std::vector<GeneratorConfig>& splits, const SourceReaderState& state,
                 const SourceOptions& options, int subtask = 0, int parallelism = 1);
+  /// A reader continuing from `position` (another reader's `reader_position()`).
+  NexmarkReader(const std::vector<GeneratorConfig>& splits, const ReaderPosition& position,
+                const SourceOptions& options, int subtask = 0, int parallelism = 1);
 
   SourceStatus poll(Output<Event>& out, int max_records) override;
+  /// `encode_position(reader_position(), options.stream)`: what a checkpoint keeps.
+  std::string position() const override;
   /// The split positions of every event pushed so far.
   SourceReaderState state() const { return interleaver_.state(); }
+  /// `state()` with the watermark bookkeeping: a reader built from it continues identically,
+  /// watermarks included.
+  ReaderPosition reader_position() const;
 
  private:
   void emit_watermark(Output<Event>& out);
@@ -138,6 +164,7 @@ class NexmarkReader final : public SourceReader<Event> {
   SourceStatus finish();
 
   SplitInterleaver interleaver_;
+  GeneratorConfig stream_;
   std::optional<Pacer> pacer_;
   std::shared_ptr<SteppedClock> stepped_clock_;
   int subtask_;
@@ -147,12 +174,18 @@ class NexmarkReader final : public SourceReader<Event> {
 };
 
 /// The Nexmark stream: `stream_splits(options.stream)`, split i read by subtask i % p, so the
-/// events do not depend on the parallelism.
+/// events do not depend on the parallelism. Its readers keep a position, so a job reading it
+/// checkpoints and resumes (at the parallelism it was checkpointed at, which the runtime
+/// enforces).
 class NexmarkSource final : public Source<Event> {
  public:
   explicit NexmarkSource(SourceOptions options);
 
   std::unique_ptr<SourceReader<Event>> create_reader(int subtask, int parallelism) const override;
+  /// A reader continuing from `position` (NexmarkReader::position()). Throws JobError when the
+  /// position is malformed or belongs to another stream.
+  std::unique_ptr<SourceReader<Event>> resume_reader(int subtask, int parallelism,
+                                                     const std::string& position) const override;
   bool bounded() const override { return true; }
   std::string name() const override { return "Nexmark Source"; }
 

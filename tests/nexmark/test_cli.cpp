@@ -1,5 +1,6 @@
 // tests/nexmark/test_cli.cpp — `nexmark`: exit statuses, one-line errors, the files it writes.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -146,6 +147,60 @@ TEST_CASE("nexmark run writes a stateful query's COST rows on either state backe
     CHECK_THAT(r.out, Catch::Contains("(" + backend + " state)"));
     CHECK(lines_of(path) == expected);
   }
+}
+
+TEST_CASE("nexmark run --output with checkpoints assembles the CSV from committed rows",
+          "[nexmark][cli][checkpoint]") {
+  test_support::TempDir dir;
+  const std::string path = dir.file("q5.csv");
+  sluice::nexmark::GeneratorConfig whole;
+  whole.max_events = 30'000;
+  std::vector<std::string> expected = {"auction,num"};
+  for (const auto& row : sluice::nexmark::run_cost(sluice::nexmark::Query::q5, whole)) {
+    expected.push_back(row);
+  }
+  std::vector<std::string> args = {"run",   "--query",       "q5", "--events",
+                                   "30000", "--parallelism", "2"};
+  args.insert(args.end(), {"--output", path, "--checkpoint-interval", "50ms", "--checkpoint-dir",
+                           dir.file("checkpoints")});
+  const Run first = nexmark(args);
+  INFO(first.err);
+  REQUIRE(first.status == 0);
+  CHECK(lines_of(path) == expected);
+  CHECK(std::filesystem::is_directory(path + ".parts"));
+
+  // A restore of the final checkpoint has nothing left to run and writes the same file.
+  std::vector<std::string> restore = args;
+  restore.insert(restore.end(), {"--restore", "latest"});
+  std::filesystem::remove(path);
+  const Run again = nexmark(restore);
+  INFO(again.err);
+  REQUIRE(again.status == 0);
+  CHECK(lines_of(path) == expected);
+
+  // A run from scratch over the same output drops the earlier run's parts.
+  const Run fresh = nexmark(args);
+  INFO(fresh.err);
+  REQUIRE(fresh.status == 0);
+  CHECK(lines_of(path) == expected);
+}
+
+TEST_CASE("nexmark run --restore of a missing checkpoint fails naming the path",
+          "[nexmark][cli][checkpoint]") {
+  const Run r = nexmark({"run", "--query", "q0", "--events", "1000", "--checkpoint-interval", "1s",
+                         "--restore", "/nonexistent"});
+  CHECK(r.status != 0);
+  CHECK_THAT(r.err, Catch::Contains("'/nonexistent'"));
+  check_one_line(r.err);
+}
+
+TEST_CASE("nexmark run refuses to checkpoint q12", "[nexmark][cli][checkpoint]") {
+  test_support::TempDir dir;
+  const Run r = nexmark({"run", "--query", "q12", "--events", "1000", "--checkpoint-interval", "1s",
+                         "--checkpoint-dir", dir.file("checkpoints")});
+  CHECK(r.status != 0);
+  CHECK_THAT(r.err, Catch::Contains("q12 cannot checkpoint"));
+  check_one_line(r.err);
 }
 
 TEST_CASE("nexmark run reports a failed job with status 1", "[nexmark][cli]") {

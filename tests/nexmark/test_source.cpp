@@ -160,6 +160,52 @@ TEST_CASE("a reader rebuilt from its state continues identically", "[nexmark][so
   CHECK(records(head).size() + records(rest).size() == 33 * 50);
 }
 
+TEST_CASE("a reader resumed from its position emits the same events and watermarks",
+          "[nexmark][source][checkpoint]") {
+  SourceOptions options;
+  options.stream = stream_of(20'000);
+  NexmarkSource source(options);
+  for (int stop : {0, 1, 300, 5'000, 6'667}) {
+    INFO("stopped after " << stop << " records");
+    auto first = source.create_reader(1, 3);
+    RecordingOutput head;
+    first->poll(head, stop);
+    const std::string position = first->position();
+    RecordingOutput rest;
+    while (first->poll(rest, 256) == sluice::SourceStatus::more) {
+    }
+
+    auto resumed = source.resume_reader(1, 3, position);
+    RecordingOutput replay;
+    while (resumed->poll(replay, 256) == sluice::SourceStatus::more) {
+    }
+    REQUIRE(replay.items.size() == rest.items.size());
+    for (size_t i = 0; i < rest.items.size(); ++i) {
+      CHECK(replay.items[i].is_watermark == rest.items[i].is_watermark);
+      CHECK(replay.items[i].time == rest.items[i].time);
+      CHECK(replay.items[i].event == rest.items[i].event);
+    }
+  }
+}
+
+TEST_CASE("a reader position resumes only over the stream it was taken from",
+          "[nexmark][source][checkpoint]") {
+  SourceOptions options;
+  options.stream = stream_of(20'000);
+  auto reader = NexmarkSource(options).create_reader(0, 2);
+  RecordingOutput out;
+  reader->poll(out, 100);
+  const std::string position = reader->position();
+
+  SourceOptions longer = options;
+  longer.stream.max_events = 30'000;
+  CHECK_THROWS_WITH(NexmarkSource(longer).resume_reader(0, 2, position),
+                    "the Nexmark source was checkpointed over 20000 events in 100 splits at rate "
+                    "10000 and cannot resume over 30000 events in 100 splits at rate 10000");
+  CHECK_THROWS_AS(NexmarkSource(options).resume_reader(0, 2, position.substr(0, 5)),
+                  sluice::JobError);
+}
+
 TEST_CASE("reader watermarks trail the events by the out-of-orderness and never make one late",
           "[nexmark][source]") {
   const auto splits = stream_splits(stream_of(50'000));

@@ -65,7 +65,7 @@ struct Harness {
 
     auto master = sys->spawn(fake_master, rec);
     auto consumer = sys->spawn(fake_consumer, rec);
-    producer = spawn_task(*sys, TaskSpec{graph, plan, 0, 0}, TaskEnv{master, &io, &probes, 0});
+    producer = spawn_task(*sys, TaskSpec{graph, plan, 0, 0, nullptr, nullptr}, TaskEnv{master, &io, &probes, 0, 0});
     auto table = std::make_shared<const ActorTable>(ActorTable{{producer}, {consumer}});
     caf::anon_send(producer, wire_atom::value, table);
     caf::anon_send(producer, start_atom::value);

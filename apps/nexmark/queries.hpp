@@ -96,6 +96,7 @@ JobResult run_query(Query query, const SourceOptions& source, const EngineOption
   StreamEnvironment env(execution_config(engine));
   auto rows = add_nexmark_job(env, query, source);
   auto handle = rows.sink_to(std::move(sink));
+  handle.uid("sink");  // its name holds the output path, which may change between runs
   if (sink_parallelism > 0) handle.set_parallelism(sink_parallelism);
   return env.execute(job_name(query));
 }

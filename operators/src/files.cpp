@@ -374,8 +374,14 @@ void CommittingFiles::open(OperatorContext& ctx) {
   if (!restored_) return;
   io_->submit([dir = dir_, pending = std::move(to_recommit_), keep = std::set<std::string>(keep_.begin(), keep_.end()),
                subtask = restore_subtask_, parallelism = restore_parallelism_] {
-    for (auto& p : pending) commit_file(p.in_progress, p.final_path, false);
-    if (!pending.empty()) sync_dir(dir);
+    // The final names were fixed at pre-commit: they may lie in another directory than this
+    // run's (the output moved between runs), so each one's own directory is synced.
+    std::set<std::string> dirs;
+    for (auto& p : pending) {
+      commit_file(p.in_progress, p.final_path, false);
+      dirs.insert(fs::path(p.final_path).parent_path().string());
+    }
+    for (const auto& d : dirs) sync_dir(d);
     delete_leftovers(dir + "/.in-progress", subtask, parallelism, keep);
   });
   to_recommit_.clear();

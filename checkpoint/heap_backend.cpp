@@ -23,6 +23,20 @@ void HeapKeyedStateBackend::snapshot_entries(int max_parallelism,
   for (const auto& [name, entries] : pending_) out.insert(out.end(), entries.begin(), entries.end());
 }
 
+KeyedStateBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(int max_parallelism) {
+  auto s = std::make_shared<KeyedStateSnapshot>();
+  s->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
+  s->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  s->fingerprints = fingerprints();
+  std::vector<StateTable::DeferredEntries> parts;
+  for (const auto& [name, t] : tables_) parts.push_back(t->snapshot_deferred(name, max_parallelism));
+  for (const auto& [name, entries] : pending_) s->entries.insert(s->entries.end(), entries.begin(), entries.end());
+  return [s, parts = std::move(parts)] {
+    for (const auto& part : parts) part(s->entries);
+    return std::move(*s);
+  };
+}
+
 void HeapKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) {
   std::map<std::string, std::vector<KeyedStateSnapshot::Entry>> by_state;
   for (auto& e : entries) by_state[e.state].push_back(std::move(e));

@@ -20,6 +20,8 @@ class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
   ByteStore* byte_store() override { return nullptr; }
   /// Keys with an entry, over all tables (the probes' state size).
   size_t entries() const;
+  /// Copies every table's objects now; encodes them in the returned function.
+  DeferredSnapshot snapshot_deferred(int max_parallelism) override;
 
  protected:
   void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;

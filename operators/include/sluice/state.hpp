@@ -264,6 +264,16 @@ class StateTable {
                         std::vector<KeyedStateSnapshot::Entry>& out) const = 0;
   /// Takes entries of this state back (decoding them).
   virtual void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) = 0;
+  /// A snapshot in two parts (see KeyedStateBackend::snapshot_deferred): tables copy their
+  /// objects now and encode them in the returned function, on another thread.
+  using DeferredEntries = std::function<void(std::vector<KeyedStateSnapshot::Entry>&)>;
+  virtual DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const {
+    auto entries = std::make_shared<std::vector<KeyedStateSnapshot::Entry>>();
+    snapshot(name, max_parallelism, *entries);
+    return [entries](std::vector<KeyedStateSnapshot::Entry>& out) {
+      out.insert(out.end(), std::make_move_iterator(entries->begin()), std::make_move_iterator(entries->end()));
+    };
+  }
 };
 
 /// Bytes in, bytes out: what a backend that serialises everything (RocksDB) offers. Keys

@@ -3,6 +3,7 @@
 
 #include <climits>
 #include <map>
+#include <type_traits>
 #include <typeinfo>
 #include <unordered_map>
 
@@ -92,7 +93,16 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   void erase() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    for (const auto& [key, slot] : map_) out.push_back({name, slot.first, key, false, {}, encode_stored(slot.second)});
+    encode_all(map_, name, out);
+  }
+  /// Copies the objects now (cheaper than encoding them); encodes the copy later.
+  DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
+    if constexpr (std::is_copy_constructible_v<V>) {
+      auto copy = std::make_shared<const Map>(map_);
+      return [copy, name](std::vector<KeyedStateSnapshot::Entry>& out) { encode_all(*copy, name, out); };
+    } else {
+      return StateTable::snapshot_deferred(name, max_parallelism);
+    }
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
     for (const auto& e : entries) map_[e.key] = {e.key_group, decode_stored<V>(e.value, e.state)};
@@ -104,8 +114,13 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     s.first = b_->current_key_group();
     return s;
   }
+  using Map = std::unordered_map<std::string, std::pair<int, V>>;
+  static void encode_all(const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
+    out.reserve(out.size() + m.size());
+    for (const auto& [key, slot] : m) out.push_back({name, slot.first, key, false, {}, encode_stored(slot.second)});
+  }
   KeyedStateBackend* b_;
-  std::unordered_map<std::string, std::pair<int, V>> map_;
+  Map map_;
 };
 
 template <class V>
@@ -140,8 +155,15 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   void erase_all() override { map_.erase(b_->current_key()); }
   size_t size() const override { return map_.size(); }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    for (const auto& [key, slot] : map_)
-      for (const auto& [uk, v] : slot.second) out.push_back({name, slot.first, key, true, uk, encode_stored(v)});
+    encode_all(map_, name, out);
+  }
+  DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
+    if constexpr (std::is_copy_constructible_v<V>) {
+      auto copy = std::make_shared<const Map>(map_);
+      return [copy, name](std::vector<KeyedStateSnapshot::Entry>& out) { encode_all(*copy, name, out); };
+    } else {
+      return StateTable::snapshot_deferred(name, max_parallelism);
+    }
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
     for (const auto& e : entries) {
@@ -158,7 +180,12 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     return s.second;
   }
   KeyedStateBackend* b_;
-  std::unordered_map<std::string, std::pair<int, std::map<std::string, V>>> map_;
+  using Map = std::unordered_map<std::string, std::pair<int, std::map<std::string, V>>>;
+  static void encode_all(const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
+    for (const auto& [key, slot] : m)
+      for (const auto& [uk, v] : slot.second) out.push_back({name, slot.first, key, true, uk, encode_stored(v)});
+  }
+  Map map_;
 };
 
 /// The byte-store key of the current key: key group (2 bytes, big-endian), the key's

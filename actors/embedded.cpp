@@ -16,6 +16,7 @@
 #include "actors/restore.hpp"
 #include "actors/task_actor.hpp"
 #include "checkpoint/coordinator.hpp"
+#include "checkpoint/restart_policy.hpp"
 #include "checkpoint/storage.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
@@ -32,6 +33,7 @@ using checkpoint::CheckpointCoordinator;
 using checkpoint::CheckpointMetadata;
 using checkpoint::CheckpointStorage;
 using checkpoint::CoordinatorActions;
+using checkpoint::RestartPolicy;
 
 std::shared_ptr<spdlog::logger> cplog() { return log::get("checkpoint"); }
 
@@ -44,41 +46,6 @@ struct CheckpointLog {
       if (i.id == id) return &i;
     return nullptr;
   }
-};
-
-/// Decides whether and when a failed job runs again (Flink's restart strategies).
-class RestartPolicy {
- public:
-  explicit RestartPolicy(RestartStrategy s) : s_(s) {}
-  /// The delay before the next run, or nothing when the job must fail.
-  std::optional<std::chrono::milliseconds> next(std::chrono::steady_clock::time_point now) {
-    using K = RestartStrategy::Kind;
-    switch (s_.kind) {
-      case K::none: return std::nullopt;
-      case K::fixed_delay:
-        if (restarts_ >= s_.attempts) return std::nullopt;
-        ++restarts_;
-        return s_.delay;
-      case K::exponential_delay: {
-        auto d = s_.delay * (int64_t(1) << std::min(restarts_, 30));
-        ++restarts_;
-        return std::min(d, s_.max_delay);
-      }
-      case K::failure_rate:
-        failures_.push_back(now);
-        while (!failures_.empty() && now - failures_.front() > s_.interval) failures_.pop_front();
-        if (int(failures_.size()) > s_.attempts) return std::nullopt;
-        ++restarts_;
-        return s_.delay;
-    }
-    return std::nullopt;
-  }
-  int restarts() const { return restarts_; }
-
- private:
-  RestartStrategy s_;
-  int restarts_ = 0;
-  std::deque<std::chrono::steady_clock::time_point> failures_;
 };
 
 struct MasterState {
@@ -360,7 +327,7 @@ void on_failure(Self* self, const std::string& error) {
   auto& s = self->state;
   if (s.ended) return;
   std::optional<std::chrono::milliseconds> delay;
-  if (s.storage && s.restarts) delay = s.restarts->next(std::chrono::steady_clock::now());
+  if (s.storage && s.restarts) delay = s.restarts->next(s.now_ms());
   if (!delay) {
     end_job(self, false, error + (s.restarts && s.restarts->restarts() > 0
                                       ? " (no restart left after " + std::to_string(s.restarts->restarts()) + ")"
@@ -369,19 +336,23 @@ void on_failure(Self* self, const std::string& error) {
   }
   log::runtime()->warn("{}; restarting from checkpoint {} in {} ms (restart {})", error, s.last_completed,
                        delay->count(), s.restarts->restarts());
-  if (s.coordinator && s.coordinator->pending()) {
-    CoordinatorActions a;
-    a.aborted.emplace_back(*s.coordinator->pending(), "checkpoint " + std::to_string(*s.coordinator->pending()) +
-                                                          " aborted: the job is restarting");
-    s.coordinator.reset();
+  if (s.coordinator) {
+    auto a = s.coordinator->on_job_failure("the job is restarting");
+    s.coordinator.reset();  // the next run gets a new one; nothing is triggered meanwhile
     handle(self, a);
   }
-  s.coordinator.reset();
   for (auto& row : *s.actors)
     for (auto& a : row) self->send(a, cancel_atom::value);
   ++s.attempt;
   s.acks.clear();
   self->delayed_send(self, *delay, restart_atom::value, s.attempt);
+}
+
+/// Answers a client's checkpoint request with an error when the job does not checkpoint.
+bool refuse_without_checkpoints(MasterState& s, caf::response_promise& rp) {
+  if (s.coordinator) return false;
+  rp.deliver(int64_t(0), std::string("job '" + s.graph->name + "' does not checkpoint (set a checkpoint interval)"));
+  return true;
 }
 
 caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
@@ -568,20 +539,14 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
       [self](savepoint_atom, bool savepoint) {
         auto& s = self->state;
         auto rp = self->make_response_promise();
-        if (!s.coordinator) {
-          rp.deliver(int64_t(0), std::string("job '" + s.graph->name + "' does not checkpoint (set a checkpoint interval)"));
-          return;
-        }
+        if (refuse_without_checkpoints(s, rp)) return;
         s.requests.emplace_back(savepoint, rp);
         trigger_now(self);
       },
       [self](stop_atom, bool drain) {
         auto& s = self->state;
         auto rp = self->make_response_promise();
-        if (!s.coordinator) {
-          rp.deliver(int64_t(0), std::string("job '" + s.graph->name + "' does not checkpoint (set a checkpoint interval)"));
-          return;
-        }
+        if (refuse_without_checkpoints(s, rp)) return;
         if (!drain) {
           s.stop_requested = true;
           s.requests.emplace_back(true, rp);

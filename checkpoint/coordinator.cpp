@@ -76,6 +76,14 @@ CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int task, const
   return out;
 }
 
+CoordinatorActions CheckpointCoordinator::on_job_failure(const std::string& why) {
+  CoordinatorActions out;
+  if (!pending_) return out;
+  out.aborted.emplace_back(*pending_, "checkpoint " + std::to_string(*pending_) + " aborted: " + why);
+  pending_.reset();
+  return out;
+}
+
 CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now_ms) {
   CoordinatorActions out;
   finished_.insert(task);

@@ -61,6 +61,9 @@ class CheckpointCoordinator {
   CoordinatorActions trigger_now(int64_t now_ms);
   CoordinatorActions on_ack(int64_t id, int task, int64_t now_ms);
   CoordinatorActions on_decline(int64_t id, int task, const std::string& reason, int64_t now_ms);
+  /// The job failed and restarts: the pending checkpoint is given up (not counted as a failed
+  /// checkpoint, the job's failure is already handled).
+  CoordinatorActions on_job_failure(const std::string& why);
   /// Subtask `task` finished (after its final checkpoint). It is recorded as finished.
   CoordinatorActions on_task_finished(int task, int64_t now_ms);
 

@@ -77,6 +77,20 @@ V decode_stored(std::string_view bytes, const std::string& state);
 template <class V>
 std::string encode_stored(const V& v);
 
+/// A heap table's deferred snapshot: copies `map` now (cheaper than encoding it) and encodes
+/// the copy later with `encode_all`; values that cannot be copied are encoded now.
+template <class V, class Map>
+StateTable::DeferredEntries copy_then_encode(
+    const StateTable& table, const Map& map, const std::string& name, int max_parallelism,
+    void (*encode_all)(const Map&, const std::string&, std::vector<KeyedStateSnapshot::Entry>&)) {
+  if constexpr (std::is_copy_constructible_v<V>) {
+    auto copy = std::make_shared<const Map>(map);
+    return [copy, name, encode_all](std::vector<KeyedStateSnapshot::Entry>& out) { encode_all(*copy, name, out); };
+  } else {
+    return table.StateTable::snapshot_deferred(name, max_parallelism);
+  }
+}
+
 /// Heap tables remember each key's key group as it was written: a namespaced view (window
 /// state) stores under a composite key whose hash is not the record key's group.
 template <class V>
@@ -95,14 +109,8 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
     encode_all(map_, name, out);
   }
-  /// Copies the objects now (cheaper than encoding them); encodes the copy later.
   DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
-    if constexpr (std::is_copy_constructible_v<V>) {
-      auto copy = std::make_shared<const Map>(map_);
-      return [copy, name](std::vector<KeyedStateSnapshot::Entry>& out) { encode_all(*copy, name, out); };
-    } else {
-      return StateTable::snapshot_deferred(name, max_parallelism);
-    }
+    return copy_then_encode<V>(*this, map_, name, max_parallelism, &encode_all);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
     for (const auto& e : entries) map_[e.key] = {e.key_group, decode_stored<V>(e.value, e.state)};
@@ -158,12 +166,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     encode_all(map_, name, out);
   }
   DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
-    if constexpr (std::is_copy_constructible_v<V>) {
-      auto copy = std::make_shared<const Map>(map_);
-      return [copy, name](std::vector<KeyedStateSnapshot::Entry>& out) { encode_all(*copy, name, out); };
-    } else {
-      return StateTable::snapshot_deferred(name, max_parallelism);
-    }
+    return copy_then_encode<V>(*this, map_, name, max_parallelism, &encode_all);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
     for (const auto& e : entries) {

@@ -1,0 +1,28 @@
+// checkpoint/restart_policy.hpp — decides whether and when a failed job runs again (Flink's restart strategies), time passed in.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "sluice/config.hpp"
+
+namespace sluice::checkpoint {
+
+/// One job's restart strategy as a pure state machine.
+class RestartPolicy {
+ public:
+  explicit RestartPolicy(RestartStrategy s) : s_(s) {}
+  /// A run failed at `now_ms`: the delay before the next run, or nothing when the job fails.
+  std::optional<std::chrono::milliseconds> next(int64_t now_ms);
+  /// Restarts granted so far.
+  int restarts() const { return restarts_; }
+
+ private:
+  RestartStrategy s_;
+  int restarts_ = 0;
+  std::deque<int64_t> failures_;  // failure-rate: failures within the interval
+};
+
+}  // namespace sluice::checkpoint

@@ -830,6 +830,9 @@ struct TaskRuntime::Impl final : IoService {
     if (!spec.storage) return;
     // A closing task is about to report itself finished; the coordinator stops waiting then.
     if (state != TaskState::running) return;
+    // The extended frontier can race the barrier: it may have snapshotted this one already.
+    if (id <= last_snapshot_id) return;
+    if (barriers) apply(barriers->on_trigger(id));
     take_snapshot(id, cp_mode == checkpoint::CheckpointMode::unaligned && !savepoint, savepoint);
     pending->inputs_done = true;
     maybe_ack();

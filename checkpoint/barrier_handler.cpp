@@ -80,6 +80,14 @@ BarrierActions BarrierHandler::on_abort(int64_t id) {
   return out;
 }
 
+BarrierActions BarrierHandler::on_trigger(int64_t id) {
+  BarrierActions out;
+  if (pending_ && *pending_ < id) out.aborted = pending_;
+  if (pending_ && *pending_ <= id) reset(out);
+  if (id > last_done_) last_done_ = id;
+  return out;
+}
+
 BarrierActions BarrierHandler::on_end_of_partition(int ch, int64_t) {
   BarrierActions out;
   auto& c = ch_[size_t(ch)];

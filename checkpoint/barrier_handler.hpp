@@ -58,6 +58,10 @@ class BarrierHandler {
   BarrierActions on_time(int64_t now_ms);
   /// The coordinator gave up checkpoint `id`.
   BarrierActions on_abort(int64_t id);
+  /// The coordinator triggered checkpoint `id` at this task directly (its inputs ended, so it
+  /// is at the running frontier): the task snapshots now, and barriers of `id` that still
+  /// arrive (sent before the inputs ended) are late. An older pending checkpoint is given up.
+  BarrierActions on_trigger(int64_t id);
   /// Channel `ch` closed (EndOfPartition): it no longer has barriers to deliver.
   BarrierActions on_end_of_partition(int ch, int64_t now_ms);
 

@@ -120,6 +120,24 @@ TEST_CASE("closed channels count as delivered; an abort releases everything", "[
   CHECK(a.completed == 7);
 }
 
+TEST_CASE("a checkpoint triggered at the task itself makes its barriers late and releases an older alignment",
+          "[barrier]") {
+  BarrierHandler h(2, CheckpointMode::aligned);
+  h.on_barrier(0, 4, 0);  // checkpoint 4 aligning: channel 0 blocked
+  auto a = h.on_trigger(5);
+  CHECK(a.aborted == 4);
+  CHECK(a.unblock == V{0});
+  CHECK_FALSE(h.pending());
+  // Barrier 5, sent before the inputs ended, arrives after the trigger: no second snapshot.
+  a = h.on_barrier(0, 5, 1);
+  CHECK_FALSE(a.snapshot);
+  CHECK(a.block.empty());
+  CHECK_FALSE(h.pending());
+  a = h.on_barrier(1, 5, 2);
+  CHECK_FALSE(a.snapshot);
+  CHECK_FALSE(a.completed);
+}
+
 TEST_CASE("aligned with timeout: a priority barrier (its sender timed out) switches at once", "[barrier]") {
   BarrierHandler h(3, CheckpointMode::aligned_with_timeout, 1000);
   auto a = h.on_barrier(0, 7, 0);

@@ -201,7 +201,11 @@ CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
       for (int sub = 0; sub < t.parallelism; ++sub) {
         auto slot = s.slot_base[size_t(t.id)] + size_t(sub);
         auto it = by_slot.find(slot);
-        if (it != by_slot.end()) o.files.push_back(it->second->file);
+        if (it != by_slot.end()) {
+          o.files.push_back(it->second->file);
+          for (const auto& [op_id, f] : it->second->shared)
+            if (op_id == o.operator_id) o.shared.push_back(f);
+        }
         else if (finished.count(int(slot))) o.finished_subtasks.push_back(uint32_t(sub));
       }
       o.finished = o.finished_subtasks.size() == size_t(t.parallelism);
@@ -435,12 +439,12 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         if (s.coordinator->pending() != id) return;
         {
           std::lock_guard<std::mutex> l(s.log->mu);
-          if (auto* i = s.log->find(id)) i->bytes += ack->file.size;
+          if (auto* i = s.log->find(id)) i->bytes += ack->bytes;
         }
         cplog()->debug("job '{}': checkpoint {} subtask {}/{}: {} bytes, alignment {:.1f} ms, sync {:.1f} ms, "
                        "async {:.1f} ms, in-flight {} bytes{}",
                        s.graph->name, id, ack->subtask + 1, s.plan->tasks[size_t(ack->task)].parallelism,
-                       ack->file.size, ack->alignment_ms, ack->sync_ms, ack->async_ms, ack->inflight_bytes,
+                       ack->bytes, ack->alignment_ms, ack->sync_ms, ack->async_ms, ack->inflight_bytes,
                        ack->unaligned ? " (unaligned)" : "");
         int slot = int(s.slot_base[size_t(ack->task)]) + ack->subtask;
         s.acks[id].push_back(ack);

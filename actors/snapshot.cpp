@@ -7,9 +7,10 @@ namespace sluice::runtime {
 
 namespace {
 
-constexpr uint32_t format_version = 1;
+constexpr uint32_t format_version = 2;  // 2: keyed state may be a backend's files
 
 using EntryTuple = std::tuple<std::string, int32_t, std::string, bool, std::string, std::string>;
+using FileTuple = std::tuple<std::string, std::string, uint64_t, uint64_t, std::string>;
 using TimerTuple = std::tuple<int64_t, std::string, std::string, int32_t>;
 using ChannelTuple = std::tuple<uint32_t, uint32_t, uint32_t, std::vector<std::pair<int64_t, std::string>>>;
 
@@ -52,6 +53,9 @@ std::string encode_snapshot(const SubtaskSnapshot& s) {
     for (const auto& e : op.keyed_state.entries)
       entries.emplace_back(e.state, int32_t(e.key_group), e.key, e.map, e.user_key, e.value);
     Codec<std::vector<EntryTuple>>::encode(entries, w);
+    std::vector<FileTuple> files;
+    for (const auto& f : op.keyed_state.files) files.emplace_back(f.name, f.shared, f.size, f.checksum, f.bytes);
+    Codec<std::vector<FileTuple>>::encode(files, w);
     Codec<std::vector<TimerTuple>>::encode(timers_out(op.keyed_state.event_timers), w);
     Codec<std::vector<TimerTuple>>::encode(timers_out(op.keyed_state.processing_timers), w);
     Codec<std::vector<std::pair<std::string, std::string>>>::encode(op.keyed_state.fingerprints, w);
@@ -79,6 +83,9 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
       for (auto& [state, kg, key, map, user_key, value] : Codec<std::vector<EntryTuple>>::decode(r))
         op.keyed_state.entries.push_back(
             KeyedStateSnapshot::Entry{std::move(state), kg, std::move(key), map, std::move(user_key), std::move(value)});
+      for (auto& [name, shared, size, checksum, bytes] : Codec<std::vector<FileTuple>>::decode(r))
+        op.keyed_state.files.push_back(
+            KeyedStateSnapshot::File{std::move(name), std::move(shared), size, checksum, std::move(bytes), {}});
       op.keyed_state.event_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.processing_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.fingerprints = Codec<std::vector<std::pair<std::string, std::string>>>::decode(r);

@@ -322,7 +322,7 @@ struct TaskRuntime::Impl final : IoService {
         const auto& os = ro.subtasks[size_t(s)];
         if (!os) continue;
         custom[size_t(s)] = os->custom;
-        if (ctx.keyed) ctx.keyed->restore(os->keyed_state, range);
+        if (ctx.keyed) ctx.keyed->restore(os->keyed_state, range, key_group_range(s, maxp, ro.parallelism));
         for (const auto& [name, items] : os->lists) {
           if (!pooled.count(name)) order.push_back(name);
           auto& pool = pooled[name];
@@ -751,7 +751,15 @@ struct TaskRuntime::Impl final : IoService {
       auto& ctx = *contexts[i];
       if (ctx.keyed) {
         o.keyed = true;
-        p.deferred.emplace_back(i, ctx.keyed->snapshot_deferred(config->max_parallelism));
+        SnapshotRequest request;
+        request.checkpoint_id = id;
+        request.max_parallelism = config->max_parallelism;
+        request.incremental = !savepoint;
+        request.share = [storage = spec.storage](const std::string& from, const std::string& name) {
+          auto f = storage->share_file(from, name);
+          return std::pair{f.size, f.checksum};
+        };
+        p.deferred.emplace_back(i, ctx.keyed->snapshot_deferred(request));
       }
       o.lists = ctx.op_state.snapshot();
       p.snap->operators.push_back(std::move(o));
@@ -816,9 +824,20 @@ struct TaskRuntime::Impl final : IoService {
         deferred->clear();
         ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
         ack->file.subtask = uint32_t(ack->subtask);
+        uint64_t bytes = ack->file.size;  // what this checkpoint wrote: its file and newly shared ones
+        auto fresh = std::to_string(id) + "-";
+        for (const auto& op : snap->operators)
+          for (const auto& f : op.keyed_state.files) {
+            if (f.shared.empty()) continue;
+            ack->shared.emplace_back(op.operator_id,
+                                     checkpoint::FileRef{"../shared/" + f.shared, f.size, f.checksum,
+                                                         uint32_t(ack->subtask), 0, 0});
+            if (f.shared.starts_with(fresh)) bytes += f.size;
+          }
+        ack->bytes = bytes;
         ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         written_out->async_ms.store(ack->async_ms);
-        written_out->bytes.store(ack->file.size);
+        written_out->bytes.store(bytes);
         report(id, ack, {});
       } catch (const std::exception& e) {
         report(id, nullptr, who + " could not write checkpoint " + std::to_string(id) + ": " + e.what());
@@ -841,6 +860,8 @@ struct TaskRuntime::Impl final : IoService {
 
   void checkpoint_complete(int64_t id) {
     for (auto& op : ops) op->notify_checkpoint_complete(id);
+    for (auto& ctx : contexts)
+      if (ctx->keyed) ctx->keyed->notify_checkpoint_complete(id);
     if (input_ended && id > ended_after) {
       final_done = true;
       maybe_close();

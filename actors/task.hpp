@@ -27,6 +27,10 @@ struct CheckpointAck {
   int task = 0;
   int subtask = 0;
   checkpoint::FileRef file;
+  /// Files of the storage's shared area the subtask's operators reference, by operator id.
+  std::vector<std::pair<std::string, checkpoint::FileRef>> shared;
+  /// Bytes this checkpoint wrote for the subtask: its file and the files it newly shared.
+  uint64_t bytes = 0;
   bool unaligned = false;
   double alignment_ms = 0, sync_ms = 0, async_ms = 0;
   uint64_t inflight_bytes = 0;

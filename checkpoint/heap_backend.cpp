@@ -23,7 +23,8 @@ void HeapKeyedStateBackend::snapshot_entries(int max_parallelism,
   for (const auto& [name, entries] : pending_) out.insert(out.end(), entries.begin(), entries.end());
 }
 
-KeyedStateBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(int max_parallelism) {
+KeyedStateBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
+  int max_parallelism = request.max_parallelism;
   auto s = std::make_shared<KeyedStateSnapshot>();
   s->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
   s->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());

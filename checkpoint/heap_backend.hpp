@@ -21,7 +21,7 @@ class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
   /// Keys with an entry, over all tables (the probes' state size).
   size_t entries() const;
   /// Copies every table's objects now; encodes them in the returned function.
-  DeferredSnapshot snapshot_deferred(int max_parallelism) override;
+  DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) override;
 
  protected:
   void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;

@@ -26,6 +26,9 @@ struct OperatorState {
   finishedSubtasks @5 :List(UInt32);
   # The operator's name, for messages.
   name @6 :Text;
+  # Files in the storage's shared area that this operator's subtasks reference (incremental
+  # RocksDB checkpoints); paths are relative to the checkpoint directory (../shared/...).
+  shared @7 :List(FileRef);
 }
 
 struct StateFingerprint {

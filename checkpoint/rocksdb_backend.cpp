@@ -1,13 +1,17 @@
-// checkpoint/rocksdb_backend.cpp — the RocksDB keyed state backend: options, column families, errors.
+// checkpoint/rocksdb_backend.cpp — the RocksDB keyed state backend: options, column families, incremental checkpoints, errors.
 #include "rocksdb_backend.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <fstream>
 #include <mutex>
+#include <random>
 #include <set>
+#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -16,6 +20,8 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
 
 #include "sluice/detail/state_impl.hpp"
 #include "sluice/error.hpp"
@@ -134,6 +140,7 @@ std::filesystem::path new_working_directory(const std::string& base) {
 struct RocksDbKeyedStateBackend::Store {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyOptions state_options = checkpoint::state_options();
+  rocksdb::ColumnFamilyHandle* default_family = nullptr;
   /// Column family and state name per keyspace id.
   std::vector<rocksdb::ColumnFamilyHandle*> families;
   std::vector<std::string> names;
@@ -144,32 +151,60 @@ struct RocksDbKeyedStateBackend::Store {
     // Default false: checkpoints make state durable, so RocksDB's own log is pure overhead.
     write.disableWAL = true;
   }
-  /// The working directory, removed with the last user of the store.
+  /// The directory to remove with the last user of the store (the backend's working
+  /// directory; empty for a store that only reads restored files).
   std::filesystem::path dir;
   ~Store() {
-    if (db) {
-      for (auto* cf : families) db->DestroyColumnFamilyHandle(cf);
-      db->Close();  // errors here cannot be acted on: the directory is removed next
-    }
+    close();
     std::error_code ec;
     if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+
+  /// Opens (creating) the store in `path` with every column family it has; a family
+  /// "state:<name>" is the keyspace of state <name>.
+  void open(const std::filesystem::path& path) {
+    std::vector<std::string> existing;
+    if (!rocksdb::DB::ListColumnFamilies(db_options(), path.string(), &existing).ok())
+      existing = {rocksdb::kDefaultColumnFamilyName};  // a new store
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& n : existing) descriptors.emplace_back(n, state_options);
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(db_options(), path.string(), descriptors, &handles, &raw);
+    if (!s.ok())
+      throw JobError("RocksDB state backend could not open a store in '" + path.string() + "': " + s.ToString());
+    db.reset(raw);
+    for (size_t i = 0; i < existing.size(); ++i) {
+      if (existing[i].rfind("state:", 0) == 0) {
+        families.push_back(handles[i]);
+        names.push_back(existing[i].substr(6));
+      } else if (existing[i] == rocksdb::kDefaultColumnFamilyName) {
+        default_family = handles[i];
+      } else {
+        db->DestroyColumnFamilyHandle(handles[i]);
+      }
+    }
+  }
+
+  void close() {
+    if (!db) return;
+    for (auto* cf : families) db->DestroyColumnFamilyHandle(cf);
+    if (default_family) db->DestroyColumnFamilyHandle(default_family);
+    db->Close();  // errors here cannot be acted on: the directory is removed next
+    db.reset();
+    families.clear();
+    names.clear();
+    default_family = nullptr;
   }
 };
 
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                                                    std::function<int64_t()> now)
     : StoringKeyedStateBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_shared<Store>()) {
-  rocksdb::Options options(db_options(), store_->state_options);
-  rocksdb::DB* db = nullptr;
-  auto s = rocksdb::DB::Open(options, dir_.string(), &db);
-  if (!s.ok()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    throw JobError("RocksDB state backend could not open a store in '" + dir_.string() +
-                   "': " + s.ToString());
-  }
-  store_->db.reset(db);
-  store_->dir = dir_;
+  store_->dir = dir_;  // removed with the store, also when opening fails
+  store_->open(dir_ / "db");
+  std::random_device rd;
+  token_ = std::to_string(rd()) + std::to_string(rd());
 }
 
 RocksDbKeyedStateBackend::~RocksDbKeyedStateBackend() = default;
@@ -252,7 +287,32 @@ void RocksDbKeyedStateBackend::snapshot_entries(int, std::vector<KeyedStateSnaps
   }
 }
 
-KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(int) {
+namespace {
+
+/// A local checkpoint of the store (hard links to its SST files, copies of the rest),
+/// removed with the last user.
+struct LocalCheckpoint {
+  std::filesystem::path dir;
+  ~LocalCheckpoint() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw JobError("RocksDB state backend could not read '" + p.string() + "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool is_table_file(const std::string& name) { return name.size() > 4 && name.ends_with(".sst"); }
+
+}  // namespace
+
+KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
+  if (request.incremental && request.share) return incremental_snapshot(request);
   auto store = store_;
   auto timers = std::make_shared<KeyedStateSnapshot>();
   timers->fingerprints = fingerprints();
@@ -286,6 +346,129 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(
     }
     return out;
   };
+}
+
+/// The synchronous part: a RocksDB checkpoint of the store (memtables flushed, since writes
+/// skip the log; SST files hard-linked). The returned function shares every SST file that
+/// the last confirmed checkpoint did not share already, and inlines the small files.
+KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapshot(const SnapshotRequest& request) {
+  auto& st = *store_;
+  auto local = std::make_shared<LocalCheckpoint>();
+  local->dir = dir_ / ("chk-" + std::to_string(request.checkpoint_id));
+  std::error_code ec;
+  std::filesystem::remove_all(local->dir, ec);
+  rocksdb::Checkpoint* raw = nullptr;
+  auto s = rocksdb::Checkpoint::Create(st.db.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  // log_size_for_flush 0: always flush the memtables first (their writes are in no log).
+  if (s.ok()) s = cp->CreateCheckpoint(local->dir.string(), 0);
+  if (!s.ok())
+    throw JobError("RocksDB state backend in '" + dir_.string() + "' could not take checkpoint " +
+                   std::to_string(request.checkpoint_id) + ": " + s.ToString());
+  auto head = std::make_shared<KeyedStateSnapshot>();
+  head->fingerprints = fingerprints();
+  head->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
+  head->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  auto shared = std::make_shared<SharedFiles>();
+  pending_[request.checkpoint_id] = shared;
+  auto base = confirmed_;
+  auto prefix = std::to_string(request.checkpoint_id) + "-" + token_ + "-";
+  auto share = request.share;
+  // The store keeps the working directory, which holds the local checkpoint, until read.
+  return [store = store_, local, head, shared, base, prefix, share] {
+    KeyedStateSnapshot out = std::move(*head);
+    std::vector<std::filesystem::path> paths;
+    for (const auto& entry : std::filesystem::directory_iterator(local->dir)) paths.push_back(entry.path());
+    std::sort(paths.begin(), paths.end());
+    for (const auto& p : paths) {
+      KeyedStateSnapshot::File f;
+      f.name = p.filename().string();
+      if (is_table_file(f.name)) {
+        auto it = base ? base->find(f.name) : SharedFiles::const_iterator{};
+        if (base && it != base->end()) {
+          f = it->second;
+        } else {
+          f.shared = prefix + f.name;
+          std::tie(f.size, f.checksum) = share(p.string(), f.shared);
+        }
+        (*shared)[f.name] = f;
+      } else {
+        f.bytes = read_file(p);
+      }
+      out.files.push_back(std::move(f));
+    }
+    return out;
+  };
+}
+
+void RocksDbKeyedStateBackend::notify_checkpoint_complete(int64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  // The files this checkpoint shared stay referenced by every newer complete checkpoint that
+  // contains them, so the next checkpoints may reference them instead of sharing them again.
+  confirmed_ = it->second;
+  pending_.erase(pending_.begin(), std::next(it));
+}
+
+namespace {
+/// Puts the files of an incremental snapshot into `dir` (a new store directory).
+void materialize(const std::vector<KeyedStateSnapshot::File>& files, const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw JobError("RocksDB state backend could not create '" + dir.string() + "': " + ec.message());
+  for (const auto& f : files) {
+    auto to = dir / f.name;
+    if (!f.shared.empty()) {
+      if (f.path.empty())
+        throw JobError("RocksDB state backend was given shared file '" + f.shared + "' without its location");
+      std::filesystem::copy_file(f.path, to, ec);
+      if (ec)
+        throw JobError("RocksDB state backend could not copy checkpoint file '" + f.path + "' to '" + to.string() +
+                       "': " + ec.message());
+    } else {
+      std::ofstream out(to, std::ios::binary);
+      out.write(f.bytes.data(), std::streamsize(f.bytes.size()));
+      if (!out) throw JobError("RocksDB state backend could not write '" + to.string() + "'");
+    }
+  }
+}
+}  // namespace
+
+void RocksDbKeyedStateBackend::restore_files(const std::vector<KeyedStateSnapshot::File>& files, KeyGroupRange range,
+                                             KeyGroupRange from) {
+  auto& st = *store_;
+  if (range == from && st.names.empty() && !restored_) {
+    // Same key groups, nothing stored yet: the checkpoint's files become the store. The
+    // next checkpoint shares all its files anew, so that it does not depend on files of
+    // another run (Flink's NO_CLAIM restore).
+    st.close();
+    materialize(files, dir_ / "db");
+    st.open(dir_ / "db");
+    restored_ = true;
+    return;
+  }
+  // Another parallelism: read the checkpoint's store and keep this subtask's key groups.
+  auto tmp = dir_ / ("restore-" + std::to_string(restores_++));
+  materialize(files, tmp);
+  Store other;
+  other.dir = tmp;
+  other.open(tmp);
+  for (size_t i = 0; i < other.families.size(); ++i) {
+    auto space = keyspace(other.names[i]);
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(other.db->NewIterator(other.read, other.families[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto k = it->key();
+      if (k.size() < 2) continue;
+      int kg = (uint8_t(k[0]) << 8) | uint8_t(k[1]);
+      if (range.contains(kg)) batch.Put(st.families[size_t(space)], k, it->value());
+    }
+    if (!it->status().ok()) fail(tmp, "read restored", other.names[i], it->status());
+    auto s = st.db->Write(st.write, &batch);
+    if (!s.ok()) fail(dir_, "restore", other.names[i], s);
+  }
+  restored_ = true;
 }
 
 void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) {

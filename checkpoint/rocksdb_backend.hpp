@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -16,7 +17,12 @@ namespace sluice::checkpoint {
 /// The instance lives in a fresh working directory under the base directory given at
 /// construction, and that directory is removed with the backend: RocksDB's files are a
 /// per-run working copy, never checkpoint files (checkpoints provide durability, so writes
-/// skip RocksDB's write-ahead log). Each named state is its own column family, created on
+/// skip RocksDB's write-ahead log). A restore copies the checkpoint's files in.
+///
+/// Checkpoints are incremental: each one is a native RocksDB checkpoint whose SST files are
+/// copied into the checkpoint storage's shared area only when the newest completed
+/// checkpoint did not already share them (SST files never change once written), so a
+/// checkpoint costs what was flushed or compacted since the last one. Each named state is its own column family, created on
 /// first use. Every RocksDB failure becomes a JobError naming the directory and the state.
 /// Not thread-safe: one subtask's thread uses it.
 class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public ByteStore {
@@ -43,8 +49,11 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
   void scan(int space, std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& fn) override;
 
-  /// Pins a RocksDB snapshot now; the returned function reads it (on another thread).
-  DeferredSnapshot snapshot_deferred(int max_parallelism) override;
+  /// Incremental checkpoints: a RocksDB checkpoint now, whose new SST files the returned
+  /// function shares (on another thread). Savepoints: pins a RocksDB snapshot now; the
+  /// returned function reads it into entries.
+  DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) override;
+  void notify_checkpoint_complete(int64_t id) override;
 
   /// The working directory of this instance (removed on destruction).
   const std::filesystem::path& directory() const { return dir_; }
@@ -52,11 +61,22 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
  protected:
   void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;
   void restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) override;
+  void restore_files(const std::vector<KeyedStateSnapshot::File>& files, KeyGroupRange range,
+                     KeyGroupRange from) override;
 
  private:
   struct Store;
-  std::filesystem::path dir_;
-  std::shared_ptr<Store> store_;  // shared with deferred snapshots still reading it
+  /// SST files shared by a checkpoint, by their name in the store.
+  using SharedFiles = std::map<std::string, KeyedStateSnapshot::File>;
+  DeferredSnapshot incremental_snapshot(const SnapshotRequest& request);
+
+  std::filesystem::path dir_;              // the working directory: db/, chk-<n>/, restore-<n>/
+  std::shared_ptr<Store> store_;           // shared with deferred snapshots still reading it
+  std::string token_;                      // makes this instance's shared file names unique
+  std::map<int64_t, std::shared_ptr<const SharedFiles>> pending_;  // by checkpoint id, filled on the I/O executor
+  std::shared_ptr<const SharedFiles> confirmed_;  // of the newest completed checkpoint
+  bool restored_ = false;
+  int restores_ = 0;
 };
 
 }  // namespace sluice::checkpoint

@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "checkpoint/metadata.capnp.h"
 
@@ -36,6 +38,14 @@ constexpr char magic[8] = {'S', 'L', 'C', 'K', 'P', 'T', '0', '1'};
 
 std::string errno_text() { return std::strerror(errno); }
 
+void sync_directory(const fs::path& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 /// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
 void write_durably(const fs::path& path, const std::string& bytes) {
   auto tmp = path;
@@ -58,11 +68,62 @@ void write_durably(const fs::path& path, const std::string& bytes) {
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) throw CheckpointError("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
-  int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  sync_directory(path.parent_path());
+}
+
+/// Copies `from` to `to` durably (as write_durably does) and returns the checksum of the
+/// bytes copied; their number goes to `size`.
+uint64_t copy_durably(const fs::path& from, const fs::path& to, uint64_t* size) {
+  int in = ::open(from.c_str(), O_RDONLY);
+  if (in < 0) throw CheckpointError("cannot read '" + from.string() + "': " + errno_text());
+  auto tmp = to;
+  tmp += ".tmp";
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (out < 0) {
+    auto e = errno_text();
+    ::close(in);
+    throw CheckpointError("cannot create checkpoint file '" + tmp.string() + "': " + e);
   }
+  uint64_t sum = 0xcbf29ce484222325ull;
+  *size = 0;
+  std::vector<char> buf(1 << 20);
+  std::string error;
+  for (;;) {
+    auto n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = "cannot read '" + from.string() + "': " + errno_text();
+      break;
+    }
+    if (n == 0) break;
+    sum = fnv1a64(buf.data(), size_t(n), sum);
+    *size += uint64_t(n);
+    for (ssize_t off = 0; off < n;) {
+      auto w = ::write(out, buf.data() + off, size_t(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        error = "cannot write checkpoint file '" + tmp.string() + "': " + errno_text();
+        break;
+      }
+      off += w;
+    }
+    if (!error.empty()) break;
+  }
+  ::close(in);
+  if (error.empty() && ::fsync(out) != 0) error = "cannot flush checkpoint file '" + tmp.string() + "': " + errno_text();
+  ::close(out);
+  if (error.empty()) {
+    std::error_code ec;
+    fs::rename(tmp, to, ec);
+    if (ec) error = "cannot rename '" + tmp.string() + "' to '" + to.string() + "': " + ec.message();
+  }
+  if (!error.empty()) {
+    std::error_code rm;
+    fs::remove(tmp, rm);
+    throw CheckpointError(error);
+  }
+  sync_directory(to.parent_path());
+  return sum;
 }
 
 std::string read_all(const fs::path& path) {
@@ -114,6 +175,14 @@ std::string encode(const CheckpointMetadata& m) {
       files[j].setKeyGroupStart(f.key_group_start);
       files[j].setKeyGroupEnd(f.key_group_end);
     }
+    auto shared = op.initShared(uint32_t(o.shared.size()));
+    for (uint32_t j = 0; j < o.shared.size(); ++j) {
+      const auto& f = o.shared[j];
+      shared[j].setPath(f.path);
+      shared[j].setSize(f.size);
+      shared[j].setChecksum(f.checksum);
+      shared[j].setSubtask(f.subtask);
+    }
   }
   auto flat = capnp::messageToFlatArray(msg);
   auto bytes = flat.asChars();
@@ -155,6 +224,8 @@ CheckpointMetadata decode(const std::string& bytes, const fs::path& where) {
         o.files.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), f.getKeyGroupStart(),
                            f.getKeyGroupEnd()});
       for (auto s : op.getFinishedSubtasks()) o.finished_subtasks.push_back(s);
+      for (auto f : op.getShared())
+        o.shared.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), 0, 0});
       o.name = op.getName().cStr();
       m.operators.push_back(std::move(o));
     }
@@ -178,6 +249,56 @@ CheckpointStorage::CheckpointStorage(fs::path dir, int retain) : dir_(std::move(
     lock_fd_ = -1;
     throw CheckpointError("checkpoint directory '" + dir_.string() + "' is in use by another process");
   }
+  // Reference counts of shared files, rebuilt from what is retained; nothing else is being
+  // written now (the lock is ours), so every file they do not count goes.
+  for (auto id : complete_ids()) {
+    try {
+      count_references(decode(read_all(checkpoint_dir(id) / metadata_name), checkpoint_dir(id)), +1);
+    } catch (const CheckpointError&) {
+      // a corrupt checkpoint cannot be restored, so what only it references may go
+    }
+  }
+  remove_unreferenced(0);
+}
+
+void CheckpointStorage::count_references(const CheckpointMetadata& m, int delta) {
+  for (const auto& op : m.operators)
+    for (const auto& f : op.shared) {
+      auto name = fs::path(f.path).filename().string();
+      if ((shared_refs_[name] += delta) <= 0) shared_refs_.erase(name);
+    }
+}
+
+void CheckpointStorage::remove_unreferenced(uint64_t before) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_ / "shared", ec)) {
+    auto name = entry.path().filename().string();
+    auto plain = name.ends_with(".tmp") ? name.substr(0, name.size() - 4) : name;
+    if (shared_refs_.count(plain)) continue;
+    if (before != 0) {
+      // Only files of checkpoints before `before`: later ones may still be written.
+      uint64_t writer = 0;
+      auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), writer);
+      if (err != std::errc() || end == name.data() + name.size() || *end != '-' || writer >= before) continue;
+    }
+    std::error_code rm;
+    fs::remove(entry.path(), rm);
+  }
+}
+
+fs::path CheckpointStorage::shared_path(const fs::path& checkpoint_dir, const std::string& name) {
+  return (checkpoint_dir / ".." / "shared" / name).lexically_normal();
+}
+
+FileRef CheckpointStorage::share_file(const fs::path& from, const std::string& name) {
+  auto d = dir_ / "shared";
+  std::error_code ec;
+  fs::create_directories(d, ec);
+  if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
+  FileRef f;
+  f.path = "../shared/" + name;
+  f.checksum = copy_durably(from, d / name, &f.size);
+  return f;
 }
 
 CheckpointStorage::~CheckpointStorage() {
@@ -204,6 +325,7 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
   std::error_code ec;
   fs::create_directories(d, ec);
   write_durably(d / metadata_name, encode(m));
+  count_references(m, +1);
   // Retention: the newest `retain_` complete checkpoints stay; older complete ones and
   // incomplete ones older than this checkpoint go.
   auto ids = complete_ids();
@@ -219,8 +341,18 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
         // a corrupt one goes like any other
       }
     }
+    if (complete) {
+      try {
+        count_references(decode(read_all(entry.path() / metadata_name), entry.path()), -1);
+      } catch (const CheckpointError&) {
+        // never counted (see the constructor)
+      }
+    }
     if (complete || *id < m.checkpoint_id) fs::remove_all(entry.path(), ec);
   }
+  // Files no retained checkpoint references: those of removed checkpoints, and those of
+  // checkpoints that were aborted while sharing them.
+  remove_unreferenced(m.checkpoint_id + 1);
 }
 
 CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
@@ -231,7 +363,8 @@ CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
   auto m = decode(read_all(file), file);
   auto base = file.parent_path();
   for (const auto& op : m.operators)
-    for (const auto& f : op.files) {
+    for (const auto* list : {&op.files, &op.shared})
+    for (const auto& f : *list) {
       auto p = base / f.path;
       std::error_code ec;
       auto size = fs::file_size(p, ec);

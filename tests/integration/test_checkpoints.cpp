@@ -365,6 +365,10 @@ TEST_CASE("under full backpressure an unaligned checkpoint completes, an aligned
 
 TEST_CASE("a savepoint at parallelism 4 restores at 2 and at 8 with the counts of an uninterrupted run", "[checkpoint][rescale]") {
   const int64_t n = 200'000, keys = 101;
+  // Heap state from a savepoint (entries), and RocksDB state from an incremental checkpoint
+  // (the store's files, whose key groups are split between the new subtasks).
+  auto rocksdb = GENERATE(false, true);
+  INFO((rocksdb ? "RocksDB, restored from a checkpoint" : "heap, restored from a savepoint"));
   test_support::TempDir dir;
   auto build = [&](StreamEnvironment& env, std::function<bool()> go_on, const std::string& out) {
     env.from_source<int64_t>(HeldSource(n, n / 2, std::move(go_on)))
@@ -386,18 +390,21 @@ TEST_CASE("a savepoint at parallelism 4 restores at 2 and at 8 with the counts o
   // Parallelism 4: half the input, a savepoint, then stop.
   auto cfg = checkpointed(dir.file("chk"), std::chrono::hours(1));
   cfg.parallelism = 4;
+  if (rocksdb) cfg.state_backend = StateBackendKind::rocksdb;
   int64_t savepoint = 0;
   {
     StreamEnvironment env(cfg);
     build(env, [] { return false; }, dir.file("out-4"));
     auto client = env.execute_async("rescale");
     REQUIRE(eventually([&] { return probe_of(client, "Held").records_out >= uint64_t(n / 4); }));
-    savepoint = client.savepoint();
+    savepoint = rocksdb ? client.checkpoint() : client.savepoint();
     client.cancel();
     CHECK_THROWS_WITH(client.wait(), Catch::Contains("canceled"));
   }
   REQUIRE(savepoint > 0);
   auto path = dir.file("chk") + "/chk-" + std::to_string(savepoint);
+  // The RocksDB checkpoint holds the store's SST files in the shared area, not entries.
+  CHECK(std::filesystem::exists(dir.file("chk") + "/shared") == rocksdb);
   for (int p : {2, 8}) {
     INFO("restored at parallelism " << p);
     auto rc = cfg;

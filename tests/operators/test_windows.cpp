@@ -743,7 +743,7 @@ TEST_CASE("window contents, sessions and timers snapshot on one backend and rest
         auto restored = [&](const KeyedStateSnapshot& snap) {
           return test_support::BackendCase{to.name, [&to, snap](std::function<int64_t()> now) {
                                              auto b = to.make(std::move(now));
-                                             b->restore(snap, KeyGroupRange{0, 128});
+                                             b->restore(snap, KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
                                              return b;
                                            }};
         };

@@ -29,6 +29,8 @@ struct KeyGroupRange {
   int first = 0;
   int end = 0;
   bool contains(int kg) const { return kg >= first && kg < end; }
+  bool overlaps(const KeyGroupRange& o) const { return first < o.end && o.first < end; }
+  bool operator==(const KeyGroupRange&) const = default;
 };
 inline KeyGroupRange key_group_range(int subtask, int max_parallelism, int parallelism) {
   auto start = (int64_t(subtask) * max_parallelism + parallelism - 1) / parallelism;

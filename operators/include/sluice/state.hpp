@@ -247,10 +247,36 @@ struct KeyedStateSnapshot {
     bool operator==(const Entry&) const = default;
   };
   std::vector<Entry> entries;
+  /// A backend's own files, in place of `entries` (RocksDB's incremental checkpoints): large
+  /// immutable files are stored once in the checkpoint storage's shared area and referenced
+  /// by every checkpoint that contains them; small ones are inline. Only the backend that
+  /// wrote them reads them back.
+  struct File {
+    std::string name;       ///< its name in the backend's directory (000012.sst, MANIFEST-000005)
+    std::string shared;     ///< its name in the shared area; empty: the file is inline in `bytes`
+    uint64_t size = 0;      ///< of a shared file
+    uint64_t checksum = 0;  ///< of a shared file (FNV-1a 64)
+    std::string bytes;
+    std::string path;       ///< on restore: where the shared file is (set by the runtime)
+    bool operator==(const File&) const = default;
+  };
+  std::vector<File> files;
   std::vector<detail::Timer> event_timers;
   std::vector<detail::Timer> processing_timers;
   /// Each state's name and codec fingerprint (kind, value types, TTL).
   std::vector<std::pair<std::string, std::string>> fingerprints;
+};
+
+/// What a checkpoint asks of a keyed state backend.
+struct SnapshotRequest {
+  int64_t checkpoint_id = 0;
+  int max_parallelism = 128;
+  /// Checkpoints may be incremental; savepoints never are (they hold entries, which any
+  /// backend restores at any parallelism).
+  bool incremental = false;
+  /// Copies the file at `local_path` durably into the checkpoint storage's shared area under
+  /// `name` and returns its size and checksum. Called on the I/O executor.
+  std::function<std::pair<uint64_t, uint64_t>(const std::string& local_path, const std::string& name)> share;
 };
 
 /// Storage for one named state of one operator, owned by a heap backend.
@@ -323,17 +349,24 @@ class KeyedStateBackend {
   /// goes on processing. The default copies everything now; RocksDB pins a DB snapshot and
   /// reads it later.
   using DeferredSnapshot = std::function<KeyedStateSnapshot()>;
-  virtual DeferredSnapshot snapshot_deferred(int max_parallelism) {
-    auto s = std::make_shared<KeyedStateSnapshot>(snapshot(max_parallelism));
+  virtual DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) {
+    auto s = std::make_shared<KeyedStateSnapshot>(snapshot(request.max_parallelism));
     return [s] { return std::move(*s); };
   }
+  /// Checkpoint `id` completed: files it shares may be referenced by the next ones.
+  virtual void notify_checkpoint_complete(int64_t id) { (void)id; }
   /// Adds the entries and timers of `s` whose key groups are in `range` (a subtask's share
-  /// after rescaling). Call before the operator opens its state.
-  void restore(const KeyedStateSnapshot& s, KeyGroupRange range) {
-    std::vector<KeyedStateSnapshot::Entry> mine;
-    for (const auto& e : s.entries)
-      if (range.contains(e.key_group)) mine.push_back(e);
-    restore_entries(std::move(mine));
+  /// after rescaling); `from` is the key-group range of the subtask that wrote `s`. Call
+  /// before the operator opens its state.
+  void restore(const KeyedStateSnapshot& s, KeyGroupRange range, KeyGroupRange from) {
+    if (!s.files.empty()) {
+      if (range.overlaps(from)) restore_files(s.files, range, from);
+    } else {
+      std::vector<KeyedStateSnapshot::Entry> mine;
+      for (const auto& e : s.entries)
+        if (range.contains(e.key_group)) mine.push_back(e);
+      restore_entries(std::move(mine));
+    }
     for (const auto& t : s.event_timers)
       if (range.contains(t.key_group)) event_timers_.add(t);
     for (const auto& t : s.processing_timers)
@@ -371,6 +404,11 @@ class KeyedStateBackend {
   }
   virtual void restore_entries(std::vector<KeyedStateSnapshot::Entry>) {
     throw JobError("this keyed state backend cannot restore snapshots");
+  }
+  /// Restores a backend's own files (an incremental RocksDB checkpoint).
+  virtual void restore_files(const std::vector<KeyedStateSnapshot::File>&, KeyGroupRange, KeyGroupRange) {
+    throw JobError("this checkpoint holds RocksDB files, which only the RocksDB state backend restores; "
+                   "restore it with --state-backend rocksdb, or restore from a savepoint");
   }
 
  private:

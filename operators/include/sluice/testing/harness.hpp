@@ -121,7 +121,8 @@ class OneInputHarness final : private OperatorContext, private IoService {
   KeyedStateSnapshot snapshot() { return backend_->snapshot(max_parallelism_); }
   /// Restores the share of `s` in `range` (all key groups by default); call before open().
   void restore(const KeyedStateSnapshot& s, std::optional<KeyGroupRange> range = std::nullopt) {
-    backend_->restore(s, range.value_or(KeyGroupRange{0, max_parallelism_}));
+    auto r = range.value_or(KeyGroupRange{0, max_parallelism_});
+    backend_->restore(s, r, r);
   }
 
   const std::vector<Emitted<Out>>& output() const { return main_.records; }

@@ -1,0 +1,208 @@
+// tests/checkpoint/test_incremental.cpp — incremental RocksDB checkpoints: SST files shared once and referenced after, restore and rescale from them, and the shared area's reference counts.
+#include <catch2/catch.hpp>
+
+#include <sluice/detail/state_impl.hpp>
+#include <sluice/state.hpp>
+
+#include <fstream>
+#include <set>
+
+#include "checkpoint/storage.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace sluice;
+using namespace sluice::checkpoint;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string key_of(int i) { return "key-" + std::to_string(i); }
+int group_of(int i) { return i % 128; }
+
+/// Puts keys [from, to) with value "v<i>" into the backend's state "count".
+void put_keys(KeyedStateBackend& b, int from, int to) {
+  auto* store = b.byte_store();
+  auto space = store->keyspace("count");
+  std::string k;
+  for (int i = from; i < to; ++i) {
+    detail::compose_key(k, group_of(i), key_of(i));
+    store->put(space, k, "v" + std::to_string(i));
+  }
+}
+
+std::optional<std::string> get_key(KeyedStateBackend& b, int i) {
+  auto* store = b.byte_store();
+  std::string k;
+  detail::compose_key(k, group_of(i), key_of(i));
+  return store->get(store->keyspace("count"), k);
+}
+
+/// Shares files by copying them into `dir`, as the checkpoint storage does.
+struct SharedArea {
+  fs::path dir;
+  std::vector<std::string> shared;  // names, in the order shared
+  SnapshotRequest request(int64_t id, bool incremental = true) {
+    SnapshotRequest r;
+    r.checkpoint_id = id;
+    r.incremental = incremental;
+    r.share = [this](const std::string& from, const std::string& name) {
+      fs::create_directories(dir);
+      fs::copy_file(from, dir / name);
+      shared.push_back(name);
+      return std::pair<uint64_t, uint64_t>{fs::file_size(dir / name), 0};
+    };
+    return r;
+  }
+  /// The snapshot as a restore sees it: shared files located.
+  KeyedStateSnapshot located(KeyedStateSnapshot s) const {
+    for (auto& f : s.files)
+      if (!f.shared.empty()) f.path = (dir / f.shared).string();
+    return s;
+  }
+};
+
+std::set<std::string> shared_names(const KeyedStateSnapshot& s) {
+  std::set<std::string> out;
+  for (const auto& f : s.files)
+    if (!f.shared.empty()) out.insert(f.shared);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints reference it", "[incremental]") {
+  test_support::TempDir dir;
+  SharedArea area{dir.path() / "shared", {}};
+  auto now = [] { return int64_t(0); };
+  auto b = make_rocksdb_backend(dir.file("state"), now);
+  put_keys(*b, 0, 1000);
+
+  auto first = b->snapshot_deferred(area.request(1))();
+  CHECK(first.entries.empty());
+  auto first_shared = shared_names(first);
+  REQUIRE_FALSE(first_shared.empty());  // the memtable was flushed into an SST file
+  for (const auto& name : first_shared) CHECK(name.rfind("1-", 0) == 0);
+  bool manifest_inline = false;
+  for (const auto& f : first.files)
+    if (f.name.rfind("MANIFEST", 0) == 0) manifest_inline = f.shared.empty() && !f.bytes.empty();
+  CHECK(manifest_inline);
+
+  // Once checkpoint 1 completed, checkpoint 2 references its files and shares only new ones.
+  b->notify_checkpoint_complete(1);
+  put_keys(*b, 1000, 2000);
+  auto shares_before = area.shared.size();
+  auto second = b->snapshot_deferred(area.request(2))();
+  auto second_shared = shared_names(second);
+  for (const auto& name : first_shared) CHECK(second_shared.count(name) == 1);
+  auto newly = area.shared.size() - shares_before;
+  CHECK(newly >= 1);
+  CHECK(newly < second_shared.size());
+  for (size_t i = shares_before; i < area.shared.size(); ++i) CHECK(area.shared[i].rfind("2-", 0) == 0);
+
+  // Checkpoint 2 was never confirmed: checkpoint 3 does not rely on the files only it shared.
+  auto third = b->snapshot_deferred(area.request(3))();
+  for (const auto& name : shared_names(third)) CHECK((name.rfind("1-", 0) == 0 || name.rfind("3-", 0) == 0));
+
+  SECTION("restoring the same key groups makes the files the store") {
+    auto r = make_rocksdb_backend(dir.file("state"), now);
+    r->restore(area.located(second), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+    for (int i = 0; i < 2000; ++i) REQUIRE(get_key(*r, i) == "v" + std::to_string(i));
+    CHECK_FALSE(get_key(*r, 2000));
+    // The first checkpoint after a restore shares everything anew.
+    auto after = r->snapshot_deferred(area.request(7))();
+    for (const auto& name : shared_names(after)) CHECK(name.rfind("7-", 0) == 0);
+  }
+  SECTION("restoring half the key groups keeps only those") {
+    auto low = make_rocksdb_backend(dir.file("state"), now);
+    auto high = make_rocksdb_backend(dir.file("state"), now);
+    low->restore(area.located(second), KeyGroupRange{0, 64}, KeyGroupRange{0, 128});
+    high->restore(area.located(second), KeyGroupRange{64, 128}, KeyGroupRange{0, 128});
+    for (int i = 0; i < 2000; ++i) {
+      auto& owner = group_of(i) < 64 ? *low : *high;
+      auto& other = group_of(i) < 64 ? *high : *low;
+      REQUIRE(get_key(owner, i) == "v" + std::to_string(i));
+      REQUIRE_FALSE(get_key(other, i));
+    }
+  }
+  SECTION("savepoints hold entries, which any backend restores") {
+    auto savepoint = b->snapshot_deferred(area.request(4, false))();
+    CHECK(savepoint.files.empty());
+    CHECK(savepoint.entries.size() == 2000);
+  }
+  SECTION("the heap backend refuses RocksDB files with a sentence") {
+    auto heap = make_heap_backend(now);
+    CHECK_THROWS_WITH(heap->restore(area.located(second), KeyGroupRange{0, 128}, KeyGroupRange{0, 128}),
+                      Catch::Contains("only the RocksDB state backend restores"));
+  }
+}
+
+namespace {
+FileRef share(CheckpointStorage& s, const fs::path& scratch, const std::string& name) {
+  {
+    std::ofstream out(scratch / "sst", std::ios::binary | std::ios::trunc);
+    out << "table file " << name;
+  }
+  return s.share_file(scratch / "sst", name);
+}
+
+CheckpointMetadata commit(CheckpointStorage& s, uint64_t id, std::vector<FileRef> shared) {
+  CheckpointMetadata m;
+  m.checkpoint_id = id;
+  m.job_name = "job";
+  OperatorState op;
+  op.operator_id = "00ff";
+  op.parallelism = 1;
+  op.files.push_back(s.write_file(id, "task-0-0", "subtask at " + std::to_string(id)));
+  op.shared = std::move(shared);
+  m.operators.push_back(op);
+  s.commit(m);
+  return m;
+}
+}  // namespace
+
+TEST_CASE("shared files live while a retained checkpoint references them; counts are rebuilt on open", "[incremental]") {
+  test_support::TempDir dir;
+  auto root = dir.path() / "chk";
+  auto shared = root / "shared";
+  fs::create_directories(dir.path() / "scratch");
+  {
+    CheckpointStorage s(root, 2);
+    auto a = share(s, dir.path() / "scratch", "1-x-000010.sst");
+    CHECK(a.path == "../shared/1-x-000010.sst");
+    commit(s, 1, {a});
+    CHECK(s.shared_references().at("1-x-000010.sst") == 1);
+    auto b = share(s, dir.path() / "scratch", "2-x-000011.sst");
+    commit(s, 2, {a, b});
+    CHECK(s.shared_references().at("1-x-000010.sst") == 2);
+
+    share(s, dir.path() / "scratch", "3-x-000012.sst");  // checkpoint 3 was aborted
+    share(s, dir.path() / "scratch", "5-x-000013.sst");  // checkpoint 5 is still being written
+    commit(s, 4, {b});
+    // Retained: 2 and 4. Checkpoint 1 went; its file stays, for checkpoint 2.
+    CHECK(s.complete_ids() == std::vector<uint64_t>{2, 4});
+    CHECK(s.shared_references().at("1-x-000010.sst") == 1);
+    CHECK(s.shared_references().at("2-x-000011.sst") == 2);
+    CHECK(fs::exists(shared / "1-x-000010.sst"));
+    CHECK_FALSE(fs::exists(shared / "3-x-000012.sst"));  // aborted: nobody references it
+    CHECK(fs::exists(shared / "5-x-000013.sst"));        // newer than what completed
+
+    // A checkpoint is verified with its shared files.
+    CHECK(CheckpointStorage::load(s.checkpoint_dir(4)).operators[0].shared == std::vector<FileRef>{b});
+    commit(s, 6, {});
+    CHECK_FALSE(fs::exists(shared / "1-x-000010.sst"));  // checkpoint 2 went: no reference left
+    CHECK(fs::exists(shared / "2-x-000011.sst"));        // checkpoint 4 still has it
+    {
+      std::fstream f(shared / "2-x-000011.sst", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(0);
+      f.put('X');
+    }
+    CHECK_THROWS_WITH(CheckpointStorage::load(s.checkpoint_dir(4)),
+                      Catch::Contains("2-x-000011.sst") && Catch::Contains("corrupt"));
+  }
+  // A new process (say, after kill -9) counts again from the retained _metadata and removes
+  // what no complete checkpoint references.
+  CheckpointStorage again(root, 2);
+  CHECK(again.shared_references() == std::map<std::string, int>{{"2-x-000011.sst", 1}});
+  CHECK(fs::exists(shared / "2-x-000011.sst"));
+  CHECK_FALSE(fs::exists(shared / "5-x-000013.sst"));
+}

@@ -1,8 +1,11 @@
 // operators/include/sluice/detail/state_impl.hpp — the state handles, written once over two storages: heap objects and a byte store.
 #pragma once
 
+#include <atomic>
 #include <climits>
 #include <map>
+#include <memory>
+#include <vector>
 #include <type_traits>
 #include <typeinfo>
 #include <unordered_map>
@@ -77,58 +80,115 @@ V decode_stored(std::string_view bytes, const std::string& state);
 template <class V>
 std::string encode_stored(const V& v);
 
-/// A heap table's deferred snapshot: copies `map` now (cheaper than encoding it) and encodes
-/// the copy later with `encode_all`; values that cannot be copied are encoded now.
+/// A heap table's maps, one per key group. A snapshot takes a reference to each (its
+/// synchronous part costs a pointer per key group) and encodes them on the I/O executor,
+/// letting go of each group once encoded. Until then, the first write to a group the
+/// snapshot holds copies that group (copy-on-write): the snapshot sees the state as it was,
+/// processing goes on, and only groups written during the encoding are ever copied.
+template <class Map>
+class KeyGroupMaps {
+ public:
+  /// Key group `kg`'s map to read; null when it has none.
+  Map* peek(int kg) const { return size_t(kg) < groups_.size() ? groups_[size_t(kg)].get() : nullptr; }
+  /// Whether a snapshot still holds key group `kg` (a write must copy it first).
+  bool held(int kg) const {
+    if (groups_[size_t(kg)].use_count() > 1) return true;
+    // The snapshot let go with a release decrement: its reads happened before our writes.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return false;
+  }
+  /// Key group `kg`'s map to change: created when missing, copied while a snapshot holds it.
+  Map& writable(int kg) {
+    if (size_t(kg) >= groups_.size()) groups_.resize(size_t(kg) + 1);
+    auto& g = groups_[size_t(kg)];
+    if (!g) g = std::make_shared<Map>();
+    else if (held(kg)) g = std::make_shared<Map>(*g);
+    return *g;
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (const auto& g : groups_)
+      if (g) n += g->size();
+    return n;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (size_t kg = 0; kg < groups_.size(); ++kg)
+      if (groups_[kg]) f(int(kg), *groups_[kg]);
+  }
+  /// The snapshot's hold on every group.
+  std::shared_ptr<std::vector<std::shared_ptr<const Map>>> share() const {
+    return std::make_shared<std::vector<std::shared_ptr<const Map>>>(groups_.begin(), groups_.end());
+  }
+
+ private:
+  std::vector<std::shared_ptr<Map>> groups_;
+};
+
+/// A heap table's deferred snapshot: holds `maps` now and encodes them later with
+/// `encode_group`, releasing each group once encoded. Values that cannot be copied are
+/// encoded now instead (a write could not copy them).
 template <class V, class Map>
-StateTable::DeferredEntries copy_then_encode(
-    const StateTable& table, const Map& map, const std::string& name, int max_parallelism,
-    void (*encode_all)(const Map&, const std::string&, std::vector<KeyedStateSnapshot::Entry>&)) {
+StateTable::DeferredEntries share_then_encode(
+    const StateTable& table, const KeyGroupMaps<Map>& maps, const std::string& name, int max_parallelism,
+    void (*encode_group)(int, const Map&, const std::string&, std::vector<KeyedStateSnapshot::Entry>&)) {
   if constexpr (std::is_copy_constructible_v<V>) {
-    auto copy = std::make_shared<const Map>(map);
-    return [copy, name, encode_all](std::vector<KeyedStateSnapshot::Entry>& out) { encode_all(*copy, name, out); };
+    auto held = maps.share();
+    return [held, name, encode_group](std::vector<KeyedStateSnapshot::Entry>& out) {
+      for (size_t kg = 0; kg < held->size(); ++kg) {
+        auto& g = (*held)[kg];
+        if (!g) continue;
+        encode_group(int(kg), *g, name, out);
+        g.reset();
+      }
+    };
   } else {
     return table.StateTable::snapshot_deferred(name, max_parallelism);
   }
 }
 
-/// Heap tables remember each key's key group as it was written: a namespaced view (window
-/// state) stores under a composite key whose hash is not the record key's group.
+/// Heap tables file each key under the key group current when it was written: a namespaced
+/// view (window state) stores under a composite key whose hash is not the record key's group.
 template <class V>
 class HeapKeyCells final : public KeyCells<V>, public StateTable {
  public:
   explicit HeapKeyCells(KeyedStateBackend& b) : b_(&b) {}
   V* find() override {
-    auto it = map_.find(b_->current_key());
-    return it == map_.end() ? nullptr : &it->second.second;
+    int kg = b_->current_key_group();
+    auto* m = maps_.peek(kg);
+    if (!m) return nullptr;
+    auto it = m->find(b_->current_key());
+    if (it == m->end()) return nullptr;
+    if (maps_.held(kg)) return &maps_.writable(kg)[b_->current_key()];  // the caller may change it
+    return &it->second;
   }
-  V& upsert() override { return slot().second; }
-  V& assign() override { return slot().second; }
+  V& upsert() override { return maps_.writable(b_->current_key_group())[b_->current_key()]; }
+  V& assign() override { return upsert(); }
   void store() override {}
-  void erase() override { map_.erase(b_->current_key()); }
-  size_t size() const override { return map_.size(); }
+  void erase() override {
+    int kg = b_->current_key_group();
+    auto* m = maps_.peek(kg);
+    if (m && m->count(b_->current_key())) maps_.writable(kg).erase(b_->current_key());
+  }
+  size_t size() const override { return maps_.size(); }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    encode_all(map_, name, out);
+    maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
   }
   DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
-    return copy_then_encode<V>(*this, map_, name, max_parallelism, &encode_all);
+    return share_then_encode<V>(*this, maps_, name, max_parallelism, &encode_group);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
-    for (const auto& e : entries) map_[e.key] = {e.key_group, decode_stored<V>(e.value, e.state)};
+    for (const auto& e : entries) maps_.writable(e.key_group)[e.key] = decode_stored<V>(e.value, e.state);
   }
 
  private:
-  std::pair<int, V>& slot() {
-    auto& s = map_[b_->current_key()];
-    s.first = b_->current_key_group();
-    return s;
-  }
-  using Map = std::unordered_map<std::string, std::pair<int, V>>;
-  static void encode_all(const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
+  using Map = std::unordered_map<std::string, V>;
+  static void encode_group(int kg, const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
     out.reserve(out.size() + m.size());
-    for (const auto& [key, slot] : m) out.push_back({name, slot.first, key, false, {}, encode_stored(slot.second)});
+    for (const auto& [key, v] : m) out.push_back({name, kg, key, false, {}, encode_stored(v)});
   }
   KeyedStateBackend* b_;
-  Map map_;
+  KeyGroupMaps<Map> maps_;
 };
 
 template <class V>
@@ -136,59 +196,67 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
  public:
   explicit HeapMapCells(KeyedStateBackend& b) : b_(&b) {}
   V* find(const std::string& uk) override {
-    auto it = map_.find(b_->current_key());
-    if (it == map_.end()) return nullptr;
-    auto jt = it->second.second.find(uk);
-    return jt == it->second.second.end() ? nullptr : &jt->second;
+    int kg = b_->current_key_group();
+    auto* m = maps_.peek(kg);
+    if (!m) return nullptr;
+    auto it = m->find(b_->current_key());
+    if (it == m->end()) return nullptr;
+    auto jt = it->second.find(uk);
+    if (jt == it->second.end()) return nullptr;
+    if (maps_.held(kg)) return &maps_.writable(kg)[b_->current_key()][uk];  // the caller may change it
+    return &jt->second;
   }
-  V& upsert(const std::string& uk) override { return entries()[uk]; }
-  V& assign(const std::string& uk) override { return entries()[uk]; }
+  V& upsert(const std::string& uk) override { return maps_.writable(b_->current_key_group())[b_->current_key()][uk]; }
+  V& assign(const std::string& uk) override { return upsert(uk); }
   void store(const std::string&) override {}
   void erase(const std::string& uk) override {
-    auto it = map_.find(b_->current_key());
-    if (it == map_.end()) return;
-    it->second.second.erase(uk);
-    if (it->second.second.empty()) map_.erase(it);
+    const auto* found = existing();
+    if (!found || !found->count(uk)) return;
+    auto& entries = maps_.writable(b_->current_key_group())[b_->current_key()];
+    entries.erase(uk);
+    if (entries.empty()) erase_all();
   }
   void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
-    auto it = map_.find(b_->current_key());
-    if (it == map_.end()) return;
-    auto& m = it->second.second;
+    if (!existing()) return;
+    // The visitor may change entries: write access to this key's group.
+    auto& group = maps_.writable(b_->current_key_group());
+    auto it = group.find(b_->current_key());
+    auto& m = it->second;
     for (auto jt = m.begin(); jt != m.end();) {
       if (fn(jt->first, jt->second) == Visit::erase) jt = m.erase(jt);
       else ++jt;
     }
-    if (m.empty()) map_.erase(it);
+    if (m.empty()) group.erase(it);
   }
-  void erase_all() override { map_.erase(b_->current_key()); }
-  size_t size() const override { return map_.size(); }
+  void erase_all() override {
+    if (existing()) maps_.writable(b_->current_key_group()).erase(b_->current_key());
+  }
+  size_t size() const override { return maps_.size(); }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    encode_all(map_, name, out);
+    maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
   }
   DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
-    return copy_then_encode<V>(*this, map_, name, max_parallelism, &encode_all);
+    return share_then_encode<V>(*this, maps_, name, max_parallelism, &encode_group);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
-    for (const auto& e : entries) {
-      auto& s = map_[e.key];
-      s.first = e.key_group;
-      s.second[e.user_key] = decode_stored<V>(e.value, e.state);
-    }
+    for (const auto& e : entries) maps_.writable(e.key_group)[e.key][e.user_key] = decode_stored<V>(e.value, e.state);
   }
 
  private:
-  std::map<std::string, V>& entries() {
-    auto& s = map_[b_->current_key()];
-    s.first = b_->current_key_group();
-    return s.second;
+  /// The current key's entries to read; null when it has none.
+  const std::map<std::string, V>* existing() const {
+    auto* m = maps_.peek(b_->current_key_group());
+    if (!m) return nullptr;
+    auto it = m->find(b_->current_key());
+    return it == m->end() ? nullptr : &it->second;
+  }
+  using Map = std::unordered_map<std::string, std::map<std::string, V>>;
+  static void encode_group(int kg, const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
+    for (const auto& [key, entries] : m)
+      for (const auto& [uk, v] : entries) out.push_back({name, kg, key, true, uk, encode_stored(v)});
   }
   KeyedStateBackend* b_;
-  using Map = std::unordered_map<std::string, std::pair<int, std::map<std::string, V>>>;
-  static void encode_all(const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
-    for (const auto& [key, slot] : m)
-      for (const auto& [uk, v] : slot.second) out.push_back({name, slot.first, key, true, uk, encode_stored(v)});
-  }
-  Map map_;
+  KeyGroupMaps<Map> maps_;
 };
 
 /// The byte-store key of the current key: key group (2 bytes, big-endian), the key's

@@ -205,6 +205,9 @@ CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
           o.files.push_back(it->second->file);
           for (const auto& [op_id, f] : it->second->shared)
             if (op_id == o.operator_id) o.shared.push_back(f);
+          for (const auto& [op_id, fp] : it->second->states)
+            if (op_id == o.operator_id && std::find(o.states.begin(), o.states.end(), fp) == o.states.end())
+              o.states.push_back(fp);
         }
         else if (finished.count(int(slot))) o.finished_subtasks.push_back(uint32_t(sub));
       }

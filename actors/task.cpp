@@ -827,6 +827,9 @@ struct TaskRuntime::Impl final : IoService {
         uint64_t bytes = ack->file.size;  // what this checkpoint wrote: its file and newly shared ones
         auto fresh = std::to_string(id) + "-";
         for (const auto& op : snap->operators)
+          for (const auto& [state, codec] : op.keyed_state.fingerprints)
+            ack->states.emplace_back(op.operator_id, checkpoint::StateFingerprint{state, codec});
+        for (const auto& op : snap->operators)
           for (const auto& f : op.keyed_state.files) {
             if (f.shared.empty()) continue;
             ack->shared.emplace_back(op.operator_id,

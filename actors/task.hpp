@@ -29,6 +29,8 @@ struct CheckpointAck {
   checkpoint::FileRef file;
   /// Files of the storage's shared area the subtask's operators reference, by operator id.
   std::vector<std::pair<std::string, checkpoint::FileRef>> shared;
+  /// Each keyed state of the subtask's operators and its codec fingerprint, by operator id.
+  std::vector<std::pair<std::string, checkpoint::StateFingerprint>> states;
   /// Bytes this checkpoint wrote for the subtask: its file and the files it newly shared.
   uint64_t bytes = 0;
   bool unaligned = false;

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "checkpoint/storage.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace sluice;
@@ -69,6 +70,14 @@ TEST_CASE("a checkpointed job completes checkpoints, ends with a final one, and 
   CHECK(cps.back().final);
   CHECK(result.last_checkpoint == cps.back().id);
   CHECK(std::filesystem::exists(dir.file("chk") + "/chk-" + std::to_string(cps.back().id) + "/_metadata"));
+  // _metadata names each keyed state with its codec fingerprint.
+  auto m = sluice::checkpoint::CheckpointStorage::load(dir.file("chk") + "/chk-" + std::to_string(cps.back().id));
+  std::vector<sluice::checkpoint::StateFingerprint> states;
+  for (const auto& op : m.operators)
+    if (op.name == "KeyedProcess") states = op.states;
+  REQUIRE(states.size() == 1);
+  CHECK(states[0].name == "count");
+  CHECK_THAT(states[0].codec, Catch::Contains("value"));
 }
 
 namespace {

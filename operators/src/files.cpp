@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -35,8 +36,11 @@ struct ReadState {
   int parallelism = 1;
   std::FILE* file = nullptr;
   uint64_t end = 0;       // one past the last byte whose line this subtask owns
+  uint64_t size = 0;      // the file's size when opened
   uint64_t next = 0;      // file offset of the next read
   bool skip_first = false;
+  /// A resumed reader: the offset of the next line to emit, and the file's size then.
+  std::optional<std::pair<uint64_t, uint64_t>> resume;
   std::string chunk;      // bytes read by the last job
   bool eof = false;
   std::atomic<bool> done{false};
@@ -56,10 +60,21 @@ void read_job(ReadState& s) {
     if (ec) throw std::runtime_error("cannot read the size of text file '" + s.path + "': " + ec.message());
     uint64_t start = size * uint64_t(s.subtask) / uint64_t(s.parallelism);
     s.end = size * uint64_t(s.subtask + 1) / uint64_t(s.parallelism);
-    // A line belongs to the subtask whose range holds its first byte: start one byte early
-    // and skip through the first line break.
-    s.skip_first = start > 0;
-    s.next = start > 0 ? start - 1 : 0;
+    s.size = size;
+    if (s.resume) {
+      auto [at, was] = *s.resume;
+      if (size != was || at > size)
+        throw std::runtime_error("text file '" + s.path + "' changed since the checkpoint: " + std::to_string(size) +
+                                 " bytes, " + std::to_string(was) + " then");
+      // `at` starts a line: no line break to skip.
+      s.skip_first = false;
+      s.next = at;
+    } else {
+      // A line belongs to the subtask whose range holds its first byte: start one byte early
+      // and skip through the first line break.
+      s.skip_first = start > 0;
+      s.next = start > 0 ? start - 1 : 0;
+    }
     if (std::fseek(s.file, long(s.next), SEEK_SET) != 0)
       throw std::runtime_error("cannot seek in text file '" + s.path + "': " + errno_text());
   }
@@ -78,6 +93,18 @@ class TextFileReader final : public SourceReader<std::string> {
     s_->path = std::move(path);
     s_->subtask = subtask;
     s_->parallelism = parallelism;
+  }
+  /// Continues at `position` (see position()).
+  TextFileReader(std::string path, int subtask, int parallelism, const std::string& position)
+      : TextFileReader(std::move(path), subtask, parallelism) {
+    auto [at, size] = decode_from_string<std::tuple<uint64_t, uint64_t>>(position);
+    if (at != not_started) s_->resume = std::pair{at, size};
+  }
+  /// The offset of the next line to emit and the file's size, or not_started before the
+  /// first line of this subtask's range was found.
+  std::string position() const override {
+    bool found = started_ && !skipping_;
+    return encode_to_string(std::make_tuple(found ? pos_ : not_started, found ? s_->size : uint64_t(0)));
   }
   void open(OperatorContext& ctx) override {
     io_ = &ctx.io();
@@ -107,6 +134,7 @@ class TextFileReader final : public SourceReader<std::string> {
         if (!eof_) return request();
         if (off_ < buf_.size()) {
           out.push(buf_.substr(off_), no_timestamp);
+          pos_ += buf_.size() - off_;
           off_ = buf_.size();
         }
         return SourceStatus::finished;
@@ -144,6 +172,7 @@ class TextFileReader final : public SourceReader<std::string> {
     eof_ = s_->eof;
   }
 
+  static constexpr uint64_t not_started = UINT64_MAX;
   std::shared_ptr<ReadState> s_;
   IoService* io_ = nullptr;
   bool pending_ = false;
@@ -162,6 +191,15 @@ std::mutex stdout_mu;
 std::unique_ptr<SourceReader<std::string>> TextFileSource::create_reader(int subtask,
                                                                          int parallelism) const {
   return std::make_unique<TextFileReader>(path_, subtask, parallelism);
+}
+
+std::unique_ptr<SourceReader<std::string>> TextFileSource::resume_reader(int subtask, int parallelism,
+                                                                         const std::string& position) const {
+  try {
+    return std::make_unique<TextFileReader>(path_, subtask, parallelism, position);
+  } catch (const DecodeError& e) {
+    throw JobError("source '" + name() + "' got a position it cannot read: " + e.what());
+  }
 }
 
 namespace detail {

@@ -3,6 +3,10 @@
 
 #include <sluice/sluice.hpp>
 
+#include <fstream>
+
+#include "support/temp_dir.hpp"
+
 using namespace sluice;
 
 namespace {
@@ -19,6 +23,38 @@ template <class T>
 void drain(SourceReader<T>& r, Capture<T>& out) {
   while (r.poll(out, 3) == SourceStatus::more) {
   }
+}
+
+/// What a reader needs of its operator: I/O that runs inline.
+class InlineContext final : public OperatorContext, public IoService {
+ public:
+  InlineContext(int subtask, int parallelism) : subtask_(subtask), parallelism_(parallelism) {}
+  const std::string& job_name() const override { return name_; }
+  const std::string& operator_name() const override { return name_; }
+  int subtask_index() const override { return subtask_; }
+  int parallelism() const override { return parallelism_; }
+  int max_parallelism() const override { return 128; }
+  KeyedStateBackend* keyed_state() override { return nullptr; }
+  OperatorStateStore& operator_state() override { return op_state_; }
+  IoService& io() override { return *this; }
+  int64_t current_watermark() const override { return min_watermark; }
+  int64_t processing_time() const override { return 0; }
+  void set_available(bool) override {}
+  void request_wakeup(std::chrono::milliseconds) override {}
+  bool checkpointing() const override { return true; }
+  void submit(std::function<void()> job) override { job(); }
+
+ private:
+  std::string name_ = "test";
+  int subtask_, parallelism_;
+  OperatorStateStore op_state_;
+};
+
+/// Polls a reader (whose I/O runs inline) `polls` times, or until it finishes when -1.
+template <class T>
+void read(SourceReader<T>& r, Capture<T>& out, int polls) {
+  for (int i = 0; polls < 0 || i < polls; ++i)
+    if (r.poll(out, 3) == SourceStatus::finished) return;
 }
 
 template <class T>
@@ -46,9 +82,59 @@ TEST_CASE("collection and generator readers resume exactly from their position",
   check_resume<int64_t>(GeneratorSource<int64_t>(100, [](int64_t i) { return i * i; }));
 }
 
+TEST_CASE("text file readers resume at the line after the last one they emitted", "[source]") {
+  test_support::TempDir dir;
+  auto path = dir.file("lines.txt");
+  std::vector<std::string> lines;
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 30'000; ++i) {  // about 1.5 MiB: more than one read chunk
+      lines.push_back("line " + std::to_string(i) + std::string(size_t(i % 70), 'x'));
+      out << lines.back() << (i % 5 == 0 ? "\r\n" : "\n");
+    }
+    out << "last line without a break";
+    lines.push_back("last line without a break");
+  }
+  TextFileSource source(path);
+  for (int p : {1, 3}) {
+    std::vector<std::string> all;
+    for (int s = 0; s < p; ++s) {
+      InlineContext ctx(s, p);
+      Capture<std::string> whole;
+      auto full = source.create_reader(s, p);
+      full->open(ctx);
+      read(*full, whole, -1);
+      all.insert(all.end(), whole.values.begin(), whole.values.end());
+      for (int polls : {0, 1, 2, 777, 3000}) {  // before the first line, at its start, mid-chunk, past a chunk
+        INFO("parallelism " << p << ", subtask " << s << ", resumed after " << polls << " polls");
+        Capture<std::string> first, rest;
+        auto r = source.create_reader(s, p);
+        r->open(ctx);
+        read(*r, first, polls);
+        auto resumed = source.resume_reader(s, p, r->position());
+        resumed->open(ctx);
+        read(*resumed, rest, -1);
+        first.values.insert(first.values.end(), rest.values.begin(), rest.values.end());
+        CHECK(first.values == whole.values);
+      }
+    }
+    CHECK(all == lines);
+  }
+  // A file that changed since the checkpoint is refused, naming it.
+  InlineContext ctx(0, 1);
+  Capture<std::string> some;
+  auto r = source.create_reader(0, 1);
+  r->open(ctx);
+  read(*r, some, 10);
+  auto position = r->position();
+  std::ofstream(path, std::ios::app) << "\nappended";
+  auto resumed = source.resume_reader(0, 1, position);
+  CHECK_THROWS_WITH(resumed->open(ctx), Catch::Contains(path) && Catch::Contains("changed since the checkpoint"));
+}
+
 TEST_CASE("a malformed position or a source without positions is a clear error", "[source]") {
   GeneratorSource<int64_t> g(10, [](int64_t i) { return i; });
   CHECK_THROWS_WITH(g.resume_reader(0, 1, "abc"), Catch::Contains("position of 3 bytes"));
   TextFileSource f("/tmp/x");
-  CHECK_THROWS_WITH(f.resume_reader(0, 1, ""), Catch::Contains("cannot resume"));
+  CHECK_THROWS_WITH(f.resume_reader(0, 1, "abc"), Catch::Contains("Text File Source (/tmp/x)"));
 }

@@ -143,11 +143,15 @@ class GeneratorSource final : public Source<T> {
 
 /// Lines of a text file (without the line break). The file is split into byte ranges, one per
 /// subtask, each starting after a line break; reads run on the I/O executor in 1 MiB chunks.
+/// A reader's position is the offset of its next line (with the file's size, so that a file
+/// changed since the checkpoint is refused rather than read from a wrong offset).
 class TextFileSource final : public Source<std::string> {
  public:
   explicit TextFileSource(std::string path) : path_(std::move(path)) {}
   std::unique_ptr<SourceReader<std::string>> create_reader(int subtask,
                                                            int parallelism) const override;
+  std::unique_ptr<SourceReader<std::string>> resume_reader(int subtask, int parallelism,
+                                                           const std::string& position) const override;
   bool bounded() const override { return true; }
   std::string name() const override { return "Text File Source (" + path_ + ")"; }
 

@@ -64,7 +64,6 @@ struct MasterState {
   std::shared_ptr<ActorTable> actors;
   std::vector<size_t> slot_base;  // first slot of each task
   size_t remaining = 0;
-  std::set<size_t> ended_slots;
 
   // checkpoints
   std::shared_ptr<CheckpointStorage> storage;  // null: the job does not checkpoint
@@ -82,9 +81,6 @@ struct MasterState {
   std::optional<caf::response_promise> drain_waiter;  // stop-with-savepoint with drain
   int64_t next_id = 1;
   int64_t last_completed = 0;
-  bool want_final = false;
-  int64_t final_id = 0;  // the checkpoint triggered once all data ended
-  int64_t ended_after = 0;  // the highest checkpoint a task had snapshotted when its input ended
   std::unique_ptr<RestartPolicy> restarts;
 
   size_t slots() const { return slot_base.empty() ? 0 : slot_base.back(); }
@@ -177,8 +173,7 @@ void trigger_now(Self* self) {
 void after_checkpoint(Self* self) {
   auto& s = self->state;
   if (s.ended || !s.coordinator || s.coordinator->pending()) return;
-  bool final_due = s.want_final && s.final_id == 0 && s.remaining > 0 && s.last_completed <= s.ended_after;
-  if (!s.requests.empty() || final_due) trigger_now(self);
+  if (!s.requests.empty() || (s.coordinator->final_due() && s.remaining > 0)) trigger_now(self);
 }
 
 CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
@@ -191,7 +186,7 @@ CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
   std::map<size_t, const CheckpointAck*> by_slot;
   for (const auto& a : s.acks[id]) by_slot[s.slot_base[size_t(a->task)] + size_t(a->subtask)] = a.get();
   const auto& finished = s.coordinator->finished();
-  bool all_ended = s.want_final && id > s.ended_after;
+  bool all_ended = s.coordinator && s.coordinator->is_final(id);
   for (const auto& t : s.plan->tasks)
     for (int node : t.nodes) {
       checkpoint::OperatorState o;
@@ -232,9 +227,8 @@ void handle(Self* self, const CoordinatorActions& a) {
       CheckpointInfo info;
       info.id = id;
       info.triggered_ms = s.now_ms();
-      info.final = s.want_final;
-      if (s.want_final) s.final_id = id;
-      if (s.want_final && s.drain_waiter) {  // the final checkpoint of a drained job is its savepoint
+      info.final = s.coordinator->is_final(id);
+      if (info.final && s.drain_waiter) {  // the final checkpoint of a drained job is its savepoint
         s.savepoints.insert(id);
         s.waiters[id].push_back(std::move(*s.drain_waiter));
         s.drain_waiter.reset();
@@ -268,7 +262,6 @@ void handle(Self* self, const CoordinatorActions& a) {
   }
   for (const auto& [id, why] : a.aborted) {
     cplog()->warn("job '{}': {}", s.graph->name, why);
-    if (id == s.final_id) s.final_id = 0;
     s.acks.erase(id);
     {
       std::lock_guard<std::mutex> l(s.log->mu);
@@ -292,10 +285,6 @@ void deploy(Self* self) {
   auto& s = self->state;
   s.actors = std::make_shared<ActorTable>();
   s.remaining = 0;
-  s.ended_slots.clear();
-  s.want_final = false;
-  s.final_id = 0;
-  s.ended_after = 0;
   size_t slot = 0;
   for (const auto& t : s.plan->tasks) {
     s.actors->emplace_back();
@@ -427,9 +416,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
       [self, tick](tick_atom) {
         auto& s = self->state;
         if (s.ended) return;
-        // Once all data ended, only the final checkpoint is taken (and expired if it must be).
-        if (s.coordinator && (!s.want_final || s.coordinator->pending()))
-          handle(self, s.coordinator->on_time(s.now_ms()));
+        if (s.coordinator) handle(self, s.coordinator->on_time(s.now_ms()));
         self->delayed_send(self, tick, tick_atom::value);
       },
       [self](ack_atom, int32_t attempt, int64_t id, std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
@@ -468,11 +455,12 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           cplog()->warn("job '{}': checkpoint {} could not be committed: {}", s.graph->name, id, err);
           for (auto& w : s.waiters[id]) w.deliver(int64_t(0), err);
           s.waiters.erase(id);
+          if (s.coordinator) handle(self, s.coordinator->on_commit_failed(id, err, s.now_ms()));
           after_checkpoint(self);
           return;
         }
         s.last_completed = std::max(s.last_completed, id);
-        if (s.want_final && id > s.ended_after) {  // every task may close now: this one is the final checkpoint
+        if (s.coordinator && s.coordinator->is_final(id)) {  // every task may close now
           std::lock_guard<std::mutex> l(s.log->mu);
           if (auto* i = s.log->find(id)) i->final = true;
         }
@@ -505,12 +493,8 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
       [self](ended_atom, int32_t attempt, int32_t task, int32_t subtask, int64_t after) {
         auto& s = self->state;
         if (attempt != s.attempt || s.ended) return;
-        s.ended_after = std::max(s.ended_after, after);
-        s.ended_slots.insert(s.slot_base[size_t(task)] + size_t(subtask));
-        if (s.ended_slots.size() == s.slots() && !s.want_final) {
-          s.want_final = true;  // all data ended: the final checkpoint goes now, not an interval later
-          trigger_now(self);
-        }
+        if (s.coordinator)
+          handle(self, s.coordinator->on_input_ended(int(s.slot_base[size_t(task)]) + subtask, after, s.now_ms()));
       },
       [self](restart_atom, int32_t attempt) {
         auto& s = self->state;

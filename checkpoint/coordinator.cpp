@@ -1,6 +1,8 @@
 // checkpoint/coordinator.cpp — the checkpoint coordinator's decisions.
 #include "coordinator.hpp"
 
+#include <algorithm>
+
 namespace sluice::checkpoint {
 
 CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks)
@@ -24,7 +26,8 @@ CoordinatorActions CheckpointCoordinator::on_time(int64_t now_ms) {
                      std::to_string(config_.timeout_ms) + " ms",
                  now_ms, out);
   }
-  if (!pending_ && config_.interval_ms > 0 && now_ms - last_end_ms_ >= config_.min_pause_ms &&
+  // Once all data ended, only the final checkpoint is taken.
+  if (!pending_ && !all_ended() && config_.interval_ms > 0 && now_ms - last_end_ms_ >= config_.min_pause_ms &&
       now_ms - pending_since_ >= config_.interval_ms)
     start(now_ms, out);
   return out;
@@ -60,6 +63,7 @@ CoordinatorActions CheckpointCoordinator::on_ack(int64_t id, int task, int64_t n
 
 void CheckpointCoordinator::complete(int64_t now_ms, CoordinatorActions& out) {
   out.completed = pending_;
+  completed_before_ = last_completed_;
   last_completed_ = *pending_;
   pending_.reset();
   last_end_ms_ = now_ms;
@@ -101,10 +105,32 @@ CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now
   return out;
 }
 
+CoordinatorActions CheckpointCoordinator::on_input_ended(int task, int64_t after, int64_t now_ms) {
+  CoordinatorActions out;
+  bool was = all_ended();
+  ended_.insert(task);
+  ended_after_ = std::max(ended_after_, after);
+  if (!was && all_ended() && !pending_) start(now_ms, out);
+  return out;
+}
+
+CoordinatorActions CheckpointCoordinator::on_commit_failed(int64_t id, const std::string& why, int64_t now_ms) {
+  CoordinatorActions out;
+  if (id != last_completed_) return out;
+  last_completed_ = completed_before_;
+  last_end_ms_ = now_ms;
+  count_failure("checkpoint " + std::to_string(id) + " could not be committed: " + why, out);
+  return out;
+}
+
 void CheckpointCoordinator::fail_pending(const std::string& why, int64_t now_ms, CoordinatorActions& out) {
   out.aborted.emplace_back(*pending_, why);
   pending_.reset();
   last_end_ms_ = now_ms;
+  count_failure(why, out);
+}
+
+void CheckpointCoordinator::count_failure(const std::string& why, CoordinatorActions& out) {
   if (++failures_in_row_ > config_.tolerable_failures)
     out.fail_job = "too many failed checkpoints in a row (" + std::to_string(failures_in_row_) +
                    ", tolerable " + std::to_string(config_.tolerable_failures) + "); last: " + why;

@@ -66,6 +66,24 @@ class CheckpointCoordinator {
   CoordinatorActions on_job_failure(const std::string& why);
   /// Subtask `task` finished (after its final checkpoint). It is recorded as finished.
   CoordinatorActions on_task_finished(int task, int64_t now_ms);
+  /// Subtask `task`'s input ended after it had snapshotted checkpoint `after` (FLIP-147): it
+  /// closes once a later checkpoint completes. When every subtask's input has ended, periodic
+  /// checkpoints stop and the final checkpoint is triggered at once, not an interval later.
+  CoordinatorActions on_input_ended(int task, int64_t after, int64_t now_ms);
+  /// Writing checkpoint `id`'s metadata failed: it did not complete after all, and counts as
+  /// a failed checkpoint.
+  CoordinatorActions on_commit_failed(int64_t id, const std::string& why, int64_t now_ms);
+
+  /// Every subtask's input has ended.
+  bool all_ended() const { return ended_.size() == tasks_.size(); }
+  /// Checkpoint `id` is the final one: every subtask's input ended before it, so every task
+  /// closes once it completes.
+  bool is_final(int64_t id) const { return all_ended() && id > ended_after_; }
+  /// The final checkpoint is still to be triggered (it was aborted, or the job just ended):
+  /// none is pending and subtasks wait for one to complete before they close.
+  bool final_due() const {
+    return all_ended() && !pending_ && last_completed_ <= ended_after_ && finished_.size() < tasks_.size();
+  }
 
   std::optional<int64_t> pending() const { return pending_; }
   int64_t last_completed() const { return last_completed_; }
@@ -77,6 +95,7 @@ class CheckpointCoordinator {
   void start(int64_t now_ms, CoordinatorActions& out);
   void complete(int64_t now_ms, CoordinatorActions& out);
   void fail_pending(const std::string& why, int64_t now_ms, CoordinatorActions& out);
+  void count_failure(const std::string& why, CoordinatorActions& out);
 
   CoordinatorConfig config_;
   std::vector<TaskNode> tasks_;
@@ -88,7 +107,10 @@ class CheckpointCoordinator {
   int64_t pending_since_ = 0;
   int64_t last_end_ms_ = INT64_MIN / 2;
   int64_t last_completed_ = 0;
+  int64_t completed_before_ = 0;  // last_completed_ before the newest completion
   int failures_in_row_ = 0;
+  std::set<int> ended_;           // subtasks whose input ended
+  int64_t ended_after_ = 0;       // the highest checkpoint a subtask had snapshotted when its input ended
 };
 
 }  // namespace sluice::checkpoint

@@ -150,3 +150,44 @@ TEST_CASE("restart strategies: none, fixed delay, exponential back-off, failure 
   RestartPolicy spread(parse_restart_strategy("failure-rate:2:1s:5ms"));
   for (int64_t t = 0; t < 10000; t += 600) CHECK(spread.next(t) == milliseconds(5));  // never two within 1 s of a third
 }
+
+TEST_CASE("once every input ended, the final checkpoint goes at once and periodic ones stop", "[coordinator]") {
+  CoordinatorConfig c;
+  c.interval_ms = 100;
+  c.tolerable_failures = 1;
+  // Source 0 feeds sink 1.
+  CheckpointCoordinator co(c, {{0, {}}, {1, {0}}});
+  auto a = co.on_time(100);
+  REQUIRE(a.trigger == 1);
+  co.on_ack(1, 0, 110);
+  CHECK(co.on_ack(1, 1, 120).completed == 1);
+
+  // The source's input ends after it snapshotted checkpoint 1; the sink's too.
+  CHECK_FALSE(co.on_input_ended(0, 1, 130).trigger);
+  CHECK_FALSE(co.all_ended());
+  a = co.on_input_ended(1, 1, 140);
+  REQUIRE(a.trigger == 2);  // at once, not at the next interval
+  CHECK(co.is_final(2));
+  CHECK_FALSE(co.is_final(1));
+  // Aborted (say, it expired): due again, and only it, however much time passes.
+  a = co.on_time(140 + c.timeout_ms);
+  REQUIRE(a.aborted.size() == 1);
+  CHECK_FALSE(a.fail_job);
+  CHECK(co.final_due());
+  CHECK_FALSE(co.on_time(200 + c.timeout_ms).trigger);
+  a = co.trigger_now(300 + c.timeout_ms);
+  REQUIRE(a.trigger == 3);
+  CHECK(co.is_final(3));
+  co.on_ack(3, 0, 310 + c.timeout_ms);
+  CHECK(co.on_ack(3, 1, 320 + c.timeout_ms).completed == 3);
+  CHECK_FALSE(co.final_due());
+  // Its metadata could not be written: it did not complete, the final one is due again.
+  a = co.on_commit_failed(3, "disk full", 330 + c.timeout_ms);
+  CHECK(co.last_completed() == 1);
+  CHECK(co.final_due());
+  CHECK_FALSE(a.fail_job);  // one failure in a row, one tolerated
+  a = co.trigger_now(400 + c.timeout_ms);
+  REQUIRE(a.trigger == 4);
+  a = co.on_decline(4, 1, "no space", 410 + c.timeout_ms);
+  CHECK_THAT(*a.fail_job, Catch::Contains("too many failed checkpoints in a row (2"));
+}

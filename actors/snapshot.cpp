@@ -48,11 +48,16 @@ std::string encode_snapshot(const SubtaskSnapshot& s) {
   for (const auto& op : s.operators) {
     Codec<std::string>::encode(op.operator_id, w);
     Codec<bool>::encode(op.keyed, w);
-    std::vector<EntryTuple> entries;
-    entries.reserve(op.keyed_state.entries.size());
-    for (const auto& e : op.keyed_state.entries)
-      entries.emplace_back(e.state, int32_t(e.key_group), e.key, e.map, e.user_key, e.value);
-    Codec<std::vector<EntryTuple>>::encode(entries, w);
+    // The bytes of a std::vector<EntryTuple>, written without building one (state can be large).
+    w.write_varint(op.keyed_state.entries.size());
+    for (const auto& e : op.keyed_state.entries) {
+      Codec<std::string>::encode(e.state, w);
+      Codec<int32_t>::encode(int32_t(e.key_group), w);
+      Codec<std::string>::encode(e.key, w);
+      Codec<bool>::encode(e.map, w);
+      Codec<std::string>::encode(e.user_key, w);
+      Codec<std::string>::encode(e.value, w);
+    }
     std::vector<FileTuple> files;
     for (const auto& f : op.keyed_state.files) files.emplace_back(f.name, f.shared, f.size, f.checksum, f.bytes);
     Codec<std::vector<FileTuple>>::encode(files, w);
@@ -80,9 +85,14 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
       OperatorSnapshot op;
       op.operator_id = Codec<std::string>::decode(r);
       op.keyed = Codec<bool>::decode(r);
-      for (auto& [state, kg, key, map, user_key, value] : Codec<std::vector<EntryTuple>>::decode(r))
+      auto entries = r.read_varint();
+      if (entries > r.remaining()) throw DecodeError("entry count exceeds the file's bytes");
+      op.keyed_state.entries.reserve(entries);
+      for (uint64_t e = 0; e < entries; ++e) {
+        auto [state, kg, key, map, user_key, value] = Codec<EntryTuple>::decode(r);
         op.keyed_state.entries.push_back(
             KeyedStateSnapshot::Entry{std::move(state), kg, std::move(key), map, std::move(user_key), std::move(value)});
+      }
       for (auto& [name, shared, size, checksum, bytes] : Codec<std::vector<FileTuple>>::decode(r))
         op.keyed_state.files.push_back(
             KeyedStateSnapshot::File{std::move(name), std::move(shared), size, checksum, std::move(bytes), {}});

@@ -454,19 +454,28 @@ void RocksDbKeyedStateBackend::restore_files(const std::vector<KeyedStateSnapsho
   Store other;
   other.dir = tmp;
   other.open(tmp);
+  // Keys start with their key group (2 bytes, big-endian): seek to the range's first group.
+  const char first[2] = {char(uint16_t(range.first) >> 8), char(uint16_t(range.first) & 0xff)};
   for (size_t i = 0; i < other.families.size(); ++i) {
     auto space = keyspace(other.names[i]);
+    auto* family = st.families[size_t(space)];
     rocksdb::WriteBatch batch;
+    auto write = [&] {
+      auto s = st.db->Write(st.write, &batch);
+      if (!s.ok()) fail(dir_, "restore", other.names[i], s);
+      batch.Clear();
+    };
     std::unique_ptr<rocksdb::Iterator> it(other.db->NewIterator(other.read, other.families[i]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    for (it->Seek(rocksdb::Slice(first, 2)); it->Valid(); it->Next()) {
       auto k = it->key();
       if (k.size() < 2) continue;
       int kg = (uint8_t(k[0]) << 8) | uint8_t(k[1]);
-      if (range.contains(kg)) batch.Put(st.families[size_t(space)], k, it->value());
+      if (kg >= range.end) break;
+      batch.Put(family, k, it->value());
+      if (batch.GetDataSize() >= (4u << 20)) write();  // bounded memory for large state
     }
     if (!it->status().ok()) fail(tmp, "read restored", other.names[i], it->status());
-    auto s = st.db->Write(st.write, &batch);
-    if (!s.ok()) fail(dir_, "restore", other.names[i], s);
+    write();
   }
   restored_ = true;
 }

@@ -55,6 +55,8 @@ struct Options {
   int64_t fault_after = 1'000'000;
   bool quick = false;
   std::string log_level = "error";
+  std::string pipeline;  ///< empty: both
+  std::string backend;   ///< empty: both
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -434,7 +436,9 @@ void throughput_and_checkpoints(const Options& o, TempDir& tmp) {
   };
   std::vector<Cell> cells;
   for (auto p : pipelines)
-    for (auto b : backends) cells.push_back(Cell{p, b, 0, {}});
+    for (auto b : backends)
+      if ((o.pipeline.empty() || o.pipeline == pipeline_name(p)) && (o.backend.empty() || o.backend == backend_name(b)))
+        cells.push_back(Cell{p, b, 0, {}});
 
   std::printf("1. Throughput cost of checkpointing\n");
   std::printf("   parallelism %d, %d worker threads (%d cores counted), %lld keys (stateful), aligned checkpoints,\n",
@@ -936,6 +940,10 @@ int main(int argc, char** argv) {
   app.add_option("--only", only, "run only these parts: throughput (tables 1 and 2), backpressure, recovery")
       ->check(CLI::IsMember({"throughput", "backpressure", "recovery"}))
       ->delimiter(',');
+  app.add_option("--pipeline", o.pipeline, "throughput: only this pipeline (default both)")
+      ->check(CLI::IsMember({"stateful", "stateless"}));
+  app.add_option("--backend", o.backend, "throughput: only this state backend (default both)")
+      ->check(CLI::IsMember({"heap", "rocksdb"}));
   bool quick = false;
   app.add_flag("--quick", quick, "small sizes and one run each, for a smoke run");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off (default error)");

@@ -7,7 +7,7 @@ namespace sluice::runtime {
 
 namespace {
 
-constexpr uint32_t format_version = 2;  // 2: keyed state may be a backend's files
+constexpr uint32_t format_version = 2;  // 2 added a backend's files to keyed state; 1 still reads
 
 using EntryTuple = std::tuple<std::string, int32_t, std::string, bool, std::string, std::string>;
 using FileTuple = std::tuple<std::string, std::string, uint64_t, uint64_t, std::string>;
@@ -76,8 +76,9 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
   try {
     ByteReader r(bytes);
     auto version = Codec<uint32_t>::decode(r);
-    if (version != format_version)
-      throw DecodeError("format version " + std::to_string(version) + ", expected " + std::to_string(format_version));
+    if (version < 1 || version > format_version)
+      throw DecodeError("format version " + std::to_string(version) + ", expected 1 to " +
+                        std::to_string(format_version));
     SubtaskSnapshot s;
     s.parallelism = Codec<int32_t>::decode(r);
     auto n = r.read_varint();
@@ -93,9 +94,10 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
         op.keyed_state.entries.push_back(
             KeyedStateSnapshot::Entry{std::move(state), kg, std::move(key), map, std::move(user_key), std::move(value)});
       }
-      for (auto& [name, shared, size, checksum, bytes] : Codec<std::vector<FileTuple>>::decode(r))
-        op.keyed_state.files.push_back(
-            KeyedStateSnapshot::File{std::move(name), std::move(shared), size, checksum, std::move(bytes), {}});
+      if (version >= 2)
+        for (auto& [name, shared, size, checksum, bytes] : Codec<std::vector<FileTuple>>::decode(r))
+          op.keyed_state.files.push_back(
+              KeyedStateSnapshot::File{std::move(name), std::move(shared), size, checksum, std::move(bytes), {}});
       op.keyed_state.event_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.processing_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.fingerprints = Codec<std::vector<std::pair<std::string, std::string>>>::decode(r);

@@ -13,11 +13,13 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include <sluice/sinks.hpp>
 
+#include "checkpoint/storage.hpp"
 #include "cli.hpp"
 #include "support/temp_dir.hpp"
 
@@ -382,11 +384,15 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 
 TEST_CASE("kill -9 three times, each run restoring the latest checkpoint: the output is exactly once",
           "[cli][checkpoint][recovery]") {
+  // RocksDB checkpoints are incremental: their shared files must survive the kills counted right.
+  const std::string backend = GENERATE(as<std::string>{}, "heap", "rocksdb");
+  INFO("state backend " << backend);
   test_support::TempDir dir;
   const int64_t n = 1'000'000;
   const auto chk = dir.file("chk"), out = dir.file("out");
   const std::vector<std::string> run = {"run",         test_job("test_job_checkpointed"), "-p", "2",
                                         "--checkpoint-interval", "100ms", "--checkpoint-dir", chk,
+                                        "--state-backend", backend, "--state-dir", dir.file("state"),
                                         "--log-level", "info"};
   // At most 100'000 records a second per subtask: a run without kills lasts 5 s at least.
   const std::vector<std::string> job_args = {"--", out, std::to_string(n)};
@@ -411,6 +417,15 @@ TEST_CASE("kill -9 three times, each run restoring the latest checkpoint: the ou
   REQUIRE(code == 0);
   CHECK_THAT(last.err(), Catch::Contains("restores checkpoint " + std::to_string(restored) + " "));
   CHECK(output_mismatch(out, n) == "");
+  // Every shared file left is one a retained checkpoint references, and each of those is there.
+  std::set<std::string> referenced, present;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(chk + "/shared", ec)) present.insert(e.path().filename());
+  // Opened after listing: opening removes what no retained checkpoint references.
+  sluice::checkpoint::CheckpointStorage storage(chk);
+  for (const auto& [name, count] : storage.shared_references()) referenced.insert(name);
+  CHECK(present == referenced);
+  CHECK(referenced.empty() == (backend == "heap"));
 }
 
 TEST_CASE("restoring the latest checkpoint of an empty directory starts from scratch and says so",

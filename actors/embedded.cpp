@@ -460,6 +460,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           return;
         }
         s.last_completed = std::max(s.last_completed, id);
+        if (s.coordinator) s.coordinator->on_committed(id);
         if (s.coordinator && s.coordinator->is_final(id)) {  // every task may close now
           std::lock_guard<std::mutex> l(s.log->mu);
           if (auto* i = s.log->find(id)) i->final = true;

@@ -755,8 +755,8 @@ struct TaskRuntime::Impl final : IoService {
         request.checkpoint_id = id;
         request.max_parallelism = config->max_parallelism;
         request.incremental = !savepoint;
-        request.share = [storage = spec.storage](const std::string& from, const std::string& name) {
-          auto f = storage->share_file(from, name);
+        request.share = [storage = spec.storage, id](const std::string& from, const std::string& name) {
+          auto f = storage->share_file(uint64_t(id), from, name);
           return std::pair{f.size, f.checksum};
         };
         p.deferred.emplace_back(i, ctx.keyed->snapshot_deferred(request));
@@ -825,7 +825,6 @@ struct TaskRuntime::Impl final : IoService {
         ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
         ack->file.subtask = uint32_t(ack->subtask);
         uint64_t bytes = ack->file.size;  // what this checkpoint wrote: its file and newly shared ones
-        auto fresh = std::to_string(id) + "-";
         for (const auto& op : snap->operators)
           for (const auto& [state, codec] : op.keyed_state.fingerprints)
             ack->states.emplace_back(op.operator_id, checkpoint::StateFingerprint{state, codec});
@@ -835,7 +834,7 @@ struct TaskRuntime::Impl final : IoService {
             ack->shared.emplace_back(op.operator_id,
                                      checkpoint::FileRef{"../shared/" + f.shared, f.size, f.checksum,
                                                          uint32_t(ack->subtask), 0, 0});
-            if (f.shared.starts_with(fresh)) bytes += f.size;
+            if (f.fresh) bytes += f.size;
           }
         ack->bytes = bytes;
         ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -27,7 +27,8 @@ CoordinatorActions CheckpointCoordinator::on_time(int64_t now_ms) {
                  now_ms, out);
   }
   // Once all data ended, only the final checkpoint is taken.
-  if (!pending_ && !all_ended() && config_.interval_ms > 0 && now_ms - last_end_ms_ >= config_.min_pause_ms &&
+  if (!pending_ && committing_.empty() && !all_ended() && config_.interval_ms > 0 &&
+      now_ms - last_end_ms_ >= config_.min_pause_ms &&
       now_ms - pending_since_ >= config_.interval_ms)
     start(now_ms, out);
   return out;
@@ -65,6 +66,7 @@ void CheckpointCoordinator::complete(int64_t now_ms, CoordinatorActions& out) {
   out.completed = pending_;
   completed_before_ = last_completed_;
   last_completed_ = *pending_;
+  committing_.insert(*pending_);
   pending_.reset();
   last_end_ms_ = now_ms;
   failures_in_row_ = 0;
@@ -116,8 +118,8 @@ CoordinatorActions CheckpointCoordinator::on_input_ended(int task, int64_t after
 
 CoordinatorActions CheckpointCoordinator::on_commit_failed(int64_t id, const std::string& why, int64_t now_ms) {
   CoordinatorActions out;
-  if (id != last_completed_) return out;
-  last_completed_ = completed_before_;
+  if (!committing_.erase(id)) return out;
+  if (id == last_completed_) last_completed_ = completed_before_;
   last_end_ms_ = now_ms;
   count_failure("checkpoint " + std::to_string(id) + " could not be committed: " + why, out);
   return out;

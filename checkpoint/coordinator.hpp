@@ -70,6 +70,10 @@ class CheckpointCoordinator {
   /// closes once a later checkpoint completes. When every subtask's input has ended, periodic
   /// checkpoints stop and the final checkpoint is triggered at once, not an interval later.
   CoordinatorActions on_input_ended(int task, int64_t after, int64_t now_ms);
+  /// Checkpoint `id`'s metadata is written and its completion announced. Until then no
+  /// periodic checkpoint starts, so that the next one builds on this one (an incremental
+  /// snapshot reuses the files of the last checkpoint its backend heard completed).
+  void on_committed(int64_t id) { committing_.erase(id); }
   /// Writing checkpoint `id`'s metadata failed: it did not complete after all, and counts as
   /// a failed checkpoint.
   CoordinatorActions on_commit_failed(int64_t id, const std::string& why, int64_t now_ms);
@@ -108,6 +112,7 @@ class CheckpointCoordinator {
   int64_t last_end_ms_ = INT64_MIN / 2;
   int64_t last_completed_ = 0;
   int64_t completed_before_ = 0;  // last_completed_ before the newest completion
+  std::set<int64_t> committing_;  // completed, metadata not yet written
   int failures_in_row_ = 0;
   std::set<int> ended_;           // subtasks whose input ended
   int64_t ended_after_ = 0;       // the highest checkpoint a subtask had snapshotted when its input ended

@@ -50,6 +50,9 @@ rocksdb::DBOptions db_options() {
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Default 1000 old info LOG files kept: one is enough in a store that lives for one run.
   o.keep_log_file_num = 1;
+  // Default 1 GiB: every checkpoint carries the MANIFEST inline, and RocksDB only starts a new
+  // one past this size, so keep it small.
+  o.max_manifest_file_size = 4 << 20;
   return o;
 }
 
@@ -372,7 +375,9 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapsh
   auto shared = std::make_shared<SharedFiles>();
   pending_[request.checkpoint_id] = shared;
   auto base = confirmed_;
-  auto prefix = std::to_string(request.checkpoint_id) + "-" + token_ + "-";
+  // A file's shared name is the same in every checkpoint that contains it (an SST file never
+  // changes), so every complete checkpoint since it was first shared references it.
+  auto prefix = token_ + "-";
   auto share = request.share;
   // The store keeps the working directory, which holds the local checkpoint, until read.
   return [store = store_, local, head, shared, base, prefix, share] {
@@ -390,8 +395,10 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapsh
         } else {
           f.shared = prefix + f.name;
           std::tie(f.size, f.checksum) = share(p.string(), f.shared);
+          f.fresh = true;
         }
         (*shared)[f.name] = f;
+        (*shared)[f.name].fresh = false;
       } else {
         f.bytes = read_file(p);
       }

@@ -20,9 +20,9 @@ namespace sluice::checkpoint {
 /// skip RocksDB's write-ahead log). A restore copies the checkpoint's files in.
 ///
 /// Checkpoints are incremental: each one is a native RocksDB checkpoint whose SST files are
-/// copied into the checkpoint storage's shared area only when the newest completed
-/// checkpoint did not already share them (SST files never change once written), so a
-/// checkpoint costs what was flushed or compacted since the last one. Each named state is its own column family, created on
+/// copied into the checkpoint storage's shared area (as `<instance>-<file>`) only when the
+/// newest completed checkpoint did not already share them (SST files never change once
+/// written), so a checkpoint costs what was flushed or compacted since that one. Each named state is its own column family, created on
 /// first use. Every RocksDB failure becomes a JobError naming the directory and the state.
 /// Not thread-safe: one subtask's thread uses it.
 class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public ByteStore {

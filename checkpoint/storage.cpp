@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -275,14 +274,14 @@ void CheckpointStorage::remove_unreferenced(uint64_t before) {
     auto name = entry.path().filename().string();
     auto plain = name.ends_with(".tmp") ? name.substr(0, name.size() - 4) : name;
     if (shared_refs_.count(plain)) continue;
-    if (before != 0) {
-      // Only files of checkpoints before `before`: later ones may still be written.
-      uint64_t writer = 0;
-      auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), writer);
-      if (err != std::errc() || end == name.data() + name.size() || *end != '-' || writer >= before) continue;
-    }
+    // Decided and done under the lock share_file takes first: a checkpoint from `before` on
+    // that shares the file either is seen here or writes it again after.
+    std::lock_guard<std::mutex> l(share_mu_);
+    auto it = last_shared_.find(plain);
+    if (before != 0 && it != last_shared_.end() && it->second >= before) continue;
     std::error_code rm;
     fs::remove(entry.path(), rm);
+    if (it != last_shared_.end() && !name.ends_with(".tmp")) last_shared_.erase(it);
   }
 }
 
@@ -290,7 +289,12 @@ fs::path CheckpointStorage::shared_path(const fs::path& checkpoint_dir, const st
   return (checkpoint_dir / ".." / "shared" / name).lexically_normal();
 }
 
-FileRef CheckpointStorage::share_file(const fs::path& from, const std::string& name) {
+FileRef CheckpointStorage::share_file(uint64_t id, const fs::path& from, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> l(share_mu_);
+    auto& last = last_shared_[name];
+    last = std::max(last, id);
+  }
   auto d = dir_ / "shared";
   std::error_code ec;
   fs::create_directories(d, ec);
@@ -326,29 +330,37 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
   fs::create_directories(d, ec);
   write_durably(d / metadata_name, encode(m));
   count_references(m, +1);
-  // Retention: the newest `retain_` complete checkpoints stay; older complete ones and
+  // Retention: the newest `retain_` complete checkpoints stay, and savepoints (kept until
+  // deleted, and not counted: the newest checkpoint always stays); older complete ones and
   // incomplete ones older than this checkpoint go.
-  auto ids = complete_ids();
-  std::vector<uint64_t> keep(ids.end() - std::min<long>(long(ids.size()), retain_), ids.end());
+  std::map<uint64_t, std::optional<CheckpointMetadata>> complete;  // nullopt: corrupt
+  for (auto id : complete_ids()) {
+    try {
+      complete[id] = decode(read_all(checkpoint_dir(id) / metadata_name), checkpoint_dir(id));
+    } catch (const CheckpointError&) {
+      complete[id] = std::nullopt;  // a corrupt one goes like any other (it was never counted)
+    }
+  }
+  std::vector<uint64_t> keep;
+  int kept = 0;  // checkpoints, not savepoints
+  for (auto it = complete.rbegin(); it != complete.rend(); ++it) {
+    bool savepoint = it->second && it->second->savepoint;
+    if (savepoint || kept++ < retain_) keep.push_back(it->first);
+  }
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     auto id = id_of(entry.path());
     if (!id || std::find(keep.begin(), keep.end(), *id) != keep.end()) continue;
-    bool complete = fs::exists(entry.path() / metadata_name);
-    if (complete) {
-      try {
-        if (decode(read_all(entry.path() / metadata_name), entry.path()).savepoint) continue;  // kept until deleted
-      } catch (const CheckpointError&) {
-        // a corrupt one goes like any other
-      }
+    auto found = complete.find(*id);
+    if (found != complete.end()) {
+      // `_metadata` first: once it is gone the checkpoint is no longer complete, and only then
+      // are its references uncounted (never twice, never for a checkpoint still there).
+      std::error_code rm;
+      if (!fs::remove(entry.path() / metadata_name, rm)) continue;
+      if (found->second) count_references(*found->second, -1);
+      fs::remove_all(entry.path(), rm);
+    } else if (*id < m.checkpoint_id) {
+      fs::remove_all(entry.path(), ec);
     }
-    if (complete) {
-      try {
-        count_references(decode(read_all(entry.path() / metadata_name), entry.path()), -1);
-      } catch (const CheckpointError&) {
-        // never counted (see the constructor)
-      }
-    }
-    if (complete || *id < m.checkpoint_id) fs::remove_all(entry.path(), ec);
   }
   // Files no retained checkpoint references: those of removed checkpoints, and those of
   // checkpoints that were aborted while sharing them.

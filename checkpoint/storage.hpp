@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -64,8 +65,8 @@ uint64_t fnv1a64(const void* data, size_t size, uint64_t seed = 0xcbf29ce4842223
 /// One job's checkpoint directory, DESIGN.md §7: `chk-<n>/` holds task files and
 /// `_metadata`, written last and atomically, so a checkpoint without a valid `_metadata` is
 /// not complete. `shared/` holds files that several checkpoints reference (incremental
-/// RocksDB checkpoints), named `<n>-...` after the checkpoint that wrote them; a file is
-/// deleted when no retained checkpoint references it any more. The reference counts are
+/// RocksDB checkpoints), under names that identify them; a file is deleted when no retained
+/// checkpoint references it any more, nor a checkpoint that may still complete. The reference counts are
 /// rebuilt from the retained `_metadata` files when the storage opens, so a process killed
 /// at any point leaves nothing that is counted wrong: files no complete checkpoint
 /// references are removed then. The directory is locked (flock) while open: two jobs never
@@ -82,15 +83,16 @@ class CheckpointStorage {
   std::filesystem::path checkpoint_dir(uint64_t id) const;
   /// Writes one file of checkpoint `id` (durably) and returns its reference.
   FileRef write_file(uint64_t id, const std::string& name, const std::string& bytes);
-  /// Copies the file at `from` durably into the shared area as `name` (which starts with
-  /// the id of the checkpoint that shares it, then '-') and returns its reference.
-  FileRef share_file(const std::filesystem::path& from, const std::string& name);
+  /// Copies the file at `from` durably into the shared area as `name`, for checkpoint `id`,
+  /// and returns its reference. A file of that name is replaced (names identify contents).
+  FileRef share_file(uint64_t id, const std::filesystem::path& from, const std::string& name);
   /// Where shared file `name` is for a checkpoint read from `checkpoint_dir`.
   static std::filesystem::path shared_path(const std::filesystem::path& checkpoint_dir, const std::string& name);
   /// How many retained complete checkpoints reference each shared file (by name).
   const std::map<std::string, int>& shared_references() const { return shared_refs_; }
   /// Completes checkpoint `m.checkpoint_id`: writes `_metadata` atomically, then removes
-  /// complete checkpoints beyond the newest `retain`, and incomplete ones older than it.
+  /// complete checkpoints beyond the newest `retain` (savepoints neither count nor go), and
+  /// incomplete ones older than it.
   void commit(const CheckpointMetadata& m);
   /// Reads and verifies a checkpoint directory (or its `_metadata`): metadata checksum, and
   /// every file's size and checksum.
@@ -108,13 +110,15 @@ class CheckpointStorage {
  private:
   void count_references(const CheckpointMetadata& m, int delta);
   /// Deletes shared files that no retained checkpoint references and that no checkpoint
-  /// after `before` may still be writing (all of them when `before` is 0).
+  /// from `before` on shared (all of them when `before` is 0).
   void remove_unreferenced(uint64_t before);
 
   std::filesystem::path dir_;
   int retain_;
   int lock_fd_ = -1;
   std::map<std::string, int> shared_refs_;
+  std::mutex share_mu_;                         // share_file runs on several I/O threads
+  std::map<std::string, uint64_t> last_shared_;  // by name: the newest checkpoint that shared it
 };
 
 }  // namespace sluice::checkpoint

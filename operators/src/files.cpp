@@ -103,6 +103,8 @@ class TextFileReader final : public SourceReader<std::string> {
   /// The offset of the next line to emit and the file's size, or not_started before the
   /// first line of this subtask's range was found.
   std::string position() const override {
+    // Restored but not read yet: still where the restore put it.
+    if (!started_ && s_->resume) return encode_to_string(std::make_tuple(s_->resume->first, s_->resume->second));
     bool found = started_ && !skipping_;
     return encode_to_string(std::make_tuple(found ? pos_ : not_started, found ? s_->size : uint64_t(0)));
   }

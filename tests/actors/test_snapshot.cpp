@@ -16,8 +16,8 @@ SubtaskSnapshot sample() {
   keyed.keyed = true;
   keyed.keyed_state.entries.push_back({"count", 7, "key", false, {}, "value"});
   keyed.keyed_state.entries.push_back({"map", 9, "k2", true, "uk", std::string("\0\xff", 2)});
-  keyed.keyed_state.files.push_back({"000012.sst", "5-abc-000012.sst", 4096, 0x1234, {}, {}});
-  keyed.keyed_state.files.push_back({"CURRENT", {}, 0, 0, "MANIFEST-000005\n", {}});
+  keyed.keyed_state.files.push_back({"000012.sst", "abc-000012.sst", 4096, 0x1234, {}, {}, false});
+  keyed.keyed_state.files.push_back({"CURRENT", {}, 0, 0, "MANIFEST-000005\n", {}, false});
   keyed.keyed_state.event_timers.push_back({100, "key", "", 7});
   keyed.keyed_state.fingerprints.push_back({"count", "value<l>"});
   keyed.lists.push_back({"offsets", {"a", "b"}});

@@ -22,6 +22,8 @@ TEST_CASE("checkpoints trigger at the sources every interval and complete on the
   a = c.on_ack(1, 1, 1700);
   CHECK(a.completed == 1);
   CHECK(c.last_completed() == 1);
+  CHECK_FALSE(c.on_time(2000).trigger);  // its _metadata is still being written
+  c.on_committed(1);
   CHECK_FALSE(c.on_time(1900).trigger);  // the interval counts from the last trigger
   CHECK(c.on_time(2000).trigger == 2);
 }
@@ -30,6 +32,7 @@ TEST_CASE("min pause delays the next trigger after a slow checkpoint", "[coordin
   CheckpointCoordinator c({100, 60000, 500, 0}, {{0, {}}});
   c.on_time(100);
   c.on_ack(1, 0, 900);
+  c.on_committed(1);
   CHECK_FALSE(c.on_time(1000).trigger);
   CHECK(c.on_time(1400).trigger == 2);
 }
@@ -109,6 +112,7 @@ TEST_CASE("checkpoint ids continue from the configured first id (after a restore
   CheckpointCoordinator c(cfg, {{0, {}}});
   CHECK(c.on_time(1000).trigger == 42);
   c.on_ack(42, 0, 1001);
+  c.on_committed(42);
   CHECK(c.on_time(2000).trigger == 43);
 }
 

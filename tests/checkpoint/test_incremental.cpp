@@ -47,7 +47,7 @@ struct SharedArea {
     r.incremental = incremental;
     r.share = [this](const std::string& from, const std::string& name) {
       fs::create_directories(dir);
-      fs::copy_file(from, dir / name);
+      fs::copy_file(from, dir / name, fs::copy_options::overwrite_existing);
       shared.push_back(name);
       return std::pair<uint64_t, uint64_t>{fs::file_size(dir / name), 0};
     };
@@ -81,7 +81,7 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
   CHECK(first.entries.empty());
   auto first_shared = shared_names(first);
   REQUIRE_FALSE(first_shared.empty());  // the memtable was flushed into an SST file
-  for (const auto& name : first_shared) CHECK(name.rfind("1-", 0) == 0);
+  CHECK(std::set<std::string>(area.shared.begin(), area.shared.end()) == first_shared);
   bool manifest_inline = false;
   for (const auto& f : first.files)
     if (f.name.rfind("MANIFEST", 0) == 0) manifest_inline = f.shared.empty() && !f.bytes.empty();
@@ -94,23 +94,34 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
   auto second = b->snapshot_deferred(area.request(2))();
   auto second_shared = shared_names(second);
   for (const auto& name : first_shared) CHECK(second_shared.count(name) == 1);
-  auto newly = area.shared.size() - shares_before;
-  CHECK(newly >= 1);
-  CHECK(newly < second_shared.size());
-  for (size_t i = shares_before; i < area.shared.size(); ++i) CHECK(area.shared[i].rfind("2-", 0) == 0);
+  std::set<std::string> newly(area.shared.begin() + long(shares_before), area.shared.end());
+  CHECK(newly.size() >= 1);
+  CHECK(newly.size() < second_shared.size());
+  for (const auto& name : newly) CHECK(first_shared.count(name) == 0);
 
-  // Checkpoint 2 was never confirmed: checkpoint 3 does not rely on the files only it shared.
+  // Checkpoint 2 was never confirmed: checkpoint 3 shares again what only it had shared, under
+  // the same names (a name identifies a file in every checkpoint that contains it).
+  shares_before = area.shared.size();
   auto third = b->snapshot_deferred(area.request(3))();
-  for (const auto& name : shared_names(third)) CHECK((name.rfind("1-", 0) == 0 || name.rfind("3-", 0) == 0));
+  std::set<std::string> again(area.shared.begin() + long(shares_before), area.shared.end());
+  std::set<std::string> expected_again;
+  for (const auto& name : shared_names(third))
+    if (!first_shared.count(name)) expected_again.insert(name);
+  CHECK(again == expected_again);
+  for (const auto& name : newly)
+    if (shared_names(third).count(name)) CHECK(again.count(name) == 1);
 
   SECTION("restoring the same key groups makes the files the store") {
     auto r = make_rocksdb_backend(dir.file("state"), now);
     r->restore(area.located(second), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
     for (int i = 0; i < 2000; ++i) REQUIRE(get_key(*r, i) == "v" + std::to_string(i));
     CHECK_FALSE(get_key(*r, 2000));
-    // The first checkpoint after a restore shares everything anew.
+    // The first checkpoint after a restore shares everything anew, under its own names.
+    auto shares_before_restore = area.shared.size();
     auto after = r->snapshot_deferred(area.request(7))();
-    for (const auto& name : shared_names(after)) CHECK(name.rfind("7-", 0) == 0);
+    std::set<std::string> shared_after(area.shared.begin() + long(shares_before_restore), area.shared.end());
+    CHECK(shared_after == shared_names(after));
+    for (const auto& name : shared_after) CHECK(second_shared.count(name) == 0);
   }
   SECTION("restoring half the key groups keeps only those") {
     auto low = make_rocksdb_backend(dir.file("state"), now);
@@ -137,17 +148,18 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
 }
 
 namespace {
-FileRef share(CheckpointStorage& s, const fs::path& scratch, const std::string& name) {
+FileRef share(CheckpointStorage& s, uint64_t id, const fs::path& scratch, const std::string& name) {
   {
     std::ofstream out(scratch / "sst", std::ios::binary | std::ios::trunc);
     out << "table file " << name;
   }
-  return s.share_file(scratch / "sst", name);
+  return s.share_file(id, scratch / "sst", name);
 }
 
-CheckpointMetadata commit(CheckpointStorage& s, uint64_t id, std::vector<FileRef> shared) {
+CheckpointMetadata commit(CheckpointStorage& s, uint64_t id, std::vector<FileRef> shared, bool savepoint = false) {
   CheckpointMetadata m;
   m.checkpoint_id = id;
+  m.savepoint = savepoint;
   m.job_name = "job";
   OperatorState op;
   op.operator_id = "00ff";
@@ -167,16 +179,16 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
   fs::create_directories(dir.path() / "scratch");
   {
     CheckpointStorage s(root, 2);
-    auto a = share(s, dir.path() / "scratch", "1-x-000010.sst");
+    auto a = share(s, 1, dir.path() / "scratch", "1-x-000010.sst");
     CHECK(a.path == "../shared/1-x-000010.sst");
     commit(s, 1, {a});
     CHECK(s.shared_references().at("1-x-000010.sst") == 1);
-    auto b = share(s, dir.path() / "scratch", "2-x-000011.sst");
+    auto b = share(s, 2, dir.path() / "scratch", "2-x-000011.sst");
     commit(s, 2, {a, b});
     CHECK(s.shared_references().at("1-x-000010.sst") == 2);
 
-    share(s, dir.path() / "scratch", "3-x-000012.sst");  // checkpoint 3 was aborted
-    share(s, dir.path() / "scratch", "5-x-000013.sst");  // checkpoint 5 is still being written
+    share(s, 3, dir.path() / "scratch", "3-x-000012.sst");  // checkpoint 3 was aborted
+    share(s, 5, dir.path() / "scratch", "5-x-000013.sst");  // checkpoint 5 is still being written
     commit(s, 4, {b});
     // Retained: 2 and 4. Checkpoint 1 went; its file stays, for checkpoint 2.
     CHECK(s.complete_ids() == std::vector<uint64_t>{2, 4});
@@ -188,15 +200,20 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
 
     // A checkpoint is verified with its shared files.
     CHECK(CheckpointStorage::load(s.checkpoint_dir(4)).operators[0].shared == std::vector<FileRef>{b});
+    share(s, 7, dir.path() / "scratch", "1-x-000010.sst");  // checkpoint 7, still being written, shares it again
     commit(s, 6, {});
-    CHECK_FALSE(fs::exists(shared / "1-x-000010.sst"));  // checkpoint 2 went: no reference left
-    CHECK(fs::exists(shared / "2-x-000011.sst"));        // checkpoint 4 still has it
+    CHECK(fs::exists(shared / "1-x-000010.sst"));  // checkpoint 2 went, but checkpoint 7 may still complete
+    CHECK(fs::exists(shared / "2-x-000011.sst"));  // checkpoint 4 still has it
+    commit(s, 8, {b});
+    CHECK_FALSE(fs::exists(shared / "1-x-000010.sst"));  // 7 never completed: no reference left
+    CHECK(s.complete_ids() == std::vector<uint64_t>{6, 8});
+    CHECK(s.shared_references().at("2-x-000011.sst") == 1);  // 4 went, 8 came
     {
       std::fstream f(shared / "2-x-000011.sst", std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(0);
       f.put('X');
     }
-    CHECK_THROWS_WITH(CheckpointStorage::load(s.checkpoint_dir(4)),
+    CHECK_THROWS_WITH(CheckpointStorage::load(s.checkpoint_dir(8)),
                       Catch::Contains("2-x-000011.sst") && Catch::Contains("corrupt"));
   }
   // A new process (say, after kill -9) counts again from the retained _metadata and removes
@@ -205,4 +222,22 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
   CHECK(again.shared_references() == std::map<std::string, int>{{"2-x-000011.sst", 1}});
   CHECK(fs::exists(shared / "2-x-000011.sst"));
   CHECK_FALSE(fs::exists(shared / "5-x-000013.sst"));
+}
+
+TEST_CASE("savepoints do not push checkpoints out: the newest checkpoint and its shared files stay", "[incremental]") {
+  test_support::TempDir dir;
+  fs::create_directories(dir.path() / "scratch");
+  CheckpointStorage s(dir.path() / "chk", 1);
+  auto a = share(s, 1, dir.path() / "scratch", "x-000010.sst");
+  commit(s, 1, {a});
+  commit(s, 2, {}, true);
+  commit(s, 3, {}, true);
+  CHECK(s.complete_ids() == std::vector<uint64_t>{1, 2, 3});
+  CHECK(fs::exists(dir.path() / "chk" / "shared" / "x-000010.sst"));
+  CHECK(s.shared_references().at("x-000010.sst") == 1);
+  // The next checkpoint, built on checkpoint 1, references the same file: 1 goes, the file stays.
+  commit(s, 4, {a});
+  CHECK(s.complete_ids() == std::vector<uint64_t>{2, 3, 4});
+  CHECK(fs::exists(dir.path() / "chk" / "shared" / "x-000010.sst"));
+  CHECK(s.shared_references().at("x-000010.sst") == 1);
 }

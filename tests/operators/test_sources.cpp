@@ -120,6 +120,21 @@ TEST_CASE("text file readers resume at the line after the last one they emitted"
     }
     CHECK(all == lines);
   }
+  // A restored reader checkpointed before its first read keeps the position it was given.
+  {
+    InlineContext ctx(0, 1);
+    Capture<std::string> first, rest;
+    auto r = source.create_reader(0, 1);
+    r->open(ctx);
+    read(*r, first, 5);
+    auto resumed = source.resume_reader(0, 1, r->position());
+    CHECK(resumed->position() == r->position());  // not opened, nothing read yet
+    auto again = source.resume_reader(0, 1, resumed->position());
+    again->open(ctx);
+    read(*again, rest, -1);
+    first.values.insert(first.values.end(), rest.values.begin(), rest.values.end());
+    CHECK(first.values == lines);
+  }
   // A file that changed since the checkpoint is refused, naming it.
   InlineContext ctx(0, 1);
   Capture<std::string> some;

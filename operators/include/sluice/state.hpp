@@ -258,6 +258,7 @@ struct KeyedStateSnapshot {
     uint64_t checksum = 0;  ///< of a shared file (FNV-1a 64)
     std::string bytes;
     std::string path;       ///< on restore: where the shared file is (set by the runtime)
+    bool fresh = false;     ///< this snapshot copied the shared file (not kept in checkpoints)
     bool operator==(const File&) const = default;
   };
   std::vector<File> files;
@@ -275,7 +276,8 @@ struct SnapshotRequest {
   /// backend restores at any parallelism).
   bool incremental = false;
   /// Copies the file at `local_path` durably into the checkpoint storage's shared area under
-  /// `name` and returns its size and checksum. Called on the I/O executor.
+  /// `name` (replacing a file of that name, which has the same bytes: names identify files)
+  /// and returns its size and checksum. Called on the I/O executor.
   std::function<std::pair<uint64_t, uint64_t>(const std::string& local_path, const std::string& name)> share;
 };
 

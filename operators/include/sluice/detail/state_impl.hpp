@@ -82,9 +82,11 @@ std::string encode_stored(const V& v);
 
 /// A heap table's maps, one per key group. A snapshot takes a reference to each (its
 /// synchronous part costs a pointer per key group) and encodes them on the I/O executor,
-/// letting go of each group once encoded. Until then, the first write to a group the
-/// snapshot holds copies that group (copy-on-write): the snapshot sees the state as it was,
-/// processing goes on, and only groups written during the encoding are ever copied.
+/// letting go of each group once encoded. Until then, the first access to a group the
+/// snapshot holds that may change it copies that group (copy-on-write): a write, or a
+/// lookup that finds an entry, since callers may change what find() returns. The snapshot
+/// sees the state as it was, processing goes on, and only groups used during the encoding
+/// are ever copied.
 template <class Map>
 class KeyGroupMaps {
  public:

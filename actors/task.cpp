@@ -825,17 +825,17 @@ struct TaskRuntime::Impl final : IoService {
         ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
         ack->file.subtask = uint32_t(ack->subtask);
         uint64_t bytes = ack->file.size;  // what this checkpoint wrote: its file and newly shared ones
-        for (const auto& op : snap->operators)
+        for (const auto& op : snap->operators) {
           for (const auto& [state, codec] : op.keyed_state.fingerprints)
             ack->states.emplace_back(op.operator_id, checkpoint::StateFingerprint{state, codec});
-        for (const auto& op : snap->operators)
           for (const auto& f : op.keyed_state.files) {
             if (f.shared.empty()) continue;
             ack->shared.emplace_back(op.operator_id,
-                                     checkpoint::FileRef{"../shared/" + f.shared, f.size, f.checksum,
-                                                         uint32_t(ack->subtask), 0, 0});
+                                     checkpoint::FileRef{checkpoint::CheckpointStorage::shared_ref(f.shared), f.size,
+                                                         f.checksum, uint32_t(ack->subtask), 0, 0});
             if (f.fresh) bytes += f.size;
           }
+        }
         ack->bytes = bytes;
         ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         written_out->async_ms.store(ack->async_ms);

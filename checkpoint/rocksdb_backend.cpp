@@ -392,13 +392,13 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapsh
         auto it = base ? base->find(f.name) : SharedFiles::const_iterator{};
         if (base && it != base->end()) {
           f = it->second;
+          (*shared)[f.name] = f;
         } else {
           f.shared = prefix + f.name;
           std::tie(f.size, f.checksum) = share(p.string(), f.shared);
+          (*shared)[f.name] = f;  // as later checkpoints reference it: not fresh for them
           f.fresh = true;
         }
-        (*shared)[f.name] = f;
-        (*shared)[f.name].fresh = false;
       } else {
         f.bytes = read_file(p);
       }

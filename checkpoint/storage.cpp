@@ -141,6 +141,26 @@ std::optional<uint64_t> id_of(const fs::path& p) {
   return std::stoull(name.substr(4));
 }
 
+void set_files(capnp::List<capnp_schema::FileRef>::Builder out, const std::vector<FileRef>& files) {
+  for (uint32_t j = 0; j < files.size(); ++j) {
+    const auto& f = files[j];
+    out[j].setPath(f.path);
+    out[j].setSize(f.size);
+    out[j].setChecksum(f.checksum);
+    out[j].setSubtask(f.subtask);
+    out[j].setKeyGroupStart(f.key_group_start);
+    out[j].setKeyGroupEnd(f.key_group_end);
+  }
+}
+
+std::vector<FileRef> get_files(capnp::List<capnp_schema::FileRef>::Reader in) {
+  std::vector<FileRef> out;
+  for (auto f : in)
+    out.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), f.getKeyGroupStart(),
+                   f.getKeyGroupEnd()});
+  return out;
+}
+
 std::string encode(const CheckpointMetadata& m) {
   capnp::MallocMessageBuilder msg;
   auto root = msg.initRoot<capnp_schema::CheckpointMetadata>();
@@ -164,24 +184,8 @@ std::string encode(const CheckpointMetadata& m) {
     op.setName(o.name);
     auto fin = op.initFinishedSubtasks(uint32_t(o.finished_subtasks.size()));
     for (uint32_t j = 0; j < o.finished_subtasks.size(); ++j) fin.set(j, o.finished_subtasks[j]);
-    auto files = op.initFiles(uint32_t(o.files.size()));
-    for (uint32_t j = 0; j < o.files.size(); ++j) {
-      const auto& f = o.files[j];
-      files[j].setPath(f.path);
-      files[j].setSize(f.size);
-      files[j].setChecksum(f.checksum);
-      files[j].setSubtask(f.subtask);
-      files[j].setKeyGroupStart(f.key_group_start);
-      files[j].setKeyGroupEnd(f.key_group_end);
-    }
-    auto shared = op.initShared(uint32_t(o.shared.size()));
-    for (uint32_t j = 0; j < o.shared.size(); ++j) {
-      const auto& f = o.shared[j];
-      shared[j].setPath(f.path);
-      shared[j].setSize(f.size);
-      shared[j].setChecksum(f.checksum);
-      shared[j].setSubtask(f.subtask);
-    }
+    set_files(op.initFiles(uint32_t(o.files.size())), o.files);
+    set_files(op.initShared(uint32_t(o.shared.size())), o.shared);
   }
   auto flat = capnp::messageToFlatArray(msg);
   auto bytes = flat.asChars();
@@ -219,12 +223,9 @@ CheckpointMetadata decode(const std::string& bytes, const fs::path& where) {
       o.parallelism = op.getParallelism();
       o.finished = op.getFinished();
       for (auto st : op.getStates()) o.states.push_back({st.getName().cStr(), st.getCodec().cStr()});
-      for (auto f : op.getFiles())
-        o.files.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), f.getKeyGroupStart(),
-                           f.getKeyGroupEnd()});
+      o.files = get_files(op.getFiles());
       for (auto s : op.getFinishedSubtasks()) o.finished_subtasks.push_back(s);
-      for (auto f : op.getShared())
-        o.shared.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), 0, 0});
+      o.shared = get_files(op.getShared());
       o.name = op.getName().cStr();
       m.operators.push_back(std::move(o));
     }
@@ -300,7 +301,7 @@ FileRef CheckpointStorage::share_file(uint64_t id, const fs::path& from, const s
   fs::create_directories(d, ec);
   if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
   FileRef f;
-  f.path = "../shared/" + name;
+  f.path = shared_ref(name);
   f.checksum = copy_durably(from, d / name, &f.size);
   return f;
 }

@@ -86,6 +86,8 @@ class CheckpointStorage {
   /// Copies the file at `from` durably into the shared area as `name`, for checkpoint `id`,
   /// and returns its reference. A file of that name is replaced (names identify contents).
   FileRef share_file(uint64_t id, const std::filesystem::path& from, const std::string& name);
+  /// How a checkpoint's metadata refers to shared file `name` (relative to its directory).
+  static std::string shared_ref(const std::string& name) { return "../shared/" + name; }
   /// Where shared file `name` is for a checkpoint read from `checkpoint_dir`.
   static std::filesystem::path shared_path(const std::filesystem::path& checkpoint_dir, const std::string& name);
   /// How many retained complete checkpoints reference each shared file (by name).

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <sluice/sluice.hpp>
+#include <sluice/testing/harness.hpp>
 
 #include <fstream>
 
@@ -24,31 +25,6 @@ void drain(SourceReader<T>& r, Capture<T>& out) {
   while (r.poll(out, 3) == SourceStatus::more) {
   }
 }
-
-/// What a reader needs of its operator: I/O that runs inline.
-class InlineContext final : public OperatorContext, public IoService {
- public:
-  InlineContext(int subtask, int parallelism) : subtask_(subtask), parallelism_(parallelism) {}
-  const std::string& job_name() const override { return name_; }
-  const std::string& operator_name() const override { return name_; }
-  int subtask_index() const override { return subtask_; }
-  int parallelism() const override { return parallelism_; }
-  int max_parallelism() const override { return 128; }
-  KeyedStateBackend* keyed_state() override { return nullptr; }
-  OperatorStateStore& operator_state() override { return op_state_; }
-  IoService& io() override { return *this; }
-  int64_t current_watermark() const override { return min_watermark; }
-  int64_t processing_time() const override { return 0; }
-  void set_available(bool) override {}
-  void request_wakeup(std::chrono::milliseconds) override {}
-  bool checkpointing() const override { return true; }
-  void submit(std::function<void()> job) override { job(); }
-
- private:
-  std::string name_ = "test";
-  int subtask_, parallelism_;
-  OperatorStateStore op_state_;
-};
 
 /// Polls a reader (whose I/O runs inline) `polls` times, or until it finishes when -1.
 template <class T>
@@ -99,7 +75,7 @@ TEST_CASE("text file readers resume at the line after the last one they emitted"
   for (int p : {1, 3}) {
     std::vector<std::string> all;
     for (int s = 0; s < p; ++s) {
-      InlineContext ctx(s, p);
+      testing::InlineContext ctx("test", s, p);
       Capture<std::string> whole;
       auto full = source.create_reader(s, p);
       full->open(ctx);
@@ -122,7 +98,7 @@ TEST_CASE("text file readers resume at the line after the last one they emitted"
   }
   // A restored reader checkpointed before its first read keeps the position it was given.
   {
-    InlineContext ctx(0, 1);
+    testing::InlineContext ctx("test", 0, 1);
     Capture<std::string> first, rest;
     auto r = source.create_reader(0, 1);
     r->open(ctx);
@@ -136,7 +112,7 @@ TEST_CASE("text file readers resume at the line after the last one they emitted"
     CHECK(first.values == lines);
   }
   // A file that changed since the checkpoint is refused, naming it.
-  InlineContext ctx(0, 1);
+  testing::InlineContext ctx("test", 0, 1);
   Capture<std::string> some;
   auto r = source.create_reader(0, 1);
   r->open(ctx);

@@ -178,22 +178,49 @@ class OneInputHarness final : private OperatorContext, private IoService {
 /// notify_checkpoint_complete() as the coordinator's notification, restore() (before
 /// open()) as a restart from what every old subtask's snapshot() returned. Dropping the
 /// harness without close() is a crash.
+/// The context of one non-keyed subtask, with I/O run inline: what sinks and source readers
+/// need of the runtime in a test.
+class InlineContext final : public OperatorContext, public IoService {
+ public:
+  InlineContext(std::string name, int subtask, int parallelism, bool checkpointing = true)
+      : name_(std::move(name)), subtask_(subtask), parallelism_(parallelism), checkpointing_(checkpointing) {}
+  const std::string& job_name() const override { return name_; }
+  const std::string& operator_name() const override { return name_; }
+  int subtask_index() const override { return subtask_; }
+  int parallelism() const override { return parallelism_; }
+  int max_parallelism() const override { return 128; }
+  KeyedStateBackend* keyed_state() override { return nullptr; }
+  OperatorStateStore& operator_state() override { return op_state_; }
+  IoService& io() override { return *this; }
+  int64_t current_watermark() const override { return min_watermark; }
+  int64_t processing_time() const override { return 0; }
+  void set_available(bool) override {}
+  void request_wakeup(std::chrono::milliseconds) override {}
+  bool checkpointing() const override { return checkpointing_; }
+  void submit(std::function<void()> job) override { job(); }
+
+ private:
+  std::string name_;
+  int subtask_;
+  int parallelism_;
+  bool checkpointing_;
+  OperatorStateStore op_state_;
+};
+
 template <class T>
-class SinkHarness final : private OperatorContext, private IoService {
+class SinkHarness final {
  public:
   /// Subtask `subtask` of `parallelism`; `checkpointing` is what the context reports.
   explicit SinkHarness(const Sink<T>& sink, int subtask = 0, int parallelism = 1, bool checkpointing = true)
-      : op_(sink.create_writer(subtask, parallelism)),
-        name_(sink.name()),
-        subtask_(subtask),
-        parallelism_(parallelism),
-        checkpointing_(checkpointing) {}
+      : op_(sink.create_writer(subtask, parallelism)), ctx_(sink.name(), subtask, parallelism, checkpointing) {}
   SinkHarness(const SinkHarness&) = delete;
   SinkHarness& operator=(const SinkHarness&) = delete;
 
-  void restore(const std::vector<std::string>& states) { op_.restore_state(states, subtask_, parallelism_); }
+  void restore(const std::vector<std::string>& states) {
+    op_.restore_state(states, ctx_.subtask_index(), ctx_.parallelism());
+  }
   void open() {
-    op_.open(*this);
+    op_.open(ctx_);
     opened_ = true;
   }
   void write(T v, int64_t timestamp = no_timestamp) {
@@ -226,29 +253,8 @@ class SinkHarness final : private OperatorContext, private IoService {
   void ensure_open() {
     if (!opened_) open();
   }
-  // OperatorContext
-  const std::string& job_name() const override { return name_; }
-  const std::string& operator_name() const override { return name_; }
-  int subtask_index() const override { return subtask_; }
-  int parallelism() const override { return parallelism_; }
-  int max_parallelism() const override { return 128; }
-  KeyedStateBackend* keyed_state() override { return nullptr; }
-  OperatorStateStore& operator_state() override { return op_state_; }
-  IoService& io() override { return *this; }
-  int64_t current_watermark() const override { return min_watermark; }
-  int64_t processing_time() const override { return 0; }
-  void set_available(bool) override {}
-  void request_wakeup(std::chrono::milliseconds) override {}
-  bool checkpointing() const override { return checkpointing_; }
-  // IoService: inline
-  void submit(std::function<void()> job) override { job(); }
-
   sluice::detail::SinkOperator<T> op_;
-  std::string name_;
-  int subtask_;
-  int parallelism_;
-  bool checkpointing_;
-  OperatorStateStore op_state_;
+  InlineContext ctx_;
   bool opened_ = false;
 };
 

@@ -81,6 +81,8 @@ struct MasterState {
   std::optional<caf::response_promise> drain_waiter;  // stop-with-savepoint with drain
   int64_t next_id = 1;
   int64_t last_completed = 0;
+  std::vector<int64_t> completed;  // checkpoints this job completed, oldest first
+  std::string origin;              // the checkpoint the job was started from (--restore), if any
   std::unique_ptr<RestartPolicy> restarts;
 
   size_t slots() const { return slot_base.empty() ? 0 : slot_base.back(); }
@@ -161,6 +163,7 @@ caf::actor& actor_of_slot(MasterState& s, int slot) {
 }
 
 void handle(Self* self, const CoordinatorActions& a);
+void on_failure(Self* self, const std::string& error, bool permanent);
 
 /// Starts a checkpoint at once: the final one, or one a client asked for.
 void trigger_now(Self* self) {
@@ -173,7 +176,7 @@ void trigger_now(Self* self) {
 void after_checkpoint(Self* self) {
   auto& s = self->state;
   if (s.ended || !s.coordinator || s.coordinator->pending()) return;
-  if (!s.requests.empty() || (s.coordinator->final_due() && s.remaining > 0)) trigger_now(self);
+  if (!s.requests.empty() || (s.coordinator->final_now(s.now_ms()) && s.remaining > 0)) trigger_now(self);
 }
 
 CheckpointMetadata metadata_of(MasterState& s, int64_t id) {
@@ -275,8 +278,15 @@ void handle(Self* self, const CoordinatorActions& a) {
     s.waiters.erase(id);
     for (auto& row : *s.actors)
       for (auto& actor : row) self->send(actor, abort_atom::value, id);
+    // What its subtasks wrote goes, so a full disk frees up for the next checkpoint.
+    auto storage = s.storage;
+    s.io->post(s.strand, [storage, id] { storage->discard(uint64_t(id)); },
+               [](const std::string& err) {
+                 if (!err.empty()) cplog()->warn("{}", err);
+               });
   }
-  if (a.fail_job) end_job(self, false, "job '" + s.graph->name + "' failed: " + *a.fail_job);
+  // Too many failed checkpoints: fail over like any task failure, under the restart strategy.
+  if (a.fail_job) on_failure(self, "job '" + s.graph->name + "' failed: " + *a.fail_job, false);
   else if (!a.aborted.empty()) after_checkpoint(self);
 }
 
@@ -314,14 +324,21 @@ void deploy(Self* self) {
     s.coordinator = std::make_unique<CheckpointCoordinator>(cc, task_nodes(*s.plan, s.slot_base));
   }
   log::runtime()->info("job '{}' deployed{}: {} tasks, {} subtasks", s.graph->name,
-                       s.restore ? " from checkpoint " + std::to_string(s.restore->checkpoint_id) : std::string(),
+                       !s.restore                     ? std::string()
+                       : s.restore->checkpoint_id == 0 ? std::string(" from scratch (no usable checkpoint)")
+                                                       : " from checkpoint " + std::to_string(s.restore->checkpoint_id),
                        s.plan->tasks.size(), s.remaining);
 }
 
-/// A task failed: restart from the last complete checkpoint when the strategy allows.
-void on_failure(Self* self, const std::string& error) {
+/// A task failed: restart from the last complete checkpoint when the strategy allows. A
+/// `permanent` failure (the restore itself failed) is not retried: it would fail the same way.
+void on_failure(Self* self, const std::string& error, bool permanent) {
   auto& s = self->state;
   if (s.ended) return;
+  if (permanent) {
+    end_job(self, false, error + " (restoring the checkpoint failed, so the job is not restarted)");
+    return;
+  }
   std::optional<std::chrono::milliseconds> delay;
   if (s.storage && s.restarts) delay = s.restarts->next(s.now_ms());
   if (!delay) {
@@ -330,8 +347,7 @@ void on_failure(Self* self, const std::string& error) {
                                       : ""));
     return;
   }
-  log::runtime()->warn("{}; restarting from checkpoint {} in {} ms (restart {})", error, s.last_completed,
-                       delay->count(), s.restarts->restarts());
+  log::runtime()->warn("{}; restarting in {} ms (restart {})", error, delay->count(), s.restarts->restarts());
   if (s.coordinator) {
     auto a = s.coordinator->on_job_failure("the job is restarting");
     s.coordinator.reset();  // the next run gets a new one; nothing is triggered meanwhile
@@ -342,6 +358,38 @@ void on_failure(Self* self, const std::string& error) {
   ++s.attempt;
   s.acks.clear();
   self->delayed_send(self, *delay, restart_atom::value, s.attempt);
+}
+
+/// What a restart resumes from: the newest checkpoint this job completed that still verifies,
+/// else the checkpoint it was started from (`origin`), else nothing (id 0: from scratch, and
+/// two-phase-commit sinks roll back everything). Never another run's newer checkpoint in the
+/// directory. Each one passed over gets a warning; the one used is logged.
+std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& storage, std::vector<int64_t> completed,
+                                                  const std::string& origin, const JobGraph& graph) {
+  auto retained = storage.complete_ids();
+  for (auto it = completed.rbegin(); it != completed.rend(); ++it) {
+    if (!std::binary_search(retained.begin(), retained.end(), uint64_t(*it))) continue;
+    auto dir = storage.checkpoint_dir(uint64_t(*it));
+    try {
+      auto m = CheckpointStorage::load(dir);
+      log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}')", graph.name, *it, dir.string());
+      return read_restore_state(m, dir.string(), graph);
+    } catch (const checkpoint::CheckpointError& e) {
+      cplog()->warn("{}; using an older checkpoint", e.what());
+    }
+  }
+  if (!origin.empty()) {
+    try {
+      auto m = CheckpointStorage::load(origin);
+      log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}'), which it was started from", graph.name,
+                           m.checkpoint_id, origin);
+      return read_restore_state(m, origin, graph);
+    } catch (const checkpoint::CheckpointError& e) {
+      cplog()->warn("{}; the job it was started from cannot be used", e.what());
+    }
+  }
+  log::runtime()->warn("job '{}' restarts from scratch: no usable checkpoint", graph.name);
+  return from_scratch();
 }
 
 /// Answers a client's checkpoint request with an error when the job does not checkpoint.
@@ -364,6 +412,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
   st.started = std::chrono::steady_clock::now();
   st.storage = storage;
   st.restore = restore;
+  if (restore && restore->checkpoint_id > 0) st.origin = restore->path;
   st.log = cplog_;
   st.strand = io->make_strand();
   size_t base = 0;
@@ -399,7 +448,8 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
       for (auto& row : *s.actors)
         for (auto& a : row) current |= a.address() == dm.source;
       if (current)
-        on_failure(self, "job '" + s.graph->name + "' failed: a task actor stopped: " + self->system().render(dm.reason));
+        on_failure(self, "job '" + s.graph->name + "' failed: a task actor stopped: " + self->system().render(dm.reason),
+                   false);
     }
   });
   return {
@@ -409,8 +459,8 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         if (s.coordinator) handle(self, s.coordinator->on_task_finished(int(s.slot_base[size_t(task)]) + subtask, s.now_ms()));
         if (--s.remaining == 0) end_job(self, true, {});
       },
-      [self](failed_atom, int32_t attempt, const std::string& error) {
-        if (attempt == self->state.attempt) on_failure(self, error);
+      [self](failed_atom, int32_t attempt, const std::string& error, bool permanent) {
+        if (attempt == self->state.attempt) on_failure(self, error, permanent);
       },
       [self](cancel_atom) { end_job(self, false, "job '" + self->state.graph->name + "' was canceled"); },
       [self, tick](tick_atom) {
@@ -419,11 +469,12 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         if (s.coordinator) handle(self, s.coordinator->on_time(s.now_ms()));
         self->delayed_send(self, tick, tick_atom::value);
       },
-      [self](ack_atom, int32_t attempt, int64_t id, std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
+      [self](ack_atom, int32_t attempt, int32_t task, int32_t subtask, int64_t id,
+             std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
         auto& s = self->state;
         if (attempt != s.attempt || s.ended || !s.coordinator) return;
         if (!ack) {
-          handle(self, s.coordinator->on_decline(id, -1, why, s.now_ms()));
+          handle(self, s.coordinator->on_decline(id, int(s.slot_base[size_t(task)]) + subtask, why, s.now_ms()));
           return;
         }
         if (s.coordinator->pending() != id) return;
@@ -460,6 +511,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           return;
         }
         s.last_completed = std::max(s.last_completed, id);
+        s.completed.push_back(id);
         if (s.coordinator) s.coordinator->on_committed(id);
         if (s.coordinator && s.coordinator->is_final(id)) {  // every task may close now
           std::lock_guard<std::mutex> l(s.log->mu);
@@ -500,18 +552,15 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
       [self](restart_atom, int32_t attempt) {
         auto& s = self->state;
         if (attempt != s.attempt || s.ended) return;
-        // Reads the newest complete checkpoint off the actor threads, then deploys.
+        // Reads the checkpoint to restart from off the actor threads, then deploys.
         auto storage = s.storage;
         auto graph = s.graph;
         auto out = std::make_shared<std::shared_ptr<const RestoreState>>();
         auto me = caf::actor_cast<caf::actor>(self);
         s.io->post(
             s.strand,
-            [storage, graph, out] {
-              std::vector<std::string> skipped;
-              auto m = storage->latest(&skipped);
-              for (const auto& why : skipped) cplog()->warn("{}", why);
-              if (m) *out = read_restore_state(*m, storage->checkpoint_dir(m->checkpoint_id).string(), *graph);
+            [storage, graph, out, completed = s.completed, origin = s.origin] {
+              *out = restart_point(*storage, completed, origin, *graph);
             },
             [me, attempt, out](const std::string& err) {
               caf::anon_send(me, restart_atom::value, attempt, *out, err);
@@ -566,7 +615,15 @@ Prepared prepare(const JobGraph& g) {
   const auto& c = g.config.checkpoint;
   auto dir = c.dir.empty() ? (std::filesystem::path("checkpoints") / g.name).string() : c.dir;
   if (c.enabled() || c.restore == "latest") p.storage = std::make_shared<CheckpointStorage>(dir, c.retained);
-  if (c.restore.empty()) return p;
+  if (c.restore.empty()) {
+    // Retention would delete them within a few checkpoints: never silently.
+    auto held = p.storage ? p.storage->complete_ids() : std::vector<uint64_t>{};
+    if (!held.empty())
+      throw UsageError("checkpoint directory '" + dir + "' holds checkpoints of an earlier run (newest chk-" +
+                       std::to_string(held.back()) +
+                       "); pass --restore latest to continue from them, or give another --checkpoint-dir");
+    return p;
+  }
   std::optional<CheckpointMetadata> m;
   std::string path;
   if (c.restore == "latest") {
@@ -574,7 +631,8 @@ Prepared prepare(const JobGraph& g) {
     m = p.storage->latest(&skipped);
     for (const auto& why : skipped) cplog()->warn("{}", why);
     if (!m) {
-      log::runtime()->warn("job '{}': no complete checkpoint in '{}'; starting from scratch", g.name, dir);
+      log::runtime()->warn("job '{}': no usable checkpoint in '{}'; starting from scratch", g.name, dir);
+      p.restore = from_scratch();  // what newer, unusable checkpoints committed is rolled back
       return p;
     }
     path = p.storage->checkpoint_dir(m->checkpoint_id).string();
@@ -608,6 +666,7 @@ class EmbeddedJob final : public JobHandle {
       JobResult r;
       r.job_name = graph->name;
       r.error = "job '" + graph->name + "' cannot start: " + e.what();
+      r.usage_error = true;  // the checkpoint directory or the checkpoint to restore does not fit
       promise->set_value(r);
       return;
     }

@@ -24,12 +24,13 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using wakeup_atom = caf::atom_constant<caf::atom("wakeup")>;
 using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
-// master <- task
+// master <- task: (done_atom, attempt, task, subtask) and (failed_atom, attempt, error,
+// permanent) where `permanent` says a restart cannot help (the restore itself failed)
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 // checkpoints: task <- master (trigger, complete, abort) with the checkpoint id;
-// master <- task: (ack_atom, attempt, id, ack) where a null ack is a decline with its
-// reason, and (ended_atom, attempt, task, subtask) when a task's input ended.
+// master <- task: (ack_atom, attempt, task, subtask, id, ack, reason) where a null ack is a
+// decline with its reason, and (ended_atom, attempt, task, subtask) when a task's input ended.
 using trigger_atom = caf::atom_constant<caf::atom("trigger")>;
 using complete_atom = caf::atom_constant<caf::atom("complete")>;
 using abort_atom = caf::atom_constant<caf::atom("abort")>;

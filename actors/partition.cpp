@@ -14,7 +14,7 @@ size_t staged_bytes(const RecordBatch& b) {
 ResultPartition::ResultPartition(uint32_t edge, int producer, std::vector<int> consumers,
                                  const ExecutionConfig& config, Availability& availability,
                                  SendFn send)
-    : ch_(consumers.size()), buffer_size_(config.buffer_size),
+    : ch_(consumers.size()), listed_(consumers.size()), buffer_size_(config.buffer_size),
       queue_limit_(config.output_queue_buffers), availability_(&availability), send_(std::move(send)) {
   for (size_t i = 0; i < consumers.size(); ++i)
     ch_[i].id = ChannelId{edge, uint32_t(producer), uint32_t(consumers[i])};
@@ -50,6 +50,7 @@ void ResultPartition::end_record(int channel, int64_t ts) {
   }
   b.ends.push_back(uint32_t(b.data.size()));
   b.timestamps.push_back(ts);
+  list_staged(channel);
   account(int64_t(staged_bytes(b)) - int64_t(before));
   if (RecordBatch::encoded_bound(b.size(), b.data.size()) >= buffer_size_) flush(channel);
 }
@@ -62,6 +63,7 @@ void ResultPartition::stage(int ch, const uint8_t* bytes, size_t n, int64_t ts) 
   b.data.insert(b.data.end(), bytes, bytes + n);
   b.ends.push_back(uint32_t(b.data.size()));
   b.timestamps.push_back(ts);
+  list_staged(ch);
   account(int64_t(staged_bytes(b)) - int64_t(before));
   if (RecordBatch::encoded_bound(b.size(), b.data.size()) >= buffer_size_) flush(ch);
 }
@@ -181,7 +183,11 @@ void ResultPartition::end_partition() {
 }
 
 void ResultPartition::flush_all() {
-  for (size_t c = 0; c < ch_.size(); ++c) flush(int(c));
+  for (int c : staged_) {
+    flush(c);
+    listed_[size_t(c)] = false;
+  }
+  staged_.clear();
 }
 
 void ResultPartition::on_credit(int ch, uint32_t credits) {

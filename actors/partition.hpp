@@ -2,11 +2,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <vector>
 
 #include "actors/frame.hpp"
+#include "actors/lazy_queue.hpp"
 #include "sluice/config.hpp"
 #include "sluice/detail/record_io.hpp"
 
@@ -77,7 +77,7 @@ class ResultPartition final : public detail::RecordPartition {
   struct Channel {
     ChannelId id;
     RecordBatch staging;
-    std::deque<FrameBuffer> queue;
+    LazyQueue<FrameBuffer> queue;
     uint32_t credits = 0;
     uint64_t next_sequence = 0;
     bool closed = false;
@@ -86,6 +86,10 @@ class ResultPartition final : public detail::RecordPartition {
   };
   int find_channel(const ChannelId& id) const;
   void stage(int ch, const uint8_t* bytes, size_t n, int64_t ts);
+  /// Lists `ch` for flush_all (which then walks only the channels holding staged records).
+  void list_staged(int ch) {
+    if (!listed_[size_t(ch)]) listed_[size_t(ch)] = true, staged_.push_back(ch);
+  }
   void flush(int ch);
   /// Flushes every channel and queues an event frame behind its records.
   void broadcast_event(FrameKind kind, int64_t value);
@@ -94,6 +98,8 @@ class ResultPartition final : public detail::RecordPartition {
   void account(int64_t delta);
 
   std::vector<Channel> ch_;
+  std::vector<int> staged_;         // channels whose staging may hold records, each once
+  std::vector<bool> listed_;        // by channel: in staged_
   uint32_t buffer_size_;
   uint32_t queue_limit_;
   Availability* availability_;

@@ -32,6 +32,10 @@ struct RestoreState {
   std::map<std::string, RestoredOperator> operators;  ///< by operator id
 };
 
+/// What a run starts from when it recovers but no checkpoint is usable: nothing is restored,
+/// and the operators see checkpoint 0 as the one they resume from (sinks roll back all).
+inline std::shared_ptr<const RestoreState> from_scratch() { return std::make_shared<RestoreState>(); }
+
 /// Reads checkpoint `m` (loaded from directory `dir`) for `graph`: every file is verified and
 /// decoded. Throws JobError with one sentence when the checkpoint does not fit the job: another
 /// max parallelism, state of an operator the job does not have (unless

@@ -42,7 +42,7 @@ struct InChannel {
   InChannel() = default;
   InChannel(InChannel&&) = default;
   InChannel(const InChannel&) = delete;
-  std::deque<InFrame> queue;
+  LazyQueue<InFrame> queue;
   uint64_t expected_sequence = 0;
   uint64_t queued_bytes = 0;
   bool end_of_data = false;
@@ -86,6 +86,10 @@ struct TaskRuntime::Impl final : IoService {
     OperatorStateStore op_state;
     bool available = true;
     bool checkpointing() const override { return task->spec.storage != nullptr; }
+    std::optional<int64_t> restored_checkpoint() const override {
+      if (!task->spec.restore) return std::nullopt;
+      return int64_t(task->spec.restore->checkpoint_id);
+    }
 
     const std::string& job_name() const override { return task->spec.graph->name; }
     const std::string& operator_name() const override { return name; }
@@ -117,6 +121,7 @@ struct TaskRuntime::Impl final : IoService {
   int parallelism = 1;
   TaskState state = TaskState::created;
   std::string error;
+  bool restoring = false;  // inside restore(): a failure now is permanent
 
   std::vector<std::unique_ptr<OperatorBase>> ops;
   std::vector<std::unique_ptr<OpContext>> contexts;
@@ -379,7 +384,11 @@ struct TaskRuntime::Impl final : IoService {
     since = transport->now_ns();
     build();
     state = TaskState::running;
-    if (spec.restore) restore(*spec.restore);
+    if (spec.restore) {
+      restoring = true;
+      restore(*spec.restore);
+      restoring = false;
+    }
     // Open from the tail, so each operator's consumers are ready before it emits.
     for (size_t i = ops.size(); i-- > 0;) ops[i]->open(*contexts[i]);
     replay_restored_inputs();
@@ -1051,6 +1060,7 @@ void TaskRuntime::drain() {
 
 TaskState TaskRuntime::state() const { return impl_->state; }
 const std::string& TaskRuntime::error() const { return impl_->error; }
+bool TaskRuntime::failed_restoring() const { return impl_->state == TaskState::failed && impl_->restoring; }
 std::string TaskRuntime::describe() const { return impl_->describe(); }
 TaskProbe TaskRuntime::probe() const { return impl_->probe(); }
 

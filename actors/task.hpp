@@ -112,6 +112,9 @@ class TaskRuntime {
   TaskState state() const;
   /// The failure sentence (empty unless failed).
   const std::string& error() const;
+  /// The task failed while restoring its checkpoint (the state does not fit the job, or a
+  /// source cannot resume its position): restarting from the same checkpoint cannot help.
+  bool failed_restoring() const;
   /// "task 'Source -> Map' (subtask 1/2)".
   std::string describe() const;
   TaskProbe probe() const;

@@ -40,8 +40,10 @@ struct TaskActorState : TaskTransport {
   CheckpointReporter reporter() override {
     auto master = env.master;
     auto attempt = env.attempt;
-    return [master, attempt](int64_t id, std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
-      caf::anon_send(master, ack_atom::value, attempt, id, std::move(ack), why);
+    auto task = int32_t(spec.task), subtask = int32_t(spec.subtask);
+    return [master, attempt, task, subtask](int64_t id, std::shared_ptr<const CheckpointAck> ack,
+                                            const std::string& why) {
+      caf::anon_send(master, ack_atom::value, attempt, task, subtask, id, std::move(ack), why);
     };
   }
   void input_ended(int64_t last_checkpoint) override {
@@ -71,7 +73,7 @@ struct TaskActorState : TaskTransport {
     } else if (s == TaskState::failed) {
       reported = true;
       publish();
-      self->send(env.master, failed_atom::value, env.attempt, runtime->error());
+      self->send(env.master, failed_atom::value, env.attempt, runtime->error(), runtime->failed_restoring());
       self->quit();
     }
   }

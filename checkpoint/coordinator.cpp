@@ -6,16 +6,23 @@
 namespace sluice::checkpoint {
 
 CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks)
-    : config_(config), tasks_(std::move(tasks)), next_id_(config.first_id) {}
+    : config_(config), tasks_(std::move(tasks)), next_id_(config.first_id) {
+  // Counts of unfinished inputs keep frontier() linear in the tasks: an all-to-all exchange
+  // gives every task p inputs, and frontier() runs whenever a task finishes.
+  for (size_t i = 0; i < tasks_.size(); ++i) index_[tasks_[i].id] = i;
+  consumers_.resize(tasks_.size());
+  open_inputs_.resize(tasks_.size());
+  for (size_t i = 0; i < tasks_.size(); ++i)
+    for (int in : tasks_[i].inputs) {
+      ++open_inputs_[i];
+      if (auto it = index_.find(in); it != index_.end()) consumers_[it->second].push_back(i);
+    }
+}
 
 std::vector<int> CheckpointCoordinator::frontier() const {
   std::vector<int> out;
-  for (const auto& t : tasks_) {
-    if (finished_.count(t.id)) continue;
-    bool inputs_done = true;
-    for (int in : t.inputs) inputs_done &= finished_.count(in) > 0;
-    if (inputs_done) out.push_back(t.id);
-  }
+  for (size_t i = 0; i < tasks_.size(); ++i)
+    if (open_inputs_[i] == 0 && !finished_.count(tasks_[i].id)) out.push_back(tasks_[i].id);
   return out;
 }
 
@@ -26,10 +33,10 @@ CoordinatorActions CheckpointCoordinator::on_time(int64_t now_ms) {
                      std::to_string(config_.timeout_ms) + " ms",
                  now_ms, out);
   }
-  // Once all data ended, only the final checkpoint is taken.
-  if (!pending_ && committing_.empty() && !all_ended() && config_.interval_ms > 0 &&
-      now_ms - last_end_ms_ >= config_.min_pause_ms &&
-      now_ms - pending_since_ >= config_.interval_ms)
+  // Once all data ended, only the final checkpoint is taken (and retried when it failed).
+  if (!pending_ && committing_.empty() && !all_ended() && config_.interval_ms > 0 && paced(now_ms))
+    start(now_ms, out);
+  else if (!pending_ && final_now(now_ms))
     start(now_ms, out);
   return out;
 }
@@ -76,9 +83,8 @@ CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int task, const
                                                      int64_t now_ms) {
   CoordinatorActions out;
   if (!pending_ || id != *pending_) return out;
-  fail_pending("checkpoint " + std::to_string(id) + " declined by subtask " + std::to_string(task) + ": " +
-                   reason,
-               now_ms, out);
+  (void)task;  // the reason names the subtask in the user's terms
+  fail_pending("checkpoint " + std::to_string(id) + " declined: " + reason, now_ms, out);
   return out;
 }
 
@@ -92,7 +98,9 @@ CoordinatorActions CheckpointCoordinator::on_job_failure(const std::string& why)
 
 CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now_ms) {
   CoordinatorActions out;
-  finished_.insert(task);
+  if (finished_.insert(task).second)
+    if (auto it = index_.find(task); it != index_.end())
+      for (size_t c : consumers_[it->second]) --open_inputs_[c];
   if (pending_) {
     awaiting_.erase(task);
     if (awaiting_.empty()) {

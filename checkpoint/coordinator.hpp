@@ -88,6 +88,15 @@ class CheckpointCoordinator {
   bool final_due() const {
     return all_ended() && !pending_ && last_completed_ <= ended_after_ && finished_.size() < tasks_.size();
   }
+  /// The final checkpoint is due and may start now: at once the first time (or after a
+  /// checkpoint that completed before all input ended), but after a failed attempt only once
+  /// the interval and the min pause have passed, like any other checkpoint. on_time starts it
+  /// then; a retry never runs in a tight loop.
+  bool final_now(int64_t now_ms) const {
+    return final_due() && committing_.empty() && (failures_in_row_ == 0 || paced(now_ms));
+  }
+  /// Failed checkpoints since the last one that completed.
+  int failures_in_row() const { return failures_in_row_; }
 
   std::optional<int64_t> pending() const { return pending_; }
   int64_t last_completed() const { return last_completed_; }
@@ -100,9 +109,16 @@ class CheckpointCoordinator {
   void complete(int64_t now_ms, CoordinatorActions& out);
   void fail_pending(const std::string& why, int64_t now_ms, CoordinatorActions& out);
   void count_failure(const std::string& why, CoordinatorActions& out);
+  /// The interval since the last trigger and the min pause since the last end have passed.
+  bool paced(int64_t now_ms) const {
+    return now_ms - last_end_ms_ >= config_.min_pause_ms && now_ms - pending_since_ >= config_.interval_ms;
+  }
 
   CoordinatorConfig config_;
   std::vector<TaskNode> tasks_;
+  std::vector<std::vector<size_t>> consumers_;  // by task index: the tasks reading from it (once per input)
+  std::vector<size_t> open_inputs_;              // by task index: inputs not finished yet
+  std::map<int, size_t> index_;                  // task id -> index in tasks_
   std::set<int> finished_;
   int64_t next_id_ = 1;
   std::optional<int64_t> pending_;

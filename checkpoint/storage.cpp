@@ -8,17 +8,31 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
+#include "checkpoint/fault_injection.hpp"
 #include "checkpoint/metadata.capnp.h"
 
 namespace sluice::checkpoint {
 
 namespace fs = std::filesystem;
+
+namespace {
+std::shared_ptr<FaultInjector> fault_injector;  // read and written through std::atomic_load/store
+}  // namespace
+
+void set_fault_injector(std::shared_ptr<FaultInjector> injector) { std::atomic_store(&fault_injector, std::move(injector)); }
+
+int injected_fault(IoPoint point, const fs::path& path, uint64_t checkpoint_id) {
+  auto injector = std::atomic_load(&fault_injector);
+  return injector ? injector->fail(point, path, checkpoint_id) : 0;
+}
 
 uint64_t fnv1a64(const void* data, size_t size, uint64_t h) {
   const auto* p = static_cast<const uint8_t*>(data);
@@ -46,14 +60,18 @@ void sync_directory(const fs::path& dir) {
 }
 
 /// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
-void write_durably(const fs::path& path, const std::string& bytes) {
+/// An injected write fault leaves a torn file (half the bytes) behind, as a full disk would.
+void write_durably(const fs::path& path, const std::string& bytes, uint64_t id) {
   auto tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw CheckpointError("cannot create checkpoint file '" + tmp.string() + "': " + errno_text());
+  size_t end = bytes.size();
+  int injected = injected_fault(IoPoint::write, path, id);
+  if (injected) end /= 2;
   size_t off = 0;
-  while (off < bytes.size()) {
-    auto n = ::write(fd, bytes.data() + off, bytes.size() - off);
+  while (off < end || injected) {
+    auto n = off < end ? ::write(fd, bytes.data() + off, end - off) : (errno = injected, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       auto e = errno_text();
@@ -62,17 +80,27 @@ void write_durably(const fs::path& path, const std::string& bytes) {
     }
     off += size_t(n);
   }
+  if (int e = injected_fault(IoPoint::fsync, path, id)) {
+    ::close(fd);
+    errno = e;
+    throw CheckpointError("cannot flush checkpoint file '" + tmp.string() + "': " + errno_text());
+  }
   if (::fsync(fd) != 0 || ::close(fd) != 0)
     throw CheckpointError("cannot flush checkpoint file '" + tmp.string() + "': " + errno_text());
   std::error_code ec;
-  fs::rename(tmp, path, ec);
+  if (int e = injected_fault(IoPoint::rename, path, id)) ec = std::error_code(e, std::generic_category());
+  else fs::rename(tmp, path, ec);
   if (ec) throw CheckpointError("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
   sync_directory(path.parent_path());
 }
 
 /// Copies `from` to `to` durably (as write_durably does) and returns the checksum of the
 /// bytes copied; their number goes to `size`.
-uint64_t copy_durably(const fs::path& from, const fs::path& to, uint64_t* size) {
+uint64_t copy_durably(const fs::path& from, const fs::path& to, uint64_t* size, uint64_t id) {
+  if (int e = injected_fault(IoPoint::share, to, id)) {
+    errno = e;
+    throw CheckpointError("cannot write checkpoint file '" + to.string() + "': " + errno_text());
+  }
   int in = ::open(from.c_str(), O_RDONLY);
   if (in < 0) throw CheckpointError("cannot read '" + from.string() + "': " + errno_text());
   auto tmp = to;
@@ -127,10 +155,35 @@ uint64_t copy_durably(const fs::path& from, const fs::path& to, uint64_t* size) 
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError("checkpoint file '" + path.string() + "' is missing");
+  if (!in) {
+    if (errno == ENOENT) throw CheckpointError("checkpoint file '" + path.string() + "' is missing");
+    throw CheckpointError("cannot read checkpoint file '" + path.string() + "': " + errno_text());
+  }
   std::ostringstream s;
   s << in.rdbuf();
+  if (in.bad()) throw CheckpointError("cannot read checkpoint file '" + path.string() + "': " + errno_text());
   return s.str();
+}
+
+/// The entries of `dir` (none when it does not exist); one sentence naming it when it cannot
+/// be listed (permission denied, not a directory).
+std::vector<fs::path> list_dir(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return out;
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) out.push_back(it->path());
+  if (ec) throw CheckpointError("cannot list checkpoint directory '" + dir.string() + "': " + ec.message());
+  return out;
+}
+
+/// Whether `path` exists; one sentence naming it when that cannot be told.
+bool present(const fs::path& path) {
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw CheckpointError("cannot read '" + path.string() + "': " + ec.message());
+  return fs::exists(st);
 }
 
 std::optional<uint64_t> id_of(const fs::path& p) {
@@ -259,6 +312,30 @@ CheckpointStorage::CheckpointStorage(fs::path dir, int retain) : dir_(std::move(
     }
   }
   remove_unreferenced(0);
+  // Checkpoints that never completed (a crash, a full disk) hold space and nothing of use.
+  for (const auto& p : list_dir(dir_)) {
+    if (!id_of(p) || present(p / metadata_name)) continue;
+    std::error_code rm;
+    fs::remove_all(p, rm);
+  }
+}
+
+void CheckpointStorage::discard(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> l(share_mu_);
+    discarded_.insert(id);
+  }
+  auto d = checkpoint_dir(id);
+  if (present(d / metadata_name)) return;  // never a complete one
+  std::error_code rm;
+  fs::remove_all(d, rm);
+  if (rm) throw CheckpointError("cannot remove aborted checkpoint '" + d.string() + "': " + rm.message());
+  remove_unreferenced(id + 1);
+}
+
+void CheckpointStorage::refuse_discarded(uint64_t id) {
+  std::lock_guard<std::mutex> l(share_mu_);
+  if (discarded_.count(id)) throw CheckpointError("checkpoint " + std::to_string(id) + " was aborted");
 }
 
 void CheckpointStorage::count_references(const CheckpointMetadata& m, int delta) {
@@ -270,9 +347,8 @@ void CheckpointStorage::count_references(const CheckpointMetadata& m, int delta)
 }
 
 void CheckpointStorage::remove_unreferenced(uint64_t before) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_ / "shared", ec)) {
-    auto name = entry.path().filename().string();
+  for (const auto& path : list_dir(dir_ / "shared")) {
+    auto name = path.filename().string();
     auto plain = name.ends_with(".tmp") ? name.substr(0, name.size() - 4) : name;
     if (shared_refs_.count(plain)) continue;
     // Decided and done under the lock share_file takes first: a checkpoint from `before` on
@@ -281,7 +357,7 @@ void CheckpointStorage::remove_unreferenced(uint64_t before) {
     auto it = last_shared_.find(plain);
     if (before != 0 && it != last_shared_.end() && it->second >= before) continue;
     std::error_code rm;
-    fs::remove(entry.path(), rm);
+    fs::remove(path, rm);
     if (it != last_shared_.end() && !name.ends_with(".tmp")) last_shared_.erase(it);
   }
 }
@@ -293,6 +369,7 @@ fs::path CheckpointStorage::shared_path(const fs::path& checkpoint_dir, const st
 FileRef CheckpointStorage::share_file(uint64_t id, const fs::path& from, const std::string& name) {
   {
     std::lock_guard<std::mutex> l(share_mu_);
+    if (discarded_.count(id)) throw CheckpointError("checkpoint " + std::to_string(id) + " was aborted");
     auto& last = last_shared_[name];
     last = std::max(last, id);
   }
@@ -302,7 +379,7 @@ FileRef CheckpointStorage::share_file(uint64_t id, const fs::path& from, const s
   if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
   FileRef f;
   f.path = shared_ref(name);
-  f.checksum = copy_durably(from, d / name, &f.size);
+  f.checksum = copy_durably(from, d / name, &f.size, id);
   return f;
 }
 
@@ -313,11 +390,12 @@ CheckpointStorage::~CheckpointStorage() {
 fs::path CheckpointStorage::checkpoint_dir(uint64_t id) const { return dir_ / ("chk-" + std::to_string(id)); }
 
 FileRef CheckpointStorage::write_file(uint64_t id, const std::string& name, const std::string& bytes) {
+  refuse_discarded(id);
   auto d = checkpoint_dir(id);
   std::error_code ec;
   fs::create_directories(d, ec);
   if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
-  write_durably(d / name, bytes);
+  write_durably(d / name, bytes, id);
   FileRef f;
   f.path = name;
   f.size = bytes.size();
@@ -329,7 +407,7 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
   auto d = checkpoint_dir(m.checkpoint_id);
   std::error_code ec;
   fs::create_directories(d, ec);
-  write_durably(d / metadata_name, encode(m));
+  write_durably(d / metadata_name, encode(m), m.checkpoint_id);
   count_references(m, +1);
   // Retention: the newest `retain_` complete checkpoints stay, and savepoints (kept until
   // deleted, and not counted: the newest checkpoint always stays); older complete ones and
@@ -348,19 +426,19 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
     bool savepoint = it->second && it->second->savepoint;
     if (savepoint || kept++ < retain_) keep.push_back(it->first);
   }
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    auto id = id_of(entry.path());
+  for (const auto& path : list_dir(dir_)) {
+    auto id = id_of(path);
     if (!id || std::find(keep.begin(), keep.end(), *id) != keep.end()) continue;
     auto found = complete.find(*id);
+    std::error_code rm;
     if (found != complete.end()) {
       // `_metadata` first: once it is gone the checkpoint is no longer complete, and only then
       // are its references uncounted (never twice, never for a checkpoint still there).
-      std::error_code rm;
-      if (!fs::remove(entry.path() / metadata_name, rm)) continue;
+      if (!fs::remove(path / metadata_name, rm)) continue;
       if (found->second) count_references(*found->second, -1);
-      fs::remove_all(entry.path(), rm);
+      fs::remove_all(path, rm);
     } else if (*id < m.checkpoint_id) {
-      fs::remove_all(entry.path(), ec);
+      fs::remove_all(path, rm);
     }
   }
   // Files no retained checkpoint references: those of removed checkpoints, and those of
@@ -369,10 +447,9 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
 }
 
 CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
-  std::error_code exists_ec;
-  if (!fs::exists(path, exists_ec))
-    throw CheckpointError("checkpoint or savepoint '" + path.string() + "' does not exist");
-  auto file = fs::is_directory(path) ? path / metadata_name : path;
+  if (!present(path)) throw CheckpointError("checkpoint or savepoint '" + path.string() + "' does not exist");
+  std::error_code dir_ec;
+  auto file = fs::is_directory(path, dir_ec) ? path / metadata_name : path;
   auto m = decode(read_all(file), file);
   auto base = file.parent_path();
   for (const auto& op : m.operators)
@@ -381,7 +458,9 @@ CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
       auto p = base / f.path;
       std::error_code ec;
       auto size = fs::file_size(p, ec);
-      if (ec) throw CheckpointError("checkpoint file '" + p.string() + "' is missing");
+      if (ec == std::errc::no_such_file_or_directory)
+        throw CheckpointError("checkpoint file '" + p.string() + "' is missing");
+      if (ec) throw CheckpointError("cannot read checkpoint file '" + p.string() + "': " + ec.message());
       if (size != f.size)
         throw CheckpointError("checkpoint file '" + p.string() + "' is truncated: " + std::to_string(size) +
                               " bytes, expected " + std::to_string(f.size));
@@ -394,18 +473,16 @@ CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
 
 uint64_t CheckpointStorage::highest_id() const {
   uint64_t top = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec))
-    if (auto id = id_of(entry.path())) top = std::max(top, *id);
+  for (const auto& path : list_dir(dir_))
+    if (auto id = id_of(path)) top = std::max(top, *id);
   return top;
 }
 
 std::vector<uint64_t> CheckpointStorage::complete_ids() const {
   std::vector<uint64_t> ids;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    auto id = id_of(entry.path());
-    if (id && fs::exists(entry.path() / metadata_name)) ids.push_back(*id);
+  for (const auto& path : list_dir(dir_)) {
+    auto id = id_of(path);
+    if (id && present(path / metadata_name)) ids.push_back(*id);
   }
   std::sort(ids.begin(), ids.end());
   return ids;

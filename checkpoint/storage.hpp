@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -69,7 +70,7 @@ uint64_t fnv1a64(const void* data, size_t size, uint64_t seed = 0xcbf29ce4842223
 /// checkpoint references it any more, nor a checkpoint that may still complete. The reference counts are
 /// rebuilt from the retained `_metadata` files when the storage opens, so a process killed
 /// at any point leaves nothing that is counted wrong: files no complete checkpoint
-/// references are removed then. The directory is locked (flock) while open: two jobs never
+/// references are removed then, and so are checkpoints that never completed. The directory is locked (flock) while open: two jobs never
 /// share it. Every call does blocking I/O: run it on the I/O executor.
 class CheckpointStorage {
  public:
@@ -96,6 +97,10 @@ class CheckpointStorage {
   /// complete checkpoints beyond the newest `retain` (savepoints neither count nor go), and
   /// incomplete ones older than it.
   void commit(const CheckpointMetadata& m);
+  /// Checkpoint `id` was aborted (declined, expired, the job failed): its files and the
+  /// shared files only it wrote go, so a transient full disk frees up; writes for it that
+  /// come later are refused. A complete checkpoint is never touched.
+  void discard(uint64_t id);
   /// Reads and verifies a checkpoint directory (or its `_metadata`): metadata checksum, and
   /// every file's size and checksum.
   /// Needs no open storage (a savepoint anywhere can be read).
@@ -121,6 +126,8 @@ class CheckpointStorage {
   std::map<std::string, int> shared_refs_;
   std::mutex share_mu_;                         // share_file runs on several I/O threads
   std::map<std::string, uint64_t> last_shared_;  // by name: the newest checkpoint that shared it
+  std::set<uint64_t> discarded_;                 // aborted checkpoints (under share_mu_)
+  void refuse_discarded(uint64_t id);
 };
 
 }  // namespace sluice::checkpoint

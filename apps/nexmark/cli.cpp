@@ -15,6 +15,7 @@
 #include "bench.hpp"
 #include "cli_options.hpp"
 #include "csv.hpp"
+#include "faults.hpp"
 #include "queries.hpp"
 #include "sinks.hpp"
 
@@ -141,49 +142,16 @@ int generate(const StreamFlags& flags, const std::string& path, std::ostream& ou
   return 0;
 }
 
-/// The id in a checkpoint directory's name `chk-<n>`; none for any other name.
-std::optional<int64_t> checkpoint_id_of(const std::filesystem::path& dir) {
-  const std::string name = dir.filename().string();
-  if (!name.starts_with("chk-") || name.size() == 4 || name.size() > 22) return std::nullopt;
-  for (size_t i = 4; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return std::nullopt;
-  }
-  return std::stoll(name.substr(4));
-}
-
-/// The checkpoint a job named `job` restores under `config`, as its directory shows before the
-/// job starts: none without `--restore` or when `latest` finds no complete checkpoint (the job
-/// then starts from scratch); for `latest`, the highest `chk-<n>` holding a `_metadata` in the
-/// checkpoint directory (default `checkpoints/<job>`, as the runtime resolves it); for a path,
-/// the id its `chk-<n>` name carries, or INT64_MAX when the name carries none.
-std::optional<int64_t> restored_checkpoint(const CheckpointConfig& config, const std::string& job) {
-  namespace fs = std::filesystem;
-  if (config.restore.empty()) return std::nullopt;
-  if (config.restore != "latest") {
-    fs::path path = config.restore;
-    std::error_code ec;
-    if (fs::is_regular_file(path, ec)) path = path.parent_path();
-    return checkpoint_id_of(path.lexically_normal()).value_or(INT64_MAX);
-  }
-  const fs::path dir = config.dir.empty() ? fs::path("checkpoints") / job : fs::path(config.dir);
-  std::optional<int64_t> latest;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const auto id = checkpoint_id_of(it->path());
-    std::error_code missing;
-    if (id && fs::is_regular_file(it->path() / "_metadata", missing) && (!latest || *id > *latest))
-      latest = id;
-  }
-  return latest;
-}
-
 int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfig& checkpoint,
-        Query query, int parallelism, const std::string& path, std::ostream& out) {
+        const FaultOptions& faults, Query query, int parallelism, const std::string& path, std::ostream& out) {
   const SourceOptions options = flags.source();
   const int p = parallelism > 0 ? parallelism : hardware_threads();
   EngineOptions engine = state.engine(p);
   engine.checkpoint = checkpoint;
   const std::string name(query_name(query));
+  std::error_code ec;
+  if (!path.empty() && std::filesystem::is_directory(path, ec))
+    throw UsageError("--output '" + path + "' is a directory; give the path of the CSV file to write");
   const auto start = std::chrono::steady_clock::now();
   uint64_t rows = 0;
   if (path.empty()) {
@@ -193,10 +161,13 @@ int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfi
     rows = count->rows.load();
   } else if (checkpoint.enabled()) {
     // Exactly once across kills and restores: the rows are committed with the checkpoints,
-    // and the CSV file is assembled from them once the job has succeeded.
+    // and the CSV file is assembled from them once the job has succeeded. The parts directory
+    // is the sink's own: a fresh run clears it, a restored one rolls it back to the restored
+    // checkpoint, each only once the job holds its checkpoint directory.
     const std::string parts = parts_dir(path);
-    prepare_parts_dir(parts, restored_checkpoint(checkpoint, job_name(query)));
-    run_query(query, options, engine, CommittingFileSink<std::string>(parts));
+    inject_disk_full(faults);
+    auto committing = std::make_shared<CommittingFileSink<std::string>>(parts, /*owns_dir=*/true);
+    run_query(query, options, engine, FailingSink<std::string>(committing, faults.task_failures));
     assemble_csv(parts, path, std::string(header(query)));
   } else {
     run_query(query, options, engine, SortedCsvSink(path, std::string(header(query))), 1);
@@ -279,6 +250,19 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
   add_state_options(*run_command, run_state);
   CheckpointConfig run_checkpoint;
   cli::add_checkpoint_options(*run_command, run_checkpoint);
+  FaultOptions run_faults;
+  run_command
+      ->add_option("--inject-task-failures", run_faults.task_failures,
+                   "testing: fail a task N times, each after a checkpoint completed (with --output "
+                   "and checkpoints)")
+      ->check(whole_number<int>(0, 1000))
+      ->group("");  // hidden
+  std::string disk_full;
+  run_command
+      ->add_option("--inject-disk-full", disk_full,
+                   "testing: FROM:COUNT, checkpoints FROM.. find the disk full (with --output and "
+                   "checkpoints)")
+      ->group("");
   std::string run_log_level = "warn";
   run_command
       ->add_option("--log-level", run_log_level,
@@ -332,8 +316,18 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       const auto queries = parse_queries({run_query_name}, err, command);
       if (!queries) return 2;
       log::set_level(run_log_level);
-      return run(run_flags, run_state, run_checkpoint, queries->front(), run_parallelism, run_path,
-                 out);
+      if (!disk_full.empty()) {
+        const auto colon = disk_full.find(':');
+        try {
+          run_faults.disk_full_from = std::stoll(disk_full.substr(0, colon));
+          run_faults.disk_full_for = colon == std::string::npos ? 1 : std::stoi(disk_full.substr(colon + 1));
+        } catch (const std::exception&) {
+          err << "nexmark run: --inject-disk-full: '" << disk_full << "' is not FROM:COUNT\n";
+          return 2;
+        }
+      }
+      return run(run_flags, run_state, run_checkpoint, run_faults, queries->front(), run_parallelism,
+                 run_path, out);
     }
     std::vector<Query> queries = all_queries();
     if (!bench_queries.empty()) {
@@ -342,6 +336,9 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       queries = *parsed;
     }
     return bench(bench_flags, bench_state, queries, out, err);
+  } catch (const UsageError& e) {
+    err << "nexmark " << command << ": " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     err << "nexmark " << command << ": " << e.what() << "\n";
     return 1;

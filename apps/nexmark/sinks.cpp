@@ -17,26 +17,6 @@
 namespace sluice::nexmark {
 namespace {
 
-/// The checkpoint id in a committed part file's name, `part-<subtask>-<checkpoint>` or
-/// `part-<subtask>-<checkpoint>-<n>`; none for any other name.
-std::optional<int64_t> part_checkpoint(const std::string& name) {
-  if (!name.starts_with("part-")) return std::nullopt;
-  std::vector<int64_t> numbers;
-  size_t at = 5;
-  while (at < name.size()) {
-    const size_t end = name.find('-', at);
-    const std::string field = name.substr(at, end == std::string::npos ? end : end - at);
-    if (field.empty() || field.size() > 18 ||
-        !std::all_of(field.begin(), field.end(), [](unsigned char c) { return std::isdigit(c); }))
-      return std::nullopt;
-    numbers.push_back(std::stoll(field));
-    if (end == std::string::npos) break;
-    at = end + 1;
-  }
-  if (numbers.size() < 2 || numbers.size() > 3) return std::nullopt;
-  return numbers[1];
-}
-
 std::runtime_error file_error(const std::string& what, const std::string& path) {
   return std::runtime_error("cannot " + what + " output file '" + path +
                             "': " + std::strerror(errno));
@@ -165,34 +145,6 @@ void write_csv_atomically(const std::string& path, const std::string& header,
 
 std::string parts_dir(const std::string& path) {
   return std::filesystem::absolute(path + ".parts").lexically_normal().string();
-}
-
-void prepare_parts_dir(const std::string& parts, std::optional<int64_t> restored) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!restored) {
-    fs::remove_all(parts, ec);
-    if (ec)
-      throw std::runtime_error("cannot remove the parts of an earlier run in '" + parts +
-                               "': " + ec.message());
-    return;
-  }
-  fs::directory_iterator it(parts, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return;
-    throw std::runtime_error("cannot list the parts directory '" + parts + "': " + ec.message());
-  }
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    const auto checkpoint = part_checkpoint(it->path().filename().string());
-    if (!checkpoint || *checkpoint <= *restored) continue;
-    std::error_code rm;
-    fs::remove(it->path(), rm);
-    if (rm)
-      throw std::runtime_error("cannot remove part file '" + it->path().string() +
-                               "' of a checkpoint after the restored one: " + rm.message());
-  }
-  if (ec)
-    throw std::runtime_error("cannot list the parts directory '" + parts + "': " + ec.message());
 }
 
 uint64_t assemble_csv(const std::string& parts, const std::string& path,

@@ -88,14 +88,6 @@ void write_csv_atomically(const std::string& path, const std::string& header,
 /// from another working directory finds them).
 std::string parts_dir(const std::string& path);
 
-/// Readies `parts` (a CommittingFileSink directory) for a run that restores `restored`: the
-/// id of the checkpoint it restores, or none for a run from scratch. From scratch, the
-/// directory is removed, so that no row of an earlier run mixes in; otherwise committed part
-/// files of checkpoints after `restored` are removed, since the restored job produces their
-/// rows again. In-progress files are the sink's to clean up. Blocking; throws
-/// std::runtime_error naming the file it cannot remove.
-void prepare_parts_dir(const std::string& parts, std::optional<int64_t> restored);
-
 /// Writes `header` and every committed line in `parts`, sorted bytewise, to `path` through
 /// an AtomicFileWriter: the file SortedCsvSink writes for the same rows. Returns the rows.
 uint64_t assemble_csv(const std::string& parts, const std::string& path, const std::string& header);

@@ -26,7 +26,9 @@ int run_job(const std::string& path, JobContext& ctx, std::ostream& err) {
     err << "sluice run: job library '" << path << "' does not exist\n";
     return 2;
   }
-  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // dlopen searches the library path for a name without a slash: the file named is meant.
+  const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+  void* lib = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     err << "sluice run: '" << path << "' is not a loadable job library: " << dlerror() << "\n";
     return 2;
@@ -74,8 +76,13 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
       ->check(CLI::Range(1, 32768));
   add_parsed_option(
       *run, "--buffer-size",
-      [&ctx](const std::string& text) { ctx.config.buffer_size = uint32_t(parse_size(text)); },
-      "network buffer size, e.g. 32kb (default 32kb)")
+      [&ctx](const std::string& text) {
+        auto size = parse_size(text);
+        if (size < 1024 || size > (uint64_t(1) << 30))
+          throw std::invalid_argument("'" + text + "' is outside the allowed range, 1kb to 1gb");
+        ctx.config.buffer_size = uint32_t(size);
+      },
+      "network buffer size, 1kb to 1gb (default 32kb)")
       ->type_name("SIZE");
   add_parsed_option(
       *run, "--buffer-timeout",

@@ -41,12 +41,17 @@ int ExecutionConfig::effective_worker_threads() const {
 
 std::chrono::milliseconds parse_duration(const std::string& text) {
   auto [n, unit] = split_number(text, "duration (write e.g. 300ms, 2s, 5m)");
-  if (unit.empty() || unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "s") return std::chrono::seconds(n);
-  if (unit == "m" || unit == "min") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  throw std::invalid_argument("'" + text + "' has an unknown duration unit '" + unit +
-                              "' (use ms, s, m or h)");
+  uint64_t ms_per = 0;
+  if (unit.empty() || unit == "ms") ms_per = 1;
+  else if (unit == "s") ms_per = 1000;
+  else if (unit == "m" || unit == "min") ms_per = 60'000;
+  else if (unit == "h") ms_per = 3'600'000;
+  else if (unit == "d") ms_per = 86'400'000;
+  else
+    throw std::invalid_argument("'" + text + "' has an unknown duration unit '" + unit + "' (use ms, s, m, h or d)");
+  if (n > uint64_t(max_duration.count()) / ms_per)
+    throw std::invalid_argument("'" + text + "' is longer than the longest duration allowed, 365d (0 to 365d)");
+  return std::chrono::milliseconds(int64_t(n * ms_per));
 }
 
 const char* checkpointing_mode_name(CheckpointingMode m) {
@@ -137,12 +142,15 @@ RestartStrategy parse_restart_strategy(const std::string& text) {
 
 uint64_t parse_size(const std::string& text) {
   auto [n, unit] = split_number(text, "size (write e.g. 64kb, 32mb)");
-  if (unit.empty() || unit == "b") return n;
-  if (unit == "kb" || unit == "k") return n << 10;
-  if (unit == "mb" || unit == "m") return n << 20;
-  if (unit == "gb" || unit == "g") return n << 30;
-  throw std::invalid_argument("'" + text + "' has an unknown size unit '" + unit +
-                              "' (use b, kb, mb or gb)");
+  int shift = -1;
+  if (unit.empty() || unit == "b") shift = 0;
+  else if (unit == "kb" || unit == "k") shift = 10;
+  else if (unit == "mb" || unit == "m") shift = 20;
+  else if (unit == "gb" || unit == "g") shift = 30;
+  else
+    throw std::invalid_argument("'" + text + "' has an unknown size unit '" + unit + "' (use b, kb, mb or gb)");
+  if (n > (UINT64_MAX >> shift)) throw std::invalid_argument("'" + text + "' is too large a size");
+  return n << shift;
 }
 
 }  // namespace sluice

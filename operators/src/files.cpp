@@ -17,8 +17,11 @@
 #include <set>
 #include <tuple>
 
+#include <spdlog/spdlog.h>
+
 #include "sluice/codec.hpp"
 #include "sluice/error.hpp"
+#include "sluice/logging.hpp"
 #include "sluice/sinks.hpp"
 #include "sluice/sources.hpp"
 
@@ -37,7 +40,8 @@ struct ReadState {
   std::FILE* file = nullptr;
   uint64_t end = 0;       // one past the last byte whose line this subtask owns
   uint64_t size = 0;      // the file's size when opened
-  uint64_t next = 0;      // file offset of the next read
+  uint64_t next = 0;      // file offset of the first read
+  uint64_t read_to = 0;   // file offset after the last read (0 before the first)
   bool skip_first = false;
   /// A resumed reader: the offset of the next line to emit, and the file's size then.
   std::optional<std::pair<uint64_t, uint64_t>> resume;
@@ -83,6 +87,10 @@ void read_job(ReadState& s) {
   if (n < read_chunk && std::ferror(s.file))
     throw std::runtime_error("cannot read text file '" + s.path + "': " + errno_text());
   s.chunk.resize(n);
+  s.read_to = (s.read_to ? s.read_to : s.next) + n;
+  if (n < read_chunk && s.read_to < s.size)
+    throw std::runtime_error("text file '" + s.path + "' shrank while it was read: it ends at byte " +
+                             std::to_string(s.read_to) + " but had " + std::to_string(s.size) + " bytes when opened");
   s.eof = n < read_chunk;
   s.done.store(true, std::memory_order_release);
 }
@@ -311,6 +319,26 @@ void commit_file(const std::string& in_progress, const std::string& final_path, 
   if (ec) throw std::runtime_error("cannot " + doing + ": " + ec.message());
 }
 
+/// The numbers in a file name `part-<subtask>-<n>[-<k>]`: the subtask and n (the checkpoint
+/// that committed it for a committed part, the transaction for an in-progress one).
+std::optional<std::pair<int64_t, int64_t>> part_numbers(const std::string& name) {
+  if (name.rfind("part-", 0) != 0) return std::nullopt;
+  std::vector<int64_t> numbers;
+  const char* p = name.data() + 5;
+  const char* last = name.data() + name.size();
+  while (p < last) {
+    int64_t v = -1;
+    auto [next, ec] = std::from_chars(p, last, v);
+    if (ec != std::errc() || next == p || v < 0) break;
+    numbers.push_back(v);
+    p = next;
+    if (p == last || *p != '-') break;
+    ++p;
+  }
+  if (numbers.empty()) return std::nullopt;
+  return std::make_pair(numbers[0], numbers.size() > 1 && p == last ? numbers[1] : -1);
+}
+
 /// The subtask index in an in-progress file name `part-<subtask>-<txn>`, or -1.
 int64_t subtask_of(const std::string& name) {
   if (name.rfind("part-", 0) != 0) return -1;
@@ -321,29 +349,68 @@ int64_t subtask_of(const std::string& name) {
   return i;
 }
 
-/// Deletes the in-progress files in `dir` of old subtasks i with i % parallelism == subtask
-/// whose names are not in `keep` (written after the restored checkpoint).
-void delete_leftovers(const std::string& dir, int subtask, int parallelism, const std::set<std::string>& keep) {
+/// Applies `f` to each entry of `dir` (none when it does not exist), naming the directory
+/// in the error when it cannot be listed.
+template <class F>
+void for_each_entry(const std::string& dir, const std::string& what, F&& f) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) {
     if (ec == std::errc::no_such_file_or_directory) return;
-    throw std::runtime_error("cannot list in-progress directory '" + dir + "': " + ec.message());
+    throw std::runtime_error("cannot list " + what + " '" + dir + "': " + ec.message());
   }
+  for (; it != fs::directory_iterator(); it.increment(ec)) f(it->path());
+  if (ec) throw std::runtime_error("cannot list " + what + " '" + dir + "': " + ec.message());
+}
+
+/// Deletes the in-progress files in `dir` of old subtasks i with i % parallelism == subtask
+/// whose names are not in `keep` (written after the restored checkpoint).
+void delete_leftovers(const std::string& dir, int subtask, int parallelism, const std::set<std::string>& keep) {
   bool deleted = false;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    auto name = it->path().filename().string();
+  for_each_entry(dir, "in-progress directory", [&](const fs::path& path) {
+    auto name = path.filename().string();
     auto i = subtask_of(name);
-    if (i < 0 || i % parallelism != subtask || keep.count(name)) continue;
+    if (i < 0 || i % parallelism != subtask || keep.count(name)) return;
     std::error_code rm;
-    fs::remove(it->path(), rm);
-    if (rm)
-      throw std::runtime_error("cannot delete leftover in-progress file '" + it->path().string() +
-                               "': " + rm.message());
+    fs::remove(path, rm);
+    if (rm) throw std::runtime_error("cannot delete leftover in-progress file '" + path.string() + "': " + rm.message());
     deleted = true;
-  }
-  if (ec) throw std::runtime_error("cannot list in-progress directory '" + dir + "': " + ec.message());
+  });
   if (deleted) sync_dir(dir);
+}
+
+/// The committed part files in `dir` of old subtasks i with i % parallelism == subtask that
+/// checkpoints after `restored` committed (all of them when `restored` is negative).
+std::vector<fs::path> parts_after(const std::string& dir, int subtask, int parallelism, int64_t restored) {
+  std::vector<fs::path> out;
+  for_each_entry(dir, "output directory", [&](const fs::path& path) {
+    auto n = part_numbers(path.filename().string());
+    if (!n || n->second < 0 || n->first % parallelism != subtask) return;
+    if (n->second > restored) out.push_back(path);
+  });
+  return out;
+}
+
+/// Moves committed parts of checkpoints after the restored one into `dir/.rolled-back/`
+/// (kept for the user, logged), so the output holds exactly what the restored checkpoint
+/// committed. Returns how many moved.
+size_t roll_back(const std::string& dir, int subtask, int parallelism, int64_t restored) {
+  auto parts = parts_after(dir, subtask, parallelism, restored);
+  if (parts.empty()) return 0;
+  auto aside = fs::path(dir) / ".rolled-back";
+  std::error_code ec;
+  fs::create_directories(aside, ec);
+  if (ec) throw std::runtime_error("cannot create '" + aside.string() + "': " + ec.message());
+  for (const auto& p : parts) {
+    auto to = aside / p.filename();
+    for (int k = 1; fs::exists(to, ec); ++k) to = aside / (p.filename().string() + "." + std::to_string(k));
+    fs::rename(p, to, ec);
+    if (ec) throw std::runtime_error("cannot move part file '" + p.string() + "' (committed after checkpoint " +
+                                     std::to_string(restored) + ") aside: " + ec.message());
+  }
+  sync_dir(aside.string());
+  sync_dir(dir);
+  return parts.size();
 }
 
 using PendingList = std::vector<std::tuple<int64_t, std::string, std::string>>;
@@ -378,7 +445,8 @@ bool natural_less(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-CommittingFiles::CommittingFiles(std::string dir, int subtask) : dir_(std::move(dir)), subtask_(subtask) {
+CommittingFiles::CommittingFiles(std::string dir, int subtask, bool owns_dir)
+    : dir_(std::move(dir)), subtask_(subtask), owns_dir_(owns_dir) {
   std::random_device rd;
   uint64_t r = (uint64_t(rd()) << 32) ^ uint64_t(rd());
   char hex[17];
@@ -390,8 +458,6 @@ CommittingFiles::~CommittingFiles() = default;
 
 void CommittingFiles::restore(const std::vector<std::string>& states, int subtask, int parallelism) {
   restored_ = true;
-  restore_subtask_ = subtask;
-  restore_parallelism_ = parallelism;
   for (size_t i = 0; i < states.size(); ++i) {
     if (states[i].empty()) continue;
     PendingList l;
@@ -411,9 +477,20 @@ void CommittingFiles::restore(const std::vector<std::string>& states, int subtas
 void CommittingFiles::open(OperatorContext& ctx) {
   io_ = &ctx.io();
   checkpointing_ = ctx.checkpointing();
-  if (!restored_) return;
+  auto restored = ctx.restored_checkpoint();
+  if (!restored && !restored_ && !owns_dir_) return;
   io_->submit([dir = dir_, pending = std::move(to_recommit_), keep = std::set<std::string>(keep_.begin(), keep_.end()),
-               subtask = restore_subtask_, parallelism = restore_parallelism_] {
+               subtask = ctx.subtask_index(), parallelism = ctx.parallelism(), restored,
+               was_restored = restored_, who = ctx.describe()] {
+    if (!restored && !was_restored) {  // a fresh start in a directory of its own: earlier runs' parts go
+      for (const auto& p : parts_after(dir, subtask, parallelism, -1)) {
+        std::error_code rm;
+        fs::remove(p, rm);
+        if (rm) throw std::runtime_error("cannot delete part file '" + p.string() + "' of an earlier run: " + rm.message());
+      }
+      delete_leftovers(dir + "/.in-progress", subtask, parallelism, {});
+      return;
+    }
     // The final names were fixed at pre-commit: they may lie in another directory than this
     // run's (the output moved between runs), so each one's own directory is synced.
     std::set<std::string> dirs;
@@ -422,6 +499,9 @@ void CommittingFiles::open(OperatorContext& ctx) {
       dirs.insert(fs::path(p.final_path).parent_path().string());
     }
     for (const auto& d : dirs) sync_dir(d);
+    if (auto n = restored ? roll_back(dir, subtask, parallelism, *restored) : 0)
+      log::get("operators")->warn("{} resumed from checkpoint {}: moved {} part file(s) committed after it to '{}'",
+                                  who, *restored, n, dir + "/.rolled-back");
     delete_leftovers(dir + "/.in-progress", subtask, parallelism, keep);
   });
   to_recommit_.clear();

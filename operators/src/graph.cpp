@@ -53,24 +53,24 @@ std::vector<std::string> JobGraph::operator_ids() const {
 
 void JobGraph::validate() const {
   if (config.max_parallelism < 1 || config.max_parallelism > 32768)
-    throw JobError("max parallelism must be between 1 and 32768, got " +
+    throw UsageError("max parallelism must be between 1 and 32768, got " +
                    std::to_string(config.max_parallelism));
   if (config.exclusive_buffers < 1)
-    throw JobError("each input channel needs at least 1 exclusive buffer");
-  if (config.buffer_size < 1024) throw JobError("buffer size must be at least 1kb");
+    throw UsageError("each input channel needs at least 1 exclusive buffer");
+  if (config.buffer_size < 1024) throw UsageError("buffer size must be at least 1kb");
   bool any_source = false;
   for (const auto& n : nodes) {
     any_source |= n.is_source;
     if (n.keyed && parallelism_of(n.id) > config.max_parallelism)
-      throw JobError("operator '" + n.name + "' has parallelism " +
+      throw UsageError("operator '" + n.name + "' has parallelism " +
                      std::to_string(parallelism_of(n.id)) + " above the max parallelism " +
                      std::to_string(config.max_parallelism));
   }
-  if (!any_source) throw JobError("job '" + name + "' has no source");
+  if (!any_source) throw UsageError("job '" + name + "' has no source");
   for (const auto& e : edges) {
     if (e.partitioning == detail::Partitioning::forward &&
         parallelism_of(e.source) != parallelism_of(e.target))
-      throw JobError("forward edge from '" + nodes[size_t(e.source)].name + "' (parallelism " +
+      throw UsageError("forward edge from '" + nodes[size_t(e.source)].name + "' (parallelism " +
                      std::to_string(parallelism_of(e.source)) + ") to '" +
                      nodes[size_t(e.target)].name + "' (parallelism " +
                      std::to_string(parallelism_of(e.target)) +

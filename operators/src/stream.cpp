@@ -40,6 +40,7 @@ Executor& default_executor() {
 
 JobResult JobClient::wait() {
   auto r = handle_->wait();
+  if (!r.succeeded && r.usage_error) throw UsageError(r.error);
   if (!r.succeeded) throw JobError(r.error);
   return r;
 }

@@ -31,7 +31,7 @@ caf::behavior fake_consumer(caf::event_based_actor*, std::shared_ptr<Received> r
 caf::behavior fake_master(caf::event_based_actor*, std::shared_ptr<Received> rec) {
   return {
       [rec](done_atom, int32_t, int32_t, int32_t) { rec->reports.push_back("done"); },
-      [rec](failed_atom, int32_t, const std::string& e) { rec->reports.push_back("failed: " + e); },
+      [rec](failed_atom, int32_t, const std::string& e, bool) { rec->reports.push_back("failed: " + e); },
   };
 }
 

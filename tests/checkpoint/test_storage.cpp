@@ -90,3 +90,64 @@ TEST_CASE("a checkpoint directory is locked while open", "[storage]") {
   }
   CHECK_NOTHROW(CheckpointStorage(dir.path()));
 }
+
+// Issue 10, item 5: a declined checkpoint's files stayed, so a full disk stayed full and 101
+// chk-N folders piled up.
+TEST_CASE("regression 5: an aborted checkpoint's files go, later writes for it are refused, and open sweeps "
+          "incomplete ones", "[storage][regression]") {
+  test_support::TempDir dir;
+  {
+    CheckpointStorage s(dir.path());
+    write_checkpoint(s, 1);
+    // Checkpoint 2: one subtask wrote its file and shared one; the other declined.
+    s.write_file(2, "op-00ff-0", "half of checkpoint 2");
+    auto sst = dir.path() / "local.sst";
+    std::ofstream(sst) << "an sst file";
+    s.share_file(2, sst, "a-000002.sst");
+    REQUIRE(fs::exists(s.checkpoint_dir(2)));
+    REQUIRE(fs::exists(dir.path() / "shared" / "a-000002.sst"));
+    s.discard(2);
+    CHECK_FALSE(fs::exists(s.checkpoint_dir(2)));
+    CHECK_FALSE(fs::exists(dir.path() / "shared" / "a-000002.sst"));
+    // The other subtask's write comes late: refused, nothing reappears.
+    CHECK_THROWS_WITH(s.write_file(2, "op-00ff-1", "late"), Catch::Contains("checkpoint 2 was aborted"));
+    CHECK_THROWS_WITH(s.share_file(2, sst, "a-000003.sst"), Catch::Contains("checkpoint 2 was aborted"));
+    CHECK_FALSE(fs::exists(s.checkpoint_dir(2)));
+    // A complete checkpoint is never discarded.
+    s.discard(1);
+    CHECK(s.complete_ids() == std::vector<uint64_t>{1});
+    CHECK_NOTHROW(s.load(s.checkpoint_dir(1)));
+    // A checkpoint that is still being written when the process dies.
+    s.write_file(3, "op-00ff-0", "checkpoint 3, never completed");
+  }
+  CheckpointStorage reopened(dir.path());
+  CHECK_FALSE(fs::exists(reopened.checkpoint_dir(3)));
+  CHECK(reopened.complete_ids() == std::vector<uint64_t>{1});
+}
+
+// Issue 10, item 11: an unreadable checkpoint folder gave a raw exception or "missing".
+TEST_CASE("regression 11: a checkpoint directory or shared area that cannot be read gets one sentence naming it",
+          "[storage][regression]") {
+  test_support::TempDir dir;
+  std::ofstream(dir.path() / "not-a-dir") << "a file where the checkpoint directory should be";
+  CHECK_THROWS_WITH(CheckpointStorage(dir.path() / "not-a-dir"), Catch::Contains("not-a-dir") && !Catch::Contains("missing"));
+  {
+    CheckpointStorage s(dir.path() / "chk");
+    write_checkpoint(s, 1);
+  }
+  std::ofstream(dir.path() / "chk" / "shared") << "a file where the shared area should be";
+  CHECK_THROWS_WITH(CheckpointStorage(dir.path() / "chk"),
+                    Catch::Contains("cannot list checkpoint directory") && Catch::Contains("chk/shared") &&
+                        Catch::Contains("Not a directory"));
+  // A task file that is a directory cannot be read: said so, not "missing".
+  fs::remove(dir.path() / "chk" / "shared");
+  auto task_file = dir.path() / "chk" / "chk-1" / "op-00ff-0";
+  fs::remove(task_file);
+  fs::create_directory(task_file);
+  try {
+    CheckpointStorage::load(dir.path() / "chk" / "chk-1");
+    FAIL("a directory in place of a task file loaded");
+  } catch (const CheckpointError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("op-00ff-0") && !Catch::Contains("missing"));
+  }
+}

@@ -73,6 +73,29 @@ TEST_CASE("a missing job library is a usage error naming the path", "[cli]") {
   CHECK_THAT(r.err, Catch::Contains("'/no/such/job.so' does not exist"));
 }
 
+// Issue 10, item 8: overflowing durations and sizes were taken silently or failed the job.
+TEST_CASE("regression 8: durations and sizes out of range are usage errors naming the flag and the range", "[cli][regression]") {
+  for (const char* flag : {"--checkpoint-timeout", "--checkpoint-interval", "--min-pause", "--buffer-timeout"}) {
+    INFO(flag);
+    auto r = sluice_cli({"run", test_job("test_job_ok"), flag, "9999999999999h"});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains(flag) && Catch::Contains("9999999999999h") && Catch::Contains("0 to 365d"));
+  }
+  auto r = sluice_cli({"run", test_job("test_job_ok"), "--restart-strategy", "fixed-delay:3:99999999999d"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("--restart-strategy") && Catch::Contains("365d"));
+  for (const char* size : {"5gb", "999999999999999999gb", "512"}) {
+    INFO(size);
+    r = sluice_cli({"run", test_job("test_job_ok"), "--buffer-size", size});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("--buffer-size") && Catch::Contains(size));
+  }
+  CHECK_THAT(r.err, Catch::Contains("1kb to 1gb"));
+  test_support::TempDir dir;
+  r = sluice_cli({"run", test_job("test_job_ok"), "--buffer-size", "1gb", "--", dir.file("sum.txt")});
+  CHECK(r.status == 0);
+}
+
 TEST_CASE("a file that is not a shared library is refused", "[cli]") {
   test_support::TempDir dir;
   auto path = dir.file("job.so");
@@ -440,7 +463,7 @@ TEST_CASE("restoring the latest checkpoint of an empty directory starts from scr
   const int code = p.exit_code();
   INFO("stderr:\n" << p.err());
   REQUIRE(code == 0);
-  CHECK_THAT(p.err(), Catch::Contains("no complete checkpoint in '" + chk + "'; starting from scratch"));
+  CHECK_THAT(p.err(), Catch::Contains("no usable checkpoint in '" + chk + "'; starting from scratch"));
   CHECK(output_mismatch(out, n) == "");
 }
 
@@ -460,7 +483,7 @@ TEST_CASE("a rerun with --restore latest after the job finished exits 0 and leav
     INFO("stderr:\n" << first.err());
     REQUIRE(code == 0);
     CHECK_THAT(first.err(),
-               Catch::Contains("no complete checkpoint in 'checkpoints/checkpointed count'; starting from scratch"));
+               Catch::Contains("no usable checkpoint in 'checkpoints/checkpointed count'; starting from scratch"));
   }
   REQUIRE(output_mismatch(out, n) == "");
   const auto before = committed_files(out);
@@ -513,7 +536,7 @@ TEST_CASE("restoring a path that holds no checkpoint fails with one sentence nam
   const auto empty = dir.file("empty");
   std::filesystem::create_directories(empty);
   r = sluice_cli({"run", test_job("test_job_checkpointed"), "--restore", empty, "--", dir.file("out"), "100"});
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("sluice run: job 'checkpointed count' cannot start: ") &&
                         Catch::Contains("'" + empty + "/_metadata'") && Catch::EndsWith("\n"));
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
@@ -535,9 +558,41 @@ TEST_CASE("a second job on a checkpoint directory in use is refused, the first r
   SluiceProcess second({"run", test_job("test_job_checkpointed"), "-p", "2", "--checkpoint-interval", "100ms",
                         "--checkpoint-dir", chk, "--restore", "latest", "--", dir.file("out-second"), "100"},
                        dir.file("second"));
-  CHECK(second.exit_code() == 1);
+  CHECK(second.exit_code() == 2);
   CHECK(second.err() == "sluice run: job 'checkpointed count' cannot start: checkpoint directory '" + chk +
                             "' is in use by another process\n");
   CHECK_FALSE(std::filesystem::exists(dir.file("out-second")));
   CHECK(first.kill9());
+}
+
+// Issue 10, item 9: a bare file name was looked up on the library path, not in the working directory.
+TEST_CASE("regression 9: sluice run with a bare file name loads that file from the working directory", "[cli][regression]") {
+  test_support::TempDir dir;
+  std::filesystem::copy_file(test_job("test_job_ok"), dir.file("my_job.so"));
+  SluiceProcess p({"run", "my_job.so", "-p", "2", "--", dir.file("sum.txt")}, dir.file("bare"), dir.path().string());
+  const int code = p.exit_code();
+  INFO(p.err());
+  CHECK(code == 0);
+  CHECK(slurp(dir.file("sum.txt")) == "500500 p=2\n");
+}
+
+// Issue 10, item 4, as a user meets it: a rerun without --restore into the same directory.
+TEST_CASE("regression 4: sluice run without --restore into a directory holding checkpoints exits 2 and keeps them",
+          "[cli][checkpoint][regression]") {
+  test_support::TempDir dir;
+  const auto chk = dir.file("chk");
+  auto r = sluice_cli({"run", test_job("test_job_checkpointed"), "-p", "2", "--checkpoint-interval", "20ms",
+                       "--checkpoint-dir", chk, "--", dir.file("out"), "20000"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto newest = newest_checkpoint(chk);
+  REQUIRE(newest > 0);
+  r = sluice_cli({"run", test_job("test_job_checkpointed"), "-p", "2", "--checkpoint-interval", "20ms",
+                  "--checkpoint-dir", chk, "--", dir.file("out2"), "20000"});
+  CHECK(r.status == 2);
+  CHECK(r.err == "sluice run: job 'checkpointed count' cannot start: checkpoint directory '" + chk +
+                     "' holds checkpoints of an earlier run (newest chk-" + std::to_string(newest) +
+                     "); pass --restore latest to continue from them, or give another --checkpoint-dir\n");
+  CHECK(newest_checkpoint(chk) == newest);
+  CHECK_NOTHROW(sluice::checkpoint::CheckpointStorage::load(chk + "/chk-" + std::to_string(newest)));
 }

@@ -11,42 +11,11 @@
 #include <thread>
 
 #include "checkpoint/storage.hpp"
+#include "support/checkpoint_jobs.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace sluice;
-using KeyCount = std::pair<int64_t, int64_t>;
-
-namespace {
-
-/// Counts records per key in value state and emits each key's count once, when the input
-/// ends (an event-time timer at 0 fires only at the final watermark): the output does not
-/// depend on arrival order, so any loss or duplicate shows.
-class CountAtEnd final : public KeyedProcessFunction<int64_t, int64_t, KeyCount> {
- public:
-  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int64_t>("count")); }
-  void process(const int64_t&, Context& ctx, Collector<KeyCount>&) override {
-    count_->update(count_->value().value_or(0) + 1);
-    ctx.timer_service().register_event_time_timer(0);
-  }
-  void on_timer(int64_t, OnTimerContext& ctx, Collector<KeyCount>& out) override {
-    out.collect({ctx.current_key(), count_->value().value_or(0)});
-  }
-
- private:
-  ValueState<int64_t>* count_ = nullptr;
-};
-
-ExecutionConfig checkpointed(const std::string& dir, std::chrono::milliseconds interval) {
-  ExecutionConfig c;
-  c.parallelism = 2;
-  c.worker_threads = 2;
-  c.checkpoint.interval = interval;
-  c.checkpoint.dir = dir;
-  c.checkpoint.restart.delay = std::chrono::milliseconds(10);
-  return c;
-}
-
-}  // namespace
+using namespace test_support::jobs;
 
 TEST_CASE("a checkpointed job completes checkpoints, ends with a final one, and counts exactly", "[checkpoint]") {
   test_support::TempDir dir;
@@ -79,136 +48,6 @@ TEST_CASE("a checkpointed job completes checkpoints, ends with a final one, and 
   CHECK(states[0].name == "count");
   CHECK_THAT(states[0].codec, Catch::Contains("value"));
 }
-
-namespace {
-
-/// Throws at seeded points: fault k fires at the first record after record count
-/// `points[k]` (over all runs of the job) once a checkpoint completed since fault k-1, or at
-/// the third checkpoint completed since fault k-1 when no record comes. Every run makes
-/// progress, and no fault depends on time.
-struct FaultPlan {
-  std::vector<int64_t> points;
-  std::atomic<int64_t> seen{0};
-  std::atomic<size_t> next{0};
-  std::atomic<int64_t> completed{0};     // checkpoints completed, as subtask 0 was told
-  std::atomic<int64_t> completed_at{0};  // ... when the last fault fired
-  FaultPlan(uint32_t seed, int faults, int64_t spread) {
-    std::mt19937_64 rng(seed);
-    int64_t at = 0;
-    for (int i = 0; i < faults; ++i) {
-      at += 1000 + int64_t(rng() % uint64_t(spread));
-      points.push_back(at);
-    }
-  }
-  bool done() const { return next.load() >= points.size(); }
-  void on_record() {
-    auto n = seen.fetch_add(1) + 1;
-    auto k = next.load();
-    if (k >= points.size() || n < points[k] || completed.load() <= completed_at.load()) return;
-    fire(k, "record " + std::to_string(n));
-  }
-  void on_checkpoint(int64_t id) {
-    auto c = completed.fetch_add(1) + 1;
-    auto k = next.load();
-    if (k < points.size() && c >= completed_at.load() + 3) fire(k, "checkpoint " + std::to_string(id));
-  }
-  void fire(size_t k, const std::string& where) {
-    if (!next.compare_exchange_strong(k, k + 1)) return;
-    completed_at.store(completed.load());
-    throw std::runtime_error("injected fault " + std::to_string(k + 1) + " at " + where);
-  }
-};
-
-/// Passes records on, injecting the plan's faults.
-class InjectFaults final : public ProcessFunction<int64_t, int64_t> {
- public:
-  explicit InjectFaults(std::shared_ptr<FaultPlan> plan) : plan_(std::move(plan)) {}
-  void open(RuntimeContext& rc) override { subtask_ = rc.subtask_index(); }
-  void process(const int64_t& v, Context&, Collector<int64_t>& out) override {
-    if (plan_) plan_->on_record();
-    out.collect(v);
-  }
-  void notify_checkpoint_complete(int64_t id) override {
-    if (plan_ && subtask_ == 0) plan_->on_checkpoint(id);
-  }
-
- private:
-  std::shared_ptr<FaultPlan> plan_;
-  int subtask_ = 0;
-};
-
-/// Indices 0..n-1 split among subtasks as the generator does. A subtask pauses at index
-/// `hold_at` and before ending until `go_on()` says so (waiting, while checkpoints go on).
-class HeldSource final : public Source<int64_t> {
- public:
-  HeldSource(int64_t n, int64_t hold_at, std::function<bool()> go_on)
-      : n_(n), hold_at_(hold_at), go_on_(std::move(go_on)) {}
-  std::unique_ptr<SourceReader<int64_t>> create_reader(int subtask, int parallelism) const override {
-    return std::make_unique<Reader>(*this, subtask, parallelism);
-  }
-  std::unique_ptr<SourceReader<int64_t>> resume_reader(int, int parallelism, const std::string& position) const override {
-    return std::make_unique<Reader>(*this, detail::index_from_position(position, name()), parallelism);
-  }
-  bool bounded() const override { return true; }
-  std::string name() const override { return "Held Source"; }
-
- private:
-  class Reader final : public SourceReader<int64_t> {
-   public:
-    Reader(const HeldSource& s, int64_t next, int step) : s_(s), next_(next), step_(step) {}
-    SourceStatus poll(Output<int64_t>& out, int max_records) override {
-      bool may = !s_.go_on_ || s_.go_on_();
-      int64_t stop = may ? s_.n_ : std::min(s_.n_, s_.hold_at_);
-      for (int i = 0; i < max_records && next_ < stop; ++i, next_ += step_) out.push(int64_t(next_), no_timestamp);
-      if (next_ < stop) return SourceStatus::more;
-      return may && next_ >= s_.n_ ? SourceStatus::finished : SourceStatus::waiting;
-    }
-    std::string position() const override { return detail::index_position(next_); }
-
-   private:
-    const HeldSource& s_;
-    int64_t next_;
-    int64_t step_;
-  };
-  int64_t n_;
-  int64_t hold_at_;
-  std::function<bool()> go_on_;
-};
-
-struct Run {
-  std::vector<std::string> records;  // committed lines of the record sink
-  std::vector<std::string> counts;   // committed lines of the count sink
-  JobResult result;
-  std::vector<CheckpointInfo> checkpoints;
-};
-
-/// generator (p=2) -> fault injection -> [every record to a committing sink]
-///                                     -> key_by -> CountAtEnd -> committing sink
-Run run_counting_job(const std::string& dir, int64_t n, ExecutionConfig config, std::shared_ptr<FaultPlan> faults) {
-  StreamEnvironment env(std::move(config));
-  std::function<bool()> all_fired;
-  if (faults) all_fired = [faults] { return faults->done(); };
-  auto records = env.from_source<int64_t>(HeldSource(n, n, all_fired)).uid("source").process(InjectFaults(faults)).uid("faults");
-  records.map([](int64_t v) { return std::to_string(v); }).uid("format").sink_to(CommittingFileSink<std::string>(dir + "/records")).uid("records");
-  records.key_by([](const int64_t& v) { return v % 101; })
-      .process(CountAtEnd())
-      .uid("count")
-      .map([](KeyCount kc) { return std::to_string(kc.first) + ":" + std::to_string(kc.second); })
-      .uid("format-counts")
-      .sink_to(CommittingFileSink<std::string>(dir + "/counts"))
-      .uid("counts");
-  auto client = env.execute_async("exactly-once");
-  Run r;
-  r.result = client.wait();
-  r.checkpoints = client.checkpoints();
-  r.records = read_committed_lines(dir + "/records");
-  r.counts = read_committed_lines(dir + "/counts");
-  std::sort(r.records.begin(), r.records.end());
-  std::sort(r.counts.begin(), r.counts.end());
-  return r;
-}
-
-}  // namespace
 
 TEST_CASE("exactly once: committed output after 20 injected failures equals a failure-free run", "[checkpoint][recovery]") {
   const int64_t n = 1'000'000;
@@ -251,65 +90,6 @@ TEST_CASE("exactly once: committed output after 20 injected failures equals a fa
     CHECK(faulty.counts == clean.counts);
   }
 }
-
-namespace {
-
-/// A sink that takes nothing until its latch opens, so every buffer up to the source fills.
-/// It notes whether each snapshot was taken while the latch was still closed.
-struct Latch {
-  std::atomic<bool> open{false};
-  std::atomic<int> snapshots_closed{0}, snapshots_open{0};
-};
-
-class LatchedSink final : public Sink<int64_t> {
- public:
-  explicit LatchedSink(std::shared_ptr<Latch> l) : latch_(std::move(l)) {}
-  std::unique_ptr<SinkWriter<int64_t>> create_writer(int, int) const override { return std::make_unique<Writer>(latch_); }
-  std::string name() const override { return "Latched Sink"; }
-
- private:
-  class Writer final : public SinkWriter<int64_t> {
-   public:
-    explicit Writer(std::shared_ptr<Latch> l) : latch_(std::move(l)) {}
-    void open(OperatorContext& ctx) override {
-      ctx_ = &ctx;
-      on_wakeup();
-    }
-    void write(int64_t&&, int64_t) override {}
-    void on_wakeup() override {
-      bool open = latch_->open.load();
-      ctx_->set_available(open);
-      if (!open) ctx_->request_wakeup(std::chrono::milliseconds(2));
-    }
-    std::string snapshot_state(int64_t) override {
-      (latch_->open.load() ? latch_->snapshots_open : latch_->snapshots_closed).fetch_add(1);
-      return {};
-    }
-
-   private:
-    std::shared_ptr<Latch> latch_;
-    OperatorContext* ctx_ = nullptr;
-  };
-  std::shared_ptr<Latch> latch_;
-};
-
-TaskProbe probe_of(const JobClient& client, const std::string& task_prefix) {
-  for (const auto& p : client.probes())
-    if (p.task.rfind(task_prefix, 0) == 0) return p;
-  return {};
-}
-
-/// Polls `done` every 5 ms for up to a minute (a bound for a stuck run, not a timing check).
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 12000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
-}
-
-}  // namespace
 
 TEST_CASE("under full backpressure an unaligned checkpoint completes, an aligned one waits for the latch", "[checkpoint][backpressure]") {
   for (auto mode : {CheckpointingMode::unaligned, CheckpointingMode::aligned, CheckpointingMode::aligned_with_timeout}) {

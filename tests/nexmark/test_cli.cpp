@@ -1,9 +1,11 @@
 // tests/nexmark/test_cli.cpp — `nexmark`: exit statuses, one-line errors, the files it writes.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli.hpp"
@@ -178,11 +180,77 @@ TEST_CASE("nexmark run --output with checkpoints assembles the CSV from committe
   REQUIRE(again.status == 0);
   CHECK(lines_of(path) == expected);
 
-  // A run from scratch over the same output drops the earlier run's parts.
-  const Run fresh = nexmark(args);
+  // A run from scratch into the same checkpoint directory is refused: it would delete them.
+  const Run refused = nexmark(args);
+  CHECK(refused.status == 2);
+  CHECK_THAT(refused.err, Catch::Contains("holds checkpoints of an earlier run") && Catch::Contains("--restore latest"));
+  check_one_line(refused.err);
+  CHECK(lines_of(path) == expected);
+
+  // A run from scratch over the same output (with a checkpoint directory of its own) drops the
+  // earlier run's parts.
+  std::vector<std::string> fresh_args = args;
+  std::replace(fresh_args.begin(), fresh_args.end(), dir.file("checkpoints"), dir.file("checkpoints-2"));
+  const Run fresh = nexmark(fresh_args);
   INFO(fresh.err);
   REQUIRE(fresh.status == 0);
   CHECK(lines_of(path) == expected);
+}
+
+// Issue 10, item 3: a second run, refused as "in use", had already deleted FILE.parts/, so the
+// first run failed.
+TEST_CASE("regression 3: a second nexmark run on the same output and checkpoint directory is refused and touches "
+          "nothing", "[nexmark][cli][checkpoint][regression]") {
+  test_support::TempDir dir;
+  const std::string path = dir.file("q5.csv");
+  // Paced to the wall clock: the first run lasts about eight seconds, whatever the machine.
+  std::vector<std::string> args = {"run", "--query", "q5", "--events", "16000", "--rate", "2000", "--realtime",
+                                   "--parallelism", "2", "--output", path, "--checkpoint-interval", "50ms",
+                                   "--checkpoint-dir", dir.file("checkpoints")};
+  Run first;
+  std::thread running([&] { first = nexmark(args); });
+  // A bound for a stuck run, not a timing check.
+  bool committed = false;
+  for (int i = 0; i < 6000 && !committed; ++i) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(path + ".parts", ec), end; !ec && it != end; it.increment(ec))
+      committed |= it->path().filename().string().rfind("part-", 0) == 0;
+    if (!committed) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(committed);
+  for (const auto& second_args : {args, [&] {
+         auto restore = args;
+         restore.insert(restore.end(), {"--restore", "latest"});
+         return restore;
+       }()}) {
+    const Run second = nexmark(second_args);
+    CHECK(second.status == 2);
+    CHECK_THAT(second.err, Catch::Contains("is in use by another process"));
+    CHECK(std::filesystem::is_directory(path + ".parts"));
+  }
+  running.join();
+  INFO(first.err);
+  REQUIRE(first.status == 0);
+  sluice::nexmark::GeneratorConfig whole;
+  whole.max_events = 16'000;
+  whole.first_event_rate = whole.next_event_rate = 2000;
+  std::vector<std::string> expected = {"auction,num"};
+  for (const auto& row : sluice::nexmark::run_cost(sluice::nexmark::Query::q5, whole)) expected.push_back(row);
+  CHECK(lines_of(path) == expected);
+}
+
+// Issue 10, item 11: --output naming a directory was found out only when the job wrote.
+TEST_CASE("regression 11: nexmark run --output naming a directory is refused before the job runs",
+          "[nexmark][cli][regression]") {
+  test_support::TempDir dir;
+  for (const char* interval : {"0", "50ms"}) {
+    const Run r = nexmark({"run", "--query", "q0", "--events", "1000", "--output", dir.path().string(),
+                           "--checkpoint-interval", interval, "--checkpoint-dir", dir.file("checkpoints")});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("--output '" + dir.path().string() + "' is a directory"));
+    check_one_line(r.err);
+    CHECK_FALSE(std::filesystem::exists(dir.file("checkpoints")));
+  }
 }
 
 TEST_CASE("nexmark run --restore of a missing checkpoint fails naming the path",

@@ -129,3 +129,21 @@ TEST_CASE("a malformed position or a source without positions is a clear error",
   TextFileSource f("/tmp/x");
   CHECK_THROWS_WITH(f.resume_reader(0, 1, "abc"), Catch::Contains("Text File Source (/tmp/x)"));
 }
+
+// Issue 10, item 11: a text file that shrank while it was read gave a short count, no error.
+TEST_CASE("regression 11: a text file that shrinks while it is read is an error naming it", "[source][regression]") {
+  test_support::TempDir dir;
+  auto path = dir.file("shrinking.txt");
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 100'000; ++i) out << "line " << i << " of a file larger than two read chunks\n";
+  }
+  TextFileSource source(path);
+  testing::InlineContext ctx("test", 0, 1);
+  Capture<std::string> some;
+  auto r = source.create_reader(0, 1);
+  r->open(ctx);  // the first chunk is read
+  read(*r, some, 10);
+  std::filesystem::resize_file(path, 1'500'000);
+  CHECK_THROWS_WITH(read(*r, some, -1), Catch::Contains(path) && Catch::Contains("shrank while it was read"));
+}

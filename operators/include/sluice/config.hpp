@@ -137,8 +137,11 @@ struct ExecutionConfig {
   int effective_worker_threads() const;
 };
 
-/// Parses a duration as the CLI writes it: `300ms`, `2s`, `5m`, or a bare number of
-/// milliseconds. Throws std::invalid_argument with a sentence naming the text.
+/// The longest duration a setting takes: 365 days (clock arithmetic stays far from overflow).
+inline constexpr std::chrono::milliseconds max_duration{365LL * 86'400'000};
+/// Parses a duration as the CLI writes it: `300ms`, `2s`, `5m`, `1h`, `2d`, or a bare number
+/// of milliseconds, at most max_duration. Throws std::invalid_argument with a sentence naming
+/// the text (and the allowed range when it is too long).
 std::chrono::milliseconds parse_duration(const std::string& text);
 /// Parses `aligned`, `unaligned`, `timeout:DURATION` (aligned with that alignment timeout)
 /// or `at-least-once` into `c`. Throws std::invalid_argument naming the text.
@@ -146,7 +149,8 @@ void parse_checkpointing_mode(const std::string& text, CheckpointConfig& c);
 /// Parses `none`, `fixed-delay:ATTEMPTS:DELAY`, `exponential:DELAY:MAX_DELAY` or
 /// `failure-rate:FAILURES:INTERVAL:DELAY`. Throws std::invalid_argument naming the text.
 RestartStrategy parse_restart_strategy(const std::string& text);
-/// Parses a size: `64kb`, `32mb`, `1gb`, or a bare number of bytes.
+/// Parses a size: `64kb`, `32mb`, `1gb`, or a bare number of bytes. Throws
+/// std::invalid_argument naming the text when it is malformed or does not fit 64 bits.
 uint64_t parse_size(const std::string& text);
 
 }  // namespace sluice

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,11 @@ class OperatorContext {
   /// Whether the job checkpoints: a two-phase-commit sink commits only on completed
   /// checkpoints then, and directly at close otherwise.
   virtual bool checkpointing() const { return false; }
+  /// The checkpoint this run of the job resumed from: none on a fresh start; 0 when it
+  /// recovers with no usable checkpoint (a restart, or `--restore latest`, that found none),
+  /// so it starts over. A two-phase-commit sink rolls its output back to exactly this
+  /// checkpoint: what later checkpoints committed is not part of the resumed run.
+  virtual std::optional<int64_t> restored_checkpoint() const { return std::nullopt; }
   /// "name (subtask i/p)", for error messages.
   std::string describe() const {
     return "'" + operator_name() + "' (subtask " + std::to_string(subtask_index() + 1) + "/" +

@@ -13,6 +13,13 @@ class JobError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The job cannot start because of what the user gave it: a flag, a path, a checkpoint
+/// directory that holds another run's checkpoints. Command-line tools exit 2 for it.
+class UsageError : public JobError {
+ public:
+  using JobError::JobError;
+};
+
 /// Bytes that a codec cannot read (truncated or malformed record).
 class DecodeError : public std::runtime_error {
  public:

@@ -22,6 +22,8 @@ struct JobResult {
   int restarts = 0;
   /// The last completed checkpoint, 0 if none.
   int64_t last_checkpoint = 0;
+  /// The job never started because of bad input (a UsageError): `error` says which.
+  bool usage_error = false;
 };
 
 /// A running job, as the executor sees it.
@@ -60,6 +62,8 @@ class JobClient {
   explicit JobClient(std::shared_ptr<JobHandle> h) : handle_(std::move(h)) {}
   /// Waits for the end; throws JobError with the failure sentence if the job failed.
   JobResult wait();
+  /// Waits for the end and returns the result, whether the job succeeded or not.
+  JobResult result() { return handle_->wait(); }
   void cancel() { handle_->cancel(); }
   /// One probe snapshot per subtask, as last published by each task.
   std::vector<TaskProbe> probes() const { return handle_->probes(); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sluice/config.hpp"
+#include "sluice/error.hpp"
 #include "sluice/version.hpp"
 
 namespace sluice {
@@ -36,8 +37,8 @@ inline void copy_message(char* dst, size_t cap, const std::string& msg) {
 
 /// Makes `fn(sluice::JobContext&) -> int` the job's entry point. The entry compares the
 /// caller's build fingerprint with the one the library was compiled with and refuses to run
-/// (status 2) on a mismatch, before touching any Sluice type; an exception from `fn`
-/// becomes status 1 with its message.
+/// (status 2) on a mismatch, before touching any Sluice type; a UsageError from `fn` becomes
+/// status 2 and any other exception status 1, with its message.
 #define SLUICE_JOB_MAIN(fn)                                                                    \
   extern "C" const char* sluice_job_fingerprint() { return ::sluice::build_fingerprint; }     \
   extern "C" int sluice_job_entry(const char* host_fingerprint, ::sluice::JobContext* ctx,    \
@@ -52,6 +53,9 @@ inline void copy_message(char* dst, size_t cap, const std::string& msg) {
     }                                                                                         \
     try {                                                                                     \
       return fn(*ctx);                                                                        \
+    } catch (const ::sluice::UsageError& e) {                                                 \
+      ::sluice::detail::copy_message(error, error_size, e.what());                            \
+      return 2;                                                                               \
     } catch (const std::exception& e) {                                                       \
       ::sluice::detail::copy_message(error, error_size, e.what());                            \
       return 1;                                                                               \

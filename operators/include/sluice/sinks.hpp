@@ -138,7 +138,7 @@ class CommittingFiles {
 
   /// Picks this writer's transaction prefix from std::random_device, so that names never
   /// repeat across restarts.
-  CommittingFiles(std::string dir, int subtask);
+  CommittingFiles(std::string dir, int subtask, bool owns_dir = false);
   ~CommittingFiles();
   CommittingFiles(const CommittingFiles&) = delete;
   CommittingFiles& operator=(const CommittingFiles&) = delete;
@@ -146,7 +146,11 @@ class CommittingFiles {
   /// Before open(): takes the pending transactions of the old subtasks i with
   /// i % parallelism == subtask, to be committed in open().
   void restore(const std::vector<std::string>& states, int subtask, int parallelism);
-  /// Commits what restore() took and deletes this subtask's leftover in-progress files.
+  /// On a resumed run (ctx.restored_checkpoint()), commits what restore() took, moves the
+  /// parts that checkpoints after the restored one committed aside (into `dir/.rolled-back/`)
+  /// and deletes leftover in-progress files, each for the old subtasks i with
+  /// i % parallelism == subtask. On a fresh start in a directory the sink owns, deletes the
+  /// parts and in-progress files of those old subtasks.
   void open(OperatorContext& ctx);
   std::string& line_buffer() { return buffer_; }
   /// Ends the line just appended; writes out when the buffer is large.
@@ -176,11 +180,10 @@ class CommittingFiles {
   IoService* io_ = nullptr;
   bool checkpointing_ = false;
   std::vector<Pending> pending_;
-  bool restored_ = false;
+  bool owns_dir_ = false;
+  bool restored_ = false;  // restore() was called
   std::vector<Pending> to_recommit_;
   std::vector<std::string> keep_;  // file names of every restored pending in-progress file
-  int restore_subtask_ = 0;
-  int restore_parallelism_ = 1;
 };
 }  // namespace detail
 
@@ -188,23 +191,26 @@ class CommittingFiles {
 /// (two-phase commit, as Flink's FileSink): a subtask writes into an in-progress file
 /// `dir/.in-progress/part-<subtask>-<txn>`, pre-commits it when a checkpoint n passes, and
 /// renames it to `dir/part-<subtask>-<n>` when checkpoint n completes. A restore commits
-/// the pending files of the restored checkpoint and deletes in-progress files written
-/// after it. Without checkpoints, a subtask's output appears as `dir/part-<subtask>-0` at
+/// the pending files of the restored checkpoint, moves parts committed by later checkpoints
+/// aside into `dir/.rolled-back/` (so the output is exactly what the restored checkpoint
+/// committed; a recovery that found no usable checkpoint moves every part aside) and deletes
+/// in-progress files written after it. With `owns_dir`, the directory is the sink's alone and
+/// a fresh start deletes what earlier runs left there. Without checkpoints, a subtask's output appears as `dir/part-<subtask>-0` at
 /// close. Readers should list only `part-*` files (see read_committed_lines). Checkpoint
 /// ids must keep increasing across restores: committing onto an existing final name fails.
 template <class T>
 class CommittingFileSink final : public Sink<T> {
  public:
-  explicit CommittingFileSink(std::string dir) : dir_(std::move(dir)) {}
+  explicit CommittingFileSink(std::string dir, bool owns_dir = false) : dir_(std::move(dir)), owns_dir_(owns_dir) {}
   std::unique_ptr<SinkWriter<T>> create_writer(int subtask, int) const override {
-    return std::make_unique<Writer>(dir_, subtask);
+    return std::make_unique<Writer>(dir_, subtask, owns_dir_);
   }
   std::string name() const override { return "Committing File Sink (" + dir_ + ")"; }
 
  private:
   class Writer final : public SinkWriter<T> {
    public:
-    Writer(const std::string& dir, int subtask) : files_(dir, subtask) {}
+    Writer(const std::string& dir, int subtask, bool owns_dir) : files_(dir, subtask, owns_dir) {}
     void open(OperatorContext& ctx) override { files_.open(ctx); }
     void write(T&& v, int64_t) override {
       format_to(files_.line_buffer(), v);
@@ -223,6 +229,7 @@ class CommittingFileSink final : public Sink<T> {
     detail::CommittingFiles files_;
   };
   std::string dir_;
+  bool owns_dir_ = false;
 };
 
 /// The lines of every committed part file (`part-*`) directly in `dir`, files in natural

@@ -197,6 +197,9 @@ class InlineContext final : public OperatorContext, public IoService {
   void set_available(bool) override {}
   void request_wakeup(std::chrono::milliseconds) override {}
   bool checkpointing() const override { return checkpointing_; }
+  std::optional<int64_t> restored_checkpoint() const override { return restored_; }
+  /// What restored_checkpoint() answers (a restore, or a recovery from scratch with 0).
+  void set_restored_checkpoint(std::optional<int64_t> id) { restored_ = id; }
   void submit(std::function<void()> job) override { job(); }
 
  private:
@@ -204,6 +207,7 @@ class InlineContext final : public OperatorContext, public IoService {
   int subtask_;
   int parallelism_;
   bool checkpointing_;
+  std::optional<int64_t> restored_;
   OperatorStateStore op_state_;
 };
 
@@ -216,9 +220,14 @@ class SinkHarness final {
   SinkHarness(const SinkHarness&) = delete;
   SinkHarness& operator=(const SinkHarness&) = delete;
 
-  void restore(const std::vector<std::string>& states) {
+  /// Restores `states`, the sink's states at checkpoint `checkpoint_id` (when given, the
+  /// context reports it as the checkpoint the run resumed from).
+  void restore(const std::vector<std::string>& states, std::optional<int64_t> checkpoint_id = std::nullopt) {
+    if (checkpoint_id) ctx_.set_restored_checkpoint(checkpoint_id);
     op_.restore_state(states, ctx_.subtask_index(), ctx_.parallelism());
   }
+  /// A recovery that found no usable checkpoint: nothing to restore, the run starts over.
+  void recover_from_scratch() { ctx_.set_restored_checkpoint(0); }
   void open() {
     op_.open(ctx_);
     opened_ = true;

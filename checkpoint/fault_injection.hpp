@@ -1,0 +1,34 @@
+// checkpoint/fault_injection.hpp — makes checkpoint storage I/O fail on purpose at named points (ENOSPC, EIO, ...), for tests and `nexmark run --inject-disk-full`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+
+namespace sluice::checkpoint {
+
+/// Where CheckpointStorage asks before doing I/O.
+enum class IoPoint {
+  write,   ///< writing a task file or `_metadata` (before any byte is written)
+  fsync,   ///< flushing it
+  rename,  ///< moving it to its final name
+  share,   ///< copying a file into the shared area
+};
+
+/// Decides, per I/O call, whether it fails and with which errno. Called from any I/O thread.
+class FaultInjector {
+ public:
+  virtual ~FaultInjector() = default;
+  /// The errno the call at `point` on `path` for checkpoint `checkpoint_id` fails with; 0: it
+  /// goes ahead.
+  virtual int fail(IoPoint point, const std::filesystem::path& path, uint64_t checkpoint_id) = 0;
+};
+
+/// Installs `injector` for every CheckpointStorage of the process (null removes it). Off unless
+/// a test or a testing flag installs one: the check is one atomic load per I/O call.
+void set_fault_injector(std::shared_ptr<FaultInjector> injector);
+
+/// The errno injected at `point` (0 when none is installed or it lets the call go ahead).
+int injected_fault(IoPoint point, const std::filesystem::path& path, uint64_t checkpoint_id);
+
+}  // namespace sluice::checkpoint

@@ -1,5 +1,6 @@
 // actors/embedded.cpp — the embedded executor: one actor system per job, a job master actor (deployment, checkpoint coordination, restarts), every subtask an actor.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <map>
 #include <set>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 
@@ -648,6 +650,35 @@ Prepared prepare(const JobGraph& g) {
   return p;
 }
 
+/// Memory this process may use: the cgroup's limit where one is set, else the machine's.
+uint64_t available_memory() {
+  uint64_t bytes = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
+  std::ifstream limit("/sys/fs/cgroup/memory.max");
+  uint64_t cgroup = 0;
+  if (limit >> cgroup && cgroup > 0) bytes = std::min(bytes, cgroup);
+  return bytes;
+}
+
+std::string gib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", double(bytes) / double(1ull << 30));
+  return text;
+}
+
+/// Refuses, before any actor exists, a job whose channels and subtasks alone would not fit
+/// in memory (an all-to-all exchange at parallelism p has p² channels).
+void refuse_what_cannot_fit(const JobGraph& g, const scheduler::ExecutionPlan& plan) {
+  auto need = scheduler::estimate_memory(plan);
+  auto have = available_memory();
+  if (need.bytes() <= have / 10 * 8) return;
+  throw UsageError("its " + std::to_string(need.subtasks) + " subtasks and " + std::to_string(need.channels) +
+                   " channels need about " + gib(need.bytes()) + " before the first record (" +
+                   std::to_string(scheduler::MemoryEstimate::channel_bytes) + " bytes a channel, " +
+                   std::to_string(scheduler::MemoryEstimate::subtask_bytes / 1024) +
+                   " KiB a subtask), more than 80% of the " + gib(have) + " this process has; lower the " +
+                   "parallelism of '" + g.name + "' (an all-to-all exchange has producers × consumers channels)");
+}
+
 class EmbeddedJob final : public JobHandle {
  public:
   explicit EmbeddedJob(JobGraph g) {
@@ -661,6 +692,7 @@ class EmbeddedJob final : public JobHandle {
     result_ = promise->get_future().share();
     Prepared prep;
     try {
+      refuse_what_cannot_fit(*graph, *plan);
       prep = prepare(*graph);
     } catch (const std::exception& e) {
       JobResult r;

@@ -137,7 +137,10 @@ struct TaskRuntime::Impl final : IoService {
   Availability availability;
   int io_pending = 0;
   bool resume_scheduled = false;
-  size_t next_gate = 0, next_channel = 0;
+  /// Flat indices of the channels with a queued frame, in turn order (each once): picking the
+  /// next input costs the same at any parallelism, not a scan over all p channels.
+  std::deque<int> ready;
+  std::vector<bool> in_ready;  // by flat channel
   int closed_channels = 0, total_channels = 0;
   int64_t watermark = min_watermark;
   std::vector<Grant> grants;  // scratch
@@ -298,6 +301,7 @@ struct TaskRuntime::Impl final : IoService {
         c.flat = gate.offset + int(&c - gate.channels.data());
         flat_channels.emplace_back(&gate, &c);
       }
+    in_ready.assign(flat_channels.size(), false);
     if (spec.storage) {
       const auto& cc = config->checkpoint;
       switch (cc.mode) {
@@ -490,24 +494,28 @@ struct TaskRuntime::Impl final : IoService {
     if (queued_bytes_in > max_queued_bytes_in) max_queued_bytes_in = queued_bytes_in;
     ++queued_buffers_in;
     c.queue.push_back(std::move(f));
+    make_ready(c);
     const auto& v = *c.queue.back().view;
     if (c.recording && pending && v.kind() == FrameKind::records) append_records(v, 0, pending->recorded[size_t(c.flat)]);
     if (v.kind() == FrameKind::barrier && barriers) on_barrier_arrival(c, v.value(), v.aligned_only());
     maybe_resume();
   }
 
-  /// The next channel with a queued frame, round robin; a frame partly read comes first.
+  /// Queues `c` for its turn when it holds a frame and may be read.
+  void make_ready(InChannel& c) {
+    if (in_ready[size_t(c.flat)] || c.blocked || c.queue.empty()) return;
+    in_ready[size_t(c.flat)] = true;
+    ready.push_back(c.flat);
+  }
+
+  /// The next channel with a queued frame, round robin; a frame partly read comes first (its
+  /// channel stays at the front until consume_front).
   std::pair<InputGate*, InChannel*> next_input() {
-    for (size_t k = 0; k < total_channels + 1u && !gates.empty(); ++k) {
-      auto& gate = gates[next_gate];
-      if (next_channel < gate.channels.size()) {
-        auto& c = gate.channels[next_channel];
-        if (!c.queue.empty() && !c.blocked) return {&gate, &c};
-      }
-      if (++next_channel >= gate.channels.size()) {
-        next_channel = 0;
-        next_gate = (next_gate + 1) % gates.size();
-      }
+    while (!ready.empty()) {
+      auto [gate, c] = flat_channels[size_t(ready.front())];
+      if (!c->blocked && !c->queue.empty()) return {gate, c};
+      in_ready[size_t(ready.front())] = false;  // blocked since: back in turn once unblocked
+      ready.pop_front();
     }
     return {nullptr, nullptr};
   }
@@ -525,11 +533,13 @@ struct TaskRuntime::Impl final : IoService {
     grants.clear();
     gate.credit->on_consumed(ch, grants);
     send_grants(gate, grants);
-    // Move on to the next channel so that channels take turns frame by frame.
-    if (++next_channel >= gates[next_gate].channels.size()) {
-      next_channel = 0;
-      next_gate = (next_gate + 1) % gates.size();
+    // Channels take turns frame by frame: this one goes to the back (next_input returned it
+    // from the front).
+    if (!ready.empty() && ready.front() == c.flat) {
+      ready.pop_front();
+      in_ready[size_t(c.flat)] = false;
     }
+    make_ready(c);
   }
 
   void handle_event(InputGate& gate, InChannel& c, const FrameView& v) {
@@ -711,6 +721,7 @@ struct TaskRuntime::Impl final : IoService {
     for (int ch : a.unblock) {
       auto [gate, c] = flat_channels[size_t(ch)];
       c->blocked = false;
+      make_ready(*c);
       grants.clear();
       gate->credit->unblock(ch - gate->offset, grants);
       send_grants(*gate, grants);

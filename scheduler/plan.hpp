@@ -1,6 +1,7 @@
 // scheduler/plan.hpp — job graph to execution plan: chaining into tasks, exchanges between them, channels.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,32 @@ struct ExecutionPlan {
   std::vector<std::string> operator_ids;
   /// The partitioning of every job edge after resolving `unset`.
   std::vector<Partitioning> edge_partitioning;
+
+  /// Subtasks (actors) of the plan.
+  uint64_t subtask_count() const {
+    uint64_t n = 0;
+    for (const auto& t : tasks) n += uint64_t(t.parallelism);
+    return n;
+  }
+  /// Channels of every exchange: an all-to-all one has producers × consumers.
+  uint64_t channel_count() const {
+    uint64_t n = 0;
+    for (const auto& x : exchanges) n += uint64_t(x.channels_per_consumer()) * uint64_t(x.consumers);
+    return n;
+  }
 };
+
+/// What a plan needs in memory before its first record: about `channel_bytes` for each channel
+/// (sender and receiver state, start and end-of-stream messages) and `subtask_bytes` for each
+/// subtask (its actor, operator chain and buffers), measured on the embedded runtime.
+struct MemoryEstimate {
+  static constexpr uint64_t channel_bytes = 1024;
+  static constexpr uint64_t subtask_bytes = 64 * 1024;
+  uint64_t channels = 0;
+  uint64_t subtasks = 0;
+  uint64_t bytes() const { return channels * channel_bytes + subtasks * subtask_bytes; }
+};
+inline MemoryEstimate estimate_memory(const ExecutionPlan& p) { return {p.channel_count(), p.subtask_count()}; }
 
 /// Plans `g` (which must validate): an edge is chained when chaining is on for the job and
 /// both nodes, it is forward (explicitly or by default) between equal parallelism, and it is

@@ -11,10 +11,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 #include <spdlog/spdlog.h>
@@ -379,46 +381,83 @@ void delete_leftovers(const std::string& dir, int subtask, int parallelism, cons
   if (deleted) sync_dir(dir);
 }
 
-/// The committed part files in `dir` of old subtasks i with i % parallelism == subtask that
-/// checkpoints after `restored` committed (all of them when `restored` is negative).
-std::vector<fs::path> parts_after(const std::string& dir, int subtask, int parallelism, int64_t restored) {
-  std::vector<fs::path> out;
+bool in_lineage(const CommittingFiles::Lineage& l, int64_t id) {
+  for (const auto& [first, last] : l)
+    if (id >= first && id <= last) return true;
+  return false;
+}
+
+/// `l` cut off after checkpoint `r`.
+CommittingFiles::Lineage up_to(const CommittingFiles::Lineage& l, int64_t r) {
+  CommittingFiles::Lineage out;
+  for (const auto& [first, last] : l)
+    if (first <= r) out.emplace_back(first, std::min(last, r));
+  return out;
+}
+
+/// The committed parts directly in `dir` of old subtasks i with i % parallelism == subtask,
+/// with their checkpoint ids. In `.rolled-back/`, a name may carry a `.<n>` suffix (a part
+/// of that name was set aside before): it is read without it.
+std::vector<std::pair<fs::path, int64_t>> parts_in(const std::string& dir, int subtask, int parallelism) {
+  std::vector<std::pair<fs::path, int64_t>> out;
   for_each_entry(dir, "output directory", [&](const fs::path& path) {
-    auto n = part_numbers(path.filename().string());
-    if (!n || n->second < 0 || n->first % parallelism != subtask) return;
-    if (n->second > restored) out.push_back(path);
+    auto name = path.filename().string();
+    auto n = part_numbers(name.substr(0, name.find('.')));
+    if (n && n->second >= 0 && n->first % parallelism == subtask) out.emplace_back(path, n->second);
   });
   return out;
 }
 
-/// Moves committed parts of checkpoints after the restored one into `dir/.rolled-back/`
-/// (kept for the user, logged), so the output holds exactly what the restored checkpoint
-/// committed. Returns how many moved.
-size_t roll_back(const std::string& dir, int subtask, int parallelism, int64_t restored) {
-  auto parts = parts_after(dir, subtask, parallelism, restored);
-  if (parts.empty()) return 0;
+/// Makes `dir` hold exactly the parts of the checkpoints in `keep` (for these subtasks): parts
+/// of other checkpoints (later ones, or another history's) move into `dir/.rolled-back/`
+/// (kept for the user), and parts of `keep` set aside by an earlier restore move back.
+/// Returns how many moved aside and back.
+std::pair<size_t, size_t> roll_to(const std::string& dir, int subtask, int parallelism,
+                                  const CommittingFiles::Lineage& keep) {
   auto aside = fs::path(dir) / ".rolled-back";
   std::error_code ec;
-  fs::create_directories(aside, ec);
-  if (ec) throw std::runtime_error("cannot create '" + aside.string() + "': " + ec.message());
-  for (const auto& p : parts) {
+  size_t out = 0, back = 0;
+  for (const auto& [p, id] : parts_in(dir, subtask, parallelism)) {
+    if (in_lineage(keep, id)) continue;
+    fs::create_directories(aside, ec);
+    if (ec) throw std::runtime_error("cannot create '" + aside.string() + "': " + ec.message());
     auto to = aside / p.filename();
     for (int k = 1; fs::exists(to, ec); ++k) to = aside / (p.filename().string() + "." + std::to_string(k));
     fs::rename(p, to, ec);
-    if (ec) throw std::runtime_error("cannot move part file '" + p.string() + "' (committed after checkpoint " +
-                                     std::to_string(restored) + ") aside: " + ec.message());
+    if (ec) throw std::runtime_error("cannot move part file '" + p.string() + "' aside: " + ec.message());
+    ++out;
   }
-  sync_dir(aside.string());
-  sync_dir(dir);
-  return parts.size();
+  std::map<std::string, std::vector<fs::path>> returning;  // by part name: its copies set aside
+  for (const auto& [p, id] : parts_in(aside.string(), subtask, parallelism)) {
+    auto name = p.filename().string();
+    if (in_lineage(keep, id)) returning[name.substr(0, name.find('.'))].push_back(p);
+  }
+  for (const auto& [name, copies] : returning) {
+    auto to = fs::path(dir) / name;
+    if (fs::exists(to, ec)) continue;
+    if (copies.size() > 1)
+      throw std::runtime_error("cannot restore part file '" + to.string() + "': " + std::to_string(copies.size()) +
+                               " files set aside under that name in '" + aside.string() +
+                               "' (two checkpoint directories reused its checkpoint id); move the right one back");
+    fs::rename(copies.front(), to, ec);
+    if (ec) throw std::runtime_error("cannot move part file '" + copies.front().string() + "' back: " + ec.message());
+    ++back;
+  }
+  if (out + back > 0) {
+    sync_dir(aside.string());
+    sync_dir(dir);
+  }
+  return {out, back};
 }
 
 using PendingList = std::vector<std::tuple<int64_t, std::string, std::string>>;
+/// A sink state starts with this (states before it held the pending list alone).
+constexpr std::string_view state_magic = "SLCFS2";
 
-std::string encode_pending(const std::vector<CommittingFiles::Pending>& pending) {
+std::string encode_state(const std::vector<CommittingFiles::Pending>& pending, const CommittingFiles::Lineage& lineage) {
   PendingList l;
   for (auto& p : pending) l.emplace_back(p.checkpoint_id, p.in_progress, p.final_path);
-  return encode_to_string(l);
+  return std::string(state_magic) + encode_to_string(std::make_tuple(l, lineage));
 }
 
 /// "a10b" < "a9b" is false: runs of digits compare as numbers.
@@ -462,7 +501,13 @@ void CommittingFiles::restore(const std::vector<std::string>& states, int subtas
     if (states[i].empty()) continue;
     PendingList l;
     try {
-      l = decode_from_string<PendingList>(states[i]);
+      if (std::string_view(states[i]).substr(0, state_magic.size()) == state_magic) {
+        auto [pending, lineage] = decode_from_string<std::tuple<PendingList, Lineage>>(states[i].substr(state_magic.size()));
+        l = std::move(pending);
+        if (!restored_lineage_) restored_lineage_ = std::move(lineage);
+      } else {
+        l = decode_from_string<PendingList>(states[i]);
+      }
     } catch (const DecodeError& e) {
       throw std::runtime_error("cannot restore the committing file sink in '" + dir_ + "': the state of old subtask " +
                                std::to_string(i) + " is malformed (" + e.what() + ")");
@@ -479,17 +524,31 @@ void CommittingFiles::open(OperatorContext& ctx) {
   checkpointing_ = ctx.checkpointing();
   auto restored = ctx.restored_checkpoint();
   if (!restored && !restored_ && !owns_dir_) return;
+  // A state from before lineages were kept: the whole history up to the restored checkpoint.
+  lineage_ = restored_lineage_.value_or(Lineage{{1, INT64_MAX}});
+  if (restored) lineage_ = up_to(lineage_, *restored);
+  if (!restored && !restored_) lineage_.clear();
   io_->submit([dir = dir_, pending = std::move(to_recommit_), keep = std::set<std::string>(keep_.begin(), keep_.end()),
-               subtask = ctx.subtask_index(), parallelism = ctx.parallelism(), restored,
+               subtask = ctx.subtask_index(), parallelism = ctx.parallelism(), restored, lineage = lineage_,
                was_restored = restored_, who = ctx.describe()] {
     if (!restored && !was_restored) {  // a fresh start in a directory of its own: earlier runs' parts go
-      for (const auto& p : parts_after(dir, subtask, parallelism, -1)) {
+      for (const auto& [p, id] : parts_in(dir, subtask, parallelism)) {
         std::error_code rm;
         fs::remove(p, rm);
         if (rm) throw std::runtime_error("cannot delete part file '" + p.string() + "' of an earlier run: " + rm.message());
       }
       delete_leftovers(dir + "/.in-progress", subtask, parallelism, {});
       return;
+    }
+    // First the output becomes what the restored checkpoint's history committed (a part set
+    // aside by a restore of an older checkpoint may be needed again), then its pending
+    // transactions commit.
+    if (restored) {
+      auto [out, back] = roll_to(dir, subtask, parallelism, lineage);
+      if (out + back > 0)
+        log::get("operators")->warn("{} resumed from checkpoint {}: moved {} part file(s) that are not part of its "
+                                    "history to '{}' and {} back from there",
+                                    who, *restored, out, dir + "/.rolled-back", back);
     }
     // The final names were fixed at pre-commit: they may lie in another directory than this
     // run's (the output moved between runs), so each one's own directory is synced.
@@ -499,9 +558,6 @@ void CommittingFiles::open(OperatorContext& ctx) {
       dirs.insert(fs::path(p.final_path).parent_path().string());
     }
     for (const auto& d : dirs) sync_dir(d);
-    if (auto n = restored ? roll_back(dir, subtask, parallelism, *restored) : 0)
-      log::get("operators")->warn("{} resumed from checkpoint {}: moved {} part file(s) committed after it to '{}'",
-                                  who, *restored, n, dir + "/.rolled-back");
     delete_leftovers(dir + "/.in-progress", subtask, parallelism, keep);
   });
   to_recommit_.clear();
@@ -534,7 +590,9 @@ std::string CommittingFiles::pre_commit(int64_t checkpoint_id) {
     pending_.push_back({checkpoint_id, file_path_, std::move(final_path)});
     file_.reset();
   }
-  return encode_pending(pending_);
+  // This run's parts all come from checkpoints from this one on.
+  if (lineage_.empty() || lineage_.back().second != INT64_MAX) lineage_.emplace_back(checkpoint_id, INT64_MAX);
+  return encode_state(pending_, lineage_);
 }
 
 void CommittingFiles::commit(int64_t checkpoint_id) {

@@ -596,3 +596,17 @@ TEST_CASE("regression 4: sluice run without --restore into a directory holding c
   CHECK(newest_checkpoint(chk) == newest);
   CHECK_NOTHROW(sluice::checkpoint::CheckpointStorage::load(chk + "/chk-" + std::to_string(newest)));
 }
+
+// Issue 10, item 10: parallelism 8192 ran until the kernel killed it.
+TEST_CASE("regression 10: a parallelism whose channels cannot fit in memory is refused up front with the estimate",
+          "[cli][regression]") {
+  test_support::TempDir dir;
+  auto r = sluice_cli({"run", test_job("test_job_ok"), "-p", "32768", "--max-parallelism", "32768", "--",
+                       dir.file("sum.txt")});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("sluice run: job 'sum job' cannot start: its ") &&
+                        Catch::Contains("channels need about") && Catch::Contains("GiB") &&
+                        Catch::Contains("lower the parallelism"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_FALSE(std::filesystem::exists(dir.file("sum.txt")));
+}

@@ -317,6 +317,7 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
   const int64_t events = 40'000, rate = 20'000;
   Tally tally;
   uint32_t seed = 0;
+  for (int round = 0; round < 2; ++round)
   for (const std::string query : {"q3", "q5", "q8", "q11"})
     for (const std::string backend : {"heap", "rocksdb"})
       for (const std::string mode : {"aligned", "unaligned"}) {
@@ -410,7 +411,7 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
         CHECK(written.size() == expected.size());
         CHECK(written == expected);
       }
-  std::printf("randomized recovery: 16 configurations, %d runs, %d kills, %d task failures, %d checkpoint writes on "
+  std::printf("randomized recovery: 16 configurations twice, %d runs, %d kills, %d task failures, %d checkpoint writes on "
               "a full disk, %d corrupted newest checkpoints, %d restores from an older and %d from an outside "
               "checkpoint\n",
               tally.runs, tally.kills, tally.task_failures, tally.full_disk_checkpoints, tally.corrupted, tally.older,

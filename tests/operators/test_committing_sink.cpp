@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <memory>
 
@@ -310,4 +311,50 @@ TEST_CASE("read_committed_lines: part files in natural order, in-progress files 
   std::ofstream(dir + "/.in-progress/part-0-abc-0") << "hidden\n";
   std::ofstream(dir + "/notes.txt") << "not a part\n";
   CHECK(read_committed_lines(dir) == std::vector<std::string>{"two", "two more", "ten", "one"});
+}
+
+// Issue 10, item 1: a restore rolls the output back to exactly the restored checkpoint's
+// history, and forward again when a later restore picks a checkpoint of the first history.
+TEST_CASE("regression 1: committing sink restores hold exactly the restored checkpoint's history", "[committing_sink][regression]") {
+  Fixture f;
+  std::map<int64_t, std::string> states;
+  auto commit = [&](SinkHarness<std::string>& h, int64_t id, const std::string& line) {
+    h.write(line);
+    states[id] = h.snapshot(id);
+    h.notify_checkpoint_complete(id);
+  };
+  {  // the first history: checkpoints 1 to 4
+    SinkHarness<std::string> h(f.sink);
+    for (int64_t id = 1; id <= 4; ++id) commit(h, id, "first " + std::to_string(id));
+  }
+  CHECK(f.committed() == std::vector<std::string>{"first 1", "first 2", "first 3", "first 4"});
+  {  // restored from 2: 3 and 4 set aside; then checkpoint 5 in a second history
+    SinkHarness<std::string> h(f.sink);
+    h.restore({states[2]}, 2);
+    h.open();
+    CHECK(f.committed() == std::vector<std::string>{"first 1", "first 2"});
+    CHECK(names_in(fs::path(f.dir) / ".rolled-back") == std::vector<std::string>{"part-0-3", "part-0-4"});
+    commit(h, 5, "second 5");
+  }
+  CHECK(f.committed() == std::vector<std::string>{"first 1", "first 2", "second 5"});
+  {  // restored from 4, of the first history: 3 and 4 come back, 5 goes aside
+    SinkHarness<std::string> h(f.sink);
+    h.restore({states[4]}, 4);
+    h.open();
+    CHECK(f.committed() == std::vector<std::string>{"first 1", "first 2", "first 3", "first 4"});
+    CHECK(names_in(fs::path(f.dir) / ".rolled-back") == std::vector<std::string>{"part-0-5"});
+  }
+  {  // restored from 5, of the second history: 1, 2 and 5
+    SinkHarness<std::string> h(f.sink);
+    h.restore({states[5]}, 5);
+    h.open();
+    CHECK(f.committed() == std::vector<std::string>{"first 1", "first 2", "second 5"});
+  }
+  {  // recovered with no usable checkpoint: nothing committed stays
+    SinkHarness<std::string> h(f.sink);
+    h.recover_from_scratch();
+    h.open();
+    CHECK(f.committed().empty());
+    CHECK(names_in(fs::path(f.dir) / ".rolled-back").size() == 5);
+  }
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,6 +130,11 @@ namespace detail {
 /// runs on the task's I/O executor, in submission order.
 class CommittingFiles {
  public:
+  /// The checkpoints whose committed parts make up the output's history, as ranges
+  /// [first, last] (the run's own range is open: last INT64_MAX). It travels in the sink's
+  /// state, so a restore knows which parts belong: a restore of an older checkpoint sets later
+  /// parts aside, and a later restore of a checkpoint of that first history brings them back.
+  using Lineage = std::vector<std::pair<int64_t, int64_t>>;
   /// A pending (pre-committed, not yet committed) transaction.
   struct Pending {
     int64_t checkpoint_id = 0;
@@ -146,11 +152,11 @@ class CommittingFiles {
   /// Before open(): takes the pending transactions of the old subtasks i with
   /// i % parallelism == subtask, to be committed in open().
   void restore(const std::vector<std::string>& states, int subtask, int parallelism);
-  /// On a resumed run (ctx.restored_checkpoint()), commits what restore() took, moves the
-  /// parts that checkpoints after the restored one committed aside (into `dir/.rolled-back/`)
-  /// and deletes leftover in-progress files, each for the old subtasks i with
-  /// i % parallelism == subtask. On a fresh start in a directory the sink owns, deletes the
-  /// parts and in-progress files of those old subtasks.
+  /// On a resumed run (ctx.restored_checkpoint()), makes the output hold exactly the parts of
+  /// the restored checkpoint's history (others move into `dir/.rolled-back/`, parts of it set
+  /// aside earlier move back), commits what restore() took and deletes leftover in-progress
+  /// files, each for the old subtasks i with i % parallelism == subtask. On a fresh start in a
+  /// directory the sink owns, deletes the parts and in-progress files of those old subtasks.
   void open(OperatorContext& ctx);
   std::string& line_buffer() { return buffer_; }
   /// Ends the line just appended; writes out when the buffer is large.
@@ -182,6 +188,8 @@ class CommittingFiles {
   std::vector<Pending> pending_;
   bool owns_dir_ = false;
   bool restored_ = false;  // restore() was called
+  std::optional<Lineage> restored_lineage_;  // from the restored state (none in older states)
+  Lineage lineage_;
   std::vector<Pending> to_recommit_;
   std::vector<std::string> keep_;  // file names of every restored pending in-progress file
 };

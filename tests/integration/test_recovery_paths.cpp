@@ -4,10 +4,12 @@
 #include <sluice/sluice.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "checkpoint/fault_injection.hpp"
 #include "checkpoint/storage.hpp"
 #include "support/checkpoint_jobs.hpp"
 #include "support/temp_dir.hpp"
@@ -332,4 +334,46 @@ TEST_CASE("regression 7: too many failed checkpoints fail over under the restart
     CHECK(result.restarts == 0);
     CHECK_THAT(result.error, Catch::Contains("checkpointed over another stream") && Catch::Contains("not restarted"));
   }
+}
+
+namespace {
+/// A disk that is full for task files of checkpoints 2 and 3 (ENOSPC, torn writes).
+class FullForTwo final : public checkpoint::FaultInjector {
+ public:
+  int fail(checkpoint::IoPoint point, const fs::path& path, uint64_t id) override {
+    bool task_file = path.filename().string().rfind("task-", 0) == 0;
+    return task_file && point == checkpoint::IoPoint::write && (id == 2 || id == 3) ? ENOSPC : 0;
+  }
+};
+}  // namespace
+
+// Issue 10, items 5 and 11: a decline said "subtask -1"; a checkpoint that failed on a full disk
+// must never count as complete, and the job goes on within the tolerable failures.
+TEST_CASE("regression 11: a checkpoint declined on a full disk names the subtask and the file, and the job goes on",
+          "[checkpoint][regression]") {
+  test_support::TempDir dir;
+  auto cfg = config_in(dir, "chk", std::chrono::milliseconds(10));
+  cfg.checkpoint.tolerable_failures = 10;
+  checkpoint::set_fault_injector(std::make_shared<FullForTwo>());
+  auto run = run_counting_job(dir.file("out"), 100'000, cfg, nullptr);
+  checkpoint::set_fault_injector(nullptr);
+  INFO(run.result.error);
+  REQUIRE(run.result.succeeded);
+  CHECK(run.records.size() == 100'000);
+  std::vector<std::string> reasons;
+  for (const auto& c : run.checkpoints) {
+    if (c.id == 2 || c.id == 3) {
+      CHECK(c.status == CheckpointInfo::Status::aborted);
+      reasons.push_back(c.reason);
+    } else if (c.status == CheckpointInfo::Status::completed) {
+      CHECK_NOTHROW(checkpoint::CheckpointStorage::load(dir.path() / "chk" / ("chk-" + std::to_string(c.id))));
+    }
+  }
+  REQUIRE(reasons.size() == 2);
+  for (const auto& why : reasons) {
+    CHECK_THAT(why, Catch::Contains("(subtask ") && Catch::Contains("No space left on device") &&
+                        Catch::Contains("task-") && !Catch::Contains("subtask -1"));
+  }
+  CHECK_FALSE(fs::exists(dir.path() / "chk" / "chk-2"));
+  CHECK_FALSE(fs::exists(dir.path() / "chk" / "chk-3"));
 }

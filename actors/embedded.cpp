@@ -60,6 +60,8 @@ struct MasterState {
   bool ended = false;  // no more events are acted on; the result waits for `live` to empty
   std::optional<JobResult> outcome;
   std::set<caf::actor_addr> live;  // task actors of every run not yet down
+  std::map<int32_t, size_t> undrained;  // by attempt: task actors whose I/O may still run
+  bool restart_waits = false;           // a restart waits for earlier runs' I/O to finish
 
   // the current run
   int32_t attempt = 0;
@@ -83,7 +85,9 @@ struct MasterState {
   std::optional<caf::response_promise> drain_waiter;  // stop-with-savepoint with drain
   int64_t next_id = 1;
   int64_t last_completed = 0;
-  std::vector<int64_t> completed;  // checkpoints this job completed, oldest first
+  /// Checkpoints this job completed, oldest first, in its current history (a restart to an
+  /// older one drops the later ones). Touched only by jobs on `strand`, in order with commits.
+  std::shared_ptr<std::vector<int64_t>> completed = std::make_shared<std::vector<int64_t>>();
   std::string origin;              // the checkpoint the job was started from (--restore), if any
   std::unique_ptr<RestartPolicy> restarts;
 
@@ -262,7 +266,11 @@ void handle(Self* self, const CoordinatorActions& a) {
     auto storage = s.storage;
     auto me = caf::actor_cast<caf::actor>(self);
     auto attempt = s.attempt;
-    s.io->post(s.strand, [storage, m] { storage->commit(*m); },
+    s.io->post(s.strand,
+               [storage, m, completed = s.completed] {
+                 storage->commit(*m);
+                 completed->push_back(int64_t(m->checkpoint_id));
+               },
                [me, attempt, id](const std::string& err) { caf::anon_send(me, committed_atom::value, attempt, id, err); });
   }
   for (const auto& [id, why] : a.aborted) {
@@ -304,6 +312,7 @@ void deploy(Self* self) {
       TaskEnv env{caf::actor_cast<caf::actor>(self), s.io, s.probes, slot++, s.attempt};
       TaskSpec spec{s.graph, s.plan, t.id, sub, s.storage, s.restore};
       auto a = spawn_task(self->system(), std::move(spec), env);
+      ++s.undrained[s.attempt];
       self->monitor(a);
       s.live.insert(a.address());
       s.actors->back().push_back(a);
@@ -365,20 +374,25 @@ void on_failure(Self* self, const std::string& error, bool permanent) {
 /// What a restart resumes from: the newest checkpoint this job completed that still verifies,
 /// else the checkpoint it was started from (`origin`), else nothing (id 0: from scratch, and
 /// two-phase-commit sinks roll back everything). Never another run's newer checkpoint in the
-/// directory. Each one passed over gets a warning; the one used is logged.
-std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& storage, std::vector<int64_t> completed,
+/// directory. Each one passed over gets a warning and leaves `completed` (the history goes on
+/// from the one used, which is logged). Runs on the master's strand, after every commit
+/// posted before it.
+std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& storage, std::vector<int64_t>& completed,
                                                   const std::string& origin, const JobGraph& graph) {
   auto retained = storage.complete_ids();
-  for (auto it = completed.rbegin(); it != completed.rend(); ++it) {
-    if (!std::binary_search(retained.begin(), retained.end(), uint64_t(*it))) continue;
-    auto dir = storage.checkpoint_dir(uint64_t(*it));
-    try {
-      auto m = CheckpointStorage::load(dir);
-      log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}')", graph.name, *it, dir.string());
-      return read_restore_state(m, dir.string(), graph);
-    } catch (const checkpoint::CheckpointError& e) {
-      cplog()->warn("{}; using an older checkpoint", e.what());
+  while (!completed.empty()) {
+    auto id = completed.back();
+    if (std::binary_search(retained.begin(), retained.end(), uint64_t(id))) {
+      auto dir = storage.checkpoint_dir(uint64_t(id));
+      try {
+        auto m = CheckpointStorage::load(dir);
+        log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}')", graph.name, id, dir.string());
+        return read_restore_state(m, dir.string(), graph);
+      } catch (const checkpoint::CheckpointError& e) {
+        cplog()->warn("{}; using an older checkpoint", e.what());
+      }
     }
+    completed.pop_back();  // not in the history the job goes on with
   }
   if (!origin.empty()) {
     try {
@@ -513,7 +527,6 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           return;
         }
         s.last_completed = std::max(s.last_completed, id);
-        s.completed.push_back(id);
         if (s.coordinator) s.coordinator->on_committed(id);
         if (s.coordinator && s.coordinator->is_final(id)) {  // every task may close now
           std::lock_guard<std::mutex> l(s.log->mu);
@@ -551,9 +564,22 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         if (s.coordinator)
           handle(self, s.coordinator->on_input_ended(int(s.slot_base[size_t(task)]) + subtask, after, s.now_ms()));
       },
+      [self](drained_atom, int32_t attempt) {
+        auto& s = self->state;
+        if (--s.undrained[attempt] == 0) s.undrained.erase(attempt);
+        if (s.restart_waits && (s.undrained.empty() || s.undrained.begin()->first >= s.attempt)) {
+          s.restart_waits = false;
+          self->send(self, restart_atom::value, s.attempt);
+        }
+      },
       [self](restart_atom, int32_t attempt) {
         auto& s = self->state;
         if (attempt != s.attempt || s.ended) return;
+        // No commit of an earlier run may land after this run rolled its sinks back.
+        if (!s.undrained.empty() && s.undrained.begin()->first < s.attempt) {
+          s.restart_waits = true;
+          return;
+        }
         // Reads the checkpoint to restart from off the actor threads, then deploys.
         auto storage = s.storage;
         auto graph = s.graph;
@@ -562,7 +588,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         s.io->post(
             s.strand,
             [storage, graph, out, completed = s.completed, origin = s.origin] {
-              *out = restart_point(*storage, completed, origin, *graph);
+              *out = restart_point(*storage, *completed, origin, *graph);
             },
             [me, attempt, out](const std::string& err) {
               caf::anon_send(me, restart_atom::value, attempt, *out, err);

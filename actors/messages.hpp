@@ -40,6 +40,9 @@ using ended_atom = caf::atom_constant<caf::atom("ended")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+// master <- a task actor's I/O strand: (drained_atom, attempt) once the actor is gone and its
+// I/O jobs have run
+using drained_atom = caf::atom_constant<caf::atom("drained")>;
 // master <- a job client: (savepoint_atom, bool savepoint) and (stop_atom, bool drain),
 // answered with (checkpoint id, error sentence)
 using savepoint_atom = caf::atom_constant<caf::atom("savepoint")>;

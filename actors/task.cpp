@@ -121,7 +121,7 @@ struct TaskRuntime::Impl final : IoService {
   int parallelism = 1;
   TaskState state = TaskState::created;
   std::string error;
-  bool restoring = false;  // inside restore(): a failure now is permanent
+  bool restore_refused = false;  // the restored state does not fit: a failure no restart mends
 
   std::vector<std::unique_ptr<OperatorBase>> ops;
   std::vector<std::unique_ptr<OpContext>> contexts;
@@ -389,9 +389,15 @@ struct TaskRuntime::Impl final : IoService {
     build();
     state = TaskState::running;
     if (spec.restore) {
-      restoring = true;
-      restore(*spec.restore);
-      restoring = false;
+      try {
+        restore(*spec.restore);
+      } catch (const JobError&) {  // the state does not fit the job: every retry fails alike
+        restore_refused = true;
+        throw;
+      } catch (const DecodeError&) {
+        restore_refused = true;
+        throw;
+      }  // anything else (a full disk while a RocksDB store is copied in) may pass: retried
     }
     // Open from the tail, so each operator's consumers are ready before it emits.
     for (size_t i = ops.size(); i-- > 0;) ops[i]->open(*contexts[i]);
@@ -1071,7 +1077,7 @@ void TaskRuntime::drain() {
 
 TaskState TaskRuntime::state() const { return impl_->state; }
 const std::string& TaskRuntime::error() const { return impl_->error; }
-bool TaskRuntime::failed_restoring() const { return impl_->state == TaskState::failed && impl_->restoring; }
+bool TaskRuntime::failed_restoring() const { return impl_->state == TaskState::failed && impl_->restore_refused; }
 std::string TaskRuntime::describe() const { return impl_->describe(); }
 TaskProbe TaskRuntime::probe() const { return impl_->probe(); }
 

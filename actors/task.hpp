@@ -112,8 +112,9 @@ class TaskRuntime {
   TaskState state() const;
   /// The failure sentence (empty unless failed).
   const std::string& error() const;
-  /// The task failed while restoring its checkpoint (the state does not fit the job, or a
-  /// source cannot resume its position): restarting from the same checkpoint cannot help.
+  /// The task failed because its restored state does not fit the job (a JobError or a
+  /// DecodeError while restoring: another stream, another layout): no restart can help. I/O
+  /// errors while restoring are not counted here; they may pass.
   bool failed_restoring() const;
   /// "task 'Source -> Map' (subtask 1/2)".
   std::string describe() const;

@@ -85,6 +85,11 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
   st.spec = spec;
   st.env = env;
   st.strand = env.io->make_strand();
+  // Once the actor is gone, and every I/O job it posted has run (a sink's commit renames),
+  // the master hears it: a restart waits for that before the next run touches the files.
+  self->attach_functor([io = env.io, strand = st.strand, master = env.master, attempt = env.attempt] {
+    io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, drained_atom::value, attempt); });
+  });
   st.tasks_of_edge.resize(spec.graph->edges.size());
   for (const auto& x : spec.plan->exchanges) st.tasks_of_edge[size_t(x.edge)] = {x.source_task, x.target_task};
   st.runtime = std::make_unique<TaskRuntime>(spec, st);

@@ -396,6 +396,13 @@ FileRef CheckpointStorage::write_file(uint64_t id, const std::string& name, cons
   fs::create_directories(d, ec);
   if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
   write_durably(d / name, bytes, id);
+  try {
+    refuse_discarded(id);  // aborted while this was written: what it recreated goes too
+  } catch (const CheckpointError&) {
+    std::error_code rm;
+    fs::remove_all(d, rm);
+    throw;
+  }
   FileRef f;
   f.path = name;
   f.size = bytes.size();

@@ -532,11 +532,13 @@ void CommittingFiles::open(OperatorContext& ctx) {
                subtask = ctx.subtask_index(), parallelism = ctx.parallelism(), restored, lineage = lineage_,
                was_restored = restored_, who = ctx.describe()] {
     if (!restored && !was_restored) {  // a fresh start in a directory of its own: earlier runs' parts go
-      for (const auto& [p, id] : parts_in(dir, subtask, parallelism)) {
-        std::error_code rm;
-        fs::remove(p, rm);
-        if (rm) throw std::runtime_error("cannot delete part file '" + p.string() + "' of an earlier run: " + rm.message());
-      }
+      for (const auto& from : {dir, dir + "/.rolled-back"})  // set-aside ones too: ids start over
+        for (const auto& [p, id] : parts_in(from, subtask, parallelism)) {
+          std::error_code rm;
+          fs::remove(p, rm);
+          if (rm)
+            throw std::runtime_error("cannot delete part file '" + p.string() + "' of an earlier run: " + rm.message());
+        }
       delete_leftovers(dir + "/.in-progress", subtask, parallelism, {});
       return;
     }

@@ -32,6 +32,7 @@ caf::behavior fake_master(caf::event_based_actor*, std::shared_ptr<Received> rec
   return {
       [rec](done_atom, int32_t, int32_t, int32_t) { rec->reports.push_back("done"); },
       [rec](failed_atom, int32_t, const std::string& e, bool) { rec->reports.push_back("failed: " + e); },
+      [](drained_atom, int32_t) {},
   };
 }
 
@@ -73,6 +74,8 @@ struct Harness {
   ~Harness() {
     caf::anon_send_exit(producer, caf::exit_reason::user_shutdown);
     sched->run();
+    io.drain();    // the producer's last I/O job tells the master it is drained
+    sched->run();  // ... which the master takes before the system shuts down
   }
   /// Runs every ready message; a task that busy-looped would never let this end.
   size_t settle() {

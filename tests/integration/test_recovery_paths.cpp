@@ -355,7 +355,13 @@ TEST_CASE("regression 11: a checkpoint declined on a full disk names the subtask
   auto cfg = config_in(dir, "chk", std::chrono::milliseconds(10));
   cfg.checkpoint.tolerable_failures = 10;
   checkpoint::set_fault_injector(std::make_shared<FullForTwo>());
-  auto run = run_counting_job(dir.file("out"), 100'000, cfg, nullptr);
+  // The source holds its end until checkpoint 4 completed: 2 and 3 were tried before.
+  struct EndAfterFour final : Faults {
+    std::atomic<int64_t> completed{0};
+    void on_checkpoint(int64_t id) override { completed = std::max(completed.load(), id); }
+    bool done() const override { return completed.load() >= 4; }
+  };
+  auto run = run_counting_job(dir.file("out"), 100'000, cfg, std::make_shared<EndAfterFour>());
   checkpoint::set_fault_injector(nullptr);
   INFO(run.result.error);
   REQUIRE(run.result.succeeded);

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -338,13 +339,23 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
         };
         const int kills = 1 + int(rng() % 3);
         bool ended = false;
+        std::set<fs::path> corrupted;  // never chosen by path: a restore of one is refused
+        auto usable = [&] {
+          std::vector<int64_t> ids;
+          for (auto id : complete_checkpoints(checkpoints))
+            if (!corrupted.count(checkpoints / ("chk-" + std::to_string(id)))) ids.push_back(id);
+          return ids;
+        };
         for (int run = 0; run <= kills && !ended; ++run) {
           auto args = args_for(checkpoints);
           if (run > 0) {  // how this run resumes
-            auto complete = complete_checkpoints(checkpoints);
+            auto complete = usable();
             const int how = int(rng() % 10);
             if (how < 6 || complete.size() < 2) {
-              if (chance(30) && !complete.empty()) {  // the newest no longer verifies
+              auto newest = complete_checkpoints(checkpoints);
+              if (chance(30) && !newest.empty() && !complete.empty() && newest.back() == complete.back()) {
+                // the newest no longer verifies
+                corrupted.insert(checkpoints / ("chk-" + std::to_string(complete.back())));
                 const fs::path meta = checkpoints / ("chk-" + std::to_string(complete.back())) / "_metadata";
                 std::fstream f(meta, std::ios::in | std::ios::out | std::ios::binary);
                 f.seekp(std::streamoff(fs::file_size(meta) / 2));

@@ -365,20 +365,36 @@ void for_each_entry(const std::string& dir, const std::string& what, F&& f) {
   if (ec) throw std::runtime_error("cannot list " + what + " '" + dir + "': " + ec.message());
 }
 
-/// Deletes the in-progress files in `dir` of old subtasks i with i % parallelism == subtask
-/// whose names are not in `keep` (written after the restored checkpoint).
-void delete_leftovers(const std::string& dir, int subtask, int parallelism, const std::set<std::string>& keep) {
-  bool deleted = false;
+/// Where a sink directory keeps in-progress files that the restored checkpoint does not know:
+/// a newer checkpoint may have pre-committed them, and a later restore of it needs them.
+fs::path in_progress_aside(const fs::path& in_progress_dir) {
+  return in_progress_dir.parent_path() / ".rolled-back" / "in-progress";
+}
+
+/// The in-progress files in `dir` of old subtasks i with i % parallelism == subtask whose
+/// names are not in `keep` (written after the restored checkpoint) go: deleted with
+/// `aside` empty, else moved there (their names are unique).
+void clear_leftovers(const std::string& dir, int subtask, int parallelism, const std::set<std::string>& keep,
+                     const fs::path& aside) {
+  bool moved = false;
   for_each_entry(dir, "in-progress directory", [&](const fs::path& path) {
     auto name = path.filename().string();
     auto i = subtask_of(name);
     if (i < 0 || i % parallelism != subtask || keep.count(name)) return;
-    std::error_code rm;
-    fs::remove(path, rm);
-    if (rm) throw std::runtime_error("cannot delete leftover in-progress file '" + path.string() + "': " + rm.message());
-    deleted = true;
+    std::error_code ec;
+    if (aside.empty()) {
+      fs::remove(path, ec);
+    } else {
+      fs::create_directories(aside, ec);
+      if (!ec) fs::rename(path, aside / name, ec);
+    }
+    if (ec) throw std::runtime_error("cannot clear leftover in-progress file '" + path.string() + "': " + ec.message());
+    moved = true;
   });
-  if (deleted) sync_dir(dir);
+  if (moved) {
+    sync_dir(dir);
+    if (!aside.empty()) sync_dir(aside.string());
+  }
 }
 
 bool in_lineage(const CommittingFiles::Lineage& l, int64_t id) {
@@ -539,7 +555,8 @@ void CommittingFiles::open(OperatorContext& ctx) {
           if (rm)
             throw std::runtime_error("cannot delete part file '" + p.string() + "' of an earlier run: " + rm.message());
         }
-      delete_leftovers(dir + "/.in-progress", subtask, parallelism, {});
+      clear_leftovers(dir + "/.in-progress", subtask, parallelism, {}, {});
+      clear_leftovers(in_progress_aside(dir + "/.in-progress").string(), subtask, parallelism, {}, {});
       return;
     }
     // First the output becomes what the restored checkpoint's history committed (a part set
@@ -556,11 +573,18 @@ void CommittingFiles::open(OperatorContext& ctx) {
     // run's (the output moved between runs), so each one's own directory is synced.
     std::set<std::string> dirs;
     for (auto& p : pending) {
+      // Set aside by a restore of an older checkpoint: it comes back for its commit.
+      auto aside = in_progress_aside(fs::path(p.in_progress).parent_path()) / fs::path(p.in_progress).filename();
+      std::error_code ec;
+      if (!fs::exists(p.in_progress, ec) && !fs::exists(p.final_path, ec) && fs::exists(aside, ec)) {
+        fs::rename(aside, p.in_progress, ec);
+        if (ec) throw std::runtime_error("cannot move '" + aside.string() + "' back: " + ec.message());
+      }
       commit_file(p.in_progress, p.final_path, false);
       dirs.insert(fs::path(p.final_path).parent_path().string());
     }
     for (const auto& d : dirs) sync_dir(d);
-    delete_leftovers(dir + "/.in-progress", subtask, parallelism, keep);
+    clear_leftovers(dir + "/.in-progress", subtask, parallelism, keep, in_progress_aside(dir + "/.in-progress"));
   });
   to_recommit_.clear();
   keep_.clear();

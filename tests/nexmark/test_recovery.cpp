@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -284,6 +285,18 @@ std::vector<int64_t> complete_checkpoints(const fs::path& dir) {
   return ids;
 }
 
+/// The names in `dir`, sorted, on one line.
+std::string listing(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& n : names) out += n + " ";
+  return out;
+}
+
 size_t occurrences(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
@@ -323,6 +336,8 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
     for (const std::string backend : {"heap", "rocksdb"})
       for (const std::string mode : {"aligned", "unaligned"}) {
         ++seed;
+        // SLUICE_RECOVERY_SEED=N runs configuration N alone (to reproduce a failure).
+        if (const char* only = std::getenv("SLUICE_RECOVERY_SEED"); only && std::to_string(seed) != only) continue;
         INFO(query << ", " << backend << ", " << mode << ", seed " << seed);
         std::mt19937 rng(seed);
         auto chance = [&](int percent) { return int(rng() % 100) < percent; };
@@ -338,6 +353,7 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
               "fixed-delay:100:10ms"};
         };
         const int kills = 1 + int(rng() % 3);
+        std::string history;  // every run's arguments and log, for a failure's report
         bool ended = false;
         std::set<fs::path> corrupted;  // never chosen by path: a restore of one is refused
         auto usable = [&] {
@@ -405,11 +421,17 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
             if (ended) {
               const int status = *child.poll();
               INFO(slurp(log));
+              INFO("parts: " << listing(output.string() + ".parts") << "\nset aside: "
+                             << listing(output.string() + ".parts/.rolled-back") << "\nearlier runs:\n"
+                             << history);
               REQUIRE(WIFEXITED(status));
               REQUIRE(WEXITSTATUS(status) == 0);
             }
           }
           const std::string text = slurp(log);
+          history += "run " + std::to_string(run) + " (then " + listing(checkpoints) + "):";
+          for (const auto& a : args) history += " " + a;
+          history += "\n" + text;
           tally.task_failures += int(occurrences(text, "injected task failure"));
           tally.full_disk_checkpoints += int(occurrences(text, "No space left on device"));
         }
@@ -427,8 +449,10 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
               "checkpoint\n",
               tally.runs, tally.kills, tally.task_failures, tally.full_disk_checkpoints, tally.corrupted, tally.older,
               tally.outside);
-  CHECK(tally.kills > 0);
-  CHECK(tally.task_failures > 0);
-  CHECK(tally.full_disk_checkpoints > 0);
+  if (!std::getenv("SLUICE_RECOVERY_SEED")) {  // over all configurations, every kind of fault happened
+    CHECK(tally.kills > 0);
+    CHECK(tally.task_failures > 0);
+    CHECK(tally.full_disk_checkpoints > 0);
+  }
 }
 #endif

@@ -43,6 +43,7 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bo
   auto& c = ch_[size_t(ch)];
   if (c.arrived) return out;
   c.arrived = true;
+  if (!c.closed) ++settled_;
   if (c.recording) {
     c.recording = false;
     out.stop_recording.push_back(ch);
@@ -91,6 +92,10 @@ BarrierActions BarrierHandler::on_trigger(int64_t id) {
 BarrierActions BarrierHandler::on_end_of_partition(int ch, int64_t) {
   BarrierActions out;
   auto& c = ch_[size_t(ch)];
+  if (!c.closed) {
+    ++closed_;
+    if (!c.arrived) ++settled_;
+  }
   c.closed = true;
   if (c.recording) {
     c.recording = false;
@@ -129,8 +134,7 @@ void BarrierHandler::go_unaligned(BarrierActions& out) {
 }
 
 void BarrierHandler::maybe_complete(BarrierActions& out) {
-  for (const auto& c : ch_)
-    if (!c.arrived && !c.closed) return;
+  if (settled_ < ch_.size()) return;  // a count, not a scan: this runs on every barrier
   if (!snapshotted_) {
     snapshotted_ = true;
     out.snapshot = pending_;
@@ -148,6 +152,7 @@ void BarrierHandler::reset(BarrierActions& out) {
     if (c.recording) out.stop_recording.push_back(int(i));
     c.arrived = c.blocked = c.recording = false;
   }
+  settled_ = closed_;
   pending_.reset();
   unaligned_ = false;
   snapshotted_ = false;

@@ -90,6 +90,8 @@ class BarrierHandler {
   void reset(BarrierActions& out);
 
   std::vector<Channel> ch_;
+  size_t settled_ = 0;  // channels arrived or closed: the pending checkpoint completes at all
+  size_t closed_ = 0;   // channels closed
   CheckpointMode mode_;
   CheckpointMode active_mode_;
   int64_t timeout_ms_;

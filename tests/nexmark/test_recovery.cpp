@@ -43,19 +43,25 @@ std::string slurp(const fs::path& path) {
   return text.str();
 }
 
-/// The highest `chk-<n>` in `dir` that holds a `_metadata` (written last, atomically), or 0.
-int64_t newest_complete_checkpoint(const fs::path& dir) {
-  int64_t newest = 0;
+/// The ids of the complete checkpoints (with a `_metadata`, written last) in `dir`, oldest first.
+std::vector<int64_t> complete_checkpoints(const fs::path& dir) {
+  std::vector<int64_t> ids;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (!name.starts_with("chk-") || name.size() == 4) continue;
-    if (name.find_first_not_of("0123456789", 4) != std::string::npos) continue;
+    if (!name.starts_with("chk-") || name.size() == 4 || name.find_first_not_of("0123456789", 4) != std::string::npos)
+      continue;
     std::error_code missing;
-    if (fs::is_regular_file(it->path() / "_metadata", missing))
-      newest = std::max<int64_t>(newest, std::stoll(name.substr(4)));
+    if (fs::is_regular_file(it->path() / "_metadata", missing)) ids.push_back(std::stoll(name.substr(4)));
   }
-  return newest;
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+/// The highest complete checkpoint in `dir`, or 0.
+int64_t newest_complete_checkpoint(const fs::path& dir) {
+  const auto ids = complete_checkpoints(dir);
+  return ids.empty() ? 0 : ids.back();
 }
 
 /// One `nexmark` child process; its standard output and error go to `log`.
@@ -271,20 +277,6 @@ TEST_CASE("regression 1: a restore that falls back past a corrupt newest checkpo
 #ifdef SLUICE_SLOW_TESTS
 namespace {
 
-/// The ids of the complete checkpoints (with a `_metadata`) in `dir`, oldest first.
-std::vector<int64_t> complete_checkpoints(const fs::path& dir) {
-  std::vector<int64_t> ids;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.starts_with("chk-") || name.find_first_not_of("0123456789", 4) != std::string::npos) continue;
-    std::error_code missing;
-    if (fs::is_regular_file(it->path() / "_metadata", missing)) ids.push_back(std::stoll(name.substr(4)));
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
 /// The names in `dir`, sorted, on one line.
 std::string listing(const fs::path& dir) {
   std::vector<std::string> names;
@@ -403,7 +395,7 @@ TEST_CASE("randomized recovery: seeded kills, task failures, a full disk, corrup
           {
             Child child(args, log);
             if (run < kills) {
-              const int64_t before = complete_checkpoints(checkpoints).empty() ? 0 : complete_checkpoints(checkpoints).back();
+              const int64_t before = newest_complete_checkpoint(checkpoints);
               const int64_t wait_for = 1 + int64_t(rng() % 3);
               if (wait_while_running(child, [&] {
                     auto c = complete_checkpoints(checkpoints);

@@ -371,10 +371,13 @@ TEST_CASE("regression 11: a checkpoint declined on a full disk names the subtask
     if (c.id == 2 || c.id == 3) {
       CHECK(c.status == CheckpointInfo::Status::aborted);
       reasons.push_back(c.reason);
-    } else if (c.status == CheckpointInfo::Status::completed) {
-      CHECK_NOTHROW(checkpoint::CheckpointStorage::load(dir.path() / "chk" / ("chk-" + std::to_string(c.id))));
     }
   }
+  // Every completed checkpoint still retained verifies (retention removed older ones).
+  checkpoint::CheckpointStorage storage(dir.path() / "chk");
+  REQUIRE_FALSE(storage.complete_ids().empty());
+  CHECK(int64_t(storage.complete_ids().back()) == run.result.last_checkpoint);
+  for (auto id : storage.complete_ids()) CHECK_NOTHROW(storage.load(storage.checkpoint_dir(id)));
   REQUIRE(reasons.size() == 2);
   for (const auto& why : reasons) {
     CHECK_THAT(why, Catch::Contains("(subtask ") && Catch::Contains("No space left on device") &&

@@ -300,7 +300,7 @@ TEST_CASE("regression 7: too many failed checkpoints fail over under the restart
     auto cfg = config_in(dir, "chk", std::chrono::milliseconds(10));
     cfg.parallelism = 1;
     cfg.chaining = false;
-    cfg.checkpoint.timeout = std::chrono::milliseconds(50);
+    cfg.checkpoint.timeout = std::chrono::milliseconds(500);  // the latched run expires; the open one completes well within it
     cfg.checkpoint.tolerable_failures = 0;
     StreamEnvironment env(cfg);
     auto opens = std::make_shared<std::atomic<int>>(0);

@@ -342,12 +342,13 @@ void deploy(Self* self) {
 }
 
 /// A task failed: restart from the last complete checkpoint when the strategy allows. A
-/// `permanent` failure (the restore itself failed) is not retried: it would fail the same way.
+/// `permanent` failure (the restored state does not fit the job) is not retried: every retry
+/// would fail the same way.
 void on_failure(Self* self, const std::string& error, bool permanent) {
   auto& s = self->state;
   if (s.ended) return;
   if (permanent) {
-    end_job(self, false, error + " (restoring the checkpoint failed, so the job is not restarted)");
+    end_job(self, false, error + " (the checkpoint's state does not fit the job, so it is not restarted)");
     return;
   }
   std::optional<std::chrono::milliseconds> delay;

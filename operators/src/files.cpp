@@ -325,30 +325,26 @@ void commit_file(const std::string& in_progress, const std::string& final_path, 
 /// that committed it for a committed part, the transaction for an in-progress one).
 std::optional<std::pair<int64_t, int64_t>> part_numbers(const std::string& name) {
   if (name.rfind("part-", 0) != 0) return std::nullopt;
-  std::vector<int64_t> numbers;
   const char* p = name.data() + 5;
   const char* last = name.data() + name.size();
-  while (p < last) {
-    int64_t v = -1;
-    auto [next, ec] = std::from_chars(p, last, v);
-    if (ec != std::errc() || next == p || v < 0) break;
-    numbers.push_back(v);
-    p = next;
-    if (p == last || *p != '-') break;
-    ++p;
+  int64_t subtask = -1;
+  auto [after, ec] = std::from_chars(p, last, subtask);
+  if (ec != std::errc() || after == p || subtask < 0 || after == last || *after != '-') return std::nullopt;
+  // n counts only when the rest is `<n>` or `<n>-<k>`, all digits.
+  int64_t n = -1, k = -1;
+  auto [end, ec2] = std::from_chars(after + 1, last, n);
+  if (ec2 != std::errc() || end == after + 1 || n < 0) return std::make_pair(subtask, int64_t(-1));
+  if (end != last) {
+    auto [end_k, ec3] = std::from_chars(end + 1, last, k);
+    if (*end != '-' || ec3 != std::errc() || end_k != last || end_k == end + 1) return std::make_pair(subtask, int64_t(-1));
   }
-  if (numbers.empty()) return std::nullopt;
-  return std::make_pair(numbers[0], numbers.size() > 1 && p == last ? numbers[1] : -1);
+  return std::make_pair(subtask, n);
 }
 
 /// The subtask index in an in-progress file name `part-<subtask>-<txn>`, or -1.
 int64_t subtask_of(const std::string& name) {
-  if (name.rfind("part-", 0) != 0) return -1;
-  int64_t i = -1;
-  auto first = name.data() + 5, last = name.data() + name.size();
-  auto [p, ec] = std::from_chars(first, last, i);
-  if (ec != std::errc() || p == first || p == last || *p != '-') return -1;
-  return i;
+  auto n = part_numbers(name);
+  return n ? n->first : -1;
 }
 
 /// Applies `f` to each entry of `dir` (none when it does not exist), naming the directory

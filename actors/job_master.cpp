@@ -1,0 +1,464 @@
+// actors/job_master.cpp — the job master's decisions: which run is current, when the job ends, what each checkpoint event leads to.
+#include "actors/job_master.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "sluice/logging.hpp"
+
+namespace sluice::runtime {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> cplog() { return log::get("checkpoint"); }
+
+template <class T>
+void append(std::vector<T>& to, std::vector<T>&& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+TaskCommand to_all(TaskCommand::Kind k, int64_t id = 0) { return {k, -1, id, false}; }
+
+}  // namespace
+
+MasterActions& MasterActions::operator+=(MasterActions&& o) {
+  append(commands, std::move(o.commands));
+  append(discard, std::move(o.discard));
+  if (o.commit) commit = std::move(o.commit);
+  append(replies, std::move(o.replies));
+  if (o.deploy) deploy = o.deploy, restore = std::move(o.restore);
+  if (o.restart_after_ms) restart_after_ms = o.restart_after_ms;
+  if (o.find_restart_point) find_restart_point = o.find_restart_point;
+  append(changed, std::move(o.changed));
+  if (o.result) result = std::move(o.result);
+  return *this;
+}
+
+JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<const scheduler::ExecutionPlan> plan,
+                     bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore)
+    : graph_(std::move(graph)), plan_(std::move(plan)), checkpointing_(checkpointing), restore_(std::move(restore)) {
+  size_t base = 0;
+  for (const auto& t : plan_->tasks) {
+    base_.push_back(base);
+    base += size_t(t.parallelism);
+  }
+  base_.push_back(base);
+  if (checkpointing_) {
+    next_id_ = int64_t(storage_highest) + 1;
+    if (restore_) next_id_ = std::max<int64_t>(next_id_, int64_t(restore_->checkpoint_id) + 1);
+    last_completed_ = restore_ ? int64_t(restore_->checkpoint_id) : 0;
+    restarts_ = std::make_unique<checkpoint::RestartPolicy>(graph_->config.checkpoint.restart);
+  }
+}
+
+MasterActions JobMaster::start(int64_t) { return deploy(restore_); }
+
+CheckpointInfo* JobMaster::info(int64_t id) {
+  for (auto it = history_.rbegin(); it != history_.rend(); ++it)
+    if (it->id == id) return &*it;
+  return nullptr;
+}
+
+/// The subtasks as the coordinator sees them: flat indexes and which indexes feed each.
+static std::vector<checkpoint::TaskNode> task_nodes(const scheduler::ExecutionPlan& plan,
+                                                    const std::vector<size_t>& base) {
+  std::vector<checkpoint::TaskNode> nodes;
+  for (const auto& t : plan.tasks)
+    for (int s = 0; s < t.parallelism; ++s) nodes.push_back({int(base[size_t(t.id)]) + s, {}});
+  for (const auto& x : plan.exchanges)
+    for (int c = 0; c < x.consumers; ++c)
+      for (int ch = 0; ch < x.channels_per_consumer(); ++ch)
+        nodes[base[size_t(x.target_task)] + size_t(c)].inputs.push_back(int(base[size_t(x.source_task)]) +
+                                                                       x.producer_of(c, ch));
+  return nodes;
+}
+
+MasterActions JobMaster::deploy(std::shared_ptr<const RestoreState> restore) {
+  MasterActions out;
+  auto n = subtasks();
+  auto& live = live_[attempt_];
+  for (size_t i = 0; i < n; ++i) live.insert(int(i));
+  undrained_[attempt_] += n;
+  remaining_ = n;
+  if (checkpointing_) {
+    const auto& c = graph_->config.checkpoint;
+    checkpoint::CoordinatorConfig cc;
+    cc.interval_ms = c.interval.count();
+    cc.timeout_ms = c.timeout.count();
+    cc.min_pause_ms = c.min_pause.count();
+    cc.tolerable_failures = c.tolerable_failures;
+    cc.first_id = next_id_;
+    coordinator_ = std::make_unique<checkpoint::CheckpointCoordinator>(cc, task_nodes(*plan_, base_));
+  }
+  log::runtime()->info("job '{}' deployed{}: {} tasks, {} subtasks", graph_->name,
+                       !restore                     ? std::string()
+                       : restore->checkpoint_id == 0 ? std::string(" from scratch (no usable checkpoint)")
+                                                     : " from checkpoint " + std::to_string(restore->checkpoint_id),
+                       plan_->tasks.size(), n);
+  out.deploy = attempt_;
+  out.restore = std::move(restore);
+  return out;
+}
+
+MasterActions JobMaster::end(bool ok, std::string error, int64_t now_ms) {
+  MasterActions out;
+  if (ended_) return out;
+  ended_ = true;
+  if (ok) {
+    log::runtime()->info("job '{}' finished", graph_->name);
+  } else {
+    log::runtime()->info("{}", error);
+    out.commands.push_back(to_all(TaskCommand::Kind::cancel));
+  }
+  for (auto& i : history_)
+    if (i.status == CheckpointInfo::Status::pending) {
+      i.status = CheckpointInfo::Status::aborted;
+      i.reason = "the job ended first";
+      out.changed.push_back(i.id);
+    }
+  for (auto& [id, ws] : waiters_)
+    for (auto w : ws)
+      out.replies.push_back({w, 0, "job '" + graph_->name + "' ended before checkpoint " + std::to_string(id) +
+                                       " completed"});
+  waiters_.clear();
+  for (auto& [sp, w] : requests_) out.replies.push_back({w, 0, "job '" + graph_->name + "' ended"});
+  requests_.clear();
+  if (drain_waiter_) out.replies.push_back({*drain_waiter_, 0, "job '" + graph_->name + "' ended"});
+  drain_waiter_.reset();
+  JobResult r;
+  r.job_name = graph_->name;
+  r.succeeded = ok;
+  r.error = std::move(error);
+  r.duration = std::chrono::milliseconds(now_ms);
+  r.restarts = restarts_ ? restarts_->restarts() : 0;
+  r.last_checkpoint = last_completed_;
+  outcome_ = std::move(r);
+  out += finish_when_quiet();
+  return out;
+}
+
+/// The result goes out once no subtask actor of any run is left: none may touch the job's
+/// files after the client saw the end.
+MasterActions JobMaster::finish_when_quiet() {
+  MasterActions out;
+  if (outcome_ && live_.empty()) {
+    out.result = std::move(outcome_);
+    outcome_.reset();
+  }
+  return out;
+}
+
+MasterActions JobMaster::trigger_now(int64_t now_ms) {
+  if (!coordinator_ || coordinator_->pending()) return {};
+  return handle(coordinator_->trigger_now(now_ms), now_ms);
+}
+
+MasterActions JobMaster::after_checkpoint(int64_t now_ms) {
+  if (ended_ || !coordinator_ || coordinator_->pending()) return {};
+  if (!requests_.empty() || (coordinator_->final_now(now_ms) && remaining_ > 0)) return trigger_now(now_ms);
+  return {};
+}
+
+checkpoint::CheckpointMetadata JobMaster::metadata_of(int64_t id) {
+  checkpoint::CheckpointMetadata m;
+  m.checkpoint_id = uint64_t(id);
+  m.job_name = graph_->name;
+  m.max_parallelism = uint32_t(graph_->config.max_parallelism);
+  m.timestamp_ms = SystemClock().now();
+  m.savepoint = savepoints_.count(id) > 0;
+  std::map<size_t, const CheckpointAck*> by_index;
+  for (const auto& a : acks_[id]) by_index[size_t(index_of(a.task, a.subtask))] = &a;
+  const auto& finished = coordinator_->finished();
+  bool all_ended = coordinator_->is_final(id);
+  for (const auto& t : plan_->tasks)
+    for (int node : t.nodes) {
+      checkpoint::OperatorState o;
+      o.operator_id = plan_->operator_ids[size_t(node)];
+      o.name = graph_->nodes[size_t(node)].name;
+      o.parallelism = uint32_t(t.parallelism);
+      for (int sub = 0; sub < t.parallelism; ++sub) {
+        auto index = size_t(index_of(t.id, sub));
+        auto it = by_index.find(index);
+        if (it != by_index.end()) {
+          o.files.push_back(it->second->file);
+          for (const auto& [op_id, f] : it->second->shared)
+            if (op_id == o.operator_id) o.shared.push_back(f);
+          for (const auto& [op_id, fp] : it->second->states)
+            if (op_id == o.operator_id && std::find(o.states.begin(), o.states.end(), fp) == o.states.end())
+              o.states.push_back(fp);
+        } else if (finished.count(int(index))) {
+          o.finished_subtasks.push_back(uint32_t(sub));
+        }
+      }
+      o.finished = o.finished_subtasks.size() == size_t(t.parallelism);
+      if (all_ended) {  // the final checkpoint: every subtask closes after it, the job is done
+        o.finished = true;
+        o.finished_subtasks.clear();
+        for (int sub = 0; sub < t.parallelism; ++sub) o.finished_subtasks.push_back(uint32_t(sub));
+      }
+      m.operators.push_back(std::move(o));
+    }
+  return m;
+}
+
+MasterActions JobMaster::handle(checkpoint::CoordinatorActions a, int64_t now_ms) {
+  MasterActions out;
+  if (a.trigger) {
+    auto id = *a.trigger;
+    next_id_ = id + 1;
+    CheckpointInfo ci;
+    ci.id = id;
+    ci.triggered_ms = now_ms;
+    ci.final = coordinator_->is_final(id);
+    if (ci.final && drain_waiter_) {  // the final checkpoint of a drained job is its savepoint
+      savepoints_.insert(id);
+      waiters_[id].push_back(*drain_waiter_);
+      drain_waiter_.reset();
+    }
+    history_.push_back(ci);
+    out.changed.push_back(id);
+    if (!requests_.empty()) {
+      auto [savepoint, r] = requests_.front();
+      requests_.pop_front();
+      if (savepoint) savepoints_.insert(id);
+      if (stop_requested_ && savepoint) {
+        stop_after_.insert(id);
+        stop_requested_ = false;
+      }
+      waiters_[id].push_back(r);
+    }
+    cplog()->debug("job '{}': checkpoint {} triggered at {} subtasks", graph_->name, id, a.trigger_at.size());
+    for (int index : a.trigger_at)
+      out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0});
+  }
+  if (!a.extend_to.empty() && coordinator_ && coordinator_->pending()) {
+    auto id = *coordinator_->pending();
+    for (int index : a.extend_to) out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0});
+  }
+  if (a.completed) {
+    auto id = *a.completed;
+    out.commit = std::make_shared<const checkpoint::CheckpointMetadata>(metadata_of(id));
+    acks_.erase(id);
+  }
+  for (const auto& [id, why] : a.aborted) {
+    cplog()->warn("job '{}': {}", graph_->name, why);
+    acks_.erase(id);
+    if (auto* i = info(id)) {
+      i->status = CheckpointInfo::Status::aborted;
+      i->ended_ms = now_ms;
+      i->reason = why;
+      out.changed.push_back(id);
+    }
+    for (auto w : waiters_[id]) out.replies.push_back({w, 0, why});
+    waiters_.erase(id);
+    out.commands.push_back(to_all(TaskCommand::Kind::abort, id));
+    // What its subtasks wrote goes, so a full disk frees up for the next checkpoint.
+    out.discard.push_back(id);
+  }
+  // Too many failed checkpoints: fail over like any task failure, under the restart strategy.
+  if (a.fail_job) out += fail("job '" + graph_->name + "' failed: " + *a.fail_job, false, now_ms);
+  else if (!a.aborted.empty()) out += after_checkpoint(now_ms);
+  return out;
+}
+
+/// A run failed: restart from the last complete checkpoint when the strategy allows. A
+/// `permanent` failure (the restored state does not fit the job) is not retried: every retry
+/// would fail the same way.
+MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t now_ms) {
+  MasterActions out;
+  if (ended_) return out;
+  if (permanent) return end(false, error + " (the checkpoint's state does not fit the job, so it is not restarted)", now_ms);
+  std::optional<std::chrono::milliseconds> delay;
+  if (checkpointing_ && restarts_) delay = restarts_->next(now_ms);
+  if (!delay)
+    return end(false,
+               error + (restarts_ && restarts_->restarts() > 0
+                            ? " (no restart left after " + std::to_string(restarts_->restarts()) + ")"
+                            : ""),
+               now_ms);
+  log::runtime()->warn("{}; restarting in {} ms (restart {})", error, delay->count(), restarts_->restarts());
+  if (coordinator_) {
+    auto a = coordinator_->on_job_failure("the job is restarting");
+    coordinator_.reset();  // the next run gets a new one; nothing is triggered meanwhile
+    out += handle(std::move(a), now_ms);
+  }
+  out.commands.push_back(to_all(TaskCommand::Kind::cancel));
+  ++attempt_;
+  acks_.clear();
+  out.restart_after_ms = std::make_pair(attempt_, int64_t(delay->count()));
+  return out;
+}
+
+MasterActions JobMaster::on_time(int64_t now_ms) {
+  if (ended_ || !coordinator_) return {};
+  return handle(coordinator_->on_time(now_ms), now_ms);
+}
+
+MasterActions JobMaster::on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms) {
+  MasterActions out;
+  if (attempt != attempt_ || ended_) return out;
+  if (coordinator_) out += handle(coordinator_->on_task_finished(index_of(task, subtask), now_ms), now_ms);
+  if (attempt == attempt_ && !ended_ && --remaining_ == 0) out += end(true, {}, now_ms);
+  return out;
+}
+
+MasterActions JobMaster::on_task_failed(int32_t attempt, const std::string& error, bool permanent, int64_t now_ms) {
+  if (attempt != attempt_) return {};
+  return fail(error, permanent, now_ms);
+}
+
+MasterActions JobMaster::on_ack(int32_t attempt, const CheckpointAck& ack, int64_t now_ms) {
+  auto id = ack.checkpoint_id;
+  if (attempt != attempt_ || ended_ || !coordinator_ || coordinator_->pending() != id) return {};
+  MasterActions out;
+  if (auto* i = info(id)) {
+    i->bytes += ack.bytes;
+    out.changed.push_back(id);
+  }
+  cplog()->debug("job '{}': checkpoint {} subtask {}/{}: {} bytes, alignment {:.1f} ms, sync {:.1f} ms, "
+                 "async {:.1f} ms, in-flight {} bytes{}",
+                 graph_->name, id, ack.subtask + 1, plan_->tasks[size_t(ack.task)].parallelism, ack.bytes,
+                 ack.alignment_ms, ack.sync_ms, ack.async_ms, ack.inflight_bytes, ack.unaligned ? " (unaligned)" : "");
+  acks_[id].push_back(ack);
+  out += handle(coordinator_->on_ack(id, index_of(ack.task, ack.subtask), now_ms), now_ms);
+  return out;
+}
+
+MasterActions JobMaster::on_decline(int32_t attempt, int task, int subtask, int64_t id, const std::string& why,
+                                    int64_t now_ms) {
+  if (attempt != attempt_ || ended_ || !coordinator_) return {};
+  return handle(coordinator_->on_decline(id, index_of(task, subtask), why, now_ms), now_ms);
+}
+
+MasterActions JobMaster::on_input_ended(int32_t attempt, int task, int subtask, int64_t after, int64_t now_ms) {
+  if (attempt != attempt_ || ended_ || !coordinator_) return {};
+  return handle(coordinator_->on_input_ended(index_of(task, subtask), after, now_ms), now_ms);
+}
+
+MasterActions JobMaster::on_subtask_down(int32_t attempt, int index, const std::string& error, int64_t now_ms) {
+  auto it = live_.find(attempt);
+  if (it != live_.end()) {
+    it->second.erase(index);
+    if (it->second.empty()) live_.erase(it);
+  }
+  if (ended_) return finish_when_quiet();
+  if (attempt != attempt_) return {};
+  if (stopping_) return live(attempt_) == 0 ? end(true, {}, now_ms) : MasterActions{};
+  if (!error.empty()) return fail("job '" + graph_->name + "' failed: a task actor stopped: " + error, false, now_ms);
+  return {};
+}
+
+MasterActions JobMaster::on_drained(int32_t attempt) {
+  auto it = undrained_.find(attempt);
+  if (it != undrained_.end() && --it->second == 0) undrained_.erase(it);
+  if (restart_waits_ && (undrained_.empty() || undrained_.begin()->first >= attempt_)) {
+    restart_waits_ = false;
+    return on_restart_due(attempt_);
+  }
+  return {};
+}
+
+MasterActions JobMaster::on_restart_due(int32_t attempt) {
+  MasterActions out;
+  if (attempt != attempt_ || ended_) return out;
+  // No commit of an earlier run may land after this run rolled its sinks back.
+  if (!undrained_.empty() && undrained_.begin()->first < attempt_) {
+    restart_waits_ = true;
+    return out;
+  }
+  out.find_restart_point = attempt_;
+  return out;
+}
+
+MasterActions JobMaster::on_restart_point(int32_t attempt, std::shared_ptr<const RestoreState> restore,
+                                          const std::string& error, int64_t now_ms) {
+  if (attempt != attempt_ || ended_) return {};
+  if (!error.empty()) return end(false, "job '" + graph_->name + "' cannot restart: " + error, now_ms);
+  restore_ = restore;
+  if (restore) last_completed_ = int64_t(restore->checkpoint_id);
+  return deploy(std::move(restore));
+}
+
+MasterActions JobMaster::on_committed(int32_t attempt, int64_t id, const std::string& error, int64_t now_ms) {
+  MasterActions out;
+  if (ended_) return out;
+  auto* i = info(id);
+  if (i) {
+    i->status = error.empty() ? CheckpointInfo::Status::completed : CheckpointInfo::Status::aborted;
+    i->ended_ms = now_ms;
+    i->reason = error;
+    out.changed.push_back(id);
+  }
+  if (!error.empty()) {
+    cplog()->warn("job '{}': checkpoint {} could not be committed: {}", graph_->name, id, error);
+    for (auto w : waiters_[id]) out.replies.push_back({w, 0, error});
+    waiters_.erase(id);
+    if (coordinator_) out += handle(coordinator_->on_commit_failed(id, error, now_ms), now_ms);
+    out += after_checkpoint(now_ms);
+    return out;
+  }
+  last_completed_ = std::max(last_completed_, id);
+  if (coordinator_) coordinator_->on_committed(id);
+  if (i && coordinator_ && coordinator_->is_final(id)) i->final = true;  // every task may close now
+  if (i)
+    cplog()->info("job '{}': checkpoint {} complete: {} bytes in {} ms{}", graph_->name, id, i->bytes,
+                  i->ended_ms - i->triggered_ms, i->final ? " (final)" : "");
+  for (auto w : waiters_[id]) out.replies.push_back({w, id, {}});
+  waiters_.erase(id);
+  if (stop_after_.count(id)) {
+    // Stop-with-savepoint: the savepoint commits (sinks publish), then every subtask of the
+    // current run stops; the job ends once they are all down, however many had finished
+    // before. Nothing after the savepoint is committed.
+    log::runtime()->info("job '{}' stopped with savepoint {}", graph_->name, id);
+    coordinator_.reset();
+    out.commands.push_back(to_all(TaskCommand::Kind::complete, id));
+    out.commands.push_back(to_all(TaskCommand::Kind::cancel));
+    stopping_ = true;
+    if (live(attempt_) == 0) out += end(true, {}, now_ms);
+    return out;
+  }
+  if (attempt == attempt_) out.commands.push_back(to_all(TaskCommand::Kind::complete, id));
+  out += after_checkpoint(now_ms);
+  return out;
+}
+
+bool JobMaster::refuse_without_checkpoints(RequestId r, MasterActions& out) const {
+  std::string why;
+  if (ended_) why = "job '" + graph_->name + "' ended";
+  else if (!checkpointing_) why = "job '" + graph_->name + "' does not checkpoint (set a checkpoint interval)";
+  else if (stopping_) why = "job '" + graph_->name + "' is stopping";
+  else if (!coordinator_) why = "job '" + graph_->name + "' is restarting; ask again once it runs";
+  if (why.empty()) return false;
+  out.replies.push_back({r, 0, why});
+  return true;
+}
+
+MasterActions JobMaster::on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms) {
+  MasterActions out;
+  if (refuse_without_checkpoints(r, out)) return out;
+  requests_.emplace_back(savepoint, r);
+  out += trigger_now(now_ms);
+  return out;
+}
+
+MasterActions JobMaster::on_stop_request(RequestId r, bool drain, int64_t now_ms) {
+  MasterActions out;
+  if (refuse_without_checkpoints(r, out)) return out;
+  if (!drain) {
+    stop_requested_ = true;
+    requests_.emplace_back(true, r);
+    out += trigger_now(now_ms);
+    return out;
+  }
+  drain_waiter_ = r;
+  for (const auto& t : plan_->tasks)
+    if (graph_->nodes[size_t(t.nodes.front())].is_source)
+      for (int sub = 0; sub < t.parallelism; ++sub)
+        out.commands.push_back({TaskCommand::Kind::drain, index_of(t.id, sub), 0, false});
+  return out;
+}
+
+MasterActions JobMaster::on_cancel(int64_t now_ms) { return end(false, "job '" + graph_->name + "' was canceled", now_ms); }
+
+}  // namespace sluice::runtime

@@ -1,0 +1,163 @@
+// actors/job_master.hpp — the job master's decisions as a pure class: deployment bookkeeping, task ends and failures, client checkpoint requests, stop-with-savepoint, _metadata, restarts; time passed in, actions returned.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actors/restore.hpp"
+#include "actors/task.hpp"
+#include "checkpoint/coordinator.hpp"
+#include "checkpoint/restart_policy.hpp"
+#include "checkpoint/storage.hpp"
+#include "scheduler/plan.hpp"
+#include "sluice/executor.hpp"
+#include "sluice/graph.hpp"
+
+namespace sluice::runtime {
+
+/// A client's request, as the shell around the master names it (the master only echoes it).
+using RequestId = uint64_t;
+
+/// What the master tells one subtask of the current run, or every one of them.
+struct TaskCommand {
+  enum class Kind { trigger, complete, abort, cancel, drain };
+  Kind kind = Kind::cancel;
+  /// Flat index of the subtask in the plan (tasks in plan order, subtasks within); -1: every
+  /// subtask of the current run.
+  int index = -1;
+  int64_t checkpoint = 0;
+  bool savepoint = false;
+};
+
+/// The answer to a client's checkpoint request: the checkpoint's id once complete, or why not.
+struct Reply {
+  RequestId request = 0;
+  int64_t checkpoint = 0;
+  std::string error;
+};
+
+/// What the shell carries out after an event, in this order: commands to the current run's
+/// subtasks, the discards and the commit (on the I/O strand, in order), replies, then a
+/// deployment or the timers.
+struct MasterActions {
+  std::vector<TaskCommand> commands;
+  /// Checkpoints whose files go (declined, expired, failed over).
+  std::vector<int64_t> discard;
+  /// Write this checkpoint's `_metadata`; answer with on_committed(attempt, id, error).
+  std::shared_ptr<const checkpoint::CheckpointMetadata> commit;
+  std::vector<Reply> replies;
+  /// Spawn every subtask of run `deploy` from `restore` (null: a fresh start).
+  std::optional<int32_t> deploy;
+  std::shared_ptr<const RestoreState> restore;
+  /// Call on_restart_due(attempt) after this delay.
+  std::optional<std::pair<int32_t, int64_t>> restart_after_ms;
+  /// Find what run `find_restart_point` resumes from (I/O, after every commit posted so far),
+  /// then call on_restart_point.
+  std::optional<int32_t> find_restart_point;
+  /// Checkpoints whose entry in checkpoints() changed (or is new): republish them to clients.
+  std::vector<int64_t> changed;
+  /// The job is over and no subtask of any run is left: hand this result to the client.
+  std::optional<JobResult> result;
+
+  MasterActions& operator+=(MasterActions&& o);
+};
+
+/// One job's master. It knows subtasks by run (`attempt`) and flat index; the shell maps
+/// those to actors, timers and files. Every event returns what to do; nothing else happens.
+class JobMaster {
+ public:
+  /// `storage_highest`: the highest checkpoint id already in the checkpoint directory (ids go
+  /// on past it). `checkpointing` is false when the job has no checkpoint storage.
+  JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<const scheduler::ExecutionPlan> plan,
+            bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore);
+
+  /// Deploys the first run.
+  MasterActions start(int64_t now_ms);
+  MasterActions on_time(int64_t now_ms);
+
+  // From the current run's subtasks (reports of other runs are ignored).
+  MasterActions on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms);
+  /// `permanent`: a restart cannot help (the restore itself failed).
+  MasterActions on_task_failed(int32_t attempt, const std::string& error, bool permanent, int64_t now_ms);
+  MasterActions on_ack(int32_t attempt, const CheckpointAck& ack, int64_t now_ms);
+  MasterActions on_decline(int32_t attempt, int task, int subtask, int64_t id, const std::string& why,
+                           int64_t now_ms);
+  MasterActions on_input_ended(int32_t attempt, int task, int subtask, int64_t after, int64_t now_ms);
+
+  /// A subtask's actor of run `attempt` is gone; `error` is empty when it quit normally.
+  MasterActions on_subtask_down(int32_t attempt, int index, const std::string& error, int64_t now_ms);
+  /// Every I/O job of one subtask actor of run `attempt` has run, after the actor went down.
+  MasterActions on_drained(int32_t attempt);
+
+  // From the I/O side and the timers.
+  MasterActions on_committed(int32_t attempt, int64_t id, const std::string& error, int64_t now_ms);
+  MasterActions on_restart_due(int32_t attempt);
+  MasterActions on_restart_point(int32_t attempt, std::shared_ptr<const RestoreState> restore,
+                                 const std::string& error, int64_t now_ms);
+
+  // From clients.
+  MasterActions on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms);
+  MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
+  MasterActions on_cancel(int64_t now_ms);
+
+  const std::vector<CheckpointInfo>& checkpoints() const { return history_; }
+  int32_t attempt() const { return attempt_; }
+  bool ended() const { return ended_; }
+  /// Flat index of subtask `subtask` of task `task`.
+  int index_of(int task, int subtask) const { return int(base_[size_t(task)]) + subtask; }
+  size_t subtasks() const { return base_.back(); }
+  /// Subtask actors of run `attempt` not yet down.
+  size_t live(int32_t attempt) const {
+    auto it = live_.find(attempt);
+    return it == live_.end() ? 0 : it->second.size();
+  }
+
+ private:
+  MasterActions deploy(std::shared_ptr<const RestoreState> restore);
+  MasterActions handle(checkpoint::CoordinatorActions a, int64_t now_ms);
+  MasterActions trigger_now(int64_t now_ms);
+  MasterActions after_checkpoint(int64_t now_ms);
+  MasterActions fail(const std::string& error, bool permanent, int64_t now_ms);
+  MasterActions end(bool ok, std::string error, int64_t now_ms);
+  MasterActions finish_when_quiet();
+  bool refuse_without_checkpoints(RequestId r, MasterActions& out) const;
+  checkpoint::CheckpointMetadata metadata_of(int64_t id);
+  CheckpointInfo* info(int64_t id);
+
+  std::shared_ptr<const JobGraph> graph_;
+  std::shared_ptr<const scheduler::ExecutionPlan> plan_;
+  std::vector<size_t> base_;  // first flat index of each task; back() is the total
+  bool checkpointing_;
+
+  bool ended_ = false;  // no more events are acted on; the result waits for every actor to go
+  std::optional<JobResult> outcome_;
+  std::map<int32_t, std::set<int>> live_;  // by run: subtask actors not down yet
+  std::map<int32_t, size_t> undrained_;    // by run: subtask actors whose I/O may still run
+  bool restart_waits_ = false;             // a restart waits for earlier runs' I/O to finish
+
+  int32_t attempt_ = 0;
+  size_t remaining_ = 0;  // subtasks of the current run not finished
+  std::shared_ptr<const RestoreState> restore_;
+
+  std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;
+  std::unique_ptr<checkpoint::RestartPolicy> restarts_;
+  std::vector<CheckpointInfo> history_;
+  std::map<int64_t, std::vector<CheckpointAck>> acks_;
+  std::map<int64_t, std::vector<RequestId>> waiters_;  // checkpoints clients asked for
+  std::set<int64_t> savepoints_;
+  std::deque<std::pair<bool, RequestId>> requests_;  // not started yet: (savepoint, request)
+  std::set<int64_t> stop_after_;                     // savepoints after which the job stops
+  bool stop_requested_ = false;
+  bool stopping_ = false;  // stopped with a savepoint: the job ends once the current run is down
+  std::optional<RequestId> drain_waiter_;  // stop-with-savepoint with drain
+  int64_t next_id_ = 1;
+  int64_t last_completed_ = 0;
+};
+
+}  // namespace sluice::runtime

@@ -1,0 +1,302 @@
+// tests/actors/test_job_master.cpp — the job master's decisions driven directly: deployment, checkpoints asked for by clients, stop-with-savepoint, failures and restarts across runs.
+#include <catch2/catch.hpp>
+
+#include <sluice/sluice.hpp>
+
+#include "actors/job_master.hpp"
+
+using namespace sluice;
+using namespace sluice::runtime;
+using Kind = TaskCommand::Kind;
+
+namespace {
+
+/// Two source subtasks (flat indexes 0, 1) into a keyed sum chained with its sink (2, 3).
+struct Fixture {
+  std::shared_ptr<const JobGraph> graph;
+  std::shared_ptr<const scheduler::ExecutionPlan> plan;
+  std::unique_ptr<JobMaster> master;
+
+  explicit Fixture(bool checkpointing = true, int restarts = 3) {
+    StreamEnvironment env;
+    env.set_parallelism(2);
+    env.from_collection(std::vector<int64_t>{1, 2, 3})
+        .key_by([](int64_t v) { return v; })
+        .sum("sum")
+        .sink_to(DiscardSink<int64_t>());
+    auto g = env.graph();
+    g.name = "jm";
+    if (checkpointing) g.config.checkpoint.interval = std::chrono::milliseconds(100);
+    g.config.checkpoint.restart.attempts = restarts;
+    g.config.checkpoint.restart.delay = std::chrono::milliseconds(50);
+    graph = std::make_shared<const JobGraph>(std::move(g));
+    plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    master = std::make_unique<JobMaster>(graph, plan, checkpointing, 0, nullptr);
+  }
+
+  /// Acks checkpoint `id` from the given subtasks of run `attempt`.
+  MasterActions ack(int64_t id, std::vector<int> indexes, int64_t now, int32_t attempt = 0) {
+    MasterActions out;
+    for (int i : indexes) {
+      CheckpointAck a;
+      a.checkpoint_id = id;
+      a.task = i / 2;
+      a.subtask = i % 2;
+      a.file.path = "op-" + std::to_string(i);
+      a.bytes = 10;
+      out += master->on_ack(attempt, a, now);
+    }
+    return out;
+  }
+};
+
+std::vector<int> targets(const MasterActions& a, Kind k) {
+  std::vector<int> out;
+  for (const auto& c : a.commands)
+    if (c.kind == k) out.push_back(c.index);
+  return out;
+}
+
+bool has(const MasterActions& a, Kind k, int index = -1) {
+  for (const auto& c : a.commands)
+    if (c.kind == k && c.index == index) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the first run deploys every subtask and checkpoints trigger at the sources", "[job_master]") {
+  Fixture f;
+  auto a = f.master->start(0);
+  REQUIRE(a.deploy == 0);
+  CHECK(f.master->subtasks() == 4);
+  CHECK(f.master->live(0) == 4);
+  a = f.master->on_time(100);
+  CHECK(targets(a, Kind::trigger) == std::vector<int>{0, 1});
+  REQUIRE(f.master->checkpoints().size() == 1);
+  CHECK(f.master->checkpoints()[0].status == CheckpointInfo::Status::pending);
+  a = f.ack(1, {0, 1, 2}, 120);
+  CHECK_FALSE(a.commit);
+  a = f.ack(1, {3}, 130);
+  REQUIRE(a.commit);
+  CHECK(a.commit->checkpoint_id == 1);
+  CHECK_FALSE(a.commit->savepoint);
+  // Each operator lists one file per subtask, from the acks of the task it runs in.
+  REQUIRE(a.commit->operators.size() == 3);
+  CHECK(a.commit->operators[0].files.size() == 2);
+  CHECK(a.commit->operators[2].files[1].path == "op-3");
+  CHECK(f.master->checkpoints()[0].bytes == 40);
+  a = f.master->on_committed(0, 1, "", 150);
+  CHECK(has(a, Kind::complete));
+  CHECK(f.master->checkpoints()[0].status == CheckpointInfo::Status::completed);
+}
+
+TEST_CASE("each client request is answered by the checkpoint it started, in order", "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  auto a = f.master->on_checkpoint_request(7, true, 10);
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
+  CHECK(a.commands[0].savepoint);
+  a = f.master->on_checkpoint_request(8, false, 11);  // one at a time: waits
+  CHECK(a.commands.empty());
+  a = f.ack(1, {0, 1, 2, 3}, 20);
+  REQUIRE(a.commit);
+  CHECK(a.commit->savepoint);
+  a = f.master->on_committed(0, 1, "", 30);
+  REQUIRE(a.replies.size() == 1);
+  CHECK(a.replies[0].request == 7);
+  CHECK(a.replies[0].checkpoint == 1);
+  CHECK(a.replies[0].error.empty());
+  // The waiting request starts the next checkpoint at once, as a plain checkpoint.
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
+  CHECK_FALSE(a.commands.back().savepoint);
+  a = f.master->on_decline(0, 1, 0, 2, "disk full", 40);
+  CHECK(has(a, Kind::abort));
+  CHECK(a.discard == std::vector<int64_t>{2});
+  REQUIRE(a.replies.size() == 1);
+  CHECK(a.replies[0].request == 8);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("disk full"));
+}
+
+TEST_CASE("a job without checkpoints refuses requests with a sentence", "[job_master]") {
+  Fixture f(false);
+  f.master->start(0);
+  auto a = f.master->on_checkpoint_request(1, true, 10);
+  REQUIRE(a.replies.size() == 1);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("does not checkpoint"));
+  // Without checkpoints a failure ends the job: no restart.
+  a = f.master->on_task_failed(0, "job 'jm' failed: boom", false, 20);
+  CHECK(has(a, Kind::cancel));
+  CHECK_FALSE(a.restart_after_ms);
+  CHECK(f.master->ended());
+  CHECK_FALSE(a.result);  // four actors still up
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(f.master->on_subtask_down(0, i, "", 30).result);
+  a = f.master->on_subtask_down(0, 3, "", 30);
+  REQUIRE(a.result);
+  CHECK_FALSE(a.result->succeeded);
+  CHECK(a.result->error == "job 'jm' failed: boom");
+}
+
+TEST_CASE("stop-with-savepoint ends the job when the running subtasks are down, however many finished before",
+          "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  // The sources' input ends after checkpoint 1; checkpoint 2 completes and they finish.
+  f.master->on_time(100);
+  f.ack(1, {0, 1, 2, 3}, 110);
+  f.master->on_committed(0, 1, "", 120);
+  f.master->on_input_ended(0, 0, 0, 1, 130);
+  f.master->on_input_ended(0, 0, 1, 1, 130);
+  auto a = f.master->on_time(200);
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
+  f.ack(2, {0, 1, 2, 3}, 210);
+  f.master->on_committed(0, 2, "", 220);
+  for (int i : {0, 1}) {
+    f.master->on_task_finished(0, 0, i, 230);
+    f.master->on_subtask_down(0, i, "", 231);
+  }
+  CHECK(f.master->live(0) == 2);
+  a = f.master->on_stop_request(9, false, 300);
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{2, 3});  // the running frontier
+  CHECK(a.commands[0].savepoint);
+  a = f.ack(3, {2, 3}, 310);
+  REQUIRE(a.commit);
+  CHECK(a.commit->operators[0].finished);  // the finished sources are recorded as such
+  a = f.master->on_committed(0, 3, "", 320);
+  REQUIRE(a.replies.size() == 1);
+  CHECK(a.replies[0].checkpoint == 3);
+  CHECK(has(a, Kind::complete));
+  CHECK(has(a, Kind::cancel));
+  CHECK_FALSE(f.master->on_subtask_down(0, 2, "", 330).result);
+  a = f.master->on_subtask_down(0, 3, "", 340);
+  REQUIRE(a.result);
+  CHECK(a.result->succeeded);
+  CHECK(a.result->last_checkpoint == 3);
+}
+
+TEST_CASE("an actor of an earlier run going down during a later run's stop does not end the job early",
+          "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  auto a = f.master->on_task_failed(0, "job 'jm' failed: boom", false, 50);
+  CHECK(has(a, Kind::cancel));
+  REQUIRE(a.restart_after_ms);
+  CHECK(a.restart_after_ms->first == 1);
+  CHECK(a.restart_after_ms->second == 50);
+  CHECK(f.master->attempt() == 1);
+  // Reports of the failed run no longer count.
+  CHECK(f.master->on_task_failed(0, "late", false, 60).commands.empty());
+  // The restart waits until every actor of run 0 has run its I/O.
+  CHECK_FALSE(f.master->on_restart_due(1).find_restart_point);
+  for (int i = 0; i < 3; ++i) {
+    f.master->on_subtask_down(0, i, "", 70);
+    CHECK_FALSE(f.master->on_drained(0).find_restart_point);
+  }
+  a = f.master->on_drained(0);
+  REQUIRE(a.find_restart_point == 1);
+  a = f.master->on_restart_point(1, from_scratch(), "", 110);
+  REQUIRE(a.deploy == 1);
+  CHECK(a.restore->checkpoint_id == 0);
+  CHECK(f.master->live(1) == 4);
+  CHECK(f.master->live(0) == 1);  // subtask 3 of run 0 is not down yet
+
+  a = f.master->on_stop_request(5, false, 200);
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
+  CHECK(f.ack(1, {0, 1, 2, 3}, 210, 0).commands.empty());  // acks of run 0 are ignored
+  f.ack(1, {0, 1, 2, 3}, 220, 1);
+  a = f.master->on_committed(1, 1, "", 230);
+  CHECK(has(a, Kind::cancel));
+  CHECK_FALSE(f.master->on_subtask_down(0, 3, "", 240).result);  // run 0's straggler
+  for (int i = 0; i < 3; ++i) {
+    a = f.master->on_subtask_down(1, i, "", 250);
+    CHECK_FALSE(a.result);
+    CHECK_FALSE(f.master->ended());
+  }
+  a = f.master->on_subtask_down(1, 3, "", 260);
+  REQUIRE(a.result);
+  CHECK(a.result->succeeded);
+  CHECK(a.result->restarts == 1);
+}
+
+TEST_CASE("a failing subtask actor of the current run fails over; a permanent failure ends the job",
+          "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  f.master->on_time(100);
+  auto a = f.master->on_subtask_down(0, 2, "out of memory", 120);
+  REQUIRE(a.restart_after_ms);
+  // The pending checkpoint is given up, its files discarded.
+  CHECK(has(a, Kind::abort));
+  CHECK(a.discard == std::vector<int64_t>{1});
+  CHECK(f.master->checkpoints()[0].status == CheckpointInfo::Status::aborted);
+  for (int i = 0; i < 4; ++i) f.master->on_drained(0);
+  a = f.master->on_restart_due(1);
+  REQUIRE(a.find_restart_point == 1);
+  f.master->on_restart_point(1, from_scratch(), "", 200);
+  a = f.master->on_task_failed(1, "job 'jm' failed: restoring 'sum' failed", true, 210);
+  CHECK(f.master->ended());
+  CHECK_FALSE(a.restart_after_ms);
+  CHECK(has(a, Kind::cancel));
+}
+
+TEST_CASE("restarts run out under the fixed-delay strategy", "[job_master]") {
+  Fixture f(true, 1);
+  f.master->start(0);
+  CHECK(f.master->on_task_failed(0, "e1", false, 10).restart_after_ms);
+  for (int i = 0; i < 4; ++i) f.master->on_drained(0);
+  f.master->on_restart_point(1, from_scratch(), "", 70);
+  auto a = f.master->on_task_failed(1, "job 'jm' failed: e2", false, 80);
+  CHECK_FALSE(a.restart_after_ms);
+  CHECK(f.master->ended());
+  for (int i = 0; i < 4; ++i) {
+    f.master->on_subtask_down(0, i, "", 90);
+    a = f.master->on_subtask_down(1, i, "", 90);
+  }
+  REQUIRE(a.result);
+  CHECK(a.result->error == "job 'jm' failed: e2 (no restart left after 1)");
+}
+
+TEST_CASE("stop with drain ends the sources; the final checkpoint is the savepoint", "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  auto a = f.master->on_stop_request(4, true, 10);
+  CHECK(targets(a, Kind::drain) == std::vector<int>{0, 1});
+  for (int t = 0; t < 2; ++t)
+    for (int s = 0; s < 2; ++s) a += f.master->on_input_ended(0, t, s, 0, 20);
+  // Every input ended: the final checkpoint starts at once.
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
+  CHECK(a.commands.back().savepoint);
+  a = f.ack(1, {0, 1, 2, 3}, 30);
+  REQUIRE(a.commit);
+  CHECK(a.commit->savepoint);
+  a = f.master->on_committed(0, 1, "", 40);
+  REQUIRE(a.replies.size() == 1);
+  CHECK(a.replies[0].request == 4);
+  CHECK(a.replies[0].checkpoint == 1);
+  CHECK(f.master->checkpoints()[0].final);
+  for (int t = 0; t < 2; ++t)
+    for (int s = 0; s < 2; ++s) a = f.master->on_task_finished(0, t, s, 50);
+  CHECK(f.master->ended());
+  CHECK_FALSE(a.result);
+  for (int i = 0; i < 4; ++i) a = f.master->on_subtask_down(0, i, "", 60);
+  REQUIRE(a.result);
+  CHECK(a.result->succeeded);
+}
+
+TEST_CASE("a cancel answers every waiting client and ends once all actors are down", "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  f.master->on_checkpoint_request(1, false, 10);
+  f.master->on_checkpoint_request(2, true, 10);
+  auto a = f.master->on_cancel(20);
+  CHECK(has(a, Kind::cancel));
+  REQUIRE(a.replies.size() == 2);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("ended before checkpoint 1"));
+  CHECK_THAT(a.replies[1].error, Catch::Contains("ended"));
+  a = f.master->on_checkpoint_request(3, false, 30);
+  REQUIRE(a.replies.size() == 1);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("ended"));
+  for (int i = 0; i < 4; ++i) a = f.master->on_subtask_down(0, i, "", 40);
+  REQUIRE(a.result);
+  CHECK(a.result->error == "job 'jm' was canceled");
+}

@@ -1,4 +1,4 @@
-// apps/sluice/cli.cpp — `sluice run`: options to an ExecutionConfig, loading a job library, exit statuses.
+// apps/sluice/cli.cpp — the sluice command line: `run` (options to an ExecutionConfig, loading a job library, exit statuses) and `new-job`.
 #include "cli.hpp"
 
 #include <dlfcn.h>
@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "cli_options.hpp"
+#include "new_job.hpp"
 #include "sluice/job.hpp"
 #include "sluice/logging.hpp"
 #include "sluice/version.hpp"
@@ -108,6 +109,10 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   run->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default warn)");
   add_checkpoint_options(*run, ctx.config.checkpoint);
 
+  std::string new_dir;
+  auto* create = app.add_subcommand("new-job", "write a job project (CMake, a KeyedProcessFunction, a test) into DIR");
+  create->add_option("dir", new_dir, "a new or empty directory; its name becomes the job's")->required();
+
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
@@ -121,15 +126,16 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     out << "sluice " << version << "\n";
     return 0;
   } catch (const CLI::ParseError& e) {
-    auto* failing = run->parsed() ? run : &app;
+    auto* failing = run->parsed() ? run : create->parsed() ? create : &app;
     if (std::string(e.what()).empty()) {
       err << failing->help();
     } else {
-      err << "sluice" << (failing == run ? " run" : "") << ": " << e.what()
+      err << "sluice" << (failing == &app ? "" : " " + failing->get_name()) << ": " << e.what()
           << "\nRun with --help for usage.\n";
     }
     return 2;
   }
+  if (create->parsed()) return new_job(new_dir, out, err);
   try {
     log::set_level(log_level);
   } catch (const std::invalid_argument& e) {

@@ -53,11 +53,12 @@ struct MasterState {
   std::shared_ptr<std::promise<JobResult>> promise;
   std::chrono::steady_clock::time_point started;
 
-  std::shared_ptr<ActorTable> actors;  // the current run's, [task][subtask]
-  std::vector<caf::actor> flat;        // the same, by flat index
+  std::vector<caf::actor> flat;  // the current run's subtasks, by flat index
   std::map<caf::actor_addr, std::pair<int32_t, int>> subtask_of;  // (run, flat index) of every live actor
   std::map<RequestId, caf::response_promise> clients;
   RequestId next_request = 1;
+  /// By run: where the I/O strand puts the checkpoint that run restarts from.
+  std::map<int32_t, std::shared_ptr<std::shared_ptr<const RestoreState>>> restart_points;
 
   std::shared_ptr<CheckpointStorage> storage;  // null: the job does not checkpoint
   std::shared_ptr<IoExecutor::Strand> strand;
@@ -111,37 +112,23 @@ std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& stora
   return from_scratch();
 }
 
-/// Spawns every subtask of run `attempt`, starting from `restore`.
+/// Spawns every subtask of run `attempt`, starting from `restore`, each from its deployment.
 void deploy(Self* self, int32_t attempt, std::shared_ptr<const RestoreState> restore) {
   auto& s = self->state;
-  s.actors = std::make_shared<ActorTable>();
   s.flat.clear();
-  size_t index = 0;
-  for (const auto& t : s.plan->tasks) {
-    s.actors->emplace_back();
-    for (int sub = 0; sub < t.parallelism; ++sub) {
-      TaskEnv env{caf::actor_cast<caf::actor>(self), s.io, s.probes, index, attempt};
-      TaskSpec spec{s.graph, s.plan, t.id, sub, s.storage, restore};
-      auto a = spawn_task(self->system(), std::move(spec), env);
-      self->monitor(a);
-      s.subtask_of[a.address()] = {attempt, int(index++)};
-      s.actors->back().push_back(a);
-      s.flat.push_back(a);
-    }
+  for (size_t index = 0; index < s.master->subtasks(); ++index) {
+    TaskEnv env{caf::actor_cast<caf::actor>(self), s.io, s.probes, index, attempt};
+    TaskSpec spec{s.graph, s.plan, 0, 0, s.storage, restore};
+    auto a = spawn_task(self->system(), std::move(spec), encode(s.master->deployment(int(index))), env);
+    self->monitor(a);
+    s.subtask_of[a.address()] = {attempt, int(index)};
+    s.flat.push_back(a);
   }
-  std::shared_ptr<const ActorTable> table = s.actors;
-  for (auto& a : s.flat) self->send(a, wire_atom::value, table);
-  for (auto& a : s.flat) self->send(a, start_atom::value);
-}
-
-void send_command(Self* self, caf::actor& to, const TaskCommand& c) {
-  switch (c.kind) {
-    case TaskCommand::Kind::trigger: self->send(to, trigger_atom::value, c.checkpoint, c.savepoint); break;
-    case TaskCommand::Kind::complete: self->send(to, complete_atom::value, c.checkpoint); break;
-    case TaskCommand::Kind::abort: self->send(to, abort_atom::value, c.checkpoint); break;
-    case TaskCommand::Kind::cancel: self->send(to, cancel_atom::value); break;
-    case TaskCommand::Kind::drain: self->send(to, drain_atom::value); break;
-  }
+  // One message each, shared by every subtask.
+  auto wire = caf::make_message(wire_atom::value, s.flat);
+  auto start = caf::make_message(command_atom::value, encode(TaskCommand{TaskCommand::Kind::start}));
+  for (auto& a : s.flat) self->send(a, wire);
+  for (auto& a : s.flat) self->send(a, start);
 }
 
 /// Carries out what the job master decided, in the order MasterActions states.
@@ -149,9 +136,10 @@ void carry_out(Self* self, MasterActions&& a) {
   auto& s = self->state;
   auto me = caf::actor_cast<caf::actor>(self);
   for (const auto& c : a.commands) {
-    if (c.index >= 0) send_command(self, s.flat[size_t(c.index)], c);
+    auto m = caf::make_message(command_atom::value, encode(c));
+    if (c.index >= 0) self->send(s.flat[size_t(c.index)], m);
     else
-      for (auto& actor : s.flat) send_command(self, actor, c);
+      for (auto& actor : s.flat) self->send(actor, m);
   }
   for (auto id : a.discard) {
     // What its subtasks wrote goes, so a full disk frees up for the next checkpoint.
@@ -173,7 +161,7 @@ void carry_out(Self* self, MasterActions&& a) {
   for (auto& r : a.replies) {
     auto it = s.clients.find(r.request);
     if (it == s.clients.end()) continue;
-    it->second.deliver(r.checkpoint, r.error);
+    it->second.deliver(encode(ClientReply{r.checkpoint, r.error}));
     s.clients.erase(it);
   }
   if (!a.changed.empty()) {
@@ -192,15 +180,16 @@ void carry_out(Self* self, MasterActions&& a) {
     // Reads the checkpoint to restart from off the actor threads.
     auto attempt = *a.find_restart_point;
     auto out = std::make_shared<std::shared_ptr<const RestoreState>>();
+    s.restart_points[attempt] = out;
     s.io->post(
         s.strand,
         [storage = s.storage, graph = s.graph, out, completed = s.completed, origin = s.origin] {
           *out = restart_point(*storage, *completed, origin, *graph);
         },
-        [me, attempt, out](const std::string& err) { caf::anon_send(me, restart_atom::value, attempt, *out, err); });
+        [me, attempt](const std::string& err) { caf::anon_send(me, point_atom::value, attempt, err); });
   }
   if (a.result) {
-    for (auto& [r, rp] : s.clients) rp.deliver(int64_t(0), std::string("job '" + s.graph->name + "' ended"));
+    for (auto& [r, rp] : s.clients) rp.deliver(encode(ClientReply{0, "job '" + s.graph->name + "' ended"}));
     s.clients.clear();
     s.promise->set_value(std::move(*a.result));
     self->quit();
@@ -240,52 +229,77 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
                                               s.now_ms()));
   });
   return {
-      [self](done_atom, int32_t attempt, int32_t task, int32_t subtask) {
+      [self](report_atom, const ControlBuffer& b) {
         auto& s = self->state;
-        carry_out(self, s.master->on_task_finished(attempt, task, subtask, s.now_ms()));
+        TaskReport r;
+        try {
+          r = decode_report(b);
+        } catch (const DecodeError& e) {
+          log::runtime()->error("job '{}': a task report was dropped: {}", s.graph->name, e.what());
+          return;
+        }
+        if (r.task >= int(s.plan->tasks.size()) || r.subtask >= s.plan->tasks[size_t(r.task)].parallelism) {
+          log::runtime()->error("job '{}': a report names subtask {} of task {}, which the job does not have",
+                                s.graph->name, r.subtask + 1, r.task);
+          return;
+        }
+        auto now = s.now_ms();
+        auto& m = *s.master;
+        switch (r.kind) {
+          case TaskReport::Kind::finished: carry_out(self, m.on_task_finished(r.attempt, r.task, r.subtask, now)); break;
+          case TaskReport::Kind::failed: carry_out(self, m.on_task_failed(r.attempt, r.error, r.permanent, now)); break;
+          case TaskReport::Kind::ack: carry_out(self, m.on_ack(r.attempt, r.ack, now)); break;
+          case TaskReport::Kind::decline:
+            carry_out(self, m.on_decline(r.attempt, r.task, r.subtask, r.checkpoint, r.error, now));
+            break;
+          case TaskReport::Kind::input_ended:
+            carry_out(self, m.on_input_ended(r.attempt, r.task, r.subtask, r.checkpoint, now));
+            break;
+        }
       },
-      [self](failed_atom, int32_t attempt, const std::string& error, bool permanent) {
+      [self](client_atom, const ControlBuffer& b) {
         auto& s = self->state;
-        carry_out(self, s.master->on_task_failed(attempt, error, permanent, s.now_ms()));
+        auto rp = self->make_response_promise();
+        ClientRequest q;
+        try {
+          q = decode_request(b);
+        } catch (const DecodeError& e) {
+          rp.deliver(encode(ClientReply{0, e.what()}));
+          return;
+        }
+        auto r = s.next_request++;
+        s.clients.emplace(r, rp);
+        auto now = s.now_ms();
+        switch (q.kind) {
+          case ClientRequest::Kind::checkpoint: carry_out(self, s.master->on_checkpoint_request(r, false, now)); break;
+          case ClientRequest::Kind::savepoint: carry_out(self, s.master->on_checkpoint_request(r, true, now)); break;
+          case ClientRequest::Kind::stop: carry_out(self, s.master->on_stop_request(r, q.drain, now)); break;
+          case ClientRequest::Kind::cancel:
+            s.clients.erase(r);
+            rp.deliver(encode(ClientReply{}));
+            carry_out(self, s.master->on_cancel(now));
+            break;
+        }
       },
-      [self](cancel_atom) { carry_out(self, self->state.master->on_cancel(self->state.now_ms())); },
       [self, tick](tick_atom) {
         auto& s = self->state;
         if (s.master->ended()) return;
         carry_out(self, s.master->on_time(s.now_ms()));
         self->delayed_send(self, tick, tick_atom::value);
       },
-      [self](ack_atom, int32_t attempt, int32_t task, int32_t subtask, int64_t id,
-             std::shared_ptr<const CheckpointAck> ack, const std::string& why) {
-        auto& s = self->state;
-        if (!ack) carry_out(self, s.master->on_decline(attempt, task, subtask, id, why, s.now_ms()));
-        else carry_out(self, s.master->on_ack(attempt, *ack, s.now_ms()));
-      },
       [self](committed_atom, int32_t attempt, int64_t id, const std::string& err) {
         auto& s = self->state;
         carry_out(self, s.master->on_committed(attempt, id, err, s.now_ms()));
       },
-      [self](ended_atom, int32_t attempt, int32_t task, int32_t subtask, int64_t after) {
-        auto& s = self->state;
-        carry_out(self, s.master->on_input_ended(attempt, task, subtask, after, s.now_ms()));
-      },
       [self](drained_atom, int32_t attempt) { carry_out(self, self->state.master->on_drained(attempt)); },
       [self](restart_atom, int32_t attempt) { carry_out(self, self->state.master->on_restart_due(attempt)); },
-      [self](restart_atom, int32_t attempt, std::shared_ptr<const RestoreState> restore, const std::string& err) {
+      [self](point_atom, int32_t attempt, const std::string& err) {
         auto& s = self->state;
+        auto it = s.restart_points.find(attempt);
+        if (it == s.restart_points.end()) return;
+        auto restore = std::move(*it->second);
+        s.restart_points.erase(it);
         carry_out(self, s.master->on_restart_point(attempt, std::move(restore), err, s.now_ms()));
-      },
-      [self](savepoint_atom, bool savepoint) {
-        auto& s = self->state;
-        auto r = s.next_request++;
-        s.clients.emplace(r, self->make_response_promise());
-        carry_out(self, s.master->on_checkpoint_request(r, savepoint, s.now_ms()));
-      },
-      [self](stop_atom, bool drain) {
-        auto& s = self->state;
-        auto r = s.next_request++;
-        s.clients.emplace(r, self->make_response_promise());
-        carry_out(self, s.master->on_stop_request(r, drain, s.now_ms()));
       },
   };
 }
@@ -414,29 +428,29 @@ class EmbeddedJob final : public JobHandle {
     return r;
   }
   void cancel() override {
-    if (master_) caf::anon_send(master_, cancel_atom::value);
+    if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
   }
   std::vector<TaskProbe> probes() const override { return probes_->snapshot(); }
   std::vector<CheckpointInfo> checkpoints() const override {
     std::lock_guard<std::mutex> l(log_->mu);
     return log_->infos;
   }
-  int64_t trigger_checkpoint(bool savepoint) override { return ask(savepoint_atom::value, savepoint); }
-  int64_t stop_with_savepoint(bool drain) override { return ask(stop_atom::value, drain); }
+  int64_t trigger_checkpoint(bool savepoint) override {
+    return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false});
+  }
+  int64_t stop_with_savepoint(bool drain) override { return ask({ClientRequest::Kind::stop, drain}); }
 
  private:
   /// Asks the master for a checkpoint and waits for its id (or its error sentence).
-  template <class Atom>
-  int64_t ask(Atom atom, bool flag) {
+  int64_t ask(const ClientRequest& q) {
     if (!master_) throw JobError("the job is not running");
     caf::scoped_actor self(*sys_);
-    int64_t id = 0;
-    std::string error;
-    self->request(master_, caf::infinite, atom, flag)
-        .receive([&](int64_t i, const std::string& e) { id = i, error = e; },
-                 [&](const caf::error& e) { error = "the job master did not answer: " + sys_->render(e); });
-    if (!error.empty()) throw JobError(error);
-    return id;
+    ClientReply reply;
+    self->request(master_, caf::infinite, client_atom::value, encode(q))
+        .receive([&](const ControlBuffer& b) { reply = decode_reply(b); },
+                 [&](const caf::error& e) { reply.error = "the job master did not answer: " + sys_->render(e); });
+    if (!reply.error.empty()) throw JobError(reply.error);
+    return reply.checkpoint;
   }
 
   caf::actor_system_config cfg_;

@@ -54,6 +54,26 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<cons
 
 MasterActions JobMaster::start(int64_t) { return deploy(restore_); }
 
+TaskDeployment JobMaster::deployment(int index) const {
+  size_t task = 0;
+  while (base_[task + 1] <= size_t(index)) ++task;
+  const auto& t = plan_->tasks[task];
+  TaskDeployment d;
+  d.job_name = graph_->name;
+  d.attempt = attempt_;
+  d.task = t.id;
+  d.subtask = index - int(base_[task]);
+  d.parallelism = t.parallelism;
+  d.max_parallelism = graph_->config.max_parallelism;
+  d.key_groups = key_group_range(d.subtask, d.max_parallelism, d.parallelism);
+  if (restore_) {
+    d.restore.kind = restore_->checkpoint_id == 0 ? RestoreHandle::Kind::from_scratch : RestoreHandle::Kind::checkpoint;
+    d.restore.checkpoint_id = restore_->checkpoint_id;
+    d.restore.path = restore_->path;
+  }
+  return d;
+}
+
 CheckpointInfo* JobMaster::info(int64_t id) {
   for (auto it = history_.rbegin(); it != history_.rend(); ++it)
     if (it->id == id) return &*it;

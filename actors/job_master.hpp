@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/control.hpp"
 #include "actors/restore.hpp"
 #include "actors/task.hpp"
 #include "checkpoint/coordinator.hpp"
@@ -23,17 +24,6 @@ namespace sluice::runtime {
 
 /// A client's request, as the shell around the master names it (the master only echoes it).
 using RequestId = uint64_t;
-
-/// What the master tells one subtask of the current run, or every one of them.
-struct TaskCommand {
-  enum class Kind { trigger, complete, abort, cancel, drain };
-  Kind kind = Kind::cancel;
-  /// Flat index of the subtask in the plan (tasks in plan order, subtasks within); -1: every
-  /// subtask of the current run.
-  int index = -1;
-  int64_t checkpoint = 0;
-  bool savepoint = false;
-};
 
 /// The answer to a client's checkpoint request: the checkpoint's id once complete, or why not.
 struct Reply {
@@ -105,6 +95,10 @@ class JobMaster {
   MasterActions on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms);
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
+
+  /// What subtask `index` of the current run is deployed with. `peers` is left empty (every
+  /// subtask in this process); a cluster master fills in the agents.
+  TaskDeployment deployment(int index) const;
 
   const std::vector<CheckpointInfo>& checkpoints() const { return history_; }
   int32_t attempt() const { return attempt_; }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/control.hpp"
 #include "actors/frame.hpp"
 #include "checkpoint/storage.hpp"
 #include "sluice/graph.hpp"
@@ -20,23 +21,6 @@ struct ExecutionPlan;
 namespace sluice::runtime {
 
 struct RestoreState;
-
-/// A subtask's acknowledgement of a checkpoint: its file is written.
-struct CheckpointAck {
-  int64_t checkpoint_id = 0;
-  int task = 0;
-  int subtask = 0;
-  checkpoint::FileRef file;
-  /// Files of the storage's shared area the subtask's operators reference, by operator id.
-  std::vector<std::pair<std::string, checkpoint::FileRef>> shared;
-  /// Each keyed state of the subtask's operators and its codec fingerprint, by operator id.
-  std::vector<std::pair<std::string, checkpoint::StateFingerprint>> states;
-  /// Bytes this checkpoint wrote for the subtask: its file and the files it newly shared.
-  uint64_t bytes = 0;
-  bool unaligned = false;
-  double alignment_ms = 0, sync_ms = 0, async_ms = 0;
-  uint64_t inflight_bytes = 0;
-};
 
 /// What a task asks of the world around it. The task actor implements it with messages;
 /// tests implement it in memory. Every call returns at once.

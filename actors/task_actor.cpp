@@ -4,6 +4,10 @@
 #include <chrono>
 
 #include "actors/messages.hpp"
+#include "actors/restore.hpp"
+#include "sluice/logging.hpp"
+
+#include <spdlog/spdlog.h>
 #include "scheduler/plan.hpp"
 
 namespace sluice::runtime {
@@ -16,16 +20,24 @@ struct TaskActorState : TaskTransport {
   TaskSpec spec;
   TaskEnv env;
   std::shared_ptr<IoExecutor::Strand> strand;
-  std::shared_ptr<const ActorTable> actors;
+  std::vector<caf::actor> peers;                   // every subtask of the run, by flat index
+  std::vector<size_t> base;                        // by task: flat index of its subtask 0
   std::vector<std::pair<int, int>> tasks_of_edge;  // edge -> (source task, target task)
   bool reported = false;
 
+  void report(TaskReport r) {
+    r.attempt = env.attempt;
+    r.task = spec.task;
+    r.subtask = spec.subtask;
+    self->send(env.master, report_atom::value, encode(r));
+  }
+
   void send_frame(const ChannelId& ch, uint32_t backlog, FrameBuffer&& frame) override {
-    const auto& to = (*actors)[size_t(tasks_of_edge[ch.edge].second)][ch.consumer];
+    const auto& to = peers[base[size_t(tasks_of_edge[ch.edge].second)] + ch.consumer];
     self->send(to, frame_atom::value, backlog, std::move(frame));
   }
   void send_credit(const ChannelId& ch, uint32_t credits) override {
-    const auto& to = (*actors)[size_t(tasks_of_edge[ch.edge].first)][ch.producer];
+    const auto& to = peers[base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer];
     self->send(to, credit_atom::value, ch.edge, ch.producer, ch.consumer, credits);
   }
   void request_resume() override { self->send(self, resume_atom::value); }
@@ -41,13 +53,29 @@ struct TaskActorState : TaskTransport {
     auto master = env.master;
     auto attempt = env.attempt;
     auto task = int32_t(spec.task), subtask = int32_t(spec.subtask);
+    // Called on the I/O threads: the report is built and encoded there, sent without the actor.
     return [master, attempt, task, subtask](int64_t id, std::shared_ptr<const CheckpointAck> ack,
                                             const std::string& why) {
-      caf::anon_send(master, ack_atom::value, attempt, task, subtask, id, std::move(ack), why);
+      TaskReport r;
+      r.attempt = attempt;
+      r.task = task;
+      r.subtask = subtask;
+      if (ack) {
+        r.kind = TaskReport::Kind::ack;
+        r.ack = *ack;
+      } else {
+        r.kind = TaskReport::Kind::decline;
+        r.checkpoint = id;
+        r.error = why;
+      }
+      caf::anon_send(master, report_atom::value, encode(r));
     };
   }
   void input_ended(int64_t last_checkpoint) override {
-    self->send(env.master, ended_atom::value, env.attempt, int32_t(spec.task), int32_t(spec.subtask), last_checkpoint);
+    TaskReport r;
+    r.kind = TaskReport::Kind::input_ended;
+    r.checkpoint = last_checkpoint;
+    report(std::move(r));
   }
   int64_t now_ns() override {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -68,12 +96,16 @@ struct TaskActorState : TaskTransport {
     if (s == TaskState::finished) {
       reported = true;
       publish();
-      self->send(env.master, done_atom::value, env.attempt, int32_t(spec.task), int32_t(spec.subtask));
+      report(TaskReport{});  // finished
       self->quit();
     } else if (s == TaskState::failed) {
       reported = true;
       publish();
-      self->send(env.master, failed_atom::value, env.attempt, runtime->error(), runtime->failed_restoring());
+      TaskReport r;
+      r.kind = TaskReport::Kind::failed;
+      r.error = runtime->error();
+      r.permanent = runtime->failed_restoring();
+      report(std::move(r));
       self->quit();
     }
   }
@@ -90,6 +122,11 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
   self->attach_functor([io = env.io, strand = st.strand, master = env.master, attempt = env.attempt] {
     io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, drained_atom::value, attempt); });
   });
+  size_t base = 0;
+  for (const auto& t : spec.plan->tasks) {
+    st.base.push_back(base);
+    base += size_t(t.parallelism);
+  }
   st.tasks_of_edge.resize(spec.graph->edges.size());
   for (const auto& x : spec.plan->exchanges) st.tasks_of_edge[size_t(x.edge)] = {x.source_task, x.target_task};
   st.runtime = std::make_unique<TaskRuntime>(spec, st);
@@ -97,13 +134,28 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
   auto flush_every = cfg.buffer_timeout.count() > 0 ? cfg.buffer_timeout : std::chrono::milliseconds(1);
   auto probe_every = cfg.probe_interval;
   return {
-      [=](wire_atom, std::shared_ptr<const ActorTable> table) { self->state.actors = std::move(table); },
-      [=](start_atom) {
+      [=](wire_atom, const std::vector<caf::actor>& peers) { self->state.peers = peers; },
+      [=](command_atom, const ControlBuffer& b) {
         auto& s = self->state;
-        s.runtime->start();
-        self->delayed_send(self, flush_every, flush_atom::value);
-        self->delayed_send(self, probe_every, probe_atom::value);
-        s.publish();
+        auto c = decode_command(b);
+        switch (c.kind) {
+          case TaskCommand::Kind::start:
+            s.runtime->start();
+            self->delayed_send(self, flush_every, flush_atom::value);
+            self->delayed_send(self, probe_every, probe_atom::value);
+            s.publish();
+            break;
+          case TaskCommand::Kind::trigger: s.runtime->trigger_checkpoint(c.checkpoint, c.savepoint); break;
+          case TaskCommand::Kind::complete: s.runtime->on_checkpoint_complete(c.checkpoint); break;
+          case TaskCommand::Kind::abort: s.runtime->on_checkpoint_aborted(c.checkpoint); break;
+          case TaskCommand::Kind::drain: s.runtime->drain(); break;
+          case TaskCommand::Kind::cancel:
+            s.runtime->cancel();
+            s.reported = true;
+            s.publish();
+            self->quit();
+            return;
+        }
         s.settle();
       },
       [=](frame_atom, uint32_t backlog, FrameBuffer& frame) {
@@ -135,35 +187,26 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
         self->state.runtime->on_io_done(error);
         self->state.settle();
       },
-      [=](trigger_atom, int64_t id, bool savepoint) {
-        self->state.runtime->trigger_checkpoint(id, savepoint);
-        self->state.settle();
-      },
-      [=](complete_atom, int64_t id) {
-        self->state.runtime->on_checkpoint_complete(id);
-        self->state.settle();
-      },
-      [=](abort_atom, int64_t id) {
-        self->state.runtime->on_checkpoint_aborted(id);
-        self->state.settle();
-      },
-      [=](drain_atom) {
-        self->state.runtime->drain();
-        self->state.settle();
-      },
-      [=](cancel_atom) {
-        auto& s = self->state;
-        s.runtime->cancel();
-        s.reported = true;
-        s.publish();
-        self->quit();
-      },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, TaskEnv env) {
+caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, const ControlBuffer& deployment, TaskEnv env) {
+  auto d = decode_deployment(deployment);
+  spec.task = d.task;
+  spec.subtask = d.subtask;
+  env.attempt = d.attempt;
+  // In this process the restored state comes decoded with the spec; it must be the one named.
+  bool fits = d.restore.kind == RestoreHandle::Kind::none
+                  ? !spec.restore
+                  : spec.restore && spec.restore->checkpoint_id == d.restore.checkpoint_id;
+  if (!fits) {
+    log::runtime()->critical("job '{}': subtask {} of task {} is deployed from checkpoint {} but was handed {}",
+                             d.job_name, d.subtask + 1, d.task, d.restore.checkpoint_id,
+                             spec.restore ? std::to_string(spec.restore->checkpoint_id) : std::string("none"));
+    std::abort();
+  }
   return sys.spawn(task_actor, std::move(spec), std::move(env));
 }
 

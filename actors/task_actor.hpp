@@ -16,12 +16,14 @@ struct TaskEnv {
   IoExecutor* io = nullptr;
   ProbeRegistry* probes = nullptr;
   size_t probe_slot = 0;
-  /// Which run of the job this is (restarts count up); reports carry it.
+  /// Which run of the job this is (restarts count up); reports carry it. Set from the deployment.
   int32_t attempt = 0;
 };
 
-/// Spawns the actor of one subtask. It waits for (wire_atom, table) and (start_atom); it
-/// reports (done_atom, task, subtask) or (failed_atom, sentence) to the master and quits.
-caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, TaskEnv env);
+/// Spawns the actor of the subtask `deployment` (an encoded TaskDeployment) names; its task,
+/// subtask and run come from there. It waits for (wire_atom, peers) and a start command, then
+/// follows the master's commands (command_atom) and reports to it (report_atom): a finished
+/// or failed report is its last before it quits.
+caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, const ControlBuffer& deployment, TaskEnv env);
 
 }  // namespace sluice::runtime

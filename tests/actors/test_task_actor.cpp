@@ -30,8 +30,11 @@ caf::behavior fake_consumer(caf::event_based_actor*, std::shared_ptr<Received> r
 /// Stands in for the master: notes what the task reports.
 caf::behavior fake_master(caf::event_based_actor*, std::shared_ptr<Received> rec) {
   return {
-      [rec](done_atom, int32_t, int32_t, int32_t) { rec->reports.push_back("done"); },
-      [rec](failed_atom, int32_t, const std::string& e, bool) { rec->reports.push_back("failed: " + e); },
+      [rec](report_atom, const ControlBuffer& b) {
+        auto r = decode_report(b);
+        if (r.kind == TaskReport::Kind::finished) rec->reports.push_back("done");
+        else if (r.kind == TaskReport::Kind::failed) rec->reports.push_back("failed: " + r.error);
+      },
       [](drained_atom, int32_t) {},
   };
 }
@@ -66,10 +69,13 @@ struct Harness {
 
     auto master = sys->spawn(fake_master, rec);
     auto consumer = sys->spawn(fake_consumer, rec);
-    producer = spawn_task(*sys, TaskSpec{graph, plan, 0, 0, nullptr, nullptr}, TaskEnv{master, &io, &probes, 0, 0});
-    auto table = std::make_shared<const ActorTable>(ActorTable{{producer}, {consumer}});
-    caf::anon_send(producer, wire_atom::value, table);
-    caf::anon_send(producer, start_atom::value);
+    TaskDeployment d;
+    d.job_name = graph->name;
+    d.key_groups = {0, 128};
+    producer = spawn_task(*sys, TaskSpec{graph, plan, 0, 0, nullptr, nullptr}, encode(d),
+                          TaskEnv{master, &io, &probes, 0, 0});
+    caf::anon_send(producer, wire_atom::value, std::vector<caf::actor>{producer, consumer});
+    caf::anon_send(producer, command_atom::value, encode(TaskCommand{TaskCommand::Kind::start}));
   }
   ~Harness() {
     caf::anon_send_exit(producer, caf::exit_reason::user_shutdown);

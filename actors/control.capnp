@@ -1,0 +1,126 @@
+# actors/control.capnp — the control protocol between the job master, its tasks and job clients: deployments, commands, reports, requests.
+@0xe2b7c41d9a6f3085;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sluice::runtime::capnp_schema");
+using Meta = import "/checkpoint/metadata.capnp";
+
+# What a subtask runs, and where it starts from (master -> agent/task).
+struct TaskDeployment {
+  jobName @0 :Text;
+  attempt @1 :Int32;
+  task @2 :Int32;
+  subtask @3 :Int32;
+  parallelism @4 :Int32;
+  # The subtask's key groups, [keyGroupStart, keyGroupEnd) of maxParallelism.
+  maxParallelism @5 :Int32;
+  keyGroupStart @6 :Int32;
+  keyGroupEnd @7 :Int32;
+  restore @8 :RestoreHandle;
+  # Where every subtask of the run is, by flat index (tasks in plan order, subtasks within).
+  peers @9 :List(Peer);
+}
+
+struct RestoreHandle {
+  union {
+    # A fresh start: nothing to restore.
+    none @0 :Void;
+    # A recovery with no usable checkpoint: nothing restored, sinks roll back everything.
+    fromScratch @1 :Void;
+    # The checkpoint (its `_metadata` directory) to restore from.
+    checkpoint @2 :CheckpointHandle;
+  }
+}
+
+struct CheckpointHandle {
+  id @0 :UInt64;
+  path @1 :Text;
+}
+
+struct Peer {
+  # The agent the subtask runs on; empty: this process.
+  agent @0 :Text;
+}
+
+# Master -> task.
+struct TaskCommand {
+  union {
+    start @0 :Void;
+    cancel @1 :Void;
+    trigger @2 :Trigger;
+    complete @3 :Int64;
+    abort @4 :Int64;
+    drain @5 :Void;
+  }
+}
+
+struct Trigger {
+  checkpointId @0 :Int64;
+  savepoint @1 :Bool;
+}
+
+# Task -> master. Reports of another run than the master's current one are ignored.
+struct TaskReport {
+  attempt @0 :Int32;
+  task @1 :Int32;
+  subtask @2 :Int32;
+  union {
+    # The subtask finished (after its final checkpoint).
+    finished @3 :Void;
+    failed @4 :Failure;
+    ack @5 :Ack;
+    decline @6 :Decline;
+    # All input ended after the subtask snapshotted this checkpoint (FLIP-147).
+    inputEnded @7 :Int64;
+  }
+}
+
+struct Failure {
+  error @0 :Text;
+  # A restart cannot help: the restore itself failed.
+  permanent @1 :Bool;
+}
+
+struct Ack {
+  checkpointId @0 :Int64;
+  file @1 :Meta.FileRef;
+  shared @2 :List(SharedFile);
+  states @3 :List(OperatorStateName);
+  bytes @4 :UInt64;
+  unaligned @5 :Bool;
+  alignmentMs @6 :Float64;
+  syncMs @7 :Float64;
+  asyncMs @8 :Float64;
+  inflightBytes @9 :UInt64;
+}
+
+struct SharedFile {
+  operatorId @0 :Text;
+  file @1 :Meta.FileRef;
+}
+
+struct OperatorStateName {
+  operatorId @0 :Text;
+  state @1 :Meta.StateFingerprint;
+}
+
+struct Decline {
+  checkpointId @0 :Int64;
+  reason @1 :Text;
+}
+
+# Job client -> master, answered with a ClientReply.
+struct ClientRequest {
+  union {
+    checkpoint @0 :Void;
+    savepoint @1 :Void;
+    stop @2 :Bool;  # with drain
+    cancel @3 :Void;
+  }
+}
+
+struct ClientReply {
+  # The completed checkpoint's id; 0 with `error` when it did not complete.
+  checkpointId @0 :Int64;
+  error @1 :Text;
+}

@@ -1,0 +1,310 @@
+// actors/control.cpp — Cap'n Proto encoding and checked decoding of the control messages.
+#include "actors/control.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "actors/control.capnp.h"
+#include "sluice/error.hpp"
+
+namespace sluice::runtime {
+
+namespace schema = capnp_schema;
+namespace meta = checkpoint::capnp_schema;
+
+namespace {
+
+ControlBuffer to_buffer(capnp::MessageBuilder& b) {
+  auto words = capnp::messageToFlatArray(b);
+  ControlBuffer out(words.size());
+  std::memcpy(out.data(), words.begin(), words.size() * sizeof(capnp::word));
+  return out;
+}
+
+/// Reads a message of type R from `b` and converts it with `fn`; any fault of the bytes
+/// becomes one DecodeError naming `what`.
+template <class R, class F>
+auto read(const ControlBuffer& b, const char* what, F fn) {
+  try {
+    kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(b.data()), b.size());
+    capnp::FlatArrayMessageReader reader(words);
+    return fn(reader.getRoot<R>());
+  } catch (const kj::Exception& e) {
+    throw DecodeError(std::string("malformed ") + what + " (" + std::to_string(b.size() * 8) +
+                      " bytes): " + e.getDescription().cStr());
+  }
+}
+
+void set_file(meta::FileRef::Builder f, const checkpoint::FileRef& r) {
+  f.setPath(r.path);
+  f.setSize(r.size);
+  f.setChecksum(r.checksum);
+  f.setSubtask(r.subtask);
+  f.setKeyGroupStart(r.key_group_start);
+  f.setKeyGroupEnd(r.key_group_end);
+}
+
+checkpoint::FileRef file_of(meta::FileRef::Reader f) {
+  checkpoint::FileRef r;
+  r.path = f.getPath();
+  r.size = f.getSize();
+  r.checksum = f.getChecksum();
+  r.subtask = f.getSubtask();
+  r.key_group_start = f.getKeyGroupStart();
+  r.key_group_end = f.getKeyGroupEnd();
+  return r;
+}
+
+}  // namespace
+
+ControlBuffer encode(const TaskDeployment& m) {
+  capnp::MallocMessageBuilder b;
+  auto d = b.initRoot<schema::TaskDeployment>();
+  d.setJobName(m.job_name);
+  d.setAttempt(m.attempt);
+  d.setTask(m.task);
+  d.setSubtask(m.subtask);
+  d.setParallelism(m.parallelism);
+  d.setMaxParallelism(m.max_parallelism);
+  d.setKeyGroupStart(m.key_groups.first);
+  d.setKeyGroupEnd(m.key_groups.end);
+  auto r = d.initRestore();
+  switch (m.restore.kind) {
+    case RestoreHandle::Kind::none: r.setNone(); break;
+    case RestoreHandle::Kind::from_scratch: r.setFromScratch(); break;
+    case RestoreHandle::Kind::checkpoint: {
+      auto c = r.initCheckpoint();
+      c.setId(m.restore.checkpoint_id);
+      c.setPath(m.restore.path);
+      break;
+    }
+  }
+  auto peers = d.initPeers(unsigned(m.peers.size()));
+  for (unsigned i = 0; i < m.peers.size(); ++i) peers[i].setAgent(m.peers[i]);
+  return to_buffer(b);
+}
+
+TaskDeployment decode_deployment(const ControlBuffer& b) {
+  return read<schema::TaskDeployment>(b, "task deployment", [](schema::TaskDeployment::Reader d) {
+    TaskDeployment m;
+    m.job_name = d.getJobName();
+    m.attempt = d.getAttempt();
+    m.task = d.getTask();
+    m.subtask = d.getSubtask();
+    m.parallelism = d.getParallelism();
+    m.max_parallelism = d.getMaxParallelism();
+    m.key_groups = {d.getKeyGroupStart(), d.getKeyGroupEnd()};
+    if (m.task < 0 || m.subtask < 0 || m.parallelism < 1 || m.subtask >= m.parallelism || m.max_parallelism < 1 ||
+        m.key_groups.first < 0 || m.key_groups.first > m.key_groups.end || m.key_groups.end > m.max_parallelism)
+      throw DecodeError("malformed task deployment: subtask " + std::to_string(m.subtask) + " of " +
+                        std::to_string(m.parallelism) + ", key groups [" + std::to_string(m.key_groups.first) + ", " +
+                        std::to_string(m.key_groups.end) + ") of " + std::to_string(m.max_parallelism));
+    auto r = d.getRestore();
+    switch (r.which()) {
+      case schema::RestoreHandle::NONE: m.restore.kind = RestoreHandle::Kind::none; break;
+      case schema::RestoreHandle::FROM_SCRATCH: m.restore.kind = RestoreHandle::Kind::from_scratch; break;
+      case schema::RestoreHandle::CHECKPOINT:
+        m.restore.kind = RestoreHandle::Kind::checkpoint;
+        m.restore.checkpoint_id = r.getCheckpoint().getId();
+        m.restore.path = r.getCheckpoint().getPath();
+        break;
+      default: throw DecodeError("malformed task deployment: unknown restore kind");
+    }
+    for (auto p : d.getPeers()) m.peers.push_back(p.getAgent());
+    return m;
+  });
+}
+
+ControlBuffer encode(const TaskCommand& m) {
+  capnp::MallocMessageBuilder b;
+  auto c = b.initRoot<schema::TaskCommand>();
+  switch (m.kind) {
+    case TaskCommand::Kind::start: c.setStart(); break;
+    case TaskCommand::Kind::cancel: c.setCancel(); break;
+    case TaskCommand::Kind::trigger: {
+      auto t = c.initTrigger();
+      t.setCheckpointId(m.checkpoint);
+      t.setSavepoint(m.savepoint);
+      break;
+    }
+    case TaskCommand::Kind::complete: c.setComplete(m.checkpoint); break;
+    case TaskCommand::Kind::abort: c.setAbort(m.checkpoint); break;
+    case TaskCommand::Kind::drain: c.setDrain(); break;
+  }
+  return to_buffer(b);
+}
+
+TaskCommand decode_command(const ControlBuffer& b) {
+  return read<schema::TaskCommand>(b, "task command", [](schema::TaskCommand::Reader c) {
+    TaskCommand m;
+    switch (c.which()) {
+      case schema::TaskCommand::START: m.kind = TaskCommand::Kind::start; break;
+      case schema::TaskCommand::CANCEL: m.kind = TaskCommand::Kind::cancel; break;
+      case schema::TaskCommand::TRIGGER:
+        m.kind = TaskCommand::Kind::trigger;
+        m.checkpoint = c.getTrigger().getCheckpointId();
+        m.savepoint = c.getTrigger().getSavepoint();
+        break;
+      case schema::TaskCommand::COMPLETE:
+        m.kind = TaskCommand::Kind::complete;
+        m.checkpoint = c.getComplete();
+        break;
+      case schema::TaskCommand::ABORT:
+        m.kind = TaskCommand::Kind::abort;
+        m.checkpoint = c.getAbort();
+        break;
+      case schema::TaskCommand::DRAIN: m.kind = TaskCommand::Kind::drain; break;
+      default: throw DecodeError("malformed task command: unknown kind");
+    }
+    return m;
+  });
+}
+
+ControlBuffer encode(const TaskReport& m) {
+  capnp::MallocMessageBuilder b;
+  auto r = b.initRoot<schema::TaskReport>();
+  r.setAttempt(m.attempt);
+  r.setTask(m.task);
+  r.setSubtask(m.subtask);
+  switch (m.kind) {
+    case TaskReport::Kind::finished: r.setFinished(); break;
+    case TaskReport::Kind::failed: {
+      auto f = r.initFailed();
+      f.setError(m.error);
+      f.setPermanent(m.permanent);
+      break;
+    }
+    case TaskReport::Kind::ack: {
+      const auto& a = m.ack;
+      auto x = r.initAck();
+      x.setCheckpointId(a.checkpoint_id);
+      set_file(x.initFile(), a.file);
+      auto shared = x.initShared(unsigned(a.shared.size()));
+      for (unsigned i = 0; i < a.shared.size(); ++i) {
+        shared[i].setOperatorId(a.shared[i].first);
+        set_file(shared[i].initFile(), a.shared[i].second);
+      }
+      auto states = x.initStates(unsigned(a.states.size()));
+      for (unsigned i = 0; i < a.states.size(); ++i) {
+        states[i].setOperatorId(a.states[i].first);
+        auto s = states[i].initState();
+        s.setName(a.states[i].second.name);
+        s.setCodec(a.states[i].second.codec);
+      }
+      x.setBytes(a.bytes);
+      x.setUnaligned(a.unaligned);
+      x.setAlignmentMs(a.alignment_ms);
+      x.setSyncMs(a.sync_ms);
+      x.setAsyncMs(a.async_ms);
+      x.setInflightBytes(a.inflight_bytes);
+      break;
+    }
+    case TaskReport::Kind::decline: {
+      auto d = r.initDecline();
+      d.setCheckpointId(m.checkpoint);
+      d.setReason(m.error);
+      break;
+    }
+    case TaskReport::Kind::input_ended: r.setInputEnded(m.checkpoint); break;
+  }
+  return to_buffer(b);
+}
+
+TaskReport decode_report(const ControlBuffer& b) {
+  return read<schema::TaskReport>(b, "task report", [](schema::TaskReport::Reader r) {
+    TaskReport m;
+    m.attempt = r.getAttempt();
+    m.task = r.getTask();
+    m.subtask = r.getSubtask();
+    switch (r.which()) {
+      case schema::TaskReport::FINISHED: m.kind = TaskReport::Kind::finished; break;
+      case schema::TaskReport::FAILED:
+        m.kind = TaskReport::Kind::failed;
+        m.error = r.getFailed().getError();
+        m.permanent = r.getFailed().getPermanent();
+        break;
+      case schema::TaskReport::ACK: {
+        m.kind = TaskReport::Kind::ack;
+        auto x = r.getAck();
+        auto& a = m.ack;
+        a.checkpoint_id = x.getCheckpointId();
+        a.task = m.task;
+        a.subtask = m.subtask;
+        a.file = file_of(x.getFile());
+        for (auto s : x.getShared()) a.shared.emplace_back(s.getOperatorId(), file_of(s.getFile()));
+        for (auto s : x.getStates())
+          a.states.emplace_back(s.getOperatorId(),
+                                checkpoint::StateFingerprint{s.getState().getName(), s.getState().getCodec()});
+        a.bytes = x.getBytes();
+        a.unaligned = x.getUnaligned();
+        a.alignment_ms = x.getAlignmentMs();
+        a.sync_ms = x.getSyncMs();
+        a.async_ms = x.getAsyncMs();
+        a.inflight_bytes = x.getInflightBytes();
+        break;
+      }
+      case schema::TaskReport::DECLINE:
+        m.kind = TaskReport::Kind::decline;
+        m.checkpoint = r.getDecline().getCheckpointId();
+        m.error = r.getDecline().getReason();
+        break;
+      case schema::TaskReport::INPUT_ENDED:
+        m.kind = TaskReport::Kind::input_ended;
+        m.checkpoint = r.getInputEnded();
+        break;
+      default: throw DecodeError("malformed task report: unknown kind");
+    }
+    if (m.task < 0 || m.subtask < 0)
+      throw DecodeError("malformed task report: task " + std::to_string(m.task) + ", subtask " +
+                        std::to_string(m.subtask));
+    return m;
+  });
+}
+
+ControlBuffer encode(const ClientRequest& m) {
+  capnp::MallocMessageBuilder b;
+  auto r = b.initRoot<schema::ClientRequest>();
+  switch (m.kind) {
+    case ClientRequest::Kind::checkpoint: r.setCheckpoint(); break;
+    case ClientRequest::Kind::savepoint: r.setSavepoint(); break;
+    case ClientRequest::Kind::stop: r.setStop(m.drain); break;
+    case ClientRequest::Kind::cancel: r.setCancel(); break;
+  }
+  return to_buffer(b);
+}
+
+ClientRequest decode_request(const ControlBuffer& b) {
+  return read<schema::ClientRequest>(b, "client request", [](schema::ClientRequest::Reader r) {
+    ClientRequest m;
+    switch (r.which()) {
+      case schema::ClientRequest::CHECKPOINT: m.kind = ClientRequest::Kind::checkpoint; break;
+      case schema::ClientRequest::SAVEPOINT: m.kind = ClientRequest::Kind::savepoint; break;
+      case schema::ClientRequest::STOP:
+        m.kind = ClientRequest::Kind::stop;
+        m.drain = r.getStop();
+        break;
+      case schema::ClientRequest::CANCEL: m.kind = ClientRequest::Kind::cancel; break;
+      default: throw DecodeError("malformed client request: unknown kind");
+    }
+    return m;
+  });
+}
+
+ControlBuffer encode(const ClientReply& m) {
+  capnp::MallocMessageBuilder b;
+  auto r = b.initRoot<schema::ClientReply>();
+  r.setCheckpointId(m.checkpoint);
+  r.setError(m.error);
+  return to_buffer(b);
+}
+
+ClientReply decode_reply(const ControlBuffer& b) {
+  return read<schema::ClientReply>(b, "client reply", [](schema::ClientReply::Reader r) {
+    return ClientReply{r.getCheckpointId(), r.getError()};
+  });
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,153 @@
+// tests/actors/test_control.cpp — every control message survives its Cap'n Proto wire form, and bad bytes get one sentence, never a crash.
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "actors/control.hpp"
+#include "sluice/error.hpp"
+
+using namespace sluice;
+using namespace sluice::runtime;
+
+namespace {
+
+checkpoint::FileRef file(const std::string& path, uint32_t subtask) {
+  return {path, 1234, 0xfeedbeefcafeull, subtask, 16, 32};
+}
+
+TaskDeployment deployment() {
+  TaskDeployment d;
+  d.job_name = "q5 'hot items'";
+  d.attempt = 3;
+  d.task = 2;
+  d.subtask = 1;
+  d.parallelism = 4;
+  d.max_parallelism = 128;
+  d.key_groups = {32, 64};
+  d.restore = {RestoreHandle::Kind::checkpoint, 17, "/var/ckpt/q5/chk-17"};
+  d.peers = {"", "", "agent-2:6123", "agent-3:6123"};
+  return d;
+}
+
+TaskReport report_of(TaskReport::Kind kind) {
+  TaskReport r;
+  r.kind = kind;
+  r.attempt = 2;
+  r.task = 1;
+  r.subtask = 3;
+  return r;
+}
+
+std::vector<TaskReport> reports() {
+  std::vector<TaskReport> out;
+  TaskReport r;
+  r.attempt = 2;
+  r.task = 1;
+  r.subtask = 3;
+  out.push_back(r);  // finished
+  r.kind = TaskReport::Kind::failed;
+  r.error = "job 'x' failed: operator 'Sum' (subtask 4/4) threw: boom";
+  r.permanent = true;
+  out.push_back(r);
+  r = report_of(TaskReport::Kind::ack);
+  r.ack.checkpoint_id = 9;
+  r.ack.task = 1;
+  r.ack.subtask = 3;
+  r.ack.file = file("op-1-3.state", 3);
+  r.ack.shared = {{"a1b2", file("../shared/a1b2-000012.sst", 3)}, {"c3d4", file("../shared/c3d4-000007.sst", 3)}};
+  r.ack.states = {{"a1b2", {"count", "i64"}}, {"c3d4", {"window", "pair<str,i64>"}}};
+  r.ack.bytes = 1 << 20;
+  r.ack.unaligned = true;
+  r.ack.alignment_ms = 1.5;
+  r.ack.sync_ms = 0.25;
+  r.ack.async_ms = 12.75;
+  r.ack.inflight_bytes = 4096;
+  out.push_back(r);
+  r = report_of(TaskReport::Kind::decline);
+  r.checkpoint = 10;
+  r.error = "cannot write 'chk-10/op-1-3.state': No space left on device";
+  out.push_back(r);
+  r = report_of(TaskReport::Kind::input_ended);
+  r.checkpoint = 8;
+  out.push_back(r);
+  return out;
+}
+
+std::vector<TaskCommand> commands() {
+  using K = TaskCommand::Kind;
+  return {{K::start, -1, 0, false}, {K::trigger, -1, 12, true}, {K::trigger, -1, 13, false},
+          {K::complete, -1, 12, false}, {K::abort, -1, 13, false}, {K::cancel, -1, 0, false},
+          {K::drain, -1, 0, false}};
+}
+
+std::vector<ClientRequest> requests() {
+  using K = ClientRequest::Kind;
+  return {{K::checkpoint, false}, {K::savepoint, false}, {K::stop, false}, {K::stop, true}, {K::cancel, false}};
+}
+
+/// Decodes `b` with `decode`; anything but a value or a DecodeError fails the test.
+template <class F>
+void survives(const ControlBuffer& b, F decode) {
+  try {
+    decode(b);
+  } catch (const DecodeError& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("malformed "));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every control message type round-trips through its wire form", "[control]") {
+  auto d = deployment();
+  CHECK(decode_deployment(encode(d)) == d);
+  d.restore = {RestoreHandle::Kind::from_scratch, 0, ""};
+  d.peers.clear();
+  CHECK(decode_deployment(encode(d)) == d);
+  d.restore = {};
+  CHECK(decode_deployment(encode(d)) == d);
+  for (const auto& r : reports()) CHECK(decode_report(encode(r)) == r);
+  for (const auto& c : commands()) CHECK(decode_command(encode(c)) == c);
+  for (const auto& q : requests()) CHECK(decode_request(encode(q)) == q);
+  ClientReply ok{42, ""}, failed{0, "job 'x' does not checkpoint (set a checkpoint interval)"};
+  CHECK(decode_reply(encode(ok)) == ok);
+  CHECK(decode_reply(encode(failed)) == failed);
+}
+
+TEST_CASE("truncated, empty and garbage control messages get one sentence naming the message", "[control]") {
+  auto b = encode(reports()[2]);
+  auto cut = b;
+  cut.resize(b.size() / 2);
+  CHECK_THROWS_WITH(decode_report(cut), Catch::StartsWith("malformed task report"));
+  CHECK_THROWS_WITH(decode_deployment(ControlBuffer{}), Catch::StartsWith("malformed task deployment"));
+  CHECK_THROWS_WITH(decode_command(ControlBuffer{0xffffffffffffffffull, 0x1234}),
+                    Catch::StartsWith("malformed task command"));
+  // A well-formed message with values no deployment can have.
+  auto d = deployment();
+  d.key_groups = {64, 200};
+  CHECK_THROWS_WITH(decode_deployment(encode(d)), Catch::Contains("key groups [64, 200) of 128"));
+  d = deployment();
+  d.subtask = 4;
+  CHECK_THROWS_WITH(decode_deployment(encode(d)), Catch::Contains("subtask 4 of 4"));
+}
+
+TEST_CASE("random corruption of every message kind decodes or is refused, never crashes", "[control]") {
+  std::mt19937_64 rng(20261203);
+  std::vector<std::pair<ControlBuffer, int>> samples;
+  samples.emplace_back(encode(deployment()), 0);
+  for (const auto& r : reports()) samples.emplace_back(encode(r), 1);
+  for (const auto& c : commands()) samples.emplace_back(encode(c), 2);
+  for (const auto& q : requests()) samples.emplace_back(encode(q), 3);
+  samples.emplace_back(encode(ClientReply{7, "e"}), 4);
+  for (int round = 0; round < 2000; ++round) {
+    auto [b, kind] = samples[rng() % samples.size()];
+    for (int flips = 1 + int(rng() % 4); flips > 0; --flips) b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
+    if (rng() % 4 == 0) b.resize(rng() % (b.size() + 1));
+    switch (kind) {
+      case 0: survives(b, decode_deployment); break;
+      case 1: survives(b, decode_report); break;
+      case 2: survives(b, decode_command); break;
+      case 3: survives(b, decode_request); break;
+      default: survives(b, decode_reply); break;
+    }
+  }
+}

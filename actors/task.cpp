@@ -432,7 +432,9 @@ struct TaskRuntime::Impl final : IoService {
     since = now;
     activity = a;
   }
-  bool has_input() const { return queued_buffers_in > 0; }
+  /// A frame waits on a channel that may be read. Frames on channels held back by an aligned
+  /// checkpoint do not count: a task with only those would reschedule itself in a loop.
+  bool has_input() const { return !ready.empty(); }
   bool can_process() const {
     return state == TaskState::running && availability.ok() && io_pending < config->io_queue_limit;
   }

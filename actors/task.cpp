@@ -1,17 +1,15 @@
 // actors/task.cpp — the subtask state machine: chain assembly, the processing step, end of input, probes.
 #include "task.hpp"
 
-#include <atomic>
-#include <deque>
 #include <filesystem>
 #include <map>
 
-#include "actors/credit.hpp"
+#include "actors/input_gate.hpp"
 #include "actors/partition.hpp"
 #include "actors/restore.hpp"
 #include "actors/snapshot.hpp"
+#include "actors/task_checkpoint.hpp"
 #include "actors/watermark_valve.hpp"
-#include "checkpoint/barrier_handler.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
 #include "sluice/state.hpp"
@@ -32,37 +30,6 @@ const char* task_state_name(TaskState s) {
 
 namespace {
 
-struct InFrame {
-  FrameBuffer buffer;
-  std::unique_ptr<FrameView> view;
-  size_t cursor = 0;
-};
-
-struct InChannel {
-  InChannel() = default;
-  InChannel(InChannel&&) = default;
-  InChannel(const InChannel&) = delete;
-  LazyQueue<InFrame> queue;
-  uint64_t expected_sequence = 0;
-  uint64_t queued_bytes = 0;
-  bool end_of_data = false;
-  bool closed = false;
-  bool blocked = false;    // aligned checkpoint: delivered the barrier, waits for the others
-  bool recording = false;  // unaligned checkpoint: arriving records are channel state
-  int valve_index = 0;     // this channel's slot in its input's watermark valve
-  int flat = 0;            // index over all gates (the barrier handler's channel)
-};
-
-/// The receiving side of one exchange at this subtask.
-struct InputGate {
-  const scheduler::Exchange* exchange = nullptr;
-  std::vector<InChannel> channels;
-  std::unique_ptr<InputCredit> credit;
-  std::unique_ptr<detail::RecordDecoder> reader;
-  int input = 0;  // index into Impl::inputs
-  int offset = 0;  // flat index of channel 0
-};
-
 /// One logical input of the head operator, fed by one or more gates (a union).
 struct HeadInput {
   ElementSink* target = nullptr;
@@ -76,7 +43,7 @@ enum class Activity { busy, backpressured, idle };
 
 }  // namespace
 
-struct TaskRuntime::Impl final : IoService {
+struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   /// What one operator of the chain sees of the runtime.
   struct OpContext final : OperatorContext {
     Impl* task = nullptr;
@@ -131,57 +98,23 @@ struct TaskRuntime::Impl final : IoService {
   std::map<int, ResultPartition*> partition_by_edge;
   std::map<int, const scheduler::Exchange*> out_exchange_by_edge;
   std::vector<std::unique_ptr<ElementSink>> owned_outputs;  // writers and fan-outs
-  std::vector<InputGate> gates;
-  std::map<int, int> gate_by_edge;
+  std::unique_ptr<InputGates> gates;
   std::vector<HeadInput> inputs;
   Availability availability;
   int io_pending = 0;
   bool resume_scheduled = false;
-  /// Flat indices of the channels with a queued frame, in turn order (each once): picking the
-  /// next input costs the same at any parallelism, not a scan over all p channels.
-  std::deque<int> ready;
-  std::vector<bool> in_ready;  // by flat channel
-  int closed_channels = 0, total_channels = 0;
+  int closed_channels = 0;
   int64_t watermark = min_watermark;
-  std::vector<Grant> grants;  // scratch
 
-  // checkpoints (DESIGN.md §7)
-  using BarrierActions = checkpoint::BarrierActions;
-  struct Pending {
-    int64_t id = 0;
-    std::shared_ptr<SubtaskSnapshot> snap;
-    std::vector<ChannelRecords> recorded;  // by flat channel
-    std::vector<std::pair<size_t, KeyedStateBackend::DeferredSnapshot>> deferred;  // keyed state, by operator
-    int64_t snapshot_ns = 0;
-    double alignment_ms = 0, sync_ms = 0;
-    bool unaligned = false;
-    bool inputs_done = false;
-    bool savepoint = false;  // aligned whatever the mode; never turned unaligned
-  };
-  checkpoint::CheckpointMode cp_mode = checkpoint::CheckpointMode::aligned;
-  std::unique_ptr<checkpoint::BarrierHandler> barriers;
-  std::vector<std::pair<InputGate*, InChannel*>> flat_channels;
-  std::optional<Pending> pending;
-  int64_t align_id = -1, align_start_ns = 0;
-  int64_t savepoint_id = -1;  // the checkpoint being aligned is a savepoint
-  int64_t last_snapshot_id = 0;
+  std::unique_ptr<TaskCheckpoint> checkpoint;  // null: the job does not checkpoint
   std::vector<std::string> op_ids;
   bool source_ended = false;
   bool input_ended = false;
   int64_t ended_after = -1;  // a completed checkpoint above this id lets an ended task close
   bool final_done = false;
   std::vector<ChannelRecords> replay_inputs;
-  TaskProbe cp_stats;  // checkpoint fields only
-  /// What the I/O executor learns when it has written a snapshot: its duration and size.
-  struct Written {
-    std::atomic<double> async_ms{0};
-    std::atomic<uint64_t> bytes{0};
-  };
-  std::shared_ptr<Written> written = std::make_shared<Written>();
-
   // probes
-  uint64_t records_in = 0, bytes_in = 0;
-  uint64_t queued_bytes_in = 0, max_queued_bytes_in = 0, queued_buffers_in = 0;
+  uint64_t records_in = 0;
   Activity activity = Activity::idle;
   int64_t since = 0;
   int64_t spent[3] = {0, 0, 0};
@@ -198,7 +131,7 @@ struct TaskRuntime::Impl final : IoService {
   }
   SystemClock system_clock;
 
-  // ---- IoService
+  // ---- IoService and CheckpointedTask
   void submit(std::function<void()> job) override {
     ++io_pending;
     transport->submit_io(std::move(job));
@@ -270,6 +203,8 @@ struct TaskRuntime::Impl final : IoService {
     }
 
     // Inputs: one gate per incoming exchange; gates into the same operator input share a valve.
+    gates = std::make_unique<InputGates>(spec.subtask, config->exclusive_buffers, config->floating_buffers,
+                                         [t = transport](const ChannelId& ch, uint32_t n) { t->send_credit(ch, n); });
     std::map<std::pair<int, int>, int> input_of;
     for (const auto& x : plan.exchanges) {
       if (x.target_task != spec.task) continue;
@@ -281,37 +216,14 @@ struct TaskRuntime::Impl final : IoService {
         in.target = ops[size_t(op_of_node.at(e.target))]->input(e.input_index);
         inputs.push_back(std::move(in));
       }
-      InputGate gate;
-      gate.exchange = &x;
-      gate.input = input_of[key];
-      int n = x.channels_per_consumer();
-      gate.channels.resize(size_t(n));
-      auto& in = inputs[size_t(gate.input)];
-      for (auto& c : gate.channels) c.valve_index = in.channels++;
-      gate.credit = std::make_unique<InputCredit>(n, config->exclusive_buffers, config->floating_buffers);
-      gate.reader = e.type->reader(in.target);
-      gate.offset = total_channels;
-      total_channels += n;
-      gate_by_edge[x.edge] = int(gates.size());
-      gates.push_back(std::move(gate));
+      auto& in = inputs[size_t(input_of[key])];
+      gates->add(x, input_of[key], in.channels, e.type->reader(in.target));
+      in.channels += x.channels_per_consumer();
     }
     for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
-    for (auto& gate : gates)
-      for (auto& c : gate.channels) {
-        c.flat = gate.offset + int(&c - gate.channels.data());
-        flat_channels.emplace_back(&gate, &c);
-      }
-    in_ready.assign(flat_channels.size(), false);
-    if (spec.storage) {
-      const auto& cc = config->checkpoint;
-      switch (cc.mode) {
-        case CheckpointingMode::aligned: cp_mode = checkpoint::CheckpointMode::aligned; break;
-        case CheckpointingMode::unaligned: cp_mode = checkpoint::CheckpointMode::unaligned; break;
-        case CheckpointingMode::aligned_with_timeout: cp_mode = checkpoint::CheckpointMode::aligned_with_timeout; break;
-        case CheckpointingMode::at_least_once: cp_mode = checkpoint::CheckpointMode::at_least_once; break;
-      }
-      barriers = std::make_unique<checkpoint::BarrierHandler>(total_channels, cp_mode, cc.alignment_timeout.count());
-    }
+    if (spec.storage)
+      checkpoint = std::make_unique<TaskCheckpoint>(*this, *gates, *transport, spec.storage, config->checkpoint,
+                                                    spec.task, spec.subtask);
   }
 
   /// Gives each operator its share of the restored checkpoint, before the operators open.
@@ -365,20 +277,19 @@ struct TaskRuntime::Impl final : IoService {
   /// Restored in-flight input goes to the operators before anything new.
   void replay_restored_inputs() {
     for (const auto& in : replay_inputs) {
-      auto g = gate_by_edge.find(int(in.channel.edge));
-      if (g == gate_by_edge.end())
+      auto* gate = gates->gate_of_edge(int(in.channel.edge));
+      if (!gate)
         throw JobError(describe() + " cannot restore in-flight data of " + in.channel.describe() +
                        ": the job has no such channel");
-      auto& gate = gates[size_t(g->second)];
       for (const auto& [ts, bytes] : in.records) {
-        gate.reader->decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ts);
+        gate->reader->decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ts);
         ++records_in;
       }
     }
     replay_inputs.clear();
   }
 
-  std::string describe() const {
+  std::string describe() const override {
     return "task '" + (task ? task->name : std::string("?")) + "' (subtask " +
            std::to_string(spec.subtask + 1) + "/" + std::to_string(parallelism) + ")";
   }
@@ -402,7 +313,7 @@ struct TaskRuntime::Impl final : IoService {
     // Open from the tail, so each operator's consumers are ready before it emits.
     for (size_t i = ops.size(); i-- > 0;) ops[i]->open(*contexts[i]);
     replay_restored_inputs();
-    for (auto& gate : gates) send_grants(gate, gate.credit->start());
+    gates->start();
     if (source) maybe_resume();
   }
 
@@ -434,7 +345,7 @@ struct TaskRuntime::Impl final : IoService {
   }
   /// A frame waits on a channel that may be read. Frames on channels held back by an aligned
   /// checkpoint do not count: a task with only those would reschedule itself in a loop.
-  bool has_input() const { return !ready.empty(); }
+  bool has_input() const { return gates && gates->readable(); }
   bool can_process() const {
     return state == TaskState::running && availability.ok() && io_pending < config->io_queue_limit;
   }
@@ -444,6 +355,7 @@ struct TaskRuntime::Impl final : IoService {
     enter(work && !can_process() && state == TaskState::running ? Activity::backpressured
                                                                 : Activity::idle);
   }
+  void resume() override { maybe_resume(); }
   void maybe_resume() {
     if (resume_scheduled || !can_process()) return;
     if (has_input() || source_active()) {
@@ -453,118 +365,35 @@ struct TaskRuntime::Impl final : IoService {
   }
 
   // ---- input
-  void send_grants(InputGate& gate, const std::vector<Grant>& gs) {
-    for (const auto& gr : gs) {
-      auto producer = gate.exchange->producer_of(spec.subtask, gr.channel);
-      transport->send_credit(
-          ChannelId{uint32_t(gate.exchange->edge), uint32_t(producer), uint32_t(spec.subtask)},
-          gr.credits);
-    }
-  }
-
   void on_frame(uint32_t backlog, FrameBuffer&& buf) {
-    InFrame f;
-    f.view = std::make_unique<FrameView>(buf);
-    f.buffer = std::move(buf);
-    auto id = f.view->channel();
-    auto git = gate_by_edge.find(int(id.edge));
-    if (git == gate_by_edge.end() || id.consumer != uint32_t(spec.subtask))
-      throw FrameError("frame for " + id.describe() + " reached " + describe() +
-                       ", which has no such input channel");
-    auto& gate = gates[size_t(git->second)];
-    if (id.producer >= uint32_t(gate.exchange->producers))
-      throw FrameError("frame from unknown producer on " + id.describe());
-    int ch = gate.exchange->input_channel(int(id.producer));
-    auto& c = gate.channels[size_t(ch)];
-    if (c.closed) throw FrameError("frame after EndOfPartition on " + id.describe());
-    if (f.view->priority()) {
-      if (f.view->kind() != FrameKind::barrier)
-        throw FrameError("priority frame of kind " + std::string(frame_kind_name(f.view->kind())) + " on " + id.describe());
-      auto cp = f.view->value();
-      f.view.reset();
-      BufferPool::instance().release(std::move(f.buffer));
-      if (barriers) on_priority_barrier(c, cp);
+    auto view = std::make_unique<FrameView>(buf);
+    auto [gate, c] = gates->accept(backlog, *view, std::move(buf));
+    if (view->priority()) {
+      auto id = view->value();
+      view.reset();
+      BufferPool::instance().release(std::move(buf));
+      if (checkpoint) checkpoint->on_priority_barrier(*c, id);
       return;
     }
-    if (f.view->sequence() != c.expected_sequence)
-      throw FrameError("frame out of order on " + id.describe() + ": expected sequence " +
-                       std::to_string(c.expected_sequence) + ", got " +
-                       std::to_string(f.view->sequence()));
-    ++c.expected_sequence;
-    grants.clear();
-    if (!gate.credit->on_frame(ch, backlog, grants))
-      throw FrameError("frame without credit on " + id.describe());
-    send_grants(gate, grants);
-    auto bytes = f.buffer.size() * 8;
-    c.queued_bytes += bytes;
-    queued_bytes_in += bytes;
-    bytes_in += bytes;
-    if (queued_bytes_in > max_queued_bytes_in) max_queued_bytes_in = queued_bytes_in;
-    ++queued_buffers_in;
-    c.queue.push_back(std::move(f));
-    make_ready(c);
-    const auto& v = *c.queue.back().view;
-    if (c.recording && pending && v.kind() == FrameKind::records) append_records(v, 0, pending->recorded[size_t(c.flat)]);
-    if (v.kind() == FrameKind::barrier && barriers) on_barrier_arrival(c, v.value(), v.aligned_only());
+    if (checkpoint) checkpoint->on_arrival(*c, *c->queue().back().view);
     maybe_resume();
   }
 
-  /// Queues `c` for its turn when it holds a frame and may be read.
-  void make_ready(InChannel& c) {
-    if (in_ready[size_t(c.flat)] || c.blocked || c.queue.empty()) return;
-    in_ready[size_t(c.flat)] = true;
-    ready.push_back(c.flat);
-  }
-
-  /// The next channel with a queued frame, round robin; a frame partly read comes first (its
-  /// channel stays at the front until consume_front).
-  std::pair<InputGate*, InChannel*> next_input() {
-    while (!ready.empty()) {
-      auto [gate, c] = flat_channels[size_t(ready.front())];
-      if (!c->blocked && !c->queue.empty()) return {gate, c};
-      in_ready[size_t(ready.front())] = false;  // blocked since: back in turn once unblocked
-      ready.pop_front();
-    }
-    return {nullptr, nullptr};
-  }
-
-  void consume_front(InputGate& gate, InChannel& c) {
-    auto f = std::move(c.queue.front());
-    c.queue.pop_front();
-    auto bytes = f.buffer.size() * 8;
-    c.queued_bytes -= bytes;
-    queued_bytes_in -= bytes;
-    --queued_buffers_in;
-    f.view.reset();
-    BufferPool::instance().release(std::move(f.buffer));
-    int ch = int(&c - gate.channels.data());
-    grants.clear();
-    gate.credit->on_consumed(ch, grants);
-    send_grants(gate, grants);
-    // Channels take turns frame by frame: this one goes to the back (next_input returned it
-    // from the front).
-    if (!ready.empty() && ready.front() == c.flat) {
-      ready.pop_front();
-      in_ready[size_t(c.flat)] = false;
-    }
-    make_ready(c);
-  }
-
-  void handle_event(InputGate& gate, InChannel& c, const FrameView& v) {
+  void handle_event(InputGate& gate, InputChannel& c, const FrameView& v) {
     auto& in = inputs[size_t(gate.input)];
     std::optional<int64_t> wm;
     switch (v.kind()) {
-      case FrameKind::watermark: wm = in.valve->on_watermark(c.valve_index, v.value()); break;
-      case FrameKind::status: wm = in.valve->on_status(c.valve_index, v.value() != 0); break;
+      case FrameKind::watermark: wm = in.valve->on_watermark(c.valve_index(), v.value()); break;
+      case FrameKind::status: wm = in.valve->on_status(c.valve_index(), v.value() != 0); break;
       case FrameKind::end_of_data: end_of_data(in, c); break;
       case FrameKind::end_of_partition:
         end_of_data(in, c);
-        c.closed = true;
+        c.mark_closed();
         ++closed_channels;
-        if (barriers) apply(barriers->on_end_of_partition(c.flat, now_ms()));
+        if (checkpoint) checkpoint->on_end_of_partition(c);
         break;
       case FrameKind::barrier:
-        if (barriers) apply(barrier_at(c, v.value(), false, v.aligned_only()));
+        if (checkpoint) checkpoint->on_barrier(c, v.value(), v.aligned_only());
         break;
       case FrameKind::records: break;
     }
@@ -574,9 +403,8 @@ struct TaskRuntime::Impl final : IoService {
     }
   }
 
-  void end_of_data(HeadInput& in, InChannel& c) {
-    if (c.end_of_data) return;
-    c.end_of_data = true;
+  void end_of_data(HeadInput& in, InputChannel& c) {
+    if (!c.mark_end_of_data()) return;
     ++in.ended;
     if (in.ended == in.channels && !in.end_delivered) {
       in.end_delivered = true;
@@ -609,9 +437,9 @@ struct TaskRuntime::Impl final : IoService {
       return;
     }
     while (budget > 0 && can_process()) {
-      auto [gate, c] = next_input();
+      auto [gate, c] = gates->next();
       if (!gate) break;
-      auto& f = c->queue.front();
+      auto& f = c->queue().front();
       const auto& v = *f.view;
       if (v.kind() == FrameKind::records) {
         auto n = v.record_count();
@@ -632,8 +460,8 @@ struct TaskRuntime::Impl final : IoService {
       } else {
         handle_event(*gate, *c, v);
       }
-      consume_front(*gate, *c);
-      if (closed_channels == total_channels) {
+      gates->consume_front(*gate, *c);
+      if (closed_channels == gates->channels()) {
         maybe_close();
         return;
       }
@@ -655,7 +483,7 @@ struct TaskRuntime::Impl final : IoService {
     if (input_ended) return;
     input_ended = true;
     if (spec.storage) {
-      ended_after = last_snapshot_id;
+      ended_after = checkpoint ? checkpoint->last_snapshot() : 0;
       transport->input_ended(ended_after);
     }
     maybe_close();
@@ -663,115 +491,14 @@ struct TaskRuntime::Impl final : IoService {
   /// Closes once input ended, every input channel closed, and (with checkpoints) a
   /// checkpoint taken after the end completed, so that the last records are committed.
   void maybe_close() {
-    if (state != TaskState::running || !input_ended || closed_channels != total_channels) return;
+    if (state != TaskState::running || !input_ended || closed_channels != gates->channels()) return;
     if (spec.storage && !final_done) return;
     finish();
   }
 
-  // ---- checkpoints
-  int64_t now_ms() { return transport->now_ns() / 1000000; }
-  void decline(int64_t id, const std::string& why) { transport->reporter()(id, nullptr, why); }
-
-  BarrierActions barrier_at(InChannel& c, int64_t id, bool priority, bool aligned_only = false) {
-    if (barriers->pending() != id && id > barriers->last_done() && align_id != id) {
-      align_id = id;
-      align_start_ns = transport->now_ns();
-    }
-    if (aligned_only && barriers->pending() != id) savepoint_id = id;
-    return barriers->on_barrier(c.flat, id, now_ms(), priority, aligned_only);
-  }
-
-  /// An in-band barrier was received (it stays queued until consumed). Once a checkpoint is
-  /// unaligned, a barrier counts from its arrival: what is queued behind it is after it.
-  void on_barrier_arrival(InChannel& c, int64_t id, bool aligned_only) {
-    if (barriers->unaligned_now() && barriers->pending() == id) {
-      apply(barrier_at(c, id, false));
-    } else if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout && !aligned_only) {
-      if (align_id != id && id > barriers->last_done()) {
-        align_id = id;
-        align_start_ns = transport->now_ns();
-      }
-      apply(barriers->on_announcement(id, now_ms()));
-    }
-  }
-
-  /// A priority barrier overtook the records queued on its channel: they precede it.
-  void on_priority_barrier(InChannel& c, int64_t id) {
-    // A channel already recording has its queued records in the channel state already.
-    bool accepted = id > barriers->last_done() && !(barriers->pending() == id && barriers->arrived(c.flat)) &&
-                    !c.recording;
-    ChannelRecords ahead;
-    if (accepted) record_queued(c, id, ahead);
-    apply(barrier_at(c, id, true), [&] {
-      if (!accepted || !pending || pending->id != id) return;
-      auto& rec = pending->recorded[size_t(c.flat)].records;
-      rec.insert(rec.end(), std::make_move_iterator(ahead.records.begin()),
-                 std::make_move_iterator(ahead.records.end()));
-    });
-  }
-
-  /// Appends the unconsumed records queued on `c` up to barrier `id`; true if that barrier
-  /// is queued there.
-  bool record_queued(InChannel& c, int64_t id, ChannelRecords& out) {
-    for (const auto& f : c.queue) {
-      if (f.view->kind() == FrameKind::barrier && f.view->value() == id) return true;
-      append_records(*f.view, f.cursor, out);
-    }
-    return false;
-  }
-
-  void apply(const BarrierActions& a, const std::function<void()>& before_complete = {}) {
-    for (int ch : a.block) {
-      auto [gate, c] = flat_channels[size_t(ch)];
-      c->blocked = true;
-      gate->credit->block(ch - gate->offset);
-    }
-    for (int ch : a.unblock) {
-      auto [gate, c] = flat_channels[size_t(ch)];
-      c->blocked = false;
-      make_ready(*c);
-      grants.clear();
-      gate->credit->unblock(ch - gate->offset, grants);
-      send_grants(*gate, grants);
-    }
-    if (a.snapshot) take_snapshot(*a.snapshot, a.overtake, *a.snapshot == savepoint_id);
-    std::vector<InChannel*> found;
-    for (int ch : a.start_recording) {
-      auto* c = flat_channels[size_t(ch)].second;
-      c->recording = true;
-      if (pending && record_queued(*c, pending->id, pending->recorded[size_t(ch)])) found.push_back(c);
-    }
-    for (int ch : a.stop_recording) flat_channels[size_t(ch)].second->recording = false;
-    if (before_complete) before_complete();
-    if (a.completed && pending && pending->id == *a.completed) {
-      pending->inputs_done = true;
-      maybe_ack();
-    }
-    if (a.aborted) {
-      if (pending && pending->id == *a.aborted) pending.reset();
-      decline(*a.aborted, describe() + " gave up checkpoint " + std::to_string(*a.aborted) +
-                                         ": a newer checkpoint's barrier overtook it");
-    }
-    // Barriers already queued on channels that now record count as arrived.
-    int64_t id = pending ? pending->id : -1;
-    for (auto* c : found)
-      if (barriers->pending() == id) apply(barrier_at(*c, id, false));
-    if (a.snapshot || a.completed || a.unblock.size()) maybe_resume();
-  }
-
-  /// The synchronous part of a checkpoint: every operator's state, copied; then the barrier
-  /// goes downstream (ahead of queued output when `overtake`).
-  void take_snapshot(int64_t id, bool overtake, bool savepoint) {
-    auto t0 = transport->now_ns();
-    if (pending) {
-      decline(pending->id, describe() + " gave up checkpoint " + std::to_string(pending->id) +
-                                          " for checkpoint " + std::to_string(id));
-      pending.reset();
-    }
-    Pending p;
-    p.id = id;
-    p.snap = std::make_shared<SubtaskSnapshot>();
-    p.snap->parallelism = parallelism;
+  // ---- checkpoints (CheckpointedTask)
+  void snapshot_operators(int64_t id, bool savepoint, SubtaskSnapshot& snap, DeferredSnapshots& deferred) override {
+    snap.parallelism = parallelism;
     for (size_t i = 0; i < ops.size(); ++i) {
       OperatorSnapshot o;
       o.operator_id = op_ids[i];
@@ -787,104 +514,37 @@ struct TaskRuntime::Impl final : IoService {
           auto f = storage->share_file(uint64_t(id), from, name);
           return std::pair{f.size, f.checksum};
         };
-        p.deferred.emplace_back(i, ctx.keyed->snapshot_deferred(request));
+        deferred.emplace_back(i, ctx.keyed->snapshot_deferred(request));
       }
       o.lists = ctx.op_state.snapshot();
-      p.snap->operators.push_back(std::move(o));
+      snap.operators.push_back(std::move(o));
     }
+  }
+  void emit_barrier(int64_t id, bool overtake, bool savepoint, std::vector<ChannelRecords>& overtaken) override {
     for (auto& part : partitions) {
-      if (overtake) part->priority_barrier(id, p.snap->outputs);
+      if (overtake) part->priority_barrier(id, overtaken);
       else part->barrier(id, savepoint);
     }
-    p.savepoint = savepoint;
-    p.recorded.resize(size_t(total_channels));
-    for (auto [gate, c] : flat_channels)
-      p.recorded[size_t(c->flat)].channel =
-          ChannelId{uint32_t(gate->exchange->edge), uint32_t(gate->exchange->producer_of(spec.subtask, c->flat - gate->offset)),
-                    uint32_t(spec.subtask)};
-    p.unaligned = overtake;
-    p.snapshot_ns = transport->now_ns();
-    p.sync_ms = double(p.snapshot_ns - t0) / 1e6;
-    p.alignment_ms = align_id == id ? double(t0 - align_start_ns) / 1e6 : 0;
-    pending = std::move(p);
-    last_snapshot_id = id;
   }
-
-  /// Writes the snapshot once every input delivered its barrier (and, with an alignment
-  /// timeout, once the barrier left every output queue), then acknowledges.
-  void maybe_ack() {
-    if (!pending || !pending->inputs_done) return;
-    if (cp_mode == checkpoint::CheckpointMode::aligned_with_timeout && !pending->savepoint)
-      for (const auto& part : partitions)
-        if (part->barrier_queued(pending->id)) return;
-    auto snap = pending->snap;
-    for (auto& rec : pending->recorded)
-      if (!rec.records.empty()) snap->inputs.push_back(std::move(rec));
-    uint64_t inflight = 0;
-    for (const auto* list : {&snap->inputs, &snap->outputs})
-      for (const auto& ch : *list)
-        for (const auto& r : ch.records) inflight += r.second.size();
-    auto ack = std::make_shared<CheckpointAck>();
-    ack->checkpoint_id = pending->id;
-    ack->task = spec.task;
-    ack->subtask = spec.subtask;
-    ack->unaligned = pending->unaligned || !snap->outputs.empty() || !snap->inputs.empty();
-    ack->alignment_ms = pending->alignment_ms;
-    ack->sync_ms = pending->sync_ms;
-    ack->inflight_bytes = inflight;
-    cp_stats.checkpoint_id = ack->checkpoint_id;
-    cp_stats.checkpoint_unaligned = ack->unaligned;
-    cp_stats.checkpoint_alignment_ms = ack->alignment_ms;
-    cp_stats.checkpoint_sync_ms = ack->sync_ms;
-    cp_stats.checkpoint_inflight_bytes = inflight;
-    auto storage = spec.storage;
-    auto report = transport->reporter();
-    auto name = "task-" + std::to_string(spec.task) + "-" + std::to_string(spec.subtask);
-    auto who = describe();
-    int64_t id = pending->id;
-    auto deferred = std::make_shared<decltype(pending->deferred)>(std::move(pending->deferred));
-    pending.reset();
-    auto written_out = written;
-    submit([storage, report, name, who, id, snap, ack, deferred, written_out] {
-      auto t0 = std::chrono::steady_clock::now();
-      try {
-        for (auto& [op, finish] : *deferred) snap->operators[op].keyed_state = finish();
-        deferred->clear();
-        ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
-        ack->file.subtask = uint32_t(ack->subtask);
-        uint64_t bytes = ack->file.size;  // what this checkpoint wrote: its file and newly shared ones
-        for (const auto& op : snap->operators) {
-          for (const auto& [state, codec] : op.keyed_state.fingerprints)
-            ack->states.emplace_back(op.operator_id, checkpoint::StateFingerprint{state, codec});
-          for (const auto& f : op.keyed_state.files) {
-            if (f.shared.empty()) continue;
-            ack->shared.emplace_back(op.operator_id,
-                                     checkpoint::FileRef{checkpoint::CheckpointStorage::shared_ref(f.shared), f.size,
-                                                         f.checksum, uint32_t(ack->subtask), 0, 0});
-            if (f.fresh) bytes += f.size;
-          }
-        }
-        ack->bytes = bytes;
-        ack->async_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        written_out->async_ms.store(ack->async_ms);
-        written_out->bytes.store(bytes);
-        report(id, ack, {});
-      } catch (const std::exception& e) {
-        report(id, nullptr, who + " could not write checkpoint " + std::to_string(id) + ": " + e.what());
-      }
-    });
+  bool barrier_queued(int64_t id) const override {
+    for (const auto& part : partitions)
+      if (part->barrier_queued(id)) return true;
+    return false;
+  }
+  bool overtake_barrier(int64_t id, std::vector<ChannelRecords>& overtaken) override {
+    bool any = false;
+    for (auto& part : partitions) {
+      if (!part->barrier_queued(id)) continue;
+      part->overtake_barrier(id, overtaken);
+      any = true;
+    }
+    return any;
   }
 
   void trigger(int64_t id, bool savepoint) {
-    if (!spec.storage) return;
     // A closing task is about to report itself finished; the coordinator stops waiting then.
-    if (state != TaskState::running) return;
-    // The extended frontier can race the barrier: it may have snapshotted this one already.
-    if (id <= last_snapshot_id) return;
-    if (barriers) apply(barriers->on_trigger(id));
-    take_snapshot(id, cp_mode == checkpoint::CheckpointMode::unaligned && !savepoint, savepoint);
-    pending->inputs_done = true;
-    maybe_ack();
+    if (!checkpoint || state != TaskState::running) return;
+    checkpoint->trigger(id, savepoint);
     maybe_resume();
   }
 
@@ -896,22 +556,6 @@ struct TaskRuntime::Impl final : IoService {
       final_done = true;
       maybe_close();
     }
-  }
-
-  /// With an alignment timeout: barriers waiting too long, in front of data at a receiver
-  /// or in an output queue here, turn unaligned.
-  void check_alignment_timeout() {
-    if (!barriers || cp_mode != checkpoint::CheckpointMode::aligned_with_timeout) return;
-    apply(barriers->on_time(now_ms()));
-    if (!pending || pending->savepoint) return;
-    auto timeout_ns = config->checkpoint.alignment_timeout.count() * 1000000;
-    if (transport->now_ns() - pending->snapshot_ns < timeout_ns) return;
-    for (auto& part : partitions) {
-      if (!part->barrier_queued(pending->id)) continue;
-      part->overtake_barrier(pending->id, pending->snap->outputs);
-      pending->unaligned = true;
-    }
-    maybe_ack();
   }
 
   /// All input ended: close the operators, close the partitions, wait until all is sent.
@@ -938,7 +582,7 @@ struct TaskRuntime::Impl final : IoService {
     p.parallelism = parallelism;
     p.status = task_state_name(state);
     p.records_in = records_in;
-    p.bytes_in = bytes_in;
+    p.bytes_in = gates ? gates->bytes_received() : 0;
     for (const auto& part : partitions) {
       p.records_out += part->records_out();
       p.bytes_out += part->bytes_out();
@@ -947,12 +591,14 @@ struct TaskRuntime::Impl final : IoService {
       p.max_queued_bytes_out += part->max_queued_bytes();
       p.credits_available += part->credits();
     }
-    p.queued_buffers_in = queued_buffers_in;
-    p.queued_bytes_in = queued_bytes_in;
-    p.max_queued_bytes_in = max_queued_bytes_in;
-    for (const auto& g : gates) {
-      p.credits_granted += g.credit->total_outstanding();
-      p.input_buffer_capacity += g.credit->capacity();
+    if (gates) {
+      p.queued_buffers_in = gates->queued_buffers();
+      p.queued_bytes_in = gates->queued_bytes();
+      p.max_queued_bytes_in = gates->max_queued_bytes();
+      for (const auto& g : gates->gates()) {
+        p.credits_granted += g.credit->total_outstanding();
+        p.input_buffer_capacity += g.credit->capacity();
+      }
     }
     auto now = transport->now_ns();
     int64_t t[3] = {spent[0], spent[1], spent[2]};
@@ -961,13 +607,7 @@ struct TaskRuntime::Impl final : IoService {
     p.backpressured_ms = double(t[1]) / 1e6;
     p.idle_ms = double(t[2]) / 1e6;
     p.watermark = watermark;
-    p.checkpoint_id = cp_stats.checkpoint_id;
-    p.checkpoint_unaligned = cp_stats.checkpoint_unaligned;
-    p.checkpoint_alignment_ms = cp_stats.checkpoint_alignment_ms;
-    p.checkpoint_sync_ms = cp_stats.checkpoint_sync_ms;
-    p.checkpoint_async_ms = written->async_ms.load();
-    p.checkpoint_bytes = written->bytes.load();
-    p.checkpoint_inflight_bytes = cp_stats.checkpoint_inflight_bytes;
+    if (checkpoint) checkpoint->fill(p);
     return p;
   }
 };
@@ -1002,7 +642,7 @@ void TaskRuntime::on_credit(const ChannelId& ch, uint32_t credits) {
                           credits);
   });
   t.check_done();
-  if (t.pending) t.guard([&] { t.maybe_ack(); });
+  if (t.checkpoint) t.guard([&] { t.checkpoint->on_output_credit(); });
   t.maybe_resume();
 }
 
@@ -1014,7 +654,7 @@ void TaskRuntime::on_flush_timer() {
   t.guard([&] {
     for (auto& p : t.partitions) p->flush_all();
     for (auto& op : t.ops) op->flush();
-    t.check_alignment_timeout();
+    if (t.checkpoint) t.checkpoint->on_time();
   });
 }
 
@@ -1060,8 +700,7 @@ void TaskRuntime::on_checkpoint_aborted(int64_t id) {
   auto& t = *impl_;
   if (t.state != TaskState::running) return;
   t.guard([&] {
-    if (t.pending && t.pending->id == id) t.pending.reset();
-    if (t.barriers) t.apply(t.barriers->on_abort(id));
+    if (t.checkpoint) t.checkpoint->on_abort(id);
   });
   t.maybe_resume();
 }

@@ -3,20 +3,10 @@
 
 namespace sluice::checkpoint {
 
-const char* checkpoint_mode_name(CheckpointMode m) {
-  switch (m) {
-    case CheckpointMode::aligned: return "aligned";
-    case CheckpointMode::unaligned: return "unaligned";
-    case CheckpointMode::aligned_with_timeout: return "aligned with timeout";
-    case CheckpointMode::at_least_once: return "at-least-once";
-  }
-  return "?";
-}
+BarrierHandler::BarrierHandler(int channels, CheckpointingMode mode, int64_t alignment_timeout)
+    : ch_(size_t(channels)), mode_(mode), active_mode_(mode), timeout_(alignment_timeout) {}
 
-BarrierHandler::BarrierHandler(int channels, CheckpointMode mode, int64_t alignment_timeout_ms)
-    : ch_(size_t(channels)), mode_(mode), active_mode_(mode), timeout_ms_(alignment_timeout_ms) {}
-
-BarrierActions BarrierHandler::on_announcement(int64_t id, int64_t now_ms) {
+BarrierActions BarrierHandler::on_announcement(int64_t id, int64_t now) {
   BarrierActions out;
   if (id <= last_done_ || (pending_ && id <= *pending_)) return out;
   if (pending_) {
@@ -24,11 +14,11 @@ BarrierActions BarrierHandler::on_announcement(int64_t id, int64_t now_ms) {
     last_done_ = *pending_;
     reset(out);
   }
-  begin(id, now_ms);
+  begin(id, now);
   return out;
 }
 
-BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bool priority, bool aligned_only) {
+BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now, bool priority, bool aligned_only) {
   BarrierActions out;
   if (id <= last_done_) return out;  // a late barrier of a checkpoint already over here
   if (pending_ && id > *pending_) {
@@ -38,7 +28,7 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bo
     last_done_ = *pending_;
     reset(out);
   }
-  if (!pending_) begin(id, now_ms, aligned_only);
+  if (!pending_) begin(id, now, aligned_only);
   if (id < *pending_) return out;  // stale: the older one was already given up
   auto& c = ch_[size_t(ch)];
   if (c.arrived) return out;
@@ -48,24 +38,24 @@ BarrierActions BarrierHandler::on_barrier(int ch, int64_t id, int64_t now_ms, bo
     c.recording = false;
     out.stop_recording.push_back(ch);
   }
-  if (!unaligned_ && (active_mode_ == CheckpointMode::unaligned ||
-                      (priority && active_mode_ == CheckpointMode::aligned_with_timeout))) {
+  if (!unaligned_ && (active_mode_ == CheckpointingMode::unaligned ||
+                      (priority && active_mode_ == CheckpointingMode::aligned_with_timeout))) {
     go_unaligned(out);  // the first barrier: snapshot and overtake at once
-  } else if (!unaligned_ && (active_mode_ == CheckpointMode::aligned ||
-                             active_mode_ == CheckpointMode::aligned_with_timeout)) {
+  } else if (!unaligned_ && (active_mode_ == CheckpointingMode::aligned ||
+                             active_mode_ == CheckpointingMode::aligned_with_timeout)) {
     c.blocked = true;
     out.block.push_back(ch);
   }
-  if (active_mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ && now_ms - started_ms_ >= timeout_ms_)
+  if (active_mode_ == CheckpointingMode::aligned_with_timeout && !unaligned_ && now - started_ >= timeout_)
     go_unaligned(out);
   maybe_complete(out);
   return out;
 }
 
-BarrierActions BarrierHandler::on_time(int64_t now_ms) {
+BarrierActions BarrierHandler::on_time(int64_t now) {
   BarrierActions out;
-  if (pending_ && active_mode_ == CheckpointMode::aligned_with_timeout && !unaligned_ &&
-      now_ms - started_ms_ >= timeout_ms_)
+  if (pending_ && active_mode_ == CheckpointingMode::aligned_with_timeout && !unaligned_ &&
+      now - started_ >= timeout_)
     go_unaligned(out);
   return out;
 }
@@ -105,10 +95,11 @@ BarrierActions BarrierHandler::on_end_of_partition(int ch, int64_t) {
   return out;
 }
 
-void BarrierHandler::begin(int64_t id, int64_t now_ms, bool aligned_only) {
+void BarrierHandler::begin(int64_t id, int64_t now, bool aligned_only) {
   pending_ = id;
-  active_mode_ = aligned_only && mode_ != CheckpointMode::at_least_once ? CheckpointMode::aligned : mode_;
-  started_ms_ = now_ms;
+  active_mode_ = aligned_only && mode_ != CheckpointingMode::at_least_once ? CheckpointingMode::aligned : mode_;
+  started_ = now;
+  aligned_only_ = aligned_only;
   snapshotted_ = false;
   unaligned_ = false;
 }
@@ -117,9 +108,7 @@ void BarrierHandler::go_unaligned(BarrierActions& out) {
   unaligned_ = true;
   // The snapshot is taken now and the barrier overtakes queued output; channels that have
   // not delivered the barrier record their data until they do, blocked ones resume.
-  snapshotted_ = true;
-  out.snapshot = pending_;
-  out.overtake = true;
+  snapshot_now(true, out);
   for (size_t i = 0; i < ch_.size(); ++i) {
     auto& c = ch_[i];
     if (c.blocked) {
@@ -133,13 +122,23 @@ void BarrierHandler::go_unaligned(BarrierActions& out) {
   }
 }
 
+void BarrierHandler::snapshot_now(bool overtake, BarrierActions& out) {
+  snapshotted_ = true;
+  out.snapshot = pending_;
+  out.overtake = overtake;
+  out.savepoint = aligned_only_;
+  out.started = started_;
+}
+
+BarrierActions BarrierHandler::on_arrival(int ch, int64_t id, int64_t now, bool aligned_only) {
+  if (unaligned_ && pending_ == id) return on_barrier(ch, id, now);
+  if (mode_ == CheckpointingMode::aligned_with_timeout && !aligned_only) return on_announcement(id, now);
+  return {};
+}
+
 void BarrierHandler::maybe_complete(BarrierActions& out) {
   if (settled_ < ch_.size()) return;  // a count, not a scan: this runs on every barrier
-  if (!snapshotted_) {
-    snapshotted_ = true;
-    out.snapshot = pending_;
-    out.overtake = false;
-  }
+  if (!snapshotted_) snapshot_now(false, out);
   out.completed = pending_;
   last_done_ = *pending_;
   reset(out);

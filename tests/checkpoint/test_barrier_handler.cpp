@@ -3,11 +3,12 @@
 
 #include "checkpoint/barrier_handler.hpp"
 
+using namespace sluice;
 using namespace sluice::checkpoint;
 using V = std::vector<int>;
 
 TEST_CASE("aligned: channels that delivered the barrier wait until all did", "[barrier]") {
-  BarrierHandler h(3, CheckpointMode::aligned);
+  BarrierHandler h(3, CheckpointingMode::aligned);
   auto a = h.on_barrier(1, 7, 0);
   CHECK(a.block == V{1});
   CHECK_FALSE(a.snapshot);
@@ -26,7 +27,7 @@ TEST_CASE("aligned: channels that delivered the barrier wait until all did", "[b
 }
 
 TEST_CASE("aligned: a newer barrier overtaking the pending checkpoint aborts it", "[barrier]") {
-  BarrierHandler h(2, CheckpointMode::aligned);
+  BarrierHandler h(2, CheckpointingMode::aligned);
   h.on_barrier(0, 1, 0);
   auto a = h.on_barrier(0, 2, 1);
   CHECK(a.aborted == 1);
@@ -41,7 +42,7 @@ TEST_CASE("aligned: a newer barrier overtaking the pending checkpoint aborts it"
 }
 
 TEST_CASE("unaligned: snapshot and overtake at the first barrier, record the others until theirs", "[barrier]") {
-  BarrierHandler h(3, CheckpointMode::unaligned);
+  BarrierHandler h(3, CheckpointingMode::unaligned);
   auto a = h.on_barrier(2, 4, 0);
   CHECK(a.snapshot == 4);
   CHECK(a.overtake);
@@ -59,7 +60,7 @@ TEST_CASE("unaligned: snapshot and overtake at the first barrier, record the oth
 }
 
 TEST_CASE("aligned with timeout: switches to unaligned when alignment takes too long", "[barrier]") {
-  BarrierHandler h(3, CheckpointMode::aligned_with_timeout, 100);
+  BarrierHandler h(3, CheckpointingMode::aligned_with_timeout, 100);
   auto a = h.on_barrier(0, 1, 1000);
   CHECK(a.block == V{0});
   CHECK(h.on_time(1099).snapshot == std::nullopt);
@@ -83,7 +84,7 @@ TEST_CASE("aligned with timeout: switches to unaligned when alignment takes too 
 }
 
 TEST_CASE("aligned with timeout: a late barrier past the timeout switches too", "[barrier]") {
-  BarrierHandler h(2, CheckpointMode::aligned_with_timeout, 50);
+  BarrierHandler h(2, CheckpointingMode::aligned_with_timeout, 50);
   h.on_barrier(0, 1, 0);
   auto a = h.on_barrier(1, 1, 80);
   CHECK(a.snapshot == 1);
@@ -91,7 +92,7 @@ TEST_CASE("aligned with timeout: a late barrier past the timeout switches too", 
 }
 
 TEST_CASE("at-least-once: nothing is held back; snapshot when all delivered", "[barrier]") {
-  BarrierHandler h(2, CheckpointMode::at_least_once);
+  BarrierHandler h(2, CheckpointingMode::at_least_once);
   auto a = h.on_barrier(0, 3, 0);
   CHECK(a.block.empty());
   CHECK_FALSE(a.snapshot);
@@ -101,7 +102,7 @@ TEST_CASE("at-least-once: nothing is held back; snapshot when all delivered", "[
 }
 
 TEST_CASE("closed channels count as delivered; an abort releases everything", "[barrier]") {
-  BarrierHandler h(3, CheckpointMode::aligned);
+  BarrierHandler h(3, CheckpointingMode::aligned);
   h.on_end_of_partition(2, 0);
   h.on_barrier(0, 5, 0);
   auto a = h.on_barrier(1, 5, 1);
@@ -122,7 +123,7 @@ TEST_CASE("closed channels count as delivered; an abort releases everything", "[
 
 TEST_CASE("a checkpoint triggered at the task itself makes its barriers late and releases an older alignment",
           "[barrier]") {
-  BarrierHandler h(2, CheckpointMode::aligned);
+  BarrierHandler h(2, CheckpointingMode::aligned);
   h.on_barrier(0, 4, 0);  // checkpoint 4 aligning: channel 0 blocked
   auto a = h.on_trigger(5);
   CHECK(a.aborted == 4);
@@ -139,7 +140,7 @@ TEST_CASE("a checkpoint triggered at the task itself makes its barriers late and
 }
 
 TEST_CASE("aligned with timeout: a priority barrier (its sender timed out) switches at once", "[barrier]") {
-  BarrierHandler h(3, CheckpointMode::aligned_with_timeout, 1000);
+  BarrierHandler h(3, CheckpointingMode::aligned_with_timeout, 1000);
   auto a = h.on_barrier(0, 7, 0);
   CHECK(a.block == V{0});
   a = h.on_barrier(1, 7, 10, /*priority=*/true);
@@ -154,7 +155,7 @@ TEST_CASE("aligned with timeout: a priority barrier (its sender timed out) switc
 }
 
 TEST_CASE("aligned with timeout: an announced barrier starts the alignment clock before any arrives", "[barrier]") {
-  BarrierHandler h(2, CheckpointMode::aligned_with_timeout, 100);
+  BarrierHandler h(2, CheckpointingMode::aligned_with_timeout, 100);
   CHECK_FALSE(h.on_announcement(3, 1000).snapshot);
   CHECK(h.pending() == 3);
   CHECK_FALSE(h.arrived(0));
@@ -169,7 +170,7 @@ TEST_CASE("aligned with timeout: an announced barrier starts the alignment clock
 }
 
 TEST_CASE("priority barriers change nothing in plain aligned mode's decisions for late duplicates", "[barrier]") {
-  BarrierHandler h(2, CheckpointMode::aligned);
+  BarrierHandler h(2, CheckpointingMode::aligned);
   h.on_barrier(0, 1, 0);
   auto a = h.on_barrier(0, 1, 1);  // the same channel again: ignored
   CHECK(a.block.empty());

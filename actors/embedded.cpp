@@ -384,9 +384,7 @@ class EmbeddedJob final : public JobHandle {
   explicit EmbeddedJob(JobGraph g) {
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
-    size_t slots = 0;
-    for (const auto& t : plan->tasks) slots += size_t(t.parallelism);
-    probes_ = std::make_unique<ProbeRegistry>(slots);
+    probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
     io_ = std::make_unique<IoExecutor>(2);
     auto promise = std::make_shared<std::promise<JobResult>>();
     result_ = promise->get_future().share();

@@ -48,7 +48,7 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<cons
     next_id_ = int64_t(storage_highest) + 1;
     if (restore_) next_id_ = std::max<int64_t>(next_id_, int64_t(restore_->checkpoint_id) + 1);
     last_completed_ = restore_ ? int64_t(restore_->checkpoint_id) : 0;
-    restarts_ = std::make_unique<checkpoint::RestartPolicy>(graph_->config.checkpoint.restart);
+    restarts_ = std::make_unique<scheduler::RestartStrategyState>(graph_->config.checkpoint.restart);
   }
 }
 
@@ -81,9 +81,9 @@ CheckpointInfo* JobMaster::info(int64_t id) {
 }
 
 /// The subtasks as the coordinator sees them: flat indexes and which indexes feed each.
-static std::vector<checkpoint::TaskNode> task_nodes(const scheduler::ExecutionPlan& plan,
+static std::vector<checkpoint::SubtaskNode> subtask_nodes(const scheduler::ExecutionPlan& plan,
                                                     const std::vector<size_t>& base) {
-  std::vector<checkpoint::TaskNode> nodes;
+  std::vector<checkpoint::SubtaskNode> nodes;
   for (const auto& t : plan.tasks)
     for (int s = 0; s < t.parallelism; ++s) nodes.push_back({int(base[size_t(t.id)]) + s, {}});
   for (const auto& x : plan.exchanges)
@@ -109,7 +109,7 @@ MasterActions JobMaster::deploy(std::shared_ptr<const RestoreState> restore) {
     cc.min_pause_ms = c.min_pause.count();
     cc.tolerable_failures = c.tolerable_failures;
     cc.first_id = next_id_;
-    coordinator_ = std::make_unique<checkpoint::CheckpointCoordinator>(cc, task_nodes(*plan_, base_));
+    coordinator_ = std::make_unique<checkpoint::CheckpointCoordinator>(cc, subtask_nodes(*plan_, base_));
   }
   log::runtime()->info("job '{}' deployed{}: {} tasks, {} subtasks", graph_->name,
                        !restore                     ? std::string()
@@ -473,7 +473,7 @@ MasterActions JobMaster::on_stop_request(RequestId r, bool drain, int64_t now_ms
   }
   drain_waiter_ = r;
   for (const auto& t : plan_->tasks)
-    if (graph_->nodes[size_t(t.nodes.front())].is_source)
+    if (t.is_source)
       for (int sub = 0; sub < t.parallelism; ++sub)
         out.commands.push_back({TaskCommand::Kind::drain, index_of(t.id, sub), 0, false});
   return out;

@@ -14,9 +14,9 @@
 #include "actors/restore.hpp"
 #include "actors/task.hpp"
 #include "checkpoint/coordinator.hpp"
-#include "checkpoint/restart_policy.hpp"
 #include "checkpoint/storage.hpp"
 #include "scheduler/plan.hpp"
+#include "scheduler/restart_strategy.hpp"
 #include "sluice/executor.hpp"
 #include "sluice/graph.hpp"
 
@@ -140,7 +140,7 @@ class JobMaster {
   std::shared_ptr<const RestoreState> restore_;
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;
-  std::unique_ptr<checkpoint::RestartPolicy> restarts_;
+  std::unique_ptr<scheduler::RestartStrategyState> restarts_;
   std::vector<CheckpointInfo> history_;
   std::map<int64_t, std::vector<CheckpointAck>> acks_;
   std::map<int64_t, std::vector<RequestId>> waiters_;  // checkpoints clients asked for

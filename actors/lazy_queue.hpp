@@ -9,7 +9,7 @@ namespace sluice::runtime {
 
 /// A vector with a moving head. std::deque allocates about 600 bytes when constructed, which
 /// at parallelism 1024 is over a gigabyte of empty queues; this allocates on the first push.
-/// Popped slots are reclaimed once they are half of it; the capacity a burst grew stays (a
+/// Popped entries are reclaimed once they are half of it; the capacity a burst grew stays (a
 /// channel holds at most its credits' worth of frames).
 template <class T>
 class LazyQueue {

@@ -40,7 +40,7 @@ class ResultPartition final : public detail::RecordPartition {
   void end_input() override;
   void stream_status(bool idle) override;
 
-  // Checkpoint barriers (DESIGN.md §7).
+  // Checkpoint barriers (docs/checkpoints.md).
   /// Queues barrier `id` behind everything staged and queued, on every channel (aligned);
   /// `aligned_only` for a savepoint's, which receivers align in every mode.
   void barrier(int64_t id, bool aligned_only = false);

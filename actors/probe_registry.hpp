@@ -11,10 +11,11 @@ namespace sluice::runtime {
 /// Tasks publish here on their own schedule; readers never wait behind a task's data.
 class ProbeRegistry {
  public:
-  explicit ProbeRegistry(size_t slots) : probes_(slots) {}
-  void publish(size_t slot, TaskProbe p) {
+  /// One entry per subtask of the job, by flat index.
+  explicit ProbeRegistry(size_t subtasks) : probes_(subtasks) {}
+  void publish(size_t index, TaskProbe p) {
     std::lock_guard<std::mutex> l(mu_);
-    probes_.at(slot) = std::move(p);
+    probes_.at(index) = std::move(p);
   }
   std::vector<TaskProbe> snapshot() const {
     std::lock_guard<std::mutex> l(mu_);

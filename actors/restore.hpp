@@ -22,7 +22,6 @@ struct RestoredOperator {
   std::vector<std::optional<OperatorSnapshot>> subtasks;
   /// Channel state of the chain this operator headed, by old subtask (unaligned checkpoints).
   std::vector<std::vector<ChannelRecords>> inputs, outputs;
-  bool finished(int subtask) const { return !subtasks[size_t(subtask)].has_value(); }
 };
 
 /// What a job starts from.

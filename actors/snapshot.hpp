@@ -30,7 +30,6 @@ struct SubtaskSnapshot {
   std::vector<ChannelRecords> inputs;
   /// Unaligned: records the barrier overtook in this subtask's output queues.
   std::vector<ChannelRecords> outputs;
-  bool has_channel_state() const { return !inputs.empty() || !outputs.empty(); }
 };
 
 std::string encode_snapshot(const SubtaskSnapshot& s);

@@ -86,7 +86,7 @@ struct TaskActorState : TaskTransport {
   void publish() {
     auto p = runtime->probe();
     p.mailbox_depth = self->mailbox().size();
-    env.probes->publish(env.probe_slot, std::move(p));
+    env.probes->publish(env.index, std::move(p));
   }
 
   /// After every message: report an ended task to the master and stop.

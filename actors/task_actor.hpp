@@ -15,7 +15,8 @@ struct TaskEnv {
   caf::actor master;
   IoExecutor* io = nullptr;
   ProbeRegistry* probes = nullptr;
-  size_t probe_slot = 0;
+  /// The subtask's flat index in the job (tasks in plan order, subtasks within).
+  size_t index = 0;
   /// Which run of the job this is (restarts count up); reports carry it. Set from the deployment.
   int32_t attempt = 0;
 };

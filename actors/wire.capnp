@@ -33,11 +33,3 @@ struct Records {
   ends @1 :List(UInt32);
   data @2 :Data;
 }
-
-# A receiver's grant of buffers to a sender, and the sender's backlog (for the data plane between processes).
-struct Credit {
-  edge @0 :UInt32;
-  producer @1 :UInt32;
-  consumer @2 :UInt32;
-  credits @3 :UInt32;
-}

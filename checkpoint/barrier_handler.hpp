@@ -83,8 +83,6 @@ class BarrierHandler {
   bool recording(int ch) const { return ch_[size_t(ch)].recording; }
   /// Whether the pending checkpoint went unaligned (always for unaligned mode).
   bool unaligned_now() const { return unaligned_; }
-  /// The mode checkpoints run in, unless a savepoint's barriers make one aligned.
-  CheckpointingMode mode() const { return mode_; }
 
  private:
   struct Channel {

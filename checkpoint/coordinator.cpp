@@ -5,15 +5,15 @@
 
 namespace sluice::checkpoint {
 
-CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks)
-    : config_(config), tasks_(std::move(tasks)), next_id_(config.first_id) {
+CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vector<SubtaskNode> subtasks)
+    : config_(config), subtasks_(std::move(subtasks)), next_id_(config.first_id) {
   // Counts of unfinished inputs keep frontier() linear in the tasks: an all-to-all exchange
-  // gives every task p inputs, and frontier() runs whenever a task finishes.
-  for (size_t i = 0; i < tasks_.size(); ++i) index_[tasks_[i].id] = i;
-  consumers_.resize(tasks_.size());
-  open_inputs_.resize(tasks_.size());
-  for (size_t i = 0; i < tasks_.size(); ++i)
-    for (int in : tasks_[i].inputs) {
+  // gives every subtask p inputs, and frontier() runs whenever a subtask finishes.
+  for (size_t i = 0; i < subtasks_.size(); ++i) index_[subtasks_[i].id] = i;
+  consumers_.resize(subtasks_.size());
+  open_inputs_.resize(subtasks_.size());
+  for (size_t i = 0; i < subtasks_.size(); ++i)
+    for (int in : subtasks_[i].inputs) {
       ++open_inputs_[i];
       if (auto it = index_.find(in); it != index_.end()) consumers_[it->second].push_back(i);
     }
@@ -21,8 +21,8 @@ CheckpointCoordinator::CheckpointCoordinator(CoordinatorConfig config, std::vect
 
 std::vector<int> CheckpointCoordinator::frontier() const {
   std::vector<int> out;
-  for (size_t i = 0; i < tasks_.size(); ++i)
-    if (open_inputs_[i] == 0 && !finished_.count(tasks_[i].id)) out.push_back(tasks_[i].id);
+  for (size_t i = 0; i < subtasks_.size(); ++i)
+    if (open_inputs_[i] == 0 && !finished_.count(subtasks_[i].id)) out.push_back(subtasks_[i].id);
   return out;
 }
 
@@ -53,7 +53,7 @@ void CheckpointCoordinator::start(int64_t now_ms, CoordinatorActions& out) {
   pending_ = next_id_++;
   pending_since_ = now_ms;
   awaiting_.clear();
-  for (const auto& t : tasks_)
+  for (const auto& t : subtasks_)
     if (!finished_.count(t.id)) awaiting_.insert(t.id);
   out.trigger = pending_;
   triggered_.clear();
@@ -61,10 +61,10 @@ void CheckpointCoordinator::start(int64_t now_ms, CoordinatorActions& out) {
   out.trigger_at = std::move(at);
 }
 
-CoordinatorActions CheckpointCoordinator::on_ack(int64_t id, int task, int64_t now_ms) {
+CoordinatorActions CheckpointCoordinator::on_ack(int64_t id, int subtask, int64_t now_ms) {
   CoordinatorActions out;
   if (!pending_ || id != *pending_) return out;  // late ack of an aborted checkpoint
-  awaiting_.erase(task);
+  awaiting_.erase(subtask);
   if (awaiting_.empty()) complete(now_ms, out);
   return out;
 }
@@ -79,11 +79,11 @@ void CheckpointCoordinator::complete(int64_t now_ms, CoordinatorActions& out) {
   failures_in_row_ = 0;
 }
 
-CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int task, const std::string& reason,
+CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int subtask, const std::string& reason,
                                                      int64_t now_ms) {
   CoordinatorActions out;
   if (!pending_ || id != *pending_) return out;
-  (void)task;  // the reason names the subtask in the user's terms
+  (void)subtask;  // the reason names the subtask in the user's terms
   fail_pending("checkpoint " + std::to_string(id) + " declined: " + reason, now_ms, out);
   return out;
 }
@@ -96,13 +96,13 @@ CoordinatorActions CheckpointCoordinator::on_job_failure(const std::string& why)
   return out;
 }
 
-CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now_ms) {
+CoordinatorActions CheckpointCoordinator::on_task_finished(int subtask, int64_t now_ms) {
   CoordinatorActions out;
-  if (finished_.insert(task).second)
-    if (auto it = index_.find(task); it != index_.end())
+  if (finished_.insert(subtask).second)
+    if (auto it = index_.find(subtask); it != index_.end())
       for (size_t c : consumers_[it->second]) --open_inputs_[c];
   if (pending_) {
-    awaiting_.erase(task);
+    awaiting_.erase(subtask);
     if (awaiting_.empty()) {
       complete(now_ms, out);
       return out;
@@ -115,10 +115,10 @@ CoordinatorActions CheckpointCoordinator::on_task_finished(int task, int64_t now
   return out;
 }
 
-CoordinatorActions CheckpointCoordinator::on_input_ended(int task, int64_t after, int64_t now_ms) {
+CoordinatorActions CheckpointCoordinator::on_input_ended(int subtask, int64_t after, int64_t now_ms) {
   CoordinatorActions out;
   bool was = all_ended();
-  ended_.insert(task);
+  ended_.insert(subtask);
   ended_after_ = std::max(ended_after_, after);
   if (!was && all_ended() && !pending_) start(now_ms, out);
   return out;

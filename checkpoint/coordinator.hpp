@@ -1,4 +1,4 @@
-// checkpoint/coordinator.hpp — decides when checkpoints start, which tasks get the trigger, and when one completes, expires or fails.
+// checkpoint/coordinator.hpp — decides when checkpoints start, which subtasks get the trigger, and when one completes, expires or fails.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,7 @@ struct CoordinatorConfig {
 };
 
 /// One subtask, as the coordinator sees it: which subtasks feed it.
-struct TaskNode {
+struct SubtaskNode {
   int id = 0;
   std::vector<int> inputs;  ///< ids of the subtasks it reads from (empty: a source)
 };
@@ -52,24 +52,24 @@ struct CoordinatorActions {
 /// first) — and finished subtasks are neither triggered nor waited for.
 class CheckpointCoordinator {
  public:
-  CheckpointCoordinator(CoordinatorConfig config, std::vector<TaskNode> tasks);
+  CheckpointCoordinator(CoordinatorConfig config, std::vector<SubtaskNode> subtasks);
 
   /// Periodic work: trigger when due, expire a pending checkpoint past its timeout.
   CoordinatorActions on_time(int64_t now_ms);
   /// A checkpoint on demand (a savepoint, or the final one once all data ended); none is
   /// started while another is pending.
   CoordinatorActions trigger_now(int64_t now_ms);
-  CoordinatorActions on_ack(int64_t id, int task, int64_t now_ms);
-  CoordinatorActions on_decline(int64_t id, int task, const std::string& reason, int64_t now_ms);
+  CoordinatorActions on_ack(int64_t id, int subtask, int64_t now_ms);
+  CoordinatorActions on_decline(int64_t id, int subtask, const std::string& reason, int64_t now_ms);
   /// The job failed and restarts: the pending checkpoint is given up (not counted as a failed
   /// checkpoint, the job's failure is already handled).
   CoordinatorActions on_job_failure(const std::string& why);
-  /// Subtask `task` finished (after its final checkpoint). It is recorded as finished.
-  CoordinatorActions on_task_finished(int task, int64_t now_ms);
-  /// Subtask `task`'s input ended after it had snapshotted checkpoint `after` (FLIP-147): it
+  /// Subtask `subtask` finished (after its final checkpoint). It is recorded as finished.
+  CoordinatorActions on_task_finished(int subtask, int64_t now_ms);
+  /// Subtask `subtask`'s input ended after it had snapshotted checkpoint `after` (FLIP-147): it
   /// closes once a later checkpoint completes. When every subtask's input has ended, periodic
   /// checkpoints stop and the final checkpoint is triggered at once, not an interval later.
-  CoordinatorActions on_input_ended(int task, int64_t after, int64_t now_ms);
+  CoordinatorActions on_input_ended(int subtask, int64_t after, int64_t now_ms);
   /// Checkpoint `id`'s metadata is written and its completion announced. Until then no
   /// periodic checkpoint starts, so that the next one builds on this one (an incremental
   /// snapshot reuses the files of the last checkpoint its backend heard completed).
@@ -79,14 +79,14 @@ class CheckpointCoordinator {
   CoordinatorActions on_commit_failed(int64_t id, const std::string& why, int64_t now_ms);
 
   /// Every subtask's input has ended.
-  bool all_ended() const { return ended_.size() == tasks_.size(); }
+  bool all_ended() const { return ended_.size() == subtasks_.size(); }
   /// Checkpoint `id` is the final one: every subtask's input ended before it, so every task
   /// closes once it completes.
   bool is_final(int64_t id) const { return all_ended() && id > ended_after_; }
   /// The final checkpoint is still to be triggered (it was aborted, or the job just ended):
   /// none is pending and subtasks wait for one to complete before they close.
   bool final_due() const {
-    return all_ended() && !pending_ && last_completed_ <= ended_after_ && finished_.size() < tasks_.size();
+    return all_ended() && !pending_ && last_completed_ <= ended_after_ && finished_.size() < subtasks_.size();
   }
   /// The final checkpoint is due and may start now: at once the first time (or after a
   /// checkpoint that completed before all input ended), but after a failed attempt only once
@@ -115,10 +115,10 @@ class CheckpointCoordinator {
   }
 
   CoordinatorConfig config_;
-  std::vector<TaskNode> tasks_;
-  std::vector<std::vector<size_t>> consumers_;  // by task index: the tasks reading from it (once per input)
-  std::vector<size_t> open_inputs_;              // by task index: inputs not finished yet
-  std::map<int, size_t> index_;                  // task id -> index in tasks_
+  std::vector<SubtaskNode> subtasks_;
+  std::vector<std::vector<size_t>> consumers_;  // by index in subtasks_: the subtasks reading from it (once per input)
+  std::vector<size_t> open_inputs_;              // by index in subtasks_: inputs not finished yet
+  std::map<int, size_t> index_;                  // subtask id -> index in subtasks_
   std::set<int> finished_;
   int64_t next_id_ = 1;
   std::optional<int64_t> pending_;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "sluice/hash.hpp"
+
 namespace sluice::checkpoint {
 
 /// A checkpoint that cannot be used: corrupt, truncated, or not there. what() is one
@@ -53,7 +55,7 @@ struct OperatorState {
 struct CheckpointMetadata {
   uint64_t checkpoint_id = 0;
   std::string job_name;
-  uint32_t max_parallelism = 128;
+  uint32_t max_parallelism = uint32_t(default_max_parallelism);
   int64_t timestamp_ms = 0;
   bool savepoint = false;
   std::vector<OperatorState> operators;
@@ -63,7 +65,7 @@ struct CheckpointMetadata {
 /// FNV-1a 64 over bytes (corruption detection, not security).
 uint64_t fnv1a64(const void* data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
 
-/// One job's checkpoint directory, DESIGN.md §7: `chk-<n>/` holds task files and
+/// One job's checkpoint directory (docs/checkpoints.md): `chk-<n>/` holds task files and
 /// `_metadata`, written last and atomically, so a checkpoint without a valid `_metadata` is
 /// not complete. `shared/` holds files that several checkpoints reference (incremental
 /// RocksDB checkpoints), under names that identify them; a file is deleted when no retained

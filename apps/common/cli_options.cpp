@@ -29,11 +29,11 @@ std::string restart_text(const RestartStrategy& r) {
     case RestartStrategy::Kind::none:
       return "none";
     case RestartStrategy::Kind::fixed_delay:
-      return "fixed-delay:" + std::to_string(r.attempts) + ":" + format_duration(r.delay);
+      return "fixed-delay:" + std::to_string(r.limit) + ":" + format_duration(r.delay);
     case RestartStrategy::Kind::exponential_delay:
-      return "exponential:" + format_duration(r.delay) + ":" + format_duration(r.max_delay);
+      return "exponential-delay:" + format_duration(r.delay) + ":" + format_duration(r.max_delay);
     case RestartStrategy::Kind::failure_rate:
-      return "failure-rate:" + std::to_string(r.attempts) + ":" + format_duration(r.interval) +
+      return "failure-rate:" + std::to_string(r.limit) + ":" + format_duration(r.interval) +
              ":" + format_duration(r.delay);
   }
   return "?";
@@ -142,8 +142,8 @@ void add_checkpoint_options(CLI::App& command, CheckpointConfig& config) {
   add_parsed_option(
       command, "--restart-strategy",
       [&config](const std::string& text) { config.restart = parse_restart_strategy(text); },
-      "after a task fails, while checkpointing is on: none, fixed-delay:ATTEMPTS:DELAY, "
-      "exponential:DELAY:MAX or failure-rate:N:INTERVAL:DELAY (default " +
+      "after a task fails, while checkpointing is on: none, fixed-delay:RESTARTS:DELAY, "
+      "exponential-delay:DELAY:MAX_DELAY or failure-rate:FAILURES:INTERVAL:DELAY (default " +
           restart_text(defaults.restart) + ")")
       ->type_name("STRATEGY")
       ->group(group);

@@ -1,8 +1,9 @@
 // apps/nexmark/cost_stateful.hpp — COST baselines: hand-written loops for Nexmark q3-q12.
 //
 // Each query follows the Flink Nexmark SQL (nexmark/nexmark, `queries/qN.sql`) as refined by
-// ../shared/NEXMARK.md, evaluated to the end of a bounded input: every window is fired (the
-// end of input is the maximum watermark), updating results are given as their final value.
+// the project's notes on the generator and the queries, evaluated to the end of a bounded
+// input: every window is fired (the end of input is the maximum watermark), updating results
+// are given as their final value.
 // The choices the definitions leave open are documented on each function in
 // cost_stateful.cpp. Every query has two entry points sharing one implementation: the whole
 // generated stream (every split of `stream_splits(whole_stream)`, read to its end, as

@@ -108,11 +108,11 @@ RestartStrategy parse_restart_strategy(const std::string& text) {
   const auto is = [&p](const char* kind, size_t fields) {
     return p[0] == kind && p.size() == fields;
   };
-  if (!is("none", 1) && !is("fixed-delay", 3) && !is("exponential", 3) && !is("failure-rate", 4)) {
+  if (!is("none", 1) && !is("fixed-delay", 3) && !is("exponential-delay", 3) && !is("exponential", 3) && !is("failure-rate", 4)) {
     throw std::invalid_argument(
         "'" + text +
-        "' is not a restart strategy (use none, fixed-delay:ATTEMPTS:DELAY, "
-        "exponential:DELAY:MAX_DELAY or failure-rate:FAILURES:INTERVAL:DELAY)");
+        "' is not a restart strategy (use none, fixed-delay:RESTARTS:DELAY, "
+        "exponential-delay:DELAY:MAX_DELAY or failure-rate:FAILURES:INTERVAL:DELAY)");
   }
   RestartStrategy r;
   try {
@@ -120,9 +120,9 @@ RestartStrategy parse_restart_strategy(const std::string& text) {
       r.kind = RestartStrategy::Kind::none;
     } else if (p[0] == "fixed-delay") {
       r.kind = RestartStrategy::Kind::fixed_delay;
-      r.attempts = parse_count(p[1]);
+      r.limit = parse_count(p[1]);
       r.delay = parse_duration(p[2]);
-    } else if (p[0] == "exponential") {
+    } else if (p[0] == "exponential-delay" || p[0] == "exponential") {  // "exponential": the old spelling
       r.kind = RestartStrategy::Kind::exponential_delay;
       r.delay = parse_duration(p[1]);
       r.max_delay = parse_duration(p[2]);
@@ -130,7 +130,7 @@ RestartStrategy parse_restart_strategy(const std::string& text) {
         throw std::invalid_argument("the delay " + p[1] + " is longer than the maximum " + p[2]);
     } else {
       r.kind = RestartStrategy::Kind::failure_rate;
-      r.attempts = parse_count(p[1]);
+      r.limit = parse_count(p[1]);
       r.interval = parse_duration(p[2]);
       r.delay = parse_duration(p[3]);
     }

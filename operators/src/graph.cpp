@@ -9,16 +9,6 @@
 namespace sluice {
 
 namespace detail {
-const char* partitioning_name(Partitioning p) {
-  switch (p) {
-    case Partitioning::unset: return "default";
-    case Partitioning::forward: return "forward";
-    case Partitioning::rebalance: return "rebalance";
-    case Partitioning::hash: return "hash";
-    case Partitioning::broadcast: return "broadcast";
-  }
-  return "?";
-}
 }  // namespace detail
 
 int JobGraph::parallelism_of(int node) const {

@@ -21,7 +21,7 @@ JobNode& node(JobGraph& g, int id) { return g.nodes.at(size_t(id)); }
 
 namespace {
 std::mutex executor_mu;
-std::unique_ptr<Executor>& executor_slot() {
+std::unique_ptr<Executor>& registered_executor() {
   static std::unique_ptr<Executor> e;
   return e;
 }
@@ -29,13 +29,13 @@ std::unique_ptr<Executor>& executor_slot() {
 
 void register_executor(std::unique_ptr<Executor> executor) {
   std::lock_guard<std::mutex> l(executor_mu);
-  executor_slot() = std::move(executor);
+  registered_executor() = std::move(executor);
 }
 
 Executor& default_executor() {
   std::lock_guard<std::mutex> l(executor_mu);
-  if (!executor_slot()) throw JobError("no executor is registered (is libsluice linked?)");
-  return *executor_slot();
+  if (!registered_executor()) throw JobError("no executor is registered (is libsluice linked?)");
+  return *registered_executor();
 }
 
 JobResult JobClient::wait() {

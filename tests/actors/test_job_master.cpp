@@ -27,7 +27,7 @@ struct Fixture {
     auto g = env.graph();
     g.name = "jm";
     if (checkpointing) g.config.checkpoint.interval = std::chrono::milliseconds(100);
-    g.config.checkpoint.restart.attempts = restarts;
+    g.config.checkpoint.restart.limit = restarts;
     g.config.checkpoint.restart.delay = std::chrono::milliseconds(50);
     graph = std::make_shared<const JobGraph>(std::move(g));
     plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));

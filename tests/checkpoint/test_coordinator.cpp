@@ -1,15 +1,14 @@
-// tests/checkpoint/test_coordinator.cpp — the checkpoint coordinator (periodic triggers, acks, declines, timeouts, the running frontier) and the restart strategies.
+// tests/checkpoint/test_coordinator.cpp — the checkpoint coordinator: periodic triggers, acks, declines, timeouts, the running frontier.
 #include <catch2/catch.hpp>
 
 #include "checkpoint/coordinator.hpp"
-#include "checkpoint/restart_policy.hpp"
 
 using namespace sluice::checkpoint;
 using V = std::vector<int>;
 
 namespace {
 // Two sources (0, 1) into a join (2) into a sink (3).
-std::vector<TaskNode> diamond() { return {{0, {}}, {1, {}}, {2, {0, 1}}, {3, {2}}}; }
+std::vector<SubtaskNode> diamond() { return {{0, {}}, {1, {}}, {2, {0, 1}}, {3, {2}}}; }
 }  // namespace
 
 TEST_CASE("checkpoints trigger at the sources every interval and complete on the last ack", "[coordinator]") {
@@ -126,33 +125,6 @@ TEST_CASE("a job failure gives up the pending checkpoint without counting it as 
   CHECK_THAT(a.aborted[0].second, Catch::Contains("checkpoint 1 aborted: the job is restarting"));
   CHECK_FALSE(a.fail_job);  // tolerable failures 0, yet the job is not failed for it
   CHECK_FALSE(c.pending());
-}
-
-TEST_CASE("restart strategies: none, fixed delay, exponential back-off, failure rate", "[restart]") {
-  using sluice::parse_restart_strategy;
-  using std::chrono::milliseconds;
-  RestartPolicy none(parse_restart_strategy("none"));
-  CHECK_FALSE(none.next(0));
-
-  RestartPolicy fixed(parse_restart_strategy("fixed-delay:2:30ms"));
-  CHECK(fixed.next(0) == milliseconds(30));
-  CHECK(fixed.next(10) == milliseconds(30));
-  CHECK_FALSE(fixed.next(20));
-  CHECK(fixed.restarts() == 2);
-
-  RestartPolicy exponential(parse_restart_strategy("exponential:10ms:50ms"));
-  CHECK(exponential.next(0) == milliseconds(10));
-  CHECK(exponential.next(0) == milliseconds(20));
-  CHECK(exponential.next(0) == milliseconds(40));
-  CHECK(exponential.next(0) == milliseconds(50));  // capped
-  CHECK(exponential.restarts() == 4);
-
-  RestartPolicy rate(parse_restart_strategy("failure-rate:2:1s:5ms"));
-  CHECK(rate.next(0) == milliseconds(5));
-  CHECK(rate.next(400) == milliseconds(5));
-  CHECK_FALSE(rate.next(900));  // a third failure within one second
-  RestartPolicy spread(parse_restart_strategy("failure-rate:2:1s:5ms"));
-  for (int64_t t = 0; t < 10000; t += 600) CHECK(spread.next(t) == milliseconds(5));  // never two within 1 s of a third
 }
 
 TEST_CASE("once every input ended, the final checkpoint goes at once and periodic ones stop", "[coordinator]") {

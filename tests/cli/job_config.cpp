@@ -17,7 +17,7 @@ int job(sluice::JobContext& ctx) {
       << "retained=" << c.retained << "\n"
       << "restore=" << c.restore << "\n"
       << "allow_non_restored_state=" << c.allow_non_restored_state << "\n"
-      << "restart=" << int(c.restart.kind) << ":" << c.restart.attempts << ":"
+      << "restart=" << int(c.restart.kind) << ":" << c.restart.limit << ":"
       << c.restart.delay.count() << ":" << c.restart.max_delay.count() << ":"
       << c.restart.interval.count() << "\n";
   return 0;

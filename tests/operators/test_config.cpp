@@ -67,29 +67,30 @@ TEST_CASE("restart strategies parse with their numbers", "[config]") {
 
   auto r = parse_restart_strategy("fixed-delay:5:2s");
   CHECK(r.kind == RestartStrategy::Kind::fixed_delay);
-  CHECK(r.attempts == 5);
+  CHECK(r.limit == 5);
   CHECK(r.delay == 2000ms);
 
-  r = parse_restart_strategy("exponential:100ms:1m");
+  r = parse_restart_strategy("exponential-delay:100ms:1m");
   CHECK(r.kind == RestartStrategy::Kind::exponential_delay);
   CHECK(r.delay == 100ms);
   CHECK(r.max_delay == 60000ms);
+  CHECK(parse_restart_strategy("exponential:100ms:1m").kind == RestartStrategy::Kind::exponential_delay);  // old spelling
 
   r = parse_restart_strategy("failure-rate:4:5m:10s");
   CHECK(r.kind == RestartStrategy::Kind::failure_rate);
-  CHECK(r.attempts == 4);
+  CHECK(r.limit == 4);
   CHECK(r.interval == 300000ms);
   CHECK(r.delay == 10000ms);
 
   r = parse_restart_strategy("fixed-delay:0:0");
-  CHECK(r.attempts == 0);
+  CHECK(r.limit == 0);
   CHECK(r.delay == 0ms);
 }
 
 TEST_CASE("a bad restart strategy is refused with a sentence naming it", "[config]") {
   const std::string usage =
-      "' is not a restart strategy (use none, fixed-delay:ATTEMPTS:DELAY, "
-      "exponential:DELAY:MAX_DELAY or failure-rate:FAILURES:INTERVAL:DELAY)";
+      "' is not a restart strategy (use none, fixed-delay:RESTARTS:DELAY, "
+      "exponential-delay:DELAY:MAX_DELAY or failure-rate:FAILURES:INTERVAL:DELAY)";
   CHECK_THROWS_WITH(parse_restart_strategy("always"), "'always" + usage);
   CHECK_THROWS_WITH(parse_restart_strategy(""), "'" + usage);
   CHECK_THROWS_WITH(parse_restart_strategy("none:1"), "'none:1" + usage);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "sluice/hash.hpp"
+
 namespace sluice {
 
 /// Processing time, in epoch milliseconds. Inject a ManualClock to make processing-time
@@ -41,7 +43,7 @@ enum class StateBackendKind {
   rocksdb,  ///< serialised in an embedded RocksDB per keyed operator subtask
 };
 
-/// How tasks treat checkpoint barriers (DESIGN.md §7, Flink's FLIP-76).
+/// How tasks treat checkpoint barriers (docs/checkpoints.md, Flink's FLIP-76).
 enum class CheckpointingMode {
   aligned,               ///< exactly once: a task waits for barrier n on every input (default)
   unaligned,             ///< exactly once: barriers overtake in-flight data, which is persisted
@@ -54,12 +56,13 @@ const char* checkpointing_mode_name(CheckpointingMode m);
 struct RestartStrategy {
   enum class Kind {
     none,               ///< the job fails
-    fixed_delay,        ///< up to `attempts` restarts, `delay` apart
+    fixed_delay,        ///< up to `limit` restarts, `delay` apart
     exponential_delay,  ///< unlimited restarts; delay doubles from `delay` up to `max_delay`
-    failure_rate,       ///< restart after `delay` unless `attempts` failures fall within `interval`
+    failure_rate,       ///< restart after `delay` unless more than `limit` failures fall within `interval`
   };
   Kind kind = Kind::fixed_delay;
-  int attempts = 3;
+  /// fixed_delay: restarts allowed; failure_rate: failures allowed within `interval`.
+  int limit = 3;
   std::chrono::milliseconds delay{1000};
   std::chrono::milliseconds max_delay{60000};
   std::chrono::milliseconds interval{60000};
@@ -97,7 +100,7 @@ struct ExecutionConfig {
   /// Parallelism of operators that do not set their own. 0 means the machine's hardware threads.
   int parallelism = 0;
   /// Number of key groups, the upper bound of a keyed operator's parallelism. Default 128.
-  int max_parallelism = 128;
+  int max_parallelism = default_max_parallelism;
   /// Capacity of one network buffer (one frame of records) in bytes. Default 32 KiB.
   uint32_t buffer_size = 32 * 1024;
   /// Buffers each input channel owns (its initial credit). Default 2; at least 1.

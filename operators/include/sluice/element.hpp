@@ -118,7 +118,7 @@ class OperatorBase {
   /// A wakeup asked for with request_wakeup() is due.
   virtual void on_wakeup() {}
 
-  // Checkpoints (DESIGN.md §7). Keyed state, timers and operator state are snapshotted by
+  // Checkpoints (docs/checkpoints.md). Keyed state, timers and operator state are snapshotted by
   // the runtime; these hooks are for what an operator keeps besides (a source's position,
   // a sink's pending transactions).
   /// Checkpoint `id` passes this operator now: return what it must keep, as bytes.

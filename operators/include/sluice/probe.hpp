@@ -11,7 +11,7 @@ struct TaskProbe {
   std::string task;  ///< the operators of the task's chain, joined with " -> "
   int subtask = 0;
   int parallelism = 1;
-  std::string status;  ///< "running", "finished", "failed", "canceled"
+  std::string status;  ///< "created", "running", "finishing", "finished", "failed", "canceled"
   uint64_t records_in = 0;
   uint64_t records_out = 0;
   uint64_t bytes_in = 0;
@@ -38,7 +38,7 @@ struct TaskProbe {
   /// Approximate mailbox depth of the task actor.
   uint64_t mailbox_depth = 0;
   int64_t watermark = INT64_MIN;
-  /// The last checkpoint this subtask snapshotted, and what it cost (DESIGN.md §7): time from
+  /// The last checkpoint this subtask snapshotted, and what it cost (docs/checkpoints.md): time from
   /// its first barrier to the snapshot (alignment), the synchronous part, the asynchronous
   /// write, the bytes written, and of them the in-flight data persisted (unaligned).
   int64_t checkpoint_id = 0;

@@ -123,7 +123,7 @@ class FileSink final : public Sink<T> {
 };
 
 namespace detail {
-/// One CommittingFileSink subtask's transactions (two-phase commit, DESIGN.md §7). Lines go to
+/// One CommittingFileSink subtask's transactions (two-phase commit, docs/checkpoints.md). Lines go to
 /// the current transaction's in-progress file; pre_commit (at a checkpoint) writes it out,
 /// syncs and closes it and keeps it as pending; commit (the checkpoint completed) renames
 /// every pending file whose checkpoint is complete to its final name. Every blocking call

@@ -271,7 +271,7 @@ struct KeyedStateSnapshot {
 /// What a checkpoint asks of a keyed state backend.
 struct SnapshotRequest {
   int64_t checkpoint_id = 0;
-  int max_parallelism = 128;
+  int max_parallelism = default_max_parallelism;
   /// Checkpoints may be incremental; savepoints never are (they hold entries, which any
   /// backend restores at any parallelism).
   bool incremental = false;

@@ -41,7 +41,6 @@ enum class Partitioning {
   hash,       ///< by key group of the key's bytes
   broadcast,  ///< every record to every channel
 };
-const char* partitioning_name(Partitioning p);
 
 /// Encodes a record's key, for hash partitioning.
 template <class T>

@@ -48,7 +48,7 @@ class OneInputHarness final : private OperatorContext, private IoService {
   using BackendFactory = std::function<std::unique_ptr<KeyedStateBackend>(std::function<int64_t()>)>;
 
   OneInputHarness(std::unique_ptr<OperatorBase> op, bool keyed, BackendFactory backend = {},
-                  int max_parallelism = 128)
+                  int max_parallelism = default_max_parallelism)
       : op_(std::move(op)), max_parallelism_(max_parallelism) {
     if (keyed) {
       auto now = [this] { return now_; };

@@ -1,16 +1,16 @@
-// checkpoint/restart_policy.cpp — the restart strategies' decisions.
-#include "restart_policy.hpp"
+// scheduler/restart_strategy.cpp — the restart strategies' decisions: fixed delay, exponential delay, failure rate.
+#include "restart_strategy.hpp"
 
 #include <algorithm>
 
-namespace sluice::checkpoint {
+namespace sluice::scheduler {
 
-std::optional<std::chrono::milliseconds> RestartPolicy::next(int64_t now_ms) {
+std::optional<std::chrono::milliseconds> RestartStrategyState::next(int64_t now_ms) {
   using K = RestartStrategy::Kind;
   switch (s_.kind) {
     case K::none: return std::nullopt;
     case K::fixed_delay:
-      if (restarts_ >= s_.attempts) return std::nullopt;
+      if (restarts_ >= s_.limit) return std::nullopt;
       ++restarts_;
       return s_.delay;
     case K::exponential_delay: {
@@ -21,11 +21,11 @@ std::optional<std::chrono::milliseconds> RestartPolicy::next(int64_t now_ms) {
     case K::failure_rate:
       failures_.push_back(now_ms);
       while (!failures_.empty() && now_ms - failures_.front() > s_.interval.count()) failures_.pop_front();
-      if (int(failures_.size()) > s_.attempts) return std::nullopt;
+      if (int(failures_.size()) > s_.limit) return std::nullopt;
       ++restarts_;
       return s_.delay;
   }
   return std::nullopt;
 }
 
-}  // namespace sluice::checkpoint
+}  // namespace sluice::scheduler

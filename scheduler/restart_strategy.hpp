@@ -1,4 +1,4 @@
-// checkpoint/restart_policy.hpp — decides whether and when a failed job runs again (Flink's restart strategies), time passed in.
+// scheduler/restart_strategy.hpp — a job's restart strategy as a state machine: whether and when a failed job runs again, time passed in.
 #pragma once
 
 #include <chrono>
@@ -8,12 +8,12 @@
 
 #include "sluice/config.hpp"
 
-namespace sluice::checkpoint {
+namespace sluice::scheduler {
 
-/// One job's restart strategy as a pure state machine.
-class RestartPolicy {
+/// One job's restart strategy (the setting, RestartStrategy) applied to its failures.
+class RestartStrategyState {
  public:
-  explicit RestartPolicy(RestartStrategy s) : s_(s) {}
+  explicit RestartStrategyState(RestartStrategy s) : s_(s) {}
   /// A run failed at `now_ms`: the delay before the next run, or nothing when the job fails.
   std::optional<std::chrono::milliseconds> next(int64_t now_ms);
   /// Restarts granted so far.
@@ -25,4 +25,4 @@ class RestartPolicy {
   std::deque<int64_t> failures_;  // failure-rate: failures within the interval
 };
 
-}  // namespace sluice::checkpoint
+}  // namespace sluice::scheduler

@@ -17,8 +17,10 @@ struct TaskDeployment {
   keyGroupStart @6 :Int32;
   keyGroupEnd @7 :Int32;
   restore @8 :RestoreHandle;
-  # Where every subtask of the run is, by flat index (tasks in plan order, subtasks within).
+  # Where every subtask of the run is, by flat index (tasks in plan order, subtasks within);
+  # empty: every one in this process.
   peers @9 :List(Peer);
+  jobId @10 :Text;
 }
 
 struct RestoreHandle {

@@ -63,6 +63,7 @@ checkpoint::FileRef file_of(meta::FileRef::Reader f) {
 ControlBuffer encode(const TaskDeployment& m) {
   capnp::MallocMessageBuilder b;
   auto d = b.initRoot<schema::TaskDeployment>();
+  d.setJobId(m.job_id);
   d.setJobName(m.job_name);
   d.setAttempt(m.attempt);
   d.setTask(m.task);
@@ -90,6 +91,7 @@ ControlBuffer encode(const TaskDeployment& m) {
 TaskDeployment decode_deployment(const ControlBuffer& b) {
   return read<schema::TaskDeployment>(b, "task deployment", [](schema::TaskDeployment::Reader d) {
     TaskDeployment m;
+    m.job_id = d.getJobId();
     m.job_name = d.getJobName();
     m.attempt = d.getAttempt();
     m.task = d.getTask();

@@ -25,6 +25,7 @@ struct RestoreHandle {
 
 /// What one subtask runs and where it starts from (master -> agent or task).
 struct TaskDeployment {
+  std::string job_id;
   std::string job_name;
   int32_t attempt = 0;
   int task = 0;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <random>
 
 #include "actors/io_executor.hpp"
 #include "actors/job_master.hpp"
@@ -118,7 +119,7 @@ void deploy(Self* self, int32_t attempt, std::shared_ptr<const RestoreState> res
   s.flat.clear();
   for (size_t index = 0; index < s.master->subtasks(); ++index) {
     TaskEnv env{caf::actor_cast<caf::actor>(self), s.io, s.probes, index, attempt};
-    TaskSpec spec{s.graph, s.plan, 0, 0, s.storage, restore};
+    TaskSpec spec{s.graph, s.plan, 0, 0, s.storage, restore, {}};
     auto a = spawn_task(self->system(), std::move(spec), encode(s.master->deployment(int(index))), env);
     self->monitor(a);
     s.subtask_of[a.address()] = {attempt, int(index)};
@@ -201,7 +202,8 @@ void carry_out(Self* self, MasterActions&& a) {
 caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
                          std::shared_ptr<const scheduler::ExecutionPlan> plan, IoExecutor* io, ProbeRegistry* probes,
                          std::shared_ptr<std::promise<JobResult>> promise, std::shared_ptr<CheckpointStorage> storage,
-                         std::shared_ptr<const RestoreState> restore, std::shared_ptr<CheckpointLog> cplog_) {
+                         std::shared_ptr<const RestoreState> restore, std::shared_ptr<CheckpointLog> cplog_,
+                         std::string job_id) {
   auto& st = self->state;
   st.graph = graph;
   st.plan = plan;
@@ -213,7 +215,8 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
   if (restore && restore->checkpoint_id > 0) st.origin = restore->path;
   st.log = cplog_;
   st.strand = io->make_strand();
-  st.master = std::make_unique<JobMaster>(graph, plan, storage != nullptr, storage ? storage->highest_id() : 0, restore);
+  st.master = std::make_unique<JobMaster>(graph, plan, storage != nullptr, storage ? storage->highest_id() : 0, restore,
+                                          std::move(job_id));
   carry_out(self, st.master->start(st.now_ms()));
   auto tick = std::chrono::milliseconds(
       std::clamp<int64_t>(graph->config.checkpoint.interval.count() / 10, 5, 100));
@@ -381,7 +384,7 @@ void refuse_what_cannot_fit(const JobGraph& g, const scheduler::ExecutionPlan& p
 
 class EmbeddedJob final : public JobHandle {
  public:
-  explicit EmbeddedJob(JobGraph g) {
+  explicit EmbeddedJob(JobGraph g) : id_(new_job_id()), name_(g.name) {
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
@@ -410,7 +413,7 @@ class EmbeddedJob final : public JobHandle {
     cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
     cfg_.set("logger.verbosity", caf::atom("quiet"));
     sys_ = std::make_unique<caf::actor_system>(cfg_);
-    master_ = sys_->spawn(job_master, graph, plan, io_.get(), probes_.get(), promise, prep.storage, prep.restore, log_);
+    master_ = sys_->spawn(job_master, graph, plan, io_.get(), probes_.get(), promise, prep.storage, prep.restore, log_, id_);
   }
   ~EmbeddedJob() override {
     if (result_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) cancel();
@@ -428,6 +431,9 @@ class EmbeddedJob final : public JobHandle {
   void cancel() override {
     if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
   }
+  const std::string& id() const override { return id_; }
+  const std::string& name() const override { return name_; }
+  bool done() const override { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
   std::vector<TaskProbe> probes() const override { return probes_->snapshot(); }
   std::vector<CheckpointInfo> checkpoints() const override {
     std::lock_guard<std::mutex> l(log_->mu);
@@ -451,6 +457,14 @@ class EmbeddedJob final : public JobHandle {
     return reply.checkpoint;
   }
 
+  static std::string new_job_id() {
+    std::random_device rd;
+    char text[17];
+    std::snprintf(text, sizeof text, "%08x%08x", rd(), rd());
+    return text;
+  }
+
+  std::string id_, name_;
   caf::actor_system_config cfg_;
   std::unique_ptr<ProbeRegistry> probes_;
   std::unique_ptr<IoExecutor> io_;
@@ -463,7 +477,9 @@ class EmbeddedJob final : public JobHandle {
 class EmbeddedExecutor final : public Executor {
  public:
   std::shared_ptr<JobHandle> submit(JobGraph graph) override {
-    return std::make_shared<EmbeddedJob>(std::move(graph));
+    auto job = std::make_shared<EmbeddedJob>(std::move(graph));
+    register_job(job);
+    return job;
   }
 };
 

@@ -36,8 +36,13 @@ MasterActions& MasterActions::operator+=(MasterActions&& o) {
 }
 
 JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<const scheduler::ExecutionPlan> plan,
-                     bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore)
-    : graph_(std::move(graph)), plan_(std::move(plan)), checkpointing_(checkpointing), restore_(std::move(restore)) {
+                     bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore,
+                     std::string job_id)
+    : graph_(std::move(graph)),
+      plan_(std::move(plan)),
+      job_id_(std::move(job_id)),
+      checkpointing_(checkpointing),
+      restore_(std::move(restore)) {
   size_t base = 0;
   for (const auto& t : plan_->tasks) {
     base_.push_back(base);
@@ -59,6 +64,7 @@ TaskDeployment JobMaster::deployment(int index) const {
   while (base_[task + 1] <= size_t(index)) ++task;
   const auto& t = plan_->tasks[task];
   TaskDeployment d;
+  d.job_id = job_id_;
   d.job_name = graph_->name;
   d.attempt = attempt_;
   d.task = t.id;

@@ -65,7 +65,8 @@ class JobMaster {
   /// `storage_highest`: the highest checkpoint id already in the checkpoint directory (ids go
   /// on past it). `checkpointing` is false when the job has no checkpoint storage.
   JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<const scheduler::ExecutionPlan> plan,
-            bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore);
+            bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore,
+            std::string job_id = {});
 
   /// Deploys the first run.
   MasterActions start(int64_t now_ms);
@@ -126,6 +127,7 @@ class JobMaster {
 
   std::shared_ptr<const JobGraph> graph_;
   std::shared_ptr<const scheduler::ExecutionPlan> plan_;
+  std::string job_id_;
   std::vector<size_t> base_;  // first flat index of each task; back() is the total
   bool checkpointing_;
 

@@ -6,10 +6,9 @@
 namespace sluice::runtime {
 
 // master -> task: (wire_atom, std::vector<caf::actor>) every subtask of the run by flat index,
-// one message shared by all; (deploy_atom, ControlBuffer) the TaskDeployment; then commands,
-// (command_atom, ControlBuffer) with a TaskCommand.
+// one message shared by all; then (command_atom, ControlBuffer) with a TaskCommand. A task
+// actor is spawned from its encoded TaskDeployment.
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
-using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
 using command_atom = caf::atom_constant<caf::atom("command")>;
 // task -> master: (report_atom, ControlBuffer) with a TaskReport.
 using report_atom = caf::atom_constant<caf::atom("report")>;

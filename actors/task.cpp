@@ -1,6 +1,7 @@
 // actors/task.cpp — the subtask state machine: chain assembly, the processing step, end of input, probes.
 #include "task.hpp"
 
+#include <deque>
 #include <filesystem>
 #include <map>
 
@@ -97,7 +98,16 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   std::vector<std::unique_ptr<ResultPartition>> partitions;
   std::map<int, ResultPartition*> partition_by_edge;
   std::map<int, const scheduler::Exchange*> out_exchange_by_edge;
-  std::vector<std::unique_ptr<ElementSink>> owned_outputs;  // writers and fan-outs
+  std::vector<std::unique_ptr<ElementSink>> owned_outputs;  // writers, fan-outs, counters
+  /// What each operator's probe adds up: the counter of its chained input (null for the head)
+  /// and those of its chained outputs, and the partitions it writes to.
+  struct OpCounters {
+    const uint64_t* in = nullptr;
+    std::vector<const uint64_t*> out;
+    std::vector<const ResultPartition*> parts;
+  };
+  std::vector<OpCounters> counters;  // by operator
+  std::deque<uint64_t> hops;         // one counter per chained edge (a deque: addresses stay)
   std::unique_ptr<InputGates> gates;
   std::vector<HeadInput> inputs;
   Availability availability;
@@ -160,6 +170,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     if (g.nodes[size_t(task->nodes.front())].is_source)
       source = dynamic_cast<SourceOperatorBase*>(ops.front().get());
 
+    counters.resize(ops.size());
     std::vector<bool> chained(g.edges.size(), false);
     for (int e : plan.chained_edges) chained[size_t(e)] = true;
     std::map<int, const scheduler::Exchange*> exchange_of_edge;
@@ -174,7 +185,12 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
         std::vector<ElementSink*> sinks;
         for (const auto* e : edges) {
           if (chained[size_t(e->id)]) {
-            sinks.push_back(ops[size_t(op_of_node.at(e->target))]->input(e->input_index));
+            auto target = size_t(op_of_node.at(e->target));
+            auto* count = &hops.emplace_back(0);
+            owned_outputs.push_back(e->type->counting(ops[target]->input(e->input_index), count));
+            sinks.push_back(owned_outputs.back().get());
+            counters[target].in = count;
+            counters[size_t(op_of_node.at(node))].out.push_back(count);
             continue;
           }
           const auto* x = exchange_of_edge.at(e->id);
@@ -190,6 +206,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
               e->type->writer(*part, x->partitioning, spec.subtask, config->max_parallelism));
           sinks.push_back(owned_outputs.back().get());
           partition_by_edge[e->id] = part.get();
+          counters[size_t(op_of_node.at(node))].parts.push_back(part.get());
           out_exchange_by_edge[e->id] = x;
           partitions.push_back(std::move(part));
         }
@@ -577,6 +594,8 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
 
   TaskProbe probe() const {
     TaskProbe p;
+    p.job_id = spec.job_id;
+    p.task_id = spec.task;
     p.task = task ? task->name : "";
     p.subtask = spec.subtask;
     p.parallelism = parallelism;
@@ -608,6 +627,22 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     p.idle_ms = double(t[2]) / 1e6;
     p.watermark = watermark;
     if (checkpoint) checkpoint->fill(p);
+    for (size_t i = 0; i < counters.size(); ++i) {
+      OperatorProbe o;
+      o.operator_id = op_ids[i];
+      o.name = contexts[i]->name;
+      const auto& c = counters[i];
+      o.records_in = c.in ? *c.in : (i == 0 && !source ? records_in : 0);
+      for (const auto* n : c.out) o.records_out += *n;
+      for (const auto* part : c.parts) o.records_out += part->records_out();
+      if (auto* keyed = contexts[i]->keyed.get()) {
+        auto size = keyed->size();
+        o.keyed = true;
+        o.state_entries = size.entries;
+        o.state_bytes = size.bytes;
+      }
+      p.operators.push_back(std::move(o));
+    }
     return p;
   }
 };

@@ -60,6 +60,8 @@ struct TaskSpec {
   std::shared_ptr<checkpoint::CheckpointStorage> storage;
   /// The checkpoint the job starts from; null for a fresh start.
   std::shared_ptr<const RestoreState> restore;
+  /// The job's id, for probes (from the deployment).
+  std::string job_id;
 };
 
 enum class TaskState { created, running, finishing, finished, failed, canceled };

@@ -196,6 +196,7 @@ caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, const ControlBuffer
   auto d = decode_deployment(deployment);
   spec.task = d.task;
   spec.subtask = d.subtask;
+  spec.job_id = d.job_id;
   env.attempt = d.attempt;
   // In this process the restored state comes decoded with the spec; it must be the one named.
   bool fits = d.restore.kind == RestoreHandle::Kind::none

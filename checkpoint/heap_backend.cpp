@@ -48,10 +48,14 @@ void HeapKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entr
   }
 }
 
-size_t HeapKeyedStateBackend::entries() const {
-  size_t n = 0;
-  for (const auto& [name, t] : tables_) n += t->size();
-  return n;
+KeyedStateBackend::Size HeapKeyedStateBackend::size() const {
+  Size s;
+  for (const auto& [name, t] : tables_) {
+    auto n = t->size();
+    s.entries += n;
+    s.bytes += n * t->entry_bytes();
+  }
+  return s;
 }
 
 }  // namespace sluice::checkpoint

@@ -18,8 +18,8 @@ class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
   StateTable* heap_table(const std::string& name,
                          const std::function<std::unique_ptr<StateTable>()>& make) override;
   ByteStore* byte_store() override { return nullptr; }
-  /// Keys with an entry, over all tables (the probes' state size).
-  size_t entries() const;
+  /// Keys with an entry, over all tables, and their memory estimated from each table's entry size.
+  Size size() const override;
   /// Copies every table's objects now; encodes them in the returned function.
   DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) override;
 

@@ -408,6 +408,19 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapsh
   };
 }
 
+KeyedStateBackend::Size RocksDbKeyedStateBackend::size() const {
+  Size s;
+  for (auto* family : store_->families) {
+    uint64_t keys = 0, live = 0, memtables = 0;
+    store_->db->GetIntProperty(family, "rocksdb.estimate-num-keys", &keys);
+    store_->db->GetIntProperty(family, "rocksdb.estimate-live-data-size", &live);
+    store_->db->GetIntProperty(family, "rocksdb.cur-size-all-mem-tables", &memtables);
+    s.entries += keys;
+    s.bytes += live + memtables;
+  }
+  return s;
+}
+
 void RocksDbKeyedStateBackend::notify_checkpoint_complete(int64_t id) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;

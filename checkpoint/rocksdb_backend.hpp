@@ -54,6 +54,8 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
   /// returned function reads it into entries.
   DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) override;
   void notify_checkpoint_complete(int64_t id) override;
+  /// RocksDB's own estimates: estimate-num-keys, and estimate-live-data-size plus the memtables.
+  Size size() const override;
 
   /// The working directory of this instance (removed on destruction).
   const std::filesystem::path& directory() const { return dir_; }

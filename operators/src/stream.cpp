@@ -38,6 +38,29 @@ Executor& default_executor() {
   return *registered_executor();
 }
 
+namespace {
+std::mutex jobs_mu;
+std::vector<std::weak_ptr<JobHandle>>& registered_jobs() {
+  static std::vector<std::weak_ptr<JobHandle>> jobs;
+  return jobs;
+}
+}  // namespace
+
+void register_job(const std::shared_ptr<JobHandle>& job) {
+  std::lock_guard<std::mutex> l(jobs_mu);
+  auto& jobs = registered_jobs();
+  std::erase_if(jobs, [](const auto& w) { return w.expired(); });
+  jobs.push_back(job);
+}
+
+std::vector<std::shared_ptr<JobHandle>> running_jobs() {
+  std::lock_guard<std::mutex> l(jobs_mu);
+  std::vector<std::shared_ptr<JobHandle>> out;
+  for (const auto& w : registered_jobs())
+    if (auto j = w.lock(); j && !j->done()) out.push_back(std::move(j));
+  return out;
+}
+
 JobResult JobClient::wait() {
   auto r = handle_->wait();
   if (!r.succeeded && r.usage_error) throw UsageError(r.error);

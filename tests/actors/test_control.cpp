@@ -17,6 +17,7 @@ checkpoint::FileRef file(const std::string& path, uint32_t subtask) {
 
 TaskDeployment deployment() {
   TaskDeployment d;
+  d.job_id = "5f0c2a9e81b34d7a";
   d.job_name = "q5 'hot items'";
   d.attempt = 3;
   d.task = 2;

@@ -116,7 +116,7 @@ struct Fixture {
     in_edge = uint32_t(plan->exchanges.at(0).edge);
     out_edge = uint32_t(plan->exchanges.at(1).edge);
     if (checkpoints) storage = std::make_shared<checkpoint::CheckpointStorage>(dir.path() / "chk");
-    rt = std::make_unique<TaskRuntime>(TaskSpec{graph, plan, 1, 0, storage, nullptr}, t);
+    rt = std::make_unique<TaskRuntime>(TaskSpec{graph, plan, 1, 0, storage, nullptr, "test-job"}, t);
     rt->start();
     REQUIRE(rt->state() == TaskState::running);
   }

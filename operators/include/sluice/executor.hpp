@@ -30,6 +30,11 @@ struct JobResult {
 class JobHandle {
  public:
   virtual ~JobHandle() = default;
+  /// The job's id in this process (16 hex digits, new for every submission) and its name.
+  virtual const std::string& id() const = 0;
+  virtual const std::string& name() const = 0;
+  /// The job has ended (its result is ready).
+  virtual bool done() const = 0;
   /// Blocks the calling thread (never an actor's) until the job ends.
   virtual JobResult wait() = 0;
   virtual void cancel() = 0;
@@ -56,10 +61,16 @@ class Executor {
 void register_executor(std::unique_ptr<Executor> executor);
 Executor& default_executor();
 
+/// The jobs of this process: executors register each job they start, and introspection (the
+/// console) lists those not yet done whose handle someone still holds.
+void register_job(const std::shared_ptr<JobHandle>& job);
+std::vector<std::shared_ptr<JobHandle>> running_jobs();
+
 /// A submitted job: wait for it, cancel it, read its probes while it runs.
 class JobClient {
  public:
   explicit JobClient(std::shared_ptr<JobHandle> h) : handle_(std::move(h)) {}
+  const std::string& id() const { return handle_->id(); }
   /// Waits for the end; throws JobError with the failure sentence if the job failed.
   JobResult wait();
   /// Waits for the end and returns the result, whether the job succeeded or not.

@@ -3,11 +3,32 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
+/// One operator of a subtask's chain: the records it took and emitted and, for a keyed
+/// operator, the size of its keyed state.
+struct OperatorProbe {
+  std::string operator_id;  ///< the operator's id (stable across runs; from its uid when set)
+  std::string name;         ///< for display only
+  /// Records into the operator (from its chained predecessor, or from the task's input
+  /// channels for the head; 0 for a source) and out of it (to chained successors and to
+  /// output channels, side outputs included).
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+  bool keyed = false;
+  /// Keys with state, and the bytes they take (the heap backend estimates its memory, RocksDB
+  /// reports its own estimate of live data).
+  uint64_t state_entries = 0;
+  uint64_t state_bytes = 0;
+};
+
 /// A snapshot of one subtask's probes, published by the task itself every probe interval.
+/// It names the job, the task and the operators by id; the names are for display.
 struct TaskProbe {
+  std::string job_id;
+  int task_id = 0;
   std::string task;  ///< the operators of the task's chain, joined with " -> "
   int subtask = 0;
   int parallelism = 1;
@@ -48,6 +69,8 @@ struct TaskProbe {
   double checkpoint_async_ms = 0;
   uint64_t checkpoint_bytes = 0;
   uint64_t checkpoint_inflight_bytes = 0;
+  /// The chain's operators, head first.
+  std::vector<OperatorProbe> operators;
 };
 
 /// One checkpoint as the coordinator saw it.

@@ -287,6 +287,9 @@ class StateTable {
   virtual ~StateTable() = default;
   /// Number of keys with an entry (the console's state size).
   virtual size_t size() const = 0;
+  /// Memory one entry takes, roughly: the object, its key, the hash map's node (entries of a
+  /// map state are not counted one by one).
+  virtual size_t entry_bytes() const { return 64; }
   /// Appends every entry, encoded, to `out`.
   virtual void snapshot(const std::string& name, int max_parallelism,
                         std::vector<KeyedStateSnapshot::Entry>& out) const = 0;
@@ -357,6 +360,13 @@ class KeyedStateBackend {
   }
   /// Checkpoint `id` completed: files it shares may be referenced by the next ones.
   virtual void notify_checkpoint_complete(int64_t id) { (void)id; }
+  /// How much state this backend holds: keys with an entry (per named state) and bytes.
+  /// Cheap enough for every probe: both may be estimates.
+  struct Size {
+    uint64_t entries = 0;
+    uint64_t bytes = 0;
+  };
+  virtual Size size() const { return {}; }
   /// Adds the entries and timers of `s` whose key groups are in `range` (a subtask's share
   /// after rescaling); `from` is the key-group range of the subtask that wrote `s`. Call
   /// before the operator opens its state.

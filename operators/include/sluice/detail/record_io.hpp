@@ -46,6 +46,25 @@ enum class Partitioning {
 template <class T>
 using KeyEncoder = std::function<void(const T&, ByteWriter&)>;
 
+/// Counts the records passing from one chained operator to the next (the operators' probes),
+/// as Flink's CountingOutput does.
+template <class T>
+class Counting final : public Output<T> {
+ public:
+  Counting(ElementSink* next, uint64_t* count) : next_(static_cast<Output<T>*>(next)), count_(count) {}
+  void push(T&& v, int64_t ts) override {
+    ++*count_;
+    next_->push(std::move(v), ts);
+  }
+  void watermark(int64_t wm) override { next_->watermark(wm); }
+  void end_input() override { next_->end_input(); }
+  void stream_status(bool idle) override { next_->stream_status(idle); }
+
+ private:
+  Output<T>* next_;
+  uint64_t* count_;
+};
+
 /// Passes each element to several receivers (an operator output feeding several edges).
 template <class T>
 class FanOut final : public Output<T> {
@@ -142,6 +161,8 @@ class EdgeType {
                                               int producer_subtask, int max_parallelism) const = 0;
   virtual std::unique_ptr<RecordDecoder> reader(ElementSink* target) const = 0;
   virtual std::unique_ptr<ElementSink> fan_out(std::vector<ElementSink*> outs) const = 0;
+  /// Passes elements on to `next`, counting the records in `*count`.
+  virtual std::unique_ptr<ElementSink> counting(ElementSink* next, uint64_t* count) const = 0;
 };
 
 template <class T>
@@ -157,6 +178,9 @@ class EdgeTypeOf final : public EdgeType {
   }
   std::unique_ptr<ElementSink> fan_out(std::vector<ElementSink*> outs) const override {
     return std::make_unique<FanOut<T>>(std::move(outs));
+  }
+  std::unique_ptr<ElementSink> counting(ElementSink* next, uint64_t* count) const override {
+    return std::make_unique<Counting<T>>(next, count);
   }
 
  private:

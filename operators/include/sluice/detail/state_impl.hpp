@@ -173,6 +173,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     if (m && m->count(b_->current_key())) maps_.writable(kg).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
+  size_t entry_bytes() const override { return sizeof(typename Map::value_type) + 32; }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
     maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
   }
@@ -234,6 +235,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     if (existing()) maps_.writable(b_->current_key_group()).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
+  size_t entry_bytes() const override { return sizeof(typename Map::value_type) + 32; }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
     maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
   }

@@ -30,7 +30,8 @@ namespace sluice::runtime {
 namespace {
 
 using checkpoint::CheckpointMetadata;
-using checkpoint::CheckpointStorage;
+using checkpoint::CheckpointCommitter;
+using checkpoint::CheckpointWriter;
 
 std::shared_ptr<spdlog::logger> cplog() { return log::get("checkpoint"); }
 
@@ -61,7 +62,8 @@ struct MasterState {
   /// By run: where the I/O strand puts the checkpoint that run restarts from.
   std::map<int32_t, std::shared_ptr<std::shared_ptr<const RestoreState>>> restart_points;
 
-  std::shared_ptr<CheckpointStorage> storage;  // null: the job does not checkpoint
+  std::shared_ptr<CheckpointCommitter> storage;  // null: the job does not checkpoint
+  std::shared_ptr<CheckpointWriter> writer;      // what the tasks write with; null likewise
   std::shared_ptr<IoExecutor::Strand> strand;
   std::shared_ptr<CheckpointLog> log;
   /// Checkpoints this job completed, oldest first, in its current history (a restart to an
@@ -82,7 +84,7 @@ using Self = caf::stateful_actor<MasterState>;
 /// directory. Each one passed over gets a warning and leaves `completed` (the history goes on
 /// from the one used, which is logged). Runs on the master's strand, after every commit
 /// posted before it.
-std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& storage, std::vector<int64_t>& completed,
+std::shared_ptr<const RestoreState> restart_point(const CheckpointCommitter& storage, std::vector<int64_t>& completed,
                                                   const std::string& origin, const JobGraph& graph) {
   auto retained = storage.complete_ids();
   while (!completed.empty()) {
@@ -90,7 +92,7 @@ std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& stora
     if (std::binary_search(retained.begin(), retained.end(), uint64_t(id))) {
       auto dir = storage.checkpoint_dir(uint64_t(id));
       try {
-        auto m = CheckpointStorage::load(dir);
+        auto m = CheckpointCommitter::load(dir);
         log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}')", graph.name, id, dir.string());
         return read_restore_state(m, dir.string(), graph);
       } catch (const checkpoint::CheckpointError& e) {
@@ -101,7 +103,7 @@ std::shared_ptr<const RestoreState> restart_point(const CheckpointStorage& stora
   }
   if (!origin.empty()) {
     try {
-      auto m = CheckpointStorage::load(origin);
+      auto m = CheckpointCommitter::load(origin);
       log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}'), which it was started from", graph.name,
                            m.checkpoint_id, origin);
       return read_restore_state(m, origin, graph);
@@ -119,7 +121,7 @@ void deploy(Self* self, int32_t attempt, std::shared_ptr<const RestoreState> res
   s.flat.clear();
   for (size_t index = 0; index < s.master->subtasks(); ++index) {
     TaskEnv env{caf::actor_cast<caf::actor>(self), s.io, s.probes, index, attempt};
-    TaskSpec spec{s.graph, s.plan, 0, 0, s.storage, restore, {}};
+    TaskSpec spec{s.graph, s.plan, 0, 0, s.writer, restore, {}};
     auto a = spawn_task(self->system(), std::move(spec), encode(s.master->deployment(int(index))), env);
     self->monitor(a);
     s.subtask_of[a.address()] = {attempt, int(index)};
@@ -201,7 +203,7 @@ void carry_out(Self* self, MasterActions&& a) {
 /// decisions with actors, timers and the I/O strand.
 caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
                          std::shared_ptr<const scheduler::ExecutionPlan> plan, IoExecutor* io, ProbeRegistry* probes,
-                         std::shared_ptr<std::promise<JobResult>> promise, std::shared_ptr<CheckpointStorage> storage,
+                         std::shared_ptr<std::promise<JobResult>> promise, std::shared_ptr<CheckpointCommitter> storage,
                          std::shared_ptr<const RestoreState> restore, std::shared_ptr<CheckpointLog> cplog_,
                          std::string job_id) {
   auto& st = self->state;
@@ -212,6 +214,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
   st.promise = promise;
   st.started = std::chrono::steady_clock::now();
   st.storage = storage;
+  if (storage) st.writer = std::make_shared<CheckpointWriter>(storage->directory());
   if (restore && restore->checkpoint_id > 0) st.origin = restore->path;
   st.log = cplog_;
   st.strand = io->make_strand();
@@ -310,7 +313,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
 /// Opens the checkpoint directory and reads the checkpoint to start from, before any actor
 /// runs. Throws JobError or CheckpointError with one sentence.
 struct Prepared {
-  std::shared_ptr<CheckpointStorage> storage;
+  std::shared_ptr<CheckpointCommitter> storage;
   std::shared_ptr<const RestoreState> restore;
   bool already_finished = false;
 };
@@ -319,7 +322,7 @@ Prepared prepare(const JobGraph& g) {
   Prepared p;
   const auto& c = g.config.checkpoint;
   auto dir = c.dir.empty() ? (std::filesystem::path("checkpoints") / g.name).string() : c.dir;
-  if (c.enabled() || c.restore == "latest") p.storage = std::make_shared<CheckpointStorage>(dir, c.retained);
+  if (c.enabled() || c.restore == "latest") p.storage = std::make_shared<CheckpointCommitter>(dir, c.retained);
   if (c.restore.empty()) {
     // Retention would delete them within a few checkpoints: never silently.
     auto held = p.storage ? p.storage->complete_ids() : std::vector<uint64_t>{};
@@ -344,7 +347,7 @@ Prepared prepare(const JobGraph& g) {
   } else {
     path = c.restore;
     if (std::filesystem::is_regular_file(path)) path = std::filesystem::path(path).parent_path().string();
-    m = CheckpointStorage::load(path);
+    m = CheckpointCommitter::load(path);
   }
   p.restore = read_restore_state(*m, path, g);
   p.already_finished = !m->operators.empty();

@@ -64,7 +64,7 @@ std::shared_ptr<const RestoreState> read_restore_state(const checkpoint::Checkpo
         it = files.emplace(f.path, decode_snapshot(read_verified(p, f), p.string())).first;
         for (auto& o : it->second.operators)
           for (auto& kf : o.keyed_state.files)
-            if (!kf.shared.empty()) kf.path = checkpoint::CheckpointStorage::shared_path(dir, kf.shared).string();
+            if (!kf.shared.empty()) kf.path = checkpoint::layout::shared_path(dir, kf.shared).string();
       }
       const auto& snap = it->second;
       for (size_t i = 0; i < snap.operators.size(); ++i) {

@@ -57,7 +57,7 @@ struct TaskSpec {
   int task = 0;
   int subtask = 0;
   /// Where checkpoints go; null when the job does not checkpoint.
-  std::shared_ptr<checkpoint::CheckpointStorage> storage;
+  std::shared_ptr<checkpoint::CheckpointWriter> storage;
   /// The checkpoint the job starts from; null for a fresh start.
   std::shared_ptr<const RestoreState> restore;
   /// The job's id, for probes (from the deployment).

@@ -9,7 +9,7 @@
 namespace sluice::runtime {
 
 TaskCheckpoint::TaskCheckpoint(CheckpointedTask& task, InputGates& inputs, TaskTransport& transport,
-                               std::shared_ptr<checkpoint::CheckpointStorage> storage, const CheckpointConfig& config,
+                               std::shared_ptr<checkpoint::CheckpointWriter> storage, const CheckpointConfig& config,
                                int task_id, int subtask)
     : task_(task),
       inputs_(inputs),
@@ -156,7 +156,7 @@ void TaskCheckpoint::maybe_ack() {
         for (const auto& f : op.keyed_state.files) {
           if (f.shared.empty()) continue;
           ack->shared.emplace_back(op.operator_id,
-                                   checkpoint::FileRef{checkpoint::CheckpointStorage::shared_ref(f.shared), f.size,
+                                   checkpoint::FileRef{checkpoint::layout::shared_ref(f.shared), f.size,
                                                        f.checksum, uint32_t(ack->subtask), 0, 0});
           if (f.fresh) bytes += f.size;
         }

@@ -52,7 +52,7 @@ class CheckpointedTask {
 class TaskCheckpoint {
  public:
   TaskCheckpoint(CheckpointedTask& task, InputGates& inputs, TaskTransport& transport,
-                 std::shared_ptr<checkpoint::CheckpointStorage> storage, const CheckpointConfig& config,
+                 std::shared_ptr<checkpoint::CheckpointWriter> storage, const CheckpointConfig& config,
                  int task_id, int subtask);
 
   /// A frame was queued on `c`: records that arrive while `c` records are channel state; a
@@ -109,7 +109,7 @@ class TaskCheckpoint {
   CheckpointedTask& task_;
   InputGates& inputs_;
   TaskTransport& transport_;
-  std::shared_ptr<checkpoint::CheckpointStorage> storage_;
+  std::shared_ptr<checkpoint::CheckpointWriter> storage_;
   CheckpointingMode mode_;
   int64_t alignment_timeout_ns_;
   int task_id_, subtask_;

@@ -7,7 +7,7 @@
 
 namespace sluice::checkpoint {
 
-/// Where CheckpointStorage asks before doing I/O.
+/// Where the checkpoint writers and the committer ask before doing I/O.
 enum class IoPoint {
   write,   ///< writing a task file or `_metadata` (before any byte is written)
   fsync,   ///< flushing it
@@ -24,7 +24,7 @@ class FaultInjector {
   virtual int fail(IoPoint point, const std::filesystem::path& path, uint64_t checkpoint_id) = 0;
 };
 
-/// Installs `injector` for every CheckpointStorage of the process (null removes it). Off unless
+/// Installs `injector` for every checkpoint writer and committer of the process (null removes it). Off unless
 /// a test or a testing flag installs one: the check is one atomic load per I/O call.
 void set_fault_injector(std::shared_ptr<FaultInjector> injector);
 

@@ -1,4 +1,4 @@
-// checkpoint/storage.cpp — checkpoint files, `_metadata` in Cap'n Proto with a checksum, atomic commit, retention, verification.
+// checkpoint/storage.cpp — the checkpoint directory: writers of task and shared files, the committer of `_metadata` with retention and reference counts, verification.
 #include "storage.hpp"
 
 #include <capnp/message.h>
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <set>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -290,114 +291,39 @@ CheckpointMetadata decode(const std::string& bytes, const fs::path& where) {
 
 }  // namespace
 
-CheckpointStorage::CheckpointStorage(fs::path dir, int retain) : dir_(std::move(dir)), retain_(retain) {
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) throw CheckpointError("cannot create checkpoint directory '" + dir_.string() + "': " + ec.message());
-  auto lock = dir_ / ".lock";
-  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
-  if (lock_fd_ < 0) throw CheckpointError("cannot open '" + lock.string() + "': " + errno_text());
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(lock_fd_);
-    lock_fd_ = -1;
-    throw CheckpointError("checkpoint directory '" + dir_.string() + "' is in use by another process");
-  }
-  // Reference counts of shared files, rebuilt from what is retained; nothing else is being
-  // written now (the lock is ours), so every file they do not count goes.
-  for (auto id : complete_ids()) {
-    try {
-      count_references(decode(read_all(checkpoint_dir(id) / metadata_name), checkpoint_dir(id)), +1);
-    } catch (const CheckpointError&) {
-      // a corrupt checkpoint cannot be restored, so what only it references may go
-    }
-  }
-  remove_unreferenced(0);
-  // Checkpoints that never completed (a crash, a full disk) hold space and nothing of use.
-  for (const auto& p : list_dir(dir_)) {
-    if (!id_of(p) || present(p / metadata_name)) continue;
-    std::error_code rm;
-    fs::remove_all(p, rm);
-  }
-}
+namespace layout {
 
-void CheckpointStorage::discard(uint64_t id) {
-  {
-    std::lock_guard<std::mutex> l(share_mu_);
-    discarded_.insert(id);
-  }
-  auto d = checkpoint_dir(id);
-  if (present(d / metadata_name)) return;  // never a complete one
-  std::error_code rm;
-  fs::remove_all(d, rm);
-  if (rm) throw CheckpointError("cannot remove aborted checkpoint '" + d.string() + "': " + rm.message());
-  remove_unreferenced(id + 1);
-}
+fs::path checkpoint_dir(const fs::path& dir, uint64_t id) { return dir / ("chk-" + std::to_string(id)); }
 
-void CheckpointStorage::refuse_discarded(uint64_t id) {
-  std::lock_guard<std::mutex> l(share_mu_);
-  if (discarded_.count(id)) throw CheckpointError("checkpoint " + std::to_string(id) + " was aborted");
-}
-
-void CheckpointStorage::count_references(const CheckpointMetadata& m, int delta) {
-  for (const auto& op : m.operators)
-    for (const auto& f : op.shared) {
-      auto name = fs::path(f.path).filename().string();
-      if ((shared_refs_[name] += delta) <= 0) shared_refs_.erase(name);
-    }
-}
-
-void CheckpointStorage::remove_unreferenced(uint64_t before) {
-  for (const auto& path : list_dir(dir_ / "shared")) {
-    auto name = path.filename().string();
-    auto plain = name.ends_with(".tmp") ? name.substr(0, name.size() - 4) : name;
-    if (shared_refs_.count(plain)) continue;
-    // Decided and done under the lock share_file takes first: a checkpoint from `before` on
-    // that shares the file either is seen here or writes it again after.
-    std::lock_guard<std::mutex> l(share_mu_);
-    auto it = last_shared_.find(plain);
-    if (before != 0 && it != last_shared_.end() && it->second >= before) continue;
-    std::error_code rm;
-    fs::remove(path, rm);
-    if (it != last_shared_.end() && !name.ends_with(".tmp")) last_shared_.erase(it);
-  }
-}
-
-fs::path CheckpointStorage::shared_path(const fs::path& checkpoint_dir, const std::string& name) {
+fs::path shared_path(const fs::path& checkpoint_dir, const std::string& name) {
   return (checkpoint_dir / ".." / "shared" / name).lexically_normal();
 }
 
-FileRef CheckpointStorage::share_file(uint64_t id, const fs::path& from, const std::string& name) {
-  {
-    std::lock_guard<std::mutex> l(share_mu_);
-    if (discarded_.count(id)) throw CheckpointError("checkpoint " + std::to_string(id) + " was aborted");
-    auto& last = last_shared_[name];
-    last = std::max(last, id);
-  }
-  auto d = dir_ / "shared";
-  std::error_code ec;
-  fs::create_directories(d, ec);
-  if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
-  FileRef f;
-  f.path = shared_ref(name);
-  f.checksum = copy_durably(from, d / name, &f.size, id);
-  return f;
+}  // namespace layout
+
+namespace {
+
+/// `chk-<id>.aborted`: the committer gave checkpoint `id` up; writers refuse it.
+fs::path tombstone(const fs::path& dir, uint64_t id) { return dir / ("chk-" + std::to_string(id) + ".aborted"); }
+constexpr const char* shares_name = ".shares";
+
+}  // namespace
+
+// ---- CheckpointWriter
+
+void CheckpointWriter::refuse_aborted(uint64_t id) const {
+  if (present(tombstone(dir_, id))) throw CheckpointError("checkpoint " + std::to_string(id) + " was aborted");
 }
 
-CheckpointStorage::~CheckpointStorage() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
-}
-
-fs::path CheckpointStorage::checkpoint_dir(uint64_t id) const { return dir_ / ("chk-" + std::to_string(id)); }
-
-FileRef CheckpointStorage::write_file(uint64_t id, const std::string& name, const std::string& bytes) {
-  refuse_discarded(id);
+FileRef CheckpointWriter::write_file(uint64_t id, const std::string& name, const std::string& bytes) {
+  refuse_aborted(id);
   auto d = checkpoint_dir(id);
   std::error_code ec;
   fs::create_directories(d, ec);
   if (ec) throw CheckpointError("cannot create '" + d.string() + "': " + ec.message());
   write_durably(d / name, bytes, id);
   try {
-    refuse_discarded(id);  // aborted while this was written: what it recreated goes too
+    refuse_aborted(id);  // aborted while this was written: what it recreated goes too
   } catch (const CheckpointError&) {
     std::error_code rm;
     fs::remove_all(d, rm);
@@ -410,7 +336,119 @@ FileRef CheckpointStorage::write_file(uint64_t id, const std::string& name, cons
   return f;
 }
 
-void CheckpointStorage::commit(const CheckpointMetadata& m) {
+FileRef CheckpointWriter::share_file(uint64_t id, const fs::path& from, const std::string& name) {
+  refuse_aborted(id);
+  // The mark comes before the copy: a committer that sees the file sees the mark too.
+  auto marks = checkpoint_dir(id) / shares_name;
+  auto d = dir_ / "shared";
+  std::error_code ec;
+  fs::create_directories(marks, ec);
+  if (!ec) fs::create_directories(d, ec);
+  if (ec) throw CheckpointError("cannot create '" + (fs::exists(marks) ? d : marks).string() + "': " + ec.message());
+  int fd = ::open((marks / name).c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd < 0) throw CheckpointError("cannot create '" + (marks / name).string() + "': " + errno_text());
+  ::close(fd);
+  FileRef f;
+  f.path = layout::shared_ref(name);
+  f.checksum = copy_durably(from, d / name, &f.size, id);
+  return f;
+}
+
+// ---- CheckpointCommitter
+
+CheckpointCommitter::CheckpointCommitter(fs::path dir, int retain) : dir_(std::move(dir)), retain_(retain) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw CheckpointError("cannot create checkpoint directory '" + dir_.string() + "': " + ec.message());
+  auto lock = dir_ / ".lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
+  if (lock_fd_ < 0) throw CheckpointError("cannot open '" + lock.string() + "': " + errno_text());
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw CheckpointError("checkpoint directory '" + dir_.string() + "' is in use by another process");
+  }
+  // Reference counts of shared files, rebuilt from what is retained. No job writes here
+  // now (the lock is ours): checkpoints that never completed (a crash, a full disk) and their
+  // tombstones hold space and nothing of use, and every file the counts miss goes.
+  for (auto id : complete_ids()) {
+    try {
+      count_references(decode(read_all(checkpoint_dir(id) / metadata_name), checkpoint_dir(id)), +1);
+    } catch (const CheckpointError&) {
+      // a corrupt checkpoint cannot be restored, so what only it references may go
+    }
+  }
+  for (const auto& p : list_dir(dir_)) {
+    auto name = p.filename().string();
+    bool aborted = name.rfind("chk-", 0) == 0 && name.ends_with(".aborted");
+    if (!aborted && (!id_of(p) || present(p / metadata_name))) continue;
+    std::error_code rm;
+    fs::remove_all(p, rm);
+  }
+  remove_unreferenced(0);
+}
+
+CheckpointCommitter::~CheckpointCommitter() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+void CheckpointCommitter::discard(uint64_t id) {
+  auto d = checkpoint_dir(id);
+  if (present(d / metadata_name)) return;  // never a complete one
+  int fd = ::open(tombstone(dir_, id).c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd < 0) throw CheckpointError("cannot mark checkpoint " + std::to_string(id) + " aborted in '" + dir_.string() +
+                                    "': " + errno_text());
+  ::close(fd);
+  std::error_code rm;
+  fs::remove_all(d, rm);
+  if (rm) throw CheckpointError("cannot remove aborted checkpoint '" + d.string() + "': " + rm.message());
+  remove_older(id);
+  remove_unreferenced(id + 1);
+}
+
+void CheckpointCommitter::remove_older(uint64_t id) {
+  // Checkpoints run one at a time: older incomplete ones and their tombstones are dead. A
+  // writer still late for one recreates an incomplete checkpoint, removed the next time.
+  for (const auto& path : list_dir(dir_)) {
+    auto name = path.filename().string();
+    bool aborted = name.rfind("chk-", 0) == 0 && name.ends_with(".aborted");
+    auto older = id_of(aborted ? path.parent_path() / name.substr(0, name.size() - 8) : path);
+    if (!older || *older >= id || (!aborted && present(path / metadata_name))) continue;
+    std::error_code rm;
+    fs::remove_all(path, rm);
+  }
+}
+
+void CheckpointCommitter::count_references(const CheckpointMetadata& m, int delta) {
+  for (const auto& op : m.operators)
+    for (const auto& f : op.shared) {
+      auto name = fs::path(f.path).filename().string();
+      if ((shared_refs_[name] += delta) <= 0) shared_refs_.erase(name);
+    }
+}
+
+void CheckpointCommitter::remove_unreferenced(uint64_t before) {
+  // The shared files first, then the marks: a writer marks before it copies, so a file seen
+  // here that an incomplete checkpoint from `before` on is sharing has its mark seen below.
+  auto files = list_dir(dir_ / "shared");
+  if (files.empty()) return;
+  std::set<std::string> sharing;
+  if (before != 0)
+    for (const auto& p : list_dir(dir_)) {
+      auto id = id_of(p);
+      if (!id || *id < before || present(p / metadata_name)) continue;
+      for (const auto& mark : list_dir(p / shares_name)) sharing.insert(mark.filename().string());
+    }
+  for (const auto& path : files) {
+    auto name = path.filename().string();
+    auto plain = name.ends_with(".tmp") ? name.substr(0, name.size() - 4) : name;
+    if (shared_refs_.count(plain) || sharing.count(plain)) continue;
+    std::error_code rm;
+    fs::remove(path, rm);
+  }
+}
+
+void CheckpointCommitter::commit(const CheckpointMetadata& m) {
   auto d = checkpoint_dir(m.checkpoint_id);
   std::error_code ec;
   fs::create_directories(d, ec);
@@ -448,12 +486,13 @@ void CheckpointStorage::commit(const CheckpointMetadata& m) {
       fs::remove_all(path, rm);
     }
   }
+  remove_older(m.checkpoint_id);
   // Files no retained checkpoint references: those of removed checkpoints, and those of
   // checkpoints that were aborted while sharing them.
   remove_unreferenced(m.checkpoint_id + 1);
 }
 
-CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
+CheckpointMetadata CheckpointCommitter::load(const fs::path& path) {
   if (!present(path)) throw CheckpointError("checkpoint or savepoint '" + path.string() + "' does not exist");
   std::error_code dir_ec;
   auto file = fs::is_directory(path, dir_ec) ? path / metadata_name : path;
@@ -478,14 +517,14 @@ CheckpointMetadata CheckpointStorage::load(const fs::path& path) {
   return m;
 }
 
-uint64_t CheckpointStorage::highest_id() const {
+uint64_t CheckpointCommitter::highest_id() const {
   uint64_t top = 0;
   for (const auto& path : list_dir(dir_))
     if (auto id = id_of(path)) top = std::max(top, *id);
   return top;
 }
 
-std::vector<uint64_t> CheckpointStorage::complete_ids() const {
+std::vector<uint64_t> CheckpointCommitter::complete_ids() const {
   std::vector<uint64_t> ids;
   for (const auto& path : list_dir(dir_)) {
     auto id = id_of(path);
@@ -495,7 +534,7 @@ std::vector<uint64_t> CheckpointStorage::complete_ids() const {
   return ids;
 }
 
-std::optional<CheckpointMetadata> CheckpointStorage::latest(std::vector<std::string>* skipped) const {
+std::optional<CheckpointMetadata> CheckpointCommitter::latest(std::vector<std::string>* skipped) const {
   auto ids = complete_ids();
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
     try {
@@ -507,7 +546,7 @@ std::optional<CheckpointMetadata> CheckpointStorage::latest(std::vector<std::str
   return std::nullopt;
 }
 
-std::string CheckpointStorage::read_file(uint64_t id, const FileRef& f) const {
+std::string CheckpointCommitter::read_file(uint64_t id, const FileRef& f) const {
   auto p = checkpoint_dir(id) / f.path;
   auto bytes = read_all(p);
   if (bytes.size() != f.size || fnv1a64(bytes.data(), bytes.size()) != f.checksum)

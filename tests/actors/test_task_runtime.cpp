@@ -85,7 +85,8 @@ struct Fixture {
   std::shared_ptr<std::vector<int64_t>> seen = std::make_shared<std::vector<int64_t>>();
   std::shared_ptr<const JobGraph> graph;
   std::shared_ptr<const scheduler::ExecutionPlan> plan;
-  std::shared_ptr<checkpoint::CheckpointStorage> storage;
+  std::shared_ptr<checkpoint::CheckpointCommitter> committer;
+  std::shared_ptr<checkpoint::CheckpointWriter> storage;
   MemoryTransport t;
   std::unique_ptr<TaskRuntime> rt;
   uint32_t in_edge = 0, out_edge = 0;
@@ -115,7 +116,10 @@ struct Fixture {
     REQUIRE(plan->tasks.size() == 3);
     in_edge = uint32_t(plan->exchanges.at(0).edge);
     out_edge = uint32_t(plan->exchanges.at(1).edge);
-    if (checkpoints) storage = std::make_shared<checkpoint::CheckpointStorage>(dir.path() / "chk");
+    if (checkpoints) {
+      committer = std::make_shared<checkpoint::CheckpointCommitter>(dir.path() / "chk");
+      storage = std::make_shared<checkpoint::CheckpointWriter>(committer->directory());
+    }
     rt = std::make_unique<TaskRuntime>(TaskSpec{graph, plan, 1, 0, storage, nullptr, "test-job"}, t);
     rt->start();
     REQUIRE(rt->state() == TaskState::running);
@@ -184,7 +188,7 @@ struct Fixture {
   }
   /// The snapshot the ack of checkpoint `id` points to.
   SubtaskSnapshot snapshot_of(const CheckpointAck& ack) {
-    return decode_snapshot(storage->read_file(uint64_t(ack.checkpoint_id), ack.file), ack.file.path);
+    return decode_snapshot(committer->read_file(uint64_t(ack.checkpoint_id), ack.file), ack.file.path);
   }
 };
 

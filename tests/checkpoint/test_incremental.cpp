@@ -148,15 +148,15 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
 }
 
 namespace {
-FileRef share(CheckpointStorage& s, uint64_t id, const fs::path& scratch, const std::string& name) {
+FileRef share(CheckpointCommitter& s, uint64_t id, const fs::path& scratch, const std::string& name) {
   {
     std::ofstream out(scratch / "sst", std::ios::binary | std::ios::trunc);
     out << "table file " << name;
   }
-  return s.share_file(id, scratch / "sst", name);
+  return CheckpointWriter(s.directory()).share_file(id, scratch / "sst", name);
 }
 
-CheckpointMetadata commit(CheckpointStorage& s, uint64_t id, std::vector<FileRef> shared, bool savepoint = false) {
+CheckpointMetadata commit(CheckpointCommitter& s, uint64_t id, std::vector<FileRef> shared, bool savepoint = false) {
   CheckpointMetadata m;
   m.checkpoint_id = id;
   m.savepoint = savepoint;
@@ -164,7 +164,7 @@ CheckpointMetadata commit(CheckpointStorage& s, uint64_t id, std::vector<FileRef
   OperatorState op;
   op.operator_id = "00ff";
   op.parallelism = 1;
-  op.files.push_back(s.write_file(id, "task-0-0", "subtask at " + std::to_string(id)));
+  op.files.push_back(CheckpointWriter(s.directory()).write_file(id, "task-0-0", "subtask at " + std::to_string(id)));
   op.shared = std::move(shared);
   m.operators.push_back(op);
   s.commit(m);
@@ -178,7 +178,7 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
   auto shared = root / "shared";
   fs::create_directories(dir.path() / "scratch");
   {
-    CheckpointStorage s(root, 2);
+    CheckpointCommitter s(root, 2);
     auto a = share(s, 1, dir.path() / "scratch", "1-x-000010.sst");
     CHECK(a.path == "../shared/1-x-000010.sst");
     commit(s, 1, {a});
@@ -199,7 +199,7 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
     CHECK(fs::exists(shared / "5-x-000013.sst"));        // newer than what completed
 
     // A checkpoint is verified with its shared files.
-    CHECK(CheckpointStorage::load(s.checkpoint_dir(4)).operators[0].shared == std::vector<FileRef>{b});
+    CHECK(CheckpointCommitter::load(s.checkpoint_dir(4)).operators[0].shared == std::vector<FileRef>{b});
     share(s, 7, dir.path() / "scratch", "1-x-000010.sst");  // checkpoint 7, still being written, shares it again
     commit(s, 6, {});
     CHECK(fs::exists(shared / "1-x-000010.sst"));  // checkpoint 2 went, but checkpoint 7 may still complete
@@ -213,12 +213,12 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
       f.seekp(0);
       f.put('X');
     }
-    CHECK_THROWS_WITH(CheckpointStorage::load(s.checkpoint_dir(8)),
+    CHECK_THROWS_WITH(CheckpointCommitter::load(s.checkpoint_dir(8)),
                       Catch::Contains("2-x-000011.sst") && Catch::Contains("corrupt"));
   }
   // A new process (say, after kill -9) counts again from the retained _metadata and removes
   // what no complete checkpoint references.
-  CheckpointStorage again(root, 2);
+  CheckpointCommitter again(root, 2);
   CHECK(again.shared_references() == std::map<std::string, int>{{"2-x-000011.sst", 1}});
   CHECK(fs::exists(shared / "2-x-000011.sst"));
   CHECK_FALSE(fs::exists(shared / "5-x-000013.sst"));
@@ -227,7 +227,7 @@ TEST_CASE("shared files live while a retained checkpoint references them; counts
 TEST_CASE("savepoints do not push checkpoints out: the newest checkpoint and its shared files stay", "[incremental]") {
   test_support::TempDir dir;
   fs::create_directories(dir.path() / "scratch");
-  CheckpointStorage s(dir.path() / "chk", 1);
+  CheckpointCommitter s(dir.path() / "chk", 1);
   auto a = share(s, 1, dir.path() / "scratch", "x-000010.sst");
   commit(s, 1, {a});
   commit(s, 2, {}, true);

@@ -445,7 +445,7 @@ TEST_CASE("kill -9 three times, each run restoring the latest checkpoint: the ou
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(chk + "/shared", ec)) present.insert(e.path().filename());
   // Opened after listing: opening removes what no retained checkpoint references.
-  sluice::checkpoint::CheckpointStorage storage(chk);
+  sluice::checkpoint::CheckpointCommitter storage(chk);
   for (const auto& [name, count] : storage.shared_references()) referenced.insert(name);
   CHECK(present == referenced);
   CHECK(referenced.empty() == (backend == "heap"));
@@ -594,7 +594,7 @@ TEST_CASE("regression 4: sluice run without --restore into a directory holding c
                      "' holds checkpoints of an earlier run (newest chk-" + std::to_string(newest) +
                      "); pass --restore latest to continue from them, or give another --checkpoint-dir\n");
   CHECK(newest_checkpoint(chk) == newest);
-  CHECK_NOTHROW(sluice::checkpoint::CheckpointStorage::load(chk + "/chk-" + std::to_string(newest)));
+  CHECK_NOTHROW(sluice::checkpoint::CheckpointCommitter::load(chk + "/chk-" + std::to_string(newest)));
 }
 
 // Issue 10, item 10: parallelism 8192 ran until the kernel killed it.

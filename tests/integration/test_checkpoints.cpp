@@ -40,7 +40,7 @@ TEST_CASE("a checkpointed job completes checkpoints, ends with a final one, and 
   CHECK(result.last_checkpoint == cps.back().id);
   CHECK(std::filesystem::exists(dir.file("chk") + "/chk-" + std::to_string(cps.back().id) + "/_metadata"));
   // _metadata names each keyed state with its codec fingerprint.
-  auto m = sluice::checkpoint::CheckpointStorage::load(dir.file("chk") + "/chk-" + std::to_string(cps.back().id));
+  auto m = sluice::checkpoint::CheckpointCommitter::load(dir.file("chk") + "/chk-" + std::to_string(cps.back().id));
   std::vector<sluice::checkpoint::StateFingerprint> states;
   for (const auto& op : m.operators)
     if (op.name == "KeyedProcess") states = op.states;

@@ -153,9 +153,9 @@ TEST_CASE("regression 2: a restart after a restore from an older or an outside s
       gate->go = true;
       REQUIRE(first.result().succeeded);
     }  // the first job lets go of the checkpoint directory
-    checkpoint::CheckpointStorage::load(dir.path() / "chk" / ("chk-" + std::to_string(savepoint)));
+    checkpoint::CheckpointCommitter::load(dir.path() / "chk" / ("chk-" + std::to_string(savepoint)));
     {
-      checkpoint::CheckpointStorage held(dir.path() / "chk");
+      checkpoint::CheckpointCommitter held(dir.path() / "chk");
       REQUIRE(held.complete_ids().back() > uint64_t(savepoint));
     }
 
@@ -183,7 +183,7 @@ TEST_CASE("regression 4: a run without a restore into a directory holding checkp
   std::vector<uint64_t> before;
   size_t shared_before = 0;
   {
-    checkpoint::CheckpointStorage s(dir.path() / "chk");
+    checkpoint::CheckpointCommitter s(dir.path() / "chk");
     before = s.complete_ids();
     shared_before = count_files(dir.path() / "chk" / "shared");
   }
@@ -193,7 +193,7 @@ TEST_CASE("regression 4: a run without a restore into a directory holding checkp
   CHECK(again.result.usage_error);
   CHECK_THAT(again.result.error, Catch::Contains(dir.file("chk")) && Catch::Contains("--restore latest") &&
                                      Catch::Contains("chk-" + std::to_string(before.back())));
-  checkpoint::CheckpointStorage s(dir.path() / "chk");
+  checkpoint::CheckpointCommitter s(dir.path() / "chk");
   CHECK(s.complete_ids() == before);
   CHECK(count_files(dir.path() / "chk" / "shared") == shared_before);
   CHECK(again.records.empty());
@@ -374,7 +374,7 @@ TEST_CASE("regression 11: a checkpoint declined on a full disk names the subtask
     }
   }
   // Every completed checkpoint still retained verifies (retention removed older ones).
-  checkpoint::CheckpointStorage storage(dir.path() / "chk");
+  checkpoint::CheckpointCommitter storage(dir.path() / "chk");
   REQUIRE_FALSE(storage.complete_ids().empty());
   CHECK(int64_t(storage.complete_ids().back()) == run.result.last_checkpoint);
   for (auto id : storage.complete_ids()) CHECK_NOTHROW(storage.load(storage.checkpoint_dir(id)));

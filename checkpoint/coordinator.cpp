@@ -76,7 +76,6 @@ void CheckpointCoordinator::complete(int64_t now_ms, CoordinatorActions& out) {
   committing_.insert(*pending_);
   pending_.reset();
   last_end_ms_ = now_ms;
-  failures_in_row_ = 0;
 }
 
 CoordinatorActions CheckpointCoordinator::on_decline(int64_t id, int subtask, const std::string& reason,

@@ -73,7 +73,12 @@ class CheckpointCoordinator {
   /// Checkpoint `id`'s metadata is written and its completion announced. Until then no
   /// periodic checkpoint starts, so that the next one builds on this one (an incremental
   /// snapshot reuses the files of the last checkpoint its backend heard completed).
-  void on_committed(int64_t id) { committing_.erase(id); }
+  /// Only then does the run of failed checkpoints end: a checkpoint whose metadata cannot be
+  /// written was never complete.
+  void on_committed(int64_t id) {
+    committing_.erase(id);
+    failures_in_row_ = 0;
+  }
   /// Writing checkpoint `id`'s metadata failed: it did not complete after all, and counts as
   /// a failed checkpoint.
   CoordinatorActions on_commit_failed(int64_t id, const std::string& why, int64_t now_ms);

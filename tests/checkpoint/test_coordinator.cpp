@@ -130,7 +130,7 @@ TEST_CASE("a job failure gives up the pending checkpoint without counting it as 
 TEST_CASE("once every input ended, the final checkpoint goes at once and periodic ones stop", "[coordinator]") {
   CoordinatorConfig c;
   c.interval_ms = 100;
-  c.tolerable_failures = 1;
+  c.tolerable_failures = 2;
   // Source 0 feeds sink 1.
   CheckpointCoordinator co(c, {{0, {}}, {1, {0}}});
   auto a = co.on_time(100);
@@ -160,11 +160,11 @@ TEST_CASE("once every input ended, the final checkpoint goes at once and periodi
   a = co.on_commit_failed(3, "disk full", 330 + c.timeout_ms);
   CHECK(co.last_completed() == 1);
   CHECK(co.final_due());
-  CHECK_FALSE(a.fail_job);  // one failure in a row, one tolerated
+  CHECK_FALSE(a.fail_job);  // two failures in a row (2 expired, 3 not committed), two tolerated
   a = co.trigger_now(400 + c.timeout_ms);
   REQUIRE(a.trigger == 4);
   a = co.on_decline(4, 1, "no space", 410 + c.timeout_ms);
-  CHECK_THAT(*a.fail_job, Catch::Contains("too many failed checkpoints in a row (2"));
+  CHECK_THAT(*a.fail_job, Catch::Contains("too many failed checkpoints in a row (3"));
 }
 
 // Issue 10, item 6: a final checkpoint that keeps failing was retried 5,000-7,000 times a second.
@@ -210,5 +210,29 @@ TEST_CASE("regression 6: a failing final checkpoint is retried at the interval a
   CHECK(slow.on_time(1900).trigger == 2);
   // A success resets the pacing: a final checkpoint due after one that completed goes at once.
   slow.on_ack(2, 0, 1950);
+  slow.on_committed(2);  // its _metadata is written
   CHECK(slow.failures_in_row() == 0);
+}
+
+// Found by tests/integration/test_storage_faults.cpp: every checkpoint acknowledged by all
+// subtasks reset the count of failures before its `_metadata` was written, so a directory
+// where no `_metadata` could ever be written (read-only) never failed the job.
+TEST_CASE("checkpoints whose metadata cannot be written count as failures in a row", "[coordinator]") {
+  CheckpointCoordinator c({100, 60000, 0, 2}, {{0, {}}});
+  std::optional<std::string> failed;
+  for (int64_t id = 1; id <= 3; ++id) {
+    auto now = 100 * id;
+    REQUIRE(c.on_time(now).trigger == id);
+    REQUIRE(c.on_ack(id, 0, now + 1).completed == id);
+    auto a = c.on_commit_failed(id, "Read-only file system", now + 2);
+    CHECK(c.failures_in_row() == id);
+    failed = a.fail_job;
+  }
+  REQUIRE(failed);
+  CHECK_THAT(*failed, Catch::Contains("too many failed checkpoints in a row (3, tolerable 2)"));
+  // A committed one ends the run of failures.
+  REQUIRE(c.on_time(400).trigger == 4);
+  c.on_ack(4, 0, 401);
+  c.on_committed(4);
+  CHECK(c.failures_in_row() == 0);
 }

@@ -91,7 +91,7 @@ TEST_CASE("frames that break the protocol are refused with the channel named", "
   CHECK_THROWS_WITH(f.send(2), Catch::Contains("after EndOfPartition"));
 }
 
-TEST_CASE("a held-back channel is not read until released; a priority barrier is not queued", "[input_gate]") {
+TEST_CASE("a held-back channel is not read until released, and a priority barrier is not queued", "[input_gate]") {
   Fixture f;
   f.send(0);
   f.send(1);

@@ -218,7 +218,7 @@ TEST_CASE("an actor of an earlier run going down during a later run's stop does 
   CHECK(a.result->restarts == 1);
 }
 
-TEST_CASE("a failing subtask actor of the current run fails over; a permanent failure ends the job",
+TEST_CASE("a failing subtask actor of the current run fails over, and a permanent failure ends the job",
           "[job_master]") {
   Fixture f;
   f.master->start(0);
@@ -256,7 +256,7 @@ TEST_CASE("restarts run out under the fixed-delay strategy", "[job_master]") {
   CHECK(a.result->error == "job 'jm' failed: e2 (no restart left after 1)");
 }
 
-TEST_CASE("stop with drain ends the sources; the final checkpoint is the savepoint", "[job_master]") {
+TEST_CASE("stop with drain ends the sources, and the final checkpoint is the savepoint", "[job_master]") {
   Fixture f;
   f.master->start(0);
   auto a = f.master->on_stop_request(4, true, 10);

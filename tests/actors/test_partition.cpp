@@ -36,7 +36,7 @@ struct Fixture {
 };
 }  // namespace
 
-TEST_CASE("nothing is sent without credit; credit releases frames in order", "[partition]") {
+TEST_CASE("nothing is sent without credit, and credit releases frames in order", "[partition]") {
   Fixture f(1);
   for (int i = 0; i < 200; ++i) f.record(0, std::string(20, char('a' + i % 26)), i);
   CHECK(f.sent.empty());
@@ -84,7 +84,7 @@ TEST_CASE("broadcast copies each record to every channel", "[partition]") {
   }
 }
 
-TEST_CASE("end of input flushes records, then EndOfData; end_partition closes", "[partition]") {
+TEST_CASE("end of input flushes records, then EndOfData, and end_partition closes", "[partition]") {
   Fixture f(1);
   f.record(0, "last");
   f.part->watermark(77);

@@ -22,7 +22,7 @@ TEST_CASE("the watermark advances only when the slowest channel does", "[waterma
   CHECK(v.current() == 10);
 }
 
-TEST_CASE("an idle channel does not hold the watermark back; an active one does again", "[watermark]") {
+TEST_CASE("an idle channel does not hold the watermark back, and an active one does again", "[watermark]") {
   WatermarkValve v(2);
   v.on_watermark(0, 100);
   CHECK(v.on_status(1, true) == 100);

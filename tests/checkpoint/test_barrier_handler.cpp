@@ -91,7 +91,7 @@ TEST_CASE("aligned with timeout: a late barrier past the timeout switches too", 
   CHECK(a.completed == 1);
 }
 
-TEST_CASE("at-least-once: nothing is held back; snapshot when all delivered", "[barrier]") {
+TEST_CASE("at-least-once: nothing is held back, and snapshot when all delivered", "[barrier]") {
   BarrierHandler h(2, CheckpointingMode::at_least_once);
   auto a = h.on_barrier(0, 3, 0);
   CHECK(a.block.empty());
@@ -101,7 +101,7 @@ TEST_CASE("at-least-once: nothing is held back; snapshot when all delivered", "[
   CHECK(a.completed == 3);
 }
 
-TEST_CASE("closed channels count as delivered; an abort releases everything", "[barrier]") {
+TEST_CASE("closed channels count as delivered, and an abort releases everything", "[barrier]") {
   BarrierHandler h(3, CheckpointingMode::aligned);
   h.on_end_of_partition(2, 0);
   h.on_barrier(0, 5, 0);

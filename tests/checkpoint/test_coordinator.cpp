@@ -36,7 +36,7 @@ TEST_CASE("min pause delays the next trigger after a slow checkpoint", "[coordin
   CHECK(c.on_time(1400).trigger == 2);
 }
 
-TEST_CASE("declines and timeouts abort; more than the tolerable number in a row fails the job", "[coordinator]") {
+TEST_CASE("declines and timeouts abort, and more than the tolerable number in a row fails the job", "[coordinator]") {
   CheckpointCoordinator c({100, 1000, 0, 1}, diamond());
   c.on_time(100);
   auto a = c.on_decline(1, 2, "snapshot failed: disk full", 150);

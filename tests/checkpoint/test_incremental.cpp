@@ -172,7 +172,7 @@ CheckpointMetadata commit(CheckpointCommitter& s, uint64_t id, std::vector<FileR
 }
 }  // namespace
 
-TEST_CASE("shared files live while a retained checkpoint references them; counts are rebuilt on open", "[incremental]") {
+TEST_CASE("shared files live while a retained checkpoint references them, and counts are rebuilt on open", "[incremental]") {
   test_support::TempDir dir;
   auto root = dir.path() / "chk";
   auto shared = root / "shared";

@@ -311,7 +311,7 @@ TEST_CASE("after a bounded source ends, checkpoints go on with the unbounded one
   CHECK(bounded_before == bounded);
 }
 
-TEST_CASE("stop with savepoint: without drain the job stops at the savepoint and a restore continues exactly once; with drain everything is flushed first",
+TEST_CASE("stop with savepoint: without drain the job stops at the savepoint and a restore continues exactly once, and with drain everything is flushed first",
           "[checkpoint][savepoint]") {
   test_support::TempDir dir;
   const int64_t n = 3'000'000, keys = 101;

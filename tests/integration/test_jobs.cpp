@@ -179,7 +179,7 @@ TEST_CASE("side outputs and end_input reach their own streams", "[job][process]"
   CHECK(odds.collected()->size() == 50);
 }
 
-TEST_CASE("broadcast delivers every record to every subtask; rebalance spreads them", "[job][partitioning]") {
+TEST_CASE("broadcast delivers every record to every subtask, and rebalance spreads them", "[job][partitioning]") {
   StreamEnvironment env;
   env.set_parallelism(3);
   CollectSink<int64_t> b, r;

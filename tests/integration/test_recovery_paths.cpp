@@ -292,7 +292,7 @@ class UnresumableSource final : public Source<int64_t> {
 
 // Issue 10, item 7: failed checkpoints beyond the tolerable count ended the job without going
 // through the restart strategy; a restore that cannot succeed was retried.
-TEST_CASE("regression 7: too many failed checkpoints fail over under the restart strategy; a failing restore is "
+TEST_CASE("regression 7: too many failed checkpoints fail over under the restart strategy, and a failing restore is "
           "not retried",
           "[checkpoint][recovery][regression]") {
   SECTION("the job restarts from its last checkpoint and completes") {

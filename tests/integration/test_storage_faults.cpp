@@ -93,7 +93,7 @@ const Case cases[] = {
 
 }  // namespace
 
-TEST_CASE("a checkpoint whose storage fails at any named point is declined and counted; the job goes on exactly once",
+TEST_CASE("a checkpoint whose storage fails at any named point is declined and counted, and the job goes on exactly once",
           "[checkpoint][faults]") {
   constexpr int64_t n = 50'000;
   for (const auto& c : cases) {

@@ -130,7 +130,7 @@ TEST_CASE("opening one state name as two kinds is refused", "[state]") {
   }
 }
 
-TEST_CASE("expired state is never visible; reads refresh only when asked to", "[state][ttl]") {
+TEST_CASE("expired state is never visible, and reads refresh only when asked to", "[state][ttl]") {
   for (const auto& backend : test_support::state_backends()) {
     DYNAMIC_SECTION(backend.name) {
       Fixture f(backend);

@@ -118,7 +118,7 @@ class Batcher : public ProcessFunction<int, std::vector<int>> {
 };
 }  // namespace
 
-TEST_CASE("operator list state keeps a subtask's list; end_input flushes the rest", "[state][operator]") {
+TEST_CASE("operator list state keeps a subtask's list, and end_input flushes the rest", "[state][operator]") {
   auto h = testing::OneInputHarness<int, std::vector<int>>::process(Batcher());
   for (int i = 1; i <= 7; ++i) h->process_element(i);
   h->end_input();

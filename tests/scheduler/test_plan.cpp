@@ -23,7 +23,7 @@ JobGraph word_count_graph(bool chaining, int sink_parallelism) {
 }
 }  // namespace
 
-TEST_CASE("forward edges of equal parallelism chain; key_by and parallelism changes do not", "[plan]") {
+TEST_CASE("forward edges of equal parallelism chain, and key_by and parallelism changes do not", "[plan]") {
   auto g = word_count_graph(true, 1);
   auto p = scheduler::plan(g);
   REQUIRE(p.tasks.size() == 3);

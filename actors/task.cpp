@@ -11,6 +11,7 @@
 #include "actors/snapshot.hpp"
 #include "actors/task_checkpoint.hpp"
 #include "actors/watermark_valve.hpp"
+#include "checkpoint/rocksdb_backend.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
 #include "sluice/state.hpp"
@@ -133,7 +134,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     auto now = [this] { return processing_time(); };
     if (config->state_backend == StateBackendKind::heap) return make_heap_backend(now);
     auto dir = config->state_dir.empty() ? std::filesystem::temp_directory_path().string() : config->state_dir;
-    return make_rocksdb_backend(dir, now);
+    return checkpoint::make_rocksdb_backend(dir, now);
   }
 
   int64_t processing_time() const {

@@ -511,9 +511,8 @@ void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::E
 
 }  // namespace sluice::checkpoint
 
-namespace sluice {
-std::unique_ptr<KeyedStateBackend> make_rocksdb_backend(const std::string& base_dir,
-                                                        std::function<int64_t()> now) {
-  return std::make_unique<checkpoint::RocksDbKeyedStateBackend>(base_dir, std::move(now));
+namespace sluice::checkpoint {
+std::unique_ptr<KeyedStateBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now) {
+  return std::make_unique<RocksDbKeyedStateBackend>(base_dir, std::move(now));
 }
-}  // namespace sluice
+}  // namespace sluice::checkpoint

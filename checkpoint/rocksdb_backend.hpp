@@ -81,4 +81,9 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
   int restores_ = 0;
 };
 
+/// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory
+/// under `base_dir`, removed with the backend. `now` gives processing time. The engine picks
+/// it from ExecutionConfig::state_backend; a job never names it.
+std::unique_ptr<KeyedStateBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now);
+
 }  // namespace sluice::checkpoint

@@ -1,6 +1,8 @@
 // tests/checkpoint/test_incremental.cpp — incremental RocksDB checkpoints: SST files shared once and referenced after, restore and rescale from them, and the shared area's reference counts.
 #include <catch2/catch.hpp>
 
+#include "checkpoint/rocksdb_backend.hpp"
+
 #include <sluice/detail/state_impl.hpp>
 #include <sluice/state.hpp>
 
@@ -74,7 +76,7 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
   test_support::TempDir dir;
   SharedArea area{dir.path() / "shared", {}};
   auto now = [] { return int64_t(0); };
-  auto b = make_rocksdb_backend(dir.file("state"), now);
+  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
   put_keys(*b, 0, 1000);
 
   auto first = b->snapshot_deferred(area.request(1))();
@@ -112,7 +114,7 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
     if (shared_names(third).count(name)) CHECK(again.count(name) == 1);
 
   SECTION("restoring the same key groups makes the files the store") {
-    auto r = make_rocksdb_backend(dir.file("state"), now);
+    auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
     r->restore(area.located(second), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
     for (int i = 0; i < 2000; ++i) REQUIRE(get_key(*r, i) == "v" + std::to_string(i));
     CHECK_FALSE(get_key(*r, 2000));
@@ -124,8 +126,8 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
     for (const auto& name : shared_after) CHECK(second_shared.count(name) == 0);
   }
   SECTION("restoring half the key groups keeps only those") {
-    auto low = make_rocksdb_backend(dir.file("state"), now);
-    auto high = make_rocksdb_backend(dir.file("state"), now);
+    auto low = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+    auto high = checkpoint::make_rocksdb_backend(dir.file("state"), now);
     low->restore(area.located(second), KeyGroupRange{0, 64}, KeyGroupRange{0, 128});
     high->restore(area.located(second), KeyGroupRange{64, 128}, KeyGroupRange{0, 128});
     for (int i = 0; i < 2000; ++i) {

@@ -1,6 +1,8 @@
 // tests/operators/state_backends.hpp — the backends every state test runs against.
 #pragma once
 
+#include "checkpoint/rocksdb_backend.hpp"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -39,7 +41,7 @@ inline const std::string& rocksdb_base_dir() {
 inline std::vector<BackendCase> state_backends() {
   return {{"heap", [](std::function<int64_t()> now) { return sluice::make_heap_backend(std::move(now)); }},
           {"rocksdb", [](std::function<int64_t()> now) {
-             return sluice::make_rocksdb_backend(rocksdb_base_dir(), std::move(now));
+             return sluice::checkpoint::make_rocksdb_backend(rocksdb_base_dir(), std::move(now));
            }}};
 }
 

@@ -1,6 +1,8 @@
 // tests/operators/test_state.cpp — every state kind and TTL, against every backend.
 #include <catch2/catch.hpp>
 
+#include "checkpoint/rocksdb_backend.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -283,8 +285,8 @@ TEST_CASE("each RocksDB backend works in its own directory and removes it", "[st
   auto base = std::filesystem::path(test_support::rocksdb_base_dir()) / "own-directories";
   {
     int64_t now = 0;
-    auto a = make_rocksdb_backend(base.string(), [&] { return now; });
-    auto b = make_rocksdb_backend(base.string(), [&] { return now; });
+    auto a = checkpoint::make_rocksdb_backend(base.string(), [&] { return now; });
+    auto b = checkpoint::make_rocksdb_backend(base.string(), [&] { return now; });
     auto& va = detail::open_state(*a, ValueStateDescriptor<int>{"default"});
     auto& vb = detail::open_state(*b, ValueStateDescriptor<int>{"default"});
     a->set_current_key("k", 3);
@@ -297,7 +299,7 @@ TEST_CASE("each RocksDB backend works in its own directory and removes it", "[st
 
   auto file = std::filesystem::path(test_support::rocksdb_base_dir()) / "a-file";
   std::ofstream(file) << "not a directory";
-  CHECK_THROWS_WITH(make_rocksdb_backend(file.string(), [] { return int64_t(0); }),
+  CHECK_THROWS_WITH(checkpoint::make_rocksdb_backend(file.string(), [] { return int64_t(0); }),
                     Catch::Contains(file.string()));
 }
 

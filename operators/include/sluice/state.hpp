@@ -450,8 +450,5 @@ class StoringKeyedStateBackend : public KeyedStateBackend {
 
 /// Makes the heap backend (objects in memory, the default). `now` gives processing time.
 std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now);
-/// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory
-/// under `base_dir`, removed with the backend. `now` gives processing time.
-std::unique_ptr<KeyedStateBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now);
 
 }  // namespace sluice

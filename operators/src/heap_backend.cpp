@@ -1,7 +1,7 @@
-// checkpoint/heap_backend.cpp — the heap keyed state backend.
+// operators/src/heap_backend.cpp — the heap keyed state backend.
 #include "heap_backend.hpp"
 
-namespace sluice::checkpoint {
+namespace sluice::detail {
 
 StateTable* HeapKeyedStateBackend::heap_table(const std::string& name,
                                               const std::function<std::unique_ptr<StateTable>()>& make) {
@@ -58,10 +58,10 @@ KeyedStateBackend::Size HeapKeyedStateBackend::size() const {
   return s;
 }
 
-}  // namespace sluice::checkpoint
+}  // namespace sluice::detail
 
 namespace sluice {
 std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now) {
-  return std::make_unique<checkpoint::HeapKeyedStateBackend>(std::move(now));
+  return std::make_unique<detail::HeapKeyedStateBackend>(std::move(now));
 }
 }  // namespace sluice

@@ -1,4 +1,4 @@
-// checkpoint/heap_backend.hpp — the heap keyed state backend: objects in hash maps, one table per named state.
+// operators/src/heap_backend.hpp — the heap keyed state backend: objects in hash maps, one table per named state (the API's own state, which the operator harness uses too).
 #pragma once
 
 #include <functional>
@@ -8,7 +8,7 @@
 
 #include "sluice/state.hpp"
 
-namespace sluice::checkpoint {
+namespace sluice::detail {
 
 /// Keeps keyed state as C++ objects in memory (the fast default backend).
 class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
@@ -33,4 +33,4 @@ class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
   std::map<std::string, std::unique_ptr<StateTable>> tables_;
 };
 
-}  // namespace sluice::checkpoint
+}  // namespace sluice::detail

@@ -8,12 +8,12 @@
 #include <cstring>
 
 #include "actors/control.capnp.h"
+#include "checkpoint/file_ref_wire.hpp"
 #include "sluice/error.hpp"
 
 namespace sluice::runtime {
 
 namespace schema = capnp_schema;
-namespace meta = checkpoint::capnp_schema;
 
 namespace {
 
@@ -36,26 +36,6 @@ auto read(const ControlBuffer& b, const char* what, F fn) {
     throw DecodeError(std::string("malformed ") + what + " (" + std::to_string(b.size() * 8) +
                       " bytes): " + e.getDescription().cStr());
   }
-}
-
-void set_file(meta::FileRef::Builder f, const checkpoint::FileRef& r) {
-  f.setPath(r.path);
-  f.setSize(r.size);
-  f.setChecksum(r.checksum);
-  f.setSubtask(r.subtask);
-  f.setKeyGroupStart(r.key_group_start);
-  f.setKeyGroupEnd(r.key_group_end);
-}
-
-checkpoint::FileRef file_of(meta::FileRef::Reader f) {
-  checkpoint::FileRef r;
-  r.path = f.getPath();
-  r.size = f.getSize();
-  r.checksum = f.getChecksum();
-  r.subtask = f.getSubtask();
-  r.key_group_start = f.getKeyGroupStart();
-  r.key_group_end = f.getKeyGroupEnd();
-  return r;
 }
 
 }  // namespace
@@ -183,11 +163,11 @@ ControlBuffer encode(const TaskReport& m) {
       const auto& a = m.ack;
       auto x = r.initAck();
       x.setCheckpointId(a.checkpoint_id);
-      set_file(x.initFile(), a.file);
+      checkpoint::to_wire(x.initFile(), a.file);
       auto shared = x.initShared(unsigned(a.shared.size()));
       for (unsigned i = 0; i < a.shared.size(); ++i) {
         shared[i].setOperatorId(a.shared[i].first);
-        set_file(shared[i].initFile(), a.shared[i].second);
+        checkpoint::to_wire(shared[i].initFile(), a.shared[i].second);
       }
       auto states = x.initStates(unsigned(a.states.size()));
       for (unsigned i = 0; i < a.states.size(); ++i) {
@@ -235,8 +215,8 @@ TaskReport decode_report(const ControlBuffer& b) {
         a.checkpoint_id = x.getCheckpointId();
         a.task = m.task;
         a.subtask = m.subtask;
-        a.file = file_of(x.getFile());
-        for (auto s : x.getShared()) a.shared.emplace_back(s.getOperatorId(), file_of(s.getFile()));
+        a.file = checkpoint::from_wire(x.getFile());
+        for (auto s : x.getShared()) a.shared.emplace_back(s.getOperatorId(), checkpoint::from_wire(s.getFile()));
         for (auto s : x.getStates())
           a.states.emplace_back(s.getOperatorId(),
                                 checkpoint::StateFingerprint{s.getState().getName(), s.getState().getCodec()});

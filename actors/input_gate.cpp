@@ -39,7 +39,9 @@ void InputGates::send(const InputGate& gate, const std::vector<Grant>& gs) {
   for (const auto& g : gs) send_(gate.channels[size_t(g.channel)].id(), g.credits);
 }
 
-std::pair<InputGate*, InputChannel*> InputGates::accept(uint32_t backlog, const FrameView& v, FrameBuffer&& buffer) {
+std::pair<InputGate*, InputChannel*> InputGates::accept(uint32_t backlog, std::unique_ptr<FrameView> view,
+                                                        FrameBuffer&& buffer) {
+  const auto& v = *view;
   auto id = v.channel();
   auto* gate = gate_of_edge(int(id.edge));
   if (!gate || id.consumer != uint32_t(subtask_))
@@ -68,7 +70,7 @@ std::pair<InputGate*, InputChannel*> InputGates::accept(uint32_t backlog, const 
   if (queued_bytes_ > max_queued_bytes_) max_queued_bytes_ = queued_bytes_;
   ++queued_buffers_;
   InFrame f;
-  f.view = std::make_unique<FrameView>(buffer);
+  f.view = std::move(view);  // reads the buffer's heap storage, which moving keeps in place
   f.buffer = std::move(buffer);
   c.queue_.push_back(std::move(f));
   make_ready(c);

@@ -99,7 +99,8 @@ class InputGates {
   /// the channel and nothing queued. Throws FrameError naming the channel when the frame does
   /// not belong here: unknown channel or producer, after EndOfPartition, out of sequence,
   /// without credit, a priority frame that is not a barrier.
-  std::pair<InputGate*, InputChannel*> accept(uint32_t backlog, const FrameView& view, FrameBuffer&& buffer);
+  /// `view` reads `buffer`; both are kept with the queued frame.
+  std::pair<InputGate*, InputChannel*> accept(uint32_t backlog, std::unique_ptr<FrameView> view, FrameBuffer&& buffer);
   /// The next channel with a readable frame, round robin; a frame partly read comes first (its
   /// channel stays at the front until consume_front).
   std::pair<InputGate*, InputChannel*> next();

@@ -385,14 +385,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   // ---- input
   void on_frame(uint32_t backlog, FrameBuffer&& buf) {
     auto view = std::make_unique<FrameView>(buf);
-    auto [gate, c] = gates->accept(backlog, *view, std::move(buf));
-    if (view->priority()) {
+    if (view->priority()) {  // checked and dropped: the buffer stays here until then
       auto id = view->value();
-      view.reset();
+      auto [gate, c] = gates->accept(backlog, std::move(view), FrameBuffer{});
       BufferPool::instance().release(std::move(buf));
       if (checkpoint) checkpoint->on_priority_barrier(*c, id);
       return;
     }
+    auto [gate, c] = gates->accept(backlog, std::move(view), std::move(buf));
     if (checkpoint) checkpoint->on_arrival(*c, *c->queue().back().view);
     maybe_resume();
   }

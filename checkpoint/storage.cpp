@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "checkpoint/fault_injection.hpp"
-#include "checkpoint/metadata.capnp.h"
+#include "checkpoint/file_ref_wire.hpp"
 
 namespace sluice::checkpoint {
 
@@ -196,22 +196,12 @@ std::optional<uint64_t> id_of(const fs::path& p) {
 }
 
 void set_files(capnp::List<capnp_schema::FileRef>::Builder out, const std::vector<FileRef>& files) {
-  for (uint32_t j = 0; j < files.size(); ++j) {
-    const auto& f = files[j];
-    out[j].setPath(f.path);
-    out[j].setSize(f.size);
-    out[j].setChecksum(f.checksum);
-    out[j].setSubtask(f.subtask);
-    out[j].setKeyGroupStart(f.key_group_start);
-    out[j].setKeyGroupEnd(f.key_group_end);
-  }
+  for (uint32_t j = 0; j < files.size(); ++j) to_wire(out[j], files[j]);
 }
 
 std::vector<FileRef> get_files(capnp::List<capnp_schema::FileRef>::Reader in) {
   std::vector<FileRef> out;
-  for (auto f : in)
-    out.push_back({f.getPath().cStr(), f.getSize(), f.getChecksum(), f.getSubtask(), f.getKeyGroupStart(),
-                   f.getKeyGroupEnd()});
+  for (auto f : in) out.push_back(from_wire(f));
   return out;
 }
 

@@ -38,8 +38,8 @@ struct Fixture {
   }
   std::pair<InputGate*, InputChannel*> send(uint32_t producer, uint32_t backlog = 0, int64_t value = 0) {
     auto b = encode_event(ChannelId{edge, producer, 0}, seq[producer]++, FrameKind::watermark, value);
-    FrameView v(b);
-    return gates->accept(backlog, v, std::move(b));
+    auto v = std::make_unique<FrameView>(b);
+    return gates->accept(backlog, std::move(v), std::move(b));
   }
   /// Reads the next frame and consumes it; returns its producer, or -1 when nothing is readable.
   int read() {
@@ -81,9 +81,9 @@ TEST_CASE("frames that break the protocol are refused with the channel named", "
   f.seq[0] = 5;
   CHECK_THROWS_WITH(f.send(0), Catch::Contains("expected sequence 0, got 5"));
   auto bad = encode_event(ChannelId{f.edge, 7, 0}, 0, FrameKind::watermark, 0);
-  CHECK_THROWS_WITH(f.gates->accept(0, FrameView(bad), std::move(bad)), Catch::Contains("unknown producer"));
+  CHECK_THROWS_WITH(f.gates->accept(0, std::make_unique<FrameView>(bad), std::move(bad)), Catch::Contains("unknown producer"));
   auto elsewhere = encode_event(ChannelId{f.edge + 5, 0, 0}, 0, FrameKind::watermark, 0);
-  CHECK_THROWS_WITH(f.gates->accept(0, FrameView(elsewhere), std::move(elsewhere)),
+  CHECK_THROWS_WITH(f.gates->accept(0, std::make_unique<FrameView>(elsewhere), std::move(elsewhere)),
                     Catch::Contains("has no such input channel"));
   auto [gate, c] = f.gates->channel(2);
   c->mark_closed();
@@ -107,7 +107,7 @@ TEST_CASE("a held-back channel is not read until released, and a priority barrie
   CHECK(f.credits[0] == before + 1);
   // A priority frame needs no credit and is not queued; only a barrier may be one.
   auto b = encode_priority_barrier(ChannelId{f.edge, 0, 0}, 4);
-  auto [gate, c] = f.gates->accept(0, FrameView(b), std::move(b));
+  auto [gate, c] = f.gates->accept(0, std::make_unique<FrameView>(b), FrameBuffer{});
   CHECK(c->id().producer == 0);
   CHECK(c->queue().empty());
 }

@@ -1,4 +1,4 @@
-# actors/control.capnp — the control protocol between the job master, its tasks and job clients: deployments, commands, reports, requests.
+# actors/control.capnp — the control protocol between the job master, its tasks and job clients: deployments, commands, reports, requests, probes.
 @0xe2b7c41d9a6f3085;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -125,4 +125,50 @@ struct ClientReply {
   # The completed checkpoint's id; 0 with `error` when it did not complete.
   checkpointId @0 :Int64;
   error @1 :Text;
+}
+
+# A subtask's probes (task -> master, for introspection); fields as in sluice/probe.hpp.
+struct TaskProbe {
+  jobId @0 :Text;
+  taskId @1 :Int32;
+  task @2 :Text;
+  subtask @3 :Int32;
+  parallelism @4 :Int32;
+  status @5 :Text;
+  recordsIn @6 :UInt64;
+  recordsOut @7 :UInt64;
+  bytesIn @8 :UInt64;
+  bytesOut @9 :UInt64;
+  busyMs @10 :Float64;
+  backpressuredMs @11 :Float64;
+  idleMs @12 :Float64;
+  queuedBuffersIn @13 :UInt64;
+  queuedBytesIn @14 :UInt64;
+  queuedBuffersOut @15 :UInt64;
+  queuedBytesOut @16 :UInt64;
+  maxQueuedBytesIn @17 :UInt64;
+  maxQueuedBytesOut @18 :UInt64;
+  creditsAvailable @19 :UInt64;
+  creditsGranted @20 :UInt64;
+  inputBufferCapacity @21 :UInt64;
+  mailboxDepth @22 :UInt64;
+  watermark @23 :Int64;
+  checkpointId @24 :Int64;
+  checkpointUnaligned @25 :Bool;
+  checkpointAlignmentMs @26 :Float64;
+  checkpointSyncMs @27 :Float64;
+  checkpointAsyncMs @28 :Float64;
+  checkpointBytes @29 :UInt64;
+  checkpointInflightBytes @30 :UInt64;
+  operators @31 :List(OperatorProbe);
+}
+
+struct OperatorProbe {
+  operatorId @0 :Text;
+  name @1 :Text;
+  recordsIn @2 :UInt64;
+  recordsOut @3 :UInt64;
+  keyed @4 :Bool;
+  stateEntries @5 :UInt64;
+  stateBytes @6 :UInt64;
 }

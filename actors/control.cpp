@@ -289,4 +289,101 @@ ClientReply decode_reply(const ControlBuffer& b) {
   });
 }
 
+ControlBuffer encode(const TaskProbe& m) {
+  capnp::MallocMessageBuilder b;
+  auto p = b.initRoot<schema::TaskProbe>();
+  p.setJobId(m.job_id);
+  p.setTaskId(m.task_id);
+  p.setTask(m.task);
+  p.setSubtask(m.subtask);
+  p.setParallelism(m.parallelism);
+  p.setStatus(m.status);
+  p.setRecordsIn(m.records_in);
+  p.setRecordsOut(m.records_out);
+  p.setBytesIn(m.bytes_in);
+  p.setBytesOut(m.bytes_out);
+  p.setBusyMs(m.busy_ms);
+  p.setBackpressuredMs(m.backpressured_ms);
+  p.setIdleMs(m.idle_ms);
+  p.setQueuedBuffersIn(m.queued_buffers_in);
+  p.setQueuedBytesIn(m.queued_bytes_in);
+  p.setQueuedBuffersOut(m.queued_buffers_out);
+  p.setQueuedBytesOut(m.queued_bytes_out);
+  p.setMaxQueuedBytesIn(m.max_queued_bytes_in);
+  p.setMaxQueuedBytesOut(m.max_queued_bytes_out);
+  p.setCreditsAvailable(m.credits_available);
+  p.setCreditsGranted(m.credits_granted);
+  p.setInputBufferCapacity(m.input_buffer_capacity);
+  p.setMailboxDepth(m.mailbox_depth);
+  p.setWatermark(m.watermark);
+  p.setCheckpointId(m.checkpoint_id);
+  p.setCheckpointUnaligned(m.checkpoint_unaligned);
+  p.setCheckpointAlignmentMs(m.checkpoint_alignment_ms);
+  p.setCheckpointSyncMs(m.checkpoint_sync_ms);
+  p.setCheckpointAsyncMs(m.checkpoint_async_ms);
+  p.setCheckpointBytes(m.checkpoint_bytes);
+  p.setCheckpointInflightBytes(m.checkpoint_inflight_bytes);
+  auto ops = p.initOperators(unsigned(m.operators.size()));
+  for (unsigned i = 0; i < m.operators.size(); ++i) {
+    const auto& o = m.operators[i];
+    ops[i].setOperatorId(o.operator_id);
+    ops[i].setName(o.name);
+    ops[i].setRecordsIn(o.records_in);
+    ops[i].setRecordsOut(o.records_out);
+    ops[i].setKeyed(o.keyed);
+    ops[i].setStateEntries(o.state_entries);
+    ops[i].setStateBytes(o.state_bytes);
+  }
+  return to_buffer(b);
+}
+
+TaskProbe decode_probe(const ControlBuffer& b) {
+  return read<schema::TaskProbe>(b, "task probe", [](schema::TaskProbe::Reader p) {
+    TaskProbe m;
+    m.job_id = p.getJobId();
+    m.task_id = p.getTaskId();
+    m.task = p.getTask();
+    m.subtask = p.getSubtask();
+    m.parallelism = p.getParallelism();
+    m.status = p.getStatus();
+    m.records_in = p.getRecordsIn();
+    m.records_out = p.getRecordsOut();
+    m.bytes_in = p.getBytesIn();
+    m.bytes_out = p.getBytesOut();
+    m.busy_ms = p.getBusyMs();
+    m.backpressured_ms = p.getBackpressuredMs();
+    m.idle_ms = p.getIdleMs();
+    m.queued_buffers_in = p.getQueuedBuffersIn();
+    m.queued_bytes_in = p.getQueuedBytesIn();
+    m.queued_buffers_out = p.getQueuedBuffersOut();
+    m.queued_bytes_out = p.getQueuedBytesOut();
+    m.max_queued_bytes_in = p.getMaxQueuedBytesIn();
+    m.max_queued_bytes_out = p.getMaxQueuedBytesOut();
+    m.credits_available = p.getCreditsAvailable();
+    m.credits_granted = p.getCreditsGranted();
+    m.input_buffer_capacity = p.getInputBufferCapacity();
+    m.mailbox_depth = p.getMailboxDepth();
+    m.watermark = p.getWatermark();
+    m.checkpoint_id = p.getCheckpointId();
+    m.checkpoint_unaligned = p.getCheckpointUnaligned();
+    m.checkpoint_alignment_ms = p.getCheckpointAlignmentMs();
+    m.checkpoint_sync_ms = p.getCheckpointSyncMs();
+    m.checkpoint_async_ms = p.getCheckpointAsyncMs();
+    m.checkpoint_bytes = p.getCheckpointBytes();
+    m.checkpoint_inflight_bytes = p.getCheckpointInflightBytes();
+    for (auto x : p.getOperators()) {
+      OperatorProbe o;
+      o.operator_id = x.getOperatorId();
+      o.name = x.getName();
+      o.records_in = x.getRecordsIn();
+      o.records_out = x.getRecordsOut();
+      o.keyed = x.getKeyed();
+      o.state_entries = x.getStateEntries();
+      o.state_bytes = x.getStateBytes();
+      m.operators.push_back(std::move(o));
+    }
+    return m;
+  });
+}
+
 }  // namespace sluice::runtime

@@ -1,4 +1,4 @@
-// actors/control.hpp — the control messages between the job master, its tasks and job clients as values, and their Cap'n Proto wire form (actors/control.capnp).
+// actors/control.hpp — the control messages between the job master, its tasks and job clients as values (deployments, commands, reports, requests, probes), and their Cap'n Proto wire form (actors/control.capnp).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 
 #include "checkpoint/storage.hpp"
 #include "sluice/hash.hpp"
+#include "sluice/probe.hpp"
 
 namespace sluice::runtime {
 
@@ -102,6 +103,8 @@ ControlBuffer encode(const TaskCommand& m);
 ControlBuffer encode(const TaskReport& m);
 ControlBuffer encode(const ClientRequest& m);
 ControlBuffer encode(const ClientReply& m);
+/// A subtask's probes, for a master or console in another process.
+ControlBuffer encode(const TaskProbe& m);
 
 /// Each throws DecodeError with one sentence naming the message kind when `b` is not a
 /// well-formed message of it (truncated, garbage, out-of-range values).
@@ -110,5 +113,6 @@ TaskCommand decode_command(const ControlBuffer& b);
 TaskReport decode_report(const ControlBuffer& b);
 ClientRequest decode_request(const ControlBuffer& b);
 ClientReply decode_reply(const ControlBuffer& b);
+TaskProbe decode_probe(const ControlBuffer& b);
 
 }  // namespace sluice::runtime

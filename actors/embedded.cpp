@@ -15,7 +15,7 @@
 #include "actors/job_master.hpp"
 #include "actors/messages.hpp"
 #include "actors/probe_registry.hpp"
-#include "actors/restore.hpp"
+#include "checkpoint/restore.hpp"
 #include "actors/task_actor.hpp"
 #include "checkpoint/storage.hpp"
 #include "scheduler/plan.hpp"

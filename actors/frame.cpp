@@ -15,11 +15,6 @@ namespace sluice::runtime {
 static_assert(std::endian::native == std::endian::little,
               "frames are read in place, which assumes a little-endian host as Cap'n Proto's wire format");
 
-std::string ChannelId::describe() const {
-  return "channel (edge " + std::to_string(edge) + ", subtask " + std::to_string(producer + 1) +
-         " -> " + std::to_string(consumer + 1) + ")";
-}
-
 const char* frame_kind_name(FrameKind k) {
   switch (k) {
     case FrameKind::records: return "records";

@@ -7,16 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/snapshot.hpp"
+
 namespace sluice::runtime {
 
-/// Identifies a channel by what it connects, never by actor handle.
-struct ChannelId {
-  uint32_t edge = 0;
-  uint32_t producer = 0;
-  uint32_t consumer = 0;
-  bool operator==(const ChannelId&) const = default;
-  std::string describe() const;
-};
+using checkpoint::ChannelId;
+using checkpoint::ChannelRecords;
 
 /// The bytes of one encoded frame: a single-segment Cap'n Proto message, word-aligned.
 using FrameBuffer = std::vector<uint64_t>;
@@ -101,11 +97,6 @@ class FrameView {
   size_t data_size_ = 0;
 };
 
-/// In-flight records of one channel persisted by an unaligned checkpoint: (timestamp, bytes).
-struct ChannelRecords {
-  ChannelId channel;
-  std::vector<std::pair<int64_t, std::string>> records;
-};
 /// Appends the records of a record frame from record `from` on (other frames add nothing).
 void append_records(const FrameView& v, size_t from, ChannelRecords& out);
 

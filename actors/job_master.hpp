@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "actors/control.hpp"
-#include "actors/restore.hpp"
+#include "checkpoint/restore.hpp"
 #include "actors/task.hpp"
 #include "checkpoint/coordinator.hpp"
 #include "checkpoint/storage.hpp"

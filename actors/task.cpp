@@ -7,8 +7,8 @@
 
 #include "actors/input_gate.hpp"
 #include "actors/partition.hpp"
-#include "actors/restore.hpp"
-#include "actors/snapshot.hpp"
+#include "checkpoint/restore.hpp"
+#include "checkpoint/snapshot.hpp"
 #include "actors/task_checkpoint.hpp"
 #include "actors/watermark_valve.hpp"
 #include "checkpoint/rocksdb_backend.hpp"

@@ -10,6 +10,7 @@
 
 #include "actors/control.hpp"
 #include "actors/frame.hpp"
+#include "checkpoint/restore.hpp"
 #include "checkpoint/storage.hpp"
 #include "sluice/graph.hpp"
 #include "sluice/probe.hpp"
@@ -20,7 +21,15 @@ struct ExecutionPlan;
 
 namespace sluice::runtime {
 
-struct RestoreState;
+// The snapshot and restore formats belong to the checkpoint module; the runtime uses them as its own.
+using checkpoint::decode_snapshot;
+using checkpoint::encode_snapshot;
+using checkpoint::from_scratch;
+using checkpoint::OperatorSnapshot;
+using checkpoint::read_restore_state;
+using checkpoint::RestoredOperator;
+using checkpoint::RestoreState;
+using checkpoint::SubtaskSnapshot;
 
 /// What a task asks of the world around it. The task actor implements it with messages;
 /// tests implement it in memory. Every call returns at once.

@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "actors/messages.hpp"
-#include "actors/restore.hpp"
+#include "checkpoint/restore.hpp"
 #include "sluice/logging.hpp"
 
 #include <spdlog/spdlog.h>

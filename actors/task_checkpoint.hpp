@@ -11,14 +11,14 @@
 
 #include "actors/control.hpp"
 #include "actors/input_gate.hpp"
-#include "actors/snapshot.hpp"
+#include "actors/task.hpp"
+#include "checkpoint/snapshot.hpp"
 #include "checkpoint/barrier_handler.hpp"
 #include "sluice/probe.hpp"
 #include "sluice/state.hpp"
 
 namespace sluice::runtime {
 
-class TaskTransport;
 
 /// Keyed state whose snapshot finishes on the I/O executor, by operator index.
 using DeferredSnapshots = std::vector<std::pair<size_t, KeyedStateBackend::DeferredSnapshot>>;

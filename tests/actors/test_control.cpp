@@ -74,6 +74,29 @@ std::vector<TaskReport> reports() {
   return out;
 }
 
+TaskProbe probe() {
+  TaskProbe p;
+  p.job_id = "5f0c2a9e81b34d7a";
+  p.task_id = 1;
+  p.task = "KeyedProcess -> Sink";
+  p.subtask = 3;
+  p.parallelism = 4;
+  p.status = "running";
+  p.records_in = 1000;
+  p.records_out = 990;
+  p.bytes_in = 1 << 20;
+  p.busy_ms = 12.5;
+  p.backpressured_ms = 3.25;
+  p.queued_buffers_in = 2;
+  p.credits_granted = 8;
+  p.watermark = -5;
+  p.checkpoint_id = 7;
+  p.checkpoint_unaligned = true;
+  p.checkpoint_async_ms = 1.75;
+  p.operators = {{"a1b2", "KeyedProcess", 1000, 995, true, 50, 6400}, {"c3d4", "Sink", 995, 0, false, 0, 0}};
+  return p;
+}
+
 std::vector<TaskCommand> commands() {
   using K = TaskCommand::Kind;
   return {{K::start, -1, 0, false}, {K::trigger, -1, 12, true}, {K::trigger, -1, 13, false},
@@ -112,6 +135,7 @@ TEST_CASE("every control message type round-trips through its wire form", "[cont
   ClientReply ok{42, ""}, failed{0, "job 'x' does not checkpoint (set a checkpoint interval)"};
   CHECK(decode_reply(encode(ok)) == ok);
   CHECK(decode_reply(encode(failed)) == failed);
+  CHECK(decode_probe(encode(probe())) == probe());
 }
 
 TEST_CASE("truncated, empty and garbage control messages get one sentence naming the message", "[control]") {
@@ -139,6 +163,7 @@ TEST_CASE("random corruption of every message kind decodes or is refused, never 
   for (const auto& c : commands()) samples.emplace_back(encode(c), 2);
   for (const auto& q : requests()) samples.emplace_back(encode(q), 3);
   samples.emplace_back(encode(ClientReply{7, "e"}), 4);
+  samples.emplace_back(encode(probe()), 5);
   for (int round = 0; round < 2000; ++round) {
     auto [b, kind] = samples[rng() % samples.size()];
     for (int flips = 1 + int(rng() % 4); flips > 0; --flips) b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
@@ -148,7 +173,8 @@ TEST_CASE("random corruption of every message kind decodes or is refused, never 
       case 1: survives(b, decode_report); break;
       case 2: survives(b, decode_command); break;
       case 3: survives(b, decode_request); break;
-      default: survives(b, decode_reply); break;
+      case 4: survives(b, decode_reply); break;
+      default: survives(b, decode_probe); break;
     }
   }
 }

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <map>
 
-#include "actors/snapshot.hpp"
+#include "checkpoint/snapshot.hpp"
 #include "actors/task.hpp"
 #include "checkpoint/storage.hpp"
 #include "scheduler/plan.hpp"

@@ -22,6 +22,7 @@ struct OperatorProbe {
   /// reports its own estimate of live data).
   uint64_t state_entries = 0;
   uint64_t state_bytes = 0;
+  bool operator==(const OperatorProbe&) const = default;
 };
 
 /// A snapshot of one subtask's probes, published by the task itself every probe interval.
@@ -71,6 +72,7 @@ struct TaskProbe {
   uint64_t checkpoint_inflight_bytes = 0;
   /// The chain's operators, head first.
   std::vector<OperatorProbe> operators;
+  bool operator==(const TaskProbe&) const = default;
 };
 
 /// One checkpoint as the coordinator saw it.

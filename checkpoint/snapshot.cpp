@@ -1,9 +1,15 @@
-// actors/snapshot.cpp — the byte form of a subtask snapshot, built from the engine's codecs.
+// checkpoint/snapshot.cpp — the byte form of a subtask snapshot, built from the engine's codecs.
 #include "snapshot.hpp"
 
 #include "sluice/codec.hpp"
 
-namespace sluice::runtime {
+namespace sluice::checkpoint {
+
+std::string ChannelId::describe() const {
+  return "channel (edge " + std::to_string(edge) + ", subtask " + std::to_string(producer + 1) +
+         " -> " + std::to_string(consumer + 1) + ")";
+}
+
 
 namespace {
 
@@ -114,4 +120,4 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
   }
 }
 
-}  // namespace sluice::runtime
+}  // namespace sluice::checkpoint

@@ -1,4 +1,4 @@
-// actors/snapshot.hpp — what one subtask writes for a checkpoint: each operator's state and the channel state of unaligned checkpoints, as bytes.
+// checkpoint/snapshot.hpp — what one subtask writes for a checkpoint: each operator's state and the channel state of unaligned checkpoints, as bytes.
 #pragma once
 
 #include <cstdint>
@@ -6,10 +6,25 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/frame.hpp"
 #include "sluice/state.hpp"
 
-namespace sluice::runtime {
+namespace sluice::checkpoint {
+
+/// Identifies a channel by what it connects, never by actor handle: (edge, producer subtask,
+/// consumer subtask).
+struct ChannelId {
+  uint32_t edge = 0;
+  uint32_t producer = 0;
+  uint32_t consumer = 0;
+  bool operator==(const ChannelId&) const = default;
+  std::string describe() const;
+};
+
+/// In-flight records of one channel persisted by an unaligned checkpoint: (timestamp, bytes).
+struct ChannelRecords {
+  ChannelId channel;
+  std::vector<std::pair<int64_t, std::string>> records;
+};
 
 /// One operator of the chain.
 struct OperatorSnapshot {
@@ -36,4 +51,4 @@ std::string encode_snapshot(const SubtaskSnapshot& s);
 /// Throws DecodeError naming `where` on bytes that are not a subtask snapshot.
 SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where);
 
-}  // namespace sluice::runtime
+}  // namespace sluice::checkpoint

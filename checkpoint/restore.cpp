@@ -1,4 +1,4 @@
-// actors/restore.cpp — reading a checkpoint back and checking that it fits the job.
+// checkpoint/restore.cpp — reading a checkpoint back and checking that it fits the job.
 #include "restore.hpp"
 
 #include <algorithm>
@@ -8,7 +8,7 @@
 
 #include "sluice/error.hpp"
 
-namespace sluice::runtime {
+namespace sluice::checkpoint {
 
 namespace {
 std::string read_verified(const std::filesystem::path& p, const checkpoint::FileRef& f) {
@@ -99,4 +99,4 @@ std::shared_ptr<const RestoreState> read_restore_state(const checkpoint::Checkpo
   return out;
 }
 
-}  // namespace sluice::runtime
+}  // namespace sluice::checkpoint

@@ -1,11 +1,11 @@
-// tests/actors/test_snapshot.cpp — the byte form of a subtask snapshot: round trip, the older format still read, bad bytes refused naming the file.
+// tests/checkpoint/test_snapshot.cpp — the byte form of a subtask snapshot: round trip, the older format still read, bad bytes refused naming the file.
 #include <catch2/catch.hpp>
 
-#include "actors/snapshot.hpp"
+#include "checkpoint/snapshot.hpp"
 #include "sluice/codec.hpp"
 
 using namespace sluice;
-using namespace sluice::runtime;
+using namespace sluice::checkpoint;
 
 namespace {
 SubtaskSnapshot sample() {

@@ -1,4 +1,4 @@
-// actors/restore.hpp — a checkpoint or savepoint read back for a job: each operator's state by old subtask, matched to the job's operators by id.
+// checkpoint/restore.hpp — a checkpoint or savepoint read back for a job: each operator's state by old subtask, matched to the job's operators by id.
 #pragma once
 
 #include <cstdint>
@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "actors/snapshot.hpp"
+#include "checkpoint/snapshot.hpp"
 #include "checkpoint/storage.hpp"
 #include "sluice/graph.hpp"
 
-namespace sluice::runtime {
+namespace sluice::checkpoint {
 
 /// One operator's state at the restored checkpoint.
 struct RestoredOperator {
@@ -42,4 +42,4 @@ inline std::shared_ptr<const RestoreState> from_scratch() { return std::make_sha
 std::shared_ptr<const RestoreState> read_restore_state(const checkpoint::CheckpointMetadata& m,
                                                        const std::string& dir, const JobGraph& graph);
 
-}  // namespace sluice::runtime
+}  // namespace sluice::checkpoint

@@ -62,7 +62,7 @@ struct MasterState {
   /// By run: where the I/O strand puts the checkpoint that run restarts from.
   std::map<int32_t, std::shared_ptr<std::shared_ptr<const RestoreState>>> restart_points;
 
-  std::shared_ptr<CheckpointCommitter> storage;  // null: the job does not checkpoint
+  std::shared_ptr<CheckpointCommitter> committer;  // null: the job does not checkpoint
   std::shared_ptr<CheckpointWriter> writer;      // what the tasks write with; null likewise
   std::shared_ptr<IoExecutor::Strand> strand;
   std::shared_ptr<CheckpointLog> log;
@@ -84,13 +84,13 @@ using Self = caf::stateful_actor<MasterState>;
 /// directory. Each one passed over gets a warning and leaves `completed` (the history goes on
 /// from the one used, which is logged). Runs on the master's strand, after every commit
 /// posted before it.
-std::shared_ptr<const RestoreState> restart_point(const CheckpointCommitter& storage, std::vector<int64_t>& completed,
+std::shared_ptr<const RestoreState> restart_point(const CheckpointCommitter& committer, std::vector<int64_t>& completed,
                                                   const std::string& origin, const JobGraph& graph) {
-  auto retained = storage.complete_ids();
+  auto retained = committer.complete_ids();
   while (!completed.empty()) {
     auto id = completed.back();
     if (std::binary_search(retained.begin(), retained.end(), uint64_t(id))) {
-      auto dir = storage.checkpoint_dir(uint64_t(id));
+      auto dir = committer.checkpoint_dir(uint64_t(id));
       try {
         auto m = CheckpointCommitter::load(dir);
         log::runtime()->warn("job '{}' restarts from checkpoint {} ('{}')", graph.name, id, dir.string());
@@ -146,7 +146,7 @@ void carry_out(Self* self, MasterActions&& a) {
   }
   for (auto id : a.discard) {
     // What its subtasks wrote goes, so a full disk frees up for the next checkpoint.
-    s.io->post(s.strand, [storage = s.storage, id] { storage->discard(uint64_t(id)); },
+    s.io->post(s.strand, [committer = s.committer, id] { committer->discard(uint64_t(id)); },
                [](const std::string& err) {
                  if (!err.empty()) cplog()->warn("{}", err);
                });
@@ -155,8 +155,8 @@ void carry_out(Self* self, MasterActions&& a) {
     auto attempt = s.master->attempt();
     auto id = int64_t(a.commit->checkpoint_id);
     s.io->post(s.strand,
-               [storage = s.storage, m = a.commit, completed = s.completed] {
-                 storage->commit(*m);
+               [committer = s.committer, m = a.commit, completed = s.completed] {
+                 committer->commit(*m);
                  completed->push_back(int64_t(m->checkpoint_id));
                },
                [me, attempt, id](const std::string& err) { caf::anon_send(me, committed_atom::value, attempt, id, err); });
@@ -186,8 +186,8 @@ void carry_out(Self* self, MasterActions&& a) {
     s.restart_points[attempt] = out;
     s.io->post(
         s.strand,
-        [storage = s.storage, graph = s.graph, out, completed = s.completed, origin = s.origin] {
-          *out = restart_point(*storage, *completed, origin, *graph);
+        [committer = s.committer, graph = s.graph, out, completed = s.completed, origin = s.origin] {
+          *out = restart_point(*committer, *completed, origin, *graph);
         },
         [me, attempt](const std::string& err) { caf::anon_send(me, point_atom::value, attempt, err); });
   }
@@ -203,7 +203,7 @@ void carry_out(Self* self, MasterActions&& a) {
 /// decisions with actors, timers and the I/O strand.
 caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
                          std::shared_ptr<const scheduler::ExecutionPlan> plan, IoExecutor* io, ProbeRegistry* probes,
-                         std::shared_ptr<std::promise<JobResult>> promise, std::shared_ptr<CheckpointCommitter> storage,
+                         std::shared_ptr<std::promise<JobResult>> promise, std::shared_ptr<CheckpointCommitter> committer,
                          std::shared_ptr<const RestoreState> restore, std::shared_ptr<CheckpointLog> cplog_,
                          std::string job_id) {
   auto& st = self->state;
@@ -213,17 +213,17 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
   st.probes = probes;
   st.promise = promise;
   st.started = std::chrono::steady_clock::now();
-  st.storage = storage;
-  if (storage) st.writer = std::make_shared<CheckpointWriter>(storage->directory());
+  st.committer = committer;
+  if (committer) st.writer = std::make_shared<CheckpointWriter>(committer->directory());
   if (restore && restore->checkpoint_id > 0) st.origin = restore->path;
   st.log = cplog_;
   st.strand = io->make_strand();
-  st.master = std::make_unique<JobMaster>(graph, plan, storage != nullptr, storage ? storage->highest_id() : 0, restore,
+  st.master = std::make_unique<JobMaster>(graph, plan, committer != nullptr, committer ? committer->highest_id() : 0, restore,
                                           std::move(job_id));
   carry_out(self, st.master->start(st.now_ms()));
   auto tick = std::chrono::milliseconds(
       std::clamp<int64_t>(graph->config.checkpoint.interval.count() / 10, 5, 100));
-  if (storage) self->send(self, tick_atom::value);
+  if (committer) self->send(self, tick_atom::value);
 
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& s = self->state;
@@ -313,7 +313,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
 /// Opens the checkpoint directory and reads the checkpoint to start from, before any actor
 /// runs. Throws JobError or CheckpointError with one sentence.
 struct Prepared {
-  std::shared_ptr<CheckpointCommitter> storage;
+  std::shared_ptr<CheckpointCommitter> committer;
   std::shared_ptr<const RestoreState> restore;
   bool already_finished = false;
 };
@@ -322,10 +322,10 @@ Prepared prepare(const JobGraph& g) {
   Prepared p;
   const auto& c = g.config.checkpoint;
   auto dir = c.dir.empty() ? (std::filesystem::path("checkpoints") / g.name).string() : c.dir;
-  if (c.enabled() || c.restore == "latest") p.storage = std::make_shared<CheckpointCommitter>(dir, c.retained);
+  if (c.enabled() || c.restore == "latest") p.committer = std::make_shared<CheckpointCommitter>(dir, c.retained);
   if (c.restore.empty()) {
     // Retention would delete them within a few checkpoints: never silently.
-    auto held = p.storage ? p.storage->complete_ids() : std::vector<uint64_t>{};
+    auto held = p.committer ? p.committer->complete_ids() : std::vector<uint64_t>{};
     if (!held.empty())
       throw UsageError("checkpoint directory '" + dir + "' holds checkpoints of an earlier run (newest chk-" +
                        std::to_string(held.back()) +
@@ -336,14 +336,14 @@ Prepared prepare(const JobGraph& g) {
   std::string path;
   if (c.restore == "latest") {
     std::vector<std::string> skipped;
-    m = p.storage->latest(&skipped);
+    m = p.committer->latest(&skipped);
     for (const auto& why : skipped) cplog()->warn("{}", why);
     if (!m) {
       log::runtime()->warn("job '{}': no usable checkpoint in '{}'; starting from scratch", g.name, dir);
       p.restore = from_scratch();  // what newer, unusable checkpoints committed is rolled back
       return p;
     }
-    path = p.storage->checkpoint_dir(m->checkpoint_id).string();
+    path = p.committer->checkpoint_dir(m->checkpoint_id).string();
   } else {
     path = c.restore;
     if (std::filesystem::is_regular_file(path)) path = std::filesystem::path(path).parent_path().string();
@@ -416,7 +416,7 @@ class EmbeddedJob final : public JobHandle {
     cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
     cfg_.set("logger.verbosity", caf::atom("quiet"));
     sys_ = std::make_unique<caf::actor_system>(cfg_);
-    master_ = sys_->spawn(job_master, graph, plan, io_.get(), probes_.get(), promise, prep.storage, prep.restore, log_, id_);
+    master_ = sys_->spawn(job_master, graph, plan, io_.get(), probes_.get(), promise, prep.committer, prep.restore, log_, id_);
   }
   ~EmbeddedJob() override {
     if (result_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) cancel();
@@ -428,7 +428,7 @@ class EmbeddedJob final : public JobHandle {
   /// The result, once the I/O of the job's last messages (a sink's final commit) is done.
   JobResult wait() override {
     auto r = result_.get();
-    if (io_) io_->drain();
+    if (io_) io_->wait_idle();
     return r;
   }
   void cancel() override {

@@ -35,7 +35,7 @@ void IoExecutor::post(const std::shared_ptr<Strand>& strand, std::function<void(
   cv_.notify_one();
 }
 
-void IoExecutor::drain() {
+void IoExecutor::wait_idle() {
   std::unique_lock<std::mutex> l(mu_);
   idle_.wait(l, [&] { return running_ == 0 && ready_.empty(); });
 }

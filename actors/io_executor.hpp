@@ -29,7 +29,7 @@ class IoExecutor {
   std::shared_ptr<Strand> make_strand();
   void post(const std::shared_ptr<Strand>& strand, std::function<void()> job, Done done);
   /// Waits until every job posted so far has run.
-  void drain();
+  void wait_idle();
 
  private:
   void run();

@@ -195,7 +195,7 @@ void ResultPartition::on_credit(int ch, uint32_t credits) {
   send_ready(ch);
 }
 
-bool ResultPartition::drained() const {
+bool ResultPartition::all_sent() const {
   for (const auto& c : ch_)
     if (!c.closed || !c.queue.empty() || !c.staging.empty()) return false;
   return true;

@@ -63,7 +63,7 @@ class ResultPartition final : public detail::RecordPartition {
   /// The consumer of channel `ch` granted `credits` buffers.
   void on_credit(int ch, uint32_t credits);
   /// Every frame, EndOfPartition included, has been sent.
-  bool drained() const;
+  bool all_sent() const;
 
   const ChannelId& channel_id(int ch) const { return ch_[size_t(ch)].id; }
   uint64_t records_out() const { return records_out_; }

@@ -54,7 +54,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     std::unique_ptr<KeyedStateBackend> keyed;
     OperatorStateStore op_state;
     bool available = true;
-    bool checkpointing() const override { return task->spec.storage != nullptr; }
+    bool checkpointing() const override { return task->spec.writer != nullptr; }
     std::optional<int64_t> restored_checkpoint() const override {
       if (!task->spec.restore) return std::nullopt;
       return int64_t(task->spec.restore->checkpoint_id);
@@ -239,8 +239,8 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       in.channels += x.channels_per_consumer();
     }
     for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
-    if (spec.storage)
-      checkpoint = std::make_unique<TaskCheckpoint>(*this, *gates, *transport, spec.storage, config->checkpoint,
+    if (spec.writer)
+      checkpoint = std::make_unique<TaskCheckpoint>(*this, *gates, *transport, spec.writer, config->checkpoint,
                                                     spec.task, spec.subtask);
   }
 
@@ -500,7 +500,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   void end_of_input() {
     if (input_ended) return;
     input_ended = true;
-    if (spec.storage) {
+    if (spec.writer) {
       ended_after = checkpoint ? checkpoint->last_snapshot() : 0;
       transport->input_ended(ended_after);
     }
@@ -510,7 +510,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   /// checkpoint taken after the end completed, so that the last records are committed.
   void maybe_close() {
     if (state != TaskState::running || !input_ended || closed_channels != gates->channels()) return;
-    if (spec.storage && !final_done) return;
+    if (spec.writer && !final_done) return;
     finish();
   }
 
@@ -528,8 +528,8 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
         request.checkpoint_id = id;
         request.max_parallelism = config->max_parallelism;
         request.incremental = !savepoint;
-        request.share = [storage = spec.storage, id](const std::string& from, const std::string& name) {
-          auto f = storage->share_file(uint64_t(id), from, name);
+        request.share = [writer = spec.writer, id](const std::string& from, const std::string& name) {
+          auto f = writer->share_file(uint64_t(id), from, name);
           return std::pair{f.size, f.checksum};
         };
         deferred.emplace_back(i, ctx.keyed->snapshot_deferred(request));
@@ -588,7 +588,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   void check_done() {
     if (state != TaskState::finishing || io_pending > 0) return;
     for (auto& p : partitions)
-      if (!p->drained()) return;
+      if (!p->all_sent()) return;
     state = TaskState::finished;
     enter(Activity::idle);
   }

@@ -66,7 +66,7 @@ struct TaskSpec {
   int task = 0;
   int subtask = 0;
   /// Where checkpoints go; null when the job does not checkpoint.
-  std::shared_ptr<checkpoint::CheckpointWriter> storage;
+  std::shared_ptr<checkpoint::CheckpointWriter> writer;
   /// The checkpoint the job starts from; null for a fresh start.
   std::shared_ptr<const RestoreState> restore;
   /// The job's id, for probes (from the deployment).

@@ -9,12 +9,12 @@
 namespace sluice::runtime {
 
 TaskCheckpoint::TaskCheckpoint(CheckpointedTask& task, InputGates& inputs, TaskTransport& transport,
-                               std::shared_ptr<checkpoint::CheckpointWriter> storage, const CheckpointConfig& config,
+                               std::shared_ptr<checkpoint::CheckpointWriter> writer, const CheckpointConfig& config,
                                int task_id, int subtask)
     : task_(task),
       inputs_(inputs),
       transport_(transport),
-      storage_(std::move(storage)),
+      writer_(std::move(writer)),
       mode_(config.mode),
       alignment_timeout_ns_(config.alignment_timeout.count() * 1000000),
       task_id_(task_id),
@@ -134,7 +134,7 @@ void TaskCheckpoint::maybe_ack() {
   stats_.checkpoint_alignment_ms = ack->alignment_ms;
   stats_.checkpoint_sync_ms = ack->sync_ms;
   stats_.checkpoint_inflight_bytes = inflight;
-  auto storage = storage_;
+  auto writer = writer_;
   auto report = transport_.reporter();
   auto name = "task-" + std::to_string(task_id_) + "-" + std::to_string(subtask_);
   auto who = task_.describe();
@@ -142,12 +142,12 @@ void TaskCheckpoint::maybe_ack() {
   auto deferred = std::make_shared<DeferredSnapshots>(std::move(pending_->deferred));
   pending_.reset();
   auto written = written_;
-  task_.submit([storage, report, name, who, id, snap, ack, deferred, written] {
+  task_.submit([writer, report, name, who, id, snap, ack, deferred, written] {
     auto t0 = std::chrono::steady_clock::now();
     try {
       for (auto& [op, finish] : *deferred) snap->operators[op].keyed_state = finish();
       deferred->clear();
-      ack->file = storage->write_file(uint64_t(id), name, encode_snapshot(*snap));
+      ack->file = writer->write_file(uint64_t(id), name, encode_snapshot(*snap));
       ack->file.subtask = uint32_t(ack->subtask);
       uint64_t bytes = ack->file.size;  // what this checkpoint wrote: its file and newly shared ones
       for (const auto& op : snap->operators) {

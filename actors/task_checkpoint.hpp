@@ -48,11 +48,11 @@ class CheckpointedTask {
 
 /// The checkpoint choreography of one subtask, driven by input events, the coordinator's
 /// messages and time. The BarrierHandler makes every barrier decision; this class carries
-/// them out on the input gates, the pending snapshot and the storage.
+/// them out on the input gates, the pending snapshot and the checkpoint writer.
 class TaskCheckpoint {
  public:
   TaskCheckpoint(CheckpointedTask& task, InputGates& inputs, TaskTransport& transport,
-                 std::shared_ptr<checkpoint::CheckpointWriter> storage, const CheckpointConfig& config,
+                 std::shared_ptr<checkpoint::CheckpointWriter> writer, const CheckpointConfig& config,
                  int task_id, int subtask);
 
   /// A frame was queued on `c`: records that arrive while `c` records are channel state; a
@@ -109,7 +109,7 @@ class TaskCheckpoint {
   CheckpointedTask& task_;
   InputGates& inputs_;
   TaskTransport& transport_;
-  std::shared_ptr<checkpoint::CheckpointWriter> storage_;
+  std::shared_ptr<checkpoint::CheckpointWriter> writer_;
   CheckpointingMode mode_;
   int64_t alignment_timeout_ns_;
   int task_id_, subtask_;

@@ -89,7 +89,7 @@ TEST_CASE("end of input flushes records, then EndOfData, and end_partition close
   f.record(0, "last");
   f.part->watermark(77);
   f.part->end_input();
-  CHECK_FALSE(f.part->drained());
+  CHECK_FALSE(f.part->all_sent());
   f.part->end_partition();
   f.part->on_credit(0, 10);
   REQUIRE(f.sent.size() == 4);
@@ -98,5 +98,5 @@ TEST_CASE("end of input flushes records, then EndOfData, and end_partition close
   CHECK(FrameView(f.sent[1].frame).value() == 77);
   CHECK(FrameView(f.sent[2].frame).kind() == FrameKind::end_of_data);
   CHECK(FrameView(f.sent[3].frame).kind() == FrameKind::end_of_partition);
-  CHECK(f.part->drained());
+  CHECK(f.part->all_sent());
 }

@@ -80,7 +80,7 @@ struct Harness {
   ~Harness() {
     caf::anon_send_exit(producer, caf::exit_reason::user_shutdown);
     sched->run();
-    io.drain();    // the producer's last I/O job tells the master it is drained
+    io.wait_idle();  // the producer's last I/O job tells the master it is drained
     sched->run();  // ... which the master takes before the system shuts down
   }
   /// Runs every ready message; a task that busy-looped would never let this end.

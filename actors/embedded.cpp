@@ -39,9 +39,9 @@ std::shared_ptr<spdlog::logger> cplog() { return log::get("checkpoint"); }
 struct CheckpointLog {
   mutable std::mutex mu;
   std::vector<CheckpointInfo> infos;
-  CheckpointInfo* find(int64_t id) {
-    for (auto& i : infos)
-      if (i.id == id) return &i;
+  CheckpointInfo* find(int64_t id) {  // from the newest: the one asked for is nearly always recent
+    for (auto it = infos.rbegin(); it != infos.rend(); ++it)
+      if (it->id == id) return &*it;
     return nullptr;
   }
 };
@@ -167,13 +167,14 @@ void carry_out(Self* self, MasterActions&& a) {
     it->second.deliver(encode(ClientReply{r.checkpoint, r.error}));
     s.clients.erase(it);
   }
-  if (!a.changed.empty()) {
+  if (!a.changed.empty()) {  // a few recent entries: both searches start from the newest
     std::lock_guard<std::mutex> l(s.log->mu);
-    for (const auto& i : s.master->checkpoints())
-      if (std::find(a.changed.begin(), a.changed.end(), i.id) != a.changed.end()) {
-        if (auto* mine = s.log->find(i.id)) *mine = i;
-        else s.log->infos.push_back(i);
-      }
+    for (auto id : a.changed) {
+      const auto* i = s.master->checkpoint(id);
+      if (!i) continue;
+      if (auto* mine = s.log->find(id)) *mine = *i;
+      else s.log->infos.push_back(*i);
+    }
   }
   if (a.deploy) deploy(self, *a.deploy, std::move(a.restore));
   if (a.restart_after_ms)
@@ -244,24 +245,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
           log::runtime()->error("job '{}': a task report was dropped: {}", s.graph->name, e.what());
           return;
         }
-        if (r.task >= int(s.plan->tasks.size()) || r.subtask >= s.plan->tasks[size_t(r.task)].parallelism) {
-          log::runtime()->error("job '{}': a report names subtask {} of task {}, which the job does not have",
-                                s.graph->name, r.subtask + 1, r.task);
-          return;
-        }
-        auto now = s.now_ms();
-        auto& m = *s.master;
-        switch (r.kind) {
-          case TaskReport::Kind::finished: carry_out(self, m.on_task_finished(r.attempt, r.task, r.subtask, now)); break;
-          case TaskReport::Kind::failed: carry_out(self, m.on_task_failed(r.attempt, r.error, r.permanent, now)); break;
-          case TaskReport::Kind::ack: carry_out(self, m.on_ack(r.attempt, r.ack, now)); break;
-          case TaskReport::Kind::decline:
-            carry_out(self, m.on_decline(r.attempt, r.task, r.subtask, r.checkpoint, r.error, now));
-            break;
-          case TaskReport::Kind::input_ended:
-            carry_out(self, m.on_input_ended(r.attempt, r.task, r.subtask, r.checkpoint, now));
-            break;
-        }
+        carry_out(self, s.master->on_report(r, s.now_ms()));
       },
       [self](client_atom, const ControlBuffer& b) {
         auto& s = self->state;

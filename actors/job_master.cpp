@@ -40,15 +40,10 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<cons
                      std::string job_id)
     : graph_(std::move(graph)),
       plan_(std::move(plan)),
+      base_(plan_->subtask_offsets()),
       job_id_(std::move(job_id)),
       checkpointing_(checkpointing),
       restore_(std::move(restore)) {
-  size_t base = 0;
-  for (const auto& t : plan_->tasks) {
-    base_.push_back(base);
-    base += size_t(t.parallelism);
-  }
-  base_.push_back(base);
   if (checkpointing_) {
     next_id_ = int64_t(storage_highest) + 1;
     if (restore_) next_id_ = std::max<int64_t>(next_id_, int64_t(restore_->checkpoint_id) + 1);
@@ -80,11 +75,13 @@ TaskDeployment JobMaster::deployment(int index) const {
   return d;
 }
 
-CheckpointInfo* JobMaster::info(int64_t id) {
+const CheckpointInfo* JobMaster::checkpoint(int64_t id) const {
   for (auto it = history_.rbegin(); it != history_.rend(); ++it)
     if (it->id == id) return &*it;
   return nullptr;
 }
+
+CheckpointInfo* JobMaster::info(int64_t id) { return const_cast<CheckpointInfo*>(checkpoint(id)); }
 
 /// The subtasks as the coordinator sees them: flat indexes and which indexes feed each.
 static std::vector<checkpoint::SubtaskNode> subtask_nodes(const scheduler::ExecutionPlan& plan,
@@ -319,6 +316,24 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
 MasterActions JobMaster::on_time(int64_t now_ms) {
   if (ended_ || !coordinator_) return {};
   return handle(coordinator_->on_time(now_ms), now_ms);
+}
+
+MasterActions JobMaster::on_report(const TaskReport& r, int64_t now_ms) {
+  if (r.task < 0 || size_t(r.task) >= plan_->tasks.size() || r.subtask < 0 ||
+      r.subtask >= plan_->tasks[size_t(r.task)].parallelism ||
+      (r.kind == TaskReport::Kind::ack && (r.ack.task != r.task || r.ack.subtask != r.subtask))) {
+    log::runtime()->error("job '{}': a report names subtask {} of task {}, which the job does not have", graph_->name,
+                          r.subtask + 1, r.task);
+    return {};
+  }
+  switch (r.kind) {
+    case TaskReport::Kind::finished: return on_task_finished(r.attempt, r.task, r.subtask, now_ms);
+    case TaskReport::Kind::failed: return on_task_failed(r.attempt, r.error, r.permanent, now_ms);
+    case TaskReport::Kind::ack: return on_ack(r.attempt, r.ack, now_ms);
+    case TaskReport::Kind::decline: return on_decline(r.attempt, r.task, r.subtask, r.checkpoint, r.error, now_ms);
+    case TaskReport::Kind::input_ended: return on_input_ended(r.attempt, r.task, r.subtask, r.checkpoint, now_ms);
+  }
+  return {};
 }
 
 MasterActions JobMaster::on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms) {

@@ -72,6 +72,10 @@ class JobMaster {
   MasterActions start(int64_t now_ms);
   MasterActions on_time(int64_t now_ms);
 
+  /// A subtask's report, as it came over the wire: dispatched to the methods below; one naming
+  /// a task or subtask the job does not have is dropped with an error in the log.
+  MasterActions on_report(const TaskReport& r, int64_t now_ms);
+
   // From the current run's subtasks (reports of other runs are ignored).
   MasterActions on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms);
   /// `permanent`: a restart cannot help (the restore itself failed).
@@ -102,6 +106,8 @@ class JobMaster {
   TaskDeployment deployment(int index) const;
 
   const std::vector<CheckpointInfo>& checkpoints() const { return history_; }
+  /// Checkpoint `id` in checkpoints(), or null (searched from the newest).
+  const CheckpointInfo* checkpoint(int64_t id) const;
   int32_t attempt() const { return attempt_; }
   bool ended() const { return ended_; }
   /// Flat index of subtask `subtask` of task `task`.
@@ -127,8 +133,8 @@ class JobMaster {
 
   std::shared_ptr<const JobGraph> graph_;
   std::shared_ptr<const scheduler::ExecutionPlan> plan_;
-  std::string job_id_;
   std::vector<size_t> base_;  // first flat index of each task; back() is the total
+  std::string job_id_;
   bool checkpointing_;
 
   bool ended_ = false;  // no more events are acted on; the result waits for every actor to go

@@ -122,11 +122,7 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
   self->attach_functor([io = env.io, strand = st.strand, master = env.master, attempt = env.attempt] {
     io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, drained_atom::value, attempt); });
   });
-  size_t base = 0;
-  for (const auto& t : spec.plan->tasks) {
-    st.base.push_back(base);
-    base += size_t(t.parallelism);
-  }
+  st.base = spec.plan->subtask_offsets();
   st.tasks_of_edge.resize(spec.graph->edges.size());
   for (const auto& x : spec.plan->exchanges) st.tasks_of_edge[size_t(x.edge)] = {x.source_task, x.target_task};
   st.runtime = std::make_unique<TaskRuntime>(spec, st);

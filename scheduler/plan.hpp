@@ -57,6 +57,13 @@ struct ExecutionPlan {
   /// The partitioning of every job edge after resolving `unset`.
   std::vector<Partitioning> edge_partitioning;
 
+  /// The flat index of each task's subtask 0 (tasks in plan order, subtasks within), and the
+  /// number of subtasks last: how the master, the tasks and the probes number subtasks.
+  std::vector<size_t> subtask_offsets() const {
+    std::vector<size_t> out{0};
+    for (const auto& t : tasks) out.push_back(out.back() + size_t(t.parallelism));
+    return out;
+  }
   /// Subtasks (actors) of the plan.
   uint64_t subtask_count() const {
     uint64_t n = 0;

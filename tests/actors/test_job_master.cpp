@@ -300,3 +300,31 @@ TEST_CASE("a cancel answers every waiting client and ends once all actors are do
   REQUIRE(a.result);
   CHECK(a.result->error == "job 'jm' was canceled");
 }
+
+TEST_CASE("a report as it came over the wire is dispatched, and one naming a subtask the job lacks is dropped",
+          "[job_master]") {
+  Fixture f;
+  f.master->start(0);
+  f.master->on_time(100);
+  TaskReport bad;
+  bad.kind = TaskReport::Kind::failed;
+  bad.task = 7;
+  bad.error = "forged";
+  CHECK(f.master->on_report(bad, 110).commands.empty());
+  bad.task = 1;
+  bad.subtask = 2;  // the task has subtasks 0 and 1
+  CHECK(f.master->on_report(bad, 110).commands.empty());
+  CHECK_FALSE(f.master->ended());
+  // Acks of every subtask through on_report complete the checkpoint.
+  MasterActions a;
+  for (int i = 0; i < 4; ++i) {
+    TaskReport r;
+    r.kind = TaskReport::Kind::ack;
+    r.task = r.ack.task = i / 2;
+    r.subtask = r.ack.subtask = i % 2;
+    r.ack.checkpoint_id = 1;
+    a += f.master->on_report(r, 120);
+  }
+  REQUIRE(a.commit);
+  CHECK(a.commit->checkpoint_id == 1);
+}

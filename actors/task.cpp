@@ -51,7 +51,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     Impl* task = nullptr;
     int index = 0;
     std::string name;
-    std::unique_ptr<KeyedStateBackend> keyed;
+    std::unique_ptr<CheckpointableBackend> keyed;
     OperatorStateStore op_state;
     bool available = true;
     bool checkpointing() const override { return task->spec.writer != nullptr; }
@@ -130,9 +130,9 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   int64_t since = 0;
   int64_t spent[3] = {0, 0, 0};
 
-  std::unique_ptr<KeyedStateBackend> make_backend() {
+  std::unique_ptr<CheckpointableBackend> make_backend() {
     auto now = [this] { return processing_time(); };
-    if (config->state_backend == StateBackendKind::heap) return make_heap_backend(now);
+    if (config->state_backend == StateBackendKind::heap) return make_heap_keyed_backend(now);
     auto dir = config->state_dir.empty() ? std::filesystem::temp_directory_path().string() : config->state_dir;
     return checkpoint::make_rocksdb_backend(dir, now);
   }

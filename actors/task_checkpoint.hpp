@@ -21,7 +21,7 @@ namespace sluice::runtime {
 
 
 /// Keyed state whose snapshot finishes on the I/O executor, by operator index.
-using DeferredSnapshots = std::vector<std::pair<size_t, KeyedStateBackend::DeferredSnapshot>>;
+using DeferredSnapshots = std::vector<std::pair<size_t, CheckpointableBackend::DeferredSnapshot>>;
 
 /// What a checkpoint needs of the rest of its subtask: the operators' state, the output
 /// partitions, the I/O executor.

@@ -203,7 +203,7 @@ struct RocksDbKeyedStateBackend::Store {
 
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                                                    std::function<int64_t()> now)
-    : StoringKeyedStateBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_shared<Store>()) {
+    : CheckpointableBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_shared<Store>()) {
   store_->dir = dir_;  // removed with the store, also when opening fails
   store_->open(dir_ / "db");
   std::random_device rd;
@@ -314,10 +314,10 @@ bool is_table_file(const std::string& name) { return name.size() > 4 && name.end
 
 }  // namespace
 
-KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
+CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
   if (request.incremental && request.share) return incremental_snapshot(request);
   auto store = store_;
-  auto timers = std::make_shared<KeyedStateSnapshot>();
+  auto timers = std::make_shared<BackendSnapshot>();
   timers->fingerprints = fingerprints();
   timers->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
   timers->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
@@ -328,7 +328,7 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(
   auto names = store->names;
   auto dir = dir_;
   return [store, timers, pinned, families, names, dir] {
-    KeyedStateSnapshot out = std::move(*timers);
+    BackendSnapshot out = std::move(*timers);
     for (size_t space = 0; space < families.size(); ++space) {
       rocksdb::ReadOptions ro = store->read;
       ro.snapshot = pinned.get();
@@ -354,7 +354,7 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(
 /// The synchronous part: a RocksDB checkpoint of the store (memtables flushed, since writes
 /// skip the log; SST files hard-linked). The returned function shares every SST file that
 /// the last confirmed checkpoint did not share already, and inlines the small files.
-KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapshot(const SnapshotRequest& request) {
+CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapshot(const SnapshotRequest& request) {
   auto& st = *store_;
   auto local = std::make_shared<LocalCheckpoint>();
   local->dir = dir_ / ("chk-" + std::to_string(request.checkpoint_id));
@@ -368,7 +368,7 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapsh
   if (!s.ok())
     throw JobError("RocksDB state backend in '" + dir_.string() + "' could not take checkpoint " +
                    std::to_string(request.checkpoint_id) + ": " + s.ToString());
-  auto head = std::make_shared<KeyedStateSnapshot>();
+  auto head = std::make_shared<BackendSnapshot>();
   head->fingerprints = fingerprints();
   head->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
   head->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
@@ -381,12 +381,12 @@ KeyedStateBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapsh
   auto share = request.share;
   // The store keeps the working directory, which holds the local checkpoint, until read.
   return [store = store_, local, head, shared, base, prefix, share] {
-    KeyedStateSnapshot out = std::move(*head);
+    BackendSnapshot out = std::move(*head);
     std::vector<std::filesystem::path> paths;
     for (const auto& entry : std::filesystem::directory_iterator(local->dir)) paths.push_back(entry.path());
     std::sort(paths.begin(), paths.end());
     for (const auto& p : paths) {
-      KeyedStateSnapshot::File f;
+      BackendSnapshot::File f;
       f.name = p.filename().string();
       if (is_table_file(f.name)) {
         auto it = base ? base->find(f.name) : SharedFiles::const_iterator{};
@@ -432,7 +432,7 @@ void RocksDbKeyedStateBackend::notify_checkpoint_complete(int64_t id) {
 
 namespace {
 /// Puts the files of an incremental snapshot into `dir` (a new store directory).
-void materialize(const std::vector<KeyedStateSnapshot::File>& files, const std::filesystem::path& dir) {
+void materialize(const std::vector<BackendSnapshot::File>& files, const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   std::filesystem::create_directories(dir, ec);
@@ -455,7 +455,7 @@ void materialize(const std::vector<KeyedStateSnapshot::File>& files, const std::
 }
 }  // namespace
 
-void RocksDbKeyedStateBackend::restore_files(const std::vector<KeyedStateSnapshot::File>& files, KeyGroupRange range,
+void RocksDbKeyedStateBackend::restore_files(const std::vector<BackendSnapshot::File>& files, KeyGroupRange range,
                                              KeyGroupRange from) {
   auto& st = *store_;
   if (range == from && st.names.empty() && !restored_) {
@@ -512,7 +512,7 @@ void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::E
 }  // namespace sluice::checkpoint
 
 namespace sluice::checkpoint {
-std::unique_ptr<KeyedStateBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now) {
+std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now) {
   return std::make_unique<RocksDbKeyedStateBackend>(base_dir, std::move(now));
 }
 }  // namespace sluice::checkpoint

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "sluice/state.hpp"
+#include "operators/engine/keyed_backend.hpp"
 
 namespace sluice::checkpoint {
 
@@ -25,7 +25,7 @@ namespace sluice::checkpoint {
 /// written), so a checkpoint costs what was flushed or compacted since that one. Each named state is its own column family, created on
 /// first use. Every RocksDB failure becomes a JobError naming the directory and the state.
 /// Not thread-safe: one subtask's thread uses it.
-class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public ByteStore {
+class RocksDbKeyedStateBackend final : public CheckpointableBackend, public ByteStore {
  public:
   /// Opens a new, empty store in a new directory under `base_dir` (created if missing).
   /// `now` gives processing time in ms (for TTL).
@@ -63,13 +63,13 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
  protected:
   void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;
   void restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) override;
-  void restore_files(const std::vector<KeyedStateSnapshot::File>& files, KeyGroupRange range,
+  void restore_files(const std::vector<BackendSnapshot::File>& files, KeyGroupRange range,
                      KeyGroupRange from) override;
 
  private:
   struct Store;
   /// SST files shared by a checkpoint, by their name in the store.
-  using SharedFiles = std::map<std::string, KeyedStateSnapshot::File>;
+  using SharedFiles = std::map<std::string, BackendSnapshot::File>;
   DeferredSnapshot incremental_snapshot(const SnapshotRequest& request);
 
   std::filesystem::path dir_;              // the working directory: db/, chk-<n>/, restore-<n>/
@@ -84,6 +84,6 @@ class RocksDbKeyedStateBackend final : public StoringKeyedStateBackend, public B
 /// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory
 /// under `base_dir`, removed with the backend. `now` gives processing time. The engine picks
 /// it from ExecutionConfig::state_backend; a job never names it.
-std::unique_ptr<KeyedStateBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now);
+std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now);
 
 }  // namespace sluice::checkpoint

@@ -103,7 +103,7 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
       if (version >= 2)
         for (auto& [name, shared, size, checksum, bytes] : Codec<std::vector<FileTuple>>::decode(r))
           op.keyed_state.files.push_back(
-              KeyedStateSnapshot::File{std::move(name), std::move(shared), size, checksum, std::move(bytes), {}, false});
+              BackendSnapshot::File{std::move(name), std::move(shared), size, checksum, std::move(bytes), {}, false});
       op.keyed_state.event_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.processing_timers = timers_in(Codec<std::vector<TimerTuple>>::decode(r));
       op.keyed_state.fingerprints = Codec<std::vector<std::pair<std::string, std::string>>>::decode(r);

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/state.hpp"
+#include "operators/engine/keyed_backend.hpp"
 
 namespace sluice::checkpoint {
 
@@ -30,7 +30,7 @@ struct ChannelRecords {
 struct OperatorSnapshot {
   std::string operator_id;
   bool keyed = false;
-  KeyedStateSnapshot keyed_state;
+  BackendSnapshot keyed_state;
   OperatorStateStore::Encoded lists;
   /// What OperatorBase::snapshot_state returned (a source's position, a sink's transactions).
   std::string custom;

@@ -23,9 +23,9 @@ void HeapKeyedStateBackend::snapshot_entries(int max_parallelism,
   for (const auto& [name, entries] : pending_) out.insert(out.end(), entries.begin(), entries.end());
 }
 
-KeyedStateBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
+CheckpointableBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
   int max_parallelism = request.max_parallelism;
-  auto s = std::make_shared<KeyedStateSnapshot>();
+  auto s = std::make_shared<BackendSnapshot>();
   s->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
   s->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
   s->fingerprints = fingerprints();
@@ -61,7 +61,10 @@ KeyedStateBackend::Size HeapKeyedStateBackend::size() const {
 }  // namespace sluice::detail
 
 namespace sluice {
-std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now) {
+std::unique_ptr<CheckpointableBackend> make_heap_keyed_backend(std::function<int64_t()> now) {
   return std::make_unique<detail::HeapKeyedStateBackend>(std::move(now));
+}
+std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now) {
+  return make_heap_keyed_backend(std::move(now));
 }
 }  // namespace sluice

@@ -6,15 +6,15 @@
 #include <memory>
 #include <string>
 
-#include "sluice/state.hpp"
+#include "operators/engine/keyed_backend.hpp"
 
 namespace sluice::detail {
 
 /// Keeps keyed state as C++ objects in memory (the fast default backend).
-class HeapKeyedStateBackend final : public StoringKeyedStateBackend {
+class HeapKeyedStateBackend final : public CheckpointableBackend {
  public:
   /// `now` gives processing time in ms (for TTL).
-  explicit HeapKeyedStateBackend(std::function<int64_t()> now) : StoringKeyedStateBackend(std::move(now)) {}
+  explicit HeapKeyedStateBackend(std::function<int64_t()> now) : CheckpointableBackend(std::move(now)) {}
   StateTable* heap_table(const std::string& name,
                          const std::function<std::unique_ptr<StateTable>()>& make) override;
   ByteStore* byte_store() override { return nullptr; }

@@ -56,14 +56,14 @@ struct SharedArea {
     return r;
   }
   /// The snapshot as a restore sees it: shared files located.
-  KeyedStateSnapshot located(KeyedStateSnapshot s) const {
+  BackendSnapshot located(BackendSnapshot s) const {
     for (auto& f : s.files)
       if (!f.shared.empty()) f.path = (dir / f.shared).string();
     return s;
   }
 };
 
-std::set<std::string> shared_names(const KeyedStateSnapshot& s) {
+std::set<std::string> shared_names(const BackendSnapshot& s) {
   std::set<std::string> out;
   for (const auto& f : s.files)
     if (!f.shared.empty()) out.insert(f.shared);
@@ -143,7 +143,7 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
     CHECK(savepoint.entries.size() == 2000);
   }
   SECTION("the heap backend refuses RocksDB files with a sentence") {
-    auto heap = make_heap_backend(now);
+    auto heap = make_heap_keyed_backend(now);
     CHECK_THROWS_WITH(heap->restore(area.located(second), KeyGroupRange{0, 128}, KeyGroupRange{0, 128}),
                       Catch::Contains("only the RocksDB state backend restores"));
   }

@@ -18,6 +18,10 @@ lib=$(ldd "$prefix/bin/sluice" | awk '/libsluice/ {print $3}')
 [ -n "$lib" ] && [ "$(realpath "$lib")" = "$(realpath "$prefix")/lib/libsluice.so" ] ||
   fail "installed sluice loads '$lib', not $prefix's libsluice"
 "$prefix/bin/nexmark" --help >/dev/null || fail "installed nexmark does not start"
+# Engine-only interfaces stay out of the public headers (they would change the job fingerprint).
+if grep -rqE "CheckpointableBackend|SnapshotRequest|BackendSnapshot" "$prefix/include"; then
+  fail "the installed headers declare engine-only snapshot interfaces: $(grep -rlE 'CheckpointableBackend|SnapshotRequest|BackendSnapshot' "$prefix/include")"
+fi
 
 # A job project outside the tree, made by the installed sluice.
 "$prefix/bin/sluice" new-job "$work/Click-Sessions" >/dev/null

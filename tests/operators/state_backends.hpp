@@ -18,7 +18,7 @@ namespace test_support {
 
 struct BackendCase {
   std::string name;
-  std::function<std::unique_ptr<sluice::KeyedStateBackend>(std::function<int64_t()>)> make;
+  std::function<std::unique_ptr<sluice::CheckpointableBackend>(std::function<int64_t()>)> make;
 };
 
 /// A directory of this test process under the system's temp directory, removed at exit:
@@ -39,7 +39,7 @@ inline const std::string& rocksdb_base_dir() {
 
 /// Every keyed state backend: each state test runs once per entry.
 inline std::vector<BackendCase> state_backends() {
-  return {{"heap", [](std::function<int64_t()> now) { return sluice::make_heap_backend(std::move(now)); }},
+  return {{"heap", [](std::function<int64_t()> now) { return sluice::make_heap_keyed_backend(std::move(now)); }},
           {"rocksdb", [](std::function<int64_t()> now) {
              return sluice::checkpoint::make_rocksdb_backend(rocksdb_base_dir(), std::move(now));
            }}};

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 namespace {
 struct Fixture {
   int64_t now = 1000;
-  std::unique_ptr<KeyedStateBackend> b;
+  std::unique_ptr<CheckpointableBackend> b;
   explicit Fixture(const test_support::BackendCase& c) : b(c.make([this] { return now; })) {}
   void key(const std::string& k) {
     auto bytes = encode_to_bytes(k);

@@ -333,7 +333,7 @@ TEST_CASE("tumbling event-time windows reduce per key and fire when the watermar
       h->process_watermark(100);
       CHECK(h->output() == std::vector<testing::Emitted<Ev>>{{{"a", 4}, 19}});
       CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
-      CHECK(h->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
     }
   }
 }
@@ -372,7 +372,7 @@ TEST_CASE(
       feed(process);
       CHECK(process->output_values() == Strings{"a [0, 10) 1,3", "b [0, 10) 7", "a [10, 20) 2"});
       CHECK(timestamps_of(process->output()) == std::vector<int64_t>{9, 9, 19});
-      CHECK(process->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*process->backend(), 128).entries.empty());
 
       auto reduce = harness<std::string>(backend, [](auto& s) {
         return s.window(TumblingEventTimeWindows::of(10ms)).reduce(sum, Describe<Ev>());
@@ -386,7 +386,7 @@ TEST_CASE(
       feed(aggregate);
       CHECK(aggregate->output_values() == Strings{"a [0, 10) 2", "b [0, 10) 1", "a [10, 20) 1"});
       CHECK(aggregate->pending_timers() == std::pair<size_t, size_t>{0, 0});
-      CHECK(aggregate->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*aggregate->backend(), 128).entries.empty());
     }
   }
 }
@@ -575,7 +575,7 @@ TEST_CASE("sessions: a gap of exactly the session gap merges, one more splits", 
       CHECK(h->output_values() == Strings{"b [3, 15) 2", "a [0, 20) 2", "a [21, 31) 1"});
       CHECK(timestamps_of(h->output()) == std::vector<int64_t>{14, 19, 30});
       CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
-      CHECK(h->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
     }
   }
 }
@@ -600,7 +600,7 @@ TEST_CASE("sessions: a late element that bridges two sessions merges them and fi
       CHECK(h->output_values() == Strings{"a [0, 10) 1", "a [0, 30) 1,2,3"});
       h->process_watermark(129);  // cleanup of [0,30): 29 + 100
       CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
-      CHECK(h->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
       h->process_element({"a", 4},
                          20);  // its session [20,30) ended more than the lateness ago: dropped
       h->end_input();
@@ -685,7 +685,7 @@ TEST_CASE("at the end of input every event-time window fires", "[windows]") {
       h->end_input();
       CHECK(h->output_values() == Strings{"a [-10, 10) 1", "a [0, 20) 1,2", "a [10, 30) 2"});
       CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
-      CHECK(h->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
     }
   }
 }
@@ -722,7 +722,7 @@ TEST_CASE("a window is cleaned up even when its trigger deletes the timer at the
       CHECK(values_of(h->output()) == std::vector<Ev>{{"a", -1}});
       h->process_watermark(9);
       CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
-      CHECK(h->backend()->snapshot(128).entries.empty());
+      CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
     }
   }
 }
@@ -743,7 +743,7 @@ TEST_CASE("window contents, sessions and timers snapshot on one backend and rest
         auto restored = [&](const KeyedStateSnapshot& snap) {
           return test_support::BackendCase{to.name, [&to, snap](std::function<int64_t()> now) {
                                              auto b = to.make(std::move(now));
-                                             b->restore(snap, KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+                                             b->restore(BackendSnapshot(snap), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
                                              return b;
                                            }};
         };
@@ -755,7 +755,7 @@ TEST_CASE("window contents, sessions and timers snapshot on one backend and rest
         before->process_element({"a", 2}, 5);
         before->process_element({"b", 3}, 3);
         before->process_element({"a", 9}, 30);
-        auto after = harness<std::string>(restored(before->backend()->snapshot(128)), sessions);
+        auto after = harness<std::string>(restored(snapshot_keyed_state(*before->backend(), 128)), sessions);
         after->process_element({"a", 4}, 12);  // merges into [0,22)
         after->process_element({"a", 5}, 20);  // bridges to [30,40)
         after->process_watermark(100);
@@ -771,7 +771,7 @@ TEST_CASE("window contents, sessions and timers snapshot on one backend and rest
           first->process_element({"a", v}, v);
           expected += std::to_string(v) + ",";
         }
-        auto second = harness<std::string>(restored(first->backend()->snapshot(128)), tumbling);
+        auto second = harness<std::string>(restored(snapshot_keyed_state(*first->backend(), 128)), tumbling);
         second->process_element({"a", 70}, 999);
         second->end_input();
         CHECK(second->output_values() == Strings{expected + "70"});

@@ -1,4 +1,5 @@
-// operators/include/sluice/state.hpp — keyed state: descriptors, handles with optional TTL, and the backend interface behind them.
+// operators/include/sluice/state.hpp — keyed state: descriptors, handles with optional TTL, and the
+// backend interface behind them.
 #pragma once
 
 #include <chrono>
@@ -26,8 +27,12 @@ struct StateTtl {
   /// What restarts an entry's clock: writes only (default), or reads too.
   enum class Update { on_create_and_write, on_read_and_write } update = Update::on_create_and_write;
   bool enabled() const { return ttl.count() > 0; }
-  static StateTtl after_write(std::chrono::milliseconds t) { return {t, Update::on_create_and_write}; }
-  static StateTtl after_read_or_write(std::chrono::milliseconds t) { return {t, Update::on_read_and_write}; }
+  static StateTtl after_write(std::chrono::milliseconds t) {
+    return {t, Update::on_create_and_write};
+  }
+  static StateTtl after_read_or_write(std::chrono::milliseconds t) {
+    return {t, Update::on_read_and_write};
+  }
 };
 
 /// Folds inputs into an accumulator and reads a result from it (Flink's AggregateFunction).
@@ -203,7 +208,8 @@ class OperatorStateStore {
     for (auto& [name, list] : lists_)
       if (name == d.name) {
         auto* typed = dynamic_cast<detail::OperatorList<T>*>(list.get());
-        if (!typed) throw JobError("operator state '" + d.name + "' was opened before as another type");
+        if (!typed)
+          throw JobError("operator state '" + d.name + "' was opened before as another type");
         return *typed;
       }
     auto list = std::make_unique<detail::OperatorList<T>>();
@@ -238,7 +244,7 @@ class OperatorStateStore {
 /// another parallelism (entries carry their key group).
 struct KeyedStateSnapshot {
   struct Entry {
-    std::string state;     ///< the state's name
+    std::string state;  ///< the state's name
     int key_group = 0;
     std::string key;       ///< the encoded key
     bool map = false;      ///< an entry of map state
@@ -247,38 +253,10 @@ struct KeyedStateSnapshot {
     bool operator==(const Entry&) const = default;
   };
   std::vector<Entry> entries;
-  /// A backend's own files, in place of `entries` (RocksDB's incremental checkpoints): large
-  /// immutable files are stored once in the checkpoint storage's shared area and referenced
-  /// by every checkpoint that contains them; small ones are inline. Only the backend that
-  /// wrote them reads them back.
-  struct File {
-    std::string name;       ///< its name in the backend's directory (000012.sst, MANIFEST-000005)
-    std::string shared;     ///< its name in the shared area; empty: the file is inline in `bytes`
-    uint64_t size = 0;      ///< of a shared file
-    uint64_t checksum = 0;  ///< of a shared file (FNV-1a 64)
-    std::string bytes;
-    std::string path;       ///< on restore: where the shared file is (set by the runtime)
-    bool fresh = false;     ///< this snapshot copied the shared file (not kept in checkpoints)
-    bool operator==(const File&) const = default;
-  };
-  std::vector<File> files;
   std::vector<detail::Timer> event_timers;
   std::vector<detail::Timer> processing_timers;
   /// Each state's name and codec fingerprint (kind, value types, TTL).
   std::vector<std::pair<std::string, std::string>> fingerprints;
-};
-
-/// What a checkpoint asks of a keyed state backend.
-struct SnapshotRequest {
-  int64_t checkpoint_id = 0;
-  int max_parallelism = default_max_parallelism;
-  /// Checkpoints may be incremental; savepoints never are (they hold entries, which any
-  /// backend restores at any parallelism).
-  bool incremental = false;
-  /// Copies the file at `local_path` durably into the checkpoint storage's shared area under
-  /// `name` (replacing a file of that name, which has the same bytes: names identify files)
-  /// and returns its size and checksum. Called on the I/O executor.
-  std::function<std::pair<uint64_t, uint64_t>(const std::string& local_path, const std::string& name)> share;
 };
 
 /// Storage for one named state of one operator, owned by a heap backend.
@@ -295,14 +273,15 @@ class StateTable {
                         std::vector<KeyedStateSnapshot::Entry>& out) const = 0;
   /// Takes entries of this state back (decoding them).
   virtual void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) = 0;
-  /// A snapshot in two parts (see KeyedStateBackend::snapshot_deferred): tables copy their
+  /// A snapshot in two parts (a checkpoint's synchronous and asynchronous parts): tables copy their
   /// objects now and encode them in the returned function, on another thread.
   using DeferredEntries = std::function<void(std::vector<KeyedStateSnapshot::Entry>&)>;
   virtual DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const {
     auto entries = std::make_shared<std::vector<KeyedStateSnapshot::Entry>>();
     snapshot(name, max_parallelism, *entries);
     return [entries](std::vector<KeyedStateSnapshot::Entry>& out) {
-      out.insert(out.end(), std::make_move_iterator(entries->begin()), std::make_move_iterator(entries->end()));
+      out.insert(out.end(), std::make_move_iterator(entries->begin()),
+                 std::make_move_iterator(entries->end()));
     };
   }
 };
@@ -323,9 +302,11 @@ class ByteStore {
                     const std::function<void(std::string_view, std::string_view)>& fn) = 0;
 };
 
-/// Keyed state of one subtask of one operator: the current key is set before each record
-/// and timer. A backend keeps objects (heap) or bytes (ByteStore); handles adapt to either,
-/// so job code does not change with the backend.
+/// Keyed state of one subtask of one operator, as state handles and timers see it: the
+/// current key is set before each record and timer. A backend keeps objects (heap) or bytes
+/// (ByteStore); handles adapt to either, so job code does not change with the backend. How a
+/// backend takes and restores snapshots is the engine's business, not declared here, so that
+/// it can change without changing what jobs compile against.
 class KeyedStateBackend {
  public:
   virtual ~KeyedStateBackend() = default;
@@ -339,27 +320,6 @@ class KeyedStateBackend {
                                  const std::function<std::unique_ptr<StateTable>()>& make) = 0;
   /// Byte backends: their store; null for heap backends.
   virtual ByteStore* byte_store() = 0;
-
-  /// Every entry and timer, in the backend-independent form.
-  KeyedStateSnapshot snapshot(int max_parallelism) {
-    KeyedStateSnapshot s;
-    snapshot_entries(max_parallelism, s.entries);
-    s.fingerprints = fingerprints();
-    s.event_timers.assign(event_timers_.all().begin(), event_timers_.all().end());
-    s.processing_timers.assign(processing_timers_.all().begin(), processing_timers_.all().end());
-    return s;
-  }
-  /// A snapshot in two parts, for checkpoints: this call is the synchronous part (on the
-  /// task's thread); the returned function finishes it on the I/O executor while the task
-  /// goes on processing. The default copies everything now; RocksDB pins a DB snapshot and
-  /// reads it later.
-  using DeferredSnapshot = std::function<KeyedStateSnapshot()>;
-  virtual DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) {
-    auto s = std::make_shared<KeyedStateSnapshot>(snapshot(request.max_parallelism));
-    return [s] { return std::move(*s); };
-  }
-  /// Checkpoint `id` completed: files it shares may be referenced by the next ones.
-  virtual void notify_checkpoint_complete(int64_t id) { (void)id; }
   /// How much state this backend holds: keys with an entry (per named state) and bytes.
   /// Cheap enough for every probe: both may be estimates.
   struct Size {
@@ -367,36 +327,14 @@ class KeyedStateBackend {
     uint64_t bytes = 0;
   };
   virtual Size size() const { return {}; }
-  /// Adds the entries and timers of `s` whose key groups are in `range` (a subtask's share
-  /// after rescaling); `from` is the key-group range of the subtask that wrote `s`. Call
-  /// before the operator opens its state.
-  void restore(const KeyedStateSnapshot& s, KeyGroupRange range, KeyGroupRange from) {
-    if (!s.files.empty()) {
-      if (range.overlaps(from)) restore_files(s.files, range, from);
-    } else {
-      std::vector<KeyedStateSnapshot::Entry> mine;
-      for (const auto& e : s.entries)
-        if (range.contains(e.key_group)) mine.push_back(e);
-      restore_entries(std::move(mine));
-    }
-    for (const auto& t : s.event_timers)
-      if (range.contains(t.key_group)) event_timers_.add(t);
-    for (const auto& t : s.processing_timers)
-      if (range.contains(t.key_group)) processing_timers_.add(t);
-    for (const auto& [name, fp] : s.fingerprints) restored_fingerprints_[name] = fp;
-  }
-  /// States opened so far, and states restored but not opened, with their fingerprints.
-  std::vector<std::pair<std::string, std::string>> fingerprints() const {
-    std::map<std::string, std::string> all = restored_fingerprints_;
-    for (const auto& [name, fp] : fingerprints_) all[name] = fp;
-    return {all.begin(), all.end()};
-  }
+
   /// A state is opened with this codec fingerprint; a restored state of that name written
   /// with another one is an error (its bytes would not decode).
   void declare_state(const std::string& name, const std::string& fingerprint) {
     auto it = restored_fingerprints_.find(name);
     if (it != restored_fingerprints_.end() && it->second != fingerprint)
-      throw JobError("state '" + name + "' was checkpointed as " + it->second + " but is opened as " + fingerprint +
+      throw JobError("state '" + name + "' was checkpointed as " + it->second +
+                     " but is opened as " + fingerprint +
                      "; its type or TTL changed, so the checkpoint cannot be restored");
     fingerprints_[name] = fingerprint;
   }
@@ -410,45 +348,24 @@ class KeyedStateBackend {
   }
 
  protected:
-  /// Backends override both; views over another backend (a window's scope) do not snapshot.
-  virtual void snapshot_entries(int, std::vector<KeyedStateSnapshot::Entry>&) {
-    throw JobError("this keyed state backend cannot take snapshots");
-  }
-  virtual void restore_entries(std::vector<KeyedStateSnapshot::Entry>) {
-    throw JobError("this keyed state backend cannot restore snapshots");
-  }
-  /// Restores a backend's own files (an incremental RocksDB checkpoint).
-  virtual void restore_files(const std::vector<KeyedStateSnapshot::File>&, KeyGroupRange, KeyGroupRange) {
-    throw JobError("this checkpoint holds RocksDB files, which only the RocksDB state backend restores; "
-                   "restore it with --state-backend rocksdb, or restore from a savepoint");
-  }
+  /// States opened (by name), and states restored with the fingerprint they were written with.
+  std::map<std::string, std::string> fingerprints_, restored_fingerprints_;
 
  private:
   detail::HandleCache handles_;
-  std::map<std::string, std::string> fingerprints_, restored_fingerprints_;
   detail::TimerQueue event_timers_;
   detail::TimerQueue processing_timers_;
 };
 
-/// What real backends share: the current key as set, and processing time from a function.
-class StoringKeyedStateBackend : public KeyedStateBackend {
- public:
-  explicit StoringKeyedStateBackend(std::function<int64_t()> now) : now_(std::move(now)) {}
-  void set_current_key(std::string_view key_bytes, int key_group) override {
-    key_.assign(key_bytes.data(), key_bytes.size());
-    key_group_ = key_group;
-  }
-  const std::string& current_key() const override { return key_; }
-  int current_key_group() const override { return key_group_; }
-  int64_t now() const override { return now_(); }
-
- private:
-  std::function<int64_t()> now_;
-  std::string key_;
-  int key_group_ = 0;
-};
-
 /// Makes the heap backend (objects in memory, the default). `now` gives processing time.
 std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> now);
+
+/// Every entry and timer of a backend the engine made (make_heap_backend, or the one a harness
+/// was given), in the backend-independent form; `max_parallelism` assigns key groups.
+KeyedStateSnapshot snapshot_keyed_state(KeyedStateBackend& backend, int max_parallelism);
+/// Adds the entries and timers of `s` whose key groups are in `range` to such a backend;
+/// call before the operator opens its state.
+void restore_keyed_state(KeyedStateBackend& backend, const KeyedStateSnapshot& s,
+                         KeyGroupRange range);
 
 }  // namespace sluice

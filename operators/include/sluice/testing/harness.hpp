@@ -118,11 +118,11 @@ class OneInputHarness final : private OperatorContext, private IoService {
   void close() { op_->close(); }
 
   /// The keyed state and timers, backend-independent (keyed operators only).
-  KeyedStateSnapshot snapshot() { return backend_->snapshot(max_parallelism_); }
+  KeyedStateSnapshot snapshot() { return snapshot_keyed_state(*backend_, max_parallelism_); }
   /// Restores the share of `s` in `range` (all key groups by default); call before open().
   void restore(const KeyedStateSnapshot& s, std::optional<KeyGroupRange> range = std::nullopt) {
     auto r = range.value_or(KeyGroupRange{0, max_parallelism_});
-    backend_->restore(s, r, r);
+    restore_keyed_state(*backend_, s, r);
   }
 
   const std::vector<Emitted<Out>>& output() const { return main_.records; }

@@ -17,7 +17,7 @@ struct TaskDeployment {
   keyGroupStart @6 :Int32;
   keyGroupEnd @7 :Int32;
   restore @8 :RestoreHandle;
-  # Where every subtask of the run is, by flat index (tasks in plan order, subtasks within);
+  # Where every subtask of the attempt is, by flat index (tasks in plan order, subtasks within);
   # empty: every one in this process.
   peers @9 :List(Peer);
   jobId @10 :Text;
@@ -61,7 +61,7 @@ struct Trigger {
   savepoint @1 :Bool;
 }
 
-# Task -> master. Reports of another run than the master's current one are ignored.
+# Task -> master. Reports of another attempt than the master's current one are ignored.
 struct TaskReport {
   attempt @0 :Int32;
   task @1 :Int32;

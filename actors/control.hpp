@@ -35,7 +35,7 @@ struct TaskDeployment {
   int max_parallelism = 128;
   KeyGroupRange key_groups;
   RestoreHandle restore;
-  /// The agent of every subtask of the run, by flat index; empty: this process.
+  /// The agent of every subtask of the attempt, by flat index; empty: this process.
   std::vector<std::string> peers;
   bool operator==(const TaskDeployment&) const = default;
 };
@@ -45,7 +45,7 @@ struct TaskCommand {
   enum class Kind { start, trigger, complete, abort, cancel, drain };
   Kind kind = Kind::cancel;
   /// Flat index of the subtask in the plan (tasks in plan order, subtasks within); -1: every
-  /// subtask of the current run. Not on the wire: it says whom the command goes to.
+  /// subtask of the current attempt. Not on the wire: it says whom the command goes to.
   int index = -1;
   int64_t checkpoint = 0;
   bool savepoint = false;

@@ -55,11 +55,11 @@ struct MasterState {
   std::shared_ptr<std::promise<JobResult>> promise;
   std::chrono::steady_clock::time_point started;
 
-  std::vector<caf::actor> flat;  // the current run's subtasks, by flat index
-  std::map<caf::actor_addr, std::pair<int32_t, int>> subtask_of;  // (run, flat index) of every live actor
+  std::vector<caf::actor> flat;  // the current attempt's subtasks, by flat index
+  std::map<caf::actor_addr, std::pair<int32_t, int>> subtask_of;  // (attempt, flat index) of every live actor
   std::map<RequestId, caf::response_promise> clients;
   RequestId next_request = 1;
-  /// By run: where the I/O strand puts the checkpoint that run restarts from.
+  /// By attempt: where the I/O strand puts the checkpoint that attempt restarts from.
   std::map<int32_t, std::shared_ptr<std::shared_ptr<const RestoreState>>> restart_points;
 
   std::shared_ptr<CheckpointCommitter> committer;  // null: the job does not checkpoint
@@ -80,7 +80,7 @@ using Self = caf::stateful_actor<MasterState>;
 
 /// What a restart resumes from: the newest checkpoint this job completed that still verifies,
 /// else the checkpoint it was started from (`origin`), else nothing (id 0: from scratch, and
-/// two-phase-commit sinks roll back everything). Never another run's newer checkpoint in the
+/// two-phase-commit sinks roll back everything). Never another attempt's newer checkpoint in the
 /// directory. Each one passed over gets a warning and leaves `completed` (the history goes on
 /// from the one used, which is logged). Runs on the master's strand, after every commit
 /// posted before it.
@@ -115,7 +115,7 @@ std::shared_ptr<const RestoreState> restart_point(const CheckpointCommitter& com
   return from_scratch();
 }
 
-/// Spawns every subtask of run `attempt`, starting from `restore`, each from its deployment.
+/// Spawns every subtask of attempt `attempt`, starting from `restore`, each from its deployment.
 void deploy(Self* self, int32_t attempt, std::shared_ptr<const RestoreState> restore) {
   auto& s = self->state;
   s.flat.clear();
@@ -281,7 +281,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         auto& s = self->state;
         carry_out(self, s.master->on_committed(attempt, id, err, s.now_ms()));
       },
-      [self](drained_atom, int32_t attempt) { carry_out(self, self->state.master->on_drained(attempt)); },
+      [self](io_done_atom, int32_t attempt) { carry_out(self, self->state.master->on_io_done(attempt)); },
       [self](restart_atom, int32_t attempt) { carry_out(self, self->state.master->on_restart_due(attempt)); },
       [self](point_atom, int32_t attempt, const std::string& err) {
         auto& s = self->state;

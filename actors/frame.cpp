@@ -100,7 +100,7 @@ FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordB
   return finish(msg);
 }
 
-FrameBuffer encode_event(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value) {
+FrameBuffer encode_element(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value) {
   capnp::MallocMessageBuilder msg(scratch_segment(16));
   auto f = msg.initRoot<Frame>();
   set_header(f, ch, sequence);

@@ -55,7 +55,7 @@ const char* frame_kind_name(FrameKind k);
 FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordBatch& batch);
 /// Encodes an event frame: `value` is the watermark, 1/0 for idle/active, or the barrier's
 /// checkpoint id.
-FrameBuffer encode_event(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value = 0);
+FrameBuffer encode_element(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value = 0);
 /// Encodes an in-band barrier; `aligned_only` marks a savepoint's, aligned in every mode.
 FrameBuffer encode_barrier(const ChannelId& ch, uint64_t sequence, int64_t checkpoint_id, bool aligned_only);
 /// Encodes a priority barrier (unaligned): sent without credit, outside the sequence.

@@ -1,4 +1,4 @@
-// actors/job_master.cpp — the job master's decisions: which run is current, when the job ends, what each checkpoint event leads to.
+// actors/job_master.cpp — the job master's decisions: which attempt is current, when the job ends, what each checkpoint event leads to.
 #include "actors/job_master.hpp"
 
 #include <algorithm>
@@ -102,7 +102,7 @@ MasterActions JobMaster::deploy(std::shared_ptr<const RestoreState> restore) {
   auto n = subtasks();
   auto& live = live_[attempt_];
   for (size_t i = 0; i < n; ++i) live.insert(int(i));
-  undrained_[attempt_] += n;
+  io_pending_[attempt_] += n;
   remaining_ = n;
   if (checkpointing_) {
     const auto& c = graph_->config.checkpoint;
@@ -161,7 +161,7 @@ MasterActions JobMaster::end(bool ok, std::string error, int64_t now_ms) {
   return out;
 }
 
-/// The result goes out once no subtask actor of any run is left: none may touch the job's
+/// The result goes out once no subtask actor of any attempt is left: none may touch the job's
 /// files after the client saw the end.
 MasterActions JobMaster::finish_when_quiet() {
   MasterActions out;
@@ -285,7 +285,7 @@ MasterActions JobMaster::handle(checkpoint::CoordinatorActions a, int64_t now_ms
   return out;
 }
 
-/// A run failed: restart from the last complete checkpoint when the strategy allows. A
+/// An attempt failed: restart from the last complete checkpoint when the strategy allows. A
 /// `permanent` failure (the restored state does not fit the job) is not retried: every retry
 /// would fail the same way.
 MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t now_ms) {
@@ -303,7 +303,7 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
   log::runtime()->warn("{}; restarting in {} ms (restart {})", error, delay->count(), restarts_->restarts());
   if (coordinator_) {
     auto a = coordinator_->on_job_failure("the job is restarting");
-    coordinator_.reset();  // the next run gets a new one; nothing is triggered meanwhile
+    coordinator_.reset();  // the next attempt gets a new one; nothing is triggered meanwhile
     out += handle(std::move(a), now_ms);
   }
   out.commands.push_back(to_all(TaskCommand::Kind::cancel));
@@ -390,10 +390,10 @@ MasterActions JobMaster::on_subtask_down(int32_t attempt, int index, const std::
   return {};
 }
 
-MasterActions JobMaster::on_drained(int32_t attempt) {
-  auto it = undrained_.find(attempt);
-  if (it != undrained_.end() && --it->second == 0) undrained_.erase(it);
-  if (restart_waits_ && (undrained_.empty() || undrained_.begin()->first >= attempt_)) {
+MasterActions JobMaster::on_io_done(int32_t attempt) {
+  auto it = io_pending_.find(attempt);
+  if (it != io_pending_.end() && --it->second == 0) io_pending_.erase(it);
+  if (restart_waits_ && (io_pending_.empty() || io_pending_.begin()->first >= attempt_)) {
     restart_waits_ = false;
     return on_restart_due(attempt_);
   }
@@ -403,8 +403,8 @@ MasterActions JobMaster::on_drained(int32_t attempt) {
 MasterActions JobMaster::on_restart_due(int32_t attempt) {
   MasterActions out;
   if (attempt != attempt_ || ended_) return out;
-  // No commit of an earlier run may land after this run rolled its sinks back.
-  if (!undrained_.empty() && undrained_.begin()->first < attempt_) {
+  // No commit of an earlier attempt may land after this attempt rolled its sinks back.
+  if (!io_pending_.empty() && io_pending_.begin()->first < attempt_) {
     restart_waits_ = true;
     return out;
   }
@@ -449,7 +449,7 @@ MasterActions JobMaster::on_committed(int32_t attempt, int64_t id, const std::st
   waiters_.erase(id);
   if (stop_after_.count(id)) {
     // Stop-with-savepoint: the savepoint commits (sinks publish), then every subtask of the
-    // current run stops; the job ends once they are all down, however many had finished
+    // current attempt stops; the job ends once they are all down, however many had finished
     // before. Nothing after the savepoint is committed.
     log::runtime()->info("job '{}' stopped with savepoint {}", graph_->name, id);
     coordinator_.reset();

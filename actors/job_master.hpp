@@ -32,7 +32,7 @@ struct Reply {
   std::string error;
 };
 
-/// What the shell carries out after an event, in this order: commands to the current run's
+/// What the shell carries out after an event, in this order: commands to the current attempt's
 /// subtasks, the discards and the commit (on the I/O strand, in order), replies, then a
 /// deployment or the timers.
 struct MasterActions {
@@ -42,23 +42,23 @@ struct MasterActions {
   /// Write this checkpoint's `_metadata`; answer with on_committed(attempt, id, error).
   std::shared_ptr<const checkpoint::CheckpointMetadata> commit;
   std::vector<Reply> replies;
-  /// Spawn every subtask of run `deploy` from `restore` (null: a fresh start).
+  /// Spawn every subtask of attempt `deploy` from `restore` (null: a fresh start).
   std::optional<int32_t> deploy;
   std::shared_ptr<const RestoreState> restore;
   /// Call on_restart_due(attempt) after this delay.
   std::optional<std::pair<int32_t, int64_t>> restart_after_ms;
-  /// Find what run `find_restart_point` resumes from (I/O, after every commit posted so far),
+  /// Find what attempt `find_restart_point` resumes from (I/O, after every commit posted so far),
   /// then call on_restart_point.
   std::optional<int32_t> find_restart_point;
   /// Checkpoints whose entry in checkpoints() changed (or is new): republish them to clients.
   std::vector<int64_t> changed;
-  /// The job is over and no subtask of any run is left: hand this result to the client.
+  /// The job is over and no subtask of any attempt is left: hand this result to the client.
   std::optional<JobResult> result;
 
   MasterActions& operator+=(MasterActions&& o);
 };
 
-/// One job's master. It knows subtasks by run (`attempt`) and flat index; the shell maps
+/// One job's master. It knows subtasks by attempt and flat index; the shell maps
 /// those to actors, timers and files. Every event returns what to do; nothing else happens.
 class JobMaster {
  public:
@@ -68,7 +68,7 @@ class JobMaster {
             bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore,
             std::string job_id = {});
 
-  /// Deploys the first run.
+  /// Deploys the first attempt.
   MasterActions start(int64_t now_ms);
   MasterActions on_time(int64_t now_ms);
 
@@ -76,7 +76,7 @@ class JobMaster {
   /// a task or subtask the job does not have is dropped with an error in the log.
   MasterActions on_report(const TaskReport& r, int64_t now_ms);
 
-  // From the current run's subtasks (reports of other runs are ignored).
+  // From the current attempt's subtasks (reports of other attempts are ignored).
   MasterActions on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms);
   /// `permanent`: a restart cannot help (the restore itself failed).
   MasterActions on_task_failed(int32_t attempt, const std::string& error, bool permanent, int64_t now_ms);
@@ -85,10 +85,10 @@ class JobMaster {
                            int64_t now_ms);
   MasterActions on_input_ended(int32_t attempt, int task, int subtask, int64_t after, int64_t now_ms);
 
-  /// A subtask's actor of run `attempt` is gone; `error` is empty when it quit normally.
+  /// A subtask's actor of attempt `attempt` is gone; `error` is empty when it quit normally.
   MasterActions on_subtask_down(int32_t attempt, int index, const std::string& error, int64_t now_ms);
-  /// Every I/O job of one subtask actor of run `attempt` has run, after the actor went down.
-  MasterActions on_drained(int32_t attempt);
+  /// Every I/O job of one subtask actor of attempt `attempt` has run, after the actor went down.
+  MasterActions on_io_done(int32_t attempt);
 
   // From the I/O side and the timers.
   MasterActions on_committed(int32_t attempt, int64_t id, const std::string& error, int64_t now_ms);
@@ -101,7 +101,7 @@ class JobMaster {
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
 
-  /// What subtask `index` of the current run is deployed with. `peers` is left empty (every
+  /// What subtask `index` of the current attempt is deployed with. `peers` is left empty (every
   /// subtask in this process); a cluster master fills in the agents.
   TaskDeployment deployment(int index) const;
 
@@ -113,7 +113,7 @@ class JobMaster {
   /// Flat index of subtask `subtask` of task `task`.
   int index_of(int task, int subtask) const { return int(base_[size_t(task)]) + subtask; }
   size_t subtasks() const { return base_.back(); }
-  /// Subtask actors of run `attempt` not yet down.
+  /// Subtask actors of attempt `attempt` not yet down.
   size_t live(int32_t attempt) const {
     auto it = live_.find(attempt);
     return it == live_.end() ? 0 : it->second.size();
@@ -139,12 +139,12 @@ class JobMaster {
 
   bool ended_ = false;  // no more events are acted on; the result waits for every actor to go
   std::optional<JobResult> outcome_;
-  std::map<int32_t, std::set<int>> live_;  // by run: subtask actors not down yet
-  std::map<int32_t, size_t> undrained_;    // by run: subtask actors whose I/O may still run
-  bool restart_waits_ = false;             // a restart waits for earlier runs' I/O to finish
+  std::map<int32_t, std::set<int>> live_;  // by attempt: subtask actors not down yet
+  std::map<int32_t, size_t> io_pending_;    // by attempt: subtask actors whose I/O may still run
+  bool restart_waits_ = false;             // a restart waits for earlier attempts' I/O to finish
 
   int32_t attempt_ = 0;
-  size_t remaining_ = 0;  // subtasks of the current run not finished
+  size_t remaining_ = 0;  // subtasks of the current attempt not finished
   std::shared_ptr<const RestoreState> restore_;
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;
@@ -156,7 +156,7 @@ class JobMaster {
   std::deque<std::pair<bool, RequestId>> requests_;  // not started yet: (savepoint, request)
   std::set<int64_t> stop_after_;                     // savepoints after which the job stops
   bool stop_requested_ = false;
-  bool stopping_ = false;  // stopped with a savepoint: the job ends once the current run is down
+  bool stopping_ = false;  // stopped with a savepoint: the job ends once the current attempt is down
   std::optional<RequestId> drain_waiter_;  // stop-with-savepoint with drain
   int64_t next_id_ = 1;
   int64_t last_completed_ = 0;

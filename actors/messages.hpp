@@ -5,7 +5,7 @@
 
 namespace sluice::runtime {
 
-// master -> task: (wire_atom, std::vector<caf::actor>) every subtask of the run by flat index,
+// master -> task: (wire_atom, std::vector<caf::actor>) every subtask of the attempt by flat index,
 // one message shared by all; then (command_atom, ControlBuffer) with a TaskCommand. A task
 // actor is spawned from its encoded TaskDeployment.
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
@@ -33,8 +33,8 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using point_atom = caf::atom_constant<caf::atom("point")>;
-// master <- a task actor's I/O strand: (drained_atom, attempt) once the actor is gone and its
+// master <- a task actor's I/O strand: (io_done_atom, attempt) once the actor is gone and its
 // I/O jobs have run
-using drained_atom = caf::atom_constant<caf::atom("drained")>;
+using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
 
 }  // namespace sluice::runtime

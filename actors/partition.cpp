@@ -107,17 +107,17 @@ void ResultPartition::account(int64_t delta) {
   if (queued_bytes_ > max_queued_bytes_) max_queued_bytes_ = queued_bytes_;
 }
 
-void ResultPartition::broadcast_event(FrameKind kind, int64_t value) {
+void ResultPartition::broadcast_element(FrameKind kind, int64_t value) {
   for (size_t c = 0; c < ch_.size(); ++c) {
     flush(int(c));
     auto& ch = ch_[c];
-    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, kind, value));
+    enqueue(int(c), encode_element(ch.id, ch.next_sequence++, kind, value));
   }
 }
 
-void ResultPartition::watermark(int64_t wm) { broadcast_event(FrameKind::watermark, wm); }
-void ResultPartition::stream_status(bool idle) { broadcast_event(FrameKind::status, idle ? 1 : 0); }
-void ResultPartition::end_input() { broadcast_event(FrameKind::end_of_data, 0); }
+void ResultPartition::watermark(int64_t wm) { broadcast_element(FrameKind::watermark, wm); }
+void ResultPartition::stream_status(bool idle) { broadcast_element(FrameKind::status, idle ? 1 : 0); }
+void ResultPartition::end_of_data() { broadcast_element(FrameKind::end_of_data, 0); }
 
 void ResultPartition::barrier(int64_t id, bool aligned_only) {
   for (size_t c = 0; c < ch_.size(); ++c) {
@@ -178,7 +178,7 @@ void ResultPartition::end_partition() {
     if (ch.closed) continue;
     flush(int(c));
     ch.closed = true;
-    enqueue(int(c), encode_event(ch.id, ch.next_sequence++, FrameKind::end_of_partition));
+    enqueue(int(c), encode_element(ch.id, ch.next_sequence++, FrameKind::end_of_partition));
   }
 }
 

@@ -37,7 +37,7 @@ class ResultPartition final : public detail::RecordPartition {
   std::vector<uint8_t>& begin_record(int channel) override;
   void end_record(int channel, int64_t timestamp) override;
   void watermark(int64_t wm) override;
-  void end_input() override;
+  void end_of_data() override;
   void stream_status(bool idle) override;
 
   // Checkpoint barriers (docs/checkpoints.md).
@@ -92,7 +92,7 @@ class ResultPartition final : public detail::RecordPartition {
   }
   void flush(int ch);
   /// Flushes every channel and queues an event frame behind its records.
-  void broadcast_event(FrameKind kind, int64_t value);
+  void broadcast_element(FrameKind kind, int64_t value);
   void enqueue(int ch, FrameBuffer&& frame);
   void send_ready(int ch);
   void account(int64_t delta);

@@ -22,7 +22,7 @@ const char* task_state_name(TaskState s) {
   switch (s) {
     case TaskState::created: return "created";
     case TaskState::running: return "running";
-    case TaskState::finishing: return "finishing";
+    case TaskState::closing: return "closing";
     case TaskState::finished: return "finished";
     case TaskState::failed: return "failed";
     case TaskState::canceled: return "canceled";
@@ -397,7 +397,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     maybe_resume();
   }
 
-  void handle_event(InputGate& gate, InputChannel& c, const FrameView& v) {
+  void handle_element(InputGate& gate, InputChannel& c, const FrameView& v) {
     auto& in = inputs[size_t(gate.input)];
     std::optional<int64_t> wm;
     switch (v.kind()) {
@@ -429,7 +429,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       in.target->end_input();
       for (const auto& other : inputs)
         if (!other.end_delivered) return;
-      end_of_input();
+      on_input_ended();
     }
   }
 
@@ -443,7 +443,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
         if (status == SourceStatus::finished) {
           source->finish();
           source_ended = true;
-          end_of_input();
+          on_input_ended();
           return;
         }
         if (status == SourceStatus::waiting) {
@@ -476,7 +476,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
         }
         if (f.cursor < n) break;  // resumes this frame first: next_input() still points here
       } else {
-        handle_event(*gate, *c, v);
+        handle_element(*gate, *c, v);
       }
       gates->consume_front(*gate, *c);
       if (closed_channels == gates->channels()) {
@@ -497,7 +497,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
 
   // ---- end of input and closing (FLIP-147)
   /// The source ended, or EndOfData came on every input channel.
-  void end_of_input() {
+  void on_input_ended() {
     if (input_ended) return;
     input_ended = true;
     if (spec.writer) {
@@ -511,7 +511,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   void maybe_close() {
     if (state != TaskState::running || !input_ended || closed_channels != gates->channels()) return;
     if (spec.writer && !final_done) return;
-    finish();
+    close();
   }
 
   // ---- checkpoints (CheckpointedTask)
@@ -576,17 +576,17 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     }
   }
 
-  /// All input ended: close the operators, close the partitions, wait until all is sent.
-  void finish() {
+  /// Closes: closes the operators and the partitions, then waits until all is sent.
+  void close() {
     if (state != TaskState::running) return;
-    state = TaskState::finishing;
+    state = TaskState::closing;
     for (auto& op : ops) op->close();
     for (auto& p : partitions) p->end_partition();
     check_done();
   }
 
   void check_done() {
-    if (state != TaskState::finishing || io_pending > 0) return;
+    if (state != TaskState::closing || io_pending > 0) return;
     for (auto& p : partitions)
       if (!p->all_sent()) return;
     state = TaskState::finished;
@@ -747,7 +747,7 @@ void TaskRuntime::drain() {
   t.guard([&] {
     t.source->finish();
     t.source_ended = true;
-    t.end_of_input();
+    t.on_input_ended();
   });
   t.maybe_resume();
 }

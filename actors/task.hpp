@@ -73,7 +73,7 @@ struct TaskSpec {
   std::string job_id;
 };
 
-enum class TaskState { created, running, finishing, finished, failed, canceled };
+enum class TaskState { created, running, closing, finished, failed, canceled };
 const char* task_state_name(TaskState s);
 
 /// The whole behaviour of one subtask. Processing happens in steps of at most

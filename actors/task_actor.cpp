@@ -20,7 +20,7 @@ struct TaskActorState : TaskTransport {
   TaskSpec spec;
   TaskEnv env;
   std::shared_ptr<IoExecutor::Strand> strand;
-  std::vector<caf::actor> peers;                   // every subtask of the run, by flat index
+  std::vector<caf::actor> peers;                   // every subtask of the attempt, by flat index
   std::vector<size_t> base;                        // by task: flat index of its subtask 0
   std::vector<std::pair<int, int>> tasks_of_edge;  // edge -> (source task, target task)
   bool reported = false;
@@ -118,9 +118,9 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
   st.env = env;
   st.strand = env.io->make_strand();
   // Once the actor is gone, and every I/O job it posted has run (a sink's commit renames),
-  // the master hears it: a restart waits for that before the next run touches the files.
+  // the master hears it: a restart waits for that before the next attempt touches the files.
   self->attach_functor([io = env.io, strand = st.strand, master = env.master, attempt = env.attempt] {
-    io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, drained_atom::value, attempt); });
+    io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, io_done_atom::value, attempt); });
   });
   st.base = spec.plan->subtask_offsets();
   st.tasks_of_edge.resize(spec.graph->edges.size());

@@ -17,12 +17,12 @@ struct TaskEnv {
   ProbeRegistry* probes = nullptr;
   /// The subtask's flat index in the job (tasks in plan order, subtasks within).
   size_t index = 0;
-  /// Which run of the job this is (restarts count up); reports carry it. Set from the deployment.
+  /// Which attempt of the job this is (restarts count up); reports carry it. Set from the deployment.
   int32_t attempt = 0;
 };
 
 /// Spawns the actor of the subtask `deployment` (an encoded TaskDeployment) names; its task,
-/// subtask and run come from there. It waits for (wire_atom, peers) and a start command, then
+/// subtask and attempt come from there. It waits for (wire_atom, peers) and a start command, then
 /// follows the master's commands (command_atom) and reports to it (report_atom): a finished
 /// or failed report is its last before it quits.
 caf::actor spawn_task(caf::actor_system& sys, TaskSpec spec, const ControlBuffer& deployment, TaskEnv env);

@@ -14,7 +14,7 @@ namespace sluice::scheduler {
 class RestartStrategyState {
  public:
   explicit RestartStrategyState(RestartStrategy s) : s_(s) {}
-  /// A run failed at `now_ms`: the delay before the next run, or nothing when the job fails.
+  /// An attempt failed at `now_ms`: the delay before the next attempt, or nothing when the job fails.
   std::optional<std::chrono::milliseconds> next(int64_t now_ms);
   /// Restarts granted so far.
   int restarts() const { return restarts_; }

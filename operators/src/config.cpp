@@ -93,12 +93,12 @@ void parse_checkpointing_mode(const std::string& text, CheckpointConfig& c) {
     try {
       c.alignment_timeout = parse_duration(text.substr(8));
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("'" + text + "' is not a checkpoint mode: " + e.what());
+      throw std::invalid_argument("'" + text + "' is not a checkpointing mode: " + e.what());
     }
     c.mode = CheckpointingMode::aligned_with_timeout;
   } else {
     throw std::invalid_argument("'" + text +
-                                "' is not a checkpoint mode (use aligned, unaligned, "
+                                "' is not a checkpointing mode (use aligned, unaligned, "
                                 "timeout:DURATION or at-least-once)");
   }
 }

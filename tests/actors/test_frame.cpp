@@ -33,17 +33,17 @@ TEST_CASE("a record batch round-trips through a frame", "[frame]") {
 TEST_CASE("event frames carry their kind and value", "[frame]") {
   ChannelId ch{0, 0, 0};
   {
-    auto buf = encode_event(ch, 1, FrameKind::watermark, -5);
+    auto buf = encode_element(ch, 1, FrameKind::watermark, -5);
     FrameView v(buf);
     CHECK(v.kind() == FrameKind::watermark);
     CHECK(v.value() == -5);
   }
   for (auto k : {FrameKind::end_of_data, FrameKind::end_of_partition}) {
-    auto buf = encode_event(ch, 2, k);
+    auto buf = encode_element(ch, 2, k);
     FrameView v(buf);
     CHECK(v.kind() == k);
   }
-  auto buf = encode_event(ch, 3, FrameKind::status, 1);
+  auto buf = encode_element(ch, 3, FrameKind::status, 1);
   CHECK(FrameView(buf).value() == 1);
 }
 

@@ -190,9 +190,9 @@ TEST_CASE("an actor of an earlier run going down during a later run's stop does 
   CHECK_FALSE(f.master->on_restart_due(1).find_restart_point);
   for (int i = 0; i < 3; ++i) {
     f.master->on_subtask_down(0, i, "", 70);
-    CHECK_FALSE(f.master->on_drained(0).find_restart_point);
+    CHECK_FALSE(f.master->on_io_done(0).find_restart_point);
   }
-  a = f.master->on_drained(0);
+  a = f.master->on_io_done(0);
   REQUIRE(a.find_restart_point == 1);
   a = f.master->on_restart_point(1, from_scratch(), "", 110);
   REQUIRE(a.deploy == 1);
@@ -229,7 +229,7 @@ TEST_CASE("a failing subtask actor of the current run fails over, and a permanen
   CHECK(has(a, Kind::abort));
   CHECK(a.discard == std::vector<int64_t>{1});
   CHECK(f.master->checkpoints()[0].status == CheckpointInfo::Status::aborted);
-  for (int i = 0; i < 4; ++i) f.master->on_drained(0);
+  for (int i = 0; i < 4; ++i) f.master->on_io_done(0);
   a = f.master->on_restart_due(1);
   REQUIRE(a.find_restart_point == 1);
   f.master->on_restart_point(1, from_scratch(), "", 200);
@@ -243,7 +243,7 @@ TEST_CASE("restarts run out under the fixed-delay strategy", "[job_master]") {
   Fixture f(true, 1);
   f.master->start(0);
   CHECK(f.master->on_task_failed(0, "e1", false, 10).restart_after_ms);
-  for (int i = 0; i < 4; ++i) f.master->on_drained(0);
+  for (int i = 0; i < 4; ++i) f.master->on_io_done(0);
   f.master->on_restart_point(1, from_scratch(), "", 70);
   auto a = f.master->on_task_failed(1, "job 'jm' failed: e2", false, 80);
   CHECK_FALSE(a.restart_after_ms);

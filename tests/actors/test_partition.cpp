@@ -88,7 +88,7 @@ TEST_CASE("end of input flushes records, then EndOfData, and end_partition close
   Fixture f(1);
   f.record(0, "last");
   f.part->watermark(77);
-  f.part->end_input();
+  f.part->end_of_data();
   CHECK_FALSE(f.part->all_sent());
   f.part->end_partition();
   f.part->on_credit(0, 10);

@@ -151,7 +151,7 @@ struct Fixture {
   void priority_barrier(uint32_t producer, int64_t id) { rt->on_frame(0, encode_priority_barrier(in(producer), id)); }
   void event(uint32_t producer, FrameKind k) {
     spend(producer);
-    rt->on_frame(0, encode_event(in(producer), seq[producer]++, k));
+    rt->on_frame(0, encode_element(in(producer), seq[producer]++, k));
   }
   void grant_downstream(uint32_t n) {
     for (uint32_t c = 0; c < 2; ++c) rt->on_credit({out_edge, 0, c}, n);

@@ -91,7 +91,7 @@ TEST_CASE("nexmark run takes the checkpoint options of sluice run", "[nexmark][c
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--checkpoint-interval", "often"}, "--checkpoint-interval: 'often' is not a duration"},
       {{"--checkpoint-mode", "exactly-once"},
-       "--checkpoint-mode: 'exactly-once' is not a checkpoint mode"},
+       "--checkpoint-mode: 'exactly-once' is not a checkpointing mode"},
       {{"--restart-strategy", "fixed-delay:x:1s"},
        "--restart-strategy: 'fixed-delay:x:1s' is not a restart strategy: 'x' is not a count"},
       {{"--retained-checkpoints", "none"}, "--retained-checkpoints: 'none' is not a whole number"},

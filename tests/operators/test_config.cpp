@@ -1,4 +1,4 @@
-// tests/operators/test_config.cpp — durations, sizes, checkpoint modes, restart strategies as the CLI writes them; graph sentences.
+// tests/operators/test_config.cpp — durations, sizes, checkpointing modes, restart strategies as the CLI writes them; graph sentences.
 #include <catch2/catch.hpp>
 
 #include <sluice/sluice.hpp>
@@ -22,7 +22,7 @@ TEST_CASE("sizes parse with units", "[config]") {
   CHECK_THROWS_AS(parse_size("kb"), std::invalid_argument);
 }
 
-TEST_CASE("checkpoint modes parse, a timeout with its alignment timeout", "[config]") {
+TEST_CASE("checkpointing modes parse, a timeout with its alignment timeout", "[config]") {
   CheckpointConfig c;
   CHECK(c.mode == CheckpointingMode::aligned);
   parse_checkpointing_mode("unaligned", c);
@@ -38,22 +38,22 @@ TEST_CASE("checkpoint modes parse, a timeout with its alignment timeout", "[conf
   CHECK(c.mode == CheckpointingMode::aligned);
 }
 
-TEST_CASE("a bad checkpoint mode is refused with a sentence naming it, the config unchanged",
+TEST_CASE("a bad checkpointing mode is refused with a sentence naming it, the config unchanged",
           "[config]") {
   CheckpointConfig c;
   CHECK_THROWS_WITH(parse_checkpointing_mode("exactly-once", c),
-                    "'exactly-once' is not a checkpoint mode (use aligned, unaligned, "
+                    "'exactly-once' is not a checkpointing mode (use aligned, unaligned, "
                     "timeout:DURATION or at-least-once)");
   CHECK_THROWS_WITH(parse_checkpointing_mode("", c),
-                    Catch::StartsWith("'' is not a checkpoint mode"));
+                    Catch::StartsWith("'' is not a checkpointing mode"));
   CHECK_THROWS_WITH(parse_checkpointing_mode("Aligned", c), Catch::Contains("'Aligned'"));
   CHECK_THROWS_WITH(parse_checkpointing_mode("timeout:soon", c),
-                    "'timeout:soon' is not a checkpoint mode: 'soon' is not a duration (write e.g. "
+                    "'timeout:soon' is not a checkpointing mode: 'soon' is not a duration (write e.g. "
                     "300ms, 2s, 5m)");
   CHECK_THROWS_WITH(parse_checkpointing_mode("timeout:", c),
-                    Catch::StartsWith("'timeout:' is not a checkpoint mode"));
+                    Catch::StartsWith("'timeout:' is not a checkpointing mode"));
   CHECK_THROWS_WITH(parse_checkpointing_mode("timeout:3weeks", c),
-                    Catch::StartsWith("'timeout:3weeks' is not a checkpoint mode") &&
+                    Catch::StartsWith("'timeout:3weeks' is not a checkpointing mode") &&
                         Catch::Contains("unit 'weeks'"));
   CHECK(c.mode == CheckpointingMode::aligned);
   CHECK(c.alignment_timeout == 0ms);

@@ -22,7 +22,8 @@ class RecordPartition {
   /// Commits the record encoded since begin_record with its timestamp.
   virtual void end_record(int channel, int64_t timestamp) = 0;
   virtual void watermark(int64_t wm) = 0;
-  virtual void end_input() = 0;
+  /// Sends end of data on every channel: end of input reached this partition.
+  virtual void end_of_data() = 0;
   virtual void stream_status(bool idle) = 0;
 };
 
@@ -106,7 +107,7 @@ class NetworkWriter final : public Output<T> {
     part_->end_record(ch, ts);
   }
   void watermark(int64_t wm) override { part_->watermark(wm); }
-  void end_input() override { part_->end_input(); }
+  void end_input() override { part_->end_of_data(); }
   void stream_status(bool idle) override { part_->stream_status(idle); }
 
  private:

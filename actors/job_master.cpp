@@ -67,6 +67,7 @@ TaskDeployment JobMaster::deployment(int index) const {
   d.parallelism = t.parallelism;
   d.max_parallelism = graph_->config.max_parallelism;
   d.key_groups = key_group_range(d.subtask, d.max_parallelism, d.parallelism);
+  if (placement_) d.peers = placement_->agents();
   if (restore_) {
     d.restore.kind = restore_->checkpoint_id == 0 ? RestoreHandle::Kind::from_scratch : RestoreHandle::Kind::checkpoint;
     d.restore.checkpoint_id = restore_->checkpoint_id;

@@ -15,6 +15,7 @@
 #include "actors/task.hpp"
 #include "checkpoint/coordinator.hpp"
 #include "checkpoint/storage.hpp"
+#include "scheduler/placement.hpp"
 #include "scheduler/plan.hpp"
 #include "scheduler/restart_strategy.hpp"
 #include "sluice/executor.hpp"
@@ -101,8 +102,11 @@ class JobMaster {
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
 
-  /// What subtask `index` of the current attempt is deployed with. `peers` is left empty (every
-  /// subtask in this process); a cluster master fills in the agents.
+  /// Where the subtasks run (scheduler::place); without one, every subtask runs in this
+  /// process and deployments carry no peers.
+  void set_placement(scheduler::Placement placement) { placement_ = std::move(placement); }
+  /// What subtask `index` of the current attempt is deployed with; `peers` names the agent of
+  /// every subtask when a placement was set.
   TaskDeployment deployment(int index) const;
 
   const std::vector<CheckpointInfo>& checkpoints() const { return history_; }
@@ -134,6 +138,7 @@ class JobMaster {
   std::shared_ptr<const JobGraph> graph_;
   std::shared_ptr<const scheduler::ExecutionPlan> plan_;
   std::vector<size_t> base_;  // first flat index of each task; back() is the total
+  std::optional<scheduler::Placement> placement_;
   std::string job_id_;
   bool checkpointing_;
 

@@ -1,4 +1,4 @@
-// tests/actors/test_job_master.cpp — the job master's decisions driven directly: deployment, checkpoints asked for by clients, stop-with-savepoint, failures and restarts across runs.
+// tests/actors/test_job_master.cpp — the job master's decisions driven directly: deployment, checkpoints asked for by clients, stop-with-savepoint, failures and restarts across attempts.
 #include <catch2/catch.hpp>
 
 #include <sluice/sluice.hpp>
@@ -34,7 +34,7 @@ struct Fixture {
     master = std::make_unique<JobMaster>(graph, plan, checkpointing, 0, nullptr);
   }
 
-  /// Acks checkpoint `id` from the given subtasks of run `attempt`.
+  /// Acks checkpoint `id` from the given subtasks of attempt `attempt`.
   MasterActions ack(int64_t id, std::vector<int> indexes, int64_t now, int32_t attempt = 0) {
     MasterActions out;
     for (int i : indexes) {
@@ -65,7 +65,7 @@ bool has(const MasterActions& a, Kind k, int index = -1) {
 
 }  // namespace
 
-TEST_CASE("the first run deploys every subtask and checkpoints trigger at the sources", "[job_master]") {
+TEST_CASE("the first attempt deploys every subtask and checkpoints trigger at the sources", "[job_master]") {
   Fixture f;
   auto a = f.master->start(0);
   REQUIRE(a.deploy == 0);
@@ -174,7 +174,7 @@ TEST_CASE("stop-with-savepoint ends the job when the running subtasks are down, 
   CHECK(a.result->last_checkpoint == 3);
 }
 
-TEST_CASE("an actor of an earlier run going down during a later run's stop does not end the job early",
+TEST_CASE("an actor of an earlier attempt going down during a later attempt's stop does not end the job early",
           "[job_master]") {
   Fixture f;
   f.master->start(0);
@@ -184,9 +184,9 @@ TEST_CASE("an actor of an earlier run going down during a later run's stop does 
   CHECK(a.restart_after_ms->first == 1);
   CHECK(a.restart_after_ms->second == 50);
   CHECK(f.master->attempt() == 1);
-  // Reports of the failed run no longer count.
+  // Reports of the failed attempt no longer count.
   CHECK(f.master->on_task_failed(0, "late", false, 60).commands.empty());
-  // The restart waits until every actor of run 0 has run its I/O.
+  // The restart waits until every actor of attempt 0 has run its I/O.
   CHECK_FALSE(f.master->on_restart_due(1).find_restart_point);
   for (int i = 0; i < 3; ++i) {
     f.master->on_subtask_down(0, i, "", 70);
@@ -198,15 +198,15 @@ TEST_CASE("an actor of an earlier run going down during a later run's stop does 
   REQUIRE(a.deploy == 1);
   CHECK(a.restore->checkpoint_id == 0);
   CHECK(f.master->live(1) == 4);
-  CHECK(f.master->live(0) == 1);  // subtask 3 of run 0 is not down yet
+  CHECK(f.master->live(0) == 1);  // subtask 3 of attempt 0 is not down yet
 
   a = f.master->on_stop_request(5, false, 200);
   REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
-  CHECK(f.ack(1, {0, 1, 2, 3}, 210, 0).commands.empty());  // acks of run 0 are ignored
+  CHECK(f.ack(1, {0, 1, 2, 3}, 210, 0).commands.empty());  // acks of attempt 0 are ignored
   f.ack(1, {0, 1, 2, 3}, 220, 1);
   a = f.master->on_committed(1, 1, "", 230);
   CHECK(has(a, Kind::cancel));
-  CHECK_FALSE(f.master->on_subtask_down(0, 3, "", 240).result);  // run 0's straggler
+  CHECK_FALSE(f.master->on_subtask_down(0, 3, "", 240).result);  // attempt 0's straggler
   for (int i = 0; i < 3; ++i) {
     a = f.master->on_subtask_down(1, i, "", 250);
     CHECK_FALSE(a.result);
@@ -218,7 +218,7 @@ TEST_CASE("an actor of an earlier run going down during a later run's stop does 
   CHECK(a.result->restarts == 1);
 }
 
-TEST_CASE("a failing subtask actor of the current run fails over, and a permanent failure ends the job",
+TEST_CASE("a failing subtask actor of the current attempt fails over, and a permanent failure ends the job",
           "[job_master]") {
   Fixture f;
   f.master->start(0);
@@ -327,4 +327,16 @@ TEST_CASE("a report as it came over the wire is dispatched, and one naming a sub
   }
   REQUIRE(a.commit);
   CHECK(a.commit->checkpoint_id == 1);
+}
+
+TEST_CASE("deployments name every subtask's agent once a placement is set, none without", "[job_master]") {
+  Fixture f;
+  CHECK(f.master->deployment(2).peers.empty());
+  auto placed = scheduler::place(*f.plan, {{"agent-a", 1}, {"agent-b", 1}}, "jm");
+  REQUIRE(std::holds_alternative<scheduler::Placement>(placed));
+  f.master->set_placement(std::get<scheduler::Placement>(placed));
+  auto d = f.master->deployment(3);
+  CHECK(d.peers == std::vector<std::string>{"agent-a", "agent-b", "agent-a", "agent-b"});
+  CHECK(d.subtask == 1);
+  CHECK(decode_deployment(encode(d)).peers == d.peers);
 }

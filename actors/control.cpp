@@ -1,12 +1,7 @@
 // actors/control.cpp — Cap'n Proto encoding and checked decoding of the control messages.
 #include "actors/control.hpp"
 
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
-
-#include <cstring>
-
+#include "actors/capnp_buffer.hpp"
 #include "actors/control.capnp.h"
 #include "checkpoint/file_ref_wire.hpp"
 #include "sluice/error.hpp"
@@ -15,30 +10,8 @@ namespace sluice::runtime {
 
 namespace schema = capnp_schema;
 
-namespace {
-
-ControlBuffer to_buffer(capnp::MessageBuilder& b) {
-  auto words = capnp::messageToFlatArray(b);
-  ControlBuffer out(words.size());
-  std::memcpy(out.data(), words.begin(), words.size() * sizeof(capnp::word));
-  return out;
-}
-
-/// Reads a message of type R from `b` and converts it with `fn`; any fault of the bytes
-/// becomes one DecodeError naming `what`.
-template <class R, class F>
-auto read(const ControlBuffer& b, const char* what, F fn) {
-  try {
-    kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(b.data()), b.size());
-    capnp::FlatArrayMessageReader reader(words);
-    return fn(reader.getRoot<R>());
-  } catch (const kj::Exception& e) {
-    throw DecodeError(std::string("malformed ") + what + " (" + std::to_string(b.size() * 8) +
-                      " bytes): " + e.getDescription().cStr());
-  }
-}
-
-}  // namespace
+using capnp_io::read;
+using capnp_io::to_buffer;
 
 ControlBuffer encode(const TaskDeployment& m) {
   capnp::MallocMessageBuilder b;

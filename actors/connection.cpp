@@ -1,0 +1,228 @@
+// actors/connection.cpp — framed control messages over nng byte streams, and the handshake run over
+// them.
+#include "actors/connection.hpp"
+
+#include <nng/nng.h>
+
+#include <cstring>
+
+#include "sluice/error.hpp"
+
+namespace sluice::runtime {
+
+namespace {
+
+/// One nng aio, freed with its scope.
+struct Aio {
+  nng_aio* aio = nullptr;
+  Aio() {
+    if (int rv = nng_aio_alloc(&aio, nullptr, nullptr); rv != 0)
+      throw NetworkError(std::string("cannot allocate an nng aio: ") + nng_strerror(rv));
+  }
+  ~Aio() { nng_aio_free(aio); }
+  Aio(const Aio&) = delete;
+  Aio& operator=(const Aio&) = delete;
+  /// Waits for the operation started on it (bounded by the aio's timeout); its nng result.
+  int wait() {
+    nng_aio_wait(aio);
+    return nng_aio_result(aio);
+  }
+};
+
+std::string url_of(const std::string& host_port) { return "tcp://" + host_port; }
+
+}  // namespace
+
+Connection::Connection(nng_stream* stream, std::string peer)
+    : stream_(stream), peer_(std::move(peer)) {}
+
+Connection::~Connection() {
+  close();
+  nng_stream_free(stream_);
+}
+
+void Connection::close() { nng_stream_close(stream_); }
+
+bool Connection::read_exactly(void* into, size_t size, std::chrono::milliseconds timeout) {
+  auto* p = static_cast<uint8_t*>(into);
+  Aio a;
+  nng_aio_set_timeout(a.aio, nng_duration(timeout.count()));
+  while (size > 0) {
+    nng_iov iov{p, size};
+    nng_aio_set_iov(a.aio, 1, &iov);
+    nng_stream_recv(stream_, a.aio);
+    int rv = a.wait();
+    if (rv == NNG_ETIMEDOUT || rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET)
+      return false;
+    if (rv != 0) throw NetworkError("reading from " + peer_ + " failed: " + nng_strerror(rv));
+    size_t got = nng_aio_count(a.aio);
+    if (got == 0) return false;
+    p += got;
+    size -= got;
+  }
+  return true;
+}
+
+void Connection::write_exactly(const void* from, size_t size, std::chrono::milliseconds timeout) {
+  const auto* p = static_cast<const uint8_t*>(from);
+  Aio a;
+  nng_aio_set_timeout(a.aio, nng_duration(timeout.count()));
+  while (size > 0) {
+    nng_iov iov{const_cast<uint8_t*>(p), size};
+    nng_aio_set_iov(a.aio, 1, &iov);
+    nng_stream_send(stream_, a.aio);
+    if (int rv = a.wait(); rv != 0)
+      throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
+    size_t sent = nng_aio_count(a.aio);
+    p += sent;
+    size -= sent;
+  }
+}
+
+void Connection::send(const ControlBuffer& message, std::chrono::milliseconds timeout) {
+  size_t bytes = message.size() * sizeof(uint64_t);
+  if (bytes > max_control_message_bytes)
+    throw NetworkError("a control message of " + std::to_string(bytes) + " bytes to " + peer_ +
+                       " is over the limit of " + std::to_string(max_control_message_bytes));
+  std::string frame(4 + bytes, '\0');
+  for (int i = 0; i < 4; ++i) frame[size_t(i)] = char((bytes >> (8 * i)) & 0xff);
+  std::memcpy(frame.data() + 4, message.data(), bytes);
+  write_exactly(frame.data(), frame.size(), timeout);
+}
+
+void Connection::send_raw(const std::string& bytes, std::chrono::milliseconds timeout) {
+  write_exactly(bytes.data(), bytes.size(), timeout);
+}
+
+std::optional<ControlBuffer> Connection::receive(std::chrono::milliseconds timeout) {
+  uint8_t head[4];
+  if (!read_exactly(head, sizeof head, timeout)) return std::nullopt;
+  size_t bytes =
+      size_t(head[0]) | size_t(head[1]) << 8 | size_t(head[2]) << 16 | size_t(head[3]) << 24;
+  if (bytes > max_control_message_bytes)
+    throw DecodeError("malformed frame from " + peer_ + ": it announces " + std::to_string(bytes) +
+                      " bytes, over the limit of " + std::to_string(max_control_message_bytes));
+  if (bytes % sizeof(uint64_t) != 0)
+    throw DecodeError("malformed frame from " + peer_ + ": " + std::to_string(bytes) +
+                      " bytes is not a whole number of 8-byte words");
+  ControlBuffer message(bytes / sizeof(uint64_t));
+  if (!read_exactly(message.data(), bytes, timeout))
+    throw DecodeError("malformed frame from " + peer_ +
+                      ": the connection ended inside a message of " + std::to_string(bytes) +
+                      " bytes");
+  return message;
+}
+
+std::unique_ptr<Connection> dial(const std::string& host_port, std::chrono::milliseconds timeout) {
+  nng_stream_dialer* d = nullptr;
+  if (int rv = nng_stream_dialer_alloc(&d, url_of(host_port).c_str()); rv != 0)
+    throw NetworkError("cannot dial '" + host_port + "': " + nng_strerror(rv));
+  Aio a;
+  nng_aio_set_timeout(a.aio, nng_duration(timeout.count()));
+  nng_stream_dialer_dial(d, a.aio);
+  int rv = a.wait();
+  nng_stream_dialer_free(d);
+  if (rv != 0) throw NetworkError("cannot connect to " + host_port + ": " + nng_strerror(rv));
+  return std::make_unique<Connection>(static_cast<nng_stream*>(nng_aio_get_output(a.aio, 0)),
+                                      host_port);
+}
+
+Listener::Listener(const std::string& host_port) {
+  if (int rv = nng_stream_listener_alloc(&listener_, url_of(host_port).c_str()); rv != 0)
+    throw NetworkError("cannot listen on '" + host_port + "': " + nng_strerror(rv));
+  if (int rv = nng_stream_listener_listen(listener_); rv != 0) {
+    nng_stream_listener_free(listener_);
+    throw NetworkError("cannot listen on " + host_port + ": " + nng_strerror(rv));
+  }
+  nng_stream_listener_get_int(listener_, NNG_OPT_TCP_BOUND_PORT, &port_);
+}
+
+Listener::~Listener() {
+  nng_stream_listener_close(listener_);
+  nng_stream_listener_free(listener_);
+}
+
+std::unique_ptr<Connection> Listener::accept(std::chrono::milliseconds timeout) {
+  Aio a;
+  nng_aio_set_timeout(a.aio, nng_duration(timeout.count()));
+  nng_stream_listener_accept(listener_, a.aio);
+  int rv = a.wait();
+  if (rv == NNG_ETIMEDOUT) return nullptr;
+  if (rv != 0)
+    throw NetworkError(std::string("accepting a connection failed: ") + nng_strerror(rv));
+  auto* s = static_cast<nng_stream*>(nng_aio_get_output(a.aio, 0));
+  std::string peer = "a peer";
+  nng_sockaddr addr;
+  if (nng_stream_get_addr(s, NNG_OPT_REMADDR, &addr) == 0 && addr.s_family == NNG_AF_INET) {
+    auto ip = reinterpret_cast<const uint8_t*>(&addr.s_in.sa_addr);
+    auto port = uint16_t((addr.s_in.sa_port >> 8) | (addr.s_in.sa_port << 8));
+    peer = std::to_string(ip[0]) + "." + std::to_string(ip[1]) + "." + std::to_string(ip[2]) + "." +
+           std::to_string(ip[3]) + ":" + std::to_string(port);
+  }
+  return std::make_unique<Connection>(s, peer);
+}
+
+namespace {
+/// The next handshake message; a closed or silent connection, or bytes that are no
+/// handshake message, end the handshake with a sentence.
+HandshakeMessage next_handshake(Connection& c, std::chrono::milliseconds timeout,
+                                const std::string& waiting_for) {
+  try {
+    auto b = c.receive(timeout);
+    if (!b)
+      throw AuthenticationError(c.peer() + " sent no " + waiting_for +
+                                " (it closed the connection or took over " +
+                                std::to_string(timeout.count()) + " ms)");
+    return decode_handshake(*b);
+  } catch (const DecodeError& e) {
+    throw AuthenticationError(c.peer() + " sent no " + waiting_for + ": " + e.what());
+  }
+}
+}  // namespace
+
+void authenticate_to_master(Connection& c, const std::string& secret, PeerRole role,
+                            const std::string& name, std::chrono::milliseconds timeout) {
+  HandshakeInitiator me(secret, role, name, random_nonce());
+  c.send(encode(me.hello()), timeout);
+  auto answer = me.on_challenge(next_handshake(c, timeout, "challenge"));
+  if (auto* why = std::get_if<std::string>(&answer)) {
+    // Tell the master why before hanging up, so that both sides log the cause.
+    HandshakeMessage refusal;
+    refusal.kind = HandshakeMessage::Kind::verdict;
+    refusal.reason = *why;
+    try {
+      c.send(encode(refusal), timeout);
+    } catch (const NetworkError&) {
+    }
+    throw AuthenticationError(*why + " (master " + c.peer() + ")");
+  }
+  c.send(encode(std::get<HandshakeMessage>(answer)), timeout);
+  if (auto why = me.on_verdict(next_handshake(c, timeout, "verdict")))
+    throw AuthenticationError(*why + " (master " + c.peer() + ")");
+}
+
+std::pair<PeerRole, std::string> authenticate_peer(Connection& c, const std::string& secret,
+                                                   std::chrono::milliseconds timeout) {
+  HandshakeResponder master(secret, random_nonce());
+  auto refuse = [&](const HandshakeMessage& verdict) {
+    try {
+      c.send(encode(verdict), timeout);
+    } catch (const NetworkError&) {
+      // The refusal is a courtesy; the connection is dropped either way.
+    }
+    throw AuthenticationError("refused " + c.peer() + ": " + verdict.reason);
+  };
+  auto challenge = master.on_hello(next_handshake(c, timeout, "hello"));
+  if (master.refused()) refuse(challenge);
+  c.send(encode(challenge), timeout);
+  auto proof = next_handshake(c, timeout, "proof");
+  if (proof.kind == HandshakeMessage::Kind::verdict && !proof.accepted)
+    throw AuthenticationError("'" + master.peer_name() + "' at " + c.peer() +
+                              " hung up: " + proof.reason);
+  auto verdict = master.on_proof(proof);
+  if (master.refused()) refuse(verdict);
+  c.send(encode(verdict), timeout);
+  return {master.peer_role(), master.peer_name()};
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,89 @@
+// actors/connection.hpp — a cluster control connection: length-framed Cap'n Proto messages over an
+// nng byte stream (TCP), with size limits, timeouts and the authenticating handshake.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "actors/control.hpp"
+#include "actors/handshake.hpp"
+
+struct nng_stream;
+struct nng_stream_listener;
+
+namespace sluice::runtime {
+
+/// The largest control message a connection takes; a frame announcing more is refused
+/// before anything is allocated for it.
+inline constexpr size_t max_control_message_bytes = 16u << 20;
+
+/// One connection. Each message travels as its byte length (4 bytes, little-endian, a
+/// multiple of 8) and the message's words. Not thread-safe: one thread sends and receives.
+class Connection {
+ public:
+  explicit Connection(nng_stream* stream, std::string peer);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Throws NetworkError with a sentence naming the peer when the stream fails or times out.
+  void send(const ControlBuffer& message, std::chrono::milliseconds timeout);
+  /// The next message; nothing when `timeout` passed first or the peer closed. Throws
+  /// DecodeError when the peer announces a frame over the limit or not of whole words, and
+  /// NetworkError when the stream fails.
+  std::optional<ControlBuffer> receive(std::chrono::milliseconds timeout);
+  /// Sends raw bytes, bypassing the framing: for tests that play a broken peer.
+  void send_raw(const std::string& bytes, std::chrono::milliseconds timeout);
+  void close();
+  /// Who is at the other end: the address dialed or accepted from.
+  const std::string& peer() const { return peer_; }
+
+ private:
+  /// Reads exactly `size` bytes; false when the timeout passed or the peer closed first.
+  bool read_exactly(void* into, size_t size, std::chrono::milliseconds timeout);
+  void write_exactly(const void* from, size_t size, std::chrono::milliseconds timeout);
+  nng_stream* stream_;
+  std::string peer_;
+};
+
+/// A failure of the network itself (refused, reset, timed out), in one sentence.
+struct NetworkError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Connects to `host:port` over TCP.
+std::unique_ptr<Connection> dial(const std::string& host_port, std::chrono::milliseconds timeout);
+
+/// Accepts connections on `host:port` (port 0: a free one, see port()).
+class Listener {
+ public:
+  explicit Listener(const std::string& host_port);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  int port() const { return port_; }
+  /// The next connection, or null when `timeout` passed first.
+  std::unique_ptr<Connection> accept(std::chrono::milliseconds timeout);
+
+ private:
+  nng_stream_listener* listener_ = nullptr;
+  int port_ = 0;
+};
+
+/// The agent's or client's side of the handshake on a fresh connection: returns once the
+/// master accepted; throws AuthenticationError with the sentence either side gave.
+void authenticate_to_master(Connection& c, const std::string& secret, PeerRole role,
+                            const std::string& name, std::chrono::milliseconds timeout);
+/// The master's side: the peer's role and name once it proved the secret; otherwise the
+/// refusal is sent and AuthenticationError thrown. Nothing but handshake messages is read.
+std::pair<PeerRole, std::string> authenticate_peer(Connection& c, const std::string& secret,
+                                                   std::chrono::milliseconds timeout);
+
+struct AuthenticationError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace sluice::runtime

@@ -55,7 +55,7 @@ TEST_CASE("an agent and the master authenticate over loopback, then exchange con
   CHECK(master.get() == "agent agent-1");
 }
 
-TEST_CASE("a wrong secret is refused with a sentence on both sides", "[connection]") {
+TEST_CASE("a wrong secret on the wire is refused with a sentence on both sides", "[connection]") {
   Listener l("127.0.0.1:0");
   auto master = master_accepts(l, "s3cret");
   auto c = dial(host_port(l), wait);

@@ -149,7 +149,7 @@ TEST_CASE("messages out of order and other protocols are refused", "[handshake]"
   }
 }
 
-TEST_CASE("every handshake message round-trips; bad bytes are refused, never crash",
+TEST_CASE("every handshake message round-trips, and bad bytes are refused, never crash",
           "[handshake]") {
   HandshakeInitiator peer("s", PeerRole::client, "console on host-7", nonce_of(3));
   HandshakeResponder master("s", nonce_of(4));

@@ -45,18 +45,26 @@ void Connection::close() { nng_stream_close(stream_); }
 
 bool Connection::read_exactly(void* into, size_t size, std::chrono::milliseconds timeout) {
   auto* p = static_cast<uint8_t*>(into);
+  const size_t total = size;
   Aio a;
-  nng_aio_set_timeout(a.aio, nng_duration(timeout.count()));
   while (size > 0) {
+    bool begun = size < total;
+    nng_aio_set_timeout(a.aio, nng_duration((begun ? frame_timeout : timeout).count()));
     nng_iov iov{p, size};
     nng_aio_set_iov(a.aio, 1, &iov);
     nng_stream_recv(stream_, a.aio);
     int rv = a.wait();
-    if (rv == NNG_ETIMEDOUT || rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET)
+    if (rv == NNG_ETIMEDOUT && !begun) return false;
+    if (rv == NNG_ETIMEDOUT)
+      throw DecodeError("malformed frame from " + peer_ + ": it stalled " +
+                        std::to_string(frame_timeout.count()) + " ms inside a message");
+    if (rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET ||
+        (rv == 0 && nng_aio_count(a.aio) == 0)) {
+      closed_ = true;
       return false;
+    }
     if (rv != 0) throw NetworkError("reading from " + peer_ + " failed: " + nng_strerror(rv));
     size_t got = nng_aio_count(a.aio);
-    if (got == 0) return false;
     p += got;
     size -= got;
   }
@@ -96,7 +104,7 @@ void Connection::send_raw(const std::string& bytes, std::chrono::milliseconds ti
 
 std::optional<ControlBuffer> Connection::receive(std::chrono::milliseconds timeout) {
   uint8_t head[4];
-  if (!read_exactly(head, sizeof head, timeout)) return std::nullopt;
+  if (closed_ || !read_exactly(head, sizeof head, timeout)) return std::nullopt;
   size_t bytes =
       size_t(head[0]) | size_t(head[1]) << 8 | size_t(head[2]) << 16 | size_t(head[3]) << 24;
   if (bytes > max_control_message_bytes)
@@ -106,7 +114,7 @@ std::optional<ControlBuffer> Connection::receive(std::chrono::milliseconds timeo
     throw DecodeError("malformed frame from " + peer_ + ": " + std::to_string(bytes) +
                       " bytes is not a whole number of 8-byte words");
   ControlBuffer message(bytes / sizeof(uint64_t));
-  if (!read_exactly(message.data(), bytes, timeout))
+  if (bytes > 0 && !read_exactly(message.data(), bytes, frame_timeout))
     throw DecodeError("malformed frame from " + peer_ +
                       ": the connection ended inside a message of " + std::to_string(bytes) +
                       " bytes");

@@ -31,10 +31,13 @@ class Connection {
 
   /// Throws NetworkError with a sentence naming the peer when the stream fails or times out.
   void send(const ControlBuffer& message, std::chrono::milliseconds timeout);
-  /// The next message; nothing when `timeout` passed first or the peer closed. Throws
-  /// DecodeError when the peer announces a frame over the limit or not of whole words, and
-  /// NetworkError when the stream fails.
+  /// The next message; nothing when `timeout` passed before it began or the peer closed
+  /// (then closed() holds). A message once begun must arrive whole within
+  /// `frame_timeout`. Throws DecodeError when the peer announces a frame over the limit or
+  /// not of whole words, or stalls or hangs up inside one, and NetworkError when the stream fails.
   std::optional<ControlBuffer> receive(std::chrono::milliseconds timeout);
+  /// The peer closed the connection (or it broke).
+  bool closed() const { return closed_; }
   /// Sends raw bytes, bypassing the framing: for tests that play a broken peer.
   void send_raw(const std::string& bytes, std::chrono::milliseconds timeout);
   void close();
@@ -42,12 +45,17 @@ class Connection {
   const std::string& peer() const { return peer_; }
 
  private:
-  /// Reads exactly `size` bytes; false when the timeout passed or the peer closed first.
+  /// Reads exactly `size` bytes. False when `timeout` passed before the first byte, or the
+  /// peer closed; bytes after the first must follow within frame_timeout.
   bool read_exactly(void* into, size_t size, std::chrono::milliseconds timeout);
   void write_exactly(const void* from, size_t size, std::chrono::milliseconds timeout);
   nng_stream* stream_;
   std::string peer_;
+  bool closed_ = false;
 };
+
+/// How long the rest of a begun message may take to arrive.
+inline constexpr std::chrono::milliseconds frame_timeout{10'000};
 
 /// A failure of the network itself (refused, reset, timed out), in one sentence.
 struct NetworkError : std::runtime_error {

@@ -15,6 +15,7 @@ namespace sluice::scheduler {
 struct AgentSlots {
   std::string agent;
   int free = 0;
+  bool operator==(const AgentSlots&) const = default;
 };
 
 /// A slot of one agent: what a subtask is placed in.

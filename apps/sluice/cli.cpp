@@ -1,4 +1,4 @@
-// apps/sluice/cli.cpp — the sluice command line: `run` (options to an ExecutionConfig, loading a job library, exit statuses) and `new-job`.
+// apps/sluice/cli.cpp — the sluice command line: `run` (options to an ExecutionConfig, loading a job library, exit statuses), `new-job`, `master` and `agent`.
 #include "cli.hpp"
 
 #include <dlfcn.h>
@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "cli_options.hpp"
+#include "cluster_cli.hpp"
 #include "new_job.hpp"
 #include "sluice/job.hpp"
 #include "sluice/logging.hpp"
@@ -113,6 +114,11 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   auto* create = app.add_subcommand("new-job", "write a job project (CMake, a KeyedProcessFunction, a test) into DIR");
   create->add_option("dir", new_dir, "a new or empty directory; its name becomes the job's")->required();
 
+  MasterCommand master_command;
+  auto* master = add_master_command(app, master_command);
+  AgentCommand agent_command;
+  auto* agent = add_agent_command(app, agent_command);
+
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
@@ -126,7 +132,9 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     out << "sluice " << version << "\n";
     return 0;
   } catch (const CLI::ParseError& e) {
-    auto* failing = run->parsed() ? run : create->parsed() ? create : &app;
+    CLI::App* failing = &app;
+    for (auto* command : {run, create, master, agent})
+      if (command->parsed()) failing = command;
     if (std::string(e.what()).empty()) {
       err << failing->help();
     } else {
@@ -136,6 +144,8 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     return 2;
   }
   if (create->parsed()) return new_job(new_dir, out, err);
+  if (master->parsed()) return run_master(master_command, out, err);
+  if (agent->parsed()) return run_agent(agent_command, out, err);
   try {
     log::set_level(log_level);
   } catch (const std::invalid_argument& e) {

@@ -29,8 +29,8 @@
 
 #include "cost.hpp"
 #include "support/temp_dir.hpp"
+#include "support/process.hpp"
 
-extern char** environ;
 
 namespace {
 
@@ -65,55 +65,16 @@ int64_t newest_complete_checkpoint(const fs::path& dir) {
 }
 
 /// One `nexmark` child process; its standard output and error go to `log`.
-class Child {
+class Child : public test_support::Process {
  public:
-  Child(const std::vector<std::string>& args, const fs::path& log) {
-    std::vector<std::string> argv = {NEXMARK_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> raw;
-    for (auto& arg : argv) raw.push_back(arg.data());
-    raw.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
-    const int error = posix_spawn(&pid_, raw[0], &files, nullptr, raw.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    if (error != 0) {
-      pid_ = -1;
-      FAIL("cannot start " << NEXMARK_BINARY << ": " << std::strerror(error));
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  /// The wait status once the child has ended; none while it runs.
-  std::optional<int> poll() {
-    if (status_ || pid_ <= 0) return status_;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-    return status_;
-  }
-  /// Kills the child with SIGKILL (if it still runs) and reaps it.
-  int kill() {
-    if (status_ || pid_ <= 0) return status_.value_or(-1);
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    status_ = status;
-    return status;
-  }
+  Child(const std::vector<std::string>& args, const fs::path& log) : Process(with_binary(args), log) {}
 
  private:
-  pid_t pid_ = -1;
-  std::optional<int> status_;
+  static std::vector<std::string> with_binary(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {NEXMARK_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
 };
 
 /// A guard against a hung child, not a timing assertion: far beyond any run's length.

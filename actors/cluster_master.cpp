@@ -1,0 +1,153 @@
+// actors/cluster_master.cpp — the master's control plane: a thread per authenticated connection,
+// registrations and heartbeats into the AgentRegistry.
+#include "actors/cluster_master.hpp"
+
+#include "actors/cluster.hpp"
+#include "sluice/error.hpp"
+
+namespace sluice::runtime {
+
+namespace {
+constexpr std::chrono::milliseconds poll{100};  // how often blocked threads look at stopping_
+}
+
+MasterServer::MasterServer(MasterOptions options, std::function<void(const std::string&)> say)
+    : options_(std::move(options)),
+      say_(std::move(say)),
+      listener_(options_.host + ":" + std::to_string(options_.port)),
+      registry_(options_.heartbeat_timeout.count()) {
+  acceptor_ = std::thread([this] { accept_loop(); });
+  expirer_ = std::thread([this] { expire_loop(); });
+}
+
+MasterServer::~MasterServer() { stop(); }
+
+int64_t MasterServer::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start_)
+      .count();
+}
+
+void MasterServer::stop() {
+  if (stopping_.exchange(true)) return;
+  if (acceptor_.joinable()) acceptor_.join();
+  if (expirer_.joinable()) expirer_.join();
+  std::map<uint64_t, Peer> peers;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, p] : peers_) p.connection->close();
+    peers.swap(peers_);
+  }
+  for (auto& [id, p] : peers) p.thread.join();
+}
+
+std::vector<AgentInfo> MasterServer::agents() const {
+  std::lock_guard lock(mu_);
+  std::vector<AgentInfo> out;
+  for (const auto& s : registry_.free_slots())
+    if (const auto* a = registry_.find(s.agent)) out.push_back(*a);
+  return out;
+}
+
+void MasterServer::accept_loop() {
+  while (!stopping_) {
+    std::unique_ptr<Connection> c;
+    try {
+      c = listener_.accept(poll);
+    } catch (const NetworkError& e) {
+      say_(e.what());
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    // Threads of connections that ended are joined here, so a stream of short connections
+    // (a port scan, a fuzzer) does not pile up threads.
+    for (auto it = peers_.begin(); it != peers_.end();) {
+      if (*it->second.done) {
+        it->second.thread.join();
+        it = peers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!c) continue;
+    uint64_t id = next_id_++;
+    std::shared_ptr<Connection> shared(std::move(c));
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread t([this, id, shared, done] {
+      serve(id, shared);
+      *done = true;
+    });
+    peers_.emplace(id, Peer{shared, std::move(t), done});
+  }
+}
+
+void MasterServer::close_connection(uint64_t id) {
+  auto it = peers_.find(id);
+  if (it != peers_.end()) it->second.connection->close();
+}
+
+void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
+  std::string name;
+  try {
+    auto [role, who] = authenticate_peer(*c, options_.secret, options_.handshake_timeout);
+    name = who;
+    while (!stopping_) {
+      auto b = c->receive(poll);
+      if (!b) {
+        if (c->closed()) break;
+        continue;
+      }
+      auto m = decode_cluster(*b);
+      ClusterMessage reply;
+      {
+        std::lock_guard lock(mu_);
+        if (m.kind == ClusterMessage::Kind::register_agent && role == PeerRole::agent) {
+          if (auto old = registry_.on_register(name, m.slots, m.data_address, id, now_ms()))
+            close_connection(*old);
+          say_("agent " + name + " registered from " + c->peer() + " (" + std::to_string(m.slots) +
+               " slot" + (m.slots == 1 ? "" : "s") + ")");
+          reply.kind = ClusterMessage::Kind::registered;
+          reply.heartbeat_interval_ms = options_.heartbeat_interval.count();
+          reply.heartbeat_timeout_ms = options_.heartbeat_timeout.count();
+        } else if (m.kind == ClusterMessage::Kind::heartbeat &&
+                   registry_.on_heartbeat(id, now_ms())) {
+          reply.kind = ClusterMessage::Kind::heartbeat;
+        } else {
+          reply.kind = ClusterMessage::Kind::refused;
+          reply.reason = m.kind == ClusterMessage::Kind::heartbeat
+                             ? "a heartbeat from an agent that is not registered"
+                             : "this master takes only agents' registrations";
+        }
+      }
+      c->send(encode(reply), options_.handshake_timeout);
+      if (reply.kind == ClusterMessage::Kind::refused) {
+        say_("refused " + (name.empty() ? c->peer() : "'" + name + "' at " + c->peer()) + ": " +
+             reply.reason);
+        break;
+      }
+    }
+  } catch (const AuthenticationError& e) {
+    say_(std::string("refused a connection: ") + e.what());
+  } catch (const DecodeError& e) {
+    say_("dropped the connection of '" + name + "' at " + c->peer() + ": " + e.what());
+  } catch (const NetworkError& e) {
+    say_("dropped the connection of '" + name + "' at " + c->peer() + ": " + e.what());
+  }
+  c->close();
+  std::lock_guard lock(mu_);
+  if (auto lost = registry_.on_disconnect(id))
+    say_("agent " + lost->agent.name + " lost: " + lost->why);
+}
+
+void MasterServer::expire_loop() {
+  while (!stopping_) {
+    std::this_thread::sleep_for(poll);
+    std::lock_guard lock(mu_);
+    for (const auto& lost : registry_.expire(now_ms())) {
+      say_("agent " + lost.agent.name + " lost: " + lost.why);
+      close_connection(lost.agent.connection);
+    }
+  }
+}
+
+}  // namespace sluice::runtime

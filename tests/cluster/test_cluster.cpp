@@ -1,0 +1,202 @@
+// tests/cluster/test_cluster.cpp — `sluice master` and `sluice agent` as processes on loopback:
+// registration, loss by a broken connection or by silence, retries before the master is up,
+// secrets, the loopback rule, garbage on the master's port.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "actors/connection.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace std::chrono_literals;
+using test_support::Process;
+
+namespace {
+
+/// Far beyond what any step takes on a loaded machine: a guard against hangs, not a timing check.
+constexpr auto patience = 60s;
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Waits until `path` holds `text` `times` times; fails the test when it never does.
+void await(const std::string& path, const std::string& text, int times = 1) {
+  auto give_up = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < give_up) {
+    auto all = read(path);
+    int n = 0;
+    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+    if (n >= times) return;
+    std::this_thread::sleep_for(20ms);
+  }
+  FAIL("'" << path << "' never held '" << text << "' " << times << " time(s); it holds:\n"
+           << read(path));
+}
+
+struct Master {
+  std::string out;
+  std::unique_ptr<Process> process;
+  int port = 0;
+  /// Heartbeats every 200 ms; an agent is lost after `timeout` of silence (its broken
+  /// connection is seen at once whatever the timeout).
+  Master(const test_support::TempDir& dir, std::vector<std::string> extra = {}, int at_port = 0,
+         const std::string& timeout = "10s") {
+    out = dir.file("master.out");
+    std::vector<std::string> argv = {SLUICE_BINARY,
+                                     "master",
+                                     "--port",
+                                     std::to_string(at_port),
+                                     "--heartbeat-interval",
+                                     "200ms",
+                                     "--heartbeat-timeout",
+                                     timeout};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process = std::make_unique<Process>(argv, out, dir.file("master.err"));
+    await(out, "\n");
+    std::smatch m;
+    auto first = read(out).substr(0, read(out).find('\n'));
+    REQUIRE(std::regex_match(first, m,
+                             std::regex("sluice master listening on 127\\.0\\.0\\.1:([0-9]+)")));
+    port = std::stoi(m[1]);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+std::unique_ptr<Process> agent(const test_support::TempDir& dir, const std::string& name,
+                               const std::string& master, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {SLUICE_BINARY, "agent", "--master", master,
+                                   "--slots",     "2",     "--name",   name};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<Process>(argv, dir.file(name + ".out"), dir.file(name + ".err"));
+}
+
+/// A port nothing listens on now (bound, then released).
+int free_port() {
+  sluice::runtime::Listener l("127.0.0.1:0");
+  return l.port();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "three agents register with a master on a free port, and one killed with -9 is lost at once",
+    "[cluster][processes]") {
+  test_support::TempDir dir;
+  Master master(dir);
+  std::vector<std::unique_ptr<Process>> agents;
+  for (const auto* name : {"a1", "a2", "a3"}) agents.push_back(agent(dir, name, master.address()));
+  for (const auto* name : {"a1", "a2", "a3"}) {
+    await(dir.file(std::string(name) + ".out"), "sluice agent " + std::string(name) +
+                                                    " registered with " + master.address() +
+                                                    " (2 slots)\n");
+    await(master.out, "agent " + std::string(name) + " registered from 127.0.0.1:");
+  }
+  agents[1]->kill();
+  await(master.out, "agent a2 lost: its connection closed\n");
+  CHECK(read(master.out).find("agent a1 lost") == std::string::npos);
+  master.process->signal(SIGTERM);
+  int status = master.process->wait();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a frozen agent is lost after the heartbeat timeout and registers again once it thaws",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  Master master(dir, {}, 0, "1s");
+  auto a = agent(dir, "sleepy", master.address());
+  await(master.out, "agent sleepy registered from");
+  a->signal(SIGSTOP);
+  await(master.out, "agent sleepy lost: no heartbeat for ");
+  a->signal(SIGCONT);
+  await(master.out, "agent sleepy registered from", 2);
+  await(dir.file("sleepy.out"), "sluice agent sleepy registered with", 2);
+  CHECK_THAT(read(dir.file("sleepy.err")),
+             Catch::Contains("agent sleepy: lost the master " + master.address()));
+}
+
+TEST_CASE(
+    "an agent started before its master retries with back-off and registers once the master is up",
+    "[cluster][processes]") {
+  test_support::TempDir dir;
+  int port = free_port();
+  auto a = agent(dir, "early", "127.0.0.1:" + std::to_string(port));
+  await(dir.file("early.err"),
+        "retrying in 200 ms");  // the second attempt waits twice the first's 100 ms
+  CHECK_THAT(read(dir.file("early.err")),
+             Catch::Contains("agent early: master 127.0.0.1:" + std::to_string(port) +
+                             " unreachable (cannot connect"));
+  Master master(dir, {}, port);
+  await(dir.file("early.out"),
+        "sluice agent early registered with 127.0.0.1:" + std::to_string(port) + " (2 slots)");
+  await(master.out, "agent early registered from");
+}
+
+TEST_CASE("an agent with the wrong secret is refused with a sentence on both sides and exits 2",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  std::ofstream(dir.file("secret")) << "right horse battery staple\n";
+  std::ofstream(dir.file("wrong")) << "wrong\n";
+  Master master(dir, {"--secret-file", dir.file("secret")});
+  auto bad = agent(dir, "intruder", master.address(), {"--secret-file", dir.file("wrong")});
+  int status = bad->wait();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK_THAT(read(dir.file("intruder.err")),
+             Catch::Contains("agent intruder was refused by " + master.address() +
+                             ": the master does not hold the secret intruder has"));
+  await(master.out, "refused a connection: 'intruder' at 127.0.0.1:");
+  // Without a secret at all the agent fails the master's check instead.
+  auto none = agent(dir, "nosecret", master.address());
+  CHECK(WEXITSTATUS(none->wait()) == 2);
+  // The right secret registers.
+  auto good = agent(dir, "member", master.address(), {"--secret-file", dir.file("secret")});
+  await(master.out, "agent member registered from");
+}
+
+TEST_CASE("a master reachable from other hosts needs a secret or --insecure",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  {
+    Process open({SLUICE_BINARY, "master", "--host", "0.0.0.0", "--port", "0"},
+                 dir.file("open.out"), dir.file("open.err"));
+    int status = open.wait();
+    CHECK(WEXITSTATUS(status) == 2);
+    CHECK(read(dir.file("open.err")) ==
+          "sluice master: --host 0.0.0.0 is reachable from other hosts: give --secret-file, or "
+          "--insecure to run "
+          "without one\n");
+  }
+  Process insecure({SLUICE_BINARY, "master", "--host", "0.0.0.0", "--port", "0", "--insecure"},
+                   dir.file("insecure.out"), dir.file("insecure.err"));
+  await(dir.file("insecure.out"), "sluice master listening on 0.0.0.0:");
+  insecure.signal(SIGTERM);
+  CHECK(WEXITSTATUS(insecure.wait()) == 0);
+}
+
+TEST_CASE("garbage on the master's port is logged and dropped, and the master keeps serving",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  Master master(dir);
+  std::mt19937_64 rng(20261203);
+  for (int round = 0; round < 20; ++round) {
+    auto c = sluice::runtime::dial(master.address(), 10s);
+    std::string bytes;
+    for (int i = 0, n = int(rng() % 3000); i < n; ++i) bytes.push_back(char(rng()));
+    if (round % 4 == 0) bytes = "\xff\xff\xff\xff";  // a frame far over the limit
+    c->send_raw(bytes, 10s);
+  }
+  await(master.out, "refused a connection: ", 20);
+  CHECK_THAT(read(master.out), Catch::Contains("over the limit"));
+  auto a = agent(dir, "after-fuzz", master.address());
+  await(master.out, "agent after-fuzz registered from");
+}

@@ -5,12 +5,10 @@
 
 namespace sluice::runtime {
 
-std::optional<uint64_t> AgentRegistry::on_register(const std::string& name, int slots,
-                                                   const std::string& data_address,
+std::optional<uint64_t> AgentRegistry::on_register(const std::string& name, int slots, const std::string& data_address,
                                                    uint64_t connection, int64_t now_ms) {
   std::optional<uint64_t> replaced;
-  auto it = std::find_if(agents_.begin(), agents_.end(),
-                         [&](const AgentInfo& a) { return a.name == name; });
+  auto it = std::find_if(agents_.begin(), agents_.end(), [&](const AgentInfo& a) { return a.name == name; });
   if (it != agents_.end()) {
     if (it->connection != connection) replaced = it->connection;
     agents_.erase(it);
@@ -31,8 +29,8 @@ bool AgentRegistry::on_heartbeat(uint64_t connection, int64_t now_ms) {
 }
 
 std::optional<LostAgent> AgentRegistry::on_disconnect(uint64_t connection) {
-  auto it = std::find_if(agents_.begin(), agents_.end(),
-                         [&](const AgentInfo& a) { return a.connection == connection; });
+  auto it =
+      std::find_if(agents_.begin(), agents_.end(), [&](const AgentInfo& a) { return a.connection == connection; });
   if (it == agents_.end()) return std::nullopt;
   LostAgent lost{*it, "its connection closed"};
   agents_.erase(it);
@@ -44,8 +42,8 @@ std::vector<LostAgent> AgentRegistry::expire(int64_t now_ms) {
   for (auto it = agents_.begin(); it != agents_.end();) {
     int64_t silent = now_ms - it->last_heartbeat_ms;
     if (silent > timeout_ms_) {
-      out.push_back({*it, "no heartbeat for " + std::to_string(silent) + " ms (timeout " +
-                              std::to_string(timeout_ms_) + " ms)"});
+      out.push_back(
+          {*it, "no heartbeat for " + std::to_string(silent) + " ms (timeout " + std::to_string(timeout_ms_) + " ms)"});
       it = agents_.erase(it);
     } else {
       ++it;

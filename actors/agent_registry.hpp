@@ -1,5 +1,4 @@
-// actors/agent_registry.hpp — the master's table of node agents: registration, heartbeats, loss by
-// timeout or broken connection (pure, time passed in).
+// actors/agent_registry.hpp — the master's table of node agents: registration, heartbeats, loss by timeout or broken connection (pure, time passed in).
 #pragma once
 
 #include <cstdint>
@@ -35,9 +34,8 @@ class AgentRegistry {
   /// Registers `name` on `connection`. An agent that registers again under its name (it
   /// lost the master and came back, or restarted) replaces its old entry: the old
   /// connection, if another, is returned for the shell to close.
-  std::optional<uint64_t> on_register(const std::string& name, int slots,
-                                      const std::string& data_address, uint64_t connection,
-                                      int64_t now_ms);
+  std::optional<uint64_t> on_register(const std::string& name, int slots, const std::string& data_address,
+                                      uint64_t connection, int64_t now_ms);
   /// A heartbeat arrived on `connection`; false when no agent is registered there.
   bool on_heartbeat(uint64_t connection, int64_t now_ms);
   /// `connection` broke or closed: its agent, if one was registered there, is lost.

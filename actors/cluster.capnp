@@ -1,4 +1,4 @@
-# actors/cluster.capnp — what a node agent and the master say to each other once the handshake is done: registration and heartbeats.
+# actors/cluster.capnp — what agents, clients and the master say to each other once the handshake is done: registration, heartbeats, job libraries.
 @0xa4f0409effcf993f;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -12,8 +12,16 @@ struct ClusterMessage {
     registered @1 :Registered;
     # Both ways, every heartbeat interval.
     heartbeat @2 :Void;
-    # Master -> agent: not registered, in one sentence.
+    # Master -> agent or client: refused, in one sentence.
     refused @3 :Text;
+    # Client -> master: a job library to keep.
+    uploadLibrary @4 :Data;
+    # Master -> client: the uploaded library's SHA-256 (64 hex digits), its name from now on.
+    libraryStored @5 :Text;
+    # Agent -> master: send the library of this SHA-256.
+    fetchLibrary @6 :Text;
+    # Master -> agent: the library asked for.
+    library @7 :Data;
   }
 }
 

@@ -1,5 +1,4 @@
-// actors/cluster_agent.cpp — the agent's control connection to the master: back-off, handshake,
-// registration, heartbeats.
+// actors/cluster_agent.cpp — the agent's control connection to the master: back-off, handshake, registration, heartbeats.
 #include "actors/cluster_agent.hpp"
 
 #include <algorithm>
@@ -49,8 +48,8 @@ int AgentLink::run() {
       return 2;
     } catch (const std::exception& e) {
       if (stopping_) break;
-      log_("agent " + options_.name + ": master " + options_.master + " unreachable (" + e.what() +
-           "); retrying in " + std::to_string(retry.count()) + " ms");
+      log_("agent " + options_.name + ": master " + options_.master + " unreachable (" + e.what() + "); retrying in " +
+           std::to_string(retry.count()) + " ms");
       pause(retry);
       retry = std::min(retry * 2, options_.last_retry);
     }
@@ -61,27 +60,20 @@ int AgentLink::run() {
 bool AgentLink::session() {
   auto c = dial(options_.master, options_.connect_timeout);
   try {
-    authenticate_to_master(*c, options_.secret, PeerRole::agent, options_.name,
-                           options_.connect_timeout);
+    authenticate_to_master(*c, options_.secret, PeerRole::agent, options_.name, options_.connect_timeout);
   } catch (const AuthenticationError& e) {
-    throw Refused("agent " + options_.name + " was refused by " + options_.master + ": " +
-                  e.what());
+    throw Refused("agent " + options_.name + " was refused by " + options_.master + ": " + e.what());
   }
-  ClusterMessage reg;
-  reg.kind = ClusterMessage::Kind::register_agent;
-  reg.slots = options_.slots;
-  reg.data_address = options_.data_address;
-  c->send(encode(reg), options_.connect_timeout);
+  c->send(encode(ClusterMessage::registration(options_.slots, options_.data_address)), options_.connect_timeout);
   auto answer = c->receive(options_.connect_timeout);
   if (!answer) throw NetworkError("no answer to the registration");
   auto m = decode_cluster(*answer);
   if (m.kind == ClusterMessage::Kind::refused)
-    throw Refused("agent " + options_.name + " was refused by " + options_.master + ": " +
-                  m.reason);
+    throw Refused("agent " + options_.name + " was refused by " + options_.master + ": " + m.reason);
   if (m.kind != ClusterMessage::Kind::registered)
     throw NetworkError("the master answered the registration out of order");
-  say_("sluice agent " + options_.name + " registered with " + options_.master + " (" +
-       std::to_string(options_.slots) + " slot" + (options_.slots == 1 ? "" : "s") + ")");
+  say_("sluice agent " + options_.name + " registered with " + options_.master + " (" + std::to_string(options_.slots) +
+       " slot" + (options_.slots == 1 ? "" : "s") + ")");
 
   const milliseconds interval(m.heartbeat_interval_ms), timeout(m.heartbeat_timeout_ms);
   auto last_heard = Clock::now();
@@ -93,14 +85,12 @@ bool AgentLink::session() {
       c->send(encode(beat), timeout);
       next_beat = now + interval;
     }
-    auto wait = std::clamp(std::chrono::duration_cast<milliseconds>(next_beat - now),
-                           milliseconds(1), poll);
+    auto wait = std::clamp(std::chrono::duration_cast<milliseconds>(next_beat - now), milliseconds(1), poll);
     auto b = c->receive(wait);
     if (b) {
       auto in = decode_cluster(*b);
       if (in.kind == ClusterMessage::Kind::refused) {
-        log_("agent " + options_.name + ": the master dropped it: " + in.reason +
-             "; registering again");
+        log_("agent " + options_.name + ": the master dropped it: " + in.reason + "; registering again");
         return true;
       }
       last_heard = Clock::now();
@@ -110,8 +100,8 @@ bool AgentLink::session() {
       return true;
     }
     if (Clock::now() - last_heard > timeout) {
-      log_("agent " + options_.name + ": lost the master " + options_.master +
-           " (no heartbeat for " + std::to_string(timeout.count()) + " ms); registering again");
+      log_("agent " + options_.name + ": lost the master " + options_.master + " (no heartbeat for " +
+           std::to_string(timeout.count()) + " ms); registering again");
       return true;
     }
   }

@@ -1,5 +1,4 @@
-// actors/cluster_agent.hpp — `sluice agent`'s link to the master: connect with back-off,
-// authenticate, register its slots, exchange heartbeats, register again after losing the master.
+// actors/cluster_agent.hpp — `sluice agent`'s link to the master: connect with back-off, authenticate, register its slots, exchange heartbeats, register again after losing the master.
 #pragma once
 
 #include <atomic>

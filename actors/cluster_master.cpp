@@ -1,6 +1,7 @@
-// actors/cluster_master.cpp — the master's control plane: a thread per authenticated connection,
-// registrations and heartbeats into the AgentRegistry.
+// actors/cluster_master.cpp — the master's control plane: a thread per authenticated connection, registrations and heartbeats into the AgentRegistry.
 #include "actors/cluster_master.hpp"
+
+#include <unistd.h>
 
 #include "actors/cluster.hpp"
 #include "sluice/error.hpp"
@@ -9,13 +10,22 @@ namespace sluice::runtime {
 
 namespace {
 constexpr std::chrono::milliseconds poll{100};  // how often blocked threads look at stopping_
+
+/// `<work dir>/libraries`; without a work dir, one of this process under the temp directory.
+std::filesystem::path libraries_dir(const MasterOptions& o) {
+  std::filesystem::path work =
+      o.work_dir.empty() ? std::filesystem::temp_directory_path() / ("sluice-master-" + std::to_string(::getpid()))
+                         : std::filesystem::path(o.work_dir);
+  return work / "libraries";
 }
+}  // namespace
 
 MasterServer::MasterServer(MasterOptions options, std::function<void(const std::string&)> say)
     : options_(std::move(options)),
       say_(std::move(say)),
       listener_(options_.host + ":" + std::to_string(options_.port)),
-      registry_(options_.heartbeat_timeout.count()) {
+      registry_(options_.heartbeat_timeout.count()),
+      libraries_(libraries_dir(options_)) {
   acceptor_ = std::thread([this] { accept_loop(); });
   expirer_ = std::thread([this] { expire_loop(); });
 }
@@ -23,9 +33,7 @@ MasterServer::MasterServer(MasterOptions options, std::function<void(const std::
 MasterServer::~MasterServer() { stop(); }
 
 int64_t MasterServer::now_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                               start_)
-      .count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
 }
 
 void MasterServer::stop() {
@@ -99,30 +107,40 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       }
       auto m = decode_cluster(*b);
       ClusterMessage reply;
-      {
-        std::lock_guard lock(mu_);
-        if (m.kind == ClusterMessage::Kind::register_agent && role == PeerRole::agent) {
-          if (auto old = registry_.on_register(name, m.slots, m.data_address, id, now_ms()))
-            close_connection(*old);
-          say_("agent " + name + " registered from " + c->peer() + " (" + std::to_string(m.slots) +
-               " slot" + (m.slots == 1 ? "" : "s") + ")");
-          reply.kind = ClusterMessage::Kind::registered;
-          reply.heartbeat_interval_ms = options_.heartbeat_interval.count();
-          reply.heartbeat_timeout_ms = options_.heartbeat_timeout.count();
-        } else if (m.kind == ClusterMessage::Kind::heartbeat &&
-                   registry_.on_heartbeat(id, now_ms())) {
-          reply.kind = ClusterMessage::Kind::heartbeat;
+      using Kind = ClusterMessage::Kind;
+      if (m.kind == Kind::upload_library && role == PeerRole::client) {
+        reply.kind = Kind::library_stored;
+        reply.hash = libraries_.put(m.bytes);  // the store's own writes, outside the lock
+        say_("stored job library " + reply.hash + " (" + std::to_string(m.bytes.size()) + " bytes) from '" + name +
+             "'");
+      } else if (m.kind == Kind::fetch_library) {
+        if (auto bytes = libraries_.read(m.hash)) {
+          reply.kind = Kind::library;
+          reply.bytes = std::move(*bytes);
         } else {
-          reply.kind = ClusterMessage::Kind::refused;
-          reply.reason = m.kind == ClusterMessage::Kind::heartbeat
-                             ? "a heartbeat from an agent that is not registered"
-                             : "this master takes only agents' registrations";
+          reply.kind = Kind::refused;
+          reply.reason = "this master has no job library " + m.hash;
+        }
+      } else {
+        std::lock_guard lock(mu_);
+        if (m.kind == Kind::register_agent && role == PeerRole::agent) {
+          if (auto old = registry_.on_register(name, m.slots, m.data_address, id, now_ms())) close_connection(*old);
+          say_("agent " + name + " registered from " + c->peer() + " (" + std::to_string(m.slots) + " slot" +
+               (m.slots == 1 ? "" : "s") + ")");
+          reply =
+              ClusterMessage::registered_with(options_.heartbeat_interval.count(), options_.heartbeat_timeout.count());
+        } else if (m.kind == Kind::heartbeat && registry_.on_heartbeat(id, now_ms())) {
+          reply.kind = Kind::heartbeat;
+        } else {
+          reply.kind = Kind::refused;
+          reply.reason = m.kind == Kind::heartbeat ? "a heartbeat from an agent that is not registered"
+                                                   : "the master does not take this message from a" +
+                                                         std::string(role == PeerRole::agent ? "n agent" : " client");
         }
       }
       c->send(encode(reply), options_.handshake_timeout);
-      if (reply.kind == ClusterMessage::Kind::refused) {
-        say_("refused " + (name.empty() ? c->peer() : "'" + name + "' at " + c->peer()) + ": " +
-             reply.reason);
+      if (reply.kind == ClusterMessage::Kind::refused && m.kind != ClusterMessage::Kind::fetch_library) {
+        say_("refused " + (name.empty() ? c->peer() : "'" + name + "' at " + c->peer()) + ": " + reply.reason);
         break;
       }
     }
@@ -135,8 +153,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
   }
   c->close();
   std::lock_guard lock(mu_);
-  if (auto lost = registry_.on_disconnect(id))
-    say_("agent " + lost->agent.name + " lost: " + lost->why);
+  if (auto lost = registry_.on_disconnect(id)) say_("agent " + lost->agent.name + " lost: " + lost->why);
 }
 
 void MasterServer::expire_loop() {

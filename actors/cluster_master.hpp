@@ -1,5 +1,4 @@
-// actors/cluster_master.hpp — `sluice master`'s server: accepts authenticated control connections,
-// registers node agents, exchanges heartbeats and declares agents lost.
+// actors/cluster_master.hpp — `sluice master`'s server: accepts authenticated control connections, registers node agents, exchanges heartbeats and declares agents lost.
 #pragma once
 
 #include <atomic>
@@ -14,6 +13,7 @@
 
 #include "actors/agent_registry.hpp"
 #include "actors/connection.hpp"
+#include "actors/job_library.hpp"
 
 namespace sluice::runtime {
 
@@ -23,8 +23,10 @@ struct MasterOptions {
   std::string secret;
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_timeout{5000};
-  /// How long a peer may take over the handshake.
+  /// How long a peer may take over the handshake, or to take a message sent to it.
   std::chrono::milliseconds handshake_timeout{5000};
+  /// Where uploaded job libraries are kept (by content hash).
+  std::string work_dir;
 };
 
 /// Listens from construction until stop(); one thread accepts, one per connection reads it,
@@ -62,6 +64,7 @@ class MasterServer {
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   AgentRegistry registry_;
+  LibraryStore libraries_;
   std::map<uint64_t, Peer> peers_;  // by connection id; reaped once done
   uint64_t next_id_ = 1;
   std::thread acceptor_, expirer_;

@@ -1,5 +1,4 @@
-// actors/connection.cpp — framed control messages over nng byte streams, and the handshake run over
-// them.
+// actors/connection.cpp — framed control messages over nng byte streams, and the handshake run over them.
 #include "actors/connection.hpp"
 
 #include <nng/nng.h>
@@ -33,8 +32,7 @@ std::string url_of(const std::string& host_port) { return "tcp://" + host_port; 
 
 }  // namespace
 
-Connection::Connection(nng_stream* stream, std::string peer)
-    : stream_(stream), peer_(std::move(peer)) {}
+Connection::Connection(nng_stream* stream, std::string peer) : stream_(stream), peer_(std::move(peer)) {}
 
 Connection::~Connection() {
   close();
@@ -56,10 +54,9 @@ bool Connection::read_exactly(void* into, size_t size, std::chrono::milliseconds
     int rv = a.wait();
     if (rv == NNG_ETIMEDOUT && !begun) return false;
     if (rv == NNG_ETIMEDOUT)
-      throw DecodeError("malformed frame from " + peer_ + ": it stalled " +
-                        std::to_string(frame_timeout.count()) + " ms inside a message");
-    if (rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET ||
-        (rv == 0 && nng_aio_count(a.aio) == 0)) {
+      throw DecodeError("malformed frame from " + peer_ + ": it stalled " + std::to_string(frame_timeout.count()) +
+                        " ms inside a message");
+    if (rv == NNG_ECLOSED || rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET || (rv == 0 && nng_aio_count(a.aio) == 0)) {
       closed_ = true;
       return false;
     }
@@ -79,8 +76,7 @@ void Connection::write_exactly(const void* from, size_t size, std::chrono::milli
     nng_iov iov{const_cast<uint8_t*>(p), size};
     nng_aio_set_iov(a.aio, 1, &iov);
     nng_stream_send(stream_, a.aio);
-    if (int rv = a.wait(); rv != 0)
-      throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
+    if (int rv = a.wait(); rv != 0) throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
     size_t sent = nng_aio_count(a.aio);
     p += sent;
     size -= sent;
@@ -105,19 +101,17 @@ void Connection::send_raw(const std::string& bytes, std::chrono::milliseconds ti
 std::optional<ControlBuffer> Connection::receive(std::chrono::milliseconds timeout) {
   uint8_t head[4];
   if (closed_ || !read_exactly(head, sizeof head, timeout)) return std::nullopt;
-  size_t bytes =
-      size_t(head[0]) | size_t(head[1]) << 8 | size_t(head[2]) << 16 | size_t(head[3]) << 24;
-  if (bytes > max_control_message_bytes)
+  size_t bytes = size_t(head[0]) | size_t(head[1]) << 8 | size_t(head[2]) << 16 | size_t(head[3]) << 24;
+  if (bytes > max_bytes_)
     throw DecodeError("malformed frame from " + peer_ + ": it announces " + std::to_string(bytes) +
-                      " bytes, over the limit of " + std::to_string(max_control_message_bytes));
+                      " bytes, over the limit of " + std::to_string(max_bytes_));
   if (bytes % sizeof(uint64_t) != 0)
     throw DecodeError("malformed frame from " + peer_ + ": " + std::to_string(bytes) +
                       " bytes is not a whole number of 8-byte words");
   ControlBuffer message(bytes / sizeof(uint64_t));
   if (bytes > 0 && !read_exactly(message.data(), bytes, frame_timeout))
-    throw DecodeError("malformed frame from " + peer_ +
-                      ": the connection ended inside a message of " + std::to_string(bytes) +
-                      " bytes");
+    throw DecodeError("malformed frame from " + peer_ + ": the connection ended inside a message of " +
+                      std::to_string(bytes) + " bytes");
   return message;
 }
 
@@ -131,8 +125,7 @@ std::unique_ptr<Connection> dial(const std::string& host_port, std::chrono::mill
   int rv = a.wait();
   nng_stream_dialer_free(d);
   if (rv != 0) throw NetworkError("cannot connect to " + host_port + ": " + nng_strerror(rv));
-  return std::make_unique<Connection>(static_cast<nng_stream*>(nng_aio_get_output(a.aio, 0)),
-                                      host_port);
+  return std::make_unique<Connection>(static_cast<nng_stream*>(nng_aio_get_output(a.aio, 0)), host_port);
 }
 
 Listener::Listener(const std::string& host_port) {
@@ -156,8 +149,7 @@ std::unique_ptr<Connection> Listener::accept(std::chrono::milliseconds timeout) 
   nng_stream_listener_accept(listener_, a.aio);
   int rv = a.wait();
   if (rv == NNG_ETIMEDOUT) return nullptr;
-  if (rv != 0)
-    throw NetworkError(std::string("accepting a connection failed: ") + nng_strerror(rv));
+  if (rv != 0) throw NetworkError(std::string("accepting a connection failed: ") + nng_strerror(rv));
   auto* s = static_cast<nng_stream*>(nng_aio_get_output(a.aio, 0));
   std::string peer = "a peer";
   nng_sockaddr addr;
@@ -173,13 +165,11 @@ std::unique_ptr<Connection> Listener::accept(std::chrono::milliseconds timeout) 
 namespace {
 /// The next handshake message; a closed or silent connection, or bytes that are no
 /// handshake message, end the handshake with a sentence.
-HandshakeMessage next_handshake(Connection& c, std::chrono::milliseconds timeout,
-                                const std::string& waiting_for) {
+HandshakeMessage next_handshake(Connection& c, std::chrono::milliseconds timeout, const std::string& waiting_for) {
   try {
     auto b = c.receive(timeout);
     if (!b)
-      throw AuthenticationError(c.peer() + " sent no " + waiting_for +
-                                " (it closed the connection or took over " +
+      throw AuthenticationError(c.peer() + " sent no " + waiting_for + " (it closed the connection or took over " +
                                 std::to_string(timeout.count()) + " ms)");
     return decode_handshake(*b);
   } catch (const DecodeError& e) {
@@ -188,8 +178,8 @@ HandshakeMessage next_handshake(Connection& c, std::chrono::milliseconds timeout
 }
 }  // namespace
 
-void authenticate_to_master(Connection& c, const std::string& secret, PeerRole role,
-                            const std::string& name, std::chrono::milliseconds timeout) {
+void authenticate_to_master(Connection& c, const std::string& secret, PeerRole role, const std::string& name,
+                            std::chrono::milliseconds timeout) {
   HandshakeInitiator me(secret, role, name, random_nonce());
   c.send(encode(me.hello()), timeout);
   auto answer = me.on_challenge(next_handshake(c, timeout, "challenge"));
@@ -207,6 +197,7 @@ void authenticate_to_master(Connection& c, const std::string& secret, PeerRole r
   c.send(encode(std::get<HandshakeMessage>(answer)), timeout);
   if (auto why = me.on_verdict(next_handshake(c, timeout, "verdict")))
     throw AuthenticationError(*why + " (master " + c.peer() + ")");
+  c.set_max_message_bytes(max_control_message_bytes);
 }
 
 std::pair<PeerRole, std::string> authenticate_peer(Connection& c, const std::string& secret,
@@ -225,11 +216,11 @@ std::pair<PeerRole, std::string> authenticate_peer(Connection& c, const std::str
   c.send(encode(challenge), timeout);
   auto proof = next_handshake(c, timeout, "proof");
   if (proof.kind == HandshakeMessage::Kind::verdict && !proof.accepted)
-    throw AuthenticationError("'" + master.peer_name() + "' at " + c.peer() +
-                              " hung up: " + proof.reason);
+    throw AuthenticationError("'" + master.peer_name() + "' at " + c.peer() + " hung up: " + proof.reason);
   auto verdict = master.on_proof(proof);
   if (master.refused()) refuse(verdict);
   c.send(encode(verdict), timeout);
+  c.set_max_message_bytes(max_control_message_bytes);
   return {master.peer_role(), master.peer_name()};
 }
 

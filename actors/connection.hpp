@@ -1,5 +1,4 @@
-// actors/connection.hpp — a cluster control connection: length-framed Cap'n Proto messages over an
-// nng byte stream (TCP), with size limits, timeouts and the authenticating handshake.
+// actors/connection.hpp — a cluster control connection: length-framed Cap'n Proto messages over an nng byte stream (TCP), with size limits, timeouts and the authenticating handshake.
 #pragma once
 
 #include <chrono>
@@ -16,9 +15,11 @@ struct nng_stream_listener;
 
 namespace sluice::runtime {
 
-/// The largest control message a connection takes; a frame announcing more is refused
-/// before anything is allocated for it.
-inline constexpr size_t max_control_message_bytes = 16u << 20;
+/// The largest message a connection takes before the peer has authenticated (handshake
+/// messages are small) and after (a job library travels in one message); a frame announcing
+/// more is refused before anything is allocated for it.
+inline constexpr size_t max_handshake_message_bytes = 64u << 10;
+inline constexpr size_t max_control_message_bytes = 512u << 20;
 
 /// One connection. Each message travels as its byte length (4 bytes, little-endian, a
 /// multiple of 8) and the message's words. Not thread-safe: one thread sends and receives.
@@ -38,6 +39,9 @@ class Connection {
   std::optional<ControlBuffer> receive(std::chrono::milliseconds timeout);
   /// The peer closed the connection (or it broke).
   bool closed() const { return closed_; }
+  /// The largest message receive() takes: max_handshake_message_bytes until the handshake
+  /// succeeded, then max_control_message_bytes.
+  void set_max_message_bytes(size_t n) { max_bytes_ = n; }
   /// Sends raw bytes, bypassing the framing: for tests that play a broken peer.
   void send_raw(const std::string& bytes, std::chrono::milliseconds timeout);
   void close();
@@ -52,6 +56,7 @@ class Connection {
   nng_stream* stream_;
   std::string peer_;
   bool closed_ = false;
+  size_t max_bytes_ = max_handshake_message_bytes;
 };
 
 /// How long the rest of a begun message may take to arrive.
@@ -83,8 +88,8 @@ class Listener {
 
 /// The agent's or client's side of the handshake on a fresh connection: returns once the
 /// master accepted; throws AuthenticationError with the sentence either side gave.
-void authenticate_to_master(Connection& c, const std::string& secret, PeerRole role,
-                            const std::string& name, std::chrono::milliseconds timeout);
+void authenticate_to_master(Connection& c, const std::string& secret, PeerRole role, const std::string& name,
+                            std::chrono::milliseconds timeout);
 /// The master's side: the peer's role and name once it proved the secret; otherwise the
 /// refusal is sent and AuthenticationError thrown. Nothing but handshake messages is read.
 std::pair<PeerRole, std::string> authenticate_peer(Connection& c, const std::string& secret,

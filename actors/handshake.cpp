@@ -1,5 +1,4 @@
-// actors/handshake.cpp — HMAC challenge and response for cluster control connections, and the
-// handshake's wire form.
+// actors/handshake.cpp — HMAC challenge and response for cluster control connections, and the handshake's wire form.
 #include "actors/handshake.hpp"
 
 #include <openssl/crypto.h>
@@ -20,8 +19,8 @@ using capnp_io::to_buffer;
 Mac hmac_sha256(std::string_view key, std::string_view data) {
   Mac out{};
   unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key.data(), int(key.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len) ||
+  if (!HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+            out.data(), &len) ||
       len != out.size())
     throw std::runtime_error("HMAC-SHA256 failed in OpenSSL");
   return out;
@@ -29,8 +28,7 @@ Mac hmac_sha256(std::string_view key, std::string_view data) {
 
 Nonce random_nonce() {
   Nonce n{};
-  if (RAND_bytes(n.data(), int(n.size())) != 1)
-    throw std::runtime_error("OpenSSL's random source gave no bytes");
+  if (RAND_bytes(n.data(), int(n.size())) != 1) throw std::runtime_error("OpenSSL's random source gave no bytes");
   return n;
 }
 
@@ -51,8 +49,8 @@ Mac master_proof(const std::string& secret, const Nonce& peer, const Nonce& mast
 /// What a peer's proof covers: who it says it is and both nonces, the master's first (a
 /// proof recorded on another connection names another master nonce). The label differs
 /// from the master's, so a proof cannot be reflected back.
-Mac peer_proof(const std::string& secret, PeerRole role, const std::string& name,
-               const Nonce& master, const Nonce& peer) {
+Mac peer_proof(const std::string& secret, PeerRole role, const std::string& name, const Nonce& master,
+               const Nonce& peer) {
   std::string data = "sluice peer";
   data.push_back(role == PeerRole::agent ? 'a' : 'c');
   auto n = uint32_t(name.size());
@@ -70,8 +68,8 @@ void set_bytes(D setter, const std::array<uint8_t, 32>& a) {
 
 void get_bytes(capnp::Data::Reader r, std::array<uint8_t, 32>& out, const char* what) {
   if (r.size() != out.size())
-    throw DecodeError(std::string("malformed handshake message: the ") + what + " has " +
-                      std::to_string(r.size()) + " bytes, not 32");
+    throw DecodeError(std::string("malformed handshake message: the ") + what + " has " + std::to_string(r.size()) +
+                      " bytes, not 32");
   std::memcpy(out.data(), r.begin(), out.size());
 }
 
@@ -97,9 +95,7 @@ ControlBuffer encode(const HandshakeMessage& m) {
       set_bytes([&](auto d) { x.setProof(d); }, m.proof);
       break;
     }
-    case HandshakeMessage::Kind::proof:
-      set_bytes([&](auto d) { h.initProof().setProof(d); }, m.proof);
-      break;
+    case HandshakeMessage::Kind::proof: set_bytes([&](auto d) { h.initProof().setProof(d); }, m.proof); break;
     case HandshakeMessage::Kind::verdict: {
       auto x = h.initVerdict();
       x.setAccepted(m.accepted);
@@ -119,14 +115,9 @@ HandshakeMessage decode_handshake(const ControlBuffer& b) {
         m.kind = HandshakeMessage::Kind::hello;
         m.protocol = x.getProtocol();
         switch (x.getRole()) {
-          case schema::Role::AGENT:
-            m.role = PeerRole::agent;
-            break;
-          case schema::Role::CLIENT:
-            m.role = PeerRole::client;
-            break;
-          default:
-            throw DecodeError("malformed handshake message: unknown role");
+          case schema::Role::AGENT: m.role = PeerRole::agent; break;
+          case schema::Role::CLIENT: m.role = PeerRole::client; break;
+          default: throw DecodeError("malformed handshake message: unknown role");
         }
         m.name = x.getName();
         get_bytes(x.getNonce(), m.nonce, "nonce");
@@ -148,15 +139,13 @@ HandshakeMessage decode_handshake(const ControlBuffer& b) {
         m.accepted = h.getVerdict().getAccepted();
         m.reason = h.getVerdict().getReason();
         break;
-      default:
-        throw DecodeError("malformed handshake message: unknown kind");
+      default: throw DecodeError("malformed handshake message: unknown kind");
     }
     return m;
   });
 }
 
-HandshakeInitiator::HandshakeInitiator(std::string secret, PeerRole role, std::string name,
-                                       Nonce nonce)
+HandshakeInitiator::HandshakeInitiator(std::string secret, PeerRole role, std::string name, Nonce nonce)
     : secret_(std::move(secret)), role_(role), name_(std::move(name)), nonce_(nonce) {}
 
 HandshakeMessage HandshakeInitiator::hello() const {
@@ -168,8 +157,7 @@ HandshakeMessage HandshakeInitiator::hello() const {
   return m;
 }
 
-std::variant<HandshakeMessage, std::string> HandshakeInitiator::on_challenge(
-    const HandshakeMessage& m) {
+std::variant<HandshakeMessage, std::string> HandshakeInitiator::on_challenge(const HandshakeMessage& m) {
   if (state_ != State::sent_hello || m.kind != HandshakeMessage::Kind::challenge) {
     state_ = State::refused;
     if (m.kind == HandshakeMessage::Kind::verdict && !m.accepted)
@@ -178,8 +166,7 @@ std::variant<HandshakeMessage, std::string> HandshakeInitiator::on_challenge(
   }
   if (!same(m.proof, master_proof(secret_, nonce_, m.nonce))) {
     state_ = State::refused;
-    return "the master does not hold the secret " + name_ +
-           " has (a wrong --secret-file on one side)";
+    return "the master does not hold the secret " + name_ + " has (a wrong --secret-file on one side)";
   }
   state_ = State::sent_proof;
   HandshakeMessage out;
@@ -201,8 +188,7 @@ std::optional<std::string> HandshakeInitiator::on_verdict(const HandshakeMessage
   return std::nullopt;
 }
 
-HandshakeResponder::HandshakeResponder(std::string secret, Nonce nonce)
-    : secret_(std::move(secret)), nonce_(nonce) {}
+HandshakeResponder::HandshakeResponder(std::string secret, Nonce nonce) : secret_(std::move(secret)), nonce_(nonce) {}
 
 HandshakeMessage HandshakeResponder::refuse(std::string why) {
   state_ = State::refused;
@@ -216,9 +202,8 @@ HandshakeMessage HandshakeResponder::on_hello(const HandshakeMessage& m) {
   if (state_ != State::awaiting_hello || m.kind != HandshakeMessage::Kind::hello)
     return refuse("a connection must start with a hello");
   if (m.protocol != cluster_protocol)
-    return refuse("'" + m.name + "' speaks cluster protocol " + std::to_string(m.protocol) +
-                  ", this master " + std::to_string(cluster_protocol) +
-                  ": run the same Sluice version on every host");
+    return refuse("'" + m.name + "' speaks cluster protocol " + std::to_string(m.protocol) + ", this master " +
+                  std::to_string(cluster_protocol) + ": run the same Sluice version on every host");
   role_ = m.role;
   name_ = m.name;
   peer_nonce_ = m.nonce;

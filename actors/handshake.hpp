@@ -1,5 +1,4 @@
-// actors/handshake.hpp — mutual authentication of a cluster control connection over a shared secret
-// (HMAC-SHA256 challenge and response), as pure classes with their wire form.
+// actors/handshake.hpp — mutual authentication of a cluster control connection over a shared secret (HMAC-SHA256 challenge and response), as pure classes with their wire form.
 #pragma once
 
 #include <array>

@@ -18,17 +18,15 @@ int slots_needed(const ExecutionPlan& plan) {
   return n;
 }
 
-std::variant<Placement, std::string> place(const ExecutionPlan& plan,
-                                           const std::vector<AgentSlots>& agents,
+std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
                                            const std::string& job_name) {
   int needed = slots_needed(plan);
   int free = 0;
   for (const auto& a : agents) free += std::max(0, a.free);
   if (free < needed)
-    return "job '" + job_name + "' needs " + std::to_string(needed) + " slot" +
-           (needed == 1 ? "" : "s") + " (its highest parallelism) but " + std::to_string(free) +
-           " " + (free == 1 ? "is" : "are") + " free on " + std::to_string(agents.size()) +
-           " agent" + (agents.size() == 1 ? "" : "s");
+    return "job '" + job_name + "' needs " + std::to_string(needed) + " slot" + (needed == 1 ? "" : "s") +
+           " (its highest parallelism) but " + std::to_string(free) + " " + (free == 1 ? "is" : "are") + " free on " +
+           std::to_string(agents.size()) + " agent" + (agents.size() == 1 ? "" : "s");
 
   // Shared slot k: the agent with the most free slots left, the first given on a tie.
   std::vector<int> left;

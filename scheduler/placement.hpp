@@ -1,5 +1,4 @@
-// scheduler/placement.hpp — where each subtask runs: slots with slot sharing, spread evenly over
-// agents (a pure function of the plan and the free slots).
+// scheduler/placement.hpp — where each subtask runs: slots with slot sharing, spread evenly over agents (a pure function of the plan and the free slots).
 #pragma once
 
 #include <string>
@@ -42,8 +41,7 @@ int slots_needed(const ExecutionPlan& plan);
 /// evenly: each next slot from the agent with the most free slots left (ties: the agent
 /// given first). Slots are taken only when all fit; otherwise the sentence says how many the
 /// job needed and how many were free, on how many agents.
-std::variant<Placement, std::string> place(const ExecutionPlan& plan,
-                                           const std::vector<AgentSlots>& agents,
+std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
                                            const std::string& job_name);
 
 }  // namespace sluice::scheduler

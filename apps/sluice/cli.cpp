@@ -1,12 +1,11 @@
 // apps/sluice/cli.cpp — the sluice command line: `run` (options to an ExecutionConfig, loading a job library, exit statuses), `new-job`, `master` and `agent`.
 #include "cli.hpp"
 
-#include <dlfcn.h>
-
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <ostream>
 
+#include "actors/job_library.hpp"
 #include "cli_options.hpp"
 #include "cluster_cli.hpp"
 #include "new_job.hpp"
@@ -18,42 +17,18 @@ namespace sluice::cli {
 
 namespace {
 
-using FingerprintFn = const char* (*)();
-using EntryFn = int (*)(const char*, JobContext*, char*, size_t);
-
 /// Loads a job library and runs its entry point. Returns the exit status.
 int run_job(const std::string& path, JobContext& ctx, std::ostream& err) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    err << "sluice run: job library '" << path << "' does not exist\n";
-    return 2;
-  }
-  // dlopen searches the library path for a name without a slash: the file named is meant.
-  const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
-  void* lib = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    err << "sluice run: '" << path << "' is not a loadable job library: " << dlerror() << "\n";
-    return 2;
-  }
-  auto fingerprint = reinterpret_cast<FingerprintFn>(dlsym(lib, SLUICE_JOB_FINGERPRINT_SYMBOL));
-  auto entry = reinterpret_cast<EntryFn>(dlsym(lib, SLUICE_JOB_ENTRY_SYMBOL));
-  if (!fingerprint || !entry) {
-    err << "sluice run: '" << path
-        << "' is not a Sluice job library: it exports no " SLUICE_JOB_ENTRY_SYMBOL
-           " (build it with sluice_add_job() and SLUICE_JOB_MAIN)\n";
-    dlclose(lib);
-    return 2;
-  }
-  if (std::string(fingerprint()) != build_fingerprint) {
-    err << "sluice run: job library '" << path << "' was built against Sluice '" << fingerprint()
-        << "' but this sluice is '" << build_fingerprint << "'; rebuild the job against this version\n";
-    dlclose(lib);
+  runtime::JobLibrary lib;
+  try {
+    lib = runtime::open_job_library(path);
+  } catch (const runtime::JobLibraryError& e) {
+    err << "sluice run: " << e.what() << "\n";
     return 2;
   }
   char error[4096] = {0};
-  int status = entry(build_fingerprint, &ctx, error, sizeof error);
+  int status = lib.entry(build_fingerprint, &ctx, error, sizeof error);
   if (status != 0) err << "sluice run: " << (error[0] ? error : "the job failed") << "\n";
-  // The library stays loaded: code of it may still be referenced by static destructors.
   return status == 2 ? 2 : status == 0 ? 0 : 1;
 }
 
@@ -87,18 +62,14 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
       "network buffer size, 1kb to 1gb (default 32kb)")
       ->type_name("SIZE");
   add_parsed_option(
-      *run, "--buffer-timeout",
-      [&ctx](const std::string& text) { ctx.config.buffer_timeout = parse_duration(text); },
+      *run, "--buffer-timeout", [&ctx](const std::string& text) { ctx.config.buffer_timeout = parse_duration(text); },
       "longest wait of a partly filled buffer, e.g. 5ms (default 5ms)")
       ->type_name("DURATION");
-  run->add_option("--exclusive-buffers", ctx.config.exclusive_buffers,
-                  "buffers per input channel (default 2)")
+  run->add_option("--exclusive-buffers", ctx.config.exclusive_buffers, "buffers per input channel (default 2)")
       ->check(CLI::Range(1, 1024));
-  run->add_option("--floating-buffers", ctx.config.floating_buffers,
-                  "shared buffers per input gate (default 8)")
+  run->add_option("--floating-buffers", ctx.config.floating_buffers, "shared buffers per input gate (default 8)")
       ->check(CLI::Range(0, 65536));
-  run->add_option("--worker-threads", ctx.config.worker_threads,
-                  "actor worker threads (default: hardware threads)")
+  run->add_option("--worker-threads", ctx.config.worker_threads, "actor worker threads (default: hardware threads)")
       ->check(CLI::Range(1, 1024));
   std::string backend = "heap";
   run->add_option("--state-backend", backend, "where keyed state lives: heap or rocksdb (default heap)")

@@ -1,5 +1,4 @@
-// apps/sluice/cluster_cli.cpp — `sluice master` and `sluice agent`: options, the shared secret, the
-// loopback rule, running until a signal.
+// apps/sluice/cluster_cli.cpp — `sluice master` and `sluice agent`: options, the shared secret, the loopback rule, running until a signal.
 #include "cluster_cli.hpp"
 
 #include <signal.h>
@@ -28,15 +27,12 @@ std::string read_secret(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   std::string secret = s.str();
-  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
-    secret.pop_back();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
   if (secret.empty()) throw std::invalid_argument("--secret-file: '" + path + "' is empty");
   return secret;
 }
 
-bool loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 /// host:port with a port in 1..65535; throws std::invalid_argument.
 void check_host_port(const std::string& text, const std::string& option) {
@@ -49,8 +45,7 @@ void check_host_port(const std::string& text, const std::string& option) {
     if (ok) port = std::stoi(digits);
   }
   if (!ok || port < 1 || port > 65535)
-    throw std::invalid_argument(option + ": '" + text +
-                                "' is not HOST:PORT with a port from 1 to 65535");
+    throw std::invalid_argument(option + ": '" + text + "' is not HOST:PORT with a port from 1 to 65535");
 }
 
 /// Blocks SIGINT and SIGTERM in this thread and those it starts after, so that wait_for_signal
@@ -77,39 +72,31 @@ struct Lines {
 }  // namespace
 
 CLI::App* add_master_command(CLI::App& app, MasterCommand& c) {
-  auto* m = app.add_subcommand(
-      "master", "run the cluster's master: agents register with it, clients submit jobs to it");
+  auto* m =
+      app.add_subcommand("master", "run the cluster's master: agents register with it, clients submit jobs to it");
   m->add_option("--host", c.host, "address to listen on (default 127.0.0.1)");
   m->add_option("--port", c.port, "port to listen on; 0 picks a free one (default 6123)")
       ->check(whole_number(0, 65535));
-  m->add_option("--checkpoint-dir", c.checkpoint_dir,
-                "where jobs' checkpoints go, shared by every host");
+  m->add_option("--checkpoint-dir", c.checkpoint_dir, "where jobs' checkpoints go, shared by every host");
   m->add_option("--work-dir", c.work_dir, "where the master keeps job libraries");
-  m->add_option("--secret-file", c.secret_file,
-                "file holding the secret every agent and client must prove");
+  m->add_option("--secret-file", c.secret_file, "file holding the secret every agent and client must prove");
   add_parsed_option(
-      *m, "--heartbeat-interval",
-      [&c](const std::string& t) { c.heartbeat_interval = parse_duration(t); },
+      *m, "--heartbeat-interval", [&c](const std::string& t) { c.heartbeat_interval = parse_duration(t); },
       "how often agents and master beat (default 1s)");
   add_parsed_option(
-      *m, "--heartbeat-timeout",
-      [&c](const std::string& t) { c.heartbeat_timeout = parse_duration(t); },
+      *m, "--heartbeat-timeout", [&c](const std::string& t) { c.heartbeat_timeout = parse_duration(t); },
       "an agent silent this long is lost (default 5s)");
   m->add_flag("--insecure", c.insecure, "allow a non-loopback address without --secret-file");
   return m;
 }
 
 CLI::App* add_agent_command(CLI::App& app, AgentCommand& c) {
-  auto* a = app.add_subcommand(
-      "agent", "run a node agent: it offers slots to the master and runs the subtasks it is given");
+  auto* a =
+      app.add_subcommand("agent", "run a node agent: it offers slots to the master and runs the subtasks it is given");
   a->add_option("--master", c.master, "the master's HOST:PORT")->required();
-  a->add_option("--slots", c.slots, "subtask slots this agent offers")
-      ->required()
-      ->check(whole_number(1, 4096));
-  a->add_option("--host", c.host,
-                "address of this host that other agents reach (default 127.0.0.1)");
-  a->add_option("--data-port", c.data_port,
-                "port of the data plane; 0 picks a free one (default 0)")
+  a->add_option("--slots", c.slots, "subtask slots this agent offers")->required()->check(whole_number(1, 4096));
+  a->add_option("--host", c.host, "address of this host that other agents reach (default 127.0.0.1)");
+  a->add_option("--data-port", c.data_port, "port of the data plane; 0 picks a free one (default 0)")
       ->check(whole_number(0, 65535));
   a->add_option("--work-dir", c.work_dir, "where the agent keeps job libraries");
   a->add_option("--secret-file", c.secret_file, "file holding the master's secret");
@@ -123,18 +110,17 @@ int run_master(const MasterCommand& c, std::ostream& out, std::ostream& err) {
     o.secret = read_secret(c.secret_file);
     if (o.secret.empty() && !loopback(c.host) && !c.insecure)
       throw std::invalid_argument(
-          "--host " + c.host +
-          " is reachable from other hosts: give --secret-file, or --insecure to run without one");
+          "--host " + c.host + " is reachable from other hosts: give --secret-file, or --insecure to run without one");
     if (c.heartbeat_interval >= c.heartbeat_timeout)
       throw std::invalid_argument("--heartbeat-interval " + format_duration(c.heartbeat_interval) +
-                                  " must be shorter than --heartbeat-timeout " +
-                                  format_duration(c.heartbeat_timeout));
+                                  " must be shorter than --heartbeat-timeout " + format_duration(c.heartbeat_timeout));
   } catch (const std::invalid_argument& e) {
     err << "sluice master: " << e.what() << "\n";
     return 2;
   }
   o.host = c.host;
   o.port = c.port;
+  o.work_dir = c.work_dir;
   o.heartbeat_interval = c.heartbeat_interval;
   o.heartbeat_timeout = c.heartbeat_timeout;
   auto signals = block_stop_signals();

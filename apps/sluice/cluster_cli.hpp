@@ -1,5 +1,4 @@
-// apps/sluice/cluster_cli.hpp — `sluice master` and `sluice agent`: their options and how each runs
-// until a signal.
+// apps/sluice/cluster_cli.hpp — `sluice master` and `sluice agent`: their options and how each runs until a signal.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,6 +1,4 @@
-// operators/engine/keyed_backend.hpp — the engine's side of a keyed state backend: snapshots for
-// checkpoints and savepoints, restores, a backend's own files (not installed: jobs never compile
-// against it).
+// operators/engine/keyed_backend.hpp — the engine's side of a keyed state backend: snapshots for checkpoints and savepoints, restores, a backend's own files (not installed: jobs never compile against it).
 #pragma once
 
 #include <cstdint>
@@ -48,9 +46,7 @@ struct SnapshotRequest {
   /// Copies the file at `local_path` durably into the checkpoint storage's shared area under
   /// `name` (replacing a file of that name, which has the same bytes: names identify files)
   /// and returns its size and checksum. Called on the I/O executor.
-  std::function<std::pair<uint64_t, uint64_t>(const std::string& local_path,
-                                              const std::string& name)>
-      share;
+  std::function<std::pair<uint64_t, uint64_t>(const std::string& local_path, const std::string& name)> share;
 };
 
 /// What every real backend is besides the state handles' view of it: the current key as set,
@@ -85,12 +81,10 @@ class CheckpointableBackend : public KeyedStateBackend {
   std::vector<std::pair<std::string, std::string>> fingerprints() const;
 
  protected:
-  virtual void snapshot_entries(int max_parallelism,
-                                std::vector<KeyedStateSnapshot::Entry>& out) = 0;
+  virtual void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) = 0;
   virtual void restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) = 0;
   /// Restores a backend's own files (an incremental RocksDB checkpoint).
-  virtual void restore_files(const std::vector<BackendSnapshot::File>& files, KeyGroupRange range,
-                             KeyGroupRange from);
+  virtual void restore_files(const std::vector<BackendSnapshot::File>& files, KeyGroupRange range, KeyGroupRange from);
 
  private:
   std::function<int64_t()> now_;

@@ -1,5 +1,4 @@
-// operators/src/keyed_backend.cpp — snapshots and restores common to every keyed state backend, and
-// the public calls that reach them.
+// operators/src/keyed_backend.cpp — snapshots and restores common to every keyed state backend, and the public calls that reach them.
 #include "operators/engine/keyed_backend.hpp"
 
 namespace sluice {
@@ -13,14 +12,12 @@ KeyedStateSnapshot CheckpointableBackend::snapshot(int max_parallelism) {
   return s;
 }
 
-CheckpointableBackend::DeferredSnapshot CheckpointableBackend::snapshot_deferred(
-    const SnapshotRequest& request) {
+CheckpointableBackend::DeferredSnapshot CheckpointableBackend::snapshot_deferred(const SnapshotRequest& request) {
   auto s = std::make_shared<BackendSnapshot>(snapshot(request.max_parallelism));
   return [s] { return std::move(*s); };
 }
 
-void CheckpointableBackend::restore(const BackendSnapshot& s, KeyGroupRange range,
-                                    KeyGroupRange from) {
+void CheckpointableBackend::restore(const BackendSnapshot& s, KeyGroupRange range, KeyGroupRange from) {
   if (!s.files.empty()) {
     if (range.overlaps(from)) restore_files(s.files, range, from);
   } else {
@@ -42,8 +39,7 @@ std::vector<std::pair<std::string, std::string>> CheckpointableBackend::fingerpr
   return {all.begin(), all.end()};
 }
 
-void CheckpointableBackend::restore_files(const std::vector<BackendSnapshot::File>&, KeyGroupRange,
-                                          KeyGroupRange) {
+void CheckpointableBackend::restore_files(const std::vector<BackendSnapshot::File>&, KeyGroupRange, KeyGroupRange) {
   throw JobError(
       "this checkpoint holds RocksDB files, which only the RocksDB state backend restores; "
       "restore it with --state-backend rocksdb, or restore from a savepoint");
@@ -52,9 +48,7 @@ void CheckpointableBackend::restore_files(const std::vector<BackendSnapshot::Fil
 namespace {
 CheckpointableBackend& checkpointable(KeyedStateBackend& backend) {
   auto* b = dynamic_cast<CheckpointableBackend*>(&backend);
-  if (!b)
-    throw JobError(
-        "this keyed state backend is a view over another one and cannot take or restore snapshots");
+  if (!b) throw JobError("this keyed state backend is a view over another one and cannot take or restore snapshots");
   return *b;
 }
 }  // namespace
@@ -63,8 +57,7 @@ KeyedStateSnapshot snapshot_keyed_state(KeyedStateBackend& backend, int max_para
   return checkpointable(backend).snapshot(max_parallelism);
 }
 
-void restore_keyed_state(KeyedStateBackend& backend, const KeyedStateSnapshot& s,
-                         KeyGroupRange range) {
+void restore_keyed_state(KeyedStateBackend& backend, const KeyedStateSnapshot& s, KeyGroupRange range) {
   checkpointable(backend).restore(BackendSnapshot(s), range, range);
 }
 

@@ -1,6 +1,4 @@
-// tests/actors/test_agent_registry.cpp — the master's agent table driven directly: registration,
-// heartbeats, loss by silence or a broken connection, re-registration; the cluster messages' wire
-// form.
+// tests/actors/test_agent_registry.cpp — the master's agent table driven directly: registration, heartbeats, loss by silence or a broken connection, re-registration; the cluster messages' wire form.
 #include <catch2/catch.hpp>
 #include <random>
 
@@ -51,26 +49,34 @@ TEST_CASE(
   CHECK_FALSE(r.on_register("a", 3, "h1:7001", 5, 2000));
 }
 
-TEST_CASE("cluster messages round-trip, and bad ones are refused with a sentence",
-          "[agent_registry]") {
-  ClusterMessage reg{ClusterMessage::Kind::register_agent, 4, "10.0.0.7:7000", 0, 0, ""};
-  ClusterMessage ok{ClusterMessage::Kind::registered, 0, "", 1000, 5000, ""};
+TEST_CASE("cluster messages round-trip, and bad ones are refused with a sentence", "[agent_registry]") {
+  using Kind = ClusterMessage::Kind;
+  auto reg = ClusterMessage::registration(4, "10.0.0.7:7000");
+  auto ok = ClusterMessage::registered_with(1000, 5000);
   ClusterMessage beat{};
-  ClusterMessage no{ClusterMessage::Kind::refused, 0, "", 0, 0, "not today"};
-  for (const auto& m : {reg, ok, beat, no}) CHECK(decode_cluster(encode(m)) == m);
+  auto no = ClusterMessage::refusal("not today");
+  std::string hash(64, 'a');
+  auto upload = ClusterMessage::with_library(Kind::upload_library, std::string("\x7f"
+                                                                               "ELF\0\1",
+                                                                               6));
+  auto stored = ClusterMessage::with_hash(Kind::library_stored, hash);
+  auto fetch = ClusterMessage::with_hash(Kind::fetch_library, hash);
+  auto library = ClusterMessage::with_library(Kind::library, std::string(100000, 'x'));
+  for (const auto& m : {reg, ok, beat, no, upload, stored, fetch, library}) CHECK(decode_cluster(encode(m)) == m);
+  auto bad_hash = fetch;
+  bad_hash.hash = "../../etc/passwd";
+  CHECK_THROWS_WITH(decode_cluster(encode(bad_hash)),
+                    "malformed cluster message: '../../etc/passwd' is not a SHA-256 in hex");
   auto zero = reg;
   zero.slots = 0;
-  CHECK_THROWS_WITH(decode_cluster(encode(zero)),
-                    "malformed cluster message: a registration of 0 slots");
+  CHECK_THROWS_WITH(decode_cluster(encode(zero)), "malformed cluster message: a registration of 0 slots");
   auto slow = ok;
   slow.heartbeat_interval_ms = 5000;
-  CHECK_THROWS_WITH(decode_cluster(encode(slow)),
-                    Catch::Contains("heartbeat interval 5000 ms with timeout 5000 ms"));
+  CHECK_THROWS_WITH(decode_cluster(encode(slow)), Catch::Contains("heartbeat interval 5000 ms with timeout 5000 ms"));
   std::mt19937_64 rng(7);
   for (int round = 0; round < 2000; ++round) {
     auto b = encode(round % 2 ? reg : ok);
-    for (int flips = 1 + int(rng() % 4); flips > 0; --flips)
-      b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
+    for (int flips = 1 + int(rng() % 4); flips > 0; --flips) b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
     if (rng() % 4 == 0) b.resize(rng() % (b.size() + 1));
     try {
       decode_cluster(b);

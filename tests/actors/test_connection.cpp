@@ -1,6 +1,4 @@
-// tests/actors/test_connection.cpp — control connections over nng on loopback: the handshake on the
-// wire, a wrong secret refused on both sides, garbage and oversized frames dropped while the
-// listener keeps serving.
+// tests/actors/test_connection.cpp — control connections over nng on loopback: the handshake on the wire, a wrong secret refused on both sides, garbage and oversized frames dropped while the listener keeps serving.
 #include <catch2/catch.hpp>
 #include <future>
 #include <random>
@@ -15,8 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto wait =
-    20s;  // generous: CI is a noisy 2-core machine; nothing here waits this long when it works
+constexpr auto wait = 20s;  // generous: CI is a noisy 2-core machine; nothing here waits this long when it works
 
 /// The master's side of one connection, on its own thread: the authenticated peer, or the
 /// sentence it refused with.
@@ -40,8 +37,7 @@ std::string host_port(const Listener& l) { return "127.0.0.1:" + std::to_string(
 
 }  // namespace
 
-TEST_CASE("an agent and the master authenticate over loopback, then exchange control messages",
-          "[connection]") {
+TEST_CASE("an agent and the master authenticate over loopback, then exchange control messages", "[connection]") {
   Listener l("127.0.0.1:0");
   REQUIRE(l.port() > 0);
   auto master = master_accepts(l, "s3cret");
@@ -66,8 +62,7 @@ TEST_CASE("a wrong secret on the wire is refused with a sentence on both sides",
                        Catch::Contains("hung up: the master does not hold the secret cli has"));
 }
 
-TEST_CASE("garbage, oversized and truncated frames are dropped and the listener keeps serving",
-          "[connection]") {
+TEST_CASE("garbage, oversized and truncated frames are dropped and the listener keeps serving", "[connection]") {
   Listener l("127.0.0.1:0");
   std::mt19937_64 rng(20261203);
   std::string oversized = "\xff\xff\xff\x7f";
@@ -76,8 +71,7 @@ TEST_CASE("garbage, oversized and truncated frames are dropped and the listener 
   std::string random;
   for (int i = 0; i < 4096; ++i) random.push_back(char(rng()));
   std::string random_frame = std::string("\x00\x01\0\0", 4) + random.substr(0, 256);
-  for (const auto& [what, bytes, expect] :
-       std::vector<std::tuple<std::string, std::string, std::string>>{
+  for (const auto& [what, bytes, expect] : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"an oversized frame", oversized, "over the limit"},
            {"a frame not of whole words", not_words, "not a whole number of 8-byte words"},
            {"a frame cut short", truncated, "the connection ended inside a message"},
@@ -102,8 +96,7 @@ TEST_CASE("garbage, oversized and truncated frames are dropped and the listener 
   }
 }
 
-TEST_CASE("a silent peer ends the handshake after the timeout, and dialing nothing is one sentence",
-          "[connection]") {
+TEST_CASE("a silent peer ends the handshake after the timeout, and dialing nothing is one sentence", "[connection]") {
   Listener l("127.0.0.1:0");
   auto master = std::async(std::launch::async, [&l] {
     auto c = l.accept(wait);
@@ -115,8 +108,7 @@ TEST_CASE("a silent peer ends the handshake after the timeout, and dialing nothi
     }
   });
   auto c = dial(host_port(l), wait);
-  CHECK_THAT(master.get(),
-             Catch::Contains("sent no hello (it closed the connection or took over 200 ms)"));
+  CHECK_THAT(master.get(), Catch::Contains("sent no hello (it closed the connection or took over 200 ms)"));
   c.reset();
   CHECK_THROWS_WITH(dial("127.0.0.1:1", 2s), Catch::StartsWith("cannot connect to 127.0.0.1:1: "));
 }

@@ -1,6 +1,4 @@
-// tests/actors/test_handshake.cpp — the cluster handshake: both sides prove the shared secret, a
-// wrong secret, a replayed proof or a message out of order is refused with one sentence, and bad
-// bytes never crash the decoder.
+// tests/actors/test_handshake.cpp — the cluster handshake: both sides prove the shared secret, a wrong secret, a replayed proof or a message out of order is refused with one sentence, and bad bytes never crash the decoder.
 #include <catch2/catch.hpp>
 #include <random>
 
@@ -34,15 +32,14 @@ Outcome run(const std::string& peer_secret, const std::string& master_secret, ui
             uint8_t master_seed = 2) {
   HandshakeInitiator peer(peer_secret, PeerRole::agent, "agent-1", nonce_of(peer_seed));
   Outcome o{std::nullopt, HandshakeResponder(master_secret, nonce_of(master_seed))};
-  auto challenge =
-      decode_handshake(encode(o.master.on_hello(decode_handshake(encode(peer.hello())))));
+  auto challenge = decode_handshake(encode(o.master.on_hello(decode_handshake(encode(peer.hello())))));
   auto proof = peer.on_challenge(challenge);
   if (auto* why = std::get_if<std::string>(&proof)) {
     o.peer_error = *why;
     return o;
   }
-  auto verdict = decode_handshake(
-      encode(o.master.on_proof(decode_handshake(encode(std::get<HandshakeMessage>(proof))))));
+  auto verdict =
+      decode_handshake(encode(o.master.on_proof(decode_handshake(encode(std::get<HandshakeMessage>(proof))))));
   o.peer_error = peer.on_verdict(verdict);
   return o;
 }
@@ -67,8 +64,7 @@ TEST_CASE("a wrong secret is refused with a sentence on both sides", "[handshake
   SECTION("the peer finds that the master does not hold its secret, and sends nothing more") {
     auto o = run("wrong", "s3cret");
     REQUIRE(o.peer_error);
-    CHECK(*o.peer_error ==
-          "the master does not hold the secret agent-1 has (a wrong --secret-file on one side)");
+    CHECK(*o.peer_error == "the master does not hold the secret agent-1 has (a wrong --secret-file on one side)");
     CHECK_FALSE(o.master.authenticated());
   }
   SECTION("the master refuses a proof made with another secret, and the peer hears why") {
@@ -82,8 +78,7 @@ TEST_CASE("a wrong secret is refused with a sentence on both sides", "[handshake
     auto verdict = master.on_proof(forged);
     CHECK(master.refused());
     CHECK_FALSE(verdict.accepted);
-    CHECK(verdict.reason ==
-          "client 'cli' does not hold the master's secret (a wrong --secret-file on one side)");
+    CHECK(verdict.reason == "client 'cli' does not hold the master's secret (a wrong --secret-file on one side)");
     (void)challenge;
   }
 }
@@ -134,8 +129,7 @@ TEST_CASE("messages out of order and other protocols are refused", "[handshake]"
     auto told = peer.on_challenge(answer);
     REQUIRE(std::holds_alternative<std::string>(told));
     CHECK_THAT(std::get<std::string>(told),
-               Catch::Contains("'old-agent' speaks cluster protocol " +
-                               std::to_string(cluster_protocol + 1)) &&
+               Catch::Contains("'old-agent' speaks cluster protocol " + std::to_string(cluster_protocol + 1)) &&
                    Catch::Contains("run the same Sluice version on every host"));
   }
   SECTION("a verdict before the proof") {
@@ -143,14 +137,12 @@ TEST_CASE("messages out of order and other protocols are refused", "[handshake]"
     HandshakeMessage v;
     v.kind = HandshakeMessage::Kind::verdict;
     v.accepted = true;
-    CHECK(peer.on_verdict(v) ==
-          std::optional<std::string>("the master answered the proof of c out of order"));
+    CHECK(peer.on_verdict(v) == std::optional<std::string>("the master answered the proof of c out of order"));
     CHECK_FALSE(peer.authenticated());
   }
 }
 
-TEST_CASE("every handshake message round-trips, and bad bytes are refused, never crash",
-          "[handshake]") {
+TEST_CASE("every handshake message round-trips, and bad bytes are refused, never crash", "[handshake]") {
   HandshakeInitiator peer("s", PeerRole::client, "console on host-7", nonce_of(3));
   HandshakeResponder master("s", nonce_of(4));
   auto hello = peer.hello();
@@ -172,15 +164,13 @@ TEST_CASE("every handshake message round-trips, and bad bytes are refused, never
     CHECK(back.role == m.role);
     samples.push_back(encode(m));
   }
-  CHECK_THROWS_WITH(decode_handshake(ControlBuffer{}),
-                    Catch::StartsWith("malformed handshake message"));
+  CHECK_THROWS_WITH(decode_handshake(ControlBuffer{}), Catch::StartsWith("malformed handshake message"));
 
   std::mt19937_64 rng(20261203);
   int refused = 0;
   for (int round = 0; round < 3000; ++round) {
     auto b = samples[rng() % samples.size()];
-    for (int flips = 1 + int(rng() % 4); flips > 0; --flips)
-      b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
+    for (int flips = 1 + int(rng() % 4); flips > 0; --flips) b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
     if (rng() % 4 == 0) b.resize(rng() % (b.size() + 1));
     if (rng() % 8 == 0)
       for (auto& w : b) w = rng();

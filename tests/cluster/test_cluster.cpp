@@ -1,6 +1,4 @@
-// tests/cluster/test_cluster.cpp — `sluice master` and `sluice agent` as processes on loopback:
-// registration, loss by a broken connection or by silence, retries before the master is up,
-// secrets, the loopback rule, garbage on the master's port.
+// tests/cluster/test_cluster.cpp — `sluice master` and `sluice agent` as processes on loopback: registration, loss by a broken connection or by silence, retries before the master is up, secrets, the loopback rule, garbage on the master's port.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -38,8 +36,7 @@ void await(const std::string& path, const std::string& text, int times = 1) {
     if (n >= times) return;
     std::this_thread::sleep_for(20ms);
   }
-  FAIL("'" << path << "' never held '" << text << "' " << times << " time(s); it holds:\n"
-           << read(path));
+  FAIL("'" << path << "' never held '" << text << "' " << times << " time(s); it holds:\n" << read(path));
 }
 
 struct Master {
@@ -51,30 +48,23 @@ struct Master {
   Master(const test_support::TempDir& dir, std::vector<std::string> extra = {}, int at_port = 0,
          const std::string& timeout = "10s") {
     out = dir.file("master.out");
-    std::vector<std::string> argv = {SLUICE_BINARY,
-                                     "master",
-                                     "--port",
-                                     std::to_string(at_port),
-                                     "--heartbeat-interval",
-                                     "200ms",
-                                     "--heartbeat-timeout",
-                                     timeout};
+    std::vector<std::string> argv = {
+        SLUICE_BINARY,         "master", "--port", std::to_string(at_port), "--heartbeat-interval", "200ms",
+        "--heartbeat-timeout", timeout};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Process>(argv, out, dir.file("master.err"));
     await(out, "\n");
     std::smatch m;
     auto first = read(out).substr(0, read(out).find('\n'));
-    REQUIRE(std::regex_match(first, m,
-                             std::regex("sluice master listening on 127\\.0\\.0\\.1:([0-9]+)")));
+    REQUIRE(std::regex_match(first, m, std::regex("sluice master listening on 127\\.0\\.0\\.1:([0-9]+)")));
     port = std::stoi(m[1]);
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 };
 
-std::unique_ptr<Process> agent(const test_support::TempDir& dir, const std::string& name,
-                               const std::string& master, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {SLUICE_BINARY, "agent", "--master", master,
-                                   "--slots",     "2",     "--name",   name};
+std::unique_ptr<Process> agent(const test_support::TempDir& dir, const std::string& name, const std::string& master,
+                               std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {SLUICE_BINARY, "agent", "--master", master, "--slots", "2", "--name", name};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<Process>(argv, dir.file(name + ".out"), dir.file(name + ".err"));
 }
@@ -87,17 +77,15 @@ int free_port() {
 
 }  // namespace
 
-TEST_CASE(
-    "three agents register with a master on a free port, and one killed with -9 is lost at once",
-    "[cluster][processes]") {
+TEST_CASE("three agents register with a master on a free port, and one killed with -9 is lost at once",
+          "[cluster][processes]") {
   test_support::TempDir dir;
   Master master(dir);
   std::vector<std::unique_ptr<Process>> agents;
   for (const auto* name : {"a1", "a2", "a3"}) agents.push_back(agent(dir, name, master.address()));
   for (const auto* name : {"a1", "a2", "a3"}) {
-    await(dir.file(std::string(name) + ".out"), "sluice agent " + std::string(name) +
-                                                    " registered with " + master.address() +
-                                                    " (2 slots)\n");
+    await(dir.file(std::string(name) + ".out"),
+          "sluice agent " + std::string(name) + " registered with " + master.address() + " (2 slots)\n");
     await(master.out, "agent " + std::string(name) + " registered from 127.0.0.1:");
   }
   agents[1]->kill();
@@ -120,24 +108,20 @@ TEST_CASE("a frozen agent is lost after the heartbeat timeout and registers agai
   a->signal(SIGCONT);
   await(master.out, "agent sleepy registered from", 2);
   await(dir.file("sleepy.out"), "sluice agent sleepy registered with", 2);
-  CHECK_THAT(read(dir.file("sleepy.err")),
-             Catch::Contains("agent sleepy: lost the master " + master.address()));
+  CHECK_THAT(read(dir.file("sleepy.err")), Catch::Contains("agent sleepy: lost the master " + master.address()));
 }
 
-TEST_CASE(
-    "an agent started before its master retries with back-off and registers once the master is up",
-    "[cluster][processes]") {
+TEST_CASE("an agent started before its master retries with back-off and registers once the master is up",
+          "[cluster][processes]") {
   test_support::TempDir dir;
   int port = free_port();
   auto a = agent(dir, "early", "127.0.0.1:" + std::to_string(port));
   await(dir.file("early.err"),
         "retrying in 200 ms");  // the second attempt waits twice the first's 100 ms
   CHECK_THAT(read(dir.file("early.err")),
-             Catch::Contains("agent early: master 127.0.0.1:" + std::to_string(port) +
-                             " unreachable (cannot connect"));
+             Catch::Contains("agent early: master 127.0.0.1:" + std::to_string(port) + " unreachable (cannot connect"));
   Master master(dir, {}, port);
-  await(dir.file("early.out"),
-        "sluice agent early registered with 127.0.0.1:" + std::to_string(port) + " (2 slots)");
+  await(dir.file("early.out"), "sluice agent early registered with 127.0.0.1:" + std::to_string(port) + " (2 slots)");
   await(master.out, "agent early registered from");
 }
 
@@ -151,9 +135,8 @@ TEST_CASE("an agent with the wrong secret is refused with a sentence on both sid
   int status = bad->wait();
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 2);
-  CHECK_THAT(read(dir.file("intruder.err")),
-             Catch::Contains("agent intruder was refused by " + master.address() +
-                             ": the master does not hold the secret intruder has"));
+  CHECK_THAT(read(dir.file("intruder.err")), Catch::Contains("agent intruder was refused by " + master.address() +
+                                                             ": the master does not hold the secret intruder has"));
   await(master.out, "refused a connection: 'intruder' at 127.0.0.1:");
   // Without a secret at all the agent fails the master's check instead.
   auto none = agent(dir, "nosecret", master.address());
@@ -163,12 +146,11 @@ TEST_CASE("an agent with the wrong secret is refused with a sentence on both sid
   await(master.out, "agent member registered from");
 }
 
-TEST_CASE("a master reachable from other hosts needs a secret or --insecure",
-          "[cluster][processes]") {
+TEST_CASE("a master reachable from other hosts needs a secret or --insecure", "[cluster][processes]") {
   test_support::TempDir dir;
   {
-    Process open({SLUICE_BINARY, "master", "--host", "0.0.0.0", "--port", "0"},
-                 dir.file("open.out"), dir.file("open.err"));
+    Process open({SLUICE_BINARY, "master", "--host", "0.0.0.0", "--port", "0"}, dir.file("open.out"),
+                 dir.file("open.err"));
     int status = open.wait();
     CHECK(WEXITSTATUS(status) == 2);
     CHECK(read(dir.file("open.err")) ==
@@ -183,8 +165,7 @@ TEST_CASE("a master reachable from other hosts needs a secret or --insecure",
   CHECK(WEXITSTATUS(insecure.wait()) == 0);
 }
 
-TEST_CASE("garbage on the master's port is logged and dropped, and the master keeps serving",
-          "[cluster][processes]") {
+TEST_CASE("garbage on the master's port is logged and dropped, and the master keeps serving", "[cluster][processes]") {
   test_support::TempDir dir;
   Master master(dir);
   std::mt19937_64 rng(20261203);

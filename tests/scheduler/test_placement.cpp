@@ -1,5 +1,4 @@
-// tests/scheduler/test_placement.cpp — slot sharing, an even spread over agents, and the sentence
-// when slots are short.
+// tests/scheduler/test_placement.cpp — slot sharing, an even spread over agents, and the sentence when slots are short.
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -23,8 +22,7 @@ scheduler::ExecutionPlan plan_of(std::vector<int> parallelism) {
 }
 }  // namespace
 
-TEST_CASE("subtask i of every task shares slot i, so a job needs its highest parallelism in slots",
-          "[placement]") {
+TEST_CASE("subtask i of every task shares slot i, so a job needs its highest parallelism in slots", "[placement]") {
   auto plan = plan_of({2, 4, 1});
   CHECK(scheduler::slots_needed(plan) == 4);
   auto placed = scheduler::place(plan, {{"a", 2}, {"b", 2}, {"c", 2}}, "q5");
@@ -34,16 +32,14 @@ TEST_CASE("subtask i of every task shares slot i, so a job needs its highest par
   auto offsets = plan.subtask_offsets();
   for (size_t t = 0; t < plan.tasks.size(); ++t)
     for (int s = 0; s < plan.tasks[t].parallelism; ++s)
-      CHECK(p.subtasks[offsets[t] + size_t(s)] ==
-            p.subtasks[offsets[1] + size_t(s)]);  // task 1 has every slot
+      CHECK(p.subtasks[offsets[t] + size_t(s)] == p.subtasks[offsets[1] + size_t(s)]);  // task 1 has every slot
   std::set<std::pair<std::string, int>> distinct;
   for (const auto& s : p.subtasks) distinct.insert({s.agent, s.slot});
   CHECK(distinct.size() == 4);
   CHECK(p.agents().size() == 7);
 }
 
-TEST_CASE("slots are spread evenly: the agent with the most free slots gives the next one",
-          "[placement]") {
+TEST_CASE("slots are spread evenly: the agent with the most free slots gives the next one", "[placement]") {
   auto plan = plan_of({4, 4});
   SECTION("three agents of two slots give 2, 1 and 1") {
     auto p = std::get<Placement>(scheduler::place(plan, {{"a", 2}, {"b", 2}, {"c", 2}}, "job"));
@@ -60,27 +56,22 @@ TEST_CASE("slots are spread evenly: the agent with the most free slots gives the
     CHECK(p.taken == std::vector<std::pair<std::string, int>>{{"small", 1}, {"big", 8}});
   }
   SECTION("agents without free slots take nothing") {
-    auto p =
-        std::get<Placement>(scheduler::place(plan, {{"full", 0}, {"a", 4}, {"broken", -3}}, "job"));
+    auto p = std::get<Placement>(scheduler::place(plan, {{"full", 0}, {"a", 4}, {"broken", -3}}, "job"));
     CHECK(p.taken == std::vector<std::pair<std::string, int>>{{"a", 4}});
   }
 }
 
-TEST_CASE("too few free slots is one sentence with what the job needed and what was free",
-          "[placement]") {
+TEST_CASE("too few free slots is one sentence with what the job needed and what was free", "[placement]") {
   auto placed = scheduler::place(plan_of({2, 4}), {{"a", 2}, {"b", 1}}, "q5");
   REQUIRE(std::holds_alternative<std::string>(placed));
-  CHECK(std::get<std::string>(placed) ==
-        "job 'q5' needs 4 slots (its highest parallelism) but 3 are free on 2 agents");
+  CHECK(std::get<std::string>(placed) == "job 'q5' needs 4 slots (its highest parallelism) but 3 are free on 2 agents");
   CHECK(std::get<std::string>(scheduler::place(plan_of({1}), {}, "one")) ==
         "job 'one' needs 1 slot (its highest parallelism) but 0 are free on 0 agents");
 }
 
-TEST_CASE("one local agent with as many slots as needed places the whole job in this process",
-          "[placement]") {
+TEST_CASE("one local agent with as many slots as needed places the whole job in this process", "[placement]") {
   auto plan = plan_of({3, 1, 2});
-  auto p = std::get<Placement>(
-      scheduler::place(plan, {{"", scheduler::slots_needed(plan)}}, "embedded"));
+  auto p = std::get<Placement>(scheduler::place(plan, {{"", scheduler::slots_needed(plan)}}, "embedded"));
   for (const auto& agent : p.agents()) CHECK(agent.empty());
   CHECK(p.taken == std::vector<std::pair<std::string, int>>{{"", 3}});
 }

@@ -1,5 +1,4 @@
-// tests/support/process.hpp — a child process for multi-process tests: started with posix_spawn,
-// its output in files, killed and reaped with its owner.
+// tests/support/process.hpp — a child process for multi-process tests: started with posix_spawn, its output in files, killed and reaped with its owner.
 #pragma once
 
 #include <fcntl.h>
@@ -23,20 +22,17 @@ class Process {
  public:
   /// Starts argv[0] with its standard output to `out` and its standard error to `err` (to
   /// `out` as well when `err` is empty).
-  Process(std::vector<std::string> argv, const std::filesystem::path& out,
-          const std::filesystem::path& err = {}) {
+  Process(std::vector<std::string> argv, const std::filesystem::path& out, const std::filesystem::path& err = {}) {
     std::vector<char*> raw;
     for (auto& arg : argv) raw.push_back(arg.data());
     raw.push_back(nullptr);
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (err.empty())
       posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
     else
-      posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err.c_str(),
-                                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int error = posix_spawn(&pid_, raw[0], &files, nullptr, raw.data(), environ);
     posix_spawn_file_actions_destroy(&files);
     if (error != 0) {

@@ -1,5 +1,4 @@
-// operators/include/sluice/state.hpp — keyed state: descriptors, handles with optional TTL, and the
-// backend interface behind them.
+// operators/include/sluice/state.hpp — keyed state: descriptors, handles with optional TTL, and the backend interface behind them.
 #pragma once
 
 #include <chrono>
@@ -27,12 +26,8 @@ struct StateTtl {
   /// What restarts an entry's clock: writes only (default), or reads too.
   enum class Update { on_create_and_write, on_read_and_write } update = Update::on_create_and_write;
   bool enabled() const { return ttl.count() > 0; }
-  static StateTtl after_write(std::chrono::milliseconds t) {
-    return {t, Update::on_create_and_write};
-  }
-  static StateTtl after_read_or_write(std::chrono::milliseconds t) {
-    return {t, Update::on_read_and_write};
-  }
+  static StateTtl after_write(std::chrono::milliseconds t) { return {t, Update::on_create_and_write}; }
+  static StateTtl after_read_or_write(std::chrono::milliseconds t) { return {t, Update::on_read_and_write}; }
 };
 
 /// Folds inputs into an accumulator and reads a result from it (Flink's AggregateFunction).
@@ -208,8 +203,7 @@ class OperatorStateStore {
     for (auto& [name, list] : lists_)
       if (name == d.name) {
         auto* typed = dynamic_cast<detail::OperatorList<T>*>(list.get());
-        if (!typed)
-          throw JobError("operator state '" + d.name + "' was opened before as another type");
+        if (!typed) throw JobError("operator state '" + d.name + "' was opened before as another type");
         return *typed;
       }
     auto list = std::make_unique<detail::OperatorList<T>>();
@@ -280,8 +274,7 @@ class StateTable {
     auto entries = std::make_shared<std::vector<KeyedStateSnapshot::Entry>>();
     snapshot(name, max_parallelism, *entries);
     return [entries](std::vector<KeyedStateSnapshot::Entry>& out) {
-      out.insert(out.end(), std::make_move_iterator(entries->begin()),
-                 std::make_move_iterator(entries->end()));
+      out.insert(out.end(), std::make_move_iterator(entries->begin()), std::make_move_iterator(entries->end()));
     };
   }
 };
@@ -316,8 +309,7 @@ class KeyedStateBackend {
   /// Processing time in ms, for TTL.
   virtual int64_t now() const = 0;
   /// Heap backends: the table named `name`, created with `make` on first use.
-  virtual StateTable* heap_table(const std::string& name,
-                                 const std::function<std::unique_ptr<StateTable>()>& make) = 0;
+  virtual StateTable* heap_table(const std::string& name, const std::function<std::unique_ptr<StateTable>()>& make) = 0;
   /// Byte backends: their store; null for heap backends.
   virtual ByteStore* byte_store() = 0;
   /// How much state this backend holds: keys with an entry (per named state) and bytes.
@@ -333,8 +325,7 @@ class KeyedStateBackend {
   void declare_state(const std::string& name, const std::string& fingerprint) {
     auto it = restored_fingerprints_.find(name);
     if (it != restored_fingerprints_.end() && it->second != fingerprint)
-      throw JobError("state '" + name + "' was checkpointed as " + it->second +
-                     " but is opened as " + fingerprint +
+      throw JobError("state '" + name + "' was checkpointed as " + it->second + " but is opened as " + fingerprint +
                      "; its type or TTL changed, so the checkpoint cannot be restored");
     fingerprints_[name] = fingerprint;
   }
@@ -365,7 +356,6 @@ std::unique_ptr<KeyedStateBackend> make_heap_backend(std::function<int64_t()> no
 KeyedStateSnapshot snapshot_keyed_state(KeyedStateBackend& backend, int max_parallelism);
 /// Adds the entries and timers of `s` whose key groups are in `range` to such a backend;
 /// call before the operator opens its state.
-void restore_keyed_state(KeyedStateBackend& backend, const KeyedStateSnapshot& s,
-                         KeyGroupRange range);
+void restore_keyed_state(KeyedStateBackend& backend, const KeyedStateSnapshot& s, KeyGroupRange range);
 
 }  // namespace sluice

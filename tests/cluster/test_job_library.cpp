@@ -1,0 +1,131 @@
+// tests/cluster/test_job_library.cpp — job libraries: the fingerprint check, the content-addressed store, one mapping however often a library is opened, upload to the master and fetch by an agent.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "actors/cluster.hpp"
+#include "actors/cluster_master.hpp"
+#include "actors/job_library.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace sluice;
+using namespace sluice::runtime;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Mappings of `path` in this process (one per mapped segment of one load).
+int mappings_of(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int n = 0;
+  while (std::getline(maps, line))
+    if (line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a job library of this build opens, one of another version or none at all is refused with a sentence",
+          "[job_library]") {
+  auto lib = open_job_library(JOB_OK);
+  CHECK(lib.entry != nullptr);
+  CHECK_THAT(
+      [] {
+        try {
+          open_job_library(JOB_OLD_VERSION);
+        } catch (const JobLibraryError& e) {
+          return std::string(e.what());
+        }
+        return std::string("opened");
+      }(),
+      Catch::Contains("was built against Sluice 'sluice-0.0.1/old' but this sluice is '") &&
+          Catch::Contains("rebuild the job against this version"));
+  test_support::TempDir dir;
+  std::ofstream(dir.file("text.so")) << "not a library";
+  CHECK_THROWS_WITH(open_job_library(dir.file("text.so")), Catch::Contains("is not a loadable job library"));
+  CHECK_THROWS_WITH(open_job_library(dir.file("missing.so")), Catch::EndsWith("does not exist"));
+}
+
+TEST_CASE("the library store names libraries by content, and forgets a file whose content changed", "[job_library]") {
+  test_support::TempDir dir;
+  LibraryStore store(dir.path() / "libs");
+  auto bytes = bytes_of(JOB_OK);
+  auto hash = store.put(bytes);
+  CHECK(hash == sha256_hex(bytes));
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
+  CHECK(store.put(bytes) == hash);                                                                 // stored once
+  REQUIRE(store.find(hash));
+  CHECK(store.read(hash) == bytes);
+  CHECK_FALSE(store.find(std::string(64, '0')));
+  CHECK_FALSE(store.find("../../../etc/passwd"));
+  std::ofstream(*store.find(hash), std::ios::binary | std::ios::trunc) << "tampered";
+  CHECK_FALSE(store.find(hash));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "libs" / (hash + ".so")));
+}
+
+TEST_CASE("a stored library opened for 100 jobs is loaded once: an agent does not grow with the jobs it ran",
+          "[job_library]") {
+  test_support::TempDir dir;
+  LibraryStore store(dir.path() / "libs");
+  auto path = store.find(store.put(bytes_of(JOB_OK)))->string();
+  CHECK(mappings_of(path) == 0);
+  open_job_library(path);
+  int once = mappings_of(path);
+  CHECK(once > 0);
+  for (int job = 0; job < 100; ++job) open_job_library(path);
+  CHECK(mappings_of(path) == once);
+}
+
+TEST_CASE("a client uploads a job library to the master and an agent fetches the same bytes", "[job_library]") {
+  test_support::TempDir dir;
+  MasterOptions o;
+  o.port = 0;
+  o.secret = "s";
+  o.work_dir = dir.path().string();
+  std::vector<std::string> said;
+  std::mutex mu;
+  MasterServer master(o, [&](const std::string& l) {
+    std::lock_guard lock(mu);
+    said.push_back(l);
+  });
+  auto address = "127.0.0.1:" + std::to_string(master.port());
+  auto bytes = bytes_of(JOB_OK);
+  REQUIRE(bytes.size() > max_handshake_message_bytes);  // allowed only once authenticated
+
+  auto client = dial(address, 10s);
+  authenticate_to_master(*client, "s", PeerRole::client, "cli", 10s);
+  client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, bytes)), 10s);
+  auto stored = decode_cluster(*client->receive(30s));
+  REQUIRE(stored.kind == ClusterMessage::Kind::library_stored);
+  CHECK(stored.hash == sha256_hex(bytes));
+
+  auto agent = dial(address, 10s);
+  authenticate_to_master(*agent, "s", PeerRole::agent, "a1", 10s);
+  agent->send(encode(ClusterMessage::with_hash(ClusterMessage::Kind::fetch_library, stored.hash)), 10s);
+  auto fetched = decode_cluster(*agent->receive(30s));
+  REQUIRE(fetched.kind == ClusterMessage::Kind::library);
+  CHECK(fetched.bytes == bytes);
+  // An unknown library is a refusal, and the connection goes on.
+  agent->send(encode(ClusterMessage::with_hash(ClusterMessage::Kind::fetch_library, std::string(64, 'f'))), 10s);
+  auto missing = decode_cluster(*agent->receive(30s));
+  CHECK(missing.kind == ClusterMessage::Kind::refused);
+  CHECK(missing.reason == "this master has no job library " + std::string(64, 'f'));
+  agent->send(encode(ClusterMessage::with_hash(ClusterMessage::Kind::fetch_library, stored.hash)), 10s);
+  CHECK(decode_cluster(*agent->receive(30s)).kind == ClusterMessage::Kind::library);
+  // Agents do not upload.
+  agent->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, "x")), 10s);
+  CHECK(decode_cluster(*agent->receive(30s)).reason == "the master does not take this message from an agent");
+  master.stop();
+  std::lock_guard lock(mu);
+  CHECK(std::find(said.begin(), said.end(),
+                  "stored job library " + stored.hash + " (" + std::to_string(bytes.size()) + " bytes) from 'cli'") !=
+        said.end());
+}

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "sluice/version.hpp"
@@ -35,6 +36,67 @@ JobLibrary open_job_library(const std::string& path) {
                           build_fingerprint + "'; rebuild the job against this version");
   }
   return {path, entry};
+}
+
+namespace {
+
+/// Stops a job's main at the submission the capture waits for.
+struct GraphCaptured : std::exception {
+  const char* what() const noexcept override { return "the graph was captured; the job's main stops here"; }
+};
+
+/// What an earlier submission gets while capturing: a job that succeeded without running.
+class SkippedJob final : public JobHandle {
+ public:
+  explicit SkippedJob(std::string name) : name_(std::move(name)) {}
+  const std::string& id() const override { return id_; }
+  const std::string& name() const override { return name_; }
+  bool done() const override { return true; }
+  JobResult wait() override {
+    JobResult r;
+    r.job_name = name_;
+    r.succeeded = true;
+    return r;
+  }
+  void cancel() override {}
+  std::vector<TaskProbe> probes() const override { return {}; }
+  std::vector<CheckpointInfo> checkpoints() const override { return {}; }
+  int64_t trigger_checkpoint(bool) override { throw JobError("job '" + name_ + "' is not running here"); }
+  int64_t stop_with_savepoint(bool) override { throw JobError("job '" + name_ + "' is not running here"); }
+
+ private:
+  std::string id_ = "0000000000000000";
+  std::string name_;
+};
+
+class GraphCapture final : public Executor {
+ public:
+  explicit GraphCapture(int index) : index_(index) {}
+  std::shared_ptr<JobHandle> submit(JobGraph graph) override {
+    if (seen_++ < index_) return std::make_shared<SkippedJob>(graph.name);
+    graph_ = std::move(graph);
+    throw GraphCaptured();
+  }
+  std::optional<JobGraph> graph_;
+  int seen_ = 0;
+
+ private:
+  int index_;
+};
+
+}  // namespace
+
+JobGraph capture_graph(const JobLibrary& lib, JobContext ctx, int index) {
+  GraphCapture capture(index);
+  char error[4096] = {0};
+  int status = 0;
+  with_thread_executor(capture, [&] { status = lib.entry(build_fingerprint, &ctx, error, sizeof error); });
+  if (capture.graph_) return std::move(*capture.graph_);
+  throw JobLibraryError(
+      "the main of '" + lib.path + "' " +
+      (status == 0 ? std::string("ended") : "failed (" + std::string(error[0] ? error : "no reason given") + ")") +
+      " after submitting " + std::to_string(capture.seen_) + " job" + (capture.seen_ == 1 ? "" : "s") +
+      ", before job " + std::to_string(index + 1));
 }
 
 std::string sha256_hex(std::string_view bytes) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "sluice/executor.hpp"
 #include "sluice/job.hpp"
 
 namespace sluice::runtime {
@@ -30,6 +31,12 @@ struct JobLibrary {
 /// loadable, not a Sluice job library, or built against another Sluice (the sentence says
 /// both fingerprints).
 JobLibrary open_job_library(const std::string& path);
+
+/// The `index`-th job graph (0: the first) that the library's main submits when run with
+/// `ctx` on this thread; the main is stopped right there, so nothing of it runs. Jobs it
+/// submits before are reported to it as succeeded without running. Throws JobLibraryError
+/// when the main ends or fails before that submission.
+JobGraph capture_graph(const JobLibrary& lib, JobContext ctx, int index = 0);
 
 /// SHA-256 of `bytes`, as 64 lowercase hex digits: a job library's name in a store.
 std::string sha256_hex(std::string_view bytes);

@@ -32,7 +32,21 @@ void register_executor(std::unique_ptr<Executor> executor) {
   registered_executor() = std::move(executor);
 }
 
+namespace {
+thread_local Executor* thread_executor = nullptr;
+}  // namespace
+
+void with_thread_executor(Executor& executor, const std::function<void()>& fn) {
+  struct Restore {
+    Executor* before;
+    ~Restore() { thread_executor = before; }
+  } restore{thread_executor};
+  thread_executor = &executor;
+  fn();
+}
+
 Executor& default_executor() {
+  if (thread_executor) return *thread_executor;
   std::lock_guard<std::mutex> l(executor_mu);
   if (!registered_executor()) throw JobError("no executor is registered (is libsluice linked?)");
   return *registered_executor();

@@ -1,4 +1,4 @@
-// tests/cluster/test_job_library.cpp — job libraries: the fingerprint check, the content-addressed store, one mapping however often a library is opened, upload to the master and fetch by an agent.
+// tests/cluster/test_job_library.cpp — job libraries: the fingerprint check, the content-addressed store, one mapping however often a library is opened, upload to the master and fetch by an agent, graphs rebuilt from a library and their topology compared.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
@@ -6,6 +6,7 @@
 #include "actors/cluster.hpp"
 #include "actors/cluster_master.hpp"
 #include "actors/job_library.hpp"
+#include "scheduler/topology.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace sluice;
@@ -128,4 +129,39 @@ TEST_CASE("a client uploads a job library to the master and an agent fetches the
   CHECK(std::find(said.begin(), said.end(),
                   "stored job library " + stored.hash + " (" + std::to_string(bytes.size()) + " bytes) from 'cli'") !=
         said.end());
+}
+
+TEST_CASE("an agent rebuilds a job's graph from its library and arguments, and a different graph is named",
+          "[job_library]") {
+  test_support::TempDir dir;
+  auto lib = open_job_library(JOB_OK);
+  auto capture = [&](int parallelism) {
+    JobContext ctx;
+    ctx.config.parallelism = parallelism;
+    ctx.args = {dir.file("sum.txt")};
+    return capture_graph(lib, ctx);
+  };
+  auto lines_of = [](const JobGraph& g) { return scheduler::topology(g, scheduler::plan(g)); };
+  auto master = capture(2);
+  CHECK(master.name == "sum job");
+  CHECK_FALSE(std::filesystem::exists(dir.file("sum.txt")));  // the main stopped at execute()
+  auto expected = lines_of(master);
+  CHECK(expected.front() == "max parallelism 128");
+  CHECK(scheduler::topology_fingerprint(lines_of(capture(2))) == scheduler::topology_fingerprint(expected));
+  CHECK_FALSE(scheduler::topology_mismatch(expected, lines_of(capture(2)), "agent a1"));
+
+  auto other = lines_of(capture(3));
+  CHECK(scheduler::topology_fingerprint(other) != scheduler::topology_fingerprint(expected));
+  auto why = scheduler::topology_mismatch(expected, other, "agent a1");
+  REQUIRE(why);
+  CHECK_THAT(*why, Catch::StartsWith("the job's graph as agent a1 rebuilt it differs from the master's: the master "
+                                     "has 'task 0 parallelism 2:") &&
+                       Catch::Contains("where agent a1 has 'task 0 parallelism 3:"));
+
+  JobContext no_args;
+  CHECK_THROWS_WITH(capture_graph(lib, no_args),
+                    Catch::EndsWith("failed (usage: job_ok OUTPUT) after submitting 0 jobs, before job 1"));
+  JobContext ok;
+  ok.args = {dir.file("sum.txt")};
+  CHECK_THROWS_WITH(capture_graph(lib, ok, 1), Catch::EndsWith("ended after submitting 1 job, before job 2"));
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,7 +60,13 @@ class Executor {
 };
 
 void register_executor(std::unique_ptr<Executor> executor);
+/// The executor jobs submitted from this thread go to: the one set by with_thread_executor,
+/// else the registered one.
 Executor& default_executor();
+/// Runs `fn` with `executor` as this thread's executor (restored afterwards, also when `fn`
+/// throws). A cluster runs a job library's main so: the master to run the job's graphs on its
+/// agents, an agent to rebuild a graph it was sent subtasks of.
+void with_thread_executor(Executor& executor, const std::function<void()>& fn);
 
 /// The jobs of this process: executors register each job they start, and introspection (the
 /// console) lists those not yet done whose handle someone still holds.

@@ -281,7 +281,7 @@ caf::behavior job_master(Self* self, std::shared_ptr<const JobGraph> graph,
         auto& s = self->state;
         carry_out(self, s.master->on_committed(attempt, id, err, s.now_ms()));
       },
-      [self](io_done_atom, int32_t attempt) { carry_out(self, self->state.master->on_io_done(attempt)); },
+      [self](quiet_atom, int32_t attempt) { carry_out(self, self->state.master->on_io_done(attempt)); },
       [self](restart_atom, int32_t attempt) { carry_out(self, self->state.master->on_restart_due(attempt)); },
       [self](point_atom, int32_t attempt, const std::string& err) {
         auto& s = self->state;

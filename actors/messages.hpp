@@ -33,8 +33,8 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using point_atom = caf::atom_constant<caf::atom("point")>;
-// master <- a task actor's I/O strand: (io_done_atom, attempt) once the actor is gone and its
+// master <- a task actor's I/O strand: (quiet_atom, attempt) once the actor is gone and all its
 // I/O jobs have run
-using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
+using quiet_atom = caf::atom_constant<caf::atom("quiet")>;
 
 }  // namespace sluice::runtime

@@ -120,7 +120,7 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
   // Once the actor is gone, and every I/O job it posted has run (a sink's commit renames),
   // the master hears it: a restart waits for that before the next attempt touches the files.
   self->attach_functor([io = env.io, strand = st.strand, master = env.master, attempt = env.attempt] {
-    io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, io_done_atom::value, attempt); });
+    io->post(strand, [] {}, [master, attempt](const std::string&) { caf::anon_send(master, quiet_atom::value, attempt); });
   });
   st.base = spec.plan->subtask_offsets();
   st.tasks_of_edge.resize(spec.graph->edges.size());

@@ -35,7 +35,7 @@ caf::behavior fake_master(caf::event_based_actor*, std::shared_ptr<Received> rec
         if (r.kind == TaskReport::Kind::finished) rec->reports.push_back("done");
         else if (r.kind == TaskReport::Kind::failed) rec->reports.push_back("failed: " + r.error);
       },
-      [](io_done_atom, int32_t) {},
+      [](quiet_atom, int32_t) {},
   };
 }
 

@@ -94,6 +94,26 @@ void Connection::send(const ControlBuffer& message, std::chrono::milliseconds ti
   write_exactly(frame.data(), frame.size(), timeout);
 }
 
+void Connection::send_parts(const void* a, size_t a_size, const void* b, size_t b_size,
+                            std::chrono::milliseconds timeout) {
+  Aio aio;
+  nng_aio_set_timeout(aio.aio, nng_duration(timeout.count()));
+  nng_iov iov[2] = {{const_cast<void*>(a), a_size}, {const_cast<void*>(b), b_size}};
+  size_t done = 0, total = a_size + b_size;
+  while (done < total) {
+    // After a partial send, go on from where it stopped.
+    nng_iov rest[2];
+    unsigned n = 0;
+    if (done < a_size) rest[n++] = {static_cast<uint8_t*>(iov[0].iov_buf) + done, a_size - done};
+    size_t into_b = done > a_size ? done - a_size : 0;
+    if (b_size > into_b) rest[n++] = {static_cast<uint8_t*>(iov[1].iov_buf) + into_b, b_size - into_b};
+    nng_aio_set_iov(aio.aio, n, rest);
+    nng_stream_send(stream_, aio.aio);
+    if (int rv = aio.wait(); rv != 0) throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
+    done += nng_aio_count(aio.aio);
+  }
+}
+
 void Connection::send_raw(const std::string& bytes, std::chrono::milliseconds timeout) {
   write_exactly(bytes.data(), bytes.size(), timeout);
 }

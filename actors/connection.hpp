@@ -44,14 +44,16 @@ class Connection {
   void set_max_message_bytes(size_t n) { max_bytes_ = n; }
   /// Sends raw bytes, bypassing the framing: for tests that play a broken peer.
   void send_raw(const std::string& bytes, std::chrono::milliseconds timeout);
+  /// Sends `a` then `b` as one write, without copying either (the data plane's header and frame).
+  void send_parts(const void* a, size_t a_size, const void* b, size_t b_size, std::chrono::milliseconds timeout);
+  /// Reads exactly `size` bytes into `into`, with receive()'s rules: false when `timeout`
+  /// passed before the first byte or the peer closed; the rest must follow within frame_timeout.
+  bool read_exactly(void* into, size_t size, std::chrono::milliseconds timeout);
   void close();
   /// Who is at the other end: the address dialed or accepted from.
   const std::string& peer() const { return peer_; }
 
  private:
-  /// Reads exactly `size` bytes. False when `timeout` passed before the first byte, or the
-  /// peer closed; bytes after the first must follow within frame_timeout.
-  bool read_exactly(void* into, size_t size, std::chrono::milliseconds timeout);
   void write_exactly(const void* from, size_t size, std::chrono::milliseconds timeout);
   nng_stream* stream_;
   std::string peer_;

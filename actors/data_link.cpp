@@ -1,0 +1,141 @@
+// actors/data_link.cpp — envelopes over one connection per agent pair: a writer thread with a priority lane, a reader thread that checks every header.
+#include "actors/data_link.hpp"
+
+#include <cstring>
+
+#include "sluice/error.hpp"
+
+namespace sluice::runtime {
+
+namespace {
+constexpr size_t header_bytes = 24;
+constexpr std::chrono::milliseconds poll{100};
+constexpr std::chrono::milliseconds send_timeout{30'000};
+
+void put32(uint8_t* at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) at[i] = uint8_t(v >> (8 * i));
+}
+uint32_t get32(const uint8_t* at) {
+  return uint32_t(at[0]) | uint32_t(at[1]) << 8 | uint32_t(at[2]) << 16 | uint32_t(at[3]) << 24;
+}
+}  // namespace
+
+DataLink::DataLink(std::unique_ptr<Connection> connection, std::function<void(DataEnvelope&&)> deliver,
+                   std::function<void(const std::string&)> failed)
+    : connection_(std::move(connection)), deliver_(std::move(deliver)), failed_(std::move(failed)) {}
+
+DataLink::~DataLink() { close(); }
+
+void DataLink::start() {
+  writer_ = std::thread([this] { write_loop(); });
+  reader_ = std::thread([this] { read_loop(); });
+}
+
+void DataLink::send(DataEnvelope&& e) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return;
+  (e.priority ? urgent_ : queued_).push_back(std::move(e));
+  ready_.notify_one();
+}
+
+void DataLink::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !writer_.joinable() && !reader_.joinable()) return;
+    stopping_ = true;
+    ready_.notify_all();
+  }
+  connection_->close();
+  if (writer_.joinable()) writer_.join();
+  if (reader_.joinable()) reader_.join();
+}
+
+void DataLink::fail(const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    if (failed_once_ || stopping_) return;
+    failed_once_ = true;
+  }
+  failed_(why);
+}
+
+void DataLink::write_loop() {
+  for (;;) {
+    DataEnvelope e;
+    {
+      std::unique_lock lock(mu_);
+      ready_.wait(lock, [this] { return stopping_ || !urgent_.empty() || !queued_.empty(); });
+      if (stopping_) return;
+      auto& lane = urgent_.empty() ? queued_ : urgent_;
+      e = std::move(lane.front());
+      lane.pop_front();
+    }
+    uint8_t header[header_bytes] = {0};
+    size_t payload = e.kind == DataEnvelope::Kind::frame ? e.frame.size() * sizeof(uint64_t) : 0;
+    put32(header, uint32_t(payload));
+    header[4] = uint8_t(e.kind);
+    header[5] = e.priority ? 1 : 0;
+    put32(header + 8, e.channel.edge);
+    put32(header + 12, e.channel.producer);
+    put32(header + 16, e.channel.consumer);
+    put32(header + 20, e.kind == DataEnvelope::Kind::frame ? e.backlog : e.credits);
+    try {
+      connection_->send_parts(header, header_bytes, e.frame.data(), payload, send_timeout);
+    } catch (const NetworkError& err) {
+      fail(std::string("the data link to ") + connection_->peer() + " broke: " + err.what());
+      return;
+    }
+  }
+}
+
+void DataLink::read_loop() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    uint8_t header[header_bytes];
+    try {
+      if (!connection_->read_exactly(header, header_bytes, poll)) {
+        if (connection_->closed()) {
+          fail("the data link to " + connection_->peer() + " was closed by the other side");
+          return;
+        }
+        continue;
+      }
+      DataEnvelope e;
+      size_t payload = get32(header);
+      uint8_t kind = header[4];
+      if (kind != uint8_t(DataEnvelope::Kind::frame) && kind != uint8_t(DataEnvelope::Kind::credit))
+        throw DecodeError("an envelope of unknown kind " + std::to_string(kind));
+      e.kind = DataEnvelope::Kind(kind);
+      if (header[5] > 1 || header[6] != 0 || header[7] != 0) throw DecodeError("an envelope with unknown flags");
+      e.priority = header[5] == 1;
+      e.channel = {get32(header + 8), get32(header + 12), get32(header + 16)};
+      if (e.kind == DataEnvelope::Kind::credit) {
+        if (payload != 0 || e.priority) throw DecodeError("a credit envelope with a payload or a priority");
+        e.credits = get32(header + 20);
+      } else {
+        if (payload > max_data_frame_bytes)
+          throw DecodeError("a frame of " + std::to_string(payload) + " bytes, over the limit of " +
+                            std::to_string(max_data_frame_bytes));
+        if (payload == 0 || payload % sizeof(uint64_t) != 0)
+          throw DecodeError("a frame of " + std::to_string(payload) + " bytes, not a whole number of 8-byte words");
+        e.backlog = get32(header + 20);
+        e.frame.resize(payload / sizeof(uint64_t));
+        if (!connection_->read_exactly(e.frame.data(), payload, frame_timeout))
+          throw DecodeError("the connection ended inside a frame of " + std::to_string(payload) + " bytes");
+      }
+      deliver_(std::move(e));
+    } catch (const DecodeError& err) {
+      fail("dropped the data link to " + connection_->peer() + ": " + err.what());
+      connection_->close();
+      return;
+    } catch (const NetworkError& err) {
+      fail(std::string("the data link to ") + connection_->peer() + " broke: " + err.what());
+      return;
+    }
+  }
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,155 @@
+// tests/actors/test_data_link.cpp — the data plane between two agents on loopback: channels multiplexed in order, credits, priority frames ahead of queued ones, malformed envelopes and a closing peer ending the link with a sentence.
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "actors/data_link.hpp"
+
+using namespace sluice;
+using namespace sluice::runtime;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto patience = 30s;  // a guard against hangs, not a timing check
+
+/// Two authenticated connections of one link, as two agents would hold them.
+std::pair<std::unique_ptr<Connection>, std::unique_ptr<Connection>> connected_pair() {
+  Listener l("127.0.0.1:0");
+  auto accepted = std::async(std::launch::async, [&l] {
+    auto c = l.accept(patience);
+    authenticate_peer(*c, "s", patience);
+    return c;
+  });
+  auto dialed = dial("127.0.0.1:" + std::to_string(l.port()), patience);
+  authenticate_to_master(*dialed, "s", PeerRole::agent, "agent-1", patience);
+  return {std::move(dialed), accepted.get()};
+}
+
+/// What one side's link delivered and how it failed.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<DataEnvelope> got;
+  std::string failure;
+  std::function<void(DataEnvelope&&)> deliver() {
+    return [this](DataEnvelope&& e) {
+      std::lock_guard lock(mu);
+      got.push_back(std::move(e));
+      cv.notify_all();
+    };
+  }
+  std::function<void(const std::string&)> failed() {
+    return [this](const std::string& why) {
+      std::lock_guard lock(mu);
+      failure = why;
+      cv.notify_all();
+    };
+  }
+  bool await(const std::function<bool()>& done) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, patience, done);
+  }
+};
+
+DataEnvelope frame(uint32_t edge, uint32_t consumer, uint64_t seq, size_t words, bool priority = false) {
+  DataEnvelope e;
+  e.channel = {edge, 0, consumer};
+  e.backlog = uint32_t(seq);
+  e.priority = priority;
+  e.frame.resize(words);
+  for (size_t i = 0; i < words; ++i)
+    e.frame[i] = (uint64_t(edge) << 48) ^ (uint64_t(consumer) << 32) ^ (seq * 1000 + i);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("frames of many channels and credits cross one link in order per channel, priority frames first",
+          "[data_link]") {
+  auto [a, b] = connected_pair();
+  Inbox from_b, at_b;
+  DataLink sender(std::move(a), from_b.deliver(), from_b.failed());
+  DataLink receiver(std::move(b), at_b.deliver(), at_b.failed());
+  receiver.start();
+  // Queued before the writer starts, so the order it picks is the only order there is.
+  for (uint64_t seq = 0; seq < 50; ++seq)
+    for (uint32_t ch = 0; ch < 3; ++ch) sender.send(frame(7, ch, seq, 1 + (seq * 37 + ch) % 5000));
+  for (uint32_t ch = 0; ch < 3; ++ch) {
+    DataEnvelope credit;
+    credit.kind = DataEnvelope::Kind::credit;
+    credit.channel = {8, ch, 1};
+    credit.credits = ch + 2;
+    sender.send(std::move(credit));
+  }
+  sender.send(frame(7, 1, 999, 3, true));  // a barrier overtaking everything queued
+  sender.start();
+  REQUIRE(at_b.await([&] { return at_b.got.size() == 50 * 3 + 3 + 1; }));
+  std::lock_guard lock(at_b.mu);
+  CHECK(at_b.got.front().priority);
+  CHECK(at_b.got.front().frame == frame(7, 1, 999, 3).frame);
+  std::vector<uint64_t> next(3, 0);
+  int credits = 0;
+  for (size_t i = 1; i < at_b.got.size(); ++i) {
+    const auto& e = at_b.got[i];
+    if (e.kind == DataEnvelope::Kind::credit) {
+      CHECK(e.credits == e.channel.producer + 2);
+      ++credits;
+      continue;
+    }
+    auto ch = e.channel.consumer;
+    REQUIRE(ch < 3);
+    CHECK(e.backlog == next[ch]);
+    CHECK(e.frame == frame(7, ch, next[ch], 1 + (next[ch] * 37 + ch) % 5000).frame);
+    ++next[ch];
+  }
+  CHECK(credits == 3);
+  CHECK(next == std::vector<uint64_t>{50, 50, 50});
+  CHECK(at_b.failure.empty());
+}
+
+TEST_CASE("a malformed envelope ends the link with a sentence naming what was wrong", "[data_link]") {
+  auto header = [](uint32_t payload, uint8_t kind, uint8_t flags) {
+    std::string h(24, '\0');
+    for (int i = 0; i < 4; ++i) h[size_t(i)] = char(payload >> (8 * i));
+    h[4] = char(kind);
+    h[5] = char(flags);
+    return h;
+  };
+  for (const auto& [what, bytes, expect] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"unknown kind", header(0, 9, 0), "an envelope of unknown kind 9"},
+           {"unknown flags", header(8, 1, 4), "an envelope with unknown flags"},
+           {"oversized frame", header(0x7fffffff, 1, 0), "over the limit of"},
+           {"empty frame", header(0, 1, 0), "a frame of 0 bytes, not a whole number of 8-byte words"},
+           {"credit with payload", header(8, 2, 0), "a credit envelope with a payload or a priority"},
+           {"cut short", header(64, 1, 0) + "12345678", "the connection ended inside a frame of 64 bytes"}}) {
+    DYNAMIC_SECTION(what) {
+      auto [a, b] = connected_pair();
+      Inbox at_b;
+      DataLink receiver(std::move(b), at_b.deliver(), at_b.failed());
+      receiver.start();
+      a->send_raw(bytes, patience);
+      a->close();
+      REQUIRE(at_b.await([&] { return !at_b.failure.empty(); }));
+      std::lock_guard lock(at_b.mu);
+      CHECK_THAT(at_b.failure, Catch::StartsWith("dropped the data link to ") && Catch::Contains(expect));
+      CHECK(at_b.got.empty());
+    }
+  }
+}
+
+TEST_CASE("the other side closing its end is reported once, and closing one's own end is silent", "[data_link]") {
+  auto [a, b] = connected_pair();
+  Inbox at_a, at_b;
+  auto sender = std::make_unique<DataLink>(std::move(a), at_a.deliver(), at_a.failed());
+  DataLink receiver(std::move(b), at_b.deliver(), at_b.failed());
+  sender->start();
+  receiver.start();
+  sender->send(frame(1, 0, 0, 10));
+  REQUIRE(at_b.await([&] { return at_b.got.size() == 1; }));
+  sender->close();
+  REQUIRE(at_b.await([&] { return !at_b.failure.empty(); }));
+  CHECK_THAT(at_b.failure, Catch::EndsWith("was closed by the other side"));
+  CHECK(at_a.failure.empty());
+}

@@ -9,6 +9,9 @@
 #include <optional>
 #include <sstream>
 
+#include "actors/cluster.hpp"
+#include "actors/connection.hpp"
+#include "sluice/error.hpp"
 #include "sluice/version.hpp"
 
 namespace sluice::runtime {
@@ -97,6 +100,41 @@ JobGraph capture_graph(const JobLibrary& lib, JobContext ctx, int index) {
       (status == 0 ? std::string("ended") : "failed (" + std::string(error[0] ? error : "no reason given") + ")") +
       " after submitting " + std::to_string(capture.seen_) + " job" + (capture.seen_ == 1 ? "" : "s") +
       ", before job " + std::to_string(index + 1));
+}
+
+JobLibrary fetch_job_library(Connection& master, LibraryStore& store, const std::string& hash,
+                             const std::string& agent) {
+  auto fail = [&](const std::string& why) {
+    return JobLibraryError("agent " + agent + " cannot run job library " + hash + ": " + why);
+  };
+  auto path = store.find(hash);
+  if (!path) {
+    constexpr std::chrono::milliseconds timeout{60'000};
+    try {
+      master.send(encode(ClusterMessage::with_hash(ClusterMessage::Kind::fetch_library, hash)), timeout);
+      for (;;) {
+        auto b = master.receive(timeout);
+        if (!b) throw fail("the master " + master.peer() + " did not send it");
+        auto m = decode_cluster(*b);
+        if (m.kind == ClusterMessage::Kind::heartbeat) continue;
+        if (m.kind == ClusterMessage::Kind::refused) throw fail(m.reason);
+        if (m.kind != ClusterMessage::Kind::library) throw fail("the master answered out of order");
+        if (store.put(m.bytes) != hash) throw fail("the master sent bytes that do not hash to it");
+        break;
+      }
+    } catch (const DecodeError& e) {
+      throw fail(e.what());
+    } catch (const NetworkError& e) {
+      throw fail(e.what());
+    }
+    path = store.find(hash);
+    if (!path) throw fail("it vanished from " + store.directory().string() + " right after it was stored");
+  }
+  try {
+    return open_job_library(path->string());
+  } catch (const JobLibraryError& e) {
+    throw fail(e.what());
+  }
 }
 
 std::string sha256_hex(std::string_view bytes) {

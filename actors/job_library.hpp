@@ -53,9 +53,20 @@ class LibraryStore {
   std::optional<std::filesystem::path> find(const std::string& hash) const;
   /// The bytes of the stored library `hash`, checked as find() does.
   std::optional<std::string> read(const std::string& hash) const;
+  const std::filesystem::path& directory() const { return dir_; }
 
  private:
   std::filesystem::path dir_;
 };
+
+class Connection;
+
+/// An agent's copy of job library `hash`, opened and checked: from `store` when it holds it,
+/// else fetched from the master over `master` (an authenticated connection; heartbeats that
+/// arrive meanwhile are skipped) and stored. Throws JobLibraryError with a sentence that names
+/// `agent`, which the master passes on to the client: the master has no such library, sent
+/// other bytes, or the library is of another Sluice.
+JobLibrary fetch_job_library(Connection& master, LibraryStore& store, const std::string& hash,
+                             const std::string& agent);
 
 }  // namespace sluice::runtime

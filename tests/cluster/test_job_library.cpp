@@ -165,3 +165,40 @@ TEST_CASE("an agent rebuilds a job's graph from its library and arguments, and a
   ok.args = {dir.file("sum.txt")};
   CHECK_THROWS_WITH(capture_graph(lib, ok, 1), Catch::EndsWith("ended after submitting 1 job, before job 2"));
 }
+
+TEST_CASE("an agent fetches a library once, keeps it, and refuses one of another Sluice naming itself",
+          "[job_library]") {
+  test_support::TempDir dir;
+  MasterOptions o;
+  o.port = 0;
+  o.secret = "s";
+  o.work_dir = (dir.path() / "master").string();
+  MasterServer master(o, [](const std::string&) {});
+  auto address = "127.0.0.1:" + std::to_string(master.port());
+  auto upload = [&](const std::string& path) {
+    auto client = dial(address, 10s);
+    authenticate_to_master(*client, "s", PeerRole::client, "cli", 10s);
+    client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, bytes_of(path))), 10s);
+    return decode_cluster(*client->receive(30s)).hash;
+  };
+  auto good = upload(JOB_OK), old = upload(JOB_OLD_VERSION);
+
+  LibraryStore mine(dir.path() / "agent" / "libraries");
+  auto conn = dial(address, 10s);
+  authenticate_to_master(*conn, "s", PeerRole::agent, "worker-2", 10s);
+  auto lib = fetch_job_library(*conn, mine, good, "worker-2");
+  CHECK(lib.entry != nullptr);
+  CHECK(mine.find(good));
+  // Kept: a second run needs no master (the connection is closed now).
+  conn->close();
+  CHECK(fetch_job_library(*conn, mine, good, "worker-2").path == lib.path);
+
+  auto again = dial(address, 10s);
+  authenticate_to_master(*again, "s", PeerRole::agent, "worker-2", 10s);
+  CHECK_THROWS_WITH(fetch_job_library(*again, mine, old, "worker-2"),
+                    Catch::StartsWith("agent worker-2 cannot run job library " + old + ": job library '") &&
+                        Catch::Contains("was built against Sluice 'sluice-0.0.1/old'"));
+  CHECK_THROWS_WITH(fetch_job_library(*again, mine, std::string(64, 'e'), "worker-2"),
+                    "agent worker-2 cannot run job library " + std::string(64, 'e') +
+                        ": this master has no job library " + std::string(64, 'e'));
+}

@@ -63,7 +63,8 @@ void MasterServer::accept_loop() {
     try {
       c = listener_.accept(poll);
     } catch (const NetworkError& e) {
-      say_(e.what());
+      say_(e.what());  // such as too many open files: wait, rather than spin on it
+      std::this_thread::sleep_for(poll);
       continue;
     }
     std::lock_guard lock(mu_);
@@ -109,10 +110,14 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       ClusterMessage reply;
       using Kind = ClusterMessage::Kind;
       if (m.kind == Kind::upload_library && role == PeerRole::client) {
-        reply.kind = Kind::library_stored;
-        reply.hash = libraries_.put(m.bytes);  // the store's own writes, outside the lock
-        say_("stored job library " + reply.hash + " (" + std::to_string(m.bytes.size()) + " bytes) from '" + name +
-             "'");
+        try {
+          reply = ClusterMessage::with_hash(Kind::library_stored, libraries_.put(m.bytes));  // outside the lock
+          say_("stored job library " + reply.hash + " (" + std::to_string(m.bytes.size()) + " bytes) from '" + name +
+               "'");
+        } catch (const std::exception& e) {  // a full disk, say: the client hears why, the master goes on
+          reply = ClusterMessage::refusal(std::string("the master could not store the job library: ") + e.what());
+          say_("could not store a job library from '" + name + "': " + e.what());
+        }
       } else if (m.kind == Kind::fetch_library) {
         if (auto bytes = libraries_.read(m.hash)) {
           reply.kind = Kind::library;
@@ -139,16 +144,16 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
         }
       }
       c->send(encode(reply), options_.handshake_timeout);
-      if (reply.kind == ClusterMessage::Kind::refused && m.kind != ClusterMessage::Kind::fetch_library) {
+      // Refused libraries are answers; anything else refused ends the connection.
+      bool about_library = m.kind == Kind::fetch_library || m.kind == Kind::upload_library;
+      if (reply.kind == Kind::refused && !about_library) {
         say_("refused " + (name.empty() ? c->peer() : "'" + name + "' at " + c->peer()) + ": " + reply.reason);
         break;
       }
     }
   } catch (const AuthenticationError& e) {
     say_(std::string("refused a connection: ") + e.what());
-  } catch (const DecodeError& e) {
-    say_("dropped the connection of '" + name + "' at " + c->peer() + ": " + e.what());
-  } catch (const NetworkError& e) {
+  } catch (const std::exception& e) {  // the network, or memory for a message: this connection ends, the master goes on
     say_("dropped the connection of '" + name + "' at " + c->peer() + ": " + e.what());
   }
   c->close();

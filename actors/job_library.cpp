@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -156,7 +157,9 @@ std::string LibraryStore::put(std::string_view bytes) {
   auto hash = sha256_hex(bytes);
   if (find(hash)) return hash;
   auto final_path = dir_ / (hash + ".so");
-  auto temp = dir_ / (hash + ".so.tmp-" + std::to_string(::getpid()));
+  // Unique per writer: two connections may store the same library at once.
+  static std::atomic<uint64_t> writes{0};
+  auto temp = dir_ / (hash + ".so.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++));
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), std::streamsize(bytes.size()));

@@ -166,7 +166,13 @@ std::string LibraryStore::put(std::string_view bytes) {
     out.flush();
     if (!out) throw std::runtime_error("cannot write job library " + temp.string());
   }
-  std::filesystem::rename(temp, final_path);
+  std::error_code ec;
+  std::filesystem::rename(temp, final_path, ec);
+  if (ec) {
+    std::filesystem::remove(temp);  // nothing half-stored stays behind
+    throw std::runtime_error("cannot move job library " + temp.string() + " to " + final_path.string() + ": " +
+                             ec.message());
+  }
   return hash;
 }
 

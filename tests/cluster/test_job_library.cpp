@@ -1,4 +1,4 @@
-// tests/cluster/test_job_library.cpp — job libraries: the fingerprint check, the content-addressed store, one mapping however often a library is opened, upload to the master and fetch by an agent, graphs rebuilt from a library and their topology compared.
+// tests/cluster/test_job_library.cpp — job libraries: the fingerprint check, the content-addressed store, one mapping however often a library is opened, upload to the master and fetch by an agent, graphs rebuilt from a library and their topology compared, a store that fails.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
@@ -201,4 +201,30 @@ TEST_CASE("an agent fetches a library once, keeps it, and refuses one of another
   CHECK_THROWS_WITH(fetch_job_library(*again, mine, std::string(64, 'e'), "worker-2"),
                     "agent worker-2 cannot run job library " + std::string(64, 'e') +
                         ": this master has no job library " + std::string(64, 'e'));
+}
+
+TEST_CASE("a library the master cannot store is refused with the reason, and the master goes on", "[job_library]") {
+  test_support::TempDir dir;
+  MasterOptions o;
+  o.port = 0;
+  o.secret = "s";
+  o.work_dir = dir.path().string();
+  MasterServer master(o, [](const std::string&) {});
+  auto bytes = std::string("not really a library, but bytes to store");
+  // A directory where the library's file would go: the store's rename onto it fails.
+  std::filesystem::create_directories(dir.path() / "libraries" / (sha256_hex(bytes) + ".so") / "in-the-way");
+  auto client = dial("127.0.0.1:" + std::to_string(master.port()), 10s);
+  authenticate_to_master(*client, "s", PeerRole::client, "cli", 10s);
+  client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, bytes)), 10s);
+  auto answer = decode_cluster(*client->receive(30s));
+  CHECK(answer.kind == ClusterMessage::Kind::refused);
+  CHECK_THAT(answer.reason, Catch::StartsWith("the master could not store the job library: cannot move job library "));
+  size_t files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path() / "libraries")) files += f.is_regular_file();
+  CHECK(files == 0);  // no temporary file left behind
+  // The same connection goes on: another library stores.
+  client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, "other bytes")), 10s);
+  auto stored = decode_cluster(*client->receive(30s));
+  CHECK(stored.kind == ClusterMessage::Kind::library_stored);
+  CHECK(stored.hash == sha256_hex("other bytes"));
 }

@@ -39,10 +39,8 @@ int AgentLink::run() {
   auto retry = options_.first_retry;
   while (!stopping_) {
     try {
-      if (session())
-        retry = options_.first_retry;  // it was registered: start the back-off again
-      else if (stopping_)
-        break;
+      session();
+      retry = options_.first_retry;  // it was registered: start the back-off again
     } catch (const Refused& e) {
       log_(e.what());
       return 2;
@@ -57,7 +55,7 @@ int AgentLink::run() {
   return 0;
 }
 
-bool AgentLink::session() {
+void AgentLink::session() {
   auto c = dial(options_.master, options_.connect_timeout);
   try {
     authenticate_to_master(*c, options_.secret, PeerRole::agent, options_.name, options_.connect_timeout);
@@ -91,21 +89,20 @@ bool AgentLink::session() {
       auto in = decode_cluster(*b);
       if (in.kind == ClusterMessage::Kind::refused) {
         log_("agent " + options_.name + ": the master dropped it: " + in.reason + "; registering again");
-        return true;
+        return;
       }
       last_heard = Clock::now();
     } else if (c->closed()) {
       log_("agent " + options_.name + ": lost the master " + options_.master +
            " (it closed the connection); registering again");
-      return true;
+      return;
     }
     if (Clock::now() - last_heard > timeout) {
       log_("agent " + options_.name + ": lost the master " + options_.master + " (no heartbeat for " +
            std::to_string(timeout.count()) + " ms); registering again");
-      return true;
+      return;
     }
   }
-  return true;
 }
 
 }  // namespace sluice::runtime

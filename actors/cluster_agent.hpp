@@ -34,8 +34,9 @@ class AgentLink {
   void stop();
 
  private:
-  /// One connection's life: false when refused for good.
-  bool session();
+  /// One connection's life, from dial to losing the master; throws Refused when refused for
+  /// good, and anything else when the master could not be reached.
+  void session();
   void pause(std::chrono::milliseconds d);
 
   AgentOptions options_;

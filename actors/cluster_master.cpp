@@ -49,14 +49,6 @@ void MasterServer::stop() {
   for (auto& [id, p] : peers) p.thread.join();
 }
 
-std::vector<AgentInfo> MasterServer::agents() const {
-  std::lock_guard lock(mu_);
-  std::vector<AgentInfo> out;
-  for (const auto& s : registry_.free_slots())
-    if (const auto* a = registry_.find(s.agent)) out.push_back(*a);
-  return out;
-}
-
 void MasterServer::accept_loop() {
   while (!stopping_) {
     std::unique_ptr<Connection> c;

@@ -42,8 +42,6 @@ class MasterServer {
   int port() const { return listener_.port(); }
   /// Closes the listener and every connection, and joins the threads.
   void stop();
-  /// Registered agents, now.
-  std::vector<AgentInfo> agents() const;
 
  private:
   struct Peer {

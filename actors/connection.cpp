@@ -3,8 +3,6 @@
 
 #include <nng/nng.h>
 
-#include <cstring>
-
 #include "sluice/error.hpp"
 
 namespace sluice::runtime {
@@ -68,45 +66,30 @@ bool Connection::read_exactly(void* into, size_t size, std::chrono::milliseconds
   return true;
 }
 
-void Connection::write_exactly(const void* from, size_t size, std::chrono::milliseconds timeout) {
-  const auto* p = static_cast<const uint8_t*>(from);
-  Aio a;
-  nng_aio_set_timeout(a.aio, nng_duration(timeout.count()));
-  while (size > 0) {
-    nng_iov iov{const_cast<uint8_t*>(p), size};
-    nng_aio_set_iov(a.aio, 1, &iov);
-    nng_stream_send(stream_, a.aio);
-    if (int rv = a.wait(); rv != 0) throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
-    size_t sent = nng_aio_count(a.aio);
-    p += sent;
-    size -= sent;
-  }
-}
-
 void Connection::send(const ControlBuffer& message, std::chrono::milliseconds timeout) {
   size_t bytes = message.size() * sizeof(uint64_t);
   if (bytes > max_control_message_bytes)
     throw NetworkError("a control message of " + std::to_string(bytes) + " bytes to " + peer_ +
                        " is over the limit of " + std::to_string(max_control_message_bytes));
-  std::string frame(4 + bytes, '\0');
-  for (int i = 0; i < 4; ++i) frame[size_t(i)] = char((bytes >> (8 * i)) & 0xff);
-  std::memcpy(frame.data() + 4, message.data(), bytes);
-  write_exactly(frame.data(), frame.size(), timeout);
+  uint8_t head[4];
+  for (int i = 0; i < 4; ++i) head[i] = uint8_t((bytes >> (8 * i)) & 0xff);
+  send_parts(head, sizeof head, message.data(), bytes, timeout);  // the message's words, not a copy
 }
 
 void Connection::send_parts(const void* a, size_t a_size, const void* b, size_t b_size,
                             std::chrono::milliseconds timeout) {
   Aio aio;
   nng_aio_set_timeout(aio.aio, nng_duration(timeout.count()));
-  nng_iov iov[2] = {{const_cast<void*>(a), a_size}, {const_cast<void*>(b), b_size}};
+  auto* first = static_cast<uint8_t*>(const_cast<void*>(a));
+  auto* second = static_cast<uint8_t*>(const_cast<void*>(b));
   size_t done = 0, total = a_size + b_size;
   while (done < total) {
     // After a partial send, go on from where it stopped.
     nng_iov rest[2];
     unsigned n = 0;
-    if (done < a_size) rest[n++] = {static_cast<uint8_t*>(iov[0].iov_buf) + done, a_size - done};
+    if (done < a_size) rest[n++] = {first + done, a_size - done};
     size_t into_b = done > a_size ? done - a_size : 0;
-    if (b_size > into_b) rest[n++] = {static_cast<uint8_t*>(iov[1].iov_buf) + into_b, b_size - into_b};
+    if (b_size > into_b) rest[n++] = {second + into_b, b_size - into_b};
     nng_aio_set_iov(aio.aio, n, rest);
     nng_stream_send(stream_, aio.aio);
     if (int rv = aio.wait(); rv != 0) throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
@@ -115,7 +98,7 @@ void Connection::send_parts(const void* a, size_t a_size, const void* b, size_t 
 }
 
 void Connection::send_raw(const std::string& bytes, std::chrono::milliseconds timeout) {
-  write_exactly(bytes.data(), bytes.size(), timeout);
+  send_parts(bytes.data(), bytes.size(), nullptr, 0, timeout);
 }
 
 std::optional<ControlBuffer> Connection::receive(std::chrono::milliseconds timeout) {

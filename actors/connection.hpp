@@ -54,7 +54,6 @@ class Connection {
   const std::string& peer() const { return peer_; }
 
  private:
-  void write_exactly(const void* from, size_t size, std::chrono::milliseconds timeout);
   nng_stream* stream_;
   std::string peer_;
   bool closed_ = false;

@@ -32,6 +32,22 @@ int mappings_of(const std::string& path) {
   return n;
 }
 
+/// A master on a free loopback port with secret "s", keeping libraries under `work`.
+MasterOptions master_options(const std::filesystem::path& work) {
+  MasterOptions o;
+  o.port = 0;
+  o.secret = "s";
+  o.work_dir = work.string();
+  return o;
+}
+
+/// An authenticated connection to `master` as `role` named `name`.
+std::unique_ptr<Connection> connect(const MasterServer& master, PeerRole role, const std::string& name) {
+  auto c = dial("127.0.0.1:" + std::to_string(master.port()), 10s);
+  authenticate_to_master(*c, "s", role, name, 10s);
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("a job library of this build opens, one of another version or none at all is refused with a sentence",
@@ -87,29 +103,22 @@ TEST_CASE("a stored library opened for 100 jobs is loaded once: an agent does no
 
 TEST_CASE("a client uploads a job library to the master and an agent fetches the same bytes", "[job_library]") {
   test_support::TempDir dir;
-  MasterOptions o;
-  o.port = 0;
-  o.secret = "s";
-  o.work_dir = dir.path().string();
   std::vector<std::string> said;
   std::mutex mu;
-  MasterServer master(o, [&](const std::string& l) {
+  MasterServer master(master_options(dir.path()), [&](const std::string& l) {
     std::lock_guard lock(mu);
     said.push_back(l);
   });
-  auto address = "127.0.0.1:" + std::to_string(master.port());
   auto bytes = bytes_of(JOB_OK);
   REQUIRE(bytes.size() > max_handshake_message_bytes);  // allowed only once authenticated
 
-  auto client = dial(address, 10s);
-  authenticate_to_master(*client, "s", PeerRole::client, "cli", 10s);
+  auto client = connect(master, PeerRole::client, "cli");
   client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, bytes)), 10s);
   auto stored = decode_cluster(*client->receive(30s));
   REQUIRE(stored.kind == ClusterMessage::Kind::library_stored);
   CHECK(stored.hash == sha256_hex(bytes));
 
-  auto agent = dial(address, 10s);
-  authenticate_to_master(*agent, "s", PeerRole::agent, "a1", 10s);
+  auto agent = connect(master, PeerRole::agent, "a1");
   agent->send(encode(ClusterMessage::with_hash(ClusterMessage::Kind::fetch_library, stored.hash)), 10s);
   auto fetched = decode_cluster(*agent->receive(30s));
   REQUIRE(fetched.kind == ClusterMessage::Kind::library);
@@ -169,23 +178,16 @@ TEST_CASE("an agent rebuilds a job's graph from its library and arguments, and a
 TEST_CASE("an agent fetches a library once, keeps it, and refuses one of another Sluice naming itself",
           "[job_library]") {
   test_support::TempDir dir;
-  MasterOptions o;
-  o.port = 0;
-  o.secret = "s";
-  o.work_dir = (dir.path() / "master").string();
-  MasterServer master(o, [](const std::string&) {});
-  auto address = "127.0.0.1:" + std::to_string(master.port());
+  MasterServer master(master_options(dir.path() / "master"), [](const std::string&) {});
   auto upload = [&](const std::string& path) {
-    auto client = dial(address, 10s);
-    authenticate_to_master(*client, "s", PeerRole::client, "cli", 10s);
+    auto client = connect(master, PeerRole::client, "cli");
     client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, bytes_of(path))), 10s);
     return decode_cluster(*client->receive(30s)).hash;
   };
   auto good = upload(JOB_OK), old = upload(JOB_OLD_VERSION);
 
   LibraryStore mine(dir.path() / "agent" / "libraries");
-  auto conn = dial(address, 10s);
-  authenticate_to_master(*conn, "s", PeerRole::agent, "worker-2", 10s);
+  auto conn = connect(master, PeerRole::agent, "worker-2");
   auto lib = fetch_job_library(*conn, mine, good, "worker-2");
   CHECK(lib.entry != nullptr);
   CHECK(mine.find(good));
@@ -193,8 +195,7 @@ TEST_CASE("an agent fetches a library once, keeps it, and refuses one of another
   conn->close();
   CHECK(fetch_job_library(*conn, mine, good, "worker-2").path == lib.path);
 
-  auto again = dial(address, 10s);
-  authenticate_to_master(*again, "s", PeerRole::agent, "worker-2", 10s);
+  auto again = connect(master, PeerRole::agent, "worker-2");
   CHECK_THROWS_WITH(fetch_job_library(*again, mine, old, "worker-2"),
                     Catch::StartsWith("agent worker-2 cannot run job library " + old + ": job library '") &&
                         Catch::Contains("was built against Sluice 'sluice-0.0.1/old'"));
@@ -205,16 +206,11 @@ TEST_CASE("an agent fetches a library once, keeps it, and refuses one of another
 
 TEST_CASE("a library the master cannot store is refused with the reason, and the master goes on", "[job_library]") {
   test_support::TempDir dir;
-  MasterOptions o;
-  o.port = 0;
-  o.secret = "s";
-  o.work_dir = dir.path().string();
-  MasterServer master(o, [](const std::string&) {});
+  MasterServer master(master_options(dir.path()), [](const std::string&) {});
   auto bytes = std::string("not really a library, but bytes to store");
   // A directory where the library's file would go: the store's rename onto it fails.
   std::filesystem::create_directories(dir.path() / "libraries" / (sha256_hex(bytes) + ".so") / "in-the-way");
-  auto client = dial("127.0.0.1:" + std::to_string(master.port()), 10s);
-  authenticate_to_master(*client, "s", PeerRole::client, "cli", 10s);
+  auto client = connect(master, PeerRole::client, "cli");
   client->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, bytes)), 10s);
   auto answer = decode_cluster(*client->receive(30s));
   CHECK(answer.kind == ClusterMessage::Kind::refused);

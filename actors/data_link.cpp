@@ -1,6 +1,7 @@
-// actors/data_link.cpp — envelopes over one connection per agent pair: a writer thread with a priority lane, a reader thread that checks every header.
+// actors/data_link.cpp — envelopes over one connection per agent pair: a writer thread with a priority lane that keeps each channel in order, a reader thread that checks every header.
 #include "actors/data_link.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "sluice/error.hpp"
@@ -8,7 +9,7 @@
 namespace sluice::runtime {
 
 namespace {
-constexpr size_t header_bytes = 24;
+constexpr size_t header_bytes = 32;
 constexpr std::chrono::milliseconds poll{100};
 constexpr std::chrono::milliseconds send_timeout{30'000};
 
@@ -34,7 +35,18 @@ void DataLink::start() {
 void DataLink::send(DataEnvelope&& e) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
-  (e.priority ? urgent_ : queued_).push_back(std::move(e));
+  if (!e.priority) {
+    queued_.push_back(std::move(e));
+  } else {
+    // Ahead of other channels' frames, never of its own: a frame sent before a barrier must
+    // arrive before it, or the receiver would not count it as in flight at the checkpoint.
+    auto same = [&e](const DataEnvelope& q) {
+      return q.kind == DataEnvelope::Kind::frame && q.route == e.route && q.channel == e.channel;
+    };
+    auto last = std::find_if(queued_.rbegin(), queued_.rend(), same);
+    if (last == queued_.rend()) urgent_.push_back(std::move(e));
+    else queued_.insert(last.base(), std::move(e));
+  }
   ready_.notify_one();
 }
 
@@ -79,6 +91,7 @@ void DataLink::write_loop() {
     put32(header + 12, e.channel.producer);
     put32(header + 16, e.channel.consumer);
     put32(header + 20, e.kind == DataEnvelope::Kind::frame ? e.backlog : e.credits);
+    put32(header + 24, e.route);
     try {
       connection_->send_parts(header, header_bytes, e.frame.data(), payload, send_timeout);
     } catch (const NetworkError& err) {
@@ -109,7 +122,9 @@ void DataLink::read_loop() {
       if (kind != uint8_t(DataEnvelope::Kind::frame) && kind != uint8_t(DataEnvelope::Kind::credit))
         throw DecodeError("an envelope of unknown kind " + std::to_string(kind));
       e.kind = DataEnvelope::Kind(kind);
-      if (header[5] > 1 || header[6] != 0 || header[7] != 0) throw DecodeError("an envelope with unknown flags");
+      if (header[5] > 1 || header[6] != 0 || header[7] != 0 || get32(header + 28) != 0)
+        throw DecodeError("an envelope with unknown flags");
+      e.route = get32(header + 24);
       e.priority = header[5] == 1;
       e.channel = {get32(header + 8), get32(header + 12), get32(header + 16)};
       if (e.kind == DataEnvelope::Kind::credit) {

@@ -22,10 +22,12 @@ namespace sluice::runtime {
 struct DataEnvelope {
   enum class Kind : uint8_t { frame = 1, credit = 2 };
   Kind kind = Kind::frame;
+  /// Which job attempt on the receiving agent the channel belongs to (its agent's route).
+  uint32_t route = 0;
   ChannelId channel;
   uint32_t backlog = 0;   ///< frame
   uint32_t credits = 0;   ///< credit
-  bool priority = false;  ///< frame: a priority element, sent ahead of queued frames
+  bool priority = false;  ///< frame: a priority element, sent ahead of other channels' queued frames
   FrameBuffer frame;      ///< frame: the Cap'n Proto frame's words
 };
 
@@ -35,8 +37,8 @@ inline constexpr size_t max_data_frame_bytes = 64u << 20;
 /// One end of a data link. Envelopes given to send() are written by a writer thread, priority
 /// ones first; a reader thread hands each arriving envelope to `deliver`. A malformed
 /// envelope or a broken connection ends the link: `failed` gets one sentence, once.
-/// On the wire an envelope is a 24-byte header (payload bytes, kind, flags, edge, producer,
-/// consumer, backlog or credits; little-endian) and the frame's words, written from and read
+/// On the wire an envelope is a 32-byte header (payload bytes, kind, flags, edge, producer,
+/// consumer, backlog or credits, route, 4 reserved zero bytes; little-endian) and the frame's words, written from and read
 /// into the frame's own buffer: no other copy on either side.
 class DataLink {
  public:

@@ -36,5 +36,9 @@ using point_atom = caf::atom_constant<caf::atom("point")>;
 // master <- a task actor's I/O strand: (quiet_atom, attempt) once the actor is gone and all its
 // I/O jobs have run
 using quiet_atom = caf::atom_constant<caf::atom("quiet")>;
+// master <- whoever hosts its subtasks: (gone_atom, attempt, index, error) a subtask in another
+// process is gone (error empty: it quit normally); (host_atom, attempt) the host's own retry
+using gone_atom = caf::atom_constant<caf::atom("gone")>;
+using host_atom = caf::atom_constant<caf::atom("host")>;
 
 }  // namespace sluice::runtime

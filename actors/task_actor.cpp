@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "actors/data_link.hpp"
 #include "actors/messages.hpp"
 #include "checkpoint/restore.hpp"
 #include "sluice/logging.hpp"
@@ -32,13 +33,36 @@ struct TaskActorState : TaskTransport {
     self->send(env.master, report_atom::value, encode(r));
   }
 
+  /// The peer's link when it runs on another agent.
+  const RemotePeer* remote(size_t index) const {
+    return index < env.remote.size() && env.remote[index].link ? &env.remote[index] : nullptr;
+  }
   void send_frame(const ChannelId& ch, uint32_t backlog, FrameBuffer&& frame) override {
-    const auto& to = peers[base[size_t(tasks_of_edge[ch.edge].second)] + ch.consumer];
-    self->send(to, frame_atom::value, backlog, std::move(frame));
+    auto to = base[size_t(tasks_of_edge[ch.edge].second)] + ch.consumer;
+    if (const auto* r = remote(to)) {
+      DataEnvelope e;
+      e.route = r->route;
+      e.channel = ch;
+      e.backlog = backlog;
+      e.priority = FrameView(frame).priority();
+      e.frame = std::move(frame);
+      r->link->send(std::move(e));
+      return;
+    }
+    self->send(peers[to], frame_atom::value, backlog, std::move(frame));
   }
   void send_credit(const ChannelId& ch, uint32_t credits) override {
-    const auto& to = peers[base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer];
-    self->send(to, credit_atom::value, ch.edge, ch.producer, ch.consumer, credits);
+    auto to = base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer;
+    if (const auto* r = remote(to)) {
+      DataEnvelope e;
+      e.kind = DataEnvelope::Kind::credit;
+      e.route = r->route;
+      e.channel = ch;
+      e.credits = credits;
+      r->link->send(std::move(e));
+      return;
+    }
+    self->send(peers[to], credit_atom::value, ch.edge, ch.producer, ch.consumer, credits);
   }
   void request_resume() override { self->send(self, resume_atom::value); }
   void request_wakeup(int op, std::chrono::milliseconds delay) override {

@@ -4,11 +4,23 @@
 #include <caf/fwd.hpp>
 #include <caf/actor.hpp>
 
+#include <memory>
+#include <vector>
+
 #include "actors/io_executor.hpp"
 #include "actors/probe_registry.hpp"
 #include "actors/task.hpp"
 
 namespace sluice::runtime {
+
+class DataLink;
+
+/// A peer subtask on another agent: the data link to that agent, and the route its agent
+/// knows this attempt of the job by.
+struct RemotePeer {
+  std::shared_ptr<DataLink> link;
+  uint32_t route = 0;
+};
 
 /// What a task actor needs besides its spec: whom to report to and where blocking work goes.
 struct TaskEnv {
@@ -19,6 +31,9 @@ struct TaskEnv {
   size_t index = 0;
   /// Which attempt of the job this is (restarts count up); reports carry it. Set from the deployment.
   int32_t attempt = 0;
+  /// By flat index: peers on other agents (a null link: a peer in this process, reached as an
+  /// actor). Empty when every subtask runs in this process.
+  std::vector<RemotePeer> remote;
 };
 
 /// Spawns the actor of the subtask `deployment` (an encoded TaskDeployment) names; its task,

@@ -66,7 +66,7 @@ DataEnvelope frame(uint32_t edge, uint32_t consumer, uint64_t seq, size_t words,
 
 }  // namespace
 
-TEST_CASE("frames of many channels and credits cross one link in order per channel, priority frames first",
+TEST_CASE("frames of many channels and credits cross one link in order per channel, priority frames ahead of other channels",
           "[data_link]") {
   auto [a, b] = connected_pair();
   Inbox from_b, at_b;
@@ -83,16 +83,26 @@ TEST_CASE("frames of many channels and credits cross one link in order per chann
     credit.credits = ch + 2;
     sender.send(std::move(credit));
   }
-  sender.send(frame(7, 1, 999, 3, true));  // a barrier overtaking everything queued
+  sender.send(frame(7, 5, 999, 3, true));  // a barrier on a channel with nothing queued: first
+  sender.send(frame(7, 1, 50, 2, true));   // one on channel 1: after channel 1's frames, before the rest
   sender.start();
-  REQUIRE(at_b.await([&] { return at_b.got.size() == 50 * 3 + 3 + 1; }));
+  REQUIRE(at_b.await([&] { return at_b.got.size() == 50 * 3 + 3 + 2; }));
   std::lock_guard lock(at_b.mu);
   CHECK(at_b.got.front().priority);
-  CHECK(at_b.got.front().frame == frame(7, 1, 999, 3).frame);
-  std::vector<uint64_t> next(3, 0);
+  CHECK(at_b.got.front().frame == frame(7, 5, 999, 3).frame);
+  auto barrier = std::find_if(at_b.got.begin() + 1, at_b.got.end(), [](const DataEnvelope& e) { return e.priority; });
+  REQUIRE(barrier != at_b.got.end());
+  CHECK(barrier->frame == frame(7, 1, 50, 2).frame);
+  CHECK(barrier->channel.consumer == 1);
+  CHECK(std::next(barrier) != at_b.got.end());  // overtook the frames of channels 0 and 2 queued after it
+  std::vector<uint64_t> next(4, 0);
   int credits = 0;
   for (size_t i = 1; i < at_b.got.size(); ++i) {
     const auto& e = at_b.got[i];
+    if (e.priority) {
+      CHECK(next[1] == 50);  // every frame of channel 1 came first
+      continue;
+    }
     if (e.kind == DataEnvelope::Kind::credit) {
       CHECK(e.credits == e.channel.producer + 2);
       ++credits;
@@ -105,13 +115,13 @@ TEST_CASE("frames of many channels and credits cross one link in order per chann
     ++next[ch];
   }
   CHECK(credits == 3);
-  CHECK(next == std::vector<uint64_t>{50, 50, 50});
+  CHECK(next == std::vector<uint64_t>{50, 50, 50, 0});
   CHECK(at_b.failure.empty());
 }
 
 TEST_CASE("a malformed envelope ends the link with a sentence naming what was wrong", "[data_link]") {
   auto header = [](uint32_t payload, uint8_t kind, uint8_t flags) {
-    std::string h(24, '\0');
+    std::string h(32, '\0');
     for (int i = 0; i < 4; ++i) h[size_t(i)] = char(payload >> (8 * i));
     h[4] = char(kind);
     h[5] = char(flags);
@@ -120,6 +130,7 @@ TEST_CASE("a malformed envelope ends the link with a sentence naming what was wr
   for (const auto& [what, bytes, expect] : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"unknown kind", header(0, 9, 0), "an envelope of unknown kind 9"},
            {"unknown flags", header(8, 1, 4), "an envelope with unknown flags"},
+           {"reserved bytes set", header(8, 1, 0).replace(28, 1, "x"), "an envelope with unknown flags"},
            {"oversized frame", header(0x7fffffff, 1, 0), "over the limit of"},
            {"empty frame", header(0, 1, 0), "a frame of 0 bytes, not a whole number of 8-byte words"},
            {"credit with payload", header(8, 2, 0), "a credit envelope with a payload or a priority"},

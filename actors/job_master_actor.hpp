@@ -1,0 +1,76 @@
+// actors/job_master_actor.hpp — the job master's actor: a thin shell around JobMaster that carries out its decisions with timers, the I/O strand and a SubtaskHost (actors in this process, or node agents).
+#pragma once
+
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/actor.hpp>
+
+#include "actors/io_executor.hpp"
+#include "actors/job_master.hpp"
+#include "checkpoint/restore.hpp"
+#include "checkpoint/storage.hpp"
+
+namespace sluice::runtime {
+
+/// The checkpoints of a job, written by the master, read by job clients.
+struct CheckpointLog {
+  mutable std::mutex mu;
+  std::vector<CheckpointInfo> infos;
+  /// Checkpoint `id`, searched from the newest (the one asked for is nearly always recent).
+  CheckpointInfo* find(int64_t id);
+};
+
+/// Where a job's subtasks run. Called on the master actor's thread only.
+class SubtaskHost {
+ public:
+  virtual ~SubtaskHost() = default;
+  /// Starts every subtask of attempt `attempt` of `master` from `restore` (null: a fresh
+  /// start), each from master.deployment(index). Each subtask's end comes back to the master
+  /// actor as a down message or (gone_atom, attempt, index, error), its I/O's end as
+  /// (quiet_atom, attempt).
+  virtual void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt,
+                      std::shared_ptr<const RestoreState> restore) = 0;
+  /// Delivers `c` to its subtask of the current attempt (every one when c.index < 0).
+  virtual void command(caf::event_based_actor* self, const TaskCommand& c) = 0;
+  /// A down message of an actor this host monitors: fills (attempt, flat index) and returns
+  /// true when it was one of the job's subtasks.
+  virtual bool subtask_of(const caf::actor_addr& who, int32_t& attempt, int& index) = 0;
+  /// (host_atom, attempt) came back, sent by the host to the master actor itself (a deployment
+  /// that waits for slots tries again).
+  virtual void on_retry(caf::event_based_actor* self, JobMaster& master, int32_t attempt) { (void)self, (void)master, (void)attempt; }
+  /// The job has ended: nothing more is deployed.
+  virtual void on_end() {}
+};
+
+/// What a job master actor runs.
+struct JobMasterSetup {
+  std::shared_ptr<const JobGraph> graph;
+  std::shared_ptr<const scheduler::ExecutionPlan> plan;
+  IoExecutor* io = nullptr;
+  std::shared_ptr<std::promise<JobResult>> promise;
+  std::shared_ptr<checkpoint::CheckpointCommitter> committer;  ///< null: the job does not checkpoint
+  std::shared_ptr<const RestoreState> restore;
+  std::shared_ptr<CheckpointLog> log;
+  std::string job_id;
+};
+
+/// Spawns the master of one job. It answers (client_atom, ControlBuffer) with a ClientReply,
+/// takes (report_atom, ControlBuffer) from subtasks, and ends itself once the job's result is
+/// handed to `promise`.
+caf::actor spawn_job_master(caf::actor_system& sys, JobMasterSetup setup, std::shared_ptr<SubtaskHost> host);
+
+/// Opens the checkpoint directory of `g` and reads the checkpoint to start from, before any
+/// actor runs. Throws UsageError or CheckpointError with one sentence.
+struct PreparedStart {
+  std::shared_ptr<checkpoint::CheckpointCommitter> committer;
+  std::shared_ptr<const RestoreState> restore;
+  bool already_finished = false;
+};
+PreparedStart prepare_start(const JobGraph& g);
+
+}  // namespace sluice::runtime

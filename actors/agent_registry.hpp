@@ -46,6 +46,8 @@ class AgentRegistry {
   /// Free slots of every agent, in registration order (for scheduler::place).
   std::vector<scheduler::AgentSlots> free_slots() const;
   const AgentInfo* find(const std::string& name) const;
+  /// Every registered agent, in registration order.
+  const std::vector<AgentInfo>& agents() const { return agents_; }
   size_t size() const { return agents_.size(); }
 
  private:

@@ -1,4 +1,4 @@
-# actors/cluster.capnp — what agents, clients and the master say to each other once the handshake is done: registration, heartbeats, job libraries.
+# actors/cluster.capnp — what agents, clients and the master say to each other once the handshake is done: registration, heartbeats, job libraries, jobs and their subtasks.
 @0xa4f0409effcf993f;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -22,7 +22,71 @@ struct ClusterMessage {
     fetchLibrary @6 :Text;
     # Master -> agent: the library asked for.
     library @7 :Data;
+    # Client -> master: run a stored job library's main with `sluice run` options.
+    submit @8 :Submit;
+    # Master -> client: the id of the first job the main submitted.
+    accepted @9 :Text;
+    # Master -> client: the main returned; its exit status and error sentence.
+    ended @10 :Ended;
+    # Master -> agent: run these subtasks of one job attempt.
+    deploy @11 :Deploy;
+    # Master -> agent: a TaskCommand (control.capnp) for a subtask of a route.
+    command @12 :Routed;
+    # Agent -> master: a TaskReport (control.capnp) of a subtask of a route.
+    report @13 :Routed;
+    # Agent -> master: a subtask's actor is gone (reason empty: it quit normally).
+    gone @14 :Gone;
+    # Agent -> master: every I/O job of one gone subtask actor of this route has run.
+    quiet @15 :UInt32;
+    # Master -> client: lines a print sink wrote.
+    output @16 :Text;
   }
+}
+
+struct Submit {
+  hash @0 :Text;
+  options @1 :List(Text);
+  detached @2 :Bool;
+}
+
+struct Ended {
+  status @0 :Int32;
+  error @1 :Text;
+}
+
+struct AgentAddress {
+  name @0 :Text;
+  dataAddress @1 :Text;
+}
+
+struct Deploy {
+  # The master's number for this attempt of the job: data and reports carry it.
+  route @0 :UInt32;
+  hash @1 :Text;
+  options @2 :List(Text);
+  # Which of the main's submissions the job is (0: the first).
+  graphIndex @3 :Int32;
+  checkpointDir @4 :Text;
+  # Encoded TaskDeployments (control.capnp), every one of this agent.
+  tasks @5 :List(Data);
+  # Where the agents named in the deployments' peers listen for data.
+  agents @6 :List(AgentAddress);
+  # The master's topology lines of the graph (scheduler/topology.hpp): the agent's rebuilt
+  # graph must have the same.
+  topology @7 :List(Text);
+}
+
+struct Routed {
+  route @0 :UInt32;
+  # The subtask's flat index; -1: every subtask of the route on the agent.
+  index @1 :Int32;
+  body @2 :Data;
+}
+
+struct Gone {
+  route @0 :UInt32;
+  index @1 :Int32;
+  reason @2 :Text;
 }
 
 struct Register {

@@ -1,6 +1,8 @@
 // actors/cluster.cpp — Cap'n Proto encoding and checked decoding of agent/master messages.
 #include "actors/cluster.hpp"
 
+#include <cstring>
+
 #include "actors/capnp_buffer.hpp"
 #include "actors/cluster.capnp.h"
 #include "sluice/error.hpp"
@@ -14,6 +16,25 @@ capnp::Data::Reader bytes_of(const std::string& s) {
   return {reinterpret_cast<const capnp::byte*>(s.data()), s.size()};
 }
 std::string string_of(capnp::Data::Reader d) { return {reinterpret_cast<const char*>(d.begin()), d.size()}; }
+capnp::Data::Reader words_of(const ControlBuffer& b) {
+  return {reinterpret_cast<const capnp::byte*>(b.data()), b.size() * sizeof(uint64_t)};
+}
+ControlBuffer buffer_of(capnp::Data::Reader d, const char* what) {
+  if (d.size() % sizeof(uint64_t) != 0)
+    throw DecodeError(std::string("malformed cluster message: ") + what + " of " + std::to_string(d.size()) +
+                      " bytes, not whole 8-byte words");
+  ControlBuffer b(d.size() / sizeof(uint64_t));
+  if (!b.empty()) std::memcpy(b.data(), d.begin(), d.size());
+  return b;
+}
+void set_texts(capnp::List<capnp::Text>::Builder to, const std::vector<std::string>& from) {
+  for (size_t i = 0; i < from.size(); ++i) to.set(unsigned(i), from[i]);
+}
+std::vector<std::string> texts_of(capnp::List<capnp::Text>::Reader l) {
+  std::vector<std::string> out;
+  for (auto t : l) out.emplace_back(t);
+  return out;
+}
 std::string checked_hash(capnp::Text::Reader t) {
   std::string h = t;
   if (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos)
@@ -44,6 +65,55 @@ ControlBuffer encode(const ClusterMessage& m) {
     case ClusterMessage::Kind::library_stored: c.setLibraryStored(m.hash); break;
     case ClusterMessage::Kind::fetch_library: c.setFetchLibrary(m.hash); break;
     case ClusterMessage::Kind::library: c.setLibrary(bytes_of(m.bytes)); break;
+    case ClusterMessage::Kind::submit: {
+      auto r = c.initSubmit();
+      r.setHash(m.hash);
+      set_texts(r.initOptions(unsigned(m.options.size())), m.options);
+      r.setDetached(m.detached);
+      break;
+    }
+    case ClusterMessage::Kind::accepted: c.setAccepted(m.text); break;
+    case ClusterMessage::Kind::ended: {
+      auto r = c.initEnded();
+      r.setStatus(m.status);
+      r.setError(m.reason);
+      break;
+    }
+    case ClusterMessage::Kind::deploy: {
+      const auto& d = m.deploy;
+      auto r = c.initDeploy();
+      r.setRoute(d.route);
+      r.setHash(d.hash);
+      set_texts(r.initOptions(unsigned(d.options.size())), d.options);
+      r.setGraphIndex(d.graph_index);
+      r.setCheckpointDir(d.checkpoint_dir);
+      auto tasks = r.initTasks(unsigned(d.tasks.size()));
+      for (size_t i = 0; i < d.tasks.size(); ++i) tasks.set(unsigned(i), words_of(d.tasks[i]));
+      set_texts(r.initTopology(unsigned(d.topology.size())), d.topology);
+      auto agents = r.initAgents(unsigned(d.agents.size()));
+      for (size_t i = 0; i < d.agents.size(); ++i) {
+        agents[unsigned(i)].setName(d.agents[i].first);
+        agents[unsigned(i)].setDataAddress(d.agents[i].second);
+      }
+      break;
+    }
+    case ClusterMessage::Kind::command:
+    case ClusterMessage::Kind::report: {
+      auto r = m.kind == ClusterMessage::Kind::command ? c.initCommand() : c.initReport();
+      r.setRoute(m.route);
+      r.setIndex(m.index);
+      r.setBody(words_of(m.body));
+      break;
+    }
+    case ClusterMessage::Kind::gone: {
+      auto r = c.initGone();
+      r.setRoute(m.route);
+      r.setIndex(m.index);
+      r.setReason(m.reason);
+      break;
+    }
+    case ClusterMessage::Kind::quiet: c.setQuiet(m.route); break;
+    case ClusterMessage::Kind::output: c.setOutput(m.text); break;
   }
   return capnp_io::to_buffer(b);
 }
@@ -87,6 +157,67 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
       case schema::ClusterMessage::LIBRARY:
         m.kind = ClusterMessage::Kind::library;
         m.bytes = string_of(c.getLibrary());
+        break;
+      case schema::ClusterMessage::SUBMIT: {
+        auto r = c.getSubmit();
+        m.kind = ClusterMessage::Kind::submit;
+        m.hash = checked_hash(r.getHash());
+        m.options = texts_of(r.getOptions());
+        m.detached = r.getDetached();
+        break;
+      }
+      case schema::ClusterMessage::ACCEPTED:
+        m.kind = ClusterMessage::Kind::accepted;
+        m.text = c.getAccepted();
+        break;
+      case schema::ClusterMessage::ENDED:
+        m.kind = ClusterMessage::Kind::ended;
+        m.status = c.getEnded().getStatus();
+        m.reason = c.getEnded().getError();
+        if (m.status < 0 || m.status > 2)
+          throw DecodeError("malformed cluster message: an exit status of " + std::to_string(m.status));
+        break;
+      case schema::ClusterMessage::DEPLOY: {
+        auto r = c.getDeploy();
+        m.kind = ClusterMessage::Kind::deploy;
+        auto& d = m.deploy;
+        d.route = r.getRoute();
+        d.hash = checked_hash(r.getHash());
+        d.options = texts_of(r.getOptions());
+        d.graph_index = r.getGraphIndex();
+        if (d.graph_index < 0)
+          throw DecodeError("malformed cluster message: a deployment of graph " + std::to_string(d.graph_index));
+        d.checkpoint_dir = r.getCheckpointDir();
+        for (auto t : r.getTasks()) d.tasks.push_back(buffer_of(t, "a task deployment"));
+        for (auto a : r.getAgents()) d.agents.emplace_back(a.getName(), a.getDataAddress());
+        d.topology = texts_of(r.getTopology());
+        break;
+      }
+      case schema::ClusterMessage::COMMAND:
+      case schema::ClusterMessage::REPORT: {
+        bool command = c.which() == schema::ClusterMessage::COMMAND;
+        auto r = command ? c.getCommand() : c.getReport();
+        m.kind = command ? ClusterMessage::Kind::command : ClusterMessage::Kind::report;
+        m.route = r.getRoute();
+        m.index = r.getIndex();
+        m.body = buffer_of(r.getBody(), command ? "a command" : "a report");
+        if (m.index < -1) throw DecodeError("malformed cluster message: subtask " + std::to_string(m.index));
+        break;
+      }
+      case schema::ClusterMessage::GONE:
+        m.kind = ClusterMessage::Kind::gone;
+        m.route = c.getGone().getRoute();
+        m.index = c.getGone().getIndex();
+        m.reason = c.getGone().getReason();
+        if (m.index < 0) throw DecodeError("malformed cluster message: subtask " + std::to_string(m.index));
+        break;
+      case schema::ClusterMessage::QUIET:
+        m.kind = ClusterMessage::Kind::quiet;
+        m.route = c.getQuiet();
+        break;
+      case schema::ClusterMessage::OUTPUT:
+        m.kind = ClusterMessage::Kind::output;
+        m.text = c.getOutput();
         break;
       default: throw DecodeError("malformed cluster message: unknown kind");
     }

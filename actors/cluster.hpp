@@ -1,13 +1,27 @@
-// actors/cluster.hpp — the messages between agents, clients and the master after the handshake (registration, heartbeats, job libraries) as values, and their wire form (actors/cluster.capnp).
+// actors/cluster.hpp — the messages between agents, clients and the master after the handshake (registration, heartbeats, job libraries, jobs and their subtasks) as values, and their wire form (actors/cluster.capnp).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "actors/control.hpp"
 
 namespace sluice::runtime {
+
+/// What an agent is told to run: its subtasks of one attempt of a job.
+struct DeployOrder {
+  uint32_t route = 0;  ///< the master's number for the attempt; data and reports carry it
+  std::string hash;    ///< the job library
+  std::vector<std::string> options;  ///< `sluice run` options and the job's arguments
+  int32_t graph_index = 0;           ///< which of the main's submissions (0: the first)
+  std::string checkpoint_dir;
+  std::vector<ControlBuffer> tasks;  ///< encoded TaskDeployments
+  std::vector<std::pair<std::string, std::string>> agents;  ///< name and data address of the peers' agents
+  std::vector<std::string> topology;  ///< the master's topology lines of the graph
+  bool operator==(const DeployOrder&) const = default;
+};
 
 struct ClusterMessage {
   enum class Kind {
@@ -18,16 +32,80 @@ struct ClusterMessage {
     upload_library,
     library_stored,
     fetch_library,
-    library
+    library,
+    submit,
+    accepted,
+    ended,
+    deploy,
+    command,
+    report,
+    gone,
+    quiet,
+    output
   } kind = Kind::heartbeat;
   int32_t slots = 0;                  ///< register_agent: at least 1
   std::string data_address;           ///< register_agent: host:port of its data plane
   int64_t heartbeat_interval_ms = 0;  ///< registered
   int64_t heartbeat_timeout_ms = 0;   ///< registered
-  std::string reason;                 ///< refused
-  std::string hash;                   ///< library_stored, fetch_library: SHA-256, 64 hex digits
+  std::string reason;                 ///< refused; ended, gone: the error (empty: none)
+  std::string hash;                   ///< library_stored, fetch_library, submit: SHA-256, 64 hex digits
   std::string bytes;                  ///< upload_library, library: the job library
+  std::vector<std::string> options;   ///< submit: `sluice run` options and the job's arguments
+  bool detached = false;              ///< submit
+  std::string text;                   ///< accepted: the job id; output: print sink lines
+  int32_t status = 0;                 ///< ended: the main's exit status (0, 1 or 2)
+  DeployOrder deploy;                 ///< deploy
+  uint32_t route = 0;                 ///< command, report, gone, quiet
+  int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one)
+  ControlBuffer body;                 ///< command: a TaskCommand; report: a TaskReport
   bool operator==(const ClusterMessage&) const = default;
+
+  static ClusterMessage submission(std::string hash, std::vector<std::string> options, bool detached) {
+    ClusterMessage m;
+    m.kind = Kind::submit;
+    m.hash = std::move(hash);
+    m.options = std::move(options);
+    m.detached = detached;
+    return m;
+  }
+  /// accepted (the job id) or output (lines).
+  static ClusterMessage with_text(Kind kind, std::string text) {
+    ClusterMessage m;
+    m.kind = kind;
+    m.text = std::move(text);
+    return m;
+  }
+  static ClusterMessage ending(int32_t status, std::string error) {
+    ClusterMessage m;
+    m.kind = Kind::ended;
+    m.status = status;
+    m.reason = std::move(error);
+    return m;
+  }
+  static ClusterMessage deployment(DeployOrder d) {
+    ClusterMessage m;
+    m.kind = Kind::deploy;
+    m.deploy = std::move(d);
+    return m;
+  }
+  /// command or report: a control message for or from subtask `index` of `route`.
+  static ClusterMessage routed(Kind kind, uint32_t route, int32_t index, ControlBuffer body) {
+    ClusterMessage m;
+    m.kind = kind;
+    m.route = route;
+    m.index = index;
+    m.body = std::move(body);
+    return m;
+  }
+  /// gone (with the error, empty when the actor quit normally) or quiet.
+  static ClusterMessage about_subtask(Kind kind, uint32_t route, int32_t index, std::string error = {}) {
+    ClusterMessage m;
+    m.kind = kind;
+    m.route = route;
+    m.index = index;
+    m.reason = std::move(error);
+    return m;
+  }
 
   static ClusterMessage registration(int32_t slots, std::string data_address) {
     ClusterMessage m;

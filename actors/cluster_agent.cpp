@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "actors/agent_tasks.hpp"
 #include "actors/cluster.hpp"
 #include "actors/connection.hpp"
 #include "sluice/error.hpp"
@@ -56,7 +57,7 @@ int AgentLink::run() {
 }
 
 void AgentLink::session() {
-  auto c = dial(options_.master, options_.connect_timeout);
+  std::shared_ptr<Connection> c = dial(options_.master, options_.connect_timeout);
   try {
     authenticate_to_master(*c, options_.secret, PeerRole::agent, options_.name, options_.connect_timeout);
   } catch (const AuthenticationError& e) {
@@ -72,6 +73,14 @@ void AgentLink::session() {
     throw NetworkError("the master answered the registration out of order");
   say_("sluice agent " + options_.name + " registered with " + options_.master + " (" + std::to_string(options_.slots) +
        " slot" + (options_.slots == 1 ? "" : "s") + ")");
+  // However the session ends, the subtasks of this master go (it fails their jobs over).
+  struct Attached {
+    AgentTasks* tasks;
+    ~Attached() {
+      if (tasks) tasks->set_master(nullptr);
+    }
+  } attached{tasks_};
+  if (tasks_) tasks_->set_master(c);
 
   const milliseconds interval(m.heartbeat_interval_ms), timeout(m.heartbeat_timeout_ms);
   auto last_heard = Clock::now();
@@ -91,6 +100,8 @@ void AgentLink::session() {
         log_("agent " + options_.name + ": the master dropped it: " + in.reason + "; registering again");
         return;
       }
+      if (tasks_ && (in.kind == ClusterMessage::Kind::deploy || in.kind == ClusterMessage::Kind::command))
+        tasks_->on_message(in);
       last_heard = Clock::now();
     } else if (c->closed()) {
       log_("agent " + options_.name + ": lost the master " + options_.master +

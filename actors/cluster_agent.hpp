@@ -10,6 +10,8 @@
 
 namespace sluice::runtime {
 
+class AgentTasks;
+
 struct AgentOptions {
   std::string master;  ///< host:port
   int slots = 1;
@@ -28,6 +30,9 @@ class AgentLink {
  public:
   AgentLink(AgentOptions options, std::function<void(const std::string&)> say,
             std::function<void(const std::string&)> log);
+  /// Deployments and commands from the master go to `tasks`, which reports over the same
+  /// connection while registered; losing the master cancels its subtasks.
+  void attach(AgentTasks& tasks) { tasks_ = &tasks; }
   /// 0 once stopped; 2 when refused for good (the sentence went to `log`).
   int run();
   /// From any thread: run() returns soon after.
@@ -44,6 +49,7 @@ class AgentLink {
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable wake_;
+  AgentTasks* tasks_ = nullptr;
 };
 
 }  // namespace sluice::runtime

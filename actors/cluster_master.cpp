@@ -26,6 +26,12 @@ MasterServer::MasterServer(MasterOptions options, std::function<void(const std::
       listener_(options_.host + ":" + std::to_string(options_.port)),
       registry_(options_.heartbeat_timeout.count()),
       libraries_(libraries_dir(options_)) {
+  AgentDirectory directory{[this] {
+                             std::lock_guard lock(mu_);
+                             return registry_.agents();
+                           },
+                           [this](const std::string& name, const ClusterMessage& m) { return send_to_agent(name, m); }};
+  jobs_ = std::make_unique<ClusterJobs>(options_.jobs, libraries_, std::move(directory), say_);
   acceptor_ = std::thread([this] { accept_loop(); });
   expirer_ = std::thread([this] { expire_loop(); });
 }
@@ -36,9 +42,30 @@ int64_t MasterServer::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
 }
 
+bool MasterServer::send_to_agent(const std::string& name, const ClusterMessage& m) {
+  std::shared_ptr<Connection> c;
+  {
+    std::lock_guard lock(mu_);
+    const auto* agent = registry_.find(name);
+    if (!agent) return false;
+    auto it = peers_.find(agent->connection);
+    if (it == peers_.end()) return false;
+    c = it->second.connection;
+  }
+  try {
+    c->send(encode(m), options_.handshake_timeout);
+    return true;
+  } catch (const std::exception& e) {
+    say_("could not reach agent " + name + ": " + e.what());
+    c->close();  // its serve thread sees the break and declares it lost
+    return false;
+  }
+}
+
 void MasterServer::stop() {
   if (stopping_.exchange(true)) return;
   if (acceptor_.joinable()) acceptor_.join();
+  jobs_->stop();  // cancels the jobs while the agents can still be told
   if (expirer_.joinable()) expirer_.join();
   std::map<uint64_t, Peer> peers;
   {
@@ -99,8 +126,28 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
         continue;
       }
       auto m = decode_cluster(*b);
-      ClusterMessage reply;
       using Kind = ClusterMessage::Kind;
+      if (role == PeerRole::agent && (m.kind == Kind::report || m.kind == Kind::gone || m.kind == Kind::quiet)) {
+        jobs_->on_agent_message(name, m);  // answered by nothing: the job master acts on it
+        continue;
+      }
+      if (role == PeerRole::client && m.kind == Kind::submit) {
+        std::weak_ptr<Connection> to = c;
+        auto timeout = options_.handshake_timeout;
+        jobs_->submit(m, name, [to, timeout](const ClusterMessage& reply) {
+          auto c = to.lock();
+          if (!c || c->closed()) return false;
+          try {
+            c->send(encode(reply), timeout);
+            return true;
+          } catch (const std::exception&) {
+            return false;  // the client left; the job goes on (as detached)
+          }
+        });
+        continue;
+      }
+      ClusterMessage reply;
+      std::optional<std::string> replaced;  // an agent registered again: its old self is lost
       if (m.kind == Kind::upload_library && role == PeerRole::client) {
         try {
           reply = ClusterMessage::with_hash(Kind::library_stored, libraries_.put(m.bytes));  // outside the lock
@@ -121,6 +168,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       } else {
         std::lock_guard lock(mu_);
         if (m.kind == Kind::register_agent && role == PeerRole::agent) {
+          if (registry_.find(name)) replaced = name;
           if (auto old = registry_.on_register(name, m.slots, m.data_address, id, now_ms())) close_connection(*old);
           say_("agent " + name + " registered from " + c->peer() + " (" + std::to_string(m.slots) + " slot" +
                (m.slots == 1 ? "" : "s") + ")");
@@ -135,6 +183,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
                                                          std::string(role == PeerRole::agent ? "n agent" : " client");
         }
       }
+      if (replaced) jobs_->on_agent_lost(*replaced, "it registered again");
       c->send(encode(reply), options_.handshake_timeout);
       // Refused libraries are answers; anything else refused ends the connection.
       bool about_library = m.kind == Kind::fetch_library || m.kind == Kind::upload_library;
@@ -149,17 +198,29 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
     say_("dropped the connection of '" + name + "' at " + c->peer() + ": " + e.what());
   }
   c->close();
-  std::lock_guard lock(mu_);
-  if (auto lost = registry_.on_disconnect(id)) say_("agent " + lost->agent.name + " lost: " + lost->why);
+  std::optional<LostAgent> lost;
+  {
+    std::lock_guard lock(mu_);
+    lost = registry_.on_disconnect(id);
+  }
+  if (lost) {
+    say_("agent " + lost->agent.name + " lost: " + lost->why);
+    jobs_->on_agent_lost(lost->agent.name, lost->why);
+  }
 }
 
 void MasterServer::expire_loop() {
   while (!stopping_) {
     std::this_thread::sleep_for(poll);
-    std::lock_guard lock(mu_);
-    for (const auto& lost : registry_.expire(now_ms())) {
-      say_("agent " + lost.agent.name + " lost: " + lost.why);
-      close_connection(lost.agent.connection);
+    std::vector<LostAgent> lost;
+    {
+      std::lock_guard lock(mu_);
+      lost = registry_.expire(now_ms());
+      for (const auto& l : lost) close_connection(l.agent.connection);
+    }
+    for (const auto& l : lost) {
+      say_("agent " + l.agent.name + " lost: " + l.why);
+      jobs_->on_agent_lost(l.agent.name, l.why);
     }
   }
 }

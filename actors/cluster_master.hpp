@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "actors/agent_registry.hpp"
+#include "actors/cluster_jobs.hpp"
 #include "actors/connection.hpp"
 #include "actors/job_library.hpp"
 
@@ -27,10 +28,11 @@ struct MasterOptions {
   std::chrono::milliseconds handshake_timeout{5000};
   /// Where uploaded job libraries are kept (by content hash).
   std::string work_dir;
+  ClusterJobsOptions jobs;
 };
 
 /// Listens from construction until stop(); one thread accepts, one per connection reads it,
-/// one expires silent agents. Every event worth a line (an agent registered or lost, a
+/// one expires silent agents. Clients' submissions and agents' reports go to ClusterJobs. Every event worth a line (an agent registered or lost, a
 /// connection refused or dropped) goes to `say`, one sentence each, from any of them.
 class MasterServer {
  public:
@@ -54,6 +56,8 @@ class MasterServer {
   void expire_loop();
   int64_t now_ms() const;
   void close_connection(uint64_t id);
+  /// Sends to agent `name` over its control connection; false when it is not connected.
+  bool send_to_agent(const std::string& name, const ClusterMessage& m);
 
   MasterOptions options_;
   std::function<void(const std::string&)> say_;
@@ -65,6 +69,7 @@ class MasterServer {
   LibraryStore libraries_;
   std::map<uint64_t, Peer> peers_;  // by connection id; reaped once done
   uint64_t next_id_ = 1;
+  std::unique_ptr<ClusterJobs> jobs_;
   std::thread acceptor_, expirer_;
 };
 

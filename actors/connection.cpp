@@ -78,6 +78,7 @@ void Connection::send(const ControlBuffer& message, std::chrono::milliseconds ti
 
 void Connection::send_parts(const void* a, size_t a_size, const void* b, size_t b_size,
                             std::chrono::milliseconds timeout) {
+  std::lock_guard lock(send_mu_);
   Aio aio;
   nng_aio_set_timeout(aio.aio, nng_duration(timeout.count()));
   auto* first = static_cast<uint8_t*>(const_cast<void*>(a));

@@ -1,7 +1,9 @@
 // actors/connection.hpp — a cluster control connection: length-framed Cap'n Proto messages over an nng byte stream (TCP), with size limits, timeouts and the authenticating handshake.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,7 +24,8 @@ inline constexpr size_t max_handshake_message_bytes = 64u << 10;
 inline constexpr size_t max_control_message_bytes = 512u << 20;
 
 /// One connection. Each message travels as its byte length (4 bytes, little-endian, a
-/// multiple of 8) and the message's words. Not thread-safe: one thread sends and receives.
+/// multiple of 8) and the message's words. Any thread may send (each message is written whole,
+/// one sender at a time); one thread receives.
 class Connection {
  public:
   explicit Connection(nng_stream* stream, std::string peer);
@@ -56,7 +59,8 @@ class Connection {
  private:
   nng_stream* stream_;
   std::string peer_;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
+  std::mutex send_mu_;
   size_t max_bytes_ = max_handshake_message_bytes;
 };
 

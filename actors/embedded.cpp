@@ -108,7 +108,7 @@ void refuse_what_cannot_fit(const JobGraph& g, const scheduler::ExecutionPlan& p
 
 class EmbeddedJob final : public JobHandle {
  public:
-  explicit EmbeddedJob(JobGraph g) : id_(new_job_id()), name_(g.name) {
+  explicit EmbeddedJob(JobGraph g) : id_(runtime::new_job_id()), name_(g.name) {
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
@@ -171,23 +171,9 @@ class EmbeddedJob final : public JobHandle {
   int64_t stop_with_savepoint(bool drain) override { return ask({ClientRequest::Kind::stop, drain}); }
 
  private:
-  /// Asks the master for a checkpoint and waits for its id (or its error sentence).
   int64_t ask(const ClientRequest& q) {
-    if (!master_) throw JobError("the job is not running");
-    caf::scoped_actor self(*sys_);
-    ClientReply reply;
-    self->request(master_, caf::infinite, client_atom::value, encode(q))
-        .receive([&](const ControlBuffer& b) { reply = decode_reply(b); },
-                 [&](const caf::error& e) { reply.error = "the job master did not answer: " + sys_->render(e); });
-    if (!reply.error.empty()) throw JobError(reply.error);
-    return reply.checkpoint;
-  }
-
-  static std::string new_job_id() {
-    std::random_device rd;
-    char text[17];
-    std::snprintf(text, sizeof text, "%08x%08x", rd(), rd());
-    return text;
+    if (!master_) throw JobError("the job is not running");  // it never started: no actor system either
+    return ask_job_master(*sys_, master_, q);
   }
 
   std::string id_, name_;

@@ -13,7 +13,7 @@
 namespace sluice::runtime {
 
 /// Bumped whenever a cluster message changes: peers of another protocol are refused.
-inline constexpr uint32_t cluster_protocol = 1;
+inline constexpr uint32_t cluster_protocol = 2;
 
 using Nonce = std::array<uint8_t, 32>;
 using Mac = std::array<uint8_t, 32>;

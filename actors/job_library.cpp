@@ -105,6 +105,11 @@ JobGraph capture_graph(const JobLibrary& lib, JobContext ctx, int index) {
 
 JobLibrary fetch_job_library(Connection& master, LibraryStore& store, const std::string& hash,
                              const std::string& agent) {
+  return fetch_job_library([&master]() -> Connection& { return master; }, store, hash, agent);
+}
+
+JobLibrary fetch_job_library(const std::function<Connection&()>& connect, LibraryStore& store, const std::string& hash,
+                             const std::string& agent) {
   auto fail = [&](const std::string& why) {
     return JobLibraryError("agent " + agent + " cannot run job library " + hash + ": " + why);
   };
@@ -112,6 +117,7 @@ JobLibrary fetch_job_library(Connection& master, LibraryStore& store, const std:
   if (!path) {
     constexpr std::chrono::milliseconds timeout{60'000};
     try {
+      auto& master = connect();
       master.send(encode(ClusterMessage::with_hash(ClusterMessage::Kind::fetch_library, hash)), timeout);
       for (;;) {
         auto b = master.receive(timeout);
@@ -126,6 +132,8 @@ JobLibrary fetch_job_library(Connection& master, LibraryStore& store, const std:
     } catch (const DecodeError& e) {
       throw fail(e.what());
     } catch (const NetworkError& e) {
+      throw fail(e.what());
+    } catch (const AuthenticationError& e) {
       throw fail(e.what());
     }
     path = store.find(hash);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -68,5 +69,8 @@ class Connection;
 /// other bytes, or the library is of another Sluice.
 JobLibrary fetch_job_library(Connection& master, LibraryStore& store, const std::string& hash,
                              const std::string& agent);
+/// The same, connecting to the master (`connect`) only when the store lacks the library.
+JobLibrary fetch_job_library(const std::function<Connection&()>& connect, LibraryStore& store,
+                             const std::string& hash, const std::string& agent);
 
 }  // namespace sluice::runtime

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <random>
 
 #include "actors/messages.hpp"
 #include "sluice/error.hpp"
@@ -254,6 +255,24 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
 
 caf::actor spawn_job_master(caf::actor_system& sys, JobMasterSetup setup, std::shared_ptr<SubtaskHost> host) {
   return sys.spawn(job_master, std::move(setup), std::move(host));
+}
+
+int64_t ask_job_master(caf::actor_system& sys, const caf::actor& master, const ClientRequest& q) {
+  if (!master) throw JobError("the job is not running");
+  caf::scoped_actor self(sys);
+  ClientReply reply;
+  self->request(master, caf::infinite, client_atom::value, encode(q))
+      .receive([&](const ControlBuffer& b) { reply = decode_reply(b); },
+               [&](const caf::error& e) { reply.error = "the job master did not answer: " + sys.render(e); });
+  if (!reply.error.empty()) throw JobError(reply.error);
+  return reply.checkpoint;
+}
+
+std::string new_job_id() {
+  std::random_device rd;
+  char text[17];
+  std::snprintf(text, sizeof text, "%08x%08x", rd(), rd());
+  return text;
 }
 
 PreparedStart prepare_start(const JobGraph& g) {

@@ -64,6 +64,13 @@ struct JobMasterSetup {
 /// handed to `promise`.
 caf::actor spawn_job_master(caf::actor_system& sys, JobMasterSetup setup, std::shared_ptr<SubtaskHost> host);
 
+/// Asks a job master for a checkpoint, a savepoint or a stop, and waits for its id; throws
+/// JobError with the master's sentence when none completed.
+int64_t ask_job_master(caf::actor_system& sys, const caf::actor& master, const ClientRequest& q);
+
+/// A new job id: 16 hex digits.
+std::string new_job_id();
+
 /// Opens the checkpoint directory of `g` and reads the checkpoint to start from, before any
 /// actor runs. Throws UsageError or CheckpointError with one sentence.
 struct PreparedStart {

@@ -40,5 +40,7 @@ using quiet_atom = caf::atom_constant<caf::atom("quiet")>;
 // process is gone (error empty: it quit normally); (host_atom, attempt) the host's own retry
 using gone_atom = caf::atom_constant<caf::atom("gone")>;
 using host_atom = caf::atom_constant<caf::atom("host")>;
+// an agent's relay <- the agent: (watch_atom, actor, index) a subtask of its route to monitor
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
 }  // namespace sluice::runtime

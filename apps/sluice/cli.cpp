@@ -2,6 +2,7 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <ostream>
 
@@ -10,6 +11,7 @@
 #include "cluster_cli.hpp"
 #include "new_job.hpp"
 #include "sluice/job.hpp"
+#include "sluice/error.hpp"
 #include "sluice/logging.hpp"
 #include "sluice/version.hpp"
 
@@ -32,18 +34,21 @@ int run_job(const std::string& path, JobContext& ctx, std::ostream& err) {
   return status == 2 ? 2 : status == 0 ? 0 : 1;
 }
 
-}  // namespace
 
-int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  CLI::App app{"Sluice: a dataflow engine for batch and streaming jobs", "sluice"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("sluice ") + version);
-
+/// Everything `sluice run` takes, as parsed.
+struct RunSettings {
   JobContext ctx;
   std::string job_path;
   std::string log_level = "warn";
-  auto* run = app.add_subcommand("run", "run a job library embedded (in this process)");
-  run->add_option("job", job_path, "the job's shared library (built with sluice_add_job)")->required();
+  std::string backend = "heap";
+  bool no_chaining = false;
+  ClusterClient cluster;
+};
+
+/// Adds the options of `sluice run` to `run`, storing into `s` (which must outlive the parse).
+void add_run_options(CLI::App* run, RunSettings& s) {
+  auto& ctx = s.ctx;
+  run->add_option("job", s.job_path, "the job's shared library (built with sluice_add_job)")->required();
   run->add_option("args", ctx.args, "the job's own arguments, after --");
   run->add_option("-p,--parallelism", ctx.config.parallelism,
                   "default operator parallelism (default: hardware threads)")
@@ -71,15 +76,46 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
       ->check(CLI::Range(0, 65536));
   run->add_option("--worker-threads", ctx.config.worker_threads, "actor worker threads (default: hardware threads)")
       ->check(CLI::Range(1, 1024));
-  std::string backend = "heap";
-  run->add_option("--state-backend", backend, "where keyed state lives: heap or rocksdb (default heap)")
+  run->add_option("--state-backend", s.backend, "where keyed state lives: heap or rocksdb (default heap)")
       ->check(CLI::IsMember({"heap", "rocksdb"}));
   run->add_option("--state-dir", ctx.config.state_dir,
                   "working directory of RocksDB state (default: the system's temporary directory)");
-  bool no_chaining = false;
-  run->add_flag("--disable-chaining", no_chaining, "run every operator as its own task");
-  run->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default warn)");
+  run->add_flag("--disable-chaining", s.no_chaining, "run every operator as its own task");
+  run->add_option("--log-level", s.log_level, "trace, debug, info, warn, error or off (default warn)");
   add_checkpoint_options(*run, ctx.config.checkpoint);
+  add_cluster_client_options(*run, s.cluster);
+}
+
+/// What the flags of `s` say beyond its config.
+void settle(RunSettings& s) {
+  if (s.no_chaining) s.ctx.config.chaining = false;
+  s.ctx.config.state_backend = s.backend == "rocksdb" ? StateBackendKind::rocksdb : StateBackendKind::heap;
+}
+
+}  // namespace
+
+JobContext parse_run_options(const std::vector<std::string>& args) {
+  CLI::App app{"sluice run", "sluice run"};
+  RunSettings s;
+  add_run_options(&app, s);
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(std::string("sluice run: ") + (std::string(e.what()).empty() ? "bad options" : e.what()));
+  }
+  settle(s);
+  return s.ctx;
+}
+
+int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{"Sluice: a dataflow engine for batch and streaming jobs", "sluice"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sluice ") + version);
+
+  RunSettings settings;
+  auto* run = app.add_subcommand("run", "run a job library embedded (in this process), or on a cluster with --master");
+  add_run_options(run, settings);
 
   std::string new_dir;
   auto* create = app.add_subcommand("new-job", "write a job project (CMake, a KeyedProcessFunction, a test) into DIR");
@@ -118,14 +154,19 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   if (master->parsed()) return run_master(master_command, out, err);
   if (agent->parsed()) return run_agent(agent_command, out, err);
   try {
-    log::set_level(log_level);
+    log::set_level(settings.log_level);
   } catch (const std::invalid_argument& e) {
     err << "sluice run: " << e.what() << "\n";
     return 2;
   }
-  if (no_chaining) ctx.config.chaining = false;
-  ctx.config.state_backend = backend == "rocksdb" ? StateBackendKind::rocksdb : StateBackendKind::heap;
-  return run_job(job_path, ctx, err);
+  settle(settings);
+  if (!settings.cluster.master.empty()) {
+    // Everything after `run` but the client's own options travels to the master and agents.
+    auto from = std::find(args.begin(), args.end(), "run");
+    auto forwarded = without_client_options(std::vector<std::string>(from + 1, args.end()));
+    return submit_to_cluster(settings.cluster, settings.job_path, forwarded, out, err);
+  }
+  return run_job(settings.job_path, settings.ctx, err);
 }
 
 }  // namespace sluice::cli

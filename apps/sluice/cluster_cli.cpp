@@ -1,17 +1,22 @@
-// apps/sluice/cluster_cli.cpp — `sluice master` and `sluice agent`: options, the shared secret, the loopback rule, running until a signal.
+// apps/sluice/cluster_cli.cpp — `sluice master`, `sluice agent` and `sluice run --master`: options, the shared secret, the loopback rule, running until a signal, submitting a job library.
 #include "cluster_cli.hpp"
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <mutex>
 #include <ostream>
 #include <sstream>
 #include <thread>
 
+#include "actors/agent_tasks.hpp"
+#include "actors/cluster.hpp"
 #include "actors/cluster_agent.hpp"
 #include "actors/cluster_master.hpp"
+#include "actors/connection.hpp"
+#include "cli.hpp"
 #include "cli_options.hpp"
 #include "sluice/config.hpp"
 
@@ -86,6 +91,9 @@ CLI::App* add_master_command(CLI::App& app, MasterCommand& c) {
   add_parsed_option(
       *m, "--heartbeat-timeout", [&c](const std::string& t) { c.heartbeat_timeout = parse_duration(t); },
       "an agent silent this long is lost (default 5s)");
+  add_parsed_option(
+      *m, "--slot-timeout", [&c](const std::string& t) { c.slot_timeout = parse_duration(t); },
+      "how long a job waits for free slots before its attempt fails (default 30s)");
   m->add_flag("--insecure", c.insecure, "allow a non-loopback address without --secret-file");
   return m;
 }
@@ -102,6 +110,98 @@ CLI::App* add_agent_command(CLI::App& app, AgentCommand& c) {
   a->add_option("--secret-file", c.secret_file, "file holding the master's secret");
   a->add_option("--name", c.name, "the agent's name (default HOSTNAME-PID)");
   return a;
+}
+
+void add_cluster_client_options(CLI::App& run, ClusterClient& c) {
+  run.add_option("--master", c.master, "run on the cluster of the master at HOST:PORT")->group("Cluster");
+  run.add_option("--secret-file", c.secret_file, "file holding the master's secret")->group("Cluster");
+  run.add_flag("--detached", c.detached, "print the job id and return once the master accepted it")->group("Cluster");
+}
+
+std::vector<std::string> without_client_options(std::vector<std::string> args) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--") {
+      out.insert(out.end(), args.begin() + long(i), args.end());
+      break;
+    }
+    if (a == "--detached") continue;
+    if (a == "--master" || a == "--secret-file") {
+      ++i;  // and its value
+      continue;
+    }
+    if (a.rfind("--master=", 0) == 0 || a.rfind("--secret-file=", 0) == 0) continue;
+    out.push_back(a);
+  }
+  return out;
+}
+
+int submit_to_cluster(const ClusterClient& c, const std::string& job_path, const std::vector<std::string>& options,
+                      std::ostream& out, std::ostream& err) {
+  using runtime::ClusterMessage;
+  constexpr std::chrono::milliseconds timeout{10'000};
+  std::string secret, bytes;
+  try {
+    secret = read_secret(c.secret_file);
+    check_host_port(c.master, "--master");
+    std::ifstream in(job_path, std::ios::binary);
+    if (!in) throw std::invalid_argument("cannot read the job library '" + job_path + "'");
+    std::stringstream buf;
+    buf << in.rdbuf();
+    bytes = buf.str();
+  } catch (const std::invalid_argument& e) {
+    err << "sluice run: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    auto connection = runtime::dial(c.master, timeout);
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    runtime::authenticate_to_master(*connection, secret, runtime::PeerRole::client,
+                                    "sluice-run@" + std::string(host) + "-" + std::to_string(getpid()), timeout);
+    auto next = [&](std::chrono::milliseconds wait) -> std::optional<ClusterMessage> {
+      auto b = connection->receive(wait);
+      if (!b) {
+        if (connection->closed()) throw runtime::NetworkError("the master " + c.master + " closed the connection");
+        return std::nullopt;
+      }
+      return runtime::decode_cluster(*b);
+    };
+    connection->send(encode(ClusterMessage::with_library(ClusterMessage::Kind::upload_library, std::move(bytes))),
+                     std::chrono::milliseconds(120'000));
+    auto stored = next(std::chrono::milliseconds(120'000));
+    if (!stored || stored->kind != ClusterMessage::Kind::library_stored) {
+      err << "sluice run: the master did not store the job library"
+          << (stored && stored->kind == ClusterMessage::Kind::refused ? ": " + stored->reason : std::string()) << "\n";
+      return 2;
+    }
+    connection->send(encode(ClusterMessage::submission(stored->hash, options, c.detached)), timeout);
+    for (;;) {
+      auto m = next(std::chrono::milliseconds(1000));
+      if (!m) continue;
+      switch (m->kind) {
+        case ClusterMessage::Kind::accepted:
+          if (c.detached) {
+            out << m->text << std::endl;
+            return 0;
+          }
+          break;
+        case ClusterMessage::Kind::output: out << m->text << std::flush; break;
+        case ClusterMessage::Kind::ended:
+          if (m->status != 0) err << "sluice run: " << m->reason << "\n";
+          return m->status;
+        case ClusterMessage::Kind::refused: err << "sluice run: the master refused: " << m->reason << "\n"; return 2;
+        default: break;
+      }
+    }
+  } catch (const runtime::AuthenticationError& e) {
+    err << "sluice run: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << "sluice run: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 int run_master(const MasterCommand& c, std::ostream& out, std::ostream& err) {
@@ -123,6 +223,9 @@ int run_master(const MasterCommand& c, std::ostream& out, std::ostream& err) {
   o.work_dir = c.work_dir;
   o.heartbeat_interval = c.heartbeat_interval;
   o.heartbeat_timeout = c.heartbeat_timeout;
+  o.jobs.checkpoint_dir = c.checkpoint_dir;
+  o.jobs.slot_timeout = c.slot_timeout;
+  o.jobs.parse_options = parse_run_options;
   auto signals = block_stop_signals();
   Lines lines{out, {}};
   try {
@@ -149,7 +252,6 @@ int run_agent(const AgentCommand& c, std::ostream& out, std::ostream& err) {
   }
   o.master = c.master;
   o.slots = c.slots;
-  o.data_address = c.host + ":" + std::to_string(c.data_port);
   if (c.name.empty()) {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -160,8 +262,26 @@ int run_agent(const AgentCommand& c, std::ostream& out, std::ostream& err) {
   auto signals = block_stop_signals();
   Lines lines{out, {}};
   Lines log{err, {}};
+  runtime::AgentTasksOptions t;
+  t.name = o.name;
+  t.master = o.master;
+  t.secret = o.secret;
+  t.work_dir = c.work_dir;
+  t.data_host = c.host;
+  t.data_port = c.data_port;
+  t.worker_threads = c.slots;
+  t.parse_options = parse_run_options;
+  std::unique_ptr<runtime::AgentTasks> tasks;
+  try {
+    tasks = std::make_unique<runtime::AgentTasks>(t, [&log](const std::string& l) { log(l); });
+  } catch (const runtime::NetworkError& e) {
+    err << "sluice agent: " << e.what() << "\n";
+    return 2;
+  }
+  o.data_address = tasks->data_address();
   runtime::AgentLink link(
       o, [&lines](const std::string& l) { lines(l); }, [&log](const std::string& l) { log(l); });
+  link.attach(*tasks);
   // A signal stops the link; a link that ends by itself sends the signal the waiter takes.
   std::thread waiter([&] {
     int sig = 0;
@@ -171,6 +291,7 @@ int run_agent(const AgentCommand& c, std::ostream& out, std::ostream& err) {
   int status = link.run();
   if (status != 0) kill(getpid(), SIGTERM);
   waiter.join();
+  tasks->stop();
   return status;
 }
 

@@ -1,0 +1,397 @@
+// actors/cluster_jobs.cpp — application mode on the master: the main on its own thread with a cluster executor, a job master actor per job, and the AgentHost that places and deploys its subtasks on agents.
+#include "actors/cluster_jobs.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <optional>
+
+#include "actors/io_executor.hpp"
+#include "actors/job_master_actor.hpp"
+#include "actors/messages.hpp"
+#include "scheduler/placement.hpp"
+#include "scheduler/topology.hpp"
+#include "sluice/error.hpp"
+#include "sluice/executor.hpp"
+#include "sluice/logging.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sluice::runtime {
+
+struct ClusterJobs::Shared {
+  ClusterJobsOptions options;
+  LibraryStore& libraries;
+  AgentDirectory directory;
+  std::function<void(const std::string&)> say;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<IoExecutor> io = std::make_unique<IoExecutor>(2);
+
+  std::mutex mu;
+  RouteTable routes;
+  std::map<uint64_t, caf::actor> masters;  // by job key: the job master actors of running jobs
+  std::vector<std::weak_ptr<JobHandle>> jobs;
+  uint64_t next_job = 1;
+  struct Main {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Main> mains;
+  bool stopping = false;
+
+  Shared(ClusterJobsOptions o, LibraryStore& l, AgentDirectory d, std::function<void(const std::string&)> s)
+      : options(std::move(o)), libraries(l), directory(std::move(d)), say(std::move(s)) {
+    cfg.set("scheduler.max-threads", size_t(2));
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  /// Hands route events to their job masters. Called with `mu` held.
+  void dispatch(const std::vector<RouteEvent>& events) {
+    for (const auto& e : events) {
+      auto it = masters.find(e.job);
+      if (it == masters.end()) continue;
+      if (e.kind == RouteEvent::Kind::gone) caf::anon_send(it->second, gone_atom::value, e.attempt, int32_t(e.index), e.error);
+      else caf::anon_send(it->second, quiet_atom::value, e.attempt);
+    }
+  }
+};
+
+namespace {
+
+using Shared = ClusterJobs::Shared;
+using Clock = std::chrono::steady_clock;
+
+/// One run of a library's main, as its client submitted it.
+struct Application {
+  std::string hash;
+  std::vector<std::string> options;
+  std::string client;
+  std::function<bool(const ClusterMessage&)> reply;
+  int submitted = 0;
+};
+
+/// A job's subtasks on agents: placed when deployed (slots wait up to the slot timeout), one
+/// DeployOrder per agent, commands routed to the agent of each subtask.
+class AgentHost final : public SubtaskHost {
+ public:
+  AgentHost(Shared* shared, uint64_t job, DeployOrder order,
+            std::shared_ptr<const scheduler::ExecutionPlan> plan, std::string name)
+      : shared_(shared), job_(job), order_(std::move(order)), plan_(std::move(plan)), name_(std::move(name)) {}
+
+  void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt,
+              std::shared_ptr<const RestoreState>) override {
+    pending_ = attempt;
+    deadline_ = Clock::now() + shared_->options.slot_timeout;
+    try_deploy(self, master);
+  }
+  void on_retry(caf::event_based_actor* self, JobMaster& master, int32_t attempt) override {
+    if (pending_ == attempt) try_deploy(self, master);
+  }
+  void command(caf::event_based_actor* self, const TaskCommand& c) override {
+    if (pending_) {
+      // Nothing is deployed yet: a cancel ends the waiting attempt, anything else waits with it.
+      if (c.kind == TaskCommand::Kind::cancel) abandon(self, *pending_, subtasks_, "");
+      return;
+    }
+    if (!route_) return;
+    auto body = encode(c);
+    if (c.index >= 0) {
+      shared_->directory.send(agent_of_[size_t(c.index)],
+                              ClusterMessage::routed(ClusterMessage::Kind::command, route_, c.index, body));
+      return;
+    }
+    for (const auto& agent : distinct(agent_of_))
+      shared_->directory.send(agent, ClusterMessage::routed(ClusterMessage::Kind::command, route_, -1, body));
+  }
+  bool subtask_of(const caf::actor_addr&, int32_t&, int&) override { return false; }
+  void on_end() override {
+    std::lock_guard lock(shared_->mu);
+    shared_->masters.erase(job_);
+  }
+
+ private:
+  static std::vector<std::string> distinct(const std::vector<std::string>& agents) {
+    std::vector<std::string> out;
+    for (const auto& a : agents)
+      if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+    return out;
+  }
+
+  void try_deploy(caf::event_based_actor* self, JobMaster& master) {
+    int32_t attempt = *pending_;
+    subtasks_ = master.subtasks();
+    std::vector<scheduler::AgentSlots> free;
+    std::map<std::string, std::string> address;
+    auto agents = shared_->directory.agents();
+    std::lock_guard lock(shared_->mu);
+    for (const auto& a : agents) {
+      free.push_back({a.name, a.slots - shared_->routes.used(a.name)});
+      address[a.name] = a.data_address;
+    }
+    auto placed = scheduler::place(*plan_, free, name_);
+    if (auto* why = std::get_if<std::string>(&placed)) {
+      if (Clock::now() < deadline_) {
+        self->delayed_send(self, std::chrono::milliseconds(100), host_atom::value, attempt);
+        return;
+      }
+      pending_.reset();
+      auto waited = std::chrono::duration_cast<std::chrono::seconds>(shared_->options.slot_timeout).count();
+      abandon(self, attempt, subtasks_, *why + " (waited " + std::to_string(waited) + " s)");
+      return;
+    }
+    auto& p = std::get<scheduler::Placement>(placed);
+    pending_.reset();
+    master.set_placement(p);
+    agent_of_ = p.agents();
+    route_ = shared_->routes.add(job_, attempt, agent_of_, p.taken);
+    std::map<std::string, DeployOrder> orders;
+    for (size_t i = 0; i < agent_of_.size(); ++i) {
+      auto [it, fresh] = orders.try_emplace(agent_of_[i], order_);
+      if (fresh) {
+        it->second.route = route_;
+        for (const auto& [agent, n] : p.taken) it->second.agents.emplace_back(agent, address[agent]);
+      }
+      it->second.tasks.push_back(encode(master.deployment(int(i))));
+    }
+    for (auto& [agent, order] : orders) {
+      if (shared_->directory.send(agent, ClusterMessage::deployment(std::move(order)))) continue;
+      shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " was gone before its subtasks were deployed"));
+    }
+  }
+
+  /// Ends attempt `attempt` before anything was deployed: the failure (unless `error` is
+  /// empty), then every subtask gone and quiet, as the job master counts them.
+  void abandon(caf::event_based_actor* self, int32_t attempt, size_t subtasks, const std::string& error) {
+    pending_.reset();
+    if (!error.empty()) {
+      TaskReport r;
+      r.kind = TaskReport::Kind::failed;
+      r.attempt = attempt;
+      r.error = error;
+      self->send(self, report_atom::value, encode(r));
+    }
+    for (size_t i = 0; i < subtasks; ++i) {
+      self->send(self, gone_atom::value, attempt, int32_t(i), error);
+      self->send(self, quiet_atom::value, attempt);
+    }
+  }
+
+  Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
+  uint64_t job_;
+  DeployOrder order_;  // what every agent's order has in common
+  std::shared_ptr<const scheduler::ExecutionPlan> plan_;
+  std::string name_;
+  std::optional<int32_t> pending_;  // an attempt waiting for slots
+  Clock::time_point deadline_;
+  size_t subtasks_ = 0;
+  uint32_t route_ = 0;  // the current attempt's, once deployed
+  std::vector<std::string> agent_of_;
+};
+
+/// A job running on the agents, as its main sees it.
+class ClusterJob final : public JobHandle {
+ public:
+  ClusterJob(Shared* shared, JobGraph g, Application& app) : shared_(shared), id_(new_job_id()), name_(g.name) {
+    int index = app.submitted++;
+    if (g.config.checkpoint.dir.empty()) {
+      std::filesystem::path base = shared->options.checkpoint_dir.empty() ? "checkpoints" : shared->options.checkpoint_dir;
+      g.config.checkpoint.dir = std::filesystem::absolute(base / g.name).string();
+    }
+    auto graph = std::make_shared<const JobGraph>(std::move(g));
+    auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    auto promise = std::make_shared<std::promise<JobResult>>();
+    result_ = promise->get_future().share();
+    PreparedStart prep;
+    try {
+      prep = prepare_start(*graph);
+    } catch (const std::exception& e) {
+      JobResult r;
+      r.job_name = graph->name;
+      r.error = "job '" + graph->name + "' cannot start: " + e.what();
+      r.usage_error = true;
+      promise->set_value(r);
+      return;
+    }
+    DeployOrder order;
+    order.hash = app.hash;
+    order.options = app.options;
+    order.graph_index = index;
+    order.checkpoint_dir = graph->config.checkpoint.dir;
+    order.topology = scheduler::topology(*graph, *plan);
+    uint64_t key;
+    {
+      std::lock_guard lock(shared->mu);
+      key = shared->next_job++;
+    }
+    auto host = std::make_shared<AgentHost>(shared, key, std::move(order), plan, graph->name);
+    std::lock_guard lock(shared->mu);  // before the first route event can name the job
+    master_ = spawn_job_master(*shared->sys, {graph, plan, shared->io.get(), promise, prep.committer, prep.restore, log_, id_},
+                               host);
+    shared->masters[key] = master_;
+    shared->say("job " + id_ + " ('" + name_ + "') submitted by '" + app.client + "'");
+  }
+  JobResult wait() override {
+    auto r = result_.get();
+    shared_->io->wait_idle();
+    return r;
+  }
+  void cancel() override {
+    if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
+  }
+  const std::string& id() const override { return id_; }
+  const std::string& name() const override { return name_; }
+  bool done() const override { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+  std::vector<TaskProbe> probes() const override { return {}; }
+  std::vector<CheckpointInfo> checkpoints() const override {
+    std::lock_guard<std::mutex> l(log_->mu);
+    return log_->infos;
+  }
+  int64_t trigger_checkpoint(bool savepoint) override {
+    return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false});
+  }
+  int64_t stop_with_savepoint(bool drain) override { return ask({ClientRequest::Kind::stop, drain}); }
+
+ private:
+  int64_t ask(const ClientRequest& q) {
+    if (!master_) throw JobError("the job is not running");
+    return ask_job_master(*shared_->sys, master_, q);
+  }
+
+  Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
+  std::string id_, name_;
+  std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
+  std::shared_future<JobResult> result_;
+  caf::actor master_;
+};
+
+/// What a main submits to when it runs in the master: each job goes to the agents.
+class ClusterExecutor final : public Executor {
+ public:
+  ClusterExecutor(Shared* shared, Application& app) : shared_(shared), app_(app) {}
+  std::shared_ptr<JobHandle> submit(JobGraph graph) override {
+    bool first = app_.submitted == 0;
+    auto job = std::make_shared<ClusterJob>(shared_, std::move(graph), app_);
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->jobs.push_back(job);
+      if (shared_->stopping) job->cancel();
+    }
+    register_job(job);
+    if (first) app_.reply(ClusterMessage::with_text(ClusterMessage::Kind::accepted, job->id()));
+    return job;
+  }
+
+ private:
+  Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
+  Application& app_;
+};
+
+}  // namespace
+
+ClusterJobs::ClusterJobs(ClusterJobsOptions options, LibraryStore& libraries, AgentDirectory agents,
+                         std::function<void(const std::string&)> say)
+    : shared_(std::make_shared<Shared>(std::move(options), libraries, std::move(agents), std::move(say))) {}
+
+ClusterJobs::~ClusterJobs() {
+  if (stop()) return;
+  // A main still runs (its job cannot end without agents): what it uses stays, to the process's end.
+  new std::shared_ptr<Shared>(shared_);
+}
+
+bool ClusterJobs::stop() {
+  std::vector<Shared::Main> mains;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->stopping = true;
+    for (auto& w : shared_->jobs)
+      if (auto j = w.lock()) j->cancel();
+    mains.swap(shared_->mains);
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  bool all = detached_ == 0;
+  for (auto& m : mains) {
+    while (!*m.done && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (*m.done) {
+      m.thread.join();
+    } else {
+      m.thread.detach();
+      ++detached_;
+      all = false;
+    }
+  }
+  return all;
+}
+
+void ClusterJobs::submit(const ClusterMessage& m, const std::string& client,
+                         std::function<bool(const ClusterMessage&)> reply) {
+  auto refuse = [&](const std::string& why) { reply(ClusterMessage::ending(2, why)); };
+  auto path = shared_->libraries.find(m.hash);
+  if (!path) return refuse("the master has no job library " + m.hash + "; upload it first");
+  JobLibrary lib;
+  JobContext ctx;
+  try {
+    lib = open_job_library(path->string());
+    ctx = shared_->options.parse_options(m.options);
+  } catch (const std::exception& e) {
+    return refuse(e.what());
+  }
+  auto app = std::make_shared<Application>(Application{m.hash, m.options, client, std::move(reply), 0});
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard lock(shared_->mu);
+  if (shared_->stopping) {
+    app->reply(ClusterMessage::ending(1, "the master is stopping"));
+    return;
+  }
+  // Mains that returned are joined here, so a long-lived master does not pile up threads.
+  for (auto it = shared_->mains.begin(); it != shared_->mains.end();) {
+    if (*it->done) {
+      it->thread.join();
+      it = shared_->mains.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::thread t([shared = shared_.get(), lib, ctx, app, done]() mutable {
+    ClusterExecutor executor(shared, *app);
+    char error[4096] = {0};
+    int status = 0;
+    with_thread_executor(executor, [&] { status = lib.entry(build_fingerprint, &ctx, error, sizeof error); });
+    int code = status == 2 ? 2 : status == 0 ? 0 : 1;
+    std::string why = code == 0 ? "" : error[0] ? error : "the job failed";
+    shared->say("the main of job library " + app->hash.substr(0, 12) + " from '" + app->client + "' returned " +
+                std::to_string(code) + (why.empty() ? "" : ": " + why));
+    app->reply(ClusterMessage::ending(code, why));
+    *done = true;
+  });
+  shared_->mains.push_back({std::move(t), done});
+}
+
+void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessage& m) {
+  std::lock_guard lock(shared_->mu);
+  auto& routes = shared_->routes;
+  switch (m.kind) {
+    case ClusterMessage::Kind::report: {
+      auto job = routes.find(m.route);
+      if (!job) return;
+      auto it = shared_->masters.find(job->first);
+      if (it != shared_->masters.end()) caf::anon_send(it->second, report_atom::value, m.body);
+      return;
+    }
+    case ClusterMessage::Kind::gone:
+      if (auto e = routes.on_gone(m.route, agent, m.index, m.reason)) shared_->dispatch({*e});
+      return;
+    case ClusterMessage::Kind::quiet:
+      if (auto e = routes.on_quiet(m.route, agent)) shared_->dispatch({*e});
+      return;
+    default: return;
+  }
+}
+
+void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why) {
+  std::lock_guard lock(shared_->mu);
+  shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " lost: " + why));
+}
+
+}  // namespace sluice::runtime

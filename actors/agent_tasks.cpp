@@ -329,6 +329,10 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
         remote[i] = {it->second, order.route};
       }
 
+    std::weak_ptr<Impl> me = weak_from_this();
+    auto print = [me, id = order.route](const std::string& text) {
+      if (auto self = me.lock()) self->send_master(ClusterMessage::printed(id, text));
+    };
     auto route = std::make_shared<Route>();
     route->id = order.route;
     route->attempt = first.attempt;
@@ -342,7 +346,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     for (size_t k = 0; k < tasks.size(); ++k) {
       const auto& d = tasks[k];
       size_t index = route->base[size_t(d.task)] + size_t(d.subtask);
-      TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote};
+      TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote, print};
       TaskSpec spec{graph, plan, 0, 0, writer, restore, {}};
       auto a = spawn_task(*sys, std::move(spec), order.tasks[k], env);
       caf::anon_send(route->relay, watch_atom::value, a, int32_t(index));
@@ -390,8 +394,8 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     const auto& peers = tasks.front().peers;
     for (size_t i = 0; i < peers.size(); ++i) {
       if (peers[i] != options.name) continue;
-      send_master(ClusterMessage::about_subtask(ClusterMessage::Kind::gone, order.route, int32_t(i), why));
-      send_master(ClusterMessage::about_subtask(ClusterMessage::Kind::quiet, order.route, int32_t(i)));
+      send_master(ClusterMessage::gone_of(order.route, int32_t(i), why));
+      send_master(ClusterMessage::quiet_of(order.route));
     }
   }
 
@@ -450,7 +454,7 @@ caf::behavior relay(caf::stateful_actor<RelayState>* self, std::weak_ptr<AgentTa
     s.index_of.erase(it);
     ++s.gone;
     if (auto a = agent.lock())
-      a->send_master(ClusterMessage::about_subtask(ClusterMessage::Kind::gone, route, index,
+      a->send_master(ClusterMessage::gone_of(route, index,
                                                    dm.reason ? self->system().render(dm.reason) : ""));
     maybe_end();
   });
@@ -464,7 +468,7 @@ caf::behavior relay(caf::stateful_actor<RelayState>* self, std::weak_ptr<AgentTa
       },
       [self, agent, route, maybe_end](quiet_atom, int32_t) {
         ++self->state.quiet;
-        if (auto a = agent.lock()) a->send_master(ClusterMessage::about_subtask(ClusterMessage::Kind::quiet, route, 0));
+        if (auto a = agent.lock()) a->send_master(ClusterMessage::quiet_of(route));
         maybe_end();
       },
   };

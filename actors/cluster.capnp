@@ -38,9 +38,30 @@ struct ClusterMessage {
     gone @14 :Gone;
     # Agent -> master: every I/O job of one gone subtask actor of this route has run.
     quiet @15 :UInt32;
-    # Master -> client: lines a print sink wrote.
-    output @16 :Text;
+    # Agent -> master -> client: lines print sinks wrote (route 0 towards the client).
+    output @16 :Output;
+    # Client -> master: list the jobs, or cancel, savepoint or stop one.
+    jobRequest @17 :JobRequest;
+    # Master -> client: the answer (the list, or the savepoint's path), or why not.
+    jobReply @18 :JobReply;
   }
+}
+
+struct JobRequest {
+  kind @0 :Kind;
+  jobId @1 :Text;
+  drain @2 :Bool;
+  enum Kind {
+    list @0;
+    cancel @1;
+    savepoint @2;
+    stop @3;
+  }
+}
+
+struct JobReply {
+  text @0 :Text;
+  error @1 :Text;
 }
 
 struct Submit {
@@ -81,6 +102,11 @@ struct Routed {
   # The subtask's flat index; -1: every subtask of the route on the agent.
   index @1 :Int32;
   body @2 :Data;
+}
+
+struct Output {
+  route @0 :UInt32;
+  text @1 :Text;
 }
 
 struct Gone {

@@ -113,7 +113,25 @@ ControlBuffer encode(const ClusterMessage& m) {
       break;
     }
     case ClusterMessage::Kind::quiet: c.setQuiet(m.route); break;
-    case ClusterMessage::Kind::output: c.setOutput(m.text); break;
+    case ClusterMessage::Kind::job_request: {
+      auto r = c.initJobRequest();
+      r.setKind(schema::JobRequest::Kind(int(m.request)));
+      r.setJobId(m.text);
+      r.setDrain(m.drain);
+      break;
+    }
+    case ClusterMessage::Kind::job_reply: {
+      auto r = c.initJobReply();
+      r.setText(m.text);
+      r.setError(m.reason);
+      break;
+    }
+    case ClusterMessage::Kind::output: {
+      auto r = c.initOutput();
+      r.setRoute(m.route);
+      r.setText(m.text);
+      break;
+    }
   }
   return capnp_io::to_buffer(b);
 }
@@ -217,7 +235,24 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         break;
       case schema::ClusterMessage::OUTPUT:
         m.kind = ClusterMessage::Kind::output;
-        m.text = c.getOutput();
+        m.route = c.getOutput().getRoute();
+        m.text = c.getOutput().getText();
+        break;
+      case schema::ClusterMessage::JOB_REQUEST: {
+        auto r = c.getJobRequest();
+        m.kind = ClusterMessage::Kind::job_request;
+        auto kind = int(r.getKind());
+        if (kind > int(ClusterMessage::Request::stop))
+          throw DecodeError("malformed cluster message: a job request of unknown kind " + std::to_string(kind));
+        m.request = ClusterMessage::Request(kind);
+        m.text = r.getJobId();
+        m.drain = r.getDrain();
+        break;
+      }
+      case schema::ClusterMessage::JOB_REPLY:
+        m.kind = ClusterMessage::Kind::job_reply;
+        m.text = c.getJobReply().getText();
+        m.reason = c.getJobReply().getError();
         break;
       default: throw DecodeError("malformed cluster message: unknown kind");
     }

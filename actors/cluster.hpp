@@ -41,21 +41,26 @@ struct ClusterMessage {
     report,
     gone,
     quiet,
-    output
+    output,
+    job_request,
+    job_reply
   } kind = Kind::heartbeat;
+  enum class Request { list, cancel, savepoint, stop };
   int32_t slots = 0;                  ///< register_agent: at least 1
   std::string data_address;           ///< register_agent: host:port of its data plane
   int64_t heartbeat_interval_ms = 0;  ///< registered
   int64_t heartbeat_timeout_ms = 0;   ///< registered
-  std::string reason;                 ///< refused; ended, gone: the error (empty: none)
+  std::string reason;                 ///< refused; ended, gone, job_reply: the error (empty: none)
   std::string hash;                   ///< library_stored, fetch_library, submit: SHA-256, 64 hex digits
   std::string bytes;                  ///< upload_library, library: the job library
   std::vector<std::string> options;   ///< submit: `sluice run` options and the job's arguments
   bool detached = false;              ///< submit
-  std::string text;                   ///< accepted: the job id; output: print sink lines
+  std::string text;                   ///< accepted, job_request: the job id; output: print sink lines; job_reply: the answer
+  Request request = Request::list;    ///< job_request
+  bool drain = false;                 ///< job_request: stop draining
   int32_t status = 0;                 ///< ended: the main's exit status (0, 1 or 2)
   DeployOrder deploy;                 ///< deploy
-  uint32_t route = 0;                 ///< command, report, gone, quiet
+  uint32_t route = 0;                 ///< command, report, gone, quiet, output (0 towards a client)
   int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one)
   ControlBuffer body;                 ///< command: a TaskCommand; report: a TaskReport
   bool operator==(const ClusterMessage&) const = default;
@@ -97,13 +102,43 @@ struct ClusterMessage {
     m.body = std::move(body);
     return m;
   }
-  /// gone (with the error, empty when the actor quit normally) or quiet.
-  static ClusterMessage about_subtask(Kind kind, uint32_t route, int32_t index, std::string error = {}) {
+  static ClusterMessage job_request_of(Request r, std::string job_id, bool drain = false) {
     ClusterMessage m;
-    m.kind = kind;
+    m.kind = Kind::job_request;
+    m.request = r;
+    m.text = std::move(job_id);
+    m.drain = drain;
+    return m;
+  }
+  static ClusterMessage job_reply_of(std::string text, std::string error) {
+    ClusterMessage m;
+    m.kind = Kind::job_reply;
+    m.text = std::move(text);
+    m.reason = std::move(error);
+    return m;
+  }
+  /// output: lines print sinks of `route` wrote (route 0: towards the client).
+  static ClusterMessage printed(uint32_t route, std::string text) {
+    ClusterMessage m;
+    m.kind = Kind::output;
+    m.route = route;
+    m.text = std::move(text);
+    return m;
+  }
+  /// Subtask `index` of `route` is gone (`error` empty: its actor quit normally).
+  static ClusterMessage gone_of(uint32_t route, int32_t index, std::string error) {
+    ClusterMessage m;
+    m.kind = Kind::gone;
     m.route = route;
     m.index = index;
     m.reason = std::move(error);
+    return m;
+  }
+  /// One subtask actor of `route` has done all its I/O.
+  static ClusterMessage quiet_of(uint32_t route) {
+    ClusterMessage m;
+    m.kind = Kind::quiet;
+    m.route = route;
     return m;
   }
 

@@ -31,7 +31,8 @@ struct ClusterJobs::Shared {
   std::mutex mu;
   RouteTable routes;
   std::map<uint64_t, caf::actor> masters;  // by job key: the job master actors of running jobs
-  std::vector<std::weak_ptr<JobHandle>> jobs;
+  std::map<uint64_t, std::function<bool(const ClusterMessage&)>> clients;  // by job key: its main's client
+  std::vector<std::shared_ptr<JobHandle>> jobs;  // every job, oldest first (ended ones: the last 100)
   uint64_t next_job = 1;
   struct Main {
     std::thread thread;
@@ -109,6 +110,7 @@ class AgentHost final : public SubtaskHost {
   void on_end() override {
     std::lock_guard lock(shared_->mu);
     shared_->masters.erase(job_);
+    shared_->clients.erase(job_);
   }
 
  private:
@@ -155,6 +157,10 @@ class AgentHost final : public SubtaskHost {
       }
       it->second.tasks.push_back(encode(master.deployment(int(i))));
     }
+    std::string where;
+    for (const auto& [agent, order] : orders)
+      where += (where.empty() ? "" : ", ") + agent + " (" + std::to_string(order.tasks.size()) + ")";
+    shared_->say("job '" + name_ + "' attempt " + std::to_string(attempt) + " deployed on " + where);
     for (auto& [agent, order] : orders) {
       if (shared_->directory.send(agent, ClusterMessage::deployment(std::move(order)))) continue;
       shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " was gone before its subtasks were deployed"));
@@ -199,6 +205,7 @@ class ClusterJob final : public JobHandle {
       std::filesystem::path base = shared->options.checkpoint_dir.empty() ? "checkpoints" : shared->options.checkpoint_dir;
       g.config.checkpoint.dir = std::filesystem::absolute(base / g.name).string();
     }
+    checkpoint_dir_ = g.config.checkpoint.dir;
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     auto promise = std::make_shared<std::promise<JobResult>>();
@@ -230,6 +237,7 @@ class ClusterJob final : public JobHandle {
     master_ = spawn_job_master(*shared->sys, {graph, plan, shared->io.get(), promise, prep.committer, prep.restore, log_, id_},
                                host);
     shared->masters[key] = master_;
+    shared->clients[key] = app.reply;
     shared->say("job " + id_ + " ('" + name_ + "') submitted by '" + app.client + "'");
   }
   JobResult wait() override {
@@ -242,6 +250,7 @@ class ClusterJob final : public JobHandle {
   }
   const std::string& id() const override { return id_; }
   const std::string& name() const override { return name_; }
+  const std::string& checkpoint_dir() const { return checkpoint_dir_; }
   bool done() const override { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
   std::vector<TaskProbe> probes() const override { return {}; }
   std::vector<CheckpointInfo> checkpoints() const override {
@@ -261,6 +270,7 @@ class ClusterJob final : public JobHandle {
 
   Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
   std::string id_, name_;
+  std::string checkpoint_dir_;
   std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
   std::shared_future<JobResult> result_;
   caf::actor master_;
@@ -275,7 +285,17 @@ class ClusterExecutor final : public Executor {
     auto job = std::make_shared<ClusterJob>(shared_, std::move(graph), app_);
     {
       std::lock_guard lock(shared_->mu);
-      shared_->jobs.push_back(job);
+      auto& jobs = shared_->jobs;
+      size_t ended = size_t(std::count_if(jobs.begin(), jobs.end(), [](const auto& j) { return j->done(); }));
+      for (auto it = jobs.begin(); ended > 100 && it != jobs.end();) {
+        if ((*it)->done()) {
+          it = jobs.erase(it);
+          --ended;
+        } else {
+          ++it;
+        }
+      }
+      jobs.push_back(job);
       if (shared_->stopping) job->cancel();
     }
     register_job(job);
@@ -305,8 +325,7 @@ bool ClusterJobs::stop() {
   {
     std::lock_guard lock(shared_->mu);
     shared_->stopping = true;
-    for (auto& w : shared_->jobs)
-      if (auto j = w.lock()) j->cancel();
+    for (auto& j : shared_->jobs) j->cancel();
     mains.swap(shared_->mains);
   }
   auto deadline = Clock::now() + std::chrono::seconds(10);
@@ -368,6 +387,42 @@ void ClusterJobs::submit(const ClusterMessage& m, const std::string& client,
   shared_->mains.push_back({std::move(t), done});
 }
 
+ClusterMessage ClusterJobs::answer(const ClusterMessage& m) {
+  std::shared_ptr<JobHandle> job;
+  std::string list;
+  {
+    std::lock_guard lock(shared_->mu);
+    for (const auto& j : shared_->jobs) {
+      if (m.request == ClusterMessage::Request::list) {
+        std::string state = "RUNNING";
+        if (j->done()) {
+          auto r = j->wait();
+          state = r.succeeded ? "FINISHED" : "FAILED";
+        }
+        list += j->id() + "  " + state + "  " + j->name() + "\n";
+      } else if (j->id() == m.text) {
+        job = j;
+      }
+    }
+  }
+  if (m.request == ClusterMessage::Request::list) return ClusterMessage::job_reply_of(list, "");
+  if (!job) return ClusterMessage::job_reply_of("", "the master has no job " + m.text);
+  if (job->done()) return ClusterMessage::job_reply_of("", "job " + m.text + " ('" + job->name() + "') has ended");
+  try {
+    int64_t id = 0;
+    switch (m.request) {
+      case ClusterMessage::Request::cancel: job->cancel(); return ClusterMessage::job_reply_of("", "");
+      case ClusterMessage::Request::savepoint: id = job->trigger_checkpoint(true); break;
+      case ClusterMessage::Request::stop: id = job->stop_with_savepoint(m.drain); break;
+      case ClusterMessage::Request::list: break;
+    }
+    const auto& dir = static_cast<const ClusterJob&>(*job).checkpoint_dir();
+    return ClusterMessage::job_reply_of((std::filesystem::path(dir) / ("chk-" + std::to_string(id))).string(), "");
+  } catch (const std::exception& e) {
+    return ClusterMessage::job_reply_of("", e.what());
+  }
+}
+
 void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessage& m) {
   std::lock_guard lock(shared_->mu);
   auto& routes = shared_->routes;
@@ -377,6 +432,13 @@ void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessag
       if (!job) return;
       auto it = shared_->masters.find(job->first);
       if (it != shared_->masters.end()) caf::anon_send(it->second, report_atom::value, m.body);
+      return;
+    }
+    case ClusterMessage::Kind::output: {
+      auto job = routes.find(m.route);
+      if (!job) return;
+      auto it = shared_->clients.find(job->first);
+      if (it != shared_->clients.end()) it->second(ClusterMessage::printed(0, m.text));
       return;
     }
     case ClusterMessage::Kind::gone:

@@ -48,6 +48,9 @@ class ClusterJobs {
   /// Cancels every job and waits for the mains to return (at most 10 s; the rest are left to
   /// the process's end). Submissions after it are refused. True when every main returned.
   bool stop();
+  /// A client's job request: the list of jobs, or a cancel, savepoint or stop of one (waits for
+  /// the savepoint).
+  ClusterMessage answer(const ClusterMessage& request);
   /// An agent's report, gone or quiet.
   void on_agent_message(const std::string& agent, const ClusterMessage& m);
   /// An agent is lost: its subtasks are gone, and their jobs fail over.

@@ -127,7 +127,8 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       }
       auto m = decode_cluster(*b);
       using Kind = ClusterMessage::Kind;
-      if (role == PeerRole::agent && (m.kind == Kind::report || m.kind == Kind::gone || m.kind == Kind::quiet)) {
+      if (role == PeerRole::agent && (m.kind == Kind::report || m.kind == Kind::gone || m.kind == Kind::quiet ||
+                                     m.kind == Kind::output)) {
         jobs_->on_agent_message(name, m);  // answered by nothing: the job master acts on it
         continue;
       }
@@ -144,6 +145,10 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
             return false;  // the client left; the job goes on (as detached)
           }
         });
+        continue;
+      }
+      if (role == PeerRole::client && m.kind == Kind::job_request) {
+        c->send(encode(jobs_->answer(m)), options_.handshake_timeout);
         continue;
       }
       ClusterMessage reply;

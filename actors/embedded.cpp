@@ -40,7 +40,7 @@ class LocalHost final : public SubtaskHost {
               std::shared_ptr<const RestoreState> restore) override {
     flat_.clear();
     for (size_t index = 0; index < master.subtasks(); ++index) {
-      TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, index, attempt, {}};
+      TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, index, attempt, {}, {}};
       TaskSpec spec{graph_, plan_, 0, 0, writer_, restore, {}};
       auto a = spawn_task(self->system(), std::move(spec), encode(master.deployment(int(index))), env);
       self->monitor(a);

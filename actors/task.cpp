@@ -147,6 +147,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     ++io_pending;
     transport->submit_io(std::move(job));
   }
+  std::function<void(const std::string&)> standard_output() override { return transport->standard_output(); }
 
   // ---- building
   void build() {

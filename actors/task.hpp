@@ -46,6 +46,8 @@ class TaskTransport {
   virtual void request_wakeup(int op, std::chrono::milliseconds delay) = 0;
   /// Runs `job` off the actor threads, then calls on_io_done with its error (empty if none).
   virtual void submit_io(std::function<void()> job) = 0;
+  /// Where print sinks write (IoService::standard_output); empty: this process's stdout.
+  virtual std::function<void(const std::string&)> standard_output() { return {}; }
   /// Monotonic time in nanoseconds.
   virtual int64_t now_ns() = 0;
   /// Reports a checkpoint to the coordinator: an acknowledgement, or (ack null) a decline

@@ -73,6 +73,7 @@ struct TaskActorState : TaskTransport {
     env.io->post(strand, std::move(job),
                  [me](const std::string& err) { caf::anon_send(me, io_done_atom::value, err); });
   }
+  std::function<void(const std::string&)> standard_output() override { return env.print; }
   CheckpointReporter reporter() override {
     auto master = env.master;
     auto attempt = env.attempt;

@@ -4,7 +4,9 @@
 #include <caf/fwd.hpp>
 #include <caf/actor.hpp>
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "actors/io_executor.hpp"
@@ -34,6 +36,8 @@ struct TaskEnv {
   /// By flat index: peers on other agents (a null link: a peer in this process, reached as an
   /// actor). Empty when every subtask runs in this process.
   std::vector<RemotePeer> remote;
+  /// Where print sinks write; empty: this process's standard output.
+  std::function<void(const std::string&)> print;
 };
 
 /// Spawns the actor of the subtask `deployment` (an encoded TaskDeployment) names; its task,

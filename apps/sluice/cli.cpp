@@ -125,6 +125,8 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   auto* master = add_master_command(app, master_command);
   AgentCommand agent_command;
   auto* agent = add_agent_command(app, agent_command);
+  JobCommand job_command;
+  auto job_commands = add_job_commands(app, job_command);
 
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -142,6 +144,8 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     CLI::App* failing = &app;
     for (auto* command : {run, create, master, agent})
       if (command->parsed()) failing = command;
+    for (auto* command : job_commands)
+      if (command->parsed()) failing = command;
     if (std::string(e.what()).empty()) {
       err << failing->help();
     } else {
@@ -153,6 +157,8 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   if (create->parsed()) return new_job(new_dir, out, err);
   if (master->parsed()) return run_master(master_command, out, err);
   if (agent->parsed()) return run_agent(agent_command, out, err);
+  for (auto* command : job_commands)
+    if (command->parsed()) return run_job_command(command->get_name(), job_command, out, err);
   try {
     log::set_level(settings.log_level);
   } catch (const std::invalid_argument& e) {

@@ -137,6 +137,80 @@ std::vector<std::string> without_client_options(std::vector<std::string> args) {
   return out;
 }
 
+namespace {
+
+/// An authenticated client connection to `c.master`; throws NetworkError or AuthenticationError.
+std::unique_ptr<runtime::Connection> connect_client(const ClusterClient& c, const std::string& secret,
+                                                    std::chrono::milliseconds timeout) {
+  auto connection = runtime::dial(c.master, timeout);
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  runtime::authenticate_to_master(*connection, secret, runtime::PeerRole::client,
+                                  "sluice-client@" + std::string(host) + "-" + std::to_string(getpid()), timeout);
+  return connection;
+}
+
+}  // namespace
+
+std::vector<CLI::App*> add_job_commands(CLI::App& app, JobCommand& c) {
+  auto* jobs = app.add_subcommand("jobs", "list the jobs of a cluster: id, state, name");
+  auto* cancel = app.add_subcommand("cancel", "cancel a job on a cluster");
+  auto* savepoint = app.add_subcommand("savepoint", "take a savepoint of a job on a cluster and print its path");
+  auto* stop = app.add_subcommand("stop", "stop a job on a cluster with a savepoint and print its path");
+  for (auto* command : {jobs, cancel, savepoint, stop}) {
+    command->add_option("--master", c.client.master, "the master's HOST:PORT")->required();
+    command->add_option("--secret-file", c.client.secret_file, "file holding the master's secret");
+    if (command != jobs) command->add_option("id", c.job_id, "the job's id (see sluice jobs)")->required();
+  }
+  stop->add_flag("--drain", c.drain, "end the sources first: windows fire and timers run before the savepoint");
+  return {jobs, cancel, savepoint, stop};
+}
+
+int run_job_command(const std::string& name, const JobCommand& c, std::ostream& out, std::ostream& err) {
+  using runtime::ClusterMessage;
+  std::string secret;
+  try {
+    secret = read_secret(c.client.secret_file);
+    check_host_port(c.client.master, "--master");
+  } catch (const std::invalid_argument& e) {
+    err << "sluice " << name << ": " << e.what() << "\n";
+    return 2;
+  }
+  auto request = name == "jobs"        ? ClusterMessage::Request::list
+                 : name == "cancel"    ? ClusterMessage::Request::cancel
+                 : name == "savepoint" ? ClusterMessage::Request::savepoint
+                                       : ClusterMessage::Request::stop;
+  try {
+    constexpr std::chrono::milliseconds timeout{10'000};
+    auto connection = connect_client(c.client, secret, timeout);
+    connection->send(encode(ClusterMessage::job_request_of(request, c.job_id, c.drain)), timeout);
+    // A savepoint takes what it takes; the master answers once it completed or failed.
+    for (;;) {
+      auto b = connection->receive(std::chrono::milliseconds(1000));
+      if (!b) {
+        if (connection->closed()) throw runtime::NetworkError("the master " + c.client.master + " closed the connection");
+        continue;
+      }
+      auto m = runtime::decode_cluster(*b);
+      if (m.kind != ClusterMessage::Kind::job_reply) continue;
+      if (!m.reason.empty()) {
+        err << "sluice " << name << ": " << m.reason << "\n";
+        return 1;
+      }
+      if (request == ClusterMessage::Request::list) out << m.text;
+      else if (request == ClusterMessage::Request::cancel) out << "job " << c.job_id << " canceled\n";
+      else out << "savepoint stored in " << m.text << "\n";
+      return 0;
+    }
+  } catch (const runtime::AuthenticationError& e) {
+    err << "sluice " << name << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << "sluice " << name << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
 int submit_to_cluster(const ClusterClient& c, const std::string& job_path, const std::vector<std::string>& options,
                       std::ostream& out, std::ostream& err) {
   using runtime::ClusterMessage;
@@ -155,11 +229,7 @@ int submit_to_cluster(const ClusterClient& c, const std::string& job_path, const
     return 2;
   }
   try {
-    auto connection = runtime::dial(c.master, timeout);
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    runtime::authenticate_to_master(*connection, secret, runtime::PeerRole::client,
-                                    "sluice-run@" + std::string(host) + "-" + std::to_string(getpid()), timeout);
+    auto connection = connect_client(c, secret, timeout);
     auto next = [&](std::chrono::milliseconds wait) -> std::optional<ClusterMessage> {
       auto b = connection->receive(wait);
       if (!b) {

@@ -32,7 +32,19 @@ struct ClusterClient {
   bool detached = false;
 };
 
+/// `sluice jobs`, `sluice cancel ID`, `sluice savepoint ID`, `sluice stop ID [--drain]`.
+struct JobCommand {
+  ClusterClient client;
+  std::string job_id;
+  bool drain = false;
+};
+
 CLI::App* add_master_command(CLI::App& app, MasterCommand& c);
+/// Adds the four job commands; returns them in the order above.
+std::vector<CLI::App*> add_job_commands(CLI::App& app, JobCommand& c);
+/// Runs job command `name` against the master: 0 done (the list or the savepoint's path on
+/// `out`), 1 the master could not (the sentence on `err`), 2 a usage error or a refused client.
+int run_job_command(const std::string& name, const JobCommand& c, std::ostream& out, std::ostream& err);
 /// Adds `--master`, `--secret-file` and `--detached` to `sluice run`.
 void add_cluster_client_options(CLI::App& run, ClusterClient& c);
 /// `args` without the options add_cluster_client_options adds (and their values): what the

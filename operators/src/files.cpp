@@ -219,11 +219,16 @@ namespace detail {
 /// The file a LineWriter appends to; used only by its task's I/O jobs, one at a time.
 struct LineFile {
   std::string path;
+  std::function<void(const std::string&)> print;  // standard output elsewhere; empty: this process's
   std::FILE* file = nullptr;
   ~LineFile() {
     if (file) std::fclose(file);
   }
   void write(const std::string& data) {
+    if (path.empty() && print) {
+      if (!data.empty()) print(data);
+      return;
+    }
     if (path.empty()) {
       std::lock_guard<std::mutex> l(stdout_mu);
       std::fwrite(data.data(), 1, data.size(), stdout);
@@ -260,6 +265,7 @@ void LineWriter::open(OperatorContext& ctx) {
   io_ = &ctx.io();
   file_ = std::make_shared<LineFile>();
   file_->path = path_;
+  if (path_.empty()) file_->print = io_->standard_output();
 }
 
 void LineWriter::write_out(bool close) {

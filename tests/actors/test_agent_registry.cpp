@@ -63,6 +63,28 @@ TEST_CASE("cluster messages round-trip, and bad ones are refused with a sentence
   auto fetch = ClusterMessage::with_hash(Kind::fetch_library, hash);
   auto library = ClusterMessage::with_library(Kind::library, std::string(100000, 'x'));
   for (const auto& m : {reg, ok, beat, no, upload, stored, fetch, library}) CHECK(decode_cluster(encode(m)) == m);
+  DeployOrder order;
+  order.route = 9;
+  order.hash = hash;
+  order.options = {"job.so", "-p", "4", "--", "in"};
+  order.graph_index = 1;
+  order.checkpoint_dir = "/shared/chk/q5";
+  order.tasks = {ControlBuffer{1, 2, 3}, ControlBuffer{}};
+  order.agents = {{"a1", "10.0.0.1:7001"}, {"a2", "10.0.0.2:7001"}};
+  order.topology = {"key-groups 128", "task 0 src p=4"};
+  for (const auto& m : {ClusterMessage::submission(hash, {"-p", "2"}, true),
+                        ClusterMessage::with_text(Kind::accepted, "0123456789abcdef"), ClusterMessage::ending(1, "failed"),
+                        ClusterMessage::deployment(order), ClusterMessage::routed(Kind::command, 9, -1, {7}),
+                        ClusterMessage::routed(Kind::report, 9, 3, {8, 9}),
+                        ClusterMessage::gone_of(9, 2, "boom"),
+                        ClusterMessage::quiet_of(9), ClusterMessage::printed(9, "(a,1)\n"),
+                        ClusterMessage::job_request_of(ClusterMessage::Request::stop, "0123456789abcdef", true),
+                        ClusterMessage::job_reply_of("/chk/chk-3", "")})
+    CHECK(decode_cluster(encode(m)) == m);
+  auto ended = ClusterMessage::ending(7, "");
+  CHECK_THROWS_WITH(decode_cluster(encode(ended)), "malformed cluster message: an exit status of 7");
+  auto negative = ClusterMessage::gone_of(9, -1, "");
+  CHECK_THROWS_WITH(decode_cluster(encode(negative)), "malformed cluster message: subtask -1");
   auto bad_hash = fetch;
   bad_hash.hash = "../../etc/passwd";
   CHECK_THROWS_WITH(decode_cluster(encode(bad_hash)),
@@ -75,7 +97,7 @@ TEST_CASE("cluster messages round-trip, and bad ones are refused with a sentence
   CHECK_THROWS_WITH(decode_cluster(encode(slow)), Catch::Contains("heartbeat interval 5000 ms with timeout 5000 ms"));
   std::mt19937_64 rng(7);
   for (int round = 0; round < 2000; ++round) {
-    auto b = encode(round % 2 ? reg : ok);
+    auto b = encode(round % 3 == 0 ? reg : round % 3 == 1 ? ok : ClusterMessage::deployment(order));
     for (int flips = 1 + int(rng() % 4); flips > 0; --flips) b[rng() % b.size()] ^= uint64_t(1) << (rng() % 64);
     if (rng() % 4 == 0) b.resize(rng() % (b.size() + 1));
     try {

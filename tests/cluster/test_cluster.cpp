@@ -8,74 +8,14 @@
 #include <thread>
 
 #include "actors/connection.hpp"
+#include "support/cluster.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using test_support::Process;
+using namespace test_support::cluster;
 
-namespace {
-
-/// Far beyond what any step takes on a loaded machine: a guard against hangs, not a timing check.
-constexpr auto patience = 60s;
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-/// Waits until `path` holds `text` `times` times; fails the test when it never does.
-void await(const std::string& path, const std::string& text, int times = 1) {
-  auto give_up = std::chrono::steady_clock::now() + patience;
-  while (std::chrono::steady_clock::now() < give_up) {
-    auto all = read(path);
-    int n = 0;
-    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
-    if (n >= times) return;
-    std::this_thread::sleep_for(20ms);
-  }
-  FAIL("'" << path << "' never held '" << text << "' " << times << " time(s); it holds:\n" << read(path));
-}
-
-struct Master {
-  std::string out;
-  std::unique_ptr<Process> process;
-  int port = 0;
-  /// Heartbeats every 200 ms; an agent is lost after `timeout` of silence (its broken
-  /// connection is seen at once whatever the timeout).
-  Master(const test_support::TempDir& dir, std::vector<std::string> extra = {}, int at_port = 0,
-         const std::string& timeout = "10s") {
-    out = dir.file("master.out");
-    std::vector<std::string> argv = {
-        SLUICE_BINARY,         "master", "--port", std::to_string(at_port), "--heartbeat-interval", "200ms",
-        "--heartbeat-timeout", timeout};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process = std::make_unique<Process>(argv, out, dir.file("master.err"));
-    await(out, "\n");
-    std::smatch m;
-    auto first = read(out).substr(0, read(out).find('\n'));
-    REQUIRE(std::regex_match(first, m, std::regex("sluice master listening on 127\\.0\\.0\\.1:([0-9]+)")));
-    port = std::stoi(m[1]);
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-std::unique_ptr<Process> agent(const test_support::TempDir& dir, const std::string& name, const std::string& master,
-                               std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {SLUICE_BINARY, "agent", "--master", master, "--slots", "2", "--name", name};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return std::make_unique<Process>(argv, dir.file(name + ".out"), dir.file(name + ".err"));
-}
-
-/// A port nothing listens on now (bound, then released).
-int free_port() {
-  sluice::runtime::Listener l("127.0.0.1:0");
-  return l.port();
-}
-
-}  // namespace
 
 TEST_CASE("three agents register with a master on a free port, and one killed with -9 is lost at once",
           "[cluster][processes]") {

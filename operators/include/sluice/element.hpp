@@ -55,6 +55,9 @@ class IoService {
   virtual ~IoService() = default;
   /// Runs `job` on the I/O executor. An exception it throws fails the task with its message.
   virtual void submit(std::function<void()> job) = 0;
+  /// Where the job's standard output goes (print sinks), called from the I/O executor; empty:
+  /// this process's. A job on a cluster prints to its client.
+  virtual std::function<void(const std::string&)> standard_output() { return {}; }
 };
 
 /// What the runtime gives an operator instance (one subtask of one operator).

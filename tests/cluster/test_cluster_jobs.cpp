@@ -1,0 +1,309 @@
+// tests/cluster/test_cluster_jobs.cpp — jobs on a master and three agents of two slots, as processes on loopback: the same output as embedded, agents killed with -9 mid-run and replaced with nothing lost or doubled, slots that never come.
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <regex>
+
+#include <sluice/sinks.hpp>
+
+#include "support/cluster.hpp"
+
+using namespace std::chrono_literals;
+using namespace test_support::cluster;
+using test_support::Process;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Lines of every file in `dir` (or the file `dir` itself), sorted.
+std::vector<std::string> sorted_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::vector<fs::path> files;
+  if (fs::is_directory(path)) {
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.is_regular_file()) files.push_back(e.path());
+  } else {
+    files.push_back(path);
+  }
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// What the counts job must commit for `records` records: every 50th count of each key and
+/// each key's final count (tests/cluster/job_counts.cpp).
+std::vector<std::string> counts_oracle(int64_t records) {
+  std::map<int64_t, int64_t> n;
+  for (int64_t i = 0; i < records; ++i) ++n[i % 61];
+  std::vector<std::string> out;
+  for (auto [key, count] : n) {
+    for (int64_t c = 50; c <= count; c += 50) out.push_back("(" + std::to_string(key) + "," + std::to_string(c) + ")");
+    out.push_back("(" + std::to_string(key + 1000000) + "," + std::to_string(count) + ")");
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The newest checkpoint in `dir` with its `_metadata` written; 0 when none.
+int64_t newest_checkpoint(const fs::path& dir) {
+  int64_t newest = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("chk-", 0) == 0 && fs::exists(e.path() / "_metadata"))
+      newest = std::max<int64_t>(newest, std::stoll(name.substr(4)));
+  }
+  return newest;
+}
+
+/// The latest "job 'NAME' attempt N deployed on A (n), B (m)" line of the master: N and the agents.
+std::pair<int, std::vector<std::string>> latest_deployment(const std::string& master_out, const std::string& job) {
+  std::regex line("job '" + job + "' attempt ([0-9]+) deployed on (.*)");
+  std::pair<int, std::vector<std::string>> out{-1, {}};
+  std::istringstream in(read(master_out));
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (!std::regex_match(l, m, line)) continue;
+    out.first = std::stoi(m[1]);
+    out.second.clear();
+    std::regex agent("([A-Za-z0-9_-]+) \\([0-9]+\\)");
+    auto list = m[2].str();
+    for (std::sregex_iterator it(list.begin(), list.end(), agent), end; it != end; ++it) out.second.push_back((*it)[1]);
+  }
+  return out;
+}
+
+/// Waits until `done` holds; fails the test with `what` when it never does.
+void await_that(const std::function<bool()>& done, const std::string& what) {
+  auto give_up = std::chrono::steady_clock::now() + patience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) FAIL("never saw " << what);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+/// A master with a checkpoint directory and three agents of two slots each.
+struct Cluster {
+  test_support::TempDir& dir;
+  Master master;
+  std::map<std::string, std::unique_ptr<Process>> agents;
+  explicit Cluster(test_support::TempDir& d, std::vector<std::string> extra = {})
+      : dir(d), master(d, with_checkpoints(d, std::move(extra))) {
+    for (const auto* name : {"a1", "a2", "a3"}) add(name);
+  }
+  static std::vector<std::string> with_checkpoints(test_support::TempDir& d, std::vector<std::string> extra) {
+    extra.insert(extra.end(), {"--checkpoint-dir", d.file("checkpoints"), "--work-dir", d.file("master-work")});
+    return extra;
+  }
+  void add(const std::string& name) {
+    agents[name] = agent(dir, name, master.address(), {"--work-dir", dir.file(name + "-work")});
+    await(master.out, "agent " + name + " registered from");
+  }
+  /// `sluice run JOB --master ... OPTIONS`, its output in `run.out` and `run.err`.
+  std::unique_ptr<Process> run(const std::string& job, std::vector<std::string> options) {
+    std::vector<std::string> argv = {SLUICE_BINARY, "run", job, "--master", master.address()};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return std::make_unique<Process>(argv, dir.file("run.out"), dir.file("run.err"));
+  }
+};
+
+/// Waits for a client or embedded run and gives its exit status (-1: killed by a signal).
+int exit_status(Process& p) {
+  auto give_up = std::chrono::steady_clock::now() + 3 * patience;
+  while (!p.poll()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      p.kill();
+      FAIL("the run never ended");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  int status = *p.poll();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// Runs the counts job on `cluster`, kills `kills` agents with -9 (seeded choice among those
+/// running its subtasks), each after a checkpoint of the attempt before it, starts a
+/// replacement each time, and checks what was committed against the oracle.
+void counts_with_kills(test_support::TempDir& dir, const std::vector<std::string>& options, int kills, uint32_t seed) {
+  Cluster cluster(dir);
+  const int64_t records = 60000;
+  fs::create_directories(dir.file("gates"));
+  std::vector<std::string> argv = {"-p", "4", "--checkpoint-interval", "100ms", "--restart-strategy",
+                                   "fixed-delay:1000:50ms"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.insert(argv.end(), {"--", dir.file("out"), dir.file("gates"), std::to_string(records), std::to_string(kills)});
+  auto client = cluster.run(COUNTS_JOB, argv);
+  const fs::path checkpoints = fs::path(dir.file("checkpoints")) / "counts";
+  std::mt19937 rng(seed);
+  int attempt = 0;
+  for (int k = 0; k < kills; ++k) {
+    // A checkpoint of the current attempt completes, then one of its agents dies.
+    await_that([&] { return latest_deployment(cluster.master.out, "counts").first == attempt; }, "the deployment");
+    auto before = newest_checkpoint(checkpoints);
+    await_that([&] { return newest_checkpoint(checkpoints) > before; }, "a checkpoint after the deployment");
+    auto running = latest_deployment(cluster.master.out, "counts").second;
+    REQUIRE(!running.empty());
+    auto victim = running[rng() % running.size()];
+    INFO("kill " << k + 1 << ": agent " << victim);
+    cluster.agents[victim]->kill();
+    cluster.agents.erase(victim);
+    cluster.add("r" + std::to_string(k + 1));
+    await_that([&] { return latest_deployment(cluster.master.out, "counts").first > attempt; }, "a restart");
+    attempt = latest_deployment(cluster.master.out, "counts").first;
+    std::ofstream(dir.file("gates/open-" + std::to_string(k)));
+  }
+  int status = exit_status(*client);
+  INFO(read(dir.file("run.err")) << read(cluster.master.out));
+  REQUIRE(status == 0);
+  auto committed = sluice::read_committed_lines(dir.file("out"));
+  std::sort(committed.begin(), committed.end());
+  CHECK(committed == counts_oracle(records));
+  CHECK(latest_deployment(cluster.master.out, "counts").first >= kills);
+}
+
+}  // namespace
+
+TEST_CASE("word count at parallelism 4 on a master and three agents of two slots writes what the embedded run writes",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  {
+    std::ofstream in(dir.file("input.txt"));
+    std::mt19937 rng(11);
+    for (int line = 0; line < 20000; ++line) {
+      for (int w = 0; w < 6; ++w) in << (w ? " " : "") << "w" << rng() % 3000;
+      in << "\n";
+    }
+  }
+  Process embedded({SLUICE_BINARY, "run", WORD_COUNT_JOB, "-p", "4", "--", dir.file("input.txt"), dir.file("embedded.txt")},
+                   dir.file("embedded.out"), dir.file("embedded.err"));
+  REQUIRE(exit_status(embedded) == 0);
+  Cluster cluster(dir);
+  auto client = cluster.run(WORD_COUNT_JOB, {"-p", "4", "--", dir.file("input.txt"), dir.file("cluster.txt")});
+  int status = exit_status(*client);
+  INFO(read(dir.file("run.err")) << read(cluster.master.out));
+  REQUIRE(status == 0);
+  auto expected = sorted_lines(dir.file("embedded.txt"));
+  CHECK(expected.size() == 3000);
+  CHECK(sorted_lines(dir.file("cluster.txt")) == expected);
+  // Four subtasks of each task over three agents: every agent ran some.
+  CHECK(latest_deployment(cluster.master.out, "Word count").second.size() == 3);
+}
+
+TEST_CASE("an agent killed with -9 mid-run is replaced and the committed output is exactly the oracle's",
+          "[cluster][processes][recovery]") {
+  test_support::TempDir dir;
+  SECTION("heap state, aligned checkpoints") { counts_with_kills(dir, {"--checkpoint-mode", "aligned"}, 1, 1); }
+  SECTION("heap state, unaligned checkpoints") { counts_with_kills(dir, {"--checkpoint-mode", "unaligned"}, 1, 2); }
+  SECTION("RocksDB state, aligned checkpoints") {
+    counts_with_kills(dir, {"--state-backend", "rocksdb", "--checkpoint-mode", "aligned"}, 1, 3);
+  }
+  SECTION("RocksDB state, unaligned checkpoints") {
+    counts_with_kills(dir, {"--state-backend", "rocksdb", "--checkpoint-mode", "unaligned"}, 1, 4);
+  }
+}
+
+#ifdef SLUICE_SLOW_TESTS
+TEST_CASE("ten agents killed with -9 one after another, each replaced: the committed output is exactly the oracle's",
+          "[cluster][processes][recovery][slow]") {
+  test_support::TempDir dir;
+  SECTION("heap state, unaligned checkpoints") { counts_with_kills(dir, {"--checkpoint-mode", "unaligned"}, 10, 21); }
+  SECTION("RocksDB state, aligned checkpoints") {
+    counts_with_kills(dir, {"--state-backend", "rocksdb", "--checkpoint-mode", "aligned"}, 10, 22);
+  }
+}
+#endif
+
+TEST_CASE("a job that needs more slots than the cluster has fails after the slot timeout, saying how many",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  Cluster cluster(dir, {"--slot-timeout", "1s"});
+  auto client = cluster.run(WORD_COUNT_JOB, {"-p", "8", "--", dir.file("none.txt"), dir.file("out.txt")});
+  CHECK(exit_status(*client) == 1);
+  CHECK_THAT(read(dir.file("run.err")),
+             Catch::Contains("job 'Word count' needs 8 slots (its highest parallelism) but 6 are free on 3 agents"));
+}
+
+TEST_CASE("a job library of another Sluice version is refused with the reason, and the cluster goes on",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  Cluster cluster(dir);
+  auto old = cluster.run(OLD_VERSION_JOB, {"--", dir.file("x")});
+  CHECK(exit_status(*old) == 2);
+  CHECK_THAT(read(dir.file("run.err")), Catch::Contains("sluice-0.0.1/old"));
+  auto ok = cluster.run(JOB_OK, {"-p", "2", "--", dir.file("sum.txt")});
+  CHECK(exit_status(*ok) == 0);
+}
+
+TEST_CASE("print sink lines reach the client, and jobs, savepoint, stop and cancel act on the cluster's jobs",
+          "[cluster][processes]") {
+  test_support::TempDir dir;
+  Cluster cluster(dir);
+  {
+    std::ofstream in(dir.file("input.txt"));
+    for (int line = 0; line < 500; ++line) in << "a b" << line % 40 << " c\n";
+  }
+  Process embedded({SLUICE_BINARY, "run", WORD_COUNT_JOB, "-p", "2", "--", dir.file("input.txt")},
+                   dir.file("embedded.out"), dir.file("embedded.err"));
+  REQUIRE(exit_status(embedded) == 0);
+  auto printed = cluster.run(WORD_COUNT_JOB, {"-p", "3", "--", dir.file("input.txt")});
+  REQUIRE(exit_status(*printed) == 0);
+  auto expected = sorted_lines(dir.file("embedded.out"));
+  CHECK(expected.size() == 42);
+  CHECK(sorted_lines(dir.file("run.out")) == expected);
+
+  auto command = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), SLUICE_BINARY);
+    args.insert(args.end(), {"--master", cluster.master.address()});
+    Process p(args, dir.file("command.out"), dir.file("command.err"));
+    int status = exit_status(p);
+    return std::pair{status, read(dir.file("command.out")) + read(dir.file("command.err"))};
+  };
+  fs::create_directories(dir.file("gates"));
+  auto counts = cluster.run(COUNTS_JOB, {"-p", "2", "--checkpoint-interval", "100ms", "--", dir.file("out"),
+                                         dir.file("gates"), "20000", "1"});
+  std::string id;
+  await_that(
+      [&] {
+        auto [status, text] = command({"jobs"});
+        std::smatch m;
+        if (status != 0 || !std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
+        id = m[1];
+        return true;
+      },
+      "the counts job running");
+  CHECK_THAT(command({"jobs"}).second, Catch::Contains("  FINISHED  Word count"));
+  auto [saved, savepoint] = command({"savepoint", id});
+  REQUIRE(saved == 0);
+  std::smatch path;
+  REQUIRE(std::regex_search(savepoint, path, std::regex("savepoint stored in (.*/chk-[0-9]+)")));
+  CHECK(fs::exists(fs::path(path[1].str()) / "_metadata"));
+  auto [stopped, stop] = command({"stop", id});
+  REQUIRE(stopped == 0);
+  CHECK_THAT(stop, Catch::Contains("savepoint stored in "));
+  CHECK(exit_status(*counts) == 0);
+  CHECK_THAT(command({"jobs"}).second, Catch::Contains(id + "  FINISHED  counts"));
+  auto [unknown, why] = command({"cancel", "0123456789abcdef"});
+  CHECK(unknown == 1);
+  CHECK_THAT(why, Catch::Contains("sluice cancel: the master has no job 0123456789abcdef"));
+
+  // A cancelled job's client ends with the job's failure.
+  fs::remove_all(dir.file("out"));
+  auto doomed = cluster.run(COUNTS_JOB, {"-p", "2", "--", dir.file("out"), dir.file("gates"), "20000", "1"});
+  await_that(
+      [&] {
+        auto [status, text] = command({"jobs"});
+        std::smatch m;
+        if (!std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
+        id = m[1];
+        return true;
+      },
+      "the second counts job running");
+  CHECK(command({"cancel", id}).first == 0);
+  CHECK(exit_status(*doomed) == 1);
+  CHECK_THAT(command({"jobs"}).second, Catch::Contains(id + "  FAILED  counts"));
+}

@@ -1,4 +1,4 @@
-// tests/cluster/test_cluster.cpp — `sluice master` and `sluice agent` as processes on loopback: registration, loss by a broken connection or by silence, retries before the master is up, secrets, the loopback rule, garbage on the master's port.
+// tests/cluster/test_cluster.cpp — `sluice master` and `sluice agent` as processes on loopback: registration, loss by a broken connection or by silence, retries before the master is up, secrets, the loopback rule, random, oversized, truncated and replayed messages on the master's and an agent's ports.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "actors/connection.hpp"
+#include "cluster_fuzz_cases.hpp"
 #include "support/cluster.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -105,19 +106,38 @@ TEST_CASE("a master reachable from other hosts needs a secret or --insecure", "[
   CHECK(WEXITSTATUS(insecure.wait()) == 0);
 }
 
-TEST_CASE("garbage on the master's port is logged and dropped, and the master keeps serving", "[cluster][processes]") {
+TEST_CASE("random, oversized, truncated and replayed messages on the master's and an agent's ports are dropped, and both keep serving",
+          "[cluster][processes]") {
   test_support::TempDir dir;
-  Master master(dir);
+  std::ofstream(dir.file("secret")) << "correct horse battery staple\n";
+  Master master(dir, {"--secret-file", dir.file("secret")});
+  int data_port = free_port();
+  auto a = agent(dir, "target", master.address(),
+                 {"--secret-file", dir.file("secret"), "--data-port", std::to_string(data_port)});
+  await(master.out, "agent target registered from");
+  const std::string data = "127.0.0.1:" + std::to_string(data_port);
   std::mt19937_64 rng(20261203);
-  for (int round = 0; round < 20; ++round) {
-    auto c = sluice::runtime::dial(master.address(), 10s);
-    std::string bytes;
-    for (int i = 0, n = int(rng() % 3000); i < n; ++i) bytes.push_back(char(rng()));
-    if (round % 4 == 0) bytes = "\xff\xff\xff\xff";  // a frame far over the limit
-    c->send_raw(bytes, 10s);
+  int replays = 0;
+  for (int round = 0; round < 60; ++round) {
+    auto attack = sluice::fuzz::Attack(round % sluice::fuzz::attack_kinds);
+    const auto& port = round % 2 ? master.address() : data;
+    auto answer = sluice::fuzz::attack(port, attack, rng, "correct horse battery staple", 10s);
+    INFO(sluice::fuzz::attack_name(attack) << " on " << port << ": " << answer);
+    CHECK(answer != "kept the connection open");
+    if (attack == sluice::fuzz::Attack::replayed_handshake) {
+      CHECK_THAT(answer, Catch::Contains("refused"));
+      ++replays;
+    }
   }
-  await(master.out, "refused a connection: ", 20);
+  CHECK(replays == 12);
+  std::string why;
+  CHECK(sluice::fuzz::still_serves(master.address(), "correct horse battery staple", 10s, &why));
+  CHECK(sluice::fuzz::still_serves(data, "correct horse battery staple", 10s, &why));
+  INFO(why);
   CHECK_THAT(read(master.out), Catch::Contains("over the limit"));
-  auto a = agent(dir, "after-fuzz", master.address());
+  CHECK_THAT(read(dir.file("target.err")), Catch::Contains("refused a data connection"));
+  CHECK_THAT(read(dir.file("target.err")), Catch::Contains("dropped the data link"));
+  auto after = agent(dir, "after-fuzz", master.address(), {"--secret-file", dir.file("secret")});
   await(master.out, "agent after-fuzz registered from");
+  CHECK(!a->poll());  // the attacked agent still runs
 }

@@ -30,7 +30,11 @@ std::string url_of(const std::string& host_port) { return "tcp://" + host_port; 
 
 }  // namespace
 
-Connection::Connection(nng_stream* stream, std::string peer) : stream_(stream), peer_(std::move(peer)) {}
+Connection::Connection(nng_stream* stream, std::string peer) : stream_(stream), peer_(std::move(peer)) {
+  // Small messages (credits, heartbeats) go at once: with Nagle's algorithm a credit waits for
+  // the peer's delayed acknowledgement, and a credit-bound channel crawls (measured 4x slower).
+  nng_stream_set_bool(stream_, NNG_OPT_TCP_NODELAY, true);
+}
 
 Connection::~Connection() {
   close();

@@ -1,6 +1,8 @@
 // apps/nexmark/cli.cpp — `nexmark generate | run | bench`: options and exit statuses.
 #include "cli.hpp"
 
+#include "cluster_client.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -188,6 +190,41 @@ int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfi
   return 0;
 }
 
+/// `nexmark run --master`: the same arguments, without the client's own, as the main of the
+/// suite's job library on the cluster; the master runs it (and assembles --output there, from
+/// the part files the agents committed: paths are the agents' and the master's).
+int run_on_cluster(const cli::ClusterClient& cluster, std::string library, const std::vector<std::string>& args,
+                   const StreamFlags& flags, Query query, int parallelism, std::ostream& out, std::ostream& err) {
+  if (library.empty()) {
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    library = (self.parent_path() / "nexmark_job.so").string();
+  }
+  std::vector<std::string> job_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--job-library") {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind("--job-library=", 0) == 0) continue;
+    job_args.push_back(args[i]);
+  }
+  job_args = cli::without_client_options(job_args);
+  std::vector<std::string> options = {library, "--"};
+  options.insert(options.end(), job_args.begin(), job_args.end());
+  const auto start = std::chrono::steady_clock::now();
+  int status = cli::submit_to_cluster(cluster, library, options, out, err, "nexmark run");
+  if (status != 0 || cluster.detached) return status;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char timing[160];
+  std::snprintf(timing, sizeof timing, " in %.3f s (%s events/s)\n", seconds,
+                format_millions(seconds > 0 ? static_cast<double>(flags.events) / seconds : 0).c_str());
+  out << "nexmark run: " << query_name(query) << " over " << flags.events << " events at parallelism "
+      << (parallelism > 0 ? std::to_string(parallelism) : std::string("(each agent's cores)")) << " on the cluster at "
+      << cluster.master << timing;
+  return 0;
+}
+
 int bench(const StreamFlags& flags, const StateFlags& state, const std::vector<Query>& queries,
           std::ostream& out, std::ostream& err) {
   BenchOptions options;
@@ -263,6 +300,13 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
                    "testing: FROM:COUNT, checkpoints FROM.. find the disk full (with --output and "
                    "checkpoints)")
       ->group("");
+  cli::ClusterClient run_cluster;
+  cli::add_cluster_client_options(*run_command, run_cluster);
+  std::string job_library;
+  run_command
+      ->add_option("--job-library", job_library,
+                   "with --master: the suite's job library (default: nexmark_job.so beside this program)")
+      ->group("Cluster");
   std::string run_log_level = "warn";
   run_command
       ->add_option("--log-level", run_log_level,
@@ -326,6 +370,8 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
           return 2;
         }
       }
+      if (!run_cluster.master.empty())
+        return run_on_cluster(run_cluster, job_library, args, run_flags, queries->front(), run_parallelism, out, err);
       return run(run_flags, run_state, run_checkpoint, run_faults, queries->front(), run_parallelism,
                  run_path, out);
     }

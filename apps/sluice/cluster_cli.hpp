@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster_client.hpp"
+
 namespace sluice::cli {
 
 struct MasterCommand {
@@ -25,13 +27,6 @@ struct AgentCommand {
   std::string work_dir, secret_file, name;
 };
 
-/// `sluice run --master`: where the job goes instead of this process.
-struct ClusterClient {
-  std::string master;  ///< empty: embedded
-  std::string secret_file;
-  bool detached = false;
-};
-
 /// `sluice jobs`, `sluice cancel ID`, `sluice savepoint ID`, `sluice stop ID [--drain]`.
 struct JobCommand {
   ClusterClient client;
@@ -45,16 +40,6 @@ std::vector<CLI::App*> add_job_commands(CLI::App& app, JobCommand& c);
 /// Runs job command `name` against the master: 0 done (the list or the savepoint's path on
 /// `out`), 1 the master could not (the sentence on `err`), 2 a usage error or a refused client.
 int run_job_command(const std::string& name, const JobCommand& c, std::ostream& out, std::ostream& err);
-/// Adds `--master`, `--secret-file` and `--detached` to `sluice run`.
-void add_cluster_client_options(CLI::App& run, ClusterClient& c);
-/// `args` without the options add_cluster_client_options adds (and their values): what the
-/// master and agents parse.
-std::vector<std::string> without_client_options(std::vector<std::string> args);
-/// Uploads the library at `job_path`, submits it with `options` and, unless detached, stays
-/// until its main returns: the same exit statuses as embedded (detached: 0 once accepted,
-/// with the job id on `out`).
-int submit_to_cluster(const ClusterClient& c, const std::string& job_path, const std::vector<std::string>& options,
-                      std::ostream& out, std::ostream& err);
 CLI::App* add_agent_command(CLI::App& app, AgentCommand& c);
 
 /// Runs until SIGINT or SIGTERM. The first line on `out` is `sluice master listening on

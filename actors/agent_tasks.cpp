@@ -38,6 +38,7 @@ struct Route {
   uint32_t id = 0;
   int32_t attempt = 0;
   bool ready = false;
+  bool flowing = false;          // the master heard that data of it arrived here
   std::vector<caf::actor> flat;  // by flat index: this agent's subtasks (others are empty)
   std::vector<size_t> base;      // by task: flat index of its subtask 0
   std::vector<std::pair<int, int>> tasks_of_edge;
@@ -185,19 +186,31 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
 
   /// Hands an envelope to its task actor, or keeps it until its route is deployed.
   void deliver(DataEnvelope&& e) {
-    std::lock_guard lock(mu);
+    uint32_t first = 0;  // a route whose first data this is: the master times recovery by it
+    {
+      std::lock_guard lock(mu);
+      first = hand_over(std::move(e));
+    }
+    if (first) send_master(ClusterMessage::flowing_of(first));
+  }
+
+  /// deliver() with `mu` held; the route when this was its first frame here.
+  uint32_t hand_over(DataEnvelope&& e) {
     auto it = routes.find(e.route);
     if (it == routes.end()) {
-      if (ended.count(e.route)) return;
+      if (ended.count(e.route)) return 0;
       it = routes.emplace(e.route, std::make_shared<Route>()).first;  // its deployment is on its way
       it->second->id = e.route;
     }
     auto& r = *it->second;
-    if (!r.ready) {
-      r.early.push_back(std::move(e));
-      return;
+    uint32_t first = 0;
+    if (!r.flowing && e.kind == DataEnvelope::Kind::frame) {
+      r.flowing = true;
+      first = r.id;
     }
-    send_envelope(r, std::move(e));
+    if (!r.ready) r.early.push_back(std::move(e));
+    else send_envelope(r, std::move(e));
+    return first;
   }
 
   void send_envelope(Route& r, DataEnvelope&& e) {
@@ -364,6 +377,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     if (slot) {
       route->early = std::move(slot->early);
       route->early_commands = std::move(slot->early_commands);
+      route->flowing = slot->flowing;
     }
     slot = route;
     route->ready = true;

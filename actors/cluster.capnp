@@ -44,6 +44,8 @@ struct ClusterMessage {
     jobRequest @17 :JobRequest;
     # Master -> client: the answer (the list, or the savepoint's path), or why not.
     jobReply @18 :JobReply;
+    # Agent -> master: the first data of this route arrived here (records flow again after a restart).
+    flowing @19 :UInt32;
   }
 }
 

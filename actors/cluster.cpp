@@ -113,6 +113,7 @@ ControlBuffer encode(const ClusterMessage& m) {
       break;
     }
     case ClusterMessage::Kind::quiet: c.setQuiet(m.route); break;
+    case ClusterMessage::Kind::flowing: c.setFlowing(m.route); break;
     case ClusterMessage::Kind::job_request: {
       auto r = c.initJobRequest();
       r.setKind(schema::JobRequest::Kind(int(m.request)));
@@ -232,6 +233,10 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
       case schema::ClusterMessage::QUIET:
         m.kind = ClusterMessage::Kind::quiet;
         m.route = c.getQuiet();
+        break;
+      case schema::ClusterMessage::FLOWING:
+        m.kind = ClusterMessage::Kind::flowing;
+        m.route = c.getFlowing();
         break;
       case schema::ClusterMessage::OUTPUT:
         m.kind = ClusterMessage::Kind::output;

@@ -43,7 +43,8 @@ struct ClusterMessage {
     quiet,
     output,
     job_request,
-    job_reply
+    job_reply,
+    flowing
   } kind = Kind::heartbeat;
   enum class Request { list, cancel, savepoint, stop };
   int32_t slots = 0;                  ///< register_agent: at least 1
@@ -60,7 +61,7 @@ struct ClusterMessage {
   bool drain = false;                 ///< job_request: stop draining
   int32_t status = 0;                 ///< ended: the main's exit status (0, 1 or 2)
   DeployOrder deploy;                 ///< deploy
-  uint32_t route = 0;                 ///< command, report, gone, quiet, output (0 towards a client)
+  uint32_t route = 0;                 ///< command, report, gone, quiet, flowing, output (0 towards a client)
   int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one)
   ControlBuffer body;                 ///< command: a TaskCommand; report: a TaskReport
   bool operator==(const ClusterMessage&) const = default;
@@ -132,6 +133,13 @@ struct ClusterMessage {
     m.route = route;
     m.index = index;
     m.reason = std::move(error);
+    return m;
+  }
+  /// The first data envelope of `route` reached an agent.
+  static ClusterMessage flowing_of(uint32_t route) {
+    ClusterMessage m;
+    m.kind = Kind::flowing;
+    m.route = route;
     return m;
   }
   /// One subtask actor of `route` has done all its I/O.

@@ -19,6 +19,8 @@
 
 namespace sluice::runtime {
 
+using Clock = std::chrono::steady_clock;
+
 struct ClusterJobs::Shared {
   ClusterJobsOptions options;
   LibraryStore& libraries;
@@ -32,6 +34,9 @@ struct ClusterJobs::Shared {
   RouteTable routes;
   std::map<uint64_t, caf::actor> masters;  // by job key: the job master actors of running jobs
   std::map<uint64_t, std::function<bool(const ClusterMessage&)>> clients;  // by job key: its main's client
+  /// By job key: when and why it last lost subtasks, until records flow again.
+  std::map<uint64_t, std::pair<Clock::time_point, std::string>> recovering;
+  std::map<uint64_t, std::string> names;  // by job key
   std::vector<std::shared_ptr<JobHandle>> jobs;  // every job, oldest first (ended ones: the last 100)
   uint64_t next_job = 1;
   struct Main {
@@ -51,6 +56,8 @@ struct ClusterJobs::Shared {
   /// Hands route events to their job masters. Called with `mu` held.
   void dispatch(const std::vector<RouteEvent>& events) {
     for (const auto& e : events) {
+      if (e.kind == RouteEvent::Kind::gone && !e.error.empty() && !recovering.count(e.job))
+        recovering[e.job] = {Clock::now(), e.error};
       auto it = masters.find(e.job);
       if (it == masters.end()) continue;
       if (e.kind == RouteEvent::Kind::gone) caf::anon_send(it->second, gone_atom::value, e.attempt, int32_t(e.index), e.error);
@@ -62,7 +69,6 @@ struct ClusterJobs::Shared {
 namespace {
 
 using Shared = ClusterJobs::Shared;
-using Clock = std::chrono::steady_clock;
 
 /// One run of a library's main, as its client submitted it.
 struct Application {
@@ -111,6 +117,8 @@ class AgentHost final : public SubtaskHost {
     std::lock_guard lock(shared_->mu);
     shared_->masters.erase(job_);
     shared_->clients.erase(job_);
+    shared_->recovering.erase(job_);
+    shared_->names.erase(job_);
   }
 
  private:
@@ -238,6 +246,7 @@ class ClusterJob final : public JobHandle {
                                host);
     shared->masters[key] = master_;
     shared->clients[key] = app.reply;
+    shared->names[key] = name_;
     shared->say("job " + id_ + " ('" + name_ + "') submitted by '" + app.client + "'");
   }
   JobResult wait() override {
@@ -439,6 +448,18 @@ void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessag
       if (!job) return;
       auto it = shared_->clients.find(job->first);
       if (it != shared_->clients.end()) it->second(ClusterMessage::printed(0, m.text));
+      return;
+    }
+    case ClusterMessage::Kind::flowing: {
+      auto job = routes.find(m.route);
+      if (!job || job->second == 0) return;  // a first attempt is no recovery
+      auto it = shared_->recovering.find(job->first);
+      if (it == shared_->recovering.end()) return;
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - it->second.first).count();
+      shared_->say("job '" + shared_->names[job->first] + "' processes records again (attempt " +
+                   std::to_string(job->second) + ") " + std::to_string(ms) + " ms after it lost subtasks: " +
+                   it->second.second);
+      shared_->recovering.erase(it);
       return;
     }
     case ClusterMessage::Kind::gone:

@@ -1,8 +1,12 @@
-// tests/support/cluster.hpp — a master and agents as `sluice` processes on loopback for the cluster tests: start, await a line, free ports.
+// tests/support/cluster.hpp — a master and agents as `sluice` processes for the cluster tests: start, await a line, free ports, the counts job's oracle, the master's deployments and checkpoints.
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -78,5 +82,57 @@ inline int free_port() {
   return l.port();
 }
 
+
+/// What the counts job must commit for `records` records: every 50th count of each key and
+/// each key's final count (tests/cluster/job_counts.cpp).
+inline std::vector<std::string> counts_oracle(int64_t records) {
+  std::map<int64_t, int64_t> n;
+  for (int64_t i = 0; i < records; ++i) ++n[i % 61];
+  std::vector<std::string> out;
+  for (auto [key, count] : n) {
+    for (int64_t c = 50; c <= count; c += 50) out.push_back("(" + std::to_string(key) + "," + std::to_string(c) + ")");
+    out.push_back("(" + std::to_string(key + 1000000) + "," + std::to_string(count) + ")");
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The newest checkpoint in `dir` with its `_metadata` written; 0 when none.
+inline int64_t newest_checkpoint(const std::filesystem::path& dir) {
+  int64_t newest = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("chk-", 0) == 0 && std::filesystem::exists(e.path() / "_metadata"))
+      newest = std::max<int64_t>(newest, std::stoll(name.substr(4)));
+  }
+  return newest;
+}
+
+/// The latest "job 'NAME' attempt N deployed on A (n), B (m)" line of the master: N and the agents.
+inline std::pair<int, std::vector<std::string>> latest_deployment(const std::string& master_out, const std::string& job) {
+  std::regex line("job '" + job + "' attempt ([0-9]+) deployed on (.*)");
+  std::pair<int, std::vector<std::string>> out{-1, {}};
+  std::istringstream in(read(master_out));
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (!std::regex_match(l, m, line)) continue;
+    out.first = std::stoi(m[1]);
+    out.second.clear();
+    std::regex agent("([A-Za-z0-9_-]+) \\([0-9]+\\)");
+    auto list = m[2].str();
+    for (std::sregex_iterator it(list.begin(), list.end(), agent), end; it != end; ++it) out.second.push_back((*it)[1]);
+  }
+  return out;
+}
+
+/// Waits until `done` holds; fails the test with `what` when it never does.
+inline void await_that(const std::function<bool()>& done, const std::string& what) {
+  auto give_up = std::chrono::steady_clock::now() + patience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) FAIL("never saw " << what);
+    std::this_thread::sleep_for(20ms);
+  }
+}
 
 }  // namespace test_support::cluster

@@ -355,7 +355,8 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     route->flat.resize(subtasks);
     route->probes = std::make_shared<ProbeRegistry>(subtasks);
     for (const auto& [agent, link] : peer_links) route->peers.insert(agent);
-    route->relay = spawn_relay(order.route, tasks.size());
+    route->relay = spawn_relay(order.route, tasks.size(), route->probes,
+                               std::max(graph->config.probe_interval, std::chrono::milliseconds(10)));
     for (size_t k = 0; k < tasks.size(); ++k) {
       const auto& d = tasks[k];
       size_t index = route->base[size_t(d.task)] + size_t(d.subtask);
@@ -425,7 +426,8 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     command(r, -1, encode(TaskCommand{TaskCommand::Kind::cancel}));
   }
 
-  caf::actor spawn_relay(uint32_t route, size_t subtasks);
+  caf::actor spawn_relay(uint32_t route, size_t subtasks, std::shared_ptr<ProbeRegistry> probes,
+                         std::chrono::milliseconds every);
 
   /// Every subtask of `route` is gone and its I/O done.
   void end_route(uint32_t route) {
@@ -453,7 +455,8 @@ struct RelayState {
 };
 
 caf::behavior relay(caf::stateful_actor<RelayState>* self, std::weak_ptr<AgentTasks::Impl> agent, uint32_t route,
-                    size_t subtasks) {
+                    size_t subtasks, std::shared_ptr<ProbeRegistry> probes, std::chrono::milliseconds every) {
+  self->delayed_send(self, every, probe_atom::value);
   auto maybe_end = [self, agent, route, subtasks] {
     auto& s = self->state;
     if (s.gone < subtasks || s.quiet < subtasks) return;
@@ -480,6 +483,15 @@ caf::behavior relay(caf::stateful_actor<RelayState>* self, std::weak_ptr<AgentTa
       [agent, route](report_atom, const ControlBuffer& b) {
         if (auto a = agent.lock()) a->send_master(ClusterMessage::routed(ClusterMessage::Kind::report, route, -1, b));
       },
+      [self, agent, route, probes, every](probe_atom) {
+        // The latest probes of this agent's subtasks, for the master's job clients.
+        auto all = probes->snapshot();
+        std::vector<ControlBuffer> mine;
+        for (const auto& [actor, index] : self->state.index_of)
+          if (size_t(index) < all.size() && !all[size_t(index)].status.empty()) mine.push_back(encode(all[size_t(index)]));
+        if (auto a = agent.lock(); a && !mine.empty()) a->send_master(ClusterMessage::probes_of(route, std::move(mine)));
+        self->delayed_send(self, every, probe_atom::value);
+      },
       [self, agent, route, maybe_end](quiet_atom, int32_t) {
         ++self->state.quiet;
         if (auto a = agent.lock()) a->send_master(ClusterMessage::quiet_of(route));
@@ -490,8 +502,9 @@ caf::behavior relay(caf::stateful_actor<RelayState>* self, std::weak_ptr<AgentTa
 
 }  // namespace
 
-caf::actor AgentTasks::Impl::spawn_relay(uint32_t route, size_t subtasks) {
-  return sys->spawn(relay, weak_from_this(), route, subtasks);
+caf::actor AgentTasks::Impl::spawn_relay(uint32_t route, size_t subtasks, std::shared_ptr<ProbeRegistry> probes,
+                                         std::chrono::milliseconds every) {
+  return sys->spawn(relay, weak_from_this(), route, subtasks, std::move(probes), every);
 }
 
 AgentTasks::AgentTasks(AgentTasksOptions options, std::function<void(const std::string&)> log)

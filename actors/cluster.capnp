@@ -46,7 +46,14 @@ struct ClusterMessage {
     jobReply @18 :JobReply;
     # Agent -> master: the first data of this route arrived here (records flow again after a restart).
     flowing @19 :UInt32;
+    # Agent -> master: the latest probes (control.capnp TaskProbe) of its subtasks of a route.
+    probes @20 :Probes;
   }
+}
+
+struct Probes {
+  route @0 :UInt32;
+  probes @1 :List(Data);
 }
 
 struct JobRequest {
@@ -58,6 +65,7 @@ struct JobRequest {
     cancel @1;
     savepoint @2;
     stop @3;
+    probes @4;
   }
 }
 

@@ -114,6 +114,13 @@ ControlBuffer encode(const ClusterMessage& m) {
     }
     case ClusterMessage::Kind::quiet: c.setQuiet(m.route); break;
     case ClusterMessage::Kind::flowing: c.setFlowing(m.route); break;
+    case ClusterMessage::Kind::probes: {
+      auto r = c.initProbes();
+      r.setRoute(m.route);
+      auto list = r.initProbes(unsigned(m.probes.size()));
+      for (size_t i = 0; i < m.probes.size(); ++i) list.set(unsigned(i), words_of(m.probes[i]));
+      break;
+    }
     case ClusterMessage::Kind::job_request: {
       auto r = c.initJobRequest();
       r.setKind(schema::JobRequest::Kind(int(m.request)));
@@ -234,6 +241,11 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         m.kind = ClusterMessage::Kind::quiet;
         m.route = c.getQuiet();
         break;
+      case schema::ClusterMessage::PROBES:
+        m.kind = ClusterMessage::Kind::probes;
+        m.route = c.getProbes().getRoute();
+        for (auto p : c.getProbes().getProbes()) m.probes.push_back(buffer_of(p, "a probe"));
+        break;
       case schema::ClusterMessage::FLOWING:
         m.kind = ClusterMessage::Kind::flowing;
         m.route = c.getFlowing();
@@ -247,7 +259,7 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         auto r = c.getJobRequest();
         m.kind = ClusterMessage::Kind::job_request;
         auto kind = int(r.getKind());
-        if (kind > int(ClusterMessage::Request::stop))
+        if (kind > int(ClusterMessage::Request::probes))
           throw DecodeError("malformed cluster message: a job request of unknown kind " + std::to_string(kind));
         m.request = ClusterMessage::Request(kind);
         m.text = r.getJobId();

@@ -44,9 +44,10 @@ struct ClusterMessage {
     output,
     job_request,
     job_reply,
-    flowing
+    flowing,
+    probes
   } kind = Kind::heartbeat;
-  enum class Request { list, cancel, savepoint, stop };
+  enum class Request { list, cancel, savepoint, stop, probes };
   int32_t slots = 0;                  ///< register_agent: at least 1
   std::string data_address;           ///< register_agent: host:port of its data plane
   int64_t heartbeat_interval_ms = 0;  ///< registered
@@ -64,6 +65,7 @@ struct ClusterMessage {
   uint32_t route = 0;                 ///< command, report, gone, quiet, flowing, output (0 towards a client)
   int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one)
   ControlBuffer body;                 ///< command: a TaskCommand; report: a TaskReport
+  std::vector<ControlBuffer> probes;  ///< probes: encoded TaskProbes
   bool operator==(const ClusterMessage&) const = default;
 
   static ClusterMessage submission(std::string hash, std::vector<std::string> options, bool detached) {
@@ -133,6 +135,14 @@ struct ClusterMessage {
     m.route = route;
     m.index = index;
     m.reason = std::move(error);
+    return m;
+  }
+  /// The latest probes of an agent's subtasks of `route`.
+  static ClusterMessage probes_of(uint32_t route, std::vector<ControlBuffer> probes) {
+    ClusterMessage m;
+    m.kind = Kind::probes;
+    m.route = route;
+    m.probes = std::move(probes);
     return m;
   }
   /// The first data envelope of `route` reached an agent.

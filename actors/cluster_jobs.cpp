@@ -37,6 +37,8 @@ struct ClusterJobs::Shared {
   /// By job key: when and why it last lost subtasks, until records flow again.
   std::map<uint64_t, std::pair<Clock::time_point, std::string>> recovering;
   std::map<uint64_t, std::string> names;  // by job key
+  /// By job key: the latest probe of each subtask, by (task, subtask), as agents sent them.
+  std::map<uint64_t, std::map<std::pair<int, int>, TaskProbe>> probes;
   std::vector<std::shared_ptr<JobHandle>> jobs;  // every job, oldest first (ended ones: the last 100)
   uint64_t next_job = 1;
   struct Main {
@@ -119,6 +121,7 @@ class AgentHost final : public SubtaskHost {
     shared_->clients.erase(job_);
     shared_->recovering.erase(job_);
     shared_->names.erase(job_);
+    shared_->probes.erase(job_);
   }
 
  private:
@@ -238,7 +241,7 @@ class ClusterJob final : public JobHandle {
     uint64_t key;
     {
       std::lock_guard lock(shared->mu);
-      key = shared->next_job++;
+      key = key_ = shared->next_job++;
     }
     auto host = std::make_shared<AgentHost>(shared, key, std::move(order), plan, graph->name);
     std::lock_guard lock(shared->mu);  // before the first route event can name the job
@@ -261,7 +264,13 @@ class ClusterJob final : public JobHandle {
   const std::string& name() const override { return name_; }
   const std::string& checkpoint_dir() const { return checkpoint_dir_; }
   bool done() const override { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
-  std::vector<TaskProbe> probes() const override { return {}; }
+  std::vector<TaskProbe> probes() const override {
+    std::lock_guard lock(shared_->mu);
+    std::vector<TaskProbe> out;
+    if (auto it = shared_->probes.find(key_); it != shared_->probes.end())
+      for (const auto& [where, p] : it->second) out.push_back(p);
+    return out;
+  }
   std::vector<CheckpointInfo> checkpoints() const override {
     std::lock_guard<std::mutex> l(log_->mu);
     return log_->infos;
@@ -280,6 +289,7 @@ class ClusterJob final : public JobHandle {
   Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
   std::string id_, name_;
   std::string checkpoint_dir_;
+  uint64_t key_ = 0;  // the job's key among the master's
   std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
   std::shared_future<JobResult> result_;
   caf::actor master_;
@@ -396,6 +406,24 @@ void ClusterJobs::submit(const ClusterMessage& m, const std::string& client,
   shared_->mains.push_back({std::move(t), done});
 }
 
+namespace {
+/// One line per subtask: `key=value` pairs, the task's operators last.
+std::string probe_lines(const std::vector<TaskProbe>& probes) {
+  std::string out;
+  for (const auto& p : probes) {
+    out += "task_id=" + std::to_string(p.task_id) + " subtask=" + std::to_string(p.subtask) + " status=" + p.status +
+           " records_in=" + std::to_string(p.records_in) + " records_out=" + std::to_string(p.records_out) +
+           " queued_buffers_in=" + std::to_string(p.queued_buffers_in) +
+           " queued_bytes_in=" + std::to_string(p.queued_bytes_in) +
+           " max_queued_bytes_in=" + std::to_string(p.max_queued_bytes_in) +
+           " max_queued_bytes_out=" + std::to_string(p.max_queued_bytes_out) +
+           " credits_granted=" + std::to_string(p.credits_granted) +
+           " input_buffer_capacity=" + std::to_string(p.input_buffer_capacity) + " task=" + p.task + "\n";
+  }
+  return out;
+}
+}  // namespace
+
 ClusterMessage ClusterJobs::answer(const ClusterMessage& m) {
   std::shared_ptr<JobHandle> job;
   std::string list;
@@ -421,6 +449,7 @@ ClusterMessage ClusterJobs::answer(const ClusterMessage& m) {
     int64_t id = 0;
     switch (m.request) {
       case ClusterMessage::Request::cancel: job->cancel(); return ClusterMessage::job_reply_of("", "");
+      case ClusterMessage::Request::probes: return ClusterMessage::job_reply_of(probe_lines(job->probes()), "");
       case ClusterMessage::Request::savepoint: id = job->trigger_checkpoint(true); break;
       case ClusterMessage::Request::stop: id = job->stop_with_savepoint(m.drain); break;
       case ClusterMessage::Request::list: break;
@@ -448,6 +477,20 @@ void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessag
       if (!job) return;
       auto it = shared_->clients.find(job->first);
       if (it != shared_->clients.end()) it->second(ClusterMessage::printed(0, m.text));
+      return;
+    }
+    case ClusterMessage::Kind::probes: {
+      auto job = routes.find(m.route);
+      if (!job || !shared_->masters.count(job->first)) return;
+      auto& mine = shared_->probes[job->first];
+      for (const auto& b : m.probes) {
+        try {
+          auto p = decode_probe(b);
+          mine[{p.task_id, p.subtask}] = std::move(p);
+        } catch (const DecodeError& e) {
+          shared_->say("a probe from agent " + agent + " was dropped: " + e.what());
+        }
+      }
       return;
     }
     case ClusterMessage::Kind::flowing: {

@@ -128,7 +128,8 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       auto m = decode_cluster(*b);
       using Kind = ClusterMessage::Kind;
       if (role == PeerRole::agent && (m.kind == Kind::report || m.kind == Kind::gone || m.kind == Kind::quiet ||
-                                     m.kind == Kind::output || m.kind == Kind::flowing)) {
+                                     m.kind == Kind::output || m.kind == Kind::flowing ||
+                                     m.kind == Kind::probes)) {
         jobs_->on_agent_message(name, m);  // answered by nothing: the job master acts on it
         continue;
       }

@@ -44,6 +44,7 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
+  pid_t pid() const { return pid_; }
   /// The wait status once the child has ended; none while it runs.
   std::optional<int> poll() {
     if (status_ || pid_ <= 0) return status_;

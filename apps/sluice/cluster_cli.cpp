@@ -90,13 +90,14 @@ std::vector<CLI::App*> add_job_commands(CLI::App& app, JobCommand& c) {
   auto* cancel = app.add_subcommand("cancel", "cancel a job on a cluster");
   auto* savepoint = app.add_subcommand("savepoint", "take a savepoint of a job on a cluster and print its path");
   auto* stop = app.add_subcommand("stop", "stop a job on a cluster with a savepoint and print its path");
-  for (auto* command : {jobs, cancel, savepoint, stop}) {
+  auto* probes = app.add_subcommand("probes", "print the latest probes of a job's subtasks on a cluster, a line each");
+  for (auto* command : {jobs, cancel, savepoint, stop, probes}) {
     command->add_option("--master", c.client.master, "the master's HOST:PORT")->required();
     command->add_option("--secret-file", c.client.secret_file, "file holding the master's secret");
     if (command != jobs) command->add_option("id", c.job_id, "the job's id (see sluice jobs)")->required();
   }
   stop->add_flag("--drain", c.drain, "end the sources first: windows fire and timers run before the savepoint");
-  return {jobs, cancel, savepoint, stop};
+  return {jobs, cancel, savepoint, stop, probes};
 }
 
 int run_job_command(const std::string& name, const JobCommand& c, std::ostream& out, std::ostream& err) {
@@ -112,6 +113,7 @@ int run_job_command(const std::string& name, const JobCommand& c, std::ostream& 
   auto request = name == "jobs"        ? ClusterMessage::Request::list
                  : name == "cancel"    ? ClusterMessage::Request::cancel
                  : name == "savepoint" ? ClusterMessage::Request::savepoint
+                 : name == "probes"    ? ClusterMessage::Request::probes
                                        : ClusterMessage::Request::stop;
   try {
     constexpr std::chrono::milliseconds timeout{10'000};
@@ -130,7 +132,7 @@ int run_job_command(const std::string& name, const JobCommand& c, std::ostream& 
         err << "sluice " << name << ": " << m.reason << "\n";
         return 1;
       }
-      if (request == ClusterMessage::Request::list) out << m.text;
+      if (request == ClusterMessage::Request::list || request == ClusterMessage::Request::probes) out << m.text;
       else if (request == ClusterMessage::Request::cancel) out << "job " << c.job_id << " canceled\n";
       else out << "savepoint stored in " << m.text << "\n";
       return 0;

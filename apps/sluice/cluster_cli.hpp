@@ -27,7 +27,7 @@ struct AgentCommand {
   std::string work_dir, secret_file, name;
 };
 
-/// `sluice jobs`, `sluice cancel ID`, `sluice savepoint ID`, `sluice stop ID [--drain]`.
+/// `sluice jobs`, `sluice cancel ID`, `sluice savepoint ID`, `sluice stop ID [--drain]`, `sluice probes ID`.
 struct JobCommand {
   ClusterClient client;
   std::string job_id;
@@ -35,7 +35,7 @@ struct JobCommand {
 };
 
 CLI::App* add_master_command(CLI::App& app, MasterCommand& c);
-/// Adds the four job commands; returns them in the order above.
+/// Adds the job commands (and `sluice probes ID`); returns them in the order above.
 std::vector<CLI::App*> add_job_commands(CLI::App& app, JobCommand& c);
 /// Runs job command `name` against the master: 0 done (the list or the savepoint's path on
 /// `out`), 1 the master could not (the sentence on `err`), 2 a usage error or a refused client.

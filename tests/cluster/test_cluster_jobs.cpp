@@ -356,3 +356,109 @@ TEST_CASE("backpressure across agents: a slow sink on another agent keeps record
   CHECK(exit_status(cancel) == 0);
   CHECK(exit_status(*client) == 1);
 }
+
+TEST_CASE("nexmark q5 at parallelism 4 on the cluster writes the embedded run's CSV, with and without checkpoints",
+          "[cluster][processes][nexmark]") {
+  test_support::TempDir dir;
+  Cluster cluster(dir);
+  std::vector<std::string> query = {"run", "--query", "q5", "--events", "200000", "--parallelism", "4"};
+  auto nexmark = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {NEXMARK_BINARY};
+    argv.insert(argv.end(), query.begin(), query.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process p(argv, dir.file("nexmark.out"), dir.file("nexmark.err"));
+    int status = exit_status(p);
+    INFO(read(dir.file("nexmark.err")) << read(cluster.master.out));
+    REQUIRE(status == 0);
+    return read(dir.file("nexmark.out"));
+  };
+  nexmark({"--output", dir.file("embedded.csv")});
+  auto embedded = read(dir.file("embedded.csv"));
+  REQUIRE(std::count(embedded.begin(), embedded.end(), '\n') > 100);
+  CHECK_THAT(nexmark({"--output", dir.file("cluster.csv"), "--master", cluster.master.address()}),
+             Catch::Contains("on the cluster at " + cluster.master.address()));
+  CHECK(read(dir.file("cluster.csv")) == embedded);
+  nexmark({"--output", dir.file("checkpointed.csv"), "--checkpoint-interval", "100ms", "--checkpoint-dir",
+           dir.file("q5-checkpoints"), "--master", cluster.master.address()});
+  CHECK(read(dir.file("checkpointed.csv")) == embedded);
+  CHECK(newest_checkpoint(dir.file("q5-checkpoints")) > 0);
+  CHECK(latest_deployment(cluster.master.out, "Nexmark q5").second.size() == 3);
+}
+
+TEST_CASE("a job stopped with a savepoint at parallelism 2 resumes from it at parallelism 3 on the cluster, exactly once",
+          "[cluster][processes][recovery]") {
+  test_support::TempDir dir;
+  Cluster cluster(dir);
+  fs::create_directories(dir.file("gates"));
+  const int64_t records = 40000;
+  auto args = [&](const std::string& p, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"-p", p, "--checkpoint-interval", "100ms"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(), {"--", dir.file("out"), dir.file("gates"), std::to_string(records), "1"});
+    return argv;
+  };
+  auto first = cluster.run(COUNTS_JOB, args("2", {}));
+  const auto checkpoints = fs::path(dir.file("checkpoints")) / "counts";
+  await_that([&] { return newest_checkpoint(checkpoints) > 0; }, "a checkpoint");
+  std::smatch m;
+  auto text = read(cluster.master.out);
+  REQUIRE(std::regex_search(text, m, std::regex("job ([0-9a-f]{16}) \\('counts'\\) submitted")));
+  Process stop({SLUICE_BINARY, "stop", m[1].str(), "--master", cluster.master.address()}, dir.file("stop.out"),
+               dir.file("stop.err"));
+  REQUIRE(exit_status(stop) == 0);
+  std::smatch path;
+  auto said = read(dir.file("stop.out"));
+  REQUIRE(std::regex_search(said, path, std::regex("savepoint stored in (.*)\\n")));
+  REQUIRE(exit_status(*first) == 0);
+  std::ofstream(dir.file("gates/open-0"));
+  auto second = cluster.run(COUNTS_JOB, args("3", {"--restore", path[1].str()}));
+  int status = exit_status(*second);
+  INFO(read(dir.file("run.err")) << read(cluster.master.out));
+  REQUIRE(status == 0);
+  auto committed = sluice::read_committed_lines(dir.file("out"));
+  std::sort(committed.begin(), committed.end());
+  CHECK(committed == counts_oracle(records));
+  CHECK(latest_deployment(cluster.master.out, "counts").second.size() == 3);  // three slots: one on each agent
+}
+
+namespace {
+/// Lines of /proc/PID/maps naming a file under `dir`.
+int mappings_under(int pid, const std::string& dir) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  int n = 0;
+  for (std::string line; std::getline(maps, line);) n += line.find(dir) != std::string::npos;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("an agent that ran many jobs of one library maps it once and does not grow with them",
+          "[cluster][processes]") {
+#ifdef SLUICE_SLOW_TESTS
+  const int jobs = 100;
+#else
+  const int jobs = 25;
+#endif
+  test_support::TempDir dir;
+  Master master(dir, {"--work-dir", dir.file("master-work")});
+  auto one = agent(dir, "solo", master.address(), {"--work-dir", dir.file("solo-work")});
+  await(master.out, "agent solo registered from");
+  int64_t rss_early = 0;
+  int maps_early = 0;
+  for (int k = 1; k <= jobs; ++k) {
+    Process run({SLUICE_BINARY, "run", JOB_OK, "--master", master.address(), "-p", "1", "--", dir.file("sum.txt")},
+                dir.file("run.out"), dir.file("run.err"));
+    INFO("job " << k << ": " << read(dir.file("run.err")));
+    REQUIRE(exit_status(run) == 0);
+    if (k == 5) {
+      rss_early = rss_of(one->pid());
+      maps_early = mappings_under(one->pid(), dir.file("solo-work"));
+    }
+  }
+  // The main ran on the master, its collecting sink on the agent: what the main read is empty
+  // (collecting sinks do not yet bring their records back to a main on another host).
+  CHECK(read(dir.file("sum.txt")) == "0 p=1\n");
+  CHECK(maps_early > 0);
+  CHECK(mappings_under(one->pid(), dir.file("solo-work")) == maps_early);
+  INFO("RSS after 5 jobs " << rss_early << ", after " << jobs << " " << rss_of(one->pid()));
+  CHECK(rss_of(one->pid()) - rss_early < 48 << 20);
+}

@@ -196,9 +196,11 @@ int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfi
 int run_on_cluster(const cli::ClusterClient& cluster, std::string library, const std::vector<std::string>& args,
                    const StreamFlags& flags, Query query, int parallelism, std::ostream& out, std::ostream& err) {
   if (library.empty()) {
+    // Beside this program in a build tree, else where the install put it.
     std::error_code ec;
-    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    library = (self.parent_path() / "nexmark_job.so").string();
+    auto here = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+    library = (here / "nexmark_job.so").string();
+    if (!std::filesystem::exists(library, ec)) library = (here / NEXMARK_JOB_FROM_BIN / "nexmark_job.so").string();
   }
   std::vector<std::string> job_args;
   for (size_t i = 0; i < args.size(); ++i) {

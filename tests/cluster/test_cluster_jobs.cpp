@@ -153,6 +153,9 @@ TEST_CASE("an agent killed with -9 mid-run is replaced and the committed output 
   SECTION("RocksDB state, unaligned checkpoints") {
     counts_with_kills(dir, {"--state-backend", "rocksdb", "--checkpoint-mode", "unaligned"}, 1, 4);
   }
+  SECTION("heap state, aligned checkpoints that turn unaligned after 1 ms") {
+    counts_with_kills(dir, {"--checkpoint-mode", "timeout:1ms"}, 1, 5);
+  }
 }
 
 #ifdef SLUICE_SLOW_TESTS

@@ -60,6 +60,8 @@ struct JobRequest {
   kind @0 :Kind;
   jobId @1 :Text;
   drain @2 :Bool;
+  # savepoint, stop: where to copy the savepoint to (empty: it stays in the job's checkpoint directory).
+  dir @3 :Text;
   enum Kind {
     list @0;
     cancel @1;

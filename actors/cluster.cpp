@@ -126,6 +126,7 @@ ControlBuffer encode(const ClusterMessage& m) {
       r.setKind(schema::JobRequest::Kind(int(m.request)));
       r.setJobId(m.text);
       r.setDrain(m.drain);
+      r.setDir(m.dir);
       break;
     }
     case ClusterMessage::Kind::job_reply: {
@@ -264,6 +265,7 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         m.request = ClusterMessage::Request(kind);
         m.text = r.getJobId();
         m.drain = r.getDrain();
+        m.dir = r.getDir();
         break;
       }
       case schema::ClusterMessage::JOB_REPLY:

@@ -60,6 +60,7 @@ struct ClusterMessage {
   std::string text;                   ///< accepted, job_request: the job id; output: print sink lines; job_reply: the answer
   Request request = Request::list;    ///< job_request
   bool drain = false;                 ///< job_request: stop draining
+  std::string dir;                    ///< job_request: savepoint, stop: where to copy the savepoint to
   int32_t status = 0;                 ///< ended: the main's exit status (0, 1 or 2)
   DeployOrder deploy;                 ///< deploy
   uint32_t route = 0;                 ///< command, report, gone, quiet, flowing, output (0 towards a client)
@@ -105,12 +106,13 @@ struct ClusterMessage {
     m.body = std::move(body);
     return m;
   }
-  static ClusterMessage job_request_of(Request r, std::string job_id, bool drain = false) {
+  static ClusterMessage job_request_of(Request r, std::string job_id, bool drain = false, std::string dir = {}) {
     ClusterMessage m;
     m.kind = Kind::job_request;
     m.request = r;
     m.text = std::move(job_id);
     m.drain = drain;
+    m.dir = std::move(dir);
     return m;
   }
   static ClusterMessage job_reply_of(std::string text, std::string error) {

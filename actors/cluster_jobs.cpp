@@ -9,6 +9,7 @@
 #include "actors/io_executor.hpp"
 #include "actors/job_master_actor.hpp"
 #include "actors/messages.hpp"
+#include "checkpoint/storage.hpp"
 #include "scheduler/placement.hpp"
 #include "scheduler/topology.hpp"
 #include "sluice/error.hpp"
@@ -454,8 +455,9 @@ ClusterMessage ClusterJobs::answer(const ClusterMessage& m) {
       case ClusterMessage::Request::stop: id = job->stop_with_savepoint(m.drain); break;
       case ClusterMessage::Request::list: break;
     }
-    const auto& dir = static_cast<const ClusterJob&>(*job).checkpoint_dir();
-    return ClusterMessage::job_reply_of((std::filesystem::path(dir) / ("chk-" + std::to_string(id))).string(), "");
+    auto where = std::filesystem::path(static_cast<const ClusterJob&>(*job).checkpoint_dir()) / ("chk-" + std::to_string(id));
+    if (!m.dir.empty()) where = checkpoint::export_checkpoint(where, m.dir);  // a path on the master's host
+    return ClusterMessage::job_reply_of(where.string(), "");
   } catch (const std::exception& e) {
     return ClusterMessage::job_reply_of("", e.what());
   }

@@ -507,6 +507,32 @@ CheckpointMetadata CheckpointCommitter::load(const fs::path& path) {
   return m;
 }
 
+fs::path export_checkpoint(const fs::path& checkpoint_dir, const fs::path& target) {
+  auto m = CheckpointCommitter::load(checkpoint_dir);
+  auto dir = target / ("savepoint-" + std::to_string(m.checkpoint_id));
+  auto partial = target / (".savepoint-" + std::to_string(m.checkpoint_id) + ".partial");
+  std::error_code ec;
+  if (fs::exists(dir, ec)) throw CheckpointError("'" + dir.string() + "' exists already; give another --dir");
+  fs::remove_all(partial, ec);
+  auto copy = [](const fs::path& from, const fs::path& to) {
+    std::error_code e;
+    fs::create_directories(to.parent_path(), e);
+    if (!e) fs::copy_file(from, to, fs::copy_options::overwrite_existing, e);
+    if (e) throw CheckpointError("cannot copy '" + from.string() + "' to '" + to.string() + "': " + e.message());
+  };
+  auto source = fs::is_directory(checkpoint_dir, ec) ? checkpoint_dir : checkpoint_dir.parent_path();
+  for (const auto& op : m.operators) {
+    for (const auto& f : op.files) copy(source / f.path, partial / f.path);
+    for (const auto& f : op.shared)  // "../shared/<name>": beside the savepoint's directory
+      if (!fs::exists(dir / f.path, ec)) copy(source / f.path, dir / f.path);
+  }
+  copy(source / metadata_name, partial / metadata_name);
+  fs::rename(partial, dir, ec);
+  if (ec) throw CheckpointError("cannot move '" + partial.string() + "' to '" + dir.string() + "': " + ec.message());
+  CheckpointCommitter::load(dir);  // what a restore will read
+  return dir;
+}
+
 uint64_t CheckpointCommitter::highest_id() const {
   uint64_t top = 0;
   for (const auto& path : list_dir(dir_))

@@ -60,6 +60,13 @@ struct CheckpointMetadata {
   bool operator==(const CheckpointMetadata&) const = default;
 };
 
+/// Copies the complete checkpoint or savepoint in `checkpoint_dir` into `target/savepoint-<id>/`,
+/// with the shared files it references in `target/shared/`, so that it can be restored from
+/// there alone (`--restore target/savepoint-<id>`) whatever happens to the job's directory.
+/// The copy is verified as a restore would; returns its directory. Throws CheckpointError with
+/// one sentence (the checkpoint does not verify, the target exists, a copy failed).
+std::filesystem::path export_checkpoint(const std::filesystem::path& checkpoint_dir, const std::filesystem::path& target);
+
 /// FNV-1a 64 over bytes (corruption detection, not security).
 uint64_t fnv1a64(const void* data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
 

@@ -97,6 +97,10 @@ std::vector<CLI::App*> add_job_commands(CLI::App& app, JobCommand& c) {
     if (command != jobs) command->add_option("id", c.job_id, "the job's id (see sluice jobs)")->required();
   }
   stop->add_flag("--drain", c.drain, "end the sources first: windows fire and timers run before the savepoint");
+  for (auto* command : {savepoint, stop})
+    command->add_option("--dir", c.dir,
+                        "copy the savepoint to DIR/savepoint-N with the shared files it needs (default: it stays in "
+                        "the job's checkpoint directory)");
   return {jobs, cancel, savepoint, stop, probes};
 }
 
@@ -118,7 +122,7 @@ int run_job_command(const std::string& name, const JobCommand& c, std::ostream& 
   try {
     constexpr std::chrono::milliseconds timeout{10'000};
     auto connection = connect_client(c.client, secret, timeout);
-    connection->send(encode(ClusterMessage::job_request_of(request, c.job_id, c.drain)), timeout);
+    connection->send(encode(ClusterMessage::job_request_of(request, c.job_id, c.drain, c.dir)), timeout);
     // A savepoint takes what it takes; the master answers once it completed or failed.
     for (;;) {
       auto b = connection->receive(std::chrono::milliseconds(1000));

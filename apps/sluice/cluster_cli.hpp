@@ -32,6 +32,7 @@ struct JobCommand {
   ClusterClient client;
   std::string job_id;
   bool drain = false;
+  std::string dir;  ///< savepoint, stop: where the savepoint is copied to
 };
 
 CLI::App* add_master_command(CLI::App& app, MasterCommand& c);

@@ -229,3 +229,27 @@ TEST_CASE("regression 11: a checkpoint directory or shared area that cannot be r
     CHECK_THAT(e.what(), Catch::Contains("op-00ff-0") && !Catch::Contains("missing"));
   }
 }
+
+TEST_CASE("an exported checkpoint restores from its copy alone, shared files included, and never overwrites one",
+          "[storage]") {
+  test_support::TempDir dir;
+  CheckpointMetadata m;
+  {
+    CheckpointCommitter s(dir.path() / "job");
+    m = write_checkpoint(s, 1);
+    m.checkpoint_id = 2;
+    auto sst = dir.path() / "local.sst";
+    std::ofstream(sst) << "an sst file of checkpoint 2";
+    m.operators[0].files.clear();
+    m.operators[0].files.push_back(CheckpointWriter(s.directory()).write_file(2, "op-00ff-0", "state at 2"));
+    m.operators[0].shared.push_back(CheckpointWriter(s.directory()).share_file(2, sst, "a-000002.sst"));
+    s.commit(m);
+  }
+  auto copy = export_checkpoint(dir.path() / "job" / "chk-2", dir.path() / "kept");
+  CHECK(copy == dir.path() / "kept" / "savepoint-2");
+  CHECK(fs::exists(dir.path() / "kept" / "shared" / "a-000002.sst"));
+  fs::remove_all(dir.path() / "job");
+  CHECK(CheckpointCommitter::load(copy) == m);
+  CHECK_THROWS_WITH(export_checkpoint(copy, dir.path() / "kept"), Catch::Contains("exists already"));
+  CHECK_THROWS_WITH(export_checkpoint(dir.path() / "job" / "chk-2", dir.path() / "other"), Catch::Contains("does not exist"));
+}

@@ -388,7 +388,7 @@ TEST_CASE("nexmark q5 at parallelism 4 on the cluster writes the embedded run's 
   CHECK(latest_deployment(cluster.master.out, "Nexmark q5").second.size() == 3);
 }
 
-TEST_CASE("a job stopped with a savepoint at parallelism 2 resumes from it at parallelism 3 on the cluster, exactly once",
+TEST_CASE("a job stopped with a savepoint copied to a directory resumes from the copy at another parallelism exactly once",
           "[cluster][processes][recovery]") {
   test_support::TempDir dir;
   Cluster cluster(dir);
@@ -406,13 +406,16 @@ TEST_CASE("a job stopped with a savepoint at parallelism 2 resumes from it at pa
   std::smatch m;
   auto text = read(cluster.master.out);
   REQUIRE(std::regex_search(text, m, std::regex("job ([0-9a-f]{16}) \\('counts'\\) submitted")));
-  Process stop({SLUICE_BINARY, "stop", m[1].str(), "--master", cluster.master.address()}, dir.file("stop.out"),
-               dir.file("stop.err"));
+  Process stop({SLUICE_BINARY, "stop", m[1].str(), "--master", cluster.master.address(), "--dir", dir.file("kept")},
+               dir.file("stop.out"), dir.file("stop.err"));
   REQUIRE(exit_status(stop) == 0);
   std::smatch path;
   auto said = read(dir.file("stop.out"));
   REQUIRE(std::regex_search(said, path, std::regex("savepoint stored in (.*)\\n")));
   REQUIRE(exit_status(*first) == 0);
+  // The copy stands alone: the job's own checkpoint directory goes before the restore.
+  CHECK(path[1].str().rfind(dir.file("kept") + "/savepoint-", 0) == 0);
+  fs::remove_all(dir.file("checkpoints"));
   std::ofstream(dir.file("gates/open-0"));
   auto second = cluster.run(COUNTS_JOB, args("3", {"--restore", path[1].str()}));
   int status = exit_status(*second);

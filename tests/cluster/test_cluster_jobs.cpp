@@ -350,10 +350,12 @@ TEST_CASE("backpressure across agents: a slow sink on another agent keeps record
   // An unthrottled source makes millions of records a second; held back, it made about what
   // the sinks took (20,000 a second each) plus the buffers.
   CHECK(source_at_end < sink_at_end + 100000);
+#ifndef __SANITIZE_ADDRESS__  // ASan's quarantine holds up to 256 MiB of freed memory on purpose
   for (auto& [name, rss] : rss_max) {
     INFO("agent " << name);
     CHECK(rss - rss_after_warmup[name] < 64 << 20);
   }
+#endif
   Process cancel({SLUICE_BINARY, "cancel", id, "--master", cluster.master.address()}, dir.file("cancel.out"),
                  dir.file("cancel.err"));
   CHECK(exit_status(cancel) == 0);
@@ -466,5 +468,7 @@ TEST_CASE("an agent that ran many jobs of one library maps it once and does not 
   CHECK(maps_early > 0);
   CHECK(mappings_under(one->pid(), dir.file("solo-work")) == maps_early);
   INFO("RSS after 5 jobs " << rss_early << ", after " << jobs << " " << rss_of(one->pid()));
+#ifndef __SANITIZE_ADDRESS__  // ASan's quarantine holds up to 256 MiB of freed memory on purpose
   CHECK(rss_of(one->pid()) - rss_early < 48 << 20);
+#endif
 }

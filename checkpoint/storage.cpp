@@ -390,8 +390,16 @@ void CheckpointCommitter::discard(uint64_t id) {
                                     "': " + errno_text());
   ::close(fd);
   std::error_code rm;
-  fs::remove_all(d, rm);
-  if (rm) throw CheckpointError("cannot remove aborted checkpoint '" + d.string() + "': " + rm.message());
+  // A writer in another process may still move a file in or out while this walks the
+  // directory (the tombstone refuses it only from its next write): a file gone under the walk
+  // is no failure, the walk is taken again.
+  for (int walk = 0; walk < 3; ++walk) {
+    rm.clear();
+    fs::remove_all(d, rm);
+    if (rm != std::errc::no_such_file_or_directory) break;
+  }
+  if (rm && rm != std::errc::no_such_file_or_directory)
+    throw CheckpointError("cannot remove aborted checkpoint '" + d.string() + "': " + rm.message());
   remove_older(id);
   remove_unreferenced(id + 1);
 }

@@ -242,6 +242,39 @@ TEST_CASE("print sink lines reach the client, and jobs, savepoint, stop and canc
   CHECK(unknown == 1);
   CHECK_THAT(why, Catch::Contains("sluice cancel: the master has no job 0123456789abcdef"));
 
+  // Stop with drain: the sources end where they are (held at the gate, after half the records),
+  // windows and timers fire, and the final checkpoint is the savepoint: exactly half's counts.
+  fs::remove_all(dir.file("out"));
+  auto drained = cluster.run(COUNTS_JOB, {"-p", "2", "--checkpoint-interval", "100ms", "--checkpoint-dir",
+                                          dir.file("drain-checkpoints"), "--", dir.file("out"), dir.file("gates"),
+                                          "20000", "1"});
+  await_that(
+      [&] {
+        auto [status, text] = command({"jobs"});
+        std::smatch m;
+        if (!std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
+        id = m[1];
+        return true;
+      },
+      "the drained counts job running");
+  // The sources have emitted every record before the gate (their probes say so) and wait there.
+  await_that(
+      [&] {
+        auto text = command({"probes", id}).second;
+        std::regex source("records_out=([0-9]+) .* task=Gated");
+        uint64_t out = 0;
+        for (std::sregex_iterator it(text.begin(), text.end(), source), end; it != end; ++it) out += std::stoull((*it)[1]);
+        return out == 10000;
+      },
+      "the sources at the gate");
+  auto [drain_status, drain_text] = command({"stop", id, "--drain"});
+  INFO(drain_text);
+  REQUIRE(drain_status == 0);
+  CHECK(exit_status(*drained) == 0);
+  auto committed = sluice::read_committed_lines(dir.file("out"));
+  std::sort(committed.begin(), committed.end());
+  CHECK(committed == counts_oracle(10000));
+
   // A cancelled job's client ends with the job's failure.
   fs::remove_all(dir.file("out"));
   auto doomed = cluster.run(COUNTS_JOB, {"-p", "2", "--", dir.file("out"), dir.file("gates"), "20000", "1"});

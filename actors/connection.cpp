@@ -3,6 +3,8 @@
 
 #include <nng/nng.h>
 
+#include <algorithm>
+
 #include "sluice/error.hpp"
 
 namespace sluice::runtime {
@@ -82,23 +84,33 @@ void Connection::send(const ControlBuffer& message, std::chrono::milliseconds ti
 
 void Connection::send_parts(const void* a, size_t a_size, const void* b, size_t b_size,
                             std::chrono::milliseconds timeout) {
+  send_gather({{a, a_size}, {b, b_size}}, timeout);
+}
+
+void Connection::send_gather(const std::vector<std::pair<const void*, size_t>>& parts, std::chrono::milliseconds timeout) {
   std::lock_guard lock(send_mu_);
   Aio aio;
   nng_aio_set_timeout(aio.aio, nng_duration(timeout.count()));
-  auto* first = static_cast<uint8_t*>(const_cast<void*>(a));
-  auto* second = static_cast<uint8_t*>(const_cast<void*>(b));
-  size_t done = 0, total = a_size + b_size;
-  while (done < total) {
-    // After a partial send, go on from where it stopped.
-    nng_iov rest[2];
-    unsigned n = 0;
-    if (done < a_size) rest[n++] = {first + done, a_size - done};
-    size_t into_b = done > a_size ? done - a_size : 0;
-    if (b_size > into_b) rest[n++] = {second + into_b, b_size - into_b};
-    nng_aio_set_iov(aio.aio, n, rest);
+  std::vector<nng_iov> rest;
+  rest.reserve(parts.size());
+  for (const auto& [data, size] : parts)
+    if (size > 0) rest.push_back({const_cast<void*>(data), size});
+  size_t first = 0;  // the first part not wholly sent
+  while (first < rest.size()) {
+    // nng's streams take at most 4 parts a call.
+    auto n = unsigned(std::min<size_t>(rest.size() - first, 4));
+    if (int rv = nng_aio_set_iov(aio.aio, n, rest.data() + first); rv != 0)
+      throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
     nng_stream_send(stream_, aio.aio);
     if (int rv = aio.wait(); rv != 0) throw NetworkError("sending to " + peer_ + " failed: " + nng_strerror(rv));
-    done += nng_aio_count(aio.aio);
+    // After a partial send, go on from where it stopped.
+    for (size_t sent = nng_aio_count(aio.aio); sent > 0 && first < rest.size();) {
+      auto take = std::min(sent, rest[first].iov_len);
+      rest[first].iov_buf = static_cast<uint8_t*>(rest[first].iov_buf) + take;
+      rest[first].iov_len -= take;
+      sent -= take;
+      if (rest[first].iov_len == 0) ++first;
+    }
   }
 }
 

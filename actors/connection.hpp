@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "actors/control.hpp"
 #include "actors/handshake.hpp"
@@ -49,6 +51,8 @@ class Connection {
   void send_raw(const std::string& bytes, std::chrono::milliseconds timeout);
   /// Sends `a` then `b` as one write, without copying either (the data plane's header and frame).
   void send_parts(const void* a, size_t a_size, const void* b, size_t b_size, std::chrono::milliseconds timeout);
+  /// Sends every part in order as one gather write, copying none (several envelopes at once).
+  void send_gather(const std::vector<std::pair<const void*, size_t>>& parts, std::chrono::milliseconds timeout);
   /// Reads exactly `size` bytes into `into`, with receive()'s rules: false when `timeout`
   /// passed before the first byte or the peer closed; the rest must follow within frame_timeout.
   bool read_exactly(void* into, size_t size, std::chrono::milliseconds timeout);

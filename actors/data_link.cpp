@@ -1,4 +1,4 @@
-// actors/data_link.cpp — envelopes over one connection per agent pair: a writer thread with a priority lane that keeps each channel in order, a reader thread that checks every header.
+// actors/data_link.cpp — envelopes over one connection per agent pair: a writer thread that sends what is queued in batches, with a priority lane that keeps each channel in order; a reader thread that checks every header.
 #include "actors/data_link.hpp"
 
 #include <algorithm>
@@ -72,28 +72,55 @@ void DataLink::fail(const std::string& why) {
 }
 
 void DataLink::write_loop() {
+  // Whatever is queued goes in one gather write (up to a batch): a credit or a small frame
+  // costs a system call and a wake-up of nng's threads, many of them one.
+  constexpr size_t batch_envelopes = 32, batch_bytes = 1u << 20;
+  std::vector<DataEnvelope> batch;
+  std::vector<uint8_t> staging;
+  std::vector<std::pair<const void*, size_t>> parts;
   for (;;) {
-    DataEnvelope e;
+    batch.clear();
     {
       std::unique_lock lock(mu_);
       ready_.wait(lock, [this] { return stopping_ || !urgent_.empty() || !queued_.empty(); });
       if (stopping_) return;
-      auto& lane = urgent_.empty() ? queued_ : urgent_;
-      e = std::move(lane.front());
-      lane.pop_front();
+      size_t bytes = 0;
+      while (batch.size() < batch_envelopes && bytes < batch_bytes && (!urgent_.empty() || !queued_.empty())) {
+        auto& lane = urgent_.empty() ? queued_ : urgent_;
+        bytes += header_bytes + lane.front().frame.size() * sizeof(uint64_t);
+        batch.push_back(std::move(lane.front()));
+        lane.pop_front();
+      }
     }
-    uint8_t header[header_bytes] = {0};
-    size_t payload = e.kind == DataEnvelope::Kind::frame ? e.frame.size() * sizeof(uint64_t) : 0;
-    put32(header, uint32_t(payload));
-    header[4] = uint8_t(e.kind);
-    header[5] = e.priority ? 1 : 0;
-    put32(header + 8, e.channel.edge);
-    put32(header + 12, e.channel.producer);
-    put32(header + 16, e.channel.consumer);
-    put32(header + 20, e.kind == DataEnvelope::Kind::frame ? e.backlog : e.credits);
-    put32(header + 24, e.route);
+    // Headers (and credits, which are only a header) are copied into one staging buffer; every
+    // frame goes from its own buffer: records are copied once, into the socket, and never here.
+    staging.clear();
+    std::vector<std::pair<size_t, const DataEnvelope*>> frames;  // staged bytes before each frame
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& e = batch[i];
+      uint8_t header[header_bytes] = {0};
+      size_t payload = e.kind == DataEnvelope::Kind::frame ? e.frame.size() * sizeof(uint64_t) : 0;
+      put32(header, uint32_t(payload));
+      header[4] = uint8_t(e.kind);
+      header[5] = e.priority ? 1 : 0;
+      put32(header + 8, e.channel.edge);
+      put32(header + 12, e.channel.producer);
+      put32(header + 16, e.channel.consumer);
+      put32(header + 20, e.kind == DataEnvelope::Kind::frame ? e.backlog : e.credits);
+      put32(header + 24, e.route);
+      staging.insert(staging.end(), header, header + header_bytes);
+      if (payload) frames.emplace_back(staging.size(), &e);
+    }
+    parts.clear();
+    size_t from = 0;
+    for (const auto& [at, e] : frames) {
+      if (at > from) parts.emplace_back(staging.data() + from, at - from);
+      parts.emplace_back(e->frame.data(), e->frame.size() * sizeof(uint64_t));
+      from = at;
+    }
+    if (staging.size() > from) parts.emplace_back(staging.data() + from, staging.size() - from);
     try {
-      connection_->send_parts(header, header_bytes, e.frame.data(), payload, send_timeout);
+      connection_->send_gather(parts, send_timeout);
     } catch (const NetworkError& err) {
       fail(std::string("the data link to ") + connection_->peer() + " broke: " + err.what());
       return;

@@ -209,9 +209,9 @@ class AgentHost final : public SubtaskHost {
 };
 
 /// A job running on the agents, as its main sees it.
-class ClusterJob final : public JobHandle {
+class ClusterJob final : public MasterJobHandle {
  public:
-  ClusterJob(Shared* shared, JobGraph g, Application& app) : shared_(shared), id_(new_job_id()), name_(g.name) {
+  ClusterJob(Shared* shared, JobGraph g, Application& app) : MasterJobHandle(g.name), shared_(shared) {
     int index = app.submitted++;
     if (g.config.checkpoint.dir.empty()) {
       std::filesystem::path base = shared->options.checkpoint_dir.empty() ? "checkpoints" : shared->options.checkpoint_dir;
@@ -258,13 +258,7 @@ class ClusterJob final : public JobHandle {
     shared_->io->wait_idle();
     return r;
   }
-  void cancel() override {
-    if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
-  }
-  const std::string& id() const override { return id_; }
-  const std::string& name() const override { return name_; }
   const std::string& checkpoint_dir() const { return checkpoint_dir_; }
-  bool done() const override { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
   std::vector<TaskProbe> probes() const override {
     std::lock_guard lock(shared_->mu);
     std::vector<TaskProbe> out;
@@ -272,28 +266,11 @@ class ClusterJob final : public JobHandle {
       for (const auto& [where, p] : it->second) out.push_back(p);
     return out;
   }
-  std::vector<CheckpointInfo> checkpoints() const override {
-    std::lock_guard<std::mutex> l(log_->mu);
-    return log_->infos;
-  }
-  int64_t trigger_checkpoint(bool savepoint) override {
-    return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false});
-  }
-  int64_t stop_with_savepoint(bool drain) override { return ask({ClientRequest::Kind::stop, drain}); }
 
  private:
-  int64_t ask(const ClientRequest& q) {
-    if (!master_) throw JobError("the job is not running");
-    return ask_job_master(*shared_->sys, master_, q);
-  }
-
   Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
-  std::string id_, name_;
   std::string checkpoint_dir_;
   uint64_t key_ = 0;  // the job's key among the master's
-  std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
-  std::shared_future<JobResult> result_;
-  caf::actor master_;
 };
 
 /// What a main submits to when it runs in the master: each job goes to the agents.

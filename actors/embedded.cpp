@@ -106,9 +106,9 @@ void refuse_what_cannot_fit(const JobGraph& g, const scheduler::ExecutionPlan& p
                    "parallelism of '" + g.name + "' (an all-to-all exchange has producers × consumers channels)");
 }
 
-class EmbeddedJob final : public JobHandle {
+class EmbeddedJob final : public MasterJobHandle {
  public:
-  explicit EmbeddedJob(JobGraph g) : id_(runtime::new_job_id()), name_(g.name) {
+  explicit EmbeddedJob(JobGraph g) : MasterJobHandle(g.name) {
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
@@ -154,36 +154,13 @@ class EmbeddedJob final : public JobHandle {
     if (io_) io_->wait_idle();
     return r;
   }
-  void cancel() override {
-    if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
-  }
-  const std::string& id() const override { return id_; }
-  const std::string& name() const override { return name_; }
-  bool done() const override { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
   std::vector<TaskProbe> probes() const override { return probes_->snapshot(); }
-  std::vector<CheckpointInfo> checkpoints() const override {
-    std::lock_guard<std::mutex> l(log_->mu);
-    return log_->infos;
-  }
-  int64_t trigger_checkpoint(bool savepoint) override {
-    return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false});
-  }
-  int64_t stop_with_savepoint(bool drain) override { return ask({ClientRequest::Kind::stop, drain}); }
 
  private:
-  int64_t ask(const ClientRequest& q) {
-    if (!master_) throw JobError("the job is not running");  // it never started: no actor system either
-    return ask_job_master(*sys_, master_, q);
-  }
-
-  std::string id_, name_;
   caf::actor_system_config cfg_;
   std::unique_ptr<ProbeRegistry> probes_;
   std::unique_ptr<IoExecutor> io_;
   std::unique_ptr<caf::actor_system> sys_;
-  std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
-  std::shared_future<JobResult> result_;
-  caf::actor master_;
 };
 
 class EmbeddedExecutor final : public Executor {

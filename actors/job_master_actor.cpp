@@ -257,11 +257,29 @@ caf::actor spawn_job_master(caf::actor_system& sys, JobMasterSetup setup, std::s
   return sys.spawn(job_master, std::move(setup), std::move(host));
 }
 
-int64_t ask_job_master(caf::actor_system& sys, const caf::actor& master, const ClientRequest& q) {
-  if (!master) throw JobError("the job is not running");
+bool MasterJobHandle::done() const { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+
+void MasterJobHandle::cancel() {
+  if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
+}
+
+std::vector<CheckpointInfo> MasterJobHandle::checkpoints() const {
+  std::lock_guard<std::mutex> l(log_->mu);
+  return log_->infos;
+}
+
+int64_t MasterJobHandle::trigger_checkpoint(bool savepoint) {
+  return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false});
+}
+
+int64_t MasterJobHandle::stop_with_savepoint(bool drain) { return ask({ClientRequest::Kind::stop, drain}); }
+
+int64_t MasterJobHandle::ask(const ClientRequest& q) {
+  if (!master_) throw JobError("the job is not running");
+  auto& sys = master_.home_system();
   caf::scoped_actor self(sys);
   ClientReply reply;
-  self->request(master, caf::infinite, client_atom::value, encode(q))
+  self->request(master_, caf::infinite, client_atom::value, encode(q))
       .receive([&](const ControlBuffer& b) { reply = decode_reply(b); },
                [&](const caf::error& e) { reply.error = "the job master did not answer: " + sys.render(e); });
   if (!reply.error.empty()) throw JobError(reply.error);

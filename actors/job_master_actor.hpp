@@ -64,12 +64,32 @@ struct JobMasterSetup {
 /// handed to `promise`.
 caf::actor spawn_job_master(caf::actor_system& sys, JobMasterSetup setup, std::shared_ptr<SubtaskHost> host);
 
-/// Asks a job master for a checkpoint, a savepoint or a stop, and waits for its id; throws
-/// JobError with the master's sentence when none completed.
-int64_t ask_job_master(caf::actor_system& sys, const caf::actor& master, const ClientRequest& q);
-
 /// A new job id: 16 hex digits.
 std::string new_job_id();
+
+/// What the handles of jobs run by a job master actor share (embedded and on a cluster): id and
+/// name, the result, the checkpoint log, and cancel and checkpoint requests sent to the master.
+class MasterJobHandle : public JobHandle {
+ public:
+  const std::string& id() const override { return id_; }
+  const std::string& name() const override { return name_; }
+  bool done() const override;
+  void cancel() override;
+  std::vector<CheckpointInfo> checkpoints() const override;
+  int64_t trigger_checkpoint(bool savepoint) override;
+  int64_t stop_with_savepoint(bool drain) override;
+
+ protected:
+  explicit MasterJobHandle(std::string name) : id_(new_job_id()), name_(std::move(name)) {}
+  /// Asks the master and waits for the checkpoint's id; throws JobError with the master's
+  /// sentence when none completed, or when the job never started (no master).
+  int64_t ask(const ClientRequest& q);
+
+  std::string id_, name_;
+  std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
+  std::shared_future<JobResult> result_;
+  caf::actor master_;  // none when the job could not start
+};
 
 /// Opens the checkpoint directory of `g` and reads the checkpoint to start from, before any
 /// actor runs. Throws UsageError or CheckpointError with one sentence.

@@ -214,19 +214,24 @@ TEST_CASE("print sink lines reach the client, and jobs, savepoint, stop and canc
     int status = exit_status(p);
     return std::pair{status, read(dir.file("command.out")) + read(dir.file("command.err"))};
   };
+  // The id of the counts job `sluice jobs` lists as running (at most one runs at a time here).
+  auto running_counts = [&](const std::string& what) {
+    std::string id;
+    await_that(
+        [&] {
+          auto [status, text] = command({"jobs"});
+          std::smatch m;
+          if (status != 0 || !std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
+          id = m[1];
+          return true;
+        },
+        what);
+    return id;
+  };
   fs::create_directories(dir.file("gates"));
   auto counts = cluster.run(COUNTS_JOB, {"-p", "2", "--checkpoint-interval", "100ms", "--", dir.file("out"),
                                          dir.file("gates"), "20000", "1"});
-  std::string id;
-  await_that(
-      [&] {
-        auto [status, text] = command({"jobs"});
-        std::smatch m;
-        if (status != 0 || !std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
-        id = m[1];
-        return true;
-      },
-      "the counts job running");
+  auto id = running_counts("the counts job running");
   CHECK_THAT(command({"jobs"}).second, Catch::Contains("  FINISHED  Word count"));
   auto [saved, savepoint] = command({"savepoint", id});
   REQUIRE(saved == 0);
@@ -248,15 +253,7 @@ TEST_CASE("print sink lines reach the client, and jobs, savepoint, stop and canc
   auto drained = cluster.run(COUNTS_JOB, {"-p", "2", "--checkpoint-interval", "100ms", "--checkpoint-dir",
                                           dir.file("drain-checkpoints"), "--", dir.file("out"), dir.file("gates"),
                                           "20000", "1"});
-  await_that(
-      [&] {
-        auto [status, text] = command({"jobs"});
-        std::smatch m;
-        if (!std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
-        id = m[1];
-        return true;
-      },
-      "the drained counts job running");
+  id = running_counts("the drained counts job running");
   // The sources have emitted every record before the gate (their probes say so) and wait there.
   await_that(
       [&] {
@@ -278,15 +275,7 @@ TEST_CASE("print sink lines reach the client, and jobs, savepoint, stop and canc
   // A cancelled job's client ends with the job's failure.
   fs::remove_all(dir.file("out"));
   auto doomed = cluster.run(COUNTS_JOB, {"-p", "2", "--", dir.file("out"), dir.file("gates"), "20000", "1"});
-  await_that(
-      [&] {
-        auto [status, text] = command({"jobs"});
-        std::smatch m;
-        if (!std::regex_search(text, m, std::regex("([0-9a-f]{16})  RUNNING  counts"))) return false;
-        id = m[1];
-        return true;
-      },
-      "the second counts job running");
+  id = running_counts("the second counts job running");
   CHECK(command({"cancel", id}).first == 0);
   CHECK(exit_status(*doomed) == 1);
   CHECK_THAT(command({"jobs"}).second, Catch::Contains(id + "  FAILED  counts"));

@@ -335,7 +335,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     auto subtasks = plan->subtask_count();
     std::vector<RemotePeer> remote(subtasks);
     for (size_t i = 0; i < subtasks && i < first.peers.size(); ++i)
-      if (first.peers[i] != options.name) {
+      if (!first.peers[i].empty() && first.peers[i] != options.name) {  // "": another region's
         auto it = peer_links.find(first.peers[i]);
         if (it == peer_links.end())
           throw JobError("agent " + options.name + " got a deployment naming agent " + first.peers[i] + " without its address");

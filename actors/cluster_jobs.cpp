@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 #include <optional>
+#include <set>
 
 #include "actors/io_executor.hpp"
 #include "actors/job_master_actor.hpp"
@@ -82,38 +83,42 @@ struct Application {
   int submitted = 0;
 };
 
-/// A job's subtasks on agents: placed when deployed (slots wait up to the slot timeout), one
-/// DeployOrder per agent, commands routed to the agent of each subtask.
+/// A job's subtasks on agents: each attempt (one pipelined region) is placed when deployed
+/// (slots wait up to the slot timeout) and gets a route of its own, one DeployOrder per agent;
+/// commands go to the agent and route of each subtask.
 class AgentHost final : public SubtaskHost {
  public:
   AgentHost(Shared* shared, uint64_t job, DeployOrder order,
             std::shared_ptr<const scheduler::ExecutionPlan> plan, std::string name)
       : shared_(shared), job_(job), order_(std::move(order)), plan_(std::move(plan)), name_(std::move(name)) {}
 
-  void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt,
-              std::shared_ptr<const RestoreState>) override {
-    pending_ = attempt;
-    deadline_ = Clock::now() + shared_->options.slot_timeout;
-    try_deploy(self, master);
+  void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt) override {
+    pending_[attempt] = Clock::now() + shared_->options.slot_timeout;
+    try_deploy(self, master, attempt);
   }
   void on_retry(caf::event_based_actor* self, JobMaster& master, int32_t attempt) override {
-    if (pending_ == attempt) try_deploy(self, master);
+    if (pending_.count(attempt)) try_deploy(self, master, attempt);
   }
   void command(caf::event_based_actor* self, const TaskCommand& c) override {
-    if (pending_) {
-      // Nothing is deployed yet: a cancel ends the waiting attempt, anything else waits with it.
-      if (c.kind == TaskCommand::Kind::cancel) abandon(self, *pending_, subtasks_, "");
-      return;
-    }
-    if (!route_) return;
-    auto body = encode(c);
+    // An attempt still waiting for slots: a cancel ends it, anything else waits with it.
+    bool cancel = c.kind == TaskCommand::Kind::cancel;
     if (c.index >= 0) {
-      shared_->directory.send(agent_of_[size_t(c.index)],
-                              ClusterMessage::routed(ClusterMessage::Kind::command, route_, c.index, body));
+      const auto& at = at_[size_t(c.index)];
+      if (pending_.count(at.attempt)) {
+        if (cancel) abandon(self, at.attempt, "");
+      } else if (at.route) {
+        shared_->directory.send(at.agent,
+                                ClusterMessage::routed(ClusterMessage::Kind::command, at.route, c.index, encode(c)));
+      }
       return;
     }
-    for (const auto& agent : distinct(agent_of_))
-      shared_->directory.send(agent, ClusterMessage::routed(ClusterMessage::Kind::command, route_, -1, body));
+    if (cancel)
+      for (const auto& [attempt, until] : decltype(pending_)(pending_)) abandon(self, attempt, "");
+    auto body = encode(c);
+    std::set<std::pair<std::string, uint32_t>> sent;  // one command per agent and route
+    for (const auto& at : at_)
+      if (at.route && !pending_.count(at.attempt) && sent.emplace(at.agent, at.route).second)
+        shared_->directory.send(at.agent, ClusterMessage::routed(ClusterMessage::Kind::command, at.route, -1, body));
   }
   bool subtask_of(const caf::actor_addr&, int32_t&, int&) override { return false; }
   void on_end() override {
@@ -126,16 +131,17 @@ class AgentHost final : public SubtaskHost {
   }
 
  private:
-  static std::vector<std::string> distinct(const std::vector<std::string>& agents) {
-    std::vector<std::string> out;
-    for (const auto& a : agents)
-      if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
-    return out;
-  }
+  /// Where one subtask's newest attempt runs (route 0: not deployed yet).
+  struct At {
+    int32_t attempt = -1;
+    std::string agent;
+    uint32_t route = 0;
+  };
 
-  void try_deploy(caf::event_based_actor* self, JobMaster& master) {
-    int32_t attempt = *pending_;
-    subtasks_ = master.subtasks();
+  void try_deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt) {
+    const auto& indexes = master.subtasks_of(attempt);
+    if (at_.empty()) at_.resize(master.subtasks());
+    for (int i : indexes) at_[size_t(i)] = {attempt, {}, 0};
     std::vector<scheduler::AgentSlots> free;
     std::map<std::string, std::string> address;
     auto agents = shared_->directory.agents();
@@ -144,30 +150,31 @@ class AgentHost final : public SubtaskHost {
       free.push_back({a.name, a.slots - shared_->routes.used(a.name)});
       address[a.name] = a.data_address;
     }
-    auto placed = scheduler::place(*plan_, free, name_);
+    auto tasks = master.regions() == 1 ? std::vector<int>{} : master.tasks_of(attempt);
+    auto placed = scheduler::place(*plan_, free, name_, tasks);
     if (auto* why = std::get_if<std::string>(&placed)) {
-      if (Clock::now() < deadline_) {
+      if (Clock::now() < pending_[attempt]) {
         self->delayed_send(self, std::chrono::milliseconds(100), host_atom::value, attempt);
         return;
       }
-      pending_.reset();
       auto waited = std::chrono::duration_cast<std::chrono::seconds>(shared_->options.slot_timeout).count();
-      abandon(self, attempt, subtasks_, *why + " (waited " + std::to_string(waited) + " s)");
+      abandon(self, attempt, *why + " (waited " + std::to_string(waited) + " s)");
       return;
     }
     auto& p = std::get<scheduler::Placement>(placed);
-    pending_.reset();
-    master.set_placement(p);
-    agent_of_ = p.agents();
-    route_ = shared_->routes.add(job_, attempt, agent_of_, p.taken);
+    pending_.erase(attempt);
+    master.set_placement(attempt, p);
+    auto agent_of = p.agents();
+    auto route = shared_->routes.add(job_, attempt, agent_of, p.taken);
     std::map<std::string, DeployOrder> orders;
-    for (size_t i = 0; i < agent_of_.size(); ++i) {
-      auto [it, fresh] = orders.try_emplace(agent_of_[i], order_);
+    for (int i : indexes) {
+      at_[size_t(i)] = {attempt, agent_of[size_t(i)], route};
+      auto [it, fresh] = orders.try_emplace(agent_of[size_t(i)], order_);
       if (fresh) {
-        it->second.route = route_;
+        it->second.route = route;
         for (const auto& [agent, n] : p.taken) it->second.agents.emplace_back(agent, address[agent]);
       }
-      it->second.tasks.push_back(encode(master.deployment(int(i))));
+      it->second.tasks.push_back(encode(master.deployment(i)));
     }
     std::string where;
     for (const auto& [agent, order] : orders)
@@ -180,9 +187,9 @@ class AgentHost final : public SubtaskHost {
   }
 
   /// Ends attempt `attempt` before anything was deployed: the failure (unless `error` is
-  /// empty), then every subtask gone and quiet, as the job master counts them.
-  void abandon(caf::event_based_actor* self, int32_t attempt, size_t subtasks, const std::string& error) {
-    pending_.reset();
+  /// empty), then every subtask of it gone and quiet, as the job master counts them.
+  void abandon(caf::event_based_actor* self, int32_t attempt, const std::string& error) {
+    pending_.erase(attempt);
     if (!error.empty()) {
       TaskReport r;
       r.kind = TaskReport::Kind::failed;
@@ -190,7 +197,8 @@ class AgentHost final : public SubtaskHost {
       r.error = error;
       self->send(self, report_atom::value, encode(r));
     }
-    for (size_t i = 0; i < subtasks; ++i) {
+    for (size_t i = 0; i < at_.size(); ++i) {
+      if (at_[i].attempt != attempt) continue;
       self->send(self, gone_atom::value, attempt, int32_t(i), error);
       self->send(self, quiet_atom::value, attempt);
     }
@@ -201,11 +209,8 @@ class AgentHost final : public SubtaskHost {
   DeployOrder order_;  // what every agent's order has in common
   std::shared_ptr<const scheduler::ExecutionPlan> plan_;
   std::string name_;
-  std::optional<int32_t> pending_;  // an attempt waiting for slots
-  Clock::time_point deadline_;
-  size_t subtasks_ = 0;
-  uint32_t route_ = 0;  // the current attempt's, once deployed
-  std::vector<std::string> agent_of_;
+  std::map<int32_t, Clock::time_point> pending_;  // attempts waiting for slots, until when
+  std::vector<At> at_;                            // by flat index
 };
 
 /// A job running on the agents, as its main sees it.

@@ -36,28 +36,31 @@ class LocalHost final : public SubtaskHost {
             ProbeRegistry* probes, std::shared_ptr<checkpoint::CheckpointWriter> writer)
       : graph_(std::move(graph)), plan_(std::move(plan)), io_(io), probes_(probes), writer_(std::move(writer)) {}
 
-  void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt,
-              std::shared_ptr<const RestoreState> restore) override {
-    flat_.clear();
-    for (size_t index = 0; index < master.subtasks(); ++index) {
-      TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, index, attempt, {}, {}};
+  void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt) override {
+    flat_.resize(master.subtasks());
+    auto restore = master.restore_of(attempt);
+    std::vector<caf::actor> fresh;
+    for (int index : master.subtasks_of(attempt)) {
+      TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, size_t(index), attempt, {}, {}};
       TaskSpec spec{graph_, plan_, 0, 0, writer_, restore, {}};
-      auto a = spawn_task(self->system(), std::move(spec), encode(master.deployment(int(index))), env);
+      auto a = spawn_task(self->system(), std::move(spec), encode(master.deployment(index)), env);
       self->monitor(a);
-      subtask_of_[a.address()] = {attempt, int(index)};
-      flat_.push_back(a);
+      subtask_of_[a.address()] = {attempt, index};
+      flat_[size_t(index)] = a;
+      fresh.push_back(a);
     }
-    // One message each, shared by every subtask.
+    // One message each, shared by every subtask. The region's subtasks only address each other.
     auto wire = caf::make_message(wire_atom::value, flat_);
     auto start = caf::make_message(command_atom::value, encode(TaskCommand{TaskCommand::Kind::start}));
-    for (auto& a : flat_) self->send(a, wire);
-    for (auto& a : flat_) self->send(a, start);
+    for (auto& a : fresh) self->send(a, wire);
+    for (auto& a : fresh) self->send(a, start);
   }
   void command(caf::event_based_actor* self, const TaskCommand& c) override {
     auto m = caf::make_message(command_atom::value, encode(c));
     if (c.index >= 0) self->send(flat_[size_t(c.index)], m);
     else
-      for (auto& actor : flat_) self->send(actor, m);
+      for (auto& actor : flat_)
+        if (actor) self->send(actor, m);
   }
   bool subtask_of(const caf::actor_addr& who, int32_t& attempt, int& index) override {
     auto it = subtask_of_.find(who);
@@ -73,7 +76,7 @@ class LocalHost final : public SubtaskHost {
   IoExecutor* io_;
   ProbeRegistry* probes_;
   std::shared_ptr<checkpoint::CheckpointWriter> writer_;  // null: the job does not checkpoint
-  std::vector<caf::actor> flat_;                         // the current attempt's subtasks, by flat index
+  std::vector<caf::actor> flat_;  // every subtask's actor of its region's newest attempt, by flat index
   std::map<caf::actor_addr, std::pair<int32_t, int>> subtask_of_;  // (attempt, flat index) of every live actor
 };
 

@@ -27,12 +27,26 @@ MasterActions& MasterActions::operator+=(MasterActions&& o) {
   append(discard, std::move(o.discard));
   if (o.commit) commit = std::move(o.commit);
   append(replies, std::move(o.replies));
-  if (o.deploy) deploy = o.deploy, restore = std::move(o.restore);
-  if (o.restart_after_ms) restart_after_ms = o.restart_after_ms;
-  if (o.find_restart_point) find_restart_point = o.find_restart_point;
+  append(deploy, std::move(o.deploy));
+  append(restart_after_ms, std::move(o.restart_after_ms));
+  append(find_restart_point, std::move(o.find_restart_point));
   append(changed, std::move(o.changed));
   if (o.result) result = std::move(o.result);
   return *this;
+}
+
+/// The subtasks as the coordinator sees them: flat indexes and which indexes feed each.
+static std::vector<checkpoint::SubtaskNode> subtask_nodes(const scheduler::ExecutionPlan& plan,
+                                                    const std::vector<size_t>& base) {
+  std::vector<checkpoint::SubtaskNode> nodes;
+  for (const auto& t : plan.tasks)
+    for (int s = 0; s < t.parallelism; ++s) nodes.push_back({int(base[size_t(t.id)]) + s, {}});
+  for (const auto& x : plan.exchanges)
+    for (int c = 0; c < x.consumers; ++c)
+      for (int ch = 0; ch < x.channels_per_consumer(); ++ch)
+        nodes[base[size_t(x.target_task)] + size_t(c)].inputs.push_back(int(base[size_t(x.source_task)]) +
+                                                                       x.producer_of(c, ch));
+  return nodes;
 }
 
 JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<const scheduler::ExecutionPlan> plan,
@@ -49,10 +63,54 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<cons
     if (restore_) next_id_ = std::max<int64_t>(next_id_, int64_t(restore_->checkpoint_id) + 1);
     last_completed_ = restore_ ? int64_t(restore_->checkpoint_id) : 0;
     restarts_ = std::make_unique<scheduler::RestartStrategyState>(graph_->config.checkpoint.restart);
+    const auto& c = graph_->config.checkpoint;
+    checkpoint::CoordinatorConfig cc;
+    cc.interval_ms = c.interval.count();
+    cc.timeout_ms = c.timeout.count();
+    cc.min_pause_ms = c.min_pause.count();
+    cc.tolerable_failures = c.tolerable_failures;
+    cc.first_id = next_id_;
+    coordinator_ = std::make_unique<checkpoint::CheckpointCoordinator>(cc, subtask_nodes(*plan_, base_));
   }
+  region_subtasks_.resize(size_t(plan_->regions()));
+  for (const auto& t : plan_->tasks)
+    for (int sub = 0; sub < t.parallelism; ++sub) {
+      int r = plan_->region_of_task[size_t(t.id)];
+      region_of_.push_back(r);
+      region_subtasks_[size_t(r)].push_back(index_of(t.id, sub));
+    }
+  region_attempt_.assign(region_subtasks_.size(), -1);
+  region_restore_.assign(region_subtasks_.size(), restore_);
 }
 
-MasterActions JobMaster::start(int64_t) { return deploy(restore_); }
+MasterActions JobMaster::start(int64_t) {
+  MasterActions out;
+  for (size_t r = 0; r < regions(); ++r) {
+    region_attempt_[r] = next_attempt_;
+    attempt_region_[next_attempt_++] = int(r);
+    out += deploy(int(r));
+  }
+  return out;
+}
+
+size_t JobMaster::running() const {
+  size_t n = 0;
+  for (const auto& [attempt, live] : live_)
+    if (current(attempt)) n += live.size();
+  return n;
+}
+
+bool JobMaster::earlier_io(int32_t attempt) const {
+  int region = attempt_region_.at(attempt);
+  for (const auto& [a, n] : io_pending_)
+    if (a < attempt && attempt_region_.at(a) == region) return true;
+  return false;
+}
+
+void JobMaster::set_placement(int32_t attempt, const scheduler::Placement& placement) {
+  peers_.resize(subtasks());
+  for (int i : subtasks_of(attempt)) peers_[size_t(i)] = placement.subtasks[size_t(i)].agent;
+}
 
 TaskDeployment JobMaster::deployment(int index) const {
   size_t task = 0;
@@ -61,17 +119,22 @@ TaskDeployment JobMaster::deployment(int index) const {
   TaskDeployment d;
   d.job_id = job_id_;
   d.job_name = graph_->name;
-  d.attempt = attempt_;
+  int region = region_of_[size_t(index)];
+  d.attempt = region_attempt_[size_t(region)];
   d.task = t.id;
   d.subtask = index - int(base_[task]);
   d.parallelism = t.parallelism;
   d.max_parallelism = graph_->config.max_parallelism;
   d.key_groups = key_group_range(d.subtask, d.max_parallelism, d.parallelism);
-  if (placement_) d.peers = placement_->agents();
-  if (restore_) {
-    d.restore.kind = restore_->checkpoint_id == 0 ? RestoreHandle::Kind::from_scratch : RestoreHandle::Kind::checkpoint;
-    d.restore.checkpoint_id = restore_->checkpoint_id;
-    d.restore.path = restore_->path;
+  if (!peers_.empty()) {
+    d.peers = peers_;
+    for (size_t i = 0; i < d.peers.size(); ++i)
+      if (region_of_[i] != region) d.peers[i].clear();
+  }
+  if (const auto& restore = region_restore_[size_t(region)]) {
+    d.restore.kind = restore->checkpoint_id == 0 ? RestoreHandle::Kind::from_scratch : RestoreHandle::Kind::checkpoint;
+    d.restore.checkpoint_id = restore->checkpoint_id;
+    d.restore.path = restore->path;
   }
   return d;
 }
@@ -84,44 +147,23 @@ const CheckpointInfo* JobMaster::checkpoint(int64_t id) const {
 
 CheckpointInfo* JobMaster::info(int64_t id) { return const_cast<CheckpointInfo*>(checkpoint(id)); }
 
-/// The subtasks as the coordinator sees them: flat indexes and which indexes feed each.
-static std::vector<checkpoint::SubtaskNode> subtask_nodes(const scheduler::ExecutionPlan& plan,
-                                                    const std::vector<size_t>& base) {
-  std::vector<checkpoint::SubtaskNode> nodes;
-  for (const auto& t : plan.tasks)
-    for (int s = 0; s < t.parallelism; ++s) nodes.push_back({int(base[size_t(t.id)]) + s, {}});
-  for (const auto& x : plan.exchanges)
-    for (int c = 0; c < x.consumers; ++c)
-      for (int ch = 0; ch < x.channels_per_consumer(); ++ch)
-        nodes[base[size_t(x.target_task)] + size_t(c)].inputs.push_back(int(base[size_t(x.source_task)]) +
-                                                                       x.producer_of(c, ch));
-  return nodes;
-}
-
-MasterActions JobMaster::deploy(std::shared_ptr<const RestoreState> restore) {
+MasterActions JobMaster::deploy(int region) {
   MasterActions out;
-  auto n = subtasks();
-  auto& live = live_[attempt_];
-  for (size_t i = 0; i < n; ++i) live.insert(int(i));
-  io_pending_[attempt_] += n;
-  remaining_ = n;
-  if (checkpointing_) {
-    const auto& c = graph_->config.checkpoint;
-    checkpoint::CoordinatorConfig cc;
-    cc.interval_ms = c.interval.count();
-    cc.timeout_ms = c.timeout.count();
-    cc.min_pause_ms = c.min_pause.count();
-    cc.tolerable_failures = c.tolerable_failures;
-    cc.first_id = next_id_;
-    coordinator_ = std::make_unique<checkpoint::CheckpointCoordinator>(cc, subtask_nodes(*plan_, base_));
-  }
-  log::runtime()->info("job '{}' deployed{}: {} tasks, {} subtasks", graph_->name,
+  auto attempt = region_attempt_[size_t(region)];
+  const auto& indexes = region_subtasks_[size_t(region)];
+  live_[attempt].insert(indexes.begin(), indexes.end());
+  io_pending_[attempt] += indexes.size();
+  unfinished_.insert(indexes.begin(), indexes.end());
+  const auto& restore = region_restore_[size_t(region)];
+  auto tasks = plan_->tasks_of_region(region).size();
+  log::runtime()->info("job '{}'{} deployed{}: {} tasks, {} subtasks", graph_->name,
+                       regions() == 1 ? std::string()
+                                      : " region " + std::to_string(region + 1) + "/" + std::to_string(regions()),
                        !restore                     ? std::string()
                        : restore->checkpoint_id == 0 ? std::string(" from scratch (no usable checkpoint)")
                                                      : " from checkpoint " + std::to_string(restore->checkpoint_id),
-                       plan_->tasks.size(), n);
-  out.deploy = attempt_;
-  out.restore = std::move(restore);
+                       tasks, indexes.size());
+  out.deploy.push_back(attempt);
   return out;
 }
 
@@ -174,13 +216,13 @@ MasterActions JobMaster::finish_when_quiet() {
 }
 
 MasterActions JobMaster::trigger_now(int64_t now_ms) {
-  if (!coordinator_ || coordinator_->pending()) return {};
+  if (!coordinator_ || coordinator_->pending() || !restarting_.empty()) return {};
   return handle(coordinator_->trigger_now(now_ms), now_ms);
 }
 
 MasterActions JobMaster::after_checkpoint(int64_t now_ms) {
-  if (ended_ || !coordinator_ || coordinator_->pending()) return {};
-  if (!requests_.empty() || (coordinator_->final_now(now_ms) && remaining_ > 0)) return trigger_now(now_ms);
+  if (ended_ || !coordinator_ || coordinator_->pending() || !restarting_.empty()) return {};
+  if (!requests_.empty() || (coordinator_->final_now(now_ms) && !unfinished_.empty())) return trigger_now(now_ms);
   return {};
 }
 
@@ -286,10 +328,10 @@ MasterActions JobMaster::handle(checkpoint::CoordinatorActions a, int64_t now_ms
   return out;
 }
 
-/// An attempt failed: restart from the last complete checkpoint when the strategy allows. A
-/// `permanent` failure (the restored state does not fit the job) is not retried: every retry
-/// would fail the same way.
-MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t now_ms) {
+/// Regions failed: each restarts, as a new attempt, from the last complete checkpoint when the
+/// strategy allows (one restart for all of them). A `permanent` failure (the restored state
+/// does not fit the job) is not retried: every retry would fail the same way.
+MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t now_ms, std::vector<int> regions) {
   MasterActions out;
   if (ended_) return out;
   if (permanent) return end(false, error + " (the checkpoint's state does not fit the job, so it is not restarted)", now_ms);
@@ -301,21 +343,45 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
                             ? " (no restart left after " + std::to_string(restarts_->restarts()) + ")"
                             : ""),
                now_ms);
-  log::runtime()->warn("{}; restarting in {} ms (restart {})", error, delay->count(), restarts_->restarts());
+  bool whole = regions.empty() || regions.size() == this->regions();
+  if (whole) {
+    regions.clear();
+    for (size_t r = 0; r < this->regions(); ++r) regions.push_back(int(r));
+    log::runtime()->warn("{}; restarting in {} ms (restart {})", error, delay->count(), restarts_->restarts());
+  } else {
+    size_t n = 0;
+    for (int r : regions) n += region_subtasks_[size_t(r)].size();
+    log::runtime()->warn("{}; restarting its pipelined region ({} of {} subtasks) in {} ms (restart {})", error, n,
+                         subtasks(), delay->count(), restarts_->restarts());
+  }
+  std::vector<int> indexes;
+  for (int r : regions) {
+    const auto& mine = region_subtasks_[size_t(r)];
+    indexes.insert(indexes.end(), mine.begin(), mine.end());
+    restarting_.insert(r);  // before the coordinator's actions: nothing triggers meanwhile
+  }
   if (coordinator_) {
-    auto a = coordinator_->on_job_failure("the job is restarting");
-    coordinator_.reset();  // the next attempt gets a new one; nothing is triggered meanwhile
+    auto a = coordinator_->on_job_failure(whole ? "the job is restarting" : "a pipelined region is restarting");
+    coordinator_->restart(indexes);
     out += handle(std::move(a), now_ms);
   }
-  out.commands.push_back(to_all(TaskCommand::Kind::cancel));
-  ++attempt_;
+  if (whole) {
+    out.commands.push_back(to_all(TaskCommand::Kind::cancel));
+  } else {
+    for (int i : indexes) out.commands.push_back({TaskCommand::Kind::cancel, i, 0, false});
+  }
+  for (int r : regions) {
+    region_attempt_[size_t(r)] = next_attempt_;
+    attempt_region_[next_attempt_] = r;
+    out.restart_after_ms.emplace_back(next_attempt_++, int64_t(delay->count()));
+  }
+  unfinished_.insert(indexes.begin(), indexes.end());
   acks_.clear();
-  out.restart_after_ms = std::make_pair(attempt_, int64_t(delay->count()));
   return out;
 }
 
 MasterActions JobMaster::on_time(int64_t now_ms) {
-  if (ended_ || !coordinator_) return {};
+  if (ended_ || !coordinator_ || !restarting_.empty()) return {};
   return handle(coordinator_->on_time(now_ms), now_ms);
 }
 
@@ -339,20 +405,21 @@ MasterActions JobMaster::on_report(const TaskReport& r, int64_t now_ms) {
 
 MasterActions JobMaster::on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms) {
   MasterActions out;
-  if (attempt != attempt_ || ended_) return out;
+  if (!current(attempt) || ended_) return out;
   if (coordinator_) out += handle(coordinator_->on_task_finished(index_of(task, subtask), now_ms), now_ms);
-  if (attempt == attempt_ && !ended_ && --remaining_ == 0) out += end(true, {}, now_ms);
+  if (current(attempt) && !ended_ && unfinished_.erase(index_of(task, subtask)) && unfinished_.empty())
+    out += end(true, {}, now_ms);
   return out;
 }
 
 MasterActions JobMaster::on_task_failed(int32_t attempt, const std::string& error, bool permanent, int64_t now_ms) {
-  if (attempt != attempt_) return {};
-  return fail(error, permanent, now_ms);
+  if (!current(attempt)) return {};
+  return fail(error, permanent, now_ms, {attempt_region_.at(attempt)});
 }
 
 MasterActions JobMaster::on_ack(int32_t attempt, const CheckpointAck& ack, int64_t now_ms) {
   auto id = ack.checkpoint_id;
-  if (attempt != attempt_ || ended_ || !coordinator_ || coordinator_->pending() != id) return {};
+  if (!current(attempt) || ended_ || !coordinator_ || coordinator_->pending() != id) return {};
   MasterActions out;
   if (auto* i = info(id)) {
     i->bytes += ack.bytes;
@@ -369,12 +436,12 @@ MasterActions JobMaster::on_ack(int32_t attempt, const CheckpointAck& ack, int64
 
 MasterActions JobMaster::on_decline(int32_t attempt, int task, int subtask, int64_t id, const std::string& why,
                                     int64_t now_ms) {
-  if (attempt != attempt_ || ended_ || !coordinator_) return {};
+  if (!current(attempt) || ended_ || !coordinator_) return {};
   return handle(coordinator_->on_decline(id, index_of(task, subtask), why, now_ms), now_ms);
 }
 
 MasterActions JobMaster::on_input_ended(int32_t attempt, int task, int subtask, int64_t after, int64_t now_ms) {
-  if (attempt != attempt_ || ended_ || !coordinator_) return {};
+  if (!current(attempt) || ended_ || !coordinator_) return {};
   return handle(coordinator_->on_input_ended(index_of(task, subtask), after, now_ms), now_ms);
 }
 
@@ -385,44 +452,50 @@ MasterActions JobMaster::on_subtask_down(int32_t attempt, int index, const std::
     if (it->second.empty()) live_.erase(it);
   }
   if (ended_) return finish_when_quiet();
-  if (attempt != attempt_) return {};
-  if (stopping_) return live(attempt_) == 0 ? end(true, {}, now_ms) : MasterActions{};
-  if (!error.empty()) return fail("job '" + graph_->name + "' failed: a task actor stopped: " + error, false, now_ms);
+  if (!current(attempt)) return {};
+  if (stopping_) return running() == 0 ? end(true, {}, now_ms) : MasterActions{};
+  if (!error.empty())
+    return fail("job '" + graph_->name + "' failed: a task actor stopped: " + error, false, now_ms,
+                {attempt_region_.at(attempt)});
   return {};
 }
 
 MasterActions JobMaster::on_io_done(int32_t attempt) {
   auto it = io_pending_.find(attempt);
   if (it != io_pending_.end() && --it->second == 0) io_pending_.erase(it);
-  if (restart_waits_ && (io_pending_.empty() || io_pending_.begin()->first >= attempt_)) {
-    restart_waits_ = false;
-    return on_restart_due(attempt_);
-  }
-  return {};
+  MasterActions out;
+  for (auto w : std::set<int32_t>(waiting_))
+    if (!current(w) || !earlier_io(w)) {
+      waiting_.erase(w);
+      out += on_restart_due(w);
+    }
+  return out;
 }
 
 MasterActions JobMaster::on_restart_due(int32_t attempt) {
   MasterActions out;
-  if (attempt != attempt_ || ended_) return out;
-  // No commit of an earlier attempt may land after this attempt rolled its sinks back.
-  if (!io_pending_.empty() && io_pending_.begin()->first < attempt_) {
-    restart_waits_ = true;
+  if (!current(attempt) || ended_) return out;
+  // No commit of an earlier attempt of the region may land after this one rolled its sinks back.
+  if (earlier_io(attempt)) {
+    waiting_.insert(attempt);
     return out;
   }
-  out.find_restart_point = attempt_;
+  out.find_restart_point.push_back(attempt);
   return out;
 }
 
 MasterActions JobMaster::on_restart_point(int32_t attempt, std::shared_ptr<const RestoreState> restore,
                                           const std::string& error, int64_t now_ms) {
-  if (attempt != attempt_ || ended_) return {};
+  if (!current(attempt) || ended_) return {};
   if (!error.empty()) return end(false, "job '" + graph_->name + "' cannot restart: " + error, now_ms);
-  restore_ = restore;
+  int region = attempt_region_.at(attempt);
   if (restore) last_completed_ = int64_t(restore->checkpoint_id);
-  return deploy(std::move(restore));
+  region_restore_[size_t(region)] = std::move(restore);
+  restarting_.erase(region);
+  return deploy(region);
 }
 
-MasterActions JobMaster::on_committed(int32_t attempt, int64_t id, const std::string& error, int64_t now_ms) {
+MasterActions JobMaster::on_committed(int64_t id, const std::string& error, int64_t now_ms) {
   MasterActions out;
   if (ended_) return out;
   auto* i = info(id);
@@ -457,10 +530,12 @@ MasterActions JobMaster::on_committed(int32_t attempt, int64_t id, const std::st
     out.commands.push_back(to_all(TaskCommand::Kind::complete, id));
     out.commands.push_back(to_all(TaskCommand::Kind::cancel));
     stopping_ = true;
-    if (live(attempt_) == 0) out += end(true, {}, now_ms);
+    if (running() == 0) out += end(true, {}, now_ms);
     return out;
   }
-  if (attempt == attempt_) out.commands.push_back(to_all(TaskCommand::Kind::complete, id));
+  // A region that is restarting was cancelled before this: its next attempt restores this
+  // checkpoint (or a later one) and commits what it pre-committed then.
+  out.commands.push_back(to_all(TaskCommand::Kind::complete, id));
   out += after_checkpoint(now_ms);
   return out;
 }
@@ -470,7 +545,7 @@ bool JobMaster::refuse_without_checkpoints(RequestId r, MasterActions& out) cons
   if (ended_) why = "job '" + graph_->name + "' ended";
   else if (!checkpointing_) why = "job '" + graph_->name + "' does not checkpoint (set a checkpoint interval)";
   else if (stopping_) why = "job '" + graph_->name + "' is stopping";
-  else if (!coordinator_) why = "job '" + graph_->name + "' is restarting; ask again once it runs";
+  else if (!restarting_.empty()) why = "job '" + graph_->name + "' is restarting; ask again once it runs";
   if (why.empty()) return false;
   out.replies.push_back({r, 0, why});
   return true;

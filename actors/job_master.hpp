@@ -33,24 +33,28 @@ struct Reply {
   std::string error;
 };
 
-/// What the shell carries out after an event, in this order: commands to the current attempt's
-/// subtasks, the discards and the commit (on the I/O strand, in order), replies, then a
-/// deployment or the timers.
+/// What the shell carries out after an event, in this order: commands to the current attempts'
+/// subtasks, the discards and the commit (on the I/O strand, in order), replies, then the
+/// deployments or the timers.
+///
+/// An attempt is one deployment of one pipelined region (JobMaster::subtasks_of). A job with
+/// several regions starts with one attempt per region, and a failure restarts only the region
+/// it hit, as a new attempt; a failure of the whole job (too many failed checkpoints) restarts
+/// every region.
 struct MasterActions {
   std::vector<TaskCommand> commands;
   /// Checkpoints whose files go (declined, expired, failed over).
   std::vector<int64_t> discard;
-  /// Write this checkpoint's `_metadata`; answer with on_committed(attempt, id, error).
+  /// Write this checkpoint's `_metadata`; answer with on_committed(id, error).
   std::shared_ptr<const checkpoint::CheckpointMetadata> commit;
   std::vector<Reply> replies;
-  /// Spawn every subtask of attempt `deploy` from `restore` (null: a fresh start).
-  std::optional<int32_t> deploy;
-  std::shared_ptr<const RestoreState> restore;
-  /// Call on_restart_due(attempt) after this delay.
-  std::optional<std::pair<int32_t, int64_t>> restart_after_ms;
-  /// Find what attempt `find_restart_point` resumes from (I/O, after every commit posted so far),
-  /// then call on_restart_point.
-  std::optional<int32_t> find_restart_point;
+  /// Spawn the subtasks of these attempts, each from JobMaster::restore_of (null: a fresh start).
+  std::vector<int32_t> deploy;
+  /// Call on_restart_due(attempt) after this delay, for each.
+  std::vector<std::pair<int32_t, int64_t>> restart_after_ms;
+  /// Find what these attempts resume from (I/O, after every commit posted so far), then call
+  /// on_restart_point for each.
+  std::vector<int32_t> find_restart_point;
   /// Checkpoints whose entry in checkpoints() changed (or is new): republish them to clients.
   std::vector<int64_t> changed;
   /// The job is over and no subtask of any attempt is left: hand this result to the client.
@@ -69,7 +73,7 @@ class JobMaster {
             bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore,
             std::string job_id = {});
 
-  /// Deploys the first attempt.
+  /// Deploys the first attempt of every region.
   MasterActions start(int64_t now_ms);
   MasterActions on_time(int64_t now_ms);
 
@@ -77,7 +81,7 @@ class JobMaster {
   /// a task or subtask the job does not have is dropped with an error in the log.
   MasterActions on_report(const TaskReport& r, int64_t now_ms);
 
-  // From the current attempt's subtasks (reports of other attempts are ignored).
+  // From the current attempts' subtasks (reports of other attempts are ignored).
   MasterActions on_task_finished(int32_t attempt, int task, int subtask, int64_t now_ms);
   /// `permanent`: a restart cannot help (the restore itself failed).
   MasterActions on_task_failed(int32_t attempt, const std::string& error, bool permanent, int64_t now_ms);
@@ -92,7 +96,7 @@ class JobMaster {
   MasterActions on_io_done(int32_t attempt);
 
   // From the I/O side and the timers.
-  MasterActions on_committed(int32_t attempt, int64_t id, const std::string& error, int64_t now_ms);
+  MasterActions on_committed(int64_t id, const std::string& error, int64_t now_ms);
   MasterActions on_restart_due(int32_t attempt);
   MasterActions on_restart_point(int32_t attempt, std::shared_ptr<const RestoreState> restore,
                                  const std::string& error, int64_t now_ms);
@@ -102,21 +106,39 @@ class JobMaster {
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
 
-  /// Where the subtasks run (scheduler::place); without one, every subtask runs in this
-  /// process and deployments carry no peers.
-  void set_placement(scheduler::Placement placement) { placement_ = std::move(placement); }
-  /// What subtask `index` of the current attempt is deployed with; `peers` names the agent of
-  /// every subtask when a placement was set.
+  /// Where the subtasks of attempt `attempt` run (scheduler::place over its region's tasks);
+  /// without one, every subtask runs in this process and deployments carry no peers.
+  void set_placement(int32_t attempt, const scheduler::Placement& placement);
+  /// What subtask `index` of its region's current attempt is deployed with; once a placement
+  /// was set, `peers` names the agent of every subtask of that region ("" for the others).
   TaskDeployment deployment(int index) const;
+  /// The flat indexes attempt `attempt` deploys: its region's subtasks.
+  const std::vector<int>& subtasks_of(int32_t attempt) const {
+    return region_subtasks_[size_t(attempt_region_.at(attempt))];
+  }
+  /// The tasks attempt `attempt` deploys.
+  std::vector<int> tasks_of(int32_t attempt) const { return plan_->tasks_of_region(attempt_region_.at(attempt)); }
+  /// What attempt `attempt` restores (null: a fresh start).
+  std::shared_ptr<const RestoreState> restore_of(int32_t attempt) const {
+    return region_restore_[size_t(attempt_region_.at(attempt))];
+  }
+  /// Pipelined regions of the job.
+  size_t regions() const { return region_subtasks_.size(); }
 
   const std::vector<CheckpointInfo>& checkpoints() const { return history_; }
   /// Checkpoint `id` in checkpoints(), or null (searched from the newest).
   const CheckpointInfo* checkpoint(int64_t id) const;
-  int32_t attempt() const { return attempt_; }
+  /// The newest attempt of any region.
+  int32_t attempt() const { return next_attempt_ - 1; }
   bool ended() const { return ended_; }
   /// Flat index of subtask `subtask` of task `task`.
   int index_of(int task, int subtask) const { return int(base_[size_t(task)]) + subtask; }
   size_t subtasks() const { return base_.back(); }
+  /// Attempt `attempt` is its region's current one.
+  bool current(int32_t attempt) const {
+    auto it = attempt_region_.find(attempt);
+    return it != attempt_region_.end() && region_attempt_[size_t(it->second)] == attempt;
+  }
   /// Subtask actors of attempt `attempt` not yet down.
   size_t live(int32_t attempt) const {
     auto it = live_.find(attempt);
@@ -124,11 +146,16 @@ class JobMaster {
   }
 
  private:
-  MasterActions deploy(std::shared_ptr<const RestoreState> restore);
+  MasterActions deploy(int region);
   MasterActions handle(checkpoint::CoordinatorActions a, int64_t now_ms);
   MasterActions trigger_now(int64_t now_ms);
   MasterActions after_checkpoint(int64_t now_ms);
-  MasterActions fail(const std::string& error, bool permanent, int64_t now_ms);
+  /// Fails over `regions` (empty: every one) under the restart strategy.
+  MasterActions fail(const std::string& error, bool permanent, int64_t now_ms, std::vector<int> regions = {});
+  /// Subtask actors of current attempts not yet down.
+  size_t running() const;
+  /// An attempt of the same region as `attempt`, older than it, may still run I/O.
+  bool earlier_io(int32_t attempt) const;
   MasterActions end(bool ok, std::string error, int64_t now_ms);
   MasterActions finish_when_quiet();
   bool refuse_without_checkpoints(RequestId r, MasterActions& out) const;
@@ -138,7 +165,7 @@ class JobMaster {
   std::shared_ptr<const JobGraph> graph_;
   std::shared_ptr<const scheduler::ExecutionPlan> plan_;
   std::vector<size_t> base_;  // first flat index of each task; back() is the total
-  std::optional<scheduler::Placement> placement_;
+  std::vector<std::string> peers_;  // the agent of every subtask, once placed (empty: in this process)
   std::string job_id_;
   bool checkpointing_;
 
@@ -146,11 +173,17 @@ class JobMaster {
   std::optional<JobResult> outcome_;
   std::map<int32_t, std::set<int>> live_;  // by attempt: subtask actors not down yet
   std::map<int32_t, size_t> io_pending_;    // by attempt: subtask actors whose I/O may still run
-  bool restart_waits_ = false;             // a restart waits for earlier attempts' I/O to finish
+  std::set<int32_t> waiting_;              // restarts due that wait for earlier attempts' I/O
 
-  int32_t attempt_ = 0;
-  size_t remaining_ = 0;  // subtasks of the current attempt not finished
-  std::shared_ptr<const RestoreState> restore_;
+  std::vector<int> region_of_;                          // by flat index
+  std::vector<std::vector<int>> region_subtasks_;       // by region: its flat indexes
+  std::vector<int32_t> region_attempt_;                 // by region: its current attempt
+  std::vector<std::shared_ptr<const RestoreState>> region_restore_;  // by region: what that attempt restores
+  std::map<int32_t, int> attempt_region_;               // the region of every attempt
+  std::set<int> restarting_;  // regions between a failure and their next deployment
+  int32_t next_attempt_ = 0;
+  std::set<int> unfinished_;  // subtasks not finished in their current attempt
+  std::shared_ptr<const RestoreState> restore_;  // what the job started from
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;
   std::unique_ptr<scheduler::RestartStrategyState> restarts_;

@@ -108,14 +108,13 @@ void carry_out(Self* self, MasterActions&& a) {
                });
   }
   if (a.commit) {
-    auto attempt = s.master->attempt();
     auto id = int64_t(a.commit->checkpoint_id);
     s.io->post(s.strand,
                [committer = s.committer, m = a.commit, completed = s.completed] {
                  committer->commit(*m);
                  completed->push_back(int64_t(m->checkpoint_id));
                },
-               [me, attempt, id](const std::string& err) { caf::anon_send(me, committed_atom::value, attempt, id, err); });
+               [me, id](const std::string& err) { caf::anon_send(me, committed_atom::value, id, err); });
   }
   for (auto& r : a.replies) {
     auto it = s.clients.find(r.request);
@@ -132,13 +131,11 @@ void carry_out(Self* self, MasterActions&& a) {
       else s.log->infos.push_back(*i);
     }
   }
-  if (a.deploy) s.host->deploy(self, *s.master, *a.deploy, std::move(a.restore));
-  if (a.restart_after_ms)
-    self->delayed_send(self, std::chrono::milliseconds(a.restart_after_ms->second), restart_atom::value,
-                       a.restart_after_ms->first);
-  if (a.find_restart_point) {
+  for (auto attempt : a.deploy) s.host->deploy(self, *s.master, attempt);
+  for (auto [attempt, ms] : a.restart_after_ms)
+    self->delayed_send(self, std::chrono::milliseconds(ms), restart_atom::value, attempt);
+  for (auto attempt : a.find_restart_point) {
     // Reads the checkpoint to restart from off the actor threads.
-    auto attempt = *a.find_restart_point;
     auto out = std::make_shared<std::shared_ptr<const RestoreState>>();
     s.restart_points[attempt] = out;
     s.io->post(
@@ -229,9 +226,9 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
         carry_out(self, s.master->on_time(s.now_ms()));
         self->delayed_send(self, tick, tick_atom::value);
       },
-      [self](committed_atom, int32_t attempt, int64_t id, const std::string& err) {
+      [self](committed_atom, int64_t id, const std::string& err) {
         auto& s = self->state;
-        carry_out(self, s.master->on_committed(attempt, id, err, s.now_ms()));
+        carry_out(self, s.master->on_committed(id, err, s.now_ms()));
       },
       [self](gone_atom, int32_t attempt, int32_t index, const std::string& error) {
         auto& s = self->state;

@@ -29,13 +29,12 @@ struct CheckpointLog {
 class SubtaskHost {
  public:
   virtual ~SubtaskHost() = default;
-  /// Starts every subtask of attempt `attempt` of `master` from `restore` (null: a fresh
-  /// start), each from master.deployment(index). Each subtask's end comes back to the master
-  /// actor as a down message or (gone_atom, attempt, index, error), its I/O's end as
-  /// (quiet_atom, attempt).
-  virtual void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt,
-                      std::shared_ptr<const RestoreState> restore) = 0;
-  /// Delivers `c` to its subtask of the current attempt (every one when c.index < 0).
+  /// Starts the subtasks of attempt `attempt` of `master` (master.subtasks_of(attempt): one
+  /// pipelined region), each from master.deployment(index), restoring master.restore_of(attempt)
+  /// (null: a fresh start). Each subtask's end comes back to the master actor as a down message
+  /// or (gone_atom, attempt, index, error), its I/O's end as (quiet_atom, attempt).
+  virtual void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt) = 0;
+  /// Delivers `c` to its subtask's current attempt (every current subtask when c.index < 0).
   virtual void command(caf::event_based_actor* self, const TaskCommand& c) = 0;
   /// A down message of an actor this host monitors: fills (attempt, flat index) and returns
   /// true when it was one of the job's subtasks.

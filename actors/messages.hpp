@@ -26,7 +26,7 @@ using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using wakeup_atom = caf::atom_constant<caf::atom("wakeup")>;
 using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
 
-// master <- itself and its I/O strand: the tick, (committed_atom, attempt, id, error),
+// master <- itself and its I/O strand: the tick, (committed_atom, id, error),
 // (restart_atom, attempt) when a restart is due, (point_atom, attempt, error) when the
 // checkpoint to restart from was read
 using tick_atom = caf::atom_constant<caf::atom("tick")>;

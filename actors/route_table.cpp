@@ -7,9 +7,12 @@ uint32_t RouteTable::add(uint64_t job, int32_t attempt, const std::vector<std::s
                          const std::vector<std::pair<std::string, int>>& slots) {
   uint32_t route = next_++;
   if (next_ == 0) next_ = 1;
-  Route r{job, attempt, agent_of, std::vector<bool>(agent_of.size(), true), {}};
+  Route r{job, attempt, agent_of, std::vector<bool>(agent_of.size(), false), {}};
   for (const auto& [agent, n] : slots) r.agents[agent].slots = n;
-  for (const auto& agent : agent_of) {
+  for (size_t i = 0; i < agent_of.size(); ++i) {
+    const auto& agent = agent_of[i];
+    if (agent.empty()) continue;  // not a subtask of this attempt's region
+    r.live[i] = true;
     auto& a = r.agents[agent];
     ++a.live;
     ++a.owed;

@@ -26,8 +26,9 @@ struct RouteEvent {
 /// an agent's slots stay held until its last subtask of the route is gone.
 class RouteTable {
  public:
-  /// Registers attempt `attempt` of `job` with the agent of every subtask (by flat index) and
-  /// the slots it takes from each; returns its route (never 0, never reused).
+  /// Registers attempt `attempt` of `job` with the agent of every subtask (by flat index; ""
+  /// for subtasks of other regions) and the slots it takes from each; returns its route
+  /// (never 0, never reused).
   uint32_t add(uint64_t job, int32_t attempt, const std::vector<std::string>& agent_of,
                const std::vector<std::pair<std::string, int>>& slots);
   /// Agent `agent` says subtask `index` of `route` is gone; nothing when it was not live there.

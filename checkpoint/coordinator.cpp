@@ -95,6 +95,16 @@ CoordinatorActions CheckpointCoordinator::on_job_failure(const std::string& why)
   return out;
 }
 
+void CheckpointCoordinator::restart(const std::vector<int>& subtasks) {
+  for (int t : subtasks) {
+    ended_.erase(t);
+    if (finished_.erase(t))
+      if (auto it = index_.find(t); it != index_.end())
+        for (size_t c : consumers_[it->second]) ++open_inputs_[c];
+  }
+  failures_in_row_ = 0;
+}
+
 CoordinatorActions CheckpointCoordinator::on_task_finished(int subtask, int64_t now_ms) {
   CoordinatorActions out;
   if (finished_.insert(subtask).second)

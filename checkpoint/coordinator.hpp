@@ -64,6 +64,10 @@ class CheckpointCoordinator {
   /// The job failed and restarts: the pending checkpoint is given up (not counted as a failed
   /// checkpoint, the job's failure is already handled).
   CoordinatorActions on_job_failure(const std::string& why);
+  /// Subtasks `subtasks` restart (a pipelined region failed over, or the whole job): they are
+  /// no longer finished nor at the end of their input, and the run of failed checkpoints
+  /// starts again. Call after on_job_failure.
+  void restart(const std::vector<int>& subtasks);
   /// Subtask `subtask` finished (after its final checkpoint). It is recorded as finished.
   CoordinatorActions on_task_finished(int subtask, int64_t now_ms);
   /// Subtask `subtask`'s input ended after it had snapshotted checkpoint `after` (FLIP-147): it

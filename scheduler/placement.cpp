@@ -12,20 +12,28 @@ std::vector<std::string> Placement::agents() const {
   return out;
 }
 
-int slots_needed(const ExecutionPlan& plan) {
+namespace {
+bool included(const std::vector<int>& tasks, int task) {
+  return tasks.empty() || std::find(tasks.begin(), tasks.end(), task) != tasks.end();
+}
+}  // namespace
+
+int slots_needed(const ExecutionPlan& plan, const std::vector<int>& tasks) {
   int n = 0;
-  for (const auto& t : plan.tasks) n = std::max(n, t.parallelism);
+  for (const auto& t : plan.tasks)
+    if (included(tasks, t.id)) n = std::max(n, t.parallelism);
   return n;
 }
 
 std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
-                                           const std::string& job_name) {
-  int needed = slots_needed(plan);
+                                           const std::string& job_name, const std::vector<int>& tasks) {
+  int needed = slots_needed(plan, tasks);
   int free = 0;
   for (const auto& a : agents) free += std::max(0, a.free);
   if (free < needed)
     return "job '" + job_name + "' needs " + std::to_string(needed) + " slot" + (needed == 1 ? "" : "s") +
-           " (its highest parallelism) but " + std::to_string(free) + " " + (free == 1 ? "is" : "are") + " free on " +
+           (tasks.empty() ? " (its highest parallelism)" : " (the highest parallelism of its pipelined region)") +
+           " but " + std::to_string(free) + " " + (free == 1 ? "is" : "are") + " free on " +
            std::to_string(agents.size()) + " agent" + (agents.size() == 1 ? "" : "s");
 
   // Shared slot k: the agent with the most free slots left, the first given on a tie.
@@ -43,7 +51,7 @@ std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std:
 
   Placement p;
   for (const auto& t : plan.tasks)
-    for (int s = 0; s < t.parallelism; ++s) p.subtasks.push_back(slots[size_t(s)]);
+    for (int s = 0; s < t.parallelism; ++s) p.subtasks.push_back(included(tasks, t.id) ? slots[size_t(s)] : SlotRef{});
   for (size_t i = 0; i < agents.size(); ++i)
     if (taken[i] > 0) p.taken.emplace_back(agents[i].agent, taken[i]);
   return p;

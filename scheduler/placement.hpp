@@ -24,7 +24,8 @@ struct SlotRef {
   bool operator==(const SlotRef&) const = default;
 };
 
-/// Every subtask's slot, by flat index (ExecutionPlan::subtask_offsets).
+/// Every subtask's slot, by flat index (ExecutionPlan::subtask_offsets); subtasks of tasks
+/// left out of the placement have no agent ("").
 struct Placement {
   std::vector<SlotRef> subtasks;
   /// Slots taken from each agent, in the order of the agents given.
@@ -35,13 +36,14 @@ struct Placement {
 
 /// Slots a job needs under slot sharing: one subtask of each task per slot (Flink's default
 /// slot sharing group), so as many as its highest parallelism.
-int slots_needed(const ExecutionPlan& plan);
+int slots_needed(const ExecutionPlan& plan, const std::vector<int>& tasks = {});
 
 /// Places subtask i of every task in shared slot i, and takes those slots from the agents
 /// evenly: each next slot from the agent with the most free slots left (ties: the agent
 /// given first). Slots are taken only when all fit; otherwise the sentence says how many the
-/// job needed and how many were free, on how many agents.
+/// job needed and how many were free, on how many agents. `tasks` (empty: all) places only
+/// those tasks: one pipelined region that restarts.
 std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
-                                           const std::string& job_name);
+                                           const std::string& job_name, const std::vector<int>& tasks = {});
 
 }  // namespace sluice::scheduler

@@ -59,6 +59,21 @@ ExecutionPlan plan(const JobGraph& g) {
     p.exchanges.push_back(x);
   }
   p.operator_ids = g.operator_ids();
+  // Pipelined regions: the connected components of tasks and exchanges.
+  std::vector<int> root(p.tasks.size());
+  std::iota(root.begin(), root.end(), 0);
+  auto find = [&](int t) {
+    while (root[size_t(t)] != t) t = root[size_t(t)] = root[size_t(root[size_t(t)])];
+    return t;
+  };
+  for (const auto& x : p.exchanges) root[size_t(find(x.target_task))] = find(x.source_task);
+  std::vector<int> number(p.tasks.size(), -1);
+  int regions = 0;
+  for (size_t t = 0; t < p.tasks.size(); ++t) {
+    auto& r = number[size_t(find(int(t)))];
+    if (r < 0) r = regions++;
+    p.region_of_task.push_back(r);
+  }
   return p;
 }
 

@@ -1,6 +1,7 @@
 // scheduler/plan.hpp — job graph to execution plan: chaining into tasks, exchanges between them, channels.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -56,6 +57,22 @@ struct ExecutionPlan {
   std::vector<std::string> operator_ids;
   /// The partitioning of every job edge after resolving `unset`.
   std::vector<Partitioning> edge_partitioning;
+  /// The pipelined region of every task: tasks joined by exchanges, directly or through others,
+  /// share one (numbered from 0 in task order). A failure restarts only its region.
+  std::vector<int> region_of_task;
+
+  int regions() const {
+    int n = 0;
+    for (int r : region_of_task) n = std::max(n, r + 1);
+    return n;
+  }
+  /// The tasks of region `region`, in plan order.
+  std::vector<int> tasks_of_region(int region) const {
+    std::vector<int> out;
+    for (size_t t = 0; t < region_of_task.size(); ++t)
+      if (region_of_task[t] == region) out.push_back(int(t));
+    return out;
+  }
 
   /// The flat index of each task's subtask 0 (tasks in plan order, subtasks within), and the
   /// number of subtasks last: how the master, the tasks and the probes number subtasks.

@@ -68,7 +68,7 @@ bool has(const MasterActions& a, Kind k, int index = -1) {
 TEST_CASE("the first attempt deploys every subtask and checkpoints trigger at the sources", "[job_master]") {
   Fixture f;
   auto a = f.master->start(0);
-  REQUIRE(a.deploy == 0);
+  REQUIRE(a.deploy == std::vector<int32_t>{0});
   CHECK(f.master->subtasks() == 4);
   CHECK(f.master->live(0) == 4);
   a = f.master->on_time(100);
@@ -86,7 +86,7 @@ TEST_CASE("the first attempt deploys every subtask and checkpoints trigger at th
   CHECK(a.commit->operators[0].files.size() == 2);
   CHECK(a.commit->operators[2].files[1].path == "op-3");
   CHECK(f.master->checkpoints()[0].bytes == 40);
-  a = f.master->on_committed(0, 1, "", 150);
+  a = f.master->on_committed(1, "", 150);
   CHECK(has(a, Kind::complete));
   CHECK(f.master->checkpoints()[0].status == CheckpointInfo::Status::completed);
 }
@@ -102,7 +102,7 @@ TEST_CASE("each client request is answered by the checkpoint it started, in orde
   a = f.ack(1, {0, 1, 2, 3}, 20);
   REQUIRE(a.commit);
   CHECK(a.commit->savepoint);
-  a = f.master->on_committed(0, 1, "", 30);
+  a = f.master->on_committed(1, "", 30);
   REQUIRE(a.replies.size() == 1);
   CHECK(a.replies[0].request == 7);
   CHECK(a.replies[0].checkpoint == 1);
@@ -127,7 +127,7 @@ TEST_CASE("a job without checkpoints refuses requests with a sentence", "[job_ma
   // Without checkpoints a failure ends the job: no restart.
   a = f.master->on_task_failed(0, "job 'jm' failed: boom", false, 20);
   CHECK(has(a, Kind::cancel));
-  CHECK_FALSE(a.restart_after_ms);
+  CHECK(a.restart_after_ms.empty());
   CHECK(f.master->ended());
   CHECK_FALSE(a.result);  // four actors still up
   for (int i = 0; i < 3; ++i) CHECK_FALSE(f.master->on_subtask_down(0, i, "", 30).result);
@@ -144,13 +144,13 @@ TEST_CASE("stop-with-savepoint ends the job when the running subtasks are down, 
   // The sources' input ends after checkpoint 1; checkpoint 2 completes and they finish.
   f.master->on_time(100);
   f.ack(1, {0, 1, 2, 3}, 110);
-  f.master->on_committed(0, 1, "", 120);
+  f.master->on_committed(1, "", 120);
   f.master->on_input_ended(0, 0, 0, 1, 130);
   f.master->on_input_ended(0, 0, 1, 1, 130);
   auto a = f.master->on_time(200);
   REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
   f.ack(2, {0, 1, 2, 3}, 210);
-  f.master->on_committed(0, 2, "", 220);
+  f.master->on_committed(2, "", 220);
   for (int i : {0, 1}) {
     f.master->on_task_finished(0, 0, i, 230);
     f.master->on_subtask_down(0, i, "", 231);
@@ -162,7 +162,7 @@ TEST_CASE("stop-with-savepoint ends the job when the running subtasks are down, 
   a = f.ack(3, {2, 3}, 310);
   REQUIRE(a.commit);
   CHECK(a.commit->operators[0].finished);  // the finished sources are recorded as such
-  a = f.master->on_committed(0, 3, "", 320);
+  a = f.master->on_committed(3, "", 320);
   REQUIRE(a.replies.size() == 1);
   CHECK(a.replies[0].checkpoint == 3);
   CHECK(has(a, Kind::complete));
@@ -180,23 +180,23 @@ TEST_CASE("an actor of an earlier attempt going down during a later attempt's st
   f.master->start(0);
   auto a = f.master->on_task_failed(0, "job 'jm' failed: boom", false, 50);
   CHECK(has(a, Kind::cancel));
-  REQUIRE(a.restart_after_ms);
-  CHECK(a.restart_after_ms->first == 1);
-  CHECK(a.restart_after_ms->second == 50);
+  REQUIRE(a.restart_after_ms.size() == 1);
+  CHECK(a.restart_after_ms[0].first == 1);
+  CHECK(a.restart_after_ms[0].second == 50);
   CHECK(f.master->attempt() == 1);
   // Reports of the failed attempt no longer count.
   CHECK(f.master->on_task_failed(0, "late", false, 60).commands.empty());
   // The restart waits until every actor of attempt 0 has run its I/O.
-  CHECK_FALSE(f.master->on_restart_due(1).find_restart_point);
+  CHECK(f.master->on_restart_due(1).find_restart_point.empty());
   for (int i = 0; i < 3; ++i) {
     f.master->on_subtask_down(0, i, "", 70);
-    CHECK_FALSE(f.master->on_io_done(0).find_restart_point);
+    CHECK(f.master->on_io_done(0).find_restart_point.empty());
   }
   a = f.master->on_io_done(0);
-  REQUIRE(a.find_restart_point == 1);
+  REQUIRE(a.find_restart_point == std::vector<int32_t>{1});
   a = f.master->on_restart_point(1, from_scratch(), "", 110);
-  REQUIRE(a.deploy == 1);
-  CHECK(a.restore->checkpoint_id == 0);
+  REQUIRE(a.deploy == std::vector<int32_t>{1});
+  CHECK(f.master->restore_of(1)->checkpoint_id == 0);
   CHECK(f.master->live(1) == 4);
   CHECK(f.master->live(0) == 1);  // subtask 3 of attempt 0 is not down yet
 
@@ -204,7 +204,7 @@ TEST_CASE("an actor of an earlier attempt going down during a later attempt's st
   REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1});
   CHECK(f.ack(1, {0, 1, 2, 3}, 210, 0).commands.empty());  // acks of attempt 0 are ignored
   f.ack(1, {0, 1, 2, 3}, 220, 1);
-  a = f.master->on_committed(1, 1, "", 230);
+  a = f.master->on_committed(1, "", 230);
   CHECK(has(a, Kind::cancel));
   CHECK_FALSE(f.master->on_subtask_down(0, 3, "", 240).result);  // attempt 0's straggler
   for (int i = 0; i < 3; ++i) {
@@ -224,29 +224,29 @@ TEST_CASE("a failing subtask actor of the current attempt fails over, and a perm
   f.master->start(0);
   f.master->on_time(100);
   auto a = f.master->on_subtask_down(0, 2, "out of memory", 120);
-  REQUIRE(a.restart_after_ms);
+  REQUIRE(a.restart_after_ms.size() == 1);
   // The pending checkpoint is given up, its files discarded.
   CHECK(has(a, Kind::abort));
   CHECK(a.discard == std::vector<int64_t>{1});
   CHECK(f.master->checkpoints()[0].status == CheckpointInfo::Status::aborted);
   for (int i = 0; i < 4; ++i) f.master->on_io_done(0);
   a = f.master->on_restart_due(1);
-  REQUIRE(a.find_restart_point == 1);
+  REQUIRE(a.find_restart_point == std::vector<int32_t>{1});
   f.master->on_restart_point(1, from_scratch(), "", 200);
   a = f.master->on_task_failed(1, "job 'jm' failed: restoring 'sum' failed", true, 210);
   CHECK(f.master->ended());
-  CHECK_FALSE(a.restart_after_ms);
+  CHECK(a.restart_after_ms.empty());
   CHECK(has(a, Kind::cancel));
 }
 
 TEST_CASE("restarts run out under the fixed-delay strategy", "[job_master]") {
   Fixture f(true, 1);
   f.master->start(0);
-  CHECK(f.master->on_task_failed(0, "e1", false, 10).restart_after_ms);
+  CHECK(f.master->on_task_failed(0, "e1", false, 10).restart_after_ms.size() == 1);
   for (int i = 0; i < 4; ++i) f.master->on_io_done(0);
   f.master->on_restart_point(1, from_scratch(), "", 70);
   auto a = f.master->on_task_failed(1, "job 'jm' failed: e2", false, 80);
-  CHECK_FALSE(a.restart_after_ms);
+  CHECK(a.restart_after_ms.empty());
   CHECK(f.master->ended());
   for (int i = 0; i < 4; ++i) {
     f.master->on_subtask_down(0, i, "", 90);
@@ -269,7 +269,7 @@ TEST_CASE("stop with drain ends the sources, and the final checkpoint is the sav
   a = f.ack(1, {0, 1, 2, 3}, 30);
   REQUIRE(a.commit);
   CHECK(a.commit->savepoint);
-  a = f.master->on_committed(0, 1, "", 40);
+  a = f.master->on_committed(1, "", 40);
   REQUIRE(a.replies.size() == 1);
   CHECK(a.replies[0].request == 4);
   CHECK(a.replies[0].checkpoint == 1);
@@ -334,9 +334,137 @@ TEST_CASE("deployments name every subtask's agent once a placement is set, none 
   CHECK(f.master->deployment(2).peers.empty());
   auto placed = scheduler::place(*f.plan, {{"agent-a", 1}, {"agent-b", 1}}, "jm");
   REQUIRE(std::holds_alternative<scheduler::Placement>(placed));
-  f.master->set_placement(std::get<scheduler::Placement>(placed));
+  f.master->start(0);
+  f.master->set_placement(0, std::get<scheduler::Placement>(placed));
   auto d = f.master->deployment(3);
   CHECK(d.peers == std::vector<std::string>{"agent-a", "agent-b", "agent-a", "agent-b"});
   CHECK(d.subtask == 1);
   CHECK(decode_deployment(encode(d)).peers == d.peers);
+}
+
+namespace {
+
+/// Two independent pipelines, each a source (2 subtasks) into a keyed sum chained with its
+/// sink (2): region 0 is flat indexes 0-3, region 1 is 4-7.
+struct TwoRegions {
+  std::shared_ptr<const JobGraph> graph;
+  std::shared_ptr<const scheduler::ExecutionPlan> plan;
+  std::unique_ptr<JobMaster> master;
+
+  TwoRegions() {
+    StreamEnvironment env;
+    env.set_parallelism(2);
+    for (const auto* name : {"a", "b"})
+      env.from_collection(std::vector<int64_t>{1, 2, 3})
+          .name(name)
+          .key_by([](int64_t v) { return v; })
+          .sum(std::string(name) + " sum")
+          .sink_to(DiscardSink<int64_t>());
+    auto g = env.graph();
+    g.name = "two";
+    g.config.checkpoint.interval = std::chrono::milliseconds(100);
+    g.config.checkpoint.restart.limit = 3;
+    g.config.checkpoint.restart.delay = std::chrono::milliseconds(50);
+    graph = std::make_shared<const JobGraph>(std::move(g));
+    plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    master = std::make_unique<JobMaster>(graph, plan, true, 0, nullptr);
+  }
+
+  /// Acks checkpoint `id` from every subtask, each with its region's attempt.
+  MasterActions ack_all(int64_t id, int32_t attempt_a, int32_t attempt_b, int64_t now) {
+    MasterActions out;
+    for (int i = 0; i < 8; ++i) {
+      CheckpointAck a;
+      a.checkpoint_id = id;
+      a.task = i / 2;
+      a.subtask = i % 2;
+      out += master->on_ack(i < 4 ? attempt_a : attempt_b, a, now);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a failure in one pipelined region restarts only that region, as a new attempt, and checkpoints span both",
+          "[job_master][region]") {
+  TwoRegions f;
+  REQUIRE(f.master->regions() == 2);
+  auto a = f.master->start(0);
+  REQUIRE(a.deploy == std::vector<int32_t>{0, 1});
+  CHECK(f.master->subtasks_of(0) == std::vector<int>{0, 1, 2, 3});
+  CHECK(f.master->subtasks_of(1) == std::vector<int>{4, 5, 6, 7});
+  CHECK(f.master->deployment(5).attempt == 1);
+
+  a = f.master->on_time(100);
+  CHECK(targets(a, Kind::trigger) == std::vector<int>{0, 1, 4, 5});
+  a = f.ack_all(1, 0, 1, 110);
+  REQUIRE(a.commit);
+  f.master->on_committed(1, "", 120);
+
+  f.master->on_time(220);  // checkpoint 2 pending when region 1 fails
+  a = f.master->on_task_failed(1, "job 'two' failed: boom", false, 230);
+  CHECK(targets(a, Kind::cancel) == std::vector<int>{4, 5, 6, 7});
+  CHECK(has(a, Kind::abort));
+  REQUIRE(a.restart_after_ms.size() == 1);
+  CHECK(a.restart_after_ms[0] == std::pair<int32_t, int64_t>{2, 50});
+  CHECK(f.master->current(0));
+  CHECK_FALSE(f.master->current(1));
+  CHECK(f.master->current(2));
+  CHECK(f.master->on_task_failed(1, "late", false, 231).commands.empty());
+
+  // Nothing is checkpointed while a region is down, and clients are told why.
+  CHECK(f.master->on_time(400).commands.empty());
+  a = f.master->on_checkpoint_request(9, false, 400);
+  REQUIRE(a.replies.size() == 1);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("is restarting"));
+
+  // The restart waits for the I/O of its region's earlier attempt only.
+  CHECK(f.master->on_restart_due(2).find_restart_point.empty());
+  for (int i = 4; i < 8; ++i) f.master->on_subtask_down(1, i, "", 410);
+  for (int i = 0; i < 3; ++i) CHECK(f.master->on_io_done(1).find_restart_point.empty());
+  a = f.master->on_io_done(1);
+  REQUIRE(a.find_restart_point == std::vector<int32_t>{2});
+  auto chk1 = std::make_shared<RestoreState>();
+  chk1->checkpoint_id = 1;
+  a = f.master->on_restart_point(2, chk1, "", 420);
+  REQUIRE(a.deploy == std::vector<int32_t>{2});
+  CHECK(f.master->restore_of(2)->checkpoint_id == 1);
+  CHECK(f.master->deployment(5).attempt == 2);
+  CHECK(f.master->deployment(5).restore.checkpoint_id == 1);
+  CHECK(f.master->deployment(1).attempt == 0);
+  CHECK_FALSE(f.master->deployment(1).restore.checkpoint_id);
+
+  // Checkpoints span both regions again: acks of the failed attempt do not count.
+  a = f.master->on_time(520);
+  REQUIRE(targets(a, Kind::trigger) == std::vector<int>{0, 1, 4, 5});
+  auto id = a.commands[0].checkpoint;
+  CHECK_FALSE(f.ack_all(id, 0, 1, 530).commit);
+  a = f.ack_all(id, 0, 2, 540);
+  REQUIRE(a.commit);
+  f.master->on_committed(id, "", 550);
+
+  // The job ends once every subtask finished in its current attempt.
+  for (int i = 0; i < 8; ++i) {
+    CHECK_FALSE(f.master->ended());
+    f.master->on_task_finished(i < 4 ? 0 : 2, i / 2, i % 2, 600);
+  }
+  CHECK(f.master->ended());
+}
+
+TEST_CASE("a failure of the whole job (too many failed checkpoints) restarts every region once", "[job_master][region]") {
+  TwoRegions f;
+  f.master->start(0);
+  auto a = f.master->on_time(100);
+  a = f.master->on_decline(0, 0, 0, 1, "disk full", 110);
+  REQUIRE(a.restart_after_ms.size() == 2);
+  CHECK(a.restart_after_ms[0].first == 2);
+  CHECK(a.restart_after_ms[1].first == 3);
+  CHECK(has(a, Kind::cancel));  // one cancel to every subtask
+  a = f.master->on_restart_point(2, from_scratch(), "", 200);
+  CHECK(a.deploy == std::vector<int32_t>{2});
+  CHECK(f.master->on_time(300).commands.empty());  // region 1 is still down
+  a = f.master->on_restart_point(3, from_scratch(), "", 310);
+  CHECK(a.deploy == std::vector<int32_t>{3});
+  CHECK(targets(f.master->on_time(400), Kind::trigger) == std::vector<int>{0, 1, 4, 5});
 }

@@ -236,3 +236,23 @@ TEST_CASE("checkpoints whose metadata cannot be written count as failures in a r
   c.on_committed(4);
   CHECK(c.failures_in_row() == 0);
 }
+
+TEST_CASE("restarted subtasks are neither finished nor at their input's end any more", "[coordinator]") {
+  // Region one: 0 -> 1; region two: 2 -> 3.
+  CheckpointCoordinator c({100, 60000, 0, 0}, {{0, {}}, {1, {0}}, {2, {}}, {3, {2}}});
+  c.on_input_ended(0, 0, 10);
+  c.on_task_finished(0, 10);
+  CHECK(c.frontier() == V{1, 2});
+  c.on_input_ended(1, 0, 20);
+  c.on_input_ended(2, 0, 20);
+  c.on_input_ended(3, 0, 20);
+  CHECK(c.all_ended());
+  c.on_job_failure("a pipelined region is restarting");
+  c.restart({0, 1});
+  CHECK_FALSE(c.all_ended());
+  CHECK(c.finished().empty());
+  CHECK(c.frontier() == V{0, 2});
+  auto a = c.on_time(200);
+  REQUIRE(a.trigger);
+  CHECK(a.trigger_at == V{0, 2});
+}

@@ -75,3 +75,18 @@ TEST_CASE("one local agent with as many slots as needed places the whole job in 
   for (const auto& agent : p.agents()) CHECK(agent.empty());
   CHECK(p.taken == std::vector<std::pair<std::string, int>>{{"", 3}});
 }
+
+TEST_CASE("a pipelined region is placed alone: its highest parallelism in slots, no agent for the other tasks",
+          "[placement]") {
+  auto plan = plan_of({2, 2, 3, 1});
+  CHECK(scheduler::slots_needed(plan, {0, 1}) == 2);
+  CHECK(scheduler::slots_needed(plan, {2, 3}) == 3);
+  auto placed = scheduler::place(plan, {{"a", 1}, {"b", 1}}, "two", {0, 1});
+  REQUIRE(std::holds_alternative<Placement>(placed));
+  auto agents = std::get<Placement>(placed).agents();
+  CHECK(agents == std::vector<std::string>{"a", "b", "a", "b", "", "", "", ""});
+  auto short_of = scheduler::place(plan, {{"a", 1}, {"b", 1}}, "two", {2, 3});
+  REQUIRE(std::holds_alternative<std::string>(short_of));
+  CHECK(std::get<std::string>(short_of) ==
+        "job 'two' needs 3 slots (the highest parallelism of its pipelined region) but 2 are free on 2 agents");
+}

@@ -63,3 +63,29 @@ TEST_CASE("a uid fixes the operator id whatever the graph around it", "[plan]") 
   CHECK(a.graph().operator_ids()[0] == b.graph().operator_ids()[0]);
   CHECK(a.graph().operator_ids()[2] != b.graph().operator_ids()[3]);
 }
+
+TEST_CASE("pipelined regions are the tasks joined by exchanges: one for a connected job, one per independent pipeline",
+          "[plan]") {
+  auto one = scheduler::plan(word_count_graph(false, 1));
+  CHECK(one.regions() == 1);
+  CHECK(one.region_of_task == std::vector<int>(one.tasks.size(), 0));
+
+  StreamEnvironment env;
+  env.set_parallelism(2);
+  env.disable_chaining();
+  auto pipeline = [&](const std::string& name) {
+    env.from_collection(std::vector<int64_t>{1, 2})
+        .name(name)
+        .key_by([](int64_t v) { return v; })
+        .sum(name + " sum")
+        .sink_to(DiscardSink<int64_t>());
+  };
+  pipeline("a");
+  pipeline("b");
+  auto two = scheduler::plan(env.graph());
+  REQUIRE(two.tasks.size() == 6);
+  CHECK(two.regions() == 2);
+  // Tasks come in node order: a's three, then b's.
+  CHECK(two.region_of_task == std::vector<int>{0, 0, 0, 1, 1, 1});
+  CHECK(two.tasks_of_region(1) == std::vector<int>{3, 4, 5});
+}

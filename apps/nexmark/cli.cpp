@@ -145,7 +145,8 @@ int generate(const StreamFlags& flags, const std::string& path, std::ostream& ou
 }
 
 int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfig& checkpoint,
-        const FaultOptions& faults, Query query, int parallelism, const std::string& path, std::ostream& out) {
+        const FaultOptions& faults, Query query, int parallelism, const std::string& path, bool leave_parts,
+        std::ostream& out) {
   const SourceOptions options = flags.source();
   const int p = parallelism > 0 ? parallelism : hardware_threads();
   EngineOptions engine = state.engine(p);
@@ -170,7 +171,7 @@ int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfi
     inject_disk_full(faults);
     auto committing = std::make_shared<CommittingFileSink<std::string>>(parts, /*owns_dir=*/true);
     run_query(query, options, engine, FailingSink<std::string>(committing, faults.task_failures));
-    assemble_csv(parts, path, std::string(header(query)));
+    if (!leave_parts) assemble_csv(parts, path, std::string(header(query)));
   } else {
     run_query(query, options, engine, SortedCsvSink(path, std::string(header(query))), 1);
   }
@@ -191,10 +192,12 @@ int run(const StreamFlags& flags, const StateFlags& state, const CheckpointConfi
 }
 
 /// `nexmark run --master`: the same arguments, without the client's own, as the main of the
-/// suite's job library on the cluster; the master runs it (and assembles --output there, from
-/// the part files the agents committed: paths are the agents' and the master's).
+/// suite's job library on the cluster; the master runs it. With --output and checkpoints the
+/// agents commit the part files and this client assembles the CSV from them once the job
+/// succeeded (the paths are the agents' hosts' and the client's: a shared mount).
 int run_on_cluster(const cli::ClusterClient& cluster, std::string library, const std::vector<std::string>& args,
-                   const StreamFlags& flags, Query query, int parallelism, std::ostream& out, std::ostream& err) {
+                   const StreamFlags& flags, Query query, int parallelism, const std::string& path,
+                   bool checkpointing, std::ostream& out, std::ostream& err) {
   if (library.empty()) {
     // Beside this program in a build tree, else where the install put it.
     std::error_code ec;
@@ -212,11 +215,14 @@ int run_on_cluster(const cli::ClusterClient& cluster, std::string library, const
     job_args.push_back(args[i]);
   }
   job_args = cli::without_client_options(job_args);
+  const bool assemble = !path.empty() && checkpointing;
+  if (assemble) job_args.push_back("--leave-parts");
   std::vector<std::string> options = {library, "--"};
   options.insert(options.end(), job_args.begin(), job_args.end());
   const auto start = std::chrono::steady_clock::now();
   int status = cli::submit_to_cluster(cluster, library, options, out, err, "nexmark run");
   if (status != 0 || cluster.detached) return status;
+  if (assemble) assemble_csv(parts_dir(path), path, std::string(header(query)));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char timing[160];
   std::snprintf(timing, sizeof timing, " in %.3f s (%s events/s)\n", seconds,
@@ -285,6 +291,12 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
                           "(default: count the rows only); with checkpoints, the rows are "
                           "committed to FILE.parts/ and FILE is assembled from them at the end, "
                           "equal to an uninterrupted run's across kills and restores");
+  bool leave_parts = false;
+  run_command
+      ->add_flag("--leave-parts", leave_parts,
+                 "with --output and checkpoints: commit the part files but leave assembling FILE to the "
+                 "caller (nexmark run --master assembles it on the client)")
+      ->group("");  // hidden
   StateFlags run_state;
   add_state_options(*run_command, run_state);
   CheckpointConfig run_checkpoint;
@@ -373,9 +385,10 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
       }
       if (!run_cluster.master.empty())
-        return run_on_cluster(run_cluster, job_library, args, run_flags, queries->front(), run_parallelism, out, err);
+        return run_on_cluster(run_cluster, job_library, args, run_flags, queries->front(), run_parallelism, run_path,
+                              run_checkpoint.enabled(), out, err);
       return run(run_flags, run_state, run_checkpoint, run_faults, queries->front(), run_parallelism,
-                 run_path, out);
+                 run_path, leave_parts, out);
     }
     std::vector<Query> queries = all_queries();
     if (!bench_queries.empty()) {

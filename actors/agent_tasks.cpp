@@ -346,6 +346,9 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     auto print = [me, id = order.route](const std::string& text) {
       if (auto self = me.lock()) self->send_master(ClusterMessage::printed(id, text));
     };
+    auto results = [me, id = order.route](int node, std::string&& batch) {
+      if (auto self = me.lock()) self->send_master(ClusterMessage::results_of(id, node, std::move(batch)));
+    };
     auto route = std::make_shared<Route>();
     route->id = order.route;
     route->attempt = first.attempt;
@@ -360,7 +363,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     for (size_t k = 0; k < tasks.size(); ++k) {
       const auto& d = tasks[k];
       size_t index = route->base[size_t(d.task)] + size_t(d.subtask);
-      TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote, print};
+      TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote, print, results};
       TaskSpec spec{graph, plan, 0, 0, writer, restore, {}};
       auto a = spawn_task(*sys, std::move(spec), order.tasks[k], env);
       caf::anon_send(route->relay, watch_atom::value, a, int32_t(index));

@@ -48,7 +48,17 @@ struct ClusterMessage {
     flowing @19 :UInt32;
     # Agent -> master: the latest probes (control.capnp TaskProbe) of its subtasks of a route.
     probes @20 :Probes;
+    # Agent -> master: a batch of a collecting sink, for the main that runs in the master.
+    results @21 :Results;
   }
+}
+
+struct Results {
+  route @0 :UInt32;
+  # The sink's node in the job graph.
+  node @1 :Int32;
+  # The records, encoded as the sink's codec of a list of them.
+  batch @2 :Data;
 }
 
 struct Probes {

@@ -141,6 +141,13 @@ ControlBuffer encode(const ClusterMessage& m) {
       r.setText(m.text);
       break;
     }
+    case ClusterMessage::Kind::results: {
+      auto r = c.initResults();
+      r.setRoute(m.route);
+      r.setNode(m.index);
+      r.setBatch(bytes_of(m.bytes));
+      break;
+    }
   }
   return capnp_io::to_buffer(b);
 }
@@ -255,6 +262,13 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         m.kind = ClusterMessage::Kind::output;
         m.route = c.getOutput().getRoute();
         m.text = c.getOutput().getText();
+        break;
+      case schema::ClusterMessage::RESULTS:
+        m.kind = ClusterMessage::Kind::results;
+        m.route = c.getResults().getRoute();
+        m.index = c.getResults().getNode();
+        m.bytes = string_of(c.getResults().getBatch());
+        if (m.index < 0) throw DecodeError("malformed cluster message: results of node " + std::to_string(m.index));
         break;
       case schema::ClusterMessage::JOB_REQUEST: {
         auto r = c.getJobRequest();

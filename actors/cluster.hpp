@@ -45,7 +45,8 @@ struct ClusterMessage {
     job_request,
     job_reply,
     flowing,
-    probes
+    probes,
+    results
   } kind = Kind::heartbeat;
   enum class Request { list, cancel, savepoint, stop, probes };
   int32_t slots = 0;                  ///< register_agent: at least 1
@@ -54,7 +55,7 @@ struct ClusterMessage {
   int64_t heartbeat_timeout_ms = 0;   ///< registered
   std::string reason;                 ///< refused; ended, gone, job_reply: the error (empty: none)
   std::string hash;                   ///< library_stored, fetch_library, submit: SHA-256, 64 hex digits
-  std::string bytes;                  ///< upload_library, library: the job library
+  std::string bytes;                  ///< upload_library, library: the job library; results: the batch
   std::vector<std::string> options;   ///< submit: `sluice run` options and the job's arguments
   bool detached = false;              ///< submit
   std::string text;                   ///< accepted, job_request: the job id; output: print sink lines; job_reply: the answer
@@ -63,8 +64,8 @@ struct ClusterMessage {
   std::string dir;                    ///< job_request: savepoint, stop: where to copy the savepoint to
   int32_t status = 0;                 ///< ended: the main's exit status (0, 1 or 2)
   DeployOrder deploy;                 ///< deploy
-  uint32_t route = 0;                 ///< command, report, gone, quiet, flowing, output (0 towards a client)
-  int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one)
+  uint32_t route = 0;                 ///< command, report, gone, quiet, flowing, output (0 towards a client), results
+  int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one); results: the sink's node
   ControlBuffer body;                 ///< command: a TaskCommand; report: a TaskReport
   std::vector<ControlBuffer> probes;  ///< probes: encoded TaskProbes
   bool operator==(const ClusterMessage&) const = default;
@@ -145,6 +146,15 @@ struct ClusterMessage {
     m.kind = Kind::probes;
     m.route = route;
     m.probes = std::move(probes);
+    return m;
+  }
+  /// A batch of records of the collecting sink `node` of `route`, for the main in the master.
+  static ClusterMessage results_of(uint32_t route, int32_t node, std::string batch) {
+    ClusterMessage m;
+    m.kind = Kind::results;
+    m.route = route;
+    m.index = node;
+    m.bytes = std::move(batch);
     return m;
   }
   /// The first data envelope of `route` reached an agent.

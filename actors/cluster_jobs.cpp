@@ -39,6 +39,7 @@ struct ClusterJobs::Shared {
   /// By job key: when and why it last lost subtasks, until records flow again.
   std::map<uint64_t, std::pair<Clock::time_point, std::string>> recovering;
   std::map<uint64_t, std::string> names;  // by job key
+  std::map<uint64_t, std::shared_ptr<const JobGraph>> graphs;  // by job key: as its main built it
   /// By job key: the latest probe of each subtask, by (task, subtask), as agents sent them.
   std::map<uint64_t, std::map<std::pair<int, int>, TaskProbe>> probes;
   std::vector<std::shared_ptr<JobHandle>> jobs;  // every job, oldest first (ended ones: the last 100)
@@ -128,6 +129,7 @@ class AgentHost final : public SubtaskHost {
     shared_->recovering.erase(job_);
     shared_->names.erase(job_);
     shared_->probes.erase(job_);
+    shared_->graphs.erase(job_);
   }
 
  private:
@@ -256,6 +258,7 @@ class ClusterJob final : public MasterJobHandle {
     shared->masters[key] = master_;
     shared->clients[key] = app.reply;
     shared->names[key] = name_;
+    shared->graphs[key] = graph;
     shared->say("job " + id_ + " ('" + name_ + "') submitted by '" + app.client + "'");
   }
   JobResult wait() override {
@@ -446,6 +449,28 @@ ClusterMessage ClusterJobs::answer(const ClusterMessage& m) {
 }
 
 void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessage& m) {
+  if (m.kind == ClusterMessage::Kind::results) {
+    // A collecting sink's batch goes to the sink in the graph its main built; decoded outside
+    // the lock.
+    std::function<void(std::string_view)> keep;
+    std::string job;
+    {
+      std::lock_guard lock(shared_->mu);
+      auto key = shared_->routes.find(m.route);
+      if (!key) return;
+      auto g = shared_->graphs.find(key->first);
+      if (g == shared_->graphs.end()) return;
+      job = g->second->name;
+      if (size_t(m.index) < g->second->nodes.size()) keep = g->second->nodes[size_t(m.index)].receiver;
+    }
+    try {
+      if (!keep) throw DecodeError("node " + std::to_string(m.index) + " is no collecting sink");
+      keep(m.bytes);
+    } catch (const std::exception& e) {
+      shared_->say("results of job '" + job + "' from agent " + agent + " were dropped: " + e.what());
+    }
+    return;
+  }
   std::lock_guard lock(shared_->mu);
   auto& routes = shared_->routes;
   switch (m.kind) {

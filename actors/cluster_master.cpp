@@ -129,7 +129,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       using Kind = ClusterMessage::Kind;
       if (role == PeerRole::agent && (m.kind == Kind::report || m.kind == Kind::gone || m.kind == Kind::quiet ||
                                      m.kind == Kind::output || m.kind == Kind::flowing ||
-                                     m.kind == Kind::probes)) {
+                                     m.kind == Kind::probes || m.kind == Kind::results)) {
         jobs_->on_agent_message(name, m);  // answered by nothing: the job master acts on it
         continue;
       }

@@ -41,7 +41,7 @@ class LocalHost final : public SubtaskHost {
     auto restore = master.restore_of(attempt);
     std::vector<caf::actor> fresh;
     for (int index : master.subtasks_of(attempt)) {
-      TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, size_t(index), attempt, {}, {}};
+      TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, size_t(index), attempt, {}, {}, {}};
       TaskSpec spec{graph_, plan_, 0, 0, writer_, restore, {}};
       auto a = spawn_task(self->system(), std::move(spec), encode(master.deployment(index)), env);
       self->monitor(a);

@@ -79,6 +79,11 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     void request_wakeup(std::chrono::milliseconds delay) override {
       task->transport->request_wakeup(index, delay);
     }
+    std::function<void(std::string&&)> result_channel() override {
+      auto to = task->transport->results();
+      if (!to) return {};
+      return [to, node = task->task->nodes[size_t(index)]](std::string&& batch) { to(node, std::move(batch)); };
+    }
   };
 
   Impl(TaskSpec s, TaskTransport& t) : spec(std::move(s)), transport(&t) {}

@@ -48,6 +48,9 @@ class TaskTransport {
   virtual void submit_io(std::function<void()> job) = 0;
   /// Where print sinks write (IoService::standard_output); empty: this process's stdout.
   virtual std::function<void(const std::string&)> standard_output() { return {}; }
+  /// Where sinks whose records belong to the job's main send their batches, with the sink's
+  /// node (OperatorContext::result_channel); empty: the main is in this process.
+  virtual std::function<void(int node, std::string&&)> results() { return {}; }
   /// Monotonic time in nanoseconds.
   virtual int64_t now_ns() = 0;
   /// Reports a checkpoint to the coordinator: an acknowledgement, or (ack null) a decline

@@ -74,6 +74,7 @@ struct TaskActorState : TaskTransport {
                  [me](const std::string& err) { caf::anon_send(me, io_done_atom::value, err); });
   }
   std::function<void(const std::string&)> standard_output() override { return env.print; }
+  std::function<void(int, std::string&&)> results() override { return env.results; }
   CheckpointReporter reporter() override {
     auto master = env.master;
     auto attempt = env.attempt;

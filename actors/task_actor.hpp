@@ -38,6 +38,8 @@ struct TaskEnv {
   std::vector<RemotePeer> remote;
   /// Where print sinks write; empty: this process's standard output.
   std::function<void(const std::string&)> print;
+  /// Where collecting sinks send their batches, by sink node; empty: the main is in this process.
+  std::function<void(int, std::string&&)> results;
 };
 
 /// Spawns the actor of the subtask `deployment` (an encoded TaskDeployment) names; its task,

@@ -78,6 +78,7 @@ TEST_CASE("cluster messages round-trip, and bad ones are refused with a sentence
                         ClusterMessage::routed(Kind::report, 9, 3, {8, 9}),
                         ClusterMessage::gone_of(9, 2, "boom"),
                         ClusterMessage::quiet_of(9), ClusterMessage::flowing_of(9), ClusterMessage::probes_of(9, {{1, 2}, {3}}), ClusterMessage::printed(9, "(a,1)\n"),
+                        ClusterMessage::results_of(9, 4, std::string("\0\1batch", 7)),
                         ClusterMessage::job_request_of(ClusterMessage::Request::stop, "0123456789abcdef", true, "/sp"),
                         ClusterMessage::job_reply_of("/chk/chk-3", "")})
     CHECK(decode_cluster(encode(m)) == m);

@@ -1,4 +1,4 @@
-// tests/cluster/job_counts.cpp — a job library for the cluster tests: counts records per key in keyed state, writes every 50th count and the final ones exactly once into part files, and holds its source (two subtasks) at gates the test opens.
+// tests/cluster/job_counts.cpp — a job library for the cluster tests: counts records per key in keyed state, writes every 50th count and the final ones exactly once into part files, and holds its source (two subtasks) at gates the test opens; optionally twice, as two pipelined regions.
 #include <filesystem>
 #include <sluice/sluice.hpp>
 
@@ -73,7 +73,8 @@ class Counter final : public sluice::KeyedProcessFunction<int64_t, int64_t, KeyC
 };
 
 int job(sluice::JobContext& ctx) {
-  if (ctx.args.size() != 4) throw std::invalid_argument("usage: job_counts OUTPUT_DIR GATE_DIR RECORDS GATES");
+  if (ctx.args.size() != 4 && ctx.args.size() != 5)
+    throw std::invalid_argument("usage: job_counts OUTPUT_DIR GATE_DIR RECORDS GATES [SECOND_OUTPUT_DIR]");
   sluice::StreamEnvironment env(ctx.config);
   // The source's parallelism is fixed (its positions cannot move between subtasks); the rest
   // follows -p, so a savepoint can be taken up at another parallelism.
@@ -82,6 +83,17 @@ int job(sluice::JobContext& ctx) {
       .key_by([](int64_t v) { return v % 61; })
       .process(Counter(), "Count")
       .sink_to(sluice::CommittingFileSink<KeyCount>(ctx.args[0]));
+  // With a second output: the same counts again, by a pipeline of their own (a second
+  // pipelined region, held at the same gates).
+  if (ctx.args.size() == 5)
+    env.from_source<int64_t>(GatedSource(std::stoll(ctx.args[2]), std::stoi(ctx.args[3]), ctx.args[1]), "Gated 2")
+        .set_parallelism(2)
+        .uid("gated-2")
+        .key_by([](int64_t v) { return v % 61; })
+        .process(Counter(), "Count 2")
+        .uid("count-2")
+        .sink_to(sluice::CommittingFileSink<KeyCount>(ctx.args[4]))
+        .uid("sink-2");
   env.execute("counts");
   return 0;
 }

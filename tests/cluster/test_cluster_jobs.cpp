@@ -169,6 +169,45 @@ TEST_CASE("ten agents killed with -9 one after another, each replaced: the commi
 }
 #endif
 
+TEST_CASE("an agent lost with -9 restarts only the pipelined region it ran: the other region keeps running, both commit exactly once",
+          "[cluster][processes][recovery][region]") {
+  test_support::TempDir dir;
+  Cluster cluster(dir);
+  const int64_t records = 60000;
+  fs::create_directories(dir.file("gates"));
+  auto client = cluster.run(COUNTS_JOB, {"-p", "2", "--checkpoint-interval", "100ms", "--restart-strategy",
+                                         "fixed-delay:100:50ms", "--", dir.file("out"), dir.file("gates"),
+                                         std::to_string(records), "1", dir.file("out2")});
+  // Each pipeline is a region of its own, placed and deployed as an attempt of its own.
+  await_that([&] { return deployments(cluster.master.out, "counts").size() == 2; }, "both regions deployed");
+  auto placed = deployments(cluster.master.out, "counts");
+  REQUIRE(placed.count(0));
+  REQUIRE(placed.count(1));
+  std::string victim;  // an agent of the first region only
+  for (const auto& a : placed[0])
+    if (std::find(placed[1].begin(), placed[1].end(), a) == placed[1].end()) victim = a;
+  INFO("region 1 on " << placed[0].size() << " agents, region 2 on " << placed[1].size() << "; victim " << victim);
+  REQUIRE(!victim.empty());
+  const fs::path checkpoints = fs::path(dir.file("checkpoints")) / "counts";
+  await_that([&] { return newest_checkpoint(checkpoints) > 0; }, "a checkpoint");
+  cluster.agents[victim]->kill();
+  cluster.agents.erase(victim);
+  cluster.add("r1");
+  await_that([&] { return deployments(cluster.master.out, "counts").count(2) > 0; }, "the first region's restart");
+  std::ofstream(dir.file("gates/open-0"));
+  int status = exit_status(*client);
+  INFO(read(dir.file("run.err")) << read(cluster.master.out));
+  REQUIRE(status == 0);
+  auto after = deployments(cluster.master.out, "counts");
+  CHECK(after.size() == 3);  // the second region was never deployed again
+  CHECK_THAT(read(dir.file("master.err")), Catch::Contains("restarting its pipelined region (4 of 8 subtasks)"));
+  for (const auto* out : {"out", "out2"}) {
+    auto committed = sluice::read_committed_lines(dir.file(out));
+    std::sort(committed.begin(), committed.end());
+    CHECK(committed == counts_oracle(records));
+  }
+}
+
 TEST_CASE("a job that needs more slots than the cluster has fails after the slot timeout, saying how many",
           "[cluster][processes]") {
   test_support::TempDir dir;
@@ -188,6 +227,8 @@ TEST_CASE("a job library of another Sluice version is refused with the reason, a
   CHECK_THAT(read(dir.file("run.err")), Catch::Contains("sluice-0.0.1/old"));
   auto ok = cluster.run(JOB_OK, {"-p", "2", "--", dir.file("sum.txt")});
   CHECK(exit_status(*ok) == 0);
+  // The main ran in the master, its collecting sink on the agents: the records came back to it.
+  CHECK(read(dir.file("sum.txt")) == "500500 p=2\n");
 }
 
 TEST_CASE("print sink lines reach the client, and jobs, savepoint, stop and cancel act on the cluster's jobs",
@@ -484,9 +525,8 @@ TEST_CASE("an agent that ran many jobs of one library maps it once and does not 
       maps_early = mappings_under(one->pid(), dir.file("solo-work"));
     }
   }
-  // The main ran on the master, its collecting sink on the agent: what the main read is empty
-  // (collecting sinks do not yet bring their records back to a main on another host).
-  CHECK(read(dir.file("sum.txt")) == "0 p=1\n");
+  // The main ran in the master, its collecting sink on the agent: the records came back to it.
+  CHECK(read(dir.file("sum.txt")) == "500500 p=1\n");
   CHECK(maps_early > 0);
   CHECK(mappings_under(one->pid(), dir.file("solo-work")) == maps_early);
   INFO("RSS after 5 jobs " << rss_early << ", after " << jobs << " " << rss_of(one->pid()));

@@ -109,21 +109,29 @@ inline int64_t newest_checkpoint(const std::filesystem::path& dir) {
   return newest;
 }
 
-/// The latest "job 'NAME' attempt N deployed on A (n), B (m)" line of the master: N and the agents.
-inline std::pair<int, std::vector<std::string>> latest_deployment(const std::string& master_out, const std::string& job) {
+/// Every "job 'NAME' attempt N deployed on A (n), B (m)" line of the master: the agents of
+/// each attempt N.
+inline std::map<int, std::vector<std::string>> deployments(const std::string& master_out, const std::string& job) {
   std::regex line("job '" + job + "' attempt ([0-9]+) deployed on (.*)");
-  std::pair<int, std::vector<std::string>> out{-1, {}};
+  std::map<int, std::vector<std::string>> out;
   std::istringstream in(read(master_out));
   for (std::string l; std::getline(in, l);) {
     std::smatch m;
     if (!std::regex_match(l, m, line)) continue;
-    out.first = std::stoi(m[1]);
-    out.second.clear();
+    auto& agents = out[std::stoi(m[1])];
+    agents.clear();
     std::regex agent("([A-Za-z0-9_-]+) \\([0-9]+\\)");
     auto list = m[2].str();
-    for (std::sregex_iterator it(list.begin(), list.end(), agent), end; it != end; ++it) out.second.push_back((*it)[1]);
+    for (std::sregex_iterator it(list.begin(), list.end(), agent), end; it != end; ++it) agents.push_back((*it)[1]);
   }
   return out;
+}
+
+/// The latest deployment of `job` (attempts only grow): N and the agents; -1 before the first.
+inline std::pair<int, std::vector<std::string>> latest_deployment(const std::string& master_out, const std::string& job) {
+  auto all = deployments(master_out, job);
+  if (all.empty()) return {-1, {}};
+  return *all.rbegin();
 }
 
 /// Waits until `done` holds; fails the test with `what` when it never does.

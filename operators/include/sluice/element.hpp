@@ -91,6 +91,11 @@ class OperatorContext {
   /// so it starts over. A two-phase-commit sink rolls its output back to exactly this
   /// checkpoint: what later checkpoints committed is not part of the resumed run.
   virtual std::optional<int64_t> restored_checkpoint() const { return std::nullopt; }
+  /// Where a sink whose records belong to the job's main (Sink::receiver) sends its encoded
+  /// batches when that main runs in another process (a cluster's master); empty: the main
+  /// is in this process. Called on the task's thread; each batch arrives before the
+  /// subtask is seen to end.
+  virtual std::function<void(std::string&&)> result_channel() { return {}; }
   /// "name (subtask i/p)", for error messages.
   std::string describe() const {
     return "'" + operator_name() + "' (subtask " + std::to_string(subtask_index() + 1) + "/" +

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/config.hpp"
@@ -30,6 +31,8 @@ struct JobNode {
   bool bounded = true;
   /// Makes the instance for one subtask: (subtask index, parallelism).
   std::function<std::unique_ptr<OperatorBase>(int, int)> factory;
+  /// A sink whose records belong to the job's main: Sink::receiver. Empty for other nodes.
+  std::function<void(std::string_view)> receiver;
 };
 
 /// A stream from an output port of one node to an input of another.

@@ -2,13 +2,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "sluice/codec.hpp"
 #include "sluice/element.hpp"
 #include "sluice/format.hpp"
 
@@ -46,6 +49,9 @@ class Sink {
   virtual ~Sink() = default;
   virtual std::unique_ptr<SinkWriter<T>> create_writer(int subtask, int parallelism) const = 0;
   virtual std::string name() const = 0;
+  /// A sink whose records belong to the job's main (CollectSink): keeps one batch that its
+  /// writers sent from another process (OperatorContext::result_channel). Empty for the others.
+  virtual std::function<void(std::string_view batch)> receiver() const { return {}; }
 };
 
 namespace detail {
@@ -269,7 +275,10 @@ class Collected {
   std::vector<T> values_;
 };
 
-/// Collects records into memory; each writer hands its batch over at every flush and at end.
+/// Collects records into memory where the job's main runs; each writer hands its batch over
+/// at every flush and at end. On a cluster the main runs in the master and the writers on
+/// agents: each batch travels to the master encoded. Like Flink's collect(), it is not
+/// exactly-once: after a restart, records since the last checkpoint come again.
 template <class T>
 class CollectSink final : public Sink<T> {
  public:
@@ -279,20 +288,34 @@ class CollectSink final : public Sink<T> {
     return std::make_unique<Writer>(out_);
   }
   std::string name() const override { return "Collect Sink"; }
+  std::function<void(std::string_view)> receiver() const override {
+    return [out = out_](std::string_view batch) {
+      auto values = decode_from_string<std::vector<T>>(batch);
+      out->append(values);
+    };
+  }
 
  private:
   class Writer final : public SinkWriter<T> {
    public:
     explicit Writer(std::shared_ptr<Collected<T>> out) : out_(std::move(out)) {}
+    void open(OperatorContext& ctx) override { channel_ = ctx.result_channel(); }
     void write(T&& v, int64_t) override {
       batch_.push_back(std::move(v));
-      if (batch_.size() >= 4096) out_->append(batch_);
+      if (batch_.size() >= 4096) hand_over();
     }
-    void flush() override { out_->append(batch_); }
-    void end_input() override { out_->append(batch_); }
+    void flush() override { hand_over(); }
+    void end_input() override { hand_over(); }
 
    private:
+    void hand_over() {
+      if (!channel_) return out_->append(batch_);
+      if (batch_.empty()) return;
+      channel_(encode_to_string(batch_));
+      batch_.clear();
+    }
     std::shared_ptr<Collected<T>> out_;
+    std::function<void(std::string&&)> channel_;  // empty: the main is in this process
     std::vector<T> batch_;
   };
   std::shared_ptr<Collected<T>> out_;

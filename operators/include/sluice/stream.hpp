@@ -167,6 +167,7 @@ class DataStream {
     int id = detail::add_node(*g_, name, [s](int subtask, int parallelism) {
       return std::make_unique<detail::SinkOperator<T>>(s->create_writer(subtask, parallelism));
     });
+    detail::node(*g_, id).receiver = s->receiver();
     connect_to(id, 0);
     return OperatorHandle(g_, id);
   }

@@ -319,8 +319,8 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_defer
   auto store = store_;
   auto timers = std::make_shared<BackendSnapshot>();
   timers->fingerprints = fingerprints();
-  timers->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
-  timers->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  timers->event_timers = event_timers().all();
+  timers->processing_timers = processing_timers().all();
   // The DB snapshot is released with the last copy of the function, read or not.
   std::shared_ptr<const rocksdb::Snapshot> pinned(store->db->GetSnapshot(),
                                                   [store](const rocksdb::Snapshot* p) { store->db->ReleaseSnapshot(p); });
@@ -370,8 +370,8 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_sn
                    std::to_string(request.checkpoint_id) + ": " + s.ToString());
   auto head = std::make_shared<BackendSnapshot>();
   head->fingerprints = fingerprints();
-  head->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
-  head->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  head->event_timers = event_timers().all();
+  head->processing_timers = processing_timers().all();
   auto shared = std::make_shared<SharedFiles>();
   pending_[request.checkpoint_id] = shared;
   auto base = confirmed_;

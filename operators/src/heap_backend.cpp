@@ -26,8 +26,8 @@ void HeapKeyedStateBackend::snapshot_entries(int max_parallelism,
 CheckpointableBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
   int max_parallelism = request.max_parallelism;
   auto s = std::make_shared<BackendSnapshot>();
-  s->event_timers.assign(event_timers().all().begin(), event_timers().all().end());
-  s->processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  s->event_timers = event_timers().all();
+  s->processing_timers = processing_timers().all();
   s->fingerprints = fingerprints();
   std::vector<StateTable::DeferredEntries> parts;
   for (const auto& [name, t] : tables_) parts.push_back(t->snapshot_deferred(name, max_parallelism));

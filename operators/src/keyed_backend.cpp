@@ -7,8 +7,8 @@ KeyedStateSnapshot CheckpointableBackend::snapshot(int max_parallelism) {
   KeyedStateSnapshot s;
   snapshot_entries(max_parallelism, s.entries);
   s.fingerprints = fingerprints();
-  s.event_timers.assign(event_timers().all().begin(), event_timers().all().end());
-  s.processing_timers.assign(processing_timers().all().begin(), processing_timers().all().end());
+  s.event_timers = event_timers().all();
+  s.processing_timers = processing_timers().all();
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include <sluice/sluice.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "scheduler/plan.hpp"
 #include "support/checkpoint_jobs.hpp"

@@ -194,32 +194,32 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   KeyGroupMaps<Map> maps_;
 };
 
+/// Window contents and map state on the heap: per key, an ordered map of user keys. The
+/// current key's entries are looked up once and kept until the key changes (an operator
+/// touches several windows of one record's key in a row); a snapshot that shares the maps, or
+/// anything that may drop the entries, forgets them.
 template <class V>
 class HeapMapCells final : public MapCells<V>, public StateTable {
  public:
   explicit HeapMapCells(KeyedStateBackend& b) : b_(&b) {}
   V* find(const std::string& uk) override {
-    int kg = b_->current_key_group();
-    auto* m = maps_.peek(kg);
-    if (!m) return nullptr;
-    auto it = m->find(b_->current_key());
-    if (it == m->end()) return nullptr;
-    auto jt = it->second.find(uk);
-    if (jt == it->second.end()) return nullptr;
-    if (maps_.held(kg)) return &maps_.writable(kg)[b_->current_key()][uk];  // the caller may change it
-    return &jt->second;
+    auto* entries = current(false);
+    if (!entries) return nullptr;
+    auto jt = entries->find(uk);
+    return jt == entries->end() ? nullptr : &jt->second;
   }
-  V& upsert(const std::string& uk) override { return maps_.writable(b_->current_key_group())[b_->current_key()][uk]; }
+  V& upsert(const std::string& uk) override { return (*current(true))[uk]; }
   V& assign(const std::string& uk) override { return upsert(uk); }
   void store(const std::string&) override {}
   void erase(const std::string& uk) override {
     const auto* found = existing();
     if (!found || !found->count(uk)) return;
-    auto& entries = maps_.writable(b_->current_key_group())[b_->current_key()];
+    auto& entries = *current(true);
     entries.erase(uk);
     if (entries.empty()) erase_all();
   }
   void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
+    forget();
     if (!existing()) return;
     // The visitor may change entries: write access to this key's group.
     auto& group = maps_.writable(b_->current_key_group());
@@ -232,6 +232,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     if (m.empty()) group.erase(it);
   }
   void erase_all() override {
+    forget();
     if (existing()) maps_.writable(b_->current_key_group()).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
@@ -240,13 +241,42 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
   }
   DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
+    forget();  // the shared groups are copied before the next write
     return share_then_encode<V>(*this, maps_, name, max_parallelism, &encode_group);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
+    forget();
     for (const auto& e : entries) maps_.writable(e.key_group)[e.key][e.user_key] = decode_stored<V>(e.value, e.state);
   }
 
  private:
+  using Entries = std::map<std::string, V>;
+  /// The current key's entries, to change: created when `create`, else null when it has none.
+  /// A group a snapshot holds is copied first, since callers may change what they get.
+  Entries* current(bool create) {
+    int kg = b_->current_key_group();
+    const auto& key = b_->current_key();
+    if (cached_ && kg == cached_group_ && key == cached_key_) return cached_;
+    Entries* entries = nullptr;
+    if (create) {
+      entries = &maps_.writable(kg)[key];
+    } else {
+      auto* m = maps_.peek(kg);
+      if (!m) return nullptr;
+      auto it = m->find(key);
+      if (it == m->end()) return nullptr;
+      entries = maps_.held(kg) ? &maps_.writable(kg)[key] : &it->second;
+    }
+    cached_ = entries;
+    cached_group_ = kg;
+    cached_key_ = key;
+    return entries;
+  }
+  void forget() const { cached_ = nullptr; }
+  mutable Entries* cached_ = nullptr;  // the entries of (cached_group_, cached_key_)
+  int cached_group_ = -1;
+  std::string cached_key_;
+
   /// The current key's entries to read; null when it has none.
   const std::map<std::string, V>* existing() const {
     auto* m = maps_.peek(b_->current_key_group());

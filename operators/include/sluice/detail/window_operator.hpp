@@ -506,6 +506,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       encode_window(w, ns_);
       bool fresh = contents_.add(ns_, v);
       trigger_ctx_.deleted_ = false;
+      trigger_ctx_.registered_ = INT64_MIN;
       // A window that already had contents has its cleanup timer: a trigger registering the
       // same time again (EventTimeTrigger does, for every element) needs no lookup.
       auto cleanup = cleanup_time(w);
@@ -516,8 +517,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       if (is_fire(r)) emit(w, ns_, ns_);
       if (is_purge(r)) contents_.clear(ns_);
       // A window with contents has its cleanup timer already (only the cleanup clears both),
-      // unless the trigger just deleted a timer, which may have been the same.
-      if (fresh || trigger_ctx_.deleted_) register_cleanup_timer(w, ns_);
+      // unless the trigger just deleted a timer, which may have been the same; a new window's
+      // trigger may just have registered it (EventTimeTrigger without allowed lateness).
+      bool registered = event_time_ && !trigger_ctx_.deleted_ && trigger_ctx_.registered_ == cleanup;
+      if ((fresh || trigger_ctx_.deleted_) && !registered) register_cleanup_timer(w, ns_);
     }
     return taken;
   }
@@ -674,6 +677,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     int64_t current_processing_time() const override { return op_->ctx_->processing_time(); }
     void register_event_time_timer(int64_t t) override {
       if (t != known_timer_) op_->timers_.add_event(t, *window_ns_);
+      registered_ = t;
     }
     void register_processing_time_timer(int64_t t) override {
       if (!op_->ending_) op_->timers_.add_processing(t, *window_ns_);
@@ -692,6 +696,8 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     /// Whether the trigger deleted a timer since this was last reset.
     bool deleted_ = false;
     int64_t known_timer_ = INT64_MIN;
+    /// The last event-time timer the trigger registered since this was last reset.
+    int64_t registered_ = INT64_MIN;
 
    protected:
     KeyedStateBackend& window_scope() override { return *op_->trigger_scope_; }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <sluice/sluice.hpp>
 #include <sluice/testing/harness.hpp>
+#include <random>
 #include <sstream>
 
 #include "operators/state_backends.hpp"
@@ -134,6 +135,7 @@ struct OnlyNegative final : Trigger<Ev, TimeWindow> {
 template <class Out, class Build>
 auto harness(const test_support::BackendCase& backend, Build build) {
   StreamEnvironment env;
+  env.config().pre_aggregation = false;  // the window operator alone
   auto keyed = env.from_collection<Ev>({}).key_by(key_of);
   DataStream<Out> out = build(keyed);
   const auto& node = env.graph().nodes.back();
@@ -778,4 +780,136 @@ TEST_CASE("window contents, sessions and timers snapshot on one backend and rest
       }
     }
   }
+}
+
+namespace {
+
+/// The sum of a window's values, merging by addition: the windows of this may be sliced.
+struct SumValues final : AggregateFunction<Ev, int64_t, int64_t> {
+  int64_t create_accumulator() const override { return 0; }
+  void add(const Ev& e, int64_t& acc) const override { acc += e.second; }
+  int64_t get_result(const int64_t& acc) const override { return acc; }
+  int64_t merge(int64_t a, const int64_t& b) const override { return a + b; }
+};
+
+/// "key [start, end) sum" for each window fired.
+struct Labelled final : ProcessWindowFunction<int64_t, std::string, std::string, TimeWindow> {
+  void process(const std::string& key, Context& ctx, const std::vector<int64_t>& sums,
+               Collector<std::string>& out) override {
+    out.collect(key + " " + text(ctx.window()) + " " + std::to_string(sums.at(0)));
+  }
+};
+
+/// Seeded keys, values and out-of-order timestamps, with watermarks that trail them by up to
+/// `disorder` (elements behind the watermark are late), then the end of input; a snapshot
+/// half way restores into a fresh operator on the other backend, which goes on.
+struct RandomRun {
+  std::vector<testing::Emitted<std::string>> out;
+  std::vector<testing::Emitted<Ev>> late;
+  size_t slice_entries = 0, window_entries = 0;  // keyed state entries of either layout, at the snapshot
+};
+
+template <class Build>
+RandomRun run_random(uint32_t seed, Build build) {
+  const auto backends = test_support::state_backends();
+  OutputTag<Ev> late("late");
+  auto first = harness<std::string>(backends.front(), [&](auto& s) { return build(s, late); });
+  std::mt19937 rng(seed);
+  RandomRun r;
+  int64_t clock = 0, wm = INT64_MIN;
+  auto* h = first.get();
+  const auto* side = &h->side_output(late);  // asked for before the operator opens
+  decltype(first) second;
+  auto drain = [&] {
+    for (const auto& e : h->output()) r.out.push_back(e);
+    h->clear_output();
+  };
+  for (int i = 0; i < 3000; ++i) {
+    clock += int64_t(rng() % 3);
+    auto ts = clock - int64_t(rng() % 70);
+    h->process_element({std::string(1, char('a' + rng() % 5)), int64_t(rng() % 100)}, ts);
+    if (rng() % 8 == 0 && clock - 25 > wm) h->process_watermark(wm = clock - 25);
+    if (i == 1500) {
+      auto snap = h->snapshot();
+      for (const auto& e : snap.entries) {
+        r.slice_entries += e.state == "_window.slices";
+        r.window_entries += e.state == "_window.contents";
+      }
+      drain();
+      r.late = *side;
+      second = harness<std::string>(backends.back(), [&](auto& s) { return build(s, late); });
+      second->restore(snap);
+      h = second.get();
+      side = &h->side_output(late);
+      if (wm != INT64_MIN) h->process_watermark(wm);
+    }
+  }
+  h->end_input();
+  drain();
+  r.late.insert(r.late.end(), side->begin(), side->end());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("sliced windows give what one state per window gives: tumbling, sliding, a slide that does not divide "
+          "the size, late elements, a snapshot restored half way",
+          "[windows][slicing]") {
+  struct Case {
+    const char* name;
+    std::chrono::milliseconds size, slide, offset;
+  };
+  for (auto c : {Case{"tumbling", 10ms, 10ms, 0ms}, Case{"sliding, slide divides size", 20ms, 5ms, 0ms},
+                 Case{"sliding, slide does not divide size", 10ms, 4ms, 0ms},
+                 Case{"sliding with an offset", 12ms, 8ms, 3ms}, Case{"hopping, slide above size", 5ms, 8ms, 0ms}}) {
+    DYNAMIC_SECTION(c.name) {
+      auto windows = [&](auto& s) {
+        if (c.size == c.slide) return s.window(TumblingEventTimeWindows::of(c.size, c.offset));
+        return s.window(SlidingEventTimeWindows::of(c.size, c.slide, c.offset));
+      };
+      for (uint32_t seed = 1; seed <= 3; ++seed) {
+        INFO("seed " << seed);
+        auto sliced = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
+          return windows(s).side_output_late_data(late).aggregate(SumValues(), Labelled());
+        });
+        // The same trigger given explicitly keeps one state per window.
+        auto whole = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
+          return windows(s).trigger(EventTimeTrigger()).side_output_late_data(late).aggregate(SumValues(), Labelled());
+        });
+        CHECK(sliced.slice_entries > 0);
+        CHECK(sliced.window_entries == 0);
+        CHECK(whole.slice_entries == 0);
+        CHECK(whole.window_entries > 0);
+        CHECK(sliced.out.size() > 100);
+        CHECK(sliced.out == whole.out);
+        CHECK(sliced.late.size() > 10);
+        CHECK(sliced.late == whole.late);
+      }
+    }
+  }
+}
+
+TEST_CASE("windows that cannot be sliced keep one state per window: allowed lateness, a list of elements, "
+          "a user trigger",
+          "[windows][slicing]") {
+  auto entries = [](auto& h) {
+    h->process_element({"a", 1}, 3);
+    h->process_element({"a", 2}, 7);
+    size_t windows = 0;
+    for (const auto& e : h->snapshot().entries) windows += e.state == "_window.contents";
+    return windows;
+  };
+  const auto& backend = test_support::state_backends().front();
+  auto lateness = harness<int64_t>(backend, [](auto& s) {
+    return s.window(SlidingEventTimeWindows::of(10ms, 5ms)).allowed_lateness(5ms).aggregate(SumValues());
+  });
+  CHECK(entries(lateness) == 3);  // [-5,5), [0,10), [5,15)
+  auto list = harness<std::string>(backend, [](auto& s) {
+    return s.window(SlidingEventTimeWindows::of(10ms, 5ms)).process(Describe<Ev>());
+  });
+  CHECK(entries(list) > 0);
+  auto user = harness<int64_t>(backend, [](auto& s) {
+    return s.window(SlidingEventTimeWindows::of(10ms, 5ms)).trigger(CountTrigger::of(5)).aggregate(SumValues());
+  });
+  CHECK(entries(user) == 3);
 }

@@ -113,6 +113,11 @@ struct ExecutionConfig {
   std::chrono::milliseconds buffer_timeout{5};
   /// Chain forward-connected operators of equal parallelism into one task. Default on.
   bool chaining = true;
+  /// Pre-aggregate sliced window aggregates before the shuffle (local-global aggregation: an
+  /// operator chained before the key_by, see WindowedStream::aggregate). Decided when the
+  /// window is built. Default on; a test that drives the window operator alone through the
+  /// harness turns it off.
+  bool pre_aggregation = true;
   /// CAF worker threads. 0 means the machine's hardware threads.
   int worker_threads = 0;
   /// Messages an actor handles before giving its worker back. Default 16.

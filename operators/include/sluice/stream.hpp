@@ -228,6 +228,13 @@ class DataStream {
     return DataStream<T>(g_, std::move(refs));
   }
   const std::shared_ptr<JobGraph>& graph() const { return g_; }
+  /// The one node whose main output this stream is, as it leaves it (not repartitioned, no
+  /// union); null otherwise.
+  std::optional<int> plain_node() const {
+    if (refs_.size() != 1 || !refs_.front().port.empty() || refs_.front().partitioning != detail::Partitioning::unset)
+      return std::nullopt;
+    return refs_.front().node;
+  }
 
  private:
   const Ref& single() const {
@@ -250,7 +257,8 @@ class KeyedStream : public DataStream<T> {
   KeyedStream(const DataStream<T>& in, KeyFn key)
       : DataStream<T>(in.partitioned(detail::Partitioning::hash,
                                      [key](const T& v, ByteWriter& w) { Codec<K>::encode(key(v), w); })),
-        key_(std::move(key)) {}
+        key_(std::move(key)),
+        unkeyed_(in) {}
 
   /// Runs a KeyedProcessFunction<K, T, Out>; `fn` is copied for every subtask.
   template <class Fn>
@@ -269,7 +277,7 @@ class KeyedStream : public DataStream<T> {
   /// to be reduced, aggregated or processed when the windows fire.
   template <class A>
   WindowedStream<K, T, typename A::window_type> window(A assigner) const {
-    return WindowedStream<K, T, typename A::window_type>(*this, key_, std::move(assigner));
+    return WindowedStream<K, T, typename A::window_type>(*this, key_, std::move(assigner), unkeyed_);
   }
   /// Rolling reduce: per key, `r(accumulated, next)`; emits every updated value.
   template <class R>
@@ -290,6 +298,8 @@ class KeyedStream : public DataStream<T> {
   template <class B>
   auto interval_join(const KeyedStream<K, B>& other) const;
   const KeyFn& key_fn() const { return key_; }
+  /// The stream before key_by (what a window pre-aggregates before the shuffle).
+  const DataStream<T>& unkeyed() const { return unkeyed_; }
 
   /// Rolling sum: of the values for arithmetic T, of `.second` for pairs.
   DataStream<T> sum(std::string name = "Sum") {
@@ -307,6 +317,7 @@ class KeyedStream : public DataStream<T> {
 
  private:
   KeyFn key_;
+  DataStream<T> unkeyed_;
 };
 
 /// Where a job is built and from where it is run.

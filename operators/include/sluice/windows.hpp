@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <numeric>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <type_traits>
@@ -443,6 +445,14 @@ class PurgingTrigger {
 
 // ---- assigners
 
+/// Windows of `size` that start every `slide` from `offset` (tumbling ones slide by their
+/// size): what the window operator needs to slice them.
+struct WindowLayout {
+  int64_t size = 0;
+  int64_t slide = 0;
+  int64_t offset = 0;
+};
+
 /// Assigns each element to windows (Flink's WindowAssigner). Assigners decide by the
 /// element's timestamp (event time) or by the processing time `now`, never by the element's
 /// value. A class derived from this also provides `default_trigger()`, returning the
@@ -459,6 +469,8 @@ class WindowAssigner {
   virtual bool is_event_time() const = 0;
   /// For names and error messages, e.g. "TumblingEventTimeWindows(10000ms)".
   virtual std::string describe() const = 0;
+  /// Aligned fixed-size windows say how they are laid out; others (sessions, global) say nothing.
+  virtual std::optional<WindowLayout> layout() const { return std::nullopt; }
 };
 
 /// An assigner whose windows merge when they intersect (sessions).
@@ -509,6 +521,7 @@ class TumblingEventTimeWindows final : public WindowAssigner<TimeWindow> {
   std::string describe() const override {
     return "TumblingEventTimeWindows(" + std::to_string(size_) + "ms)";
   }
+  std::optional<WindowLayout> layout() const override { return WindowLayout{size_, size_, offset_}; }
   EventTimeTrigger default_trigger() const { return {}; }
 
  private:
@@ -560,6 +573,7 @@ class SlidingEventTimeWindows final : public WindowAssigner<TimeWindow> {
     return "SlidingEventTimeWindows(" + std::to_string(size_) + "ms, " + std::to_string(slide_) +
            "ms)";
   }
+  std::optional<WindowLayout> layout() const override { return WindowLayout{size_, slide_, offset_}; }
   EventTimeTrigger default_trigger() const { return {}; }
 
  private:
@@ -751,8 +765,16 @@ template <class T, class R>
 class ReduceContents;
 template <class A>
 class AggregateContents;
+template <class A>
+class PartialAggregateContents;
 template <class K, class In, class W, class KeyFn, class Contents, class Fn>
 class WindowOperator;
+template <class K, class In, class KeyFn, class A>
+class LocalAggregateOperator;
+/// Windows laid out as `l` are sliced: not too many slices of gcd(size, slide) in a window.
+inline bool sliceable(const WindowLayout& l) {
+  return l.size > 0 && l.slide > 0 && l.size / std::gcd(l.size, l.slide) <= 256;
+}
 }  // namespace detail
 
 // ---- the windowed stream
@@ -772,9 +794,13 @@ class WindowedStream {
   using KeyFn = std::function<K(const T&)>;
   using TriggerFactory = std::function<std::unique_ptr<Trigger<T, W>>()>;
 
+  /// `unkeyed`: the stream before key_by, where aggregate() may pre-aggregate.
   template <class A>
-  WindowedStream(DataStream<T> input, KeyFn key, A assigner)
-      : input_(std::move(input)), key_(std::move(key)), assigner_(std::make_shared<A>(assigner)) {
+  WindowedStream(DataStream<T> input, KeyFn key, A assigner, std::optional<DataStream<T>> unkeyed = std::nullopt)
+      : input_(std::move(input)),
+        key_(std::move(key)),
+        assigner_(std::make_shared<A>(assigner)),
+        unkeyed_(std::move(unkeyed)) {
     set_trigger(assigner.default_trigger());
   }
 
@@ -783,6 +809,7 @@ class WindowedStream {
   template <class Tr>
   WindowedStream& trigger(Tr t) {
     set_trigger(std::move(t));
+    default_trigger_ = false;
     return *this;
   }
   /// How long after its end an event-time window still takes late elements (default 0);
@@ -808,14 +835,17 @@ class WindowedStream {
                  detail::PassThroughWindowFunction<T, K, W>());
   }
   /// Folds each window's elements into an accumulator of `agg` (an AggregateFunction); emits
-  /// agg.get_result() when the window fires.
+  /// agg.get_result() when the window fires. Tumbling and sliding event-time windows with
+  /// their default trigger and no allowed lateness are sliced: each element is added to one
+  /// slice of gcd(size, slide), and a window's result is agg.merge() over its slices, oldest
+  /// first; `merge` must be associative, as sessions already need.
   template <class A>
   requires detail::aggregate_function<A> DataStream<typename A::output_type> aggregate(
       A agg, std::string name = "") {
     static_assert(std::is_same_v<typename A::input_type, T>,
                   "the aggregate function's input type is not the stream's");
-    return build(std::move(name), "Aggregate", detail::AggregateContents<A>(agg),
-                 detail::PassThroughWindowFunction<typename A::output_type, K, W>());
+    return build_aggregate(std::move(name), std::move(agg),
+                           detail::PassThroughWindowFunction<typename A::output_type, K, W>());
   }
   /// Keeps every element of each window and gives them all to `fn`, a class derived from
   /// ProcessWindowFunction<T, Out, K, W>, when the window fires.
@@ -839,7 +869,7 @@ class WindowedStream {
     static_assert(std::is_same_v<typename A::input_type, T>,
                   "the aggregate function's input type is not the stream's");
     check_function<Fn, typename A::output_type>();
-    return build(std::move(name), "Aggregate", detail::AggregateContents<A>(agg), std::move(fn));
+    return build_aggregate(std::move(name), std::move(agg), std::move(fn));
   }
 
  private:
@@ -860,6 +890,49 @@ class WindowedStream {
     static_assert(std::is_same_v<typename Fn::window_type, W>,
                   "the window function's window type is not the assigner's");
   }
+  /// An aggregate over windows the operator slices is pre-aggregated before the shuffle too
+  /// (local-global aggregation): an operator chained to the stream's source keeps one
+  /// accumulator per (key, slice) and sends them on at each watermark, checkpoint and at the
+  /// end, so that the window operator merges a few accumulators instead of adding every
+  /// element. Not with a late-data side output, which needs the elements themselves.
+  template <class A, class Fn>
+  DataStream<typename Fn::output_type> build_aggregate(std::string name, A agg, Fn fn) {
+    if constexpr (std::is_same_v<W, TimeWindow>) {
+      auto layout = assigner_->layout();
+      auto from = unkeyed_ ? unkeyed_->plain_node() : std::nullopt;
+      if (input_.graph()->config.pre_aggregation && layout && from && assigner_->is_event_time() &&
+          default_trigger_ && lateness_ == 0 && late_tag_.empty() && detail::sliceable(*layout)) {
+        using Acc = typename A::accumulator_type;
+        using Partial = std::tuple<K, int64_t, Acc>;
+        using Local = detail::LocalAggregateOperator<K, T, KeyFn, A>;
+        if (name.empty()) name = "Window(" + assigner_->describe() + ", Aggregate)";
+        auto key = key_;
+        auto l = *layout;
+        auto local = unkeyed_->template add<Partial>(name + " (local)", [key, agg, l](int, int) {
+          return std::make_unique<Local>(key, agg, l);
+        });
+        // Chained to its input: the same parallelism.
+        auto& g = *input_.graph();
+        g.nodes.back().parallelism = g.nodes[size_t(*from)].parallelism;
+        using PartialKeyFn = std::function<K(const Partial&)>;
+        PartialKeyFn partial_key = [](const Partial& p) { return std::get<0>(p); };
+        auto keyed = local.partitioned(detail::Partitioning::hash, [](const Partial& p, ByteWriter& w) {
+          Codec<K>::encode(std::get<0>(p), w);
+        });
+        using Op = detail::WindowOperator<K, Partial, W, PartialKeyFn, detail::PartialAggregateContents<A>, Fn>;
+        auto assigner = assigner_;
+        auto trigger_of = [t = EventTimeTrigger()] { return detail::make_trigger<Partial, W>(t); };
+        detail::PartialAggregateContents<A> contents(agg);
+        return keyed.template add<typename Fn::output_type>(
+            std::move(name),
+            [=](int, int) {
+              return std::make_unique<Op>(partial_key, assigner, trigger_of(), true, 0, std::string(), contents, fn);
+            },
+            true);
+      }
+    }
+    return build(std::move(name), "Aggregate", detail::AggregateContents<A>(agg), std::move(fn));
+  }
   template <class Contents, class Fn>
   DataStream<typename Fn::output_type> build(std::string name, const char* kind, Contents contents,
                                              Fn fn) {
@@ -871,10 +944,11 @@ class WindowedStream {
     auto trigger = trigger_;
     auto lateness = lateness_;
     auto late_tag = late_tag_;
+    auto default_trigger = default_trigger_;
     return input_.template add<Out>(
         std::move(name),
         [=](int, int) {
-          return std::make_unique<Op>(key, assigner, trigger(), lateness, late_tag, contents, fn);
+          return std::make_unique<Op>(key, assigner, trigger(), default_trigger, lateness, late_tag, contents, fn);
         },
         true);
   }
@@ -883,8 +957,10 @@ class WindowedStream {
   KeyFn key_;
   std::shared_ptr<const WindowAssigner<W>> assigner_;
   TriggerFactory trigger_;
+  bool default_trigger_ = true;  // the assigner's own: the operator may slice the windows
   int64_t lateness_ = 0;
   std::string late_tag_;
+  std::optional<DataStream<T>> unkeyed_;
 };
 
 }  // namespace sluice

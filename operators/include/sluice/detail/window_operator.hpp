@@ -6,9 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -212,6 +215,9 @@ class WindowScope final : public KeyedStateBackend, private ByteStore {
 inline constexpr const char* window_contents_state = "_window.contents";
 inline constexpr const char* window_sizes_state = "_window.contents.size";
 inline constexpr const char* window_merging_state = "_window.merging";
+/// Sliced windows keep one value per slice under their own name, so that a checkpoint of the
+/// other layout is never read as this one.
+inline constexpr const char* window_slices_state = "_window.slices";
 
 // ---- contents: what a window keeps, per (current key, namespace)
 
@@ -331,7 +337,7 @@ class ListContents {
 template <class V>
 class ValueContents {
  public:
-  void open(KeyedStateBackend& b) { cells_ = &map_cells<V>(b, window_contents_state); }
+  void open(KeyedStateBackend& b, const char* name = window_contents_state) { cells_ = &map_cells<V>(b, name); }
   void clear(const std::string& ns) { cells_->erase(ns); }
   /// Folds `fold(target, source)` every source into target and clears the sources.
   template <class F>
@@ -405,14 +411,128 @@ class AggregateContents : public ValueContents<typename A::accumulator_type> {
     out.push_back(agg_.get_result(*c));
     return true;
   }
+  /// Windows may be sliced: an aggregate function merges accumulators (as sessions need), in
+  /// any grouping and order.
+  static constexpr bool sliceable = true;
+  /// The result over the accumulators kept under `slices` (merged oldest first); false when
+  /// none holds anything. `held[i]`: whether slice i holds anything.
+  bool get_merged(const std::vector<std::string>& slices, std::vector<typename A::output_type>& out,
+                  std::vector<bool>& held) {
+    std::optional<Acc> acc;
+    held.assign(slices.size(), false);
+    for (size_t i = 0; i < slices.size(); ++i)
+      if (auto* c = this->cells_->find(slices[i])) {
+        held[i] = true;
+        acc = acc ? agg_.merge(std::move(*acc), *c) : *c;
+      }
+    if (!acc) return false;
+    out.push_back(agg_.get_result(*acc));
+    return true;
+  }
   void merge(const std::string& target, const std::vector<std::string>& sources) {
     ValueContents<Acc>::merge(target, sources,
                               [&](Acc a, Acc b) { return agg_.merge(std::move(a), b); });
   }
 
+ protected:
+  const A& function() const { return agg_; }
+
  private:
   A agg_;
 };
+
+/// What an aggregate pre-aggregated before the shuffle sends on: key, slice start, accumulator.
+template <class K, class A>
+using Partial = std::tuple<K, int64_t, typename A::accumulator_type>;
+
+/// The accumulators of pre-aggregated partials (LocalAggregateOperator): each partial is
+/// merged into the accumulator of its slice.
+template <class A>
+class PartialAggregateContents : public AggregateContents<A> {
+ public:
+  using AggregateContents<A>::AggregateContents;
+  template <class K>
+  bool add(const std::string& ns, const std::tuple<K, int64_t, typename A::accumulator_type>& p) {
+    auto* c = this->cells_->find(ns);
+    bool fresh = !c;
+    if (fresh) {
+      c = &this->cells_->assign(ns);
+      *c = std::get<2>(p);
+    } else {
+      *c = this->function().merge(std::move(*c), std::get<2>(p));
+    }
+    this->cells_->store(ns);
+    return fresh;
+  }
+};
+
+/// Pre-aggregates a stream before its key_by (local-global aggregation, as Flink SQL does):
+/// one accumulator per (key, slice of the windows) for the elements ahead of the watermark,
+/// sent on as a Partial (with the slice's start as timestamp) before each watermark, before
+/// each checkpoint barrier (from snapshot_state), when many are held, and at the end.
+/// Elements at or behind the watermark pass on at once, alone, so that whether they are late
+/// downstream does not change.
+template <class K, class In, class KeyFn, class A>
+class LocalAggregateOperator final : public OneInput<In, Partial<K, A>> {
+ public:
+  LocalAggregateOperator(KeyFn key, A agg, WindowLayout layout)
+      : key_fn_(std::move(key)), agg_(std::move(agg)), layout_(layout), slice_(std::gcd(layout.size, layout.slide)) {}
+
+  void push(In&& v, int64_t ts) override {
+    guarded(this->ctx_, [&] {
+      if (ts == no_timestamp) {  // the window operator names the problem
+        auto acc = agg_.create_accumulator();
+        agg_.add(v, acc);
+        return this->out_->push(Partial<K, A>{key_fn_(v), 0, std::move(acc)}, ts);
+      }
+      auto start = TimeWindow::window_start(ts, layout_.offset, slice_);
+      if (ts <= this->watermark_) {
+        auto acc = agg_.create_accumulator();
+        agg_.add(v, acc);
+        return this->out_->push(Partial<K, A>{key_fn_(v), start, std::move(acc)}, start);
+      }
+      auto key = key_fn_(v);
+      bytes_.clear();
+      ByteWriter w(bytes_);
+      Codec<K>::encode(key, w);
+      Codec<int64_t>::encode(start, w);
+      auto [it, fresh] = held_.try_emplace(std::string(reinterpret_cast<const char*>(bytes_.data()), bytes_.size()));
+      if (fresh) it->second = Partial<K, A>{std::move(key), start, agg_.create_accumulator()};
+      agg_.add(v, std::get<2>(it->second));
+      if (held_.size() >= max_held) send_held();
+    });
+  }
+  void watermark(int64_t wm) override {
+    send_held();
+    OneInput<In, Partial<K, A>>::watermark(wm);
+  }
+  std::string snapshot_state(int64_t) override {
+    send_held();  // ahead of the barrier: the window operator's state holds them
+    return {};
+  }
+
+ private:
+  static constexpr size_t max_held = 16384;
+  void finish() override { send_held(); }
+  void send_held() {
+    for (auto& [bytes, p] : held_) {
+      auto start = std::get<1>(p);
+      this->out_->push(std::move(p), start);
+    }
+    held_.clear();
+  }
+
+  KeyFn key_fn_;
+  A agg_;
+  WindowLayout layout_;
+  int64_t slice_;
+  std::unordered_map<std::string, Partial<K, A>> held_;  // by encoded (key, slice start)
+  std::vector<uint8_t> bytes_;
+};
+
+/// Contents whose windows may be sliced (they say so and merge what slices keep).
+template <class C>
+concept sliceable_contents = requires { requires C::sliceable; };
 
 // ---- the operator
 
@@ -421,6 +541,7 @@ class AggregateContents : public ValueContents<typename A::accumulator_type> {
 /// what to do on elements, timers and merges, evaluates Fn (a ProcessWindowFunction over
 /// what Contents keep) when a window fires, and clears a window at its cleanup time
 /// (max_timestamp + allowed lateness for event time, max_timestamp for processing time).
+/// Aligned event-time windows of mergeable contents are sliced instead (see the constructor).
 template <class K, class In, class W, class KeyFn, class Contents, class Fn>
 class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   using Out = typename Fn::output_type;
@@ -429,7 +550,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
 
  public:
   WindowOperator(KeyFn key, std::shared_ptr<const WindowAssigner<W>> assigner,
-                 std::unique_ptr<Trigger<In, W>> trigger, int64_t allowed_lateness,
+                 std::unique_ptr<Trigger<In, W>> trigger, bool default_trigger, int64_t allowed_lateness,
                  std::string late_tag, Contents contents, Fn fn)
       : key_fn_(std::move(key)),
         assigner_(std::move(assigner)),
@@ -441,7 +562,19 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
         contents_(std::move(contents)),
         fn_(std::move(fn)),
         trigger_ctx_(*this),
-        process_ctx_(*this) {}
+        process_ctx_(*this) {
+    // Slicing (as Flink SQL does): each element updates the one slice of gcd(size, slide) it
+    // falls in, and a window fires by merging its slices, instead of updating size/slide
+    // windows. Taken only where it gives the same results: aligned event-time windows with
+    // their default trigger, no allowed lateness, and contents that merge (aggregate).
+    if constexpr (can_slice) {
+      auto layout = assigner_->layout();
+      if (layout && event_time_ && default_trigger && lateness_ == 0 && sliceable(*layout)) {
+        slicing_ = *layout;
+        slice_ = std::gcd(layout->size, layout->slide);
+      }
+    }
+  }
 
   void open(OperatorContext& ctx) override {
     OperatorBase::open(ctx);
@@ -452,7 +585,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     timers_.open(ctx);
     trigger_scope_.emplace(*backend_, "_window.trigger/");
     window_scope_.emplace(*backend_, "_window.state/");
-    contents_.open(*backend_);
+    if constexpr (sliceable_contents<Contents>)
+      contents_.open(*backend_, slicing_ ? window_slices_state : window_contents_state);
+    else
+      contents_.open(*backend_);
     if (merging_)
       merging_cells_ =
           &key_cells<typename MergingWindowSet<W>::Mapping>(*backend_, window_merging_state);
@@ -468,9 +604,14 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
         throw JobError(assigner_->describe() +
                        " needs event timestamps, but a record has none (give the source's records "
                        "timestamps)");
-      windows_.clear();
-      assigner_->assign_windows(ts, this->ctx_->processing_time(), windows_);
-      bool taken = merging_ ? push_merging(v, ts) : push_plain(v, ts);
+      bool taken;
+      if (sliced()) {
+        taken = push_sliced(v, ts);
+      } else {
+        windows_.clear();
+        assigner_->assign_windows(ts, this->ctx_->processing_time(), windows_);
+        taken = merging_ ? push_merging(v, ts) : push_plain(v, ts);
+      }
       if (taken || !is_element_late(ts)) return;
       if (auto* side = late_tag_.empty() ? nullptr : this->side(late_tag_))
         static_cast<Output<In>*>(side)->push(std::move(v), ts);
@@ -478,7 +619,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   }
   void watermark(int64_t wm) override {
     this->watermark_ = wm;
-    guarded(this->ctx_, [&] { timers_.fire_event(wm, [&](const Timer& t) { fire(t, true); }); });
+    guarded(this->ctx_, [&] {
+      timers_.fire_event(wm, [&](const Timer& t) {
+        if (sliced()) fire_sliced(t);
+        else fire(t, true);
+      });
+    });
     this->forward_watermark(wm);
   }
   void on_wakeup() override {
@@ -523,6 +669,71 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       if ((fresh || trigger_ctx_.deleted_) && !registered) register_cleanup_timer(w, ns_);
     }
     return taken;
+  }
+
+  /// Adds the element to its slice, unless every window holding it has ended. A new slice
+  /// registers a timer at the end of the first window holding it that has not ended; each
+  /// window that fires calls the next while that one still holds data (fire_sliced).
+  /// Whether this operator's windows are sliced (a constant the compiler sees where they cannot be).
+  bool sliced() const {
+    if constexpr (can_slice) return slicing_.has_value();
+    return false;
+  }
+  bool push_sliced(const In& v, int64_t ts) {
+    if constexpr (!can_slice) return (void)v, (void)ts, false;
+    else {
+      const auto& l = *slicing_;
+      auto wm = this->watermark_;
+      auto last_start = TimeWindow::window_start(ts, l.offset, l.slide);  // ends last
+      if (ts >= last_start + l.size || last_start + l.size - 1 <= wm) return false;  // between windows, or late
+      auto slice_start = TimeWindow::window_start(ts, l.offset, slice_);
+      encode_window(TimeWindow{slice_start, slice_start + slice_}, ns_);
+      if (!contents_.add(ns_, v)) return true;
+      auto first_start = window_start_from(slice_start + slice_ - l.size);
+      if (wm > INT64_MIN / 2) first_start = std::max(first_start, window_start_from(wm - l.size + 2));
+      TimeWindow first{first_start, first_start + l.size};
+      encode_window(first, state_ns_);
+      timers_.add_event(first.max_timestamp(), state_ns_);
+      return true;
+    }
+  }
+  /// The first window start at or after `t`.
+  int64_t window_start_from(int64_t t) const {
+    auto start = TimeWindow::window_start(t, slicing_->offset, slicing_->slide);
+    return start < t ? start + slicing_->slide : start;
+  }
+
+  /// The window of timer `t` ends: its slices merged are its result (none: it held nothing);
+  /// the slices no later window holds go; the next window gets its timer if it holds data.
+  void fire_sliced(const Timer& t) {
+    if constexpr (!can_slice) return (void)t;
+    else {
+      const auto& l = *slicing_;
+      key_.set(t, *backend_);
+      auto window = decode_window<TimeWindow>(t.ns);
+      slices_.resize(size_t(l.size / slice_));
+      for (size_t i = 0; i < slices_.size(); ++i) {
+        auto start = window.start + int64_t(i) * slice_;
+        encode_window(TimeWindow{start, start + slice_}, slices_[i]);
+      }
+      elements_.clear();
+      if (contents_.get_merged(slices_, elements_, held_)) {
+        collector_.out = this->out_;
+        collector_.timestamp = window.max_timestamp();
+        with_process_ctx(window, t.ns, [&] { fn_.process(key_.key(), process_ctx_, elements_, collector_); });
+      }
+      with_process_ctx(window, t.ns, [&] { fn_.clear(process_ctx_); });
+      size_t gone = size_t(std::min(l.slide, l.size) / slice_);
+      bool more = false;
+      for (size_t i = 0; i < slices_.size(); ++i) {
+        if (i >= gone) more = more || held_[i];
+        else if (held_[i]) contents_.clear(slices_[i]);
+      }
+      if (!more) return;
+      TimeWindow next{window.start + l.slide, window.end + l.slide};
+      encode_window(next, state_ns_);
+      timers_.add_event(next.max_timestamp(), state_ns_);
+    }
   }
 
   bool push_merging(const In& v, int64_t ts) {
@@ -752,7 +963,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   KeyCells<typename MergingWindowSet<W>::Mapping>* merging_cells_ = nullptr;
   StampingCollector<Out> collector_;
   bool ending_ = false;
+  static constexpr bool can_slice = std::is_same_v<W, TimeWindow> && sliceable_contents<Contents>;
+  std::optional<WindowLayout> slicing_;  // set when the windows are sliced
+  int64_t slice_ = 0;                     // the slices' length: gcd(size, slide)
   // Buffers reused from element to element.
+  std::vector<std::string> slices_;
+  std::vector<bool> held_;  // which of slices_ hold something
   std::vector<W> windows_;
   std::vector<X> elements_;
   std::string ns_;

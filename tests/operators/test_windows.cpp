@@ -899,7 +899,8 @@ TEST_CASE("windows that cannot be sliced keep one state per window: allowed late
     for (const auto& e : h->snapshot().entries) windows += e.state == "_window.contents";
     return windows;
   };
-  const auto& backend = test_support::state_backends().front();
+  const auto backends = test_support::state_backends();
+  const auto& backend = backends.front();
   auto lateness = harness<int64_t>(backend, [](auto& s) {
     return s.window(SlidingEventTimeWindows::of(10ms, 5ms)).allowed_lateness(5ms).aggregate(SumValues());
   });

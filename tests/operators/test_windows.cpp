@@ -914,3 +914,38 @@ TEST_CASE("windows that cannot be sliced keep one state per window: allowed late
   });
   CHECK(entries(user) == 3);
 }
+
+TEST_CASE("pre-aggregation holds one accumulator per key and slice ahead of the watermark, and sends them on "
+          "before the watermark, when its input turns idle, and at the end",
+          "[windows][slicing]") {
+  using Partial = std::tuple<std::string, int64_t, int64_t>;
+  StreamEnvironment env;
+  auto keyed = env.from_collection<Ev>({}).key_by(key_of);
+  keyed.window(SlidingEventTimeWindows::of(10ms, 5ms)).aggregate(SumValues());
+  const auto& nodes = env.graph().nodes;
+  REQUIRE(nodes.size() == 3);
+  CHECK(nodes[1].name == "Window(SlidingEventTimeWindows(10ms, 5ms), Aggregate) (local)");
+  testing::OneInputHarness<Ev, Partial> local(nodes[1].factory(0, 1), false);
+  local.process_watermark(0);
+  local.process_element({"a", 1}, 6);
+  local.process_element({"a", 2}, 9);
+  local.process_element({"b", 4}, 7);
+  local.process_element({"a", 8}, 11);
+  local.process_element({"a", 16}, -2);  // behind the watermark: passes on alone, at once
+  CHECK(local.output() == std::vector<testing::Emitted<Partial>>{{{"a", -5, 16}, -5}});
+  local.clear_output();
+  local.process_watermark(4);
+  auto held = local.output();
+  std::sort(held.begin(), held.end(), [](const auto& x, const auto& y) { return x.value < y.value; });
+  CHECK(held == std::vector<testing::Emitted<Partial>>{{{"a", 5, 3}, 5}, {{"a", 10, 8}, 10}, {{"b", 5, 4}, 5}});
+  CHECK(local.output_watermarks() == std::vector<int64_t>{0, 4});
+  local.clear_output();
+  local.process_element({"c", 1}, 20);
+  CHECK(local.output().empty());
+  local.process_stream_status(true);
+  CHECK(local.output() == std::vector<testing::Emitted<Partial>>{{{"c", 20, 1}, 20}});
+  local.clear_output();
+  local.process_element({"c", 2}, 21);
+  local.end_input();
+  CHECK(local.output() == std::vector<testing::Emitted<Partial>>{{{"c", 20, 2}, 20}});
+}

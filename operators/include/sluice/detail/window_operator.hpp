@@ -469,7 +469,8 @@ class PartialAggregateContents : public AggregateContents<A> {
 /// Pre-aggregates a stream before its key_by (local-global aggregation, as Flink SQL does):
 /// one accumulator per (key, slice of the windows) for the elements ahead of the watermark,
 /// sent on as a Partial (with the slice's start as timestamp) before each watermark, before
-/// each checkpoint barrier (from snapshot_state), when many are held, and at the end.
+/// each checkpoint barrier (from snapshot_state), when its input turns idle, when many are
+/// held, and at the end.
 /// Elements at or behind the watermark pass on at once, alone, so that whether they are late
 /// downstream does not change.
 template <class K, class In, class KeyFn, class A>
@@ -505,6 +506,12 @@ class LocalAggregateOperator final : public OneInput<In, Partial<K, A>> {
   void watermark(int64_t wm) override {
     send_held();
     OneInput<In, Partial<K, A>>::watermark(wm);
+  }
+  /// An idle input no longer holds the window operator's watermark back: what is held must
+  /// go now, or other inputs' watermarks could pass it and make it late.
+  void stream_status(bool idle) override {
+    if (idle) send_held();
+    OneInput<In, Partial<K, A>>::stream_status(idle);
   }
   std::string snapshot_state(int64_t) override {
     send_held();  // ahead of the barrier: the window operator's state holds them

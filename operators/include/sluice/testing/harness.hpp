@@ -99,6 +99,11 @@ class OneInputHarness final : private OperatorContext, private IoService {
     watermark_ = wm;
     input()->watermark(wm);
   }
+  /// The input turns idle (true: its watermark no longer holds the task's back) or active.
+  void process_stream_status(bool idle) {
+    ensure_open();
+    input()->stream_status(idle);
+  }
   /// Moves processing time to `t`; due wakeups (processing-time timers) fire.
   void set_processing_time(int64_t t) {
     ensure_open();

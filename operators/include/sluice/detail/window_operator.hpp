@@ -356,6 +356,18 @@ class ValueContents {
   }
 
  protected:
+  /// Folds `v` into the window's value with `fold(value, v)`, or makes it the value; true when
+  /// the window held nothing before.
+  template <class F>
+  bool fold(const std::string& ns, const V& v, F&& fold) {
+    auto* c = cells_->find(ns);
+    if (c)
+      *c = fold(std::move(*c), v);
+    else
+      cells_->assign(ns) = v;
+    cells_->store(ns);
+    return !c;
+  }
   MapCells<V>* cells_ = nullptr;
 };
 
@@ -364,15 +376,7 @@ template <class T, class R>
 class ReduceContents : public ValueContents<T> {
  public:
   explicit ReduceContents(R r) : reduce_(std::move(r)) {}
-  bool add(const std::string& ns, const T& v) {
-    auto* c = this->cells_->find(ns);
-    if (c)
-      *c = reduce_(std::move(*c), v);
-    else
-      this->cells_->assign(ns) = v;
-    this->cells_->store(ns);
-    return !c;
-  }
+  bool add(const std::string& ns, const T& v) { return this->fold(ns, v, reduce_); }
   bool get(const std::string& ns, std::vector<T>& out) {
     auto* c = this->cells_->find(ns);
     if (!c) return false;
@@ -453,16 +457,7 @@ class PartialAggregateContents : public AggregateContents<A> {
   using AggregateContents<A>::AggregateContents;
   template <class K>
   bool add(const std::string& ns, const std::tuple<K, int64_t, typename A::accumulator_type>& p) {
-    auto* c = this->cells_->find(ns);
-    bool fresh = !c;
-    if (fresh) {
-      c = &this->cells_->assign(ns);
-      *c = std::get<2>(p);
-    } else {
-      *c = this->function().merge(std::move(*c), std::get<2>(p));
-    }
-    this->cells_->store(ns);
-    return fresh;
+    return this->fold(ns, std::get<2>(p), [this](auto a, const auto& b) { return this->function().merge(std::move(a), b); });
   }
 };
 
@@ -481,16 +476,14 @@ class LocalAggregateOperator final : public OneInput<In, Partial<K, A>> {
 
   void push(In&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
-      if (ts == no_timestamp) {  // the window operator names the problem
+      // Without a timestamp (the window operator names the problem) or behind the watermark:
+      // on at once, alone.
+      bool stamped = ts != no_timestamp;
+      auto start = stamped ? TimeWindow::window_start(ts, layout_.offset, slice_) : 0;
+      if (!stamped || ts <= this->watermark_) {
         auto acc = agg_.create_accumulator();
         agg_.add(v, acc);
-        return this->out_->push(Partial<K, A>{key_fn_(v), 0, std::move(acc)}, ts);
-      }
-      auto start = TimeWindow::window_start(ts, layout_.offset, slice_);
-      if (ts <= this->watermark_) {
-        auto acc = agg_.create_accumulator();
-        agg_.add(v, acc);
-        return this->out_->push(Partial<K, A>{key_fn_(v), start, std::move(acc)}, start);
+        return this->out_->push(Partial<K, A>{key_fn_(v), start, std::move(acc)}, stamped ? start : ts);
       }
       auto key = key_fn_(v);
       bytes_.clear();

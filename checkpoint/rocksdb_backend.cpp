@@ -18,7 +18,9 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -38,6 +40,30 @@ std::shared_ptr<rocksdb::Cache> shared_block_cache() {
   return cache;
 }
 
+/// The prefix of a stored key that names the state's key: key group, key length and key
+/// (detail::compose_key); what follows is a user key or window. Every entry of one key shares
+/// it, so the memtables hash by it and the SST files' Bloom filters hold it.
+class KeyPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "sluice.KeyGroupAndKey"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), length(key));
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return length(key) > 0; }
+
+  /// The length of the prefix of `k`; 0 when `k` does not hold a whole one.
+  static size_t length(const rocksdb::Slice& k) {
+    size_t i = 2;
+    uint64_t n = 0;
+    for (int shift = 0; i < k.size() && shift < 64; shift += 7) {
+      auto b = uint8_t(k[i++]);
+      n |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return k.size() - i >= n ? i + n : 0;
+    }
+    return 0;
+  }
+};
+
 rocksdb::DBOptions db_options() {
   rocksdb::DBOptions o;
   // Default false: the working directory is new and empty.
@@ -53,6 +79,9 @@ rocksdb::DBOptions db_options() {
   // Default 1 GiB: every checkpoint carries the MANIFEST inline, and RocksDB only starts a new
   // one past this size, so keep it small.
   o.max_manifest_file_size = 4 << 20;
+  // Default true, which only the skip-list memtable supports (see state_options); one
+  // thread writes each store anyway.
+  o.allow_concurrent_memtable_write = false;
   return o;
 }
 
@@ -66,6 +95,12 @@ rocksdb::ColumnFamilyOptions state_options() {
   // a get skip the memtables that do not hold the key; ~10% more get+put per second measured.
   o.memtable_whole_key_filtering = true;
   o.memtable_prefix_bloom_size_ratio = 0.1;
+  // Default a skip list over all entries: every put of a random key walks ~20 levels of
+  // pointers (a third of q5's time went there). Hashing entries by their key's prefix
+  // makes puts and gets touch one short list; scans within a key stay ordered, and full
+  // scans (savepoints, rescaling restores) ask for total order, which sorts a copy.
+  o.prefix_extractor = std::make_shared<KeyPrefix>();
+  o.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 15));
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = shared_block_cache();
   // Default none: a 10-bit-per-key Bloom filter (~1% false positives) lets a get of a key
@@ -262,6 +297,8 @@ void RocksDbKeyedStateBackend::scan(int space, std::string_view prefix,
   std::string end = prefix_end(prefix);
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions ro = st.read;
+  // A scan within one key stays in the key's hash bucket; anything wider needs total order.
+  ro.total_order_seek = KeyPrefix::length(lower) == 0;
   ro.iterate_lower_bound = &lower;
   if (!end.empty()) ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(st.db->NewIterator(ro, cf));
@@ -331,6 +368,7 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_defer
     BackendSnapshot out = std::move(*timers);
     for (size_t space = 0; space < families.size(); ++space) {
       rocksdb::ReadOptions ro = store->read;
+      ro.total_order_seek = true;
       ro.snapshot = pinned.get();
       std::unique_ptr<rocksdb::Iterator> it(store->db->NewIterator(ro, families[space]));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -485,7 +523,9 @@ void RocksDbKeyedStateBackend::restore_files(const std::vector<BackendSnapshot::
       if (!s.ok()) fail(dir_, "restore", other.names[i], s);
       batch.Clear();
     };
-    std::unique_ptr<rocksdb::Iterator> it(other.db->NewIterator(other.read, other.families[i]));
+    rocksdb::ReadOptions ro = other.read;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(other.db->NewIterator(ro, other.families[i]));
     for (it->Seek(rocksdb::Slice(first, 2)); it->Valid(); it->Next()) {
       auto k = it->key();
       if (k.size() < 2) continue;

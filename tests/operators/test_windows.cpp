@@ -832,7 +832,7 @@ RandomRun run_random(uint32_t seed, Build build) {
     if (i == 1500) {
       auto snap = h->snapshot();
       for (const auto& e : snap.entries) {
-        r.slice_entries += e.state == "_window.slices";
+        r.slice_entries += e.state == "_window.sliced";
         r.window_entries += e.state == "_window.contents";
       }
       drain();

@@ -215,9 +215,9 @@ class WindowScope final : public KeyedStateBackend, private ByteStore {
 inline constexpr const char* window_contents_state = "_window.contents";
 inline constexpr const char* window_sizes_state = "_window.contents.size";
 inline constexpr const char* window_merging_state = "_window.merging";
-/// Sliced windows keep one value per slice under their own name, so that a checkpoint of the
-/// other layout is never read as this one.
-inline constexpr const char* window_slices_state = "_window.slices";
+/// Sliced windows keep all slices of a key in one entry, under their own name, so that a
+/// checkpoint of another layout is never read as this one.
+inline constexpr const char* window_sliced_state = "_window.sliced";
 
 // ---- contents: what a window keeps, per (current key, namespace)
 
@@ -418,20 +418,38 @@ class AggregateContents : public ValueContents<typename A::accumulator_type> {
   /// Windows may be sliced: an aggregate function merges accumulators (as sessions need), in
   /// any grouping and order.
   static constexpr bool sliceable = true;
-  /// The result over the accumulators kept under `slices` (merged oldest first); false when
-  /// none holds anything. `held[i]`: whether slice i holds anything.
-  bool get_merged(const std::vector<std::string>& slices, std::vector<typename A::output_type>& out,
-                  std::vector<bool>& held) {
+  /// A key's slices, (slice start, accumulator) by start: one entry per key, so that an
+  /// element costs one lookup of its key and a window's end one more (on RocksDB one get and
+  /// one put each, where a state per slice would read every slice of every window).
+  using SliceSet = std::vector<std::pair<int64_t, Acc>>;
+  void open_slices(KeyedStateBackend& b) { slices_ = &key_cells<SliceSet>(b, window_sliced_state); }
+  /// Adds `v` to the current key's slice that starts at `start`; true when that slice is new.
+  bool add_to_slice(int64_t start, const typename A::input_type& v) {
+    return fold_slice(start, [&](Acc& a) { agg_.add(v, a); });
+  }
+  /// The window [start, end) of the current key ends: its result is the merge of its slices,
+  /// oldest first (false: none held anything). The slices before `keep_from` go; `more` says
+  /// whether the window still holds one after them.
+  bool end_window(int64_t start, int64_t end, int64_t keep_from, std::vector<typename A::output_type>& out,
+                  bool& more) {
+    more = false;
+    auto* set = slices_->find();
+    if (!set) return false;
     std::optional<Acc> acc;
-    held.assign(slices.size(), false);
-    for (size_t i = 0; i < slices.size(); ++i)
-      if (auto* c = this->cells_->find(slices[i])) {
-        held[i] = true;
-        acc = acc ? agg_.merge(std::move(*acc), *c) : *c;
-      }
-    if (!acc) return false;
-    out.push_back(agg_.get_result(*acc));
-    return true;
+    size_t gone = 0;
+    for (const auto& [s, a] : *set) {
+      if (s < keep_from) ++gone;
+      else if (s < end) more = true;
+      if (s >= start && s < end) acc = acc ? agg_.merge(std::move(*acc), a) : a;
+    }
+    if (acc) out.push_back(agg_.get_result(*acc));
+    if (gone == set->size()) {
+      slices_->erase();
+    } else if (gone > 0) {
+      set->erase(set->begin(), set->begin() + std::ptrdiff_t(gone));
+      slices_->store();
+    }
+    return acc.has_value();
   }
   void merge(const std::string& target, const std::vector<std::string>& sources) {
     ValueContents<Acc>::merge(target, sources,
@@ -440,9 +458,23 @@ class AggregateContents : public ValueContents<typename A::accumulator_type> {
 
  protected:
   const A& function() const { return agg_; }
+  /// Applies `f` to the accumulator of the current key's slice at `start`, made when missing;
+  /// true when it was.
+  template <class F>
+  bool fold_slice(int64_t start, F&& f) {
+    auto& set = slices_->upsert();
+    auto it = std::lower_bound(set.begin(), set.end(), start,
+                               [](const auto& slice, int64_t t) { return slice.first < t; });
+    bool fresh = it == set.end() || it->first != start;
+    if (fresh) it = set.emplace(it, start, agg_.create_accumulator());
+    f(it->second);
+    slices_->store();
+    return fresh;
+  }
 
  private:
   A agg_;
+  KeyCells<SliceSet>* slices_ = nullptr;
 };
 
 /// What an aggregate pre-aggregated before the shuffle sends on: key, slice start, accumulator.
@@ -458,6 +490,10 @@ class PartialAggregateContents : public AggregateContents<A> {
   template <class K>
   bool add(const std::string& ns, const std::tuple<K, int64_t, typename A::accumulator_type>& p) {
     return this->fold(ns, std::get<2>(p), [this](auto a, const auto& b) { return this->function().merge(std::move(a), b); });
+  }
+  template <class K>
+  bool add_to_slice(int64_t start, const std::tuple<K, int64_t, typename A::accumulator_type>& p) {
+    return this->fold_slice(start, [&](auto& a) { a = this->function().merge(std::move(a), std::get<2>(p)); });
   }
 };
 
@@ -585,10 +621,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     timers_.open(ctx);
     trigger_scope_.emplace(*backend_, "_window.trigger/");
     window_scope_.emplace(*backend_, "_window.state/");
-    if constexpr (sliceable_contents<Contents>)
-      contents_.open(*backend_, slicing_ ? window_slices_state : window_contents_state);
-    else
+    if constexpr (sliceable_contents<Contents>) {
+      if (slicing_) contents_.open_slices(*backend_);
+      else contents_.open(*backend_);
+    } else {
       contents_.open(*backend_);
+    }
     if (merging_)
       merging_cells_ =
           &key_cells<typename MergingWindowSet<W>::Mapping>(*backend_, window_merging_state);
@@ -671,14 +709,14 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     return taken;
   }
 
-  /// Adds the element to its slice, unless every window holding it has ended. A new slice
-  /// registers a timer at the end of the first window holding it that has not ended; each
-  /// window that fires calls the next while that one still holds data (fire_sliced).
   /// Whether this operator's windows are sliced (a constant the compiler sees where they cannot be).
   bool sliced() const {
     if constexpr (can_slice) return slicing_.has_value();
     return false;
   }
+  /// Adds the element to its slice, unless every window holding it has ended. A new slice
+  /// registers a timer at the end of the first window holding it that has not ended; each
+  /// window that fires calls the next while that one still holds data (fire_sliced).
   bool push_sliced(const In& v, int64_t ts) {
     if constexpr (!can_slice) return (void)v, (void)ts, false;
     else {
@@ -687,8 +725,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       auto last_start = TimeWindow::window_start(ts, l.offset, l.slide);  // ends last
       if (ts >= last_start + l.size || last_start + l.size - 1 <= wm) return false;  // between windows, or late
       auto slice_start = TimeWindow::window_start(ts, l.offset, slice_);
-      encode_window(TimeWindow{slice_start, slice_start + slice_}, ns_);
-      if (!contents_.add(ns_, v)) return true;
+      if (!contents_.add_to_slice(slice_start, v)) return true;
       auto first_start = window_start_from(slice_start + slice_ - l.size);
       if (wm > INT64_MIN / 2) first_start = std::max(first_start, window_start_from(wm - l.size + 2));
       TimeWindow first{first_start, first_start + l.size};
@@ -711,24 +748,14 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       const auto& l = *slicing_;
       key_.set(t, *backend_);
       auto window = decode_window<TimeWindow>(t.ns);
-      slices_.resize(size_t(l.size / slice_));
-      for (size_t i = 0; i < slices_.size(); ++i) {
-        auto start = window.start + int64_t(i) * slice_;
-        encode_window(TimeWindow{start, start + slice_}, slices_[i]);
-      }
       elements_.clear();
-      if (contents_.get_merged(slices_, elements_, held_)) {
+      bool more = false;
+      if (contents_.end_window(window.start, window.end, window.start + std::min(l.slide, l.size), elements_, more)) {
         collector_.out = this->out_;
         collector_.timestamp = window.max_timestamp();
         with_process_ctx(window, t.ns, [&] { fn_.process(key_.key(), process_ctx_, elements_, collector_); });
       }
       with_process_ctx(window, t.ns, [&] { fn_.clear(process_ctx_); });
-      size_t gone = size_t(std::min(l.slide, l.size) / slice_);
-      bool more = false;
-      for (size_t i = 0; i < slices_.size(); ++i) {
-        if (i >= gone) more = more || held_[i];
-        else if (held_[i]) contents_.clear(slices_[i]);
-      }
       if (!more) return;
       TimeWindow next{window.start + l.slide, window.end + l.slide};
       encode_window(next, state_ns_);
@@ -967,8 +994,6 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   std::optional<WindowLayout> slicing_;  // set when the windows are sliced
   int64_t slice_ = 0;                     // the slices' length: gcd(size, slide)
   // Buffers reused from element to element.
-  std::vector<std::string> slices_;
-  std::vector<bool> held_;  // which of slices_ hold something
   std::vector<W> windows_;
   std::vector<X> elements_;
   std::string ns_;

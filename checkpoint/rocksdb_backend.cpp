@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -19,6 +20,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -64,6 +66,65 @@ class KeyPrefix final : public rocksdb::SliceTransform {
   }
 };
 
+/// Appends lists (ListState::add): the stored value and every operand are encoded lists, a
+/// varint count then the items, so joining them adds the counts and concatenates the items.
+/// Reads and compactions apply the operands in order; a malformed one makes RocksDB report
+/// corruption, which the backend turns into a JobError naming the state.
+class ListAppend final : public rocksdb::MergeOperator {
+ public:
+  const char* Name() const override { return "sluice.ListAppend"; }
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    std::vector<rocksdb::Slice> parts;
+    parts.reserve(in.operand_list.size() + 1);
+    if (in.existing_value) parts.push_back(*in.existing_value);
+    parts.insert(parts.end(), in.operand_list.begin(), in.operand_list.end());
+    return join(parts, out->new_value);
+  }
+  bool PartialMergeMulti(const rocksdb::Slice&, const std::deque<rocksdb::Slice>& operands, std::string* out,
+                         rocksdb::Logger*) const override {
+    return join(operands, *out);
+  }
+
+ private:
+  /// Reads the count at the front of `s` and removes it; false when malformed.
+  static bool take_count(rocksdb::Slice& s, uint64_t& n) {
+    n = 0;
+    for (int shift = 0; shift < 64 && !s.empty(); shift += 7) {
+      auto b = uint8_t(s[0]);
+      s.remove_prefix(1);
+      n |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  }
+  template <class Parts>
+  static bool join(const Parts& parts, std::string& out) {
+    uint64_t total = 0;
+    size_t bytes = 0;
+    for (auto part : parts) {
+      uint64_t n = 0;
+      if (!take_count(part, n)) return false;
+      total += n;
+      bytes += part.size();
+    }
+    out.clear();
+    out.reserve(bytes + 10);
+    for (uint64_t v = total; ; v >>= 7) {
+      if (v < 0x80) {
+        out.push_back(char(v));
+        break;
+      }
+      out.push_back(char((v & 0x7f) | 0x80));
+    }
+    for (auto part : parts) {
+      uint64_t n = 0;
+      take_count(part, n);
+      out.append(part.data(), part.size());
+    }
+    return true;
+  }
+};
+
 rocksdb::DBOptions db_options() {
   rocksdb::DBOptions o;
   // Default false: the working directory is new and empty.
@@ -101,6 +162,7 @@ rocksdb::ColumnFamilyOptions state_options() {
   // scans (savepoints, rescaling restores) ask for total order, which sorts a copy.
   o.prefix_extractor = std::make_shared<KeyPrefix>();
   o.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 15));
+  o.merge_operator = std::make_shared<ListAppend>();
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = shared_block_cache();
   // Default none: a 10-bit-per-key Bloom filter (~1% false positives) lets a get of a key
@@ -284,6 +346,13 @@ void RocksDbKeyedStateBackend::remove(int space, std::string_view key) {
   auto& st = *store_;
   auto s = st.db->Delete(st.write, st.families.at(size_t(space)), slice(key));
   if (!s.ok()) fail(dir_, "delete from", st.names[size_t(space)], s);
+}
+
+bool RocksDbKeyedStateBackend::append(int space, std::string_view key, std::string_view items) {
+  auto& st = *store_;
+  auto s = st.db->Merge(st.write, st.families.at(size_t(space)), slice(key), slice(items));
+  if (!s.ok()) fail(dir_, "append to", st.names[size_t(space)], s);
+  return true;
 }
 
 void RocksDbKeyedStateBackend::scan(int space, std::string_view prefix,

@@ -48,6 +48,8 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   void remove(int space, std::string_view key) override;
   void scan(int space, std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& fn) override;
+  /// A RocksDB merge: list operands are joined on reads and compactions.
+  bool append(int space, std::string_view key, std::string_view items) override;
 
   /// Incremental checkpoints: a RocksDB checkpoint now, whose new SST files the returned
   /// function shares (on another thread). Savepoints: pins a RocksDB snapshot now; the

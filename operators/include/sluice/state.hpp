@@ -293,6 +293,13 @@ class ByteStore {
   /// Calls `fn(key, value)` for every key starting with `prefix`, in byte order.
   virtual void scan(int space, std::string_view prefix,
                     const std::function<void(std::string_view, std::string_view)>& fn) = 0;
+  /// Appends `items` (an encoded list: a varint count, then the items) to the list stored
+  /// under `key` without reading it; false when this store cannot, and the caller reads,
+  /// appends and writes the whole list.
+  virtual bool append(int space, std::string_view key, std::string_view items) {
+    (void)space, (void)key, (void)items;
+    return false;
+  }
 };
 
 /// Keyed state of one subtask of one operator, as state handles and timers see it: the

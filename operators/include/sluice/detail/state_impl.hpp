@@ -55,6 +55,12 @@ class KeyCells {
   virtual V& assign() = 0;
   virtual void store() = 0;
   virtual void erase() = 0;
+  /// Appends the list `tail` to the stored list without reading it (V is a list); false when
+  /// the storage cannot, and the caller upserts, appends and stores.
+  virtual bool append(const V& tail) {
+    (void)tail;
+    return false;
+  }
 };
 
 /// What a map visitor did with an entry.
@@ -375,6 +381,10 @@ class ByteKeyCells final : public KeyCells<V> {
     compose_key(key_, *b_);
     s_->remove(space_, key_);
   }
+  bool append(const V& tail) override {
+    compose_key(key_, *b_);
+    return s_->append(space_, key_, encode_stored(tail));
+  }
 
  private:
   KeyedStateBackend* b_;
@@ -546,8 +556,13 @@ class ListStateImpl final : public ListState<T> {
     else if (refresh || list->size() != before) cells_.store();
     return out;
   }
+  /// A blind append where the storage can (RocksDB's merge operator): no read and rewrite of
+  /// the whole list for every element.
   void add(T v) override {
-    cells_.upsert().push_back({std::move(v), ttl_.deadline()});
+    tail_.clear();
+    tail_.push_back({std::move(v), ttl_.deadline()});
+    if (cells_.append(tail_)) return;
+    cells_.upsert().push_back(std::move(tail_.back()));
     cells_.store();
   }
   void update(std::vector<T> vs) override {
@@ -562,6 +577,7 @@ class ListStateImpl final : public ListState<T> {
  private:
   KeyCells<std::vector<TtlCell<T>>>& cells_;
   Ttl ttl_;
+  std::vector<TtlCell<T>> tail_;  // what add() appends
 };
 
 template <class K, class V>

@@ -806,7 +806,7 @@ struct Labelled final : ProcessWindowFunction<int64_t, std::string, std::string,
 struct RandomRun {
   std::vector<testing::Emitted<std::string>> out;
   std::vector<testing::Emitted<Ev>> late;
-  size_t slice_entries = 0, window_entries = 0;  // keyed state entries of either layout, at the snapshot
+  size_t slice_entries = 0, window_entries = 0, session_entries = 0;  // keyed state entries of each layout, at the snapshot
 };
 
 template <class Build>
@@ -834,6 +834,7 @@ RandomRun run_random(uint32_t seed, Build build) {
       for (const auto& e : snap.entries) {
         r.slice_entries += e.state == "_window.sliced";
         r.window_entries += e.state == "_window.contents";
+        r.session_entries += e.state == "_window.sessions";
       }
       drain();
       r.late = *side;
@@ -884,6 +885,36 @@ TEST_CASE("sliced windows give what one state per window gives: tumbling, slidin
         CHECK(sliced.out == whole.out);
         CHECK(sliced.late.size() > 10);
         CHECK(sliced.late == whole.late);
+      }
+    }
+  }
+}
+
+TEST_CASE("event-time sessions of an aggregate, one entry per key, give what one state per session gives: merges, "
+          "bridges, late elements, a snapshot restored half way",
+          "[windows][sessions]") {
+  for (auto gap : {3ms, 8ms, 25ms}) {
+    DYNAMIC_SECTION("gap " << gap.count() << "ms") {
+      for (uint32_t seed = 1; seed <= 3; ++seed) {
+        INFO("seed " << seed);
+        auto keyed = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
+          return s.window(EventTimeSessionWindows::with_gap(gap)).side_output_late_data(late).aggregate(SumValues(), Labelled());
+        });
+        // The same trigger given explicitly keeps one state per session and a merging-window set.
+        auto whole = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
+          return s.window(EventTimeSessionWindows::with_gap(gap))
+              .trigger(EventTimeTrigger())
+              .side_output_late_data(late)
+              .aggregate(SumValues(), Labelled());
+        });
+        CHECK(keyed.session_entries > 0);
+        CHECK(keyed.window_entries == 0);
+        CHECK(whole.session_entries == 0);
+        CHECK(whole.window_entries > 0);
+        CHECK(keyed.out.size() > 30);
+        CHECK(keyed.out == whole.out);
+        CHECK(keyed.late.size() > 10);
+        CHECK(keyed.late == whole.late);
       }
     }
   }

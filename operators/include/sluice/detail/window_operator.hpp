@@ -204,6 +204,9 @@ class WindowScope final : public KeyedStateBackend, private ByteStore {
             const std::function<void(std::string_view, std::string_view)>& fn) override {
     base_->byte_store()->scan(space, prefix, fn);
   }
+  bool append(int space, std::string_view key, std::string_view items) override {
+    return base_->byte_store()->append(space, key, items);
+  }
 
   KeyedStateBackend* base_;
   std::string prefix_;
@@ -218,6 +221,8 @@ inline constexpr const char* window_merging_state = "_window.merging";
 /// Sliced windows keep all slices of a key in one entry, under their own name, so that a
 /// checkpoint of another layout is never read as this one.
 inline constexpr const char* window_sliced_state = "_window.sliced";
+/// Event-time sessions of an aggregate keep all sessions of a key in one entry, likewise.
+inline constexpr const char* window_sessions_state = "_window.sessions";
 
 // ---- contents: what a window keeps, per (current key, namespace)
 
@@ -456,6 +461,17 @@ class AggregateContents : public ValueContents<typename A::accumulator_type> {
                               [&](Acc a, Acc b) { return agg_.merge(std::move(a), b); });
   }
 
+  /// Event-time sessions (WindowOperator): a key's sessions, (start, end, accumulator) by
+  /// start, in one entry, so that an element costs one lookup of its key however its session
+  /// merges.
+  using SessionSet = std::vector<std::tuple<int64_t, int64_t, Acc>>;
+  void open_sessions(KeyedStateBackend& b) { sessions_ = &key_cells<SessionSet>(b, window_sessions_state); }
+  KeyCells<SessionSet>& sessions() { return *sessions_; }
+  Acc create() const { return agg_.create_accumulator(); }
+  void add_to(Acc& acc, const typename A::input_type& v) const { agg_.add(v, acc); }
+  Acc merged(Acc a, const Acc& b) const { return agg_.merge(std::move(a), b); }
+  typename A::output_type result(const Acc& acc) const { return agg_.get_result(acc); }
+
  protected:
   const A& function() const { return agg_; }
   /// Applies `f` to the accumulator of the current key's slice at `start`, made when missing;
@@ -475,6 +491,7 @@ class AggregateContents : public ValueContents<typename A::accumulator_type> {
  private:
   A agg_;
   KeyCells<SliceSet>* slices_ = nullptr;
+  KeyCells<SessionSet>* sessions_ = nullptr;
 };
 
 /// What an aggregate pre-aggregated before the shuffle sends on: key, slice start, accumulator.
@@ -494,6 +511,11 @@ class PartialAggregateContents : public AggregateContents<A> {
   template <class K>
   bool add_to_slice(int64_t start, const std::tuple<K, int64_t, typename A::accumulator_type>& p) {
     return this->fold_slice(start, [&](auto& a) { a = this->function().merge(std::move(a), std::get<2>(p)); });
+  }
+  using AggregateContents<A>::add_to;
+  template <class K>
+  void add_to(typename A::accumulator_type& acc, const std::tuple<K, int64_t, typename A::accumulator_type>& p) const {
+    acc = this->function().merge(std::move(acc), std::get<2>(p));
   }
 };
 
@@ -609,6 +631,9 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
         slicing_ = *layout;
         slice_ = std::gcd(layout->size, layout->slide);
       }
+      // Event-time sessions of mergeable contents with their default trigger and no allowed
+      // lateness keep a key's sessions in one entry (see push_sessions).
+      sessions_ = merging_ && event_time_ && default_trigger && lateness_ == 0;
     }
   }
 
@@ -623,11 +648,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     window_scope_.emplace(*backend_, "_window.state/");
     if constexpr (sliceable_contents<Contents>) {
       if (slicing_) contents_.open_slices(*backend_);
+      else if (sessions_) contents_.open_sessions(*backend_);
       else contents_.open(*backend_);
     } else {
       contents_.open(*backend_);
     }
-    if (merging_)
+    if (merging_ && !sessions_)
       merging_cells_ =
           &key_cells<typename MergingWindowSet<W>::Mapping>(*backend_, window_merging_state);
     RuntimeContext rc(ctx);
@@ -645,6 +671,8 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       bool taken;
       if (sliced()) {
         taken = push_sliced(v, ts);
+      } else if (sessions()) {
+        taken = push_sessions(v, ts);
       } else {
         windows_.clear();
         assigner_->assign_windows(ts, this->ctx_->processing_time(), windows_);
@@ -660,6 +688,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     guarded(this->ctx_, [&] {
       timers_.fire_event(wm, [&](const Timer& t) {
         if (sliced()) fire_sliced(t);
+        else if (sessions()) fire_sessions(t);
         else fire(t, true);
       });
     });
@@ -760,6 +789,87 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       TimeWindow next{window.start + l.slide, window.end + l.slide};
       encode_window(next, state_ns_);
       timers_.add_event(next.max_timestamp(), state_ns_);
+    }
+  }
+
+  /// Whether this operator keeps a key's event-time sessions in one entry.
+  bool sessions() const {
+    if constexpr (can_slice) return sessions_;
+    return false;
+  }
+  /// Adds the element's session [ts, ts + gap) to its key's sessions: those it intersects
+  /// merge with it into their cover, oldest accumulator first, and the cover's timer replaces
+  /// theirs (sessions never intersect each other, so they form one run). A new session
+  /// already behind the watermark takes nothing. As the general path with EventTimeTrigger.
+  bool push_sessions(const In& v, int64_t ts) {
+    if constexpr (!can_slice) return (void)v, (void)ts, false;
+    else {
+      windows_.clear();
+      assigner_->assign_windows(ts, 0, windows_);
+      const TimeWindow w = windows_.front();
+      auto& cells = contents_.sessions();
+      auto* set = cells.find();
+      auto window_of = [](const auto& s) { return TimeWindow{std::get<0>(s), std::get<1>(s)}; };
+      auto touches = [&](const auto& s) { return window_of(s).intersects(w); };
+      if (!set || std::none_of(set->begin(), set->end(), touches)) {
+        if (is_window_late(w)) return false;
+      }
+      if (!set) {
+        set = &cells.assign();
+        set->clear();
+      }
+      // Sessions are disjoint and ordered by start, so their ends are ordered too: those that
+      // touch w are the run from the first that ends at or after its start to the first that
+      // starts after its end (where w goes when the run is empty).
+      auto first = std::find_if(set->begin(), set->end(), [&](const auto& s) { return std::get<1>(s) >= w.start; });
+      auto last = std::find_if(first, set->end(), [&](const auto& s) { return std::get<0>(s) > w.end; });
+      TimeWindow cover = w;
+      for (auto it = first; it != last; ++it) cover = cover.cover(window_of(*it));
+      auto acc = first != last ? std::get<2>(*first) : contents_.create();
+      bool known = false;  // the cover is one of the sessions: its timer stands
+      for (auto it = first; it != last; ++it) {
+        if (it != first) acc = contents_.merged(std::move(acc), std::get<2>(*it));
+        if (window_of(*it) == cover) {
+          known = true;
+          continue;
+        }
+        encode_window(window_of(*it), state_ns_);
+        timers_.remove_event(window_of(*it).max_timestamp(), state_ns_);
+      }
+      contents_.add_to(acc, v);
+      auto at = set->erase(first, last);
+      set->emplace(at, cover.start, cover.end, std::move(acc));
+      cells.store();
+      if (!known) {
+        encode_window(cover, state_ns_);
+        timers_.add_event(cover.max_timestamp(), state_ns_);
+      }
+      return true;
+    }
+  }
+  /// Session `t.ns` of the timer's key ends: its accumulator is the result, and it goes. A
+  /// timer of a session that merged into another finds nothing.
+  void fire_sessions(const Timer& t) {
+    if constexpr (!can_slice) return (void)t;
+    else {
+      key_.set(t, *backend_);
+      auto window = decode_window<TimeWindow>(t.ns);
+      auto& cells = contents_.sessions();
+      auto* set = cells.find();
+      if (!set) return;
+      auto it = std::find_if(set->begin(), set->end(), [&](const auto& s) {
+        return std::get<0>(s) == window.start && std::get<1>(s) == window.end;
+      });
+      if (it == set->end()) return;
+      elements_.clear();
+      elements_.push_back(contents_.result(std::get<2>(*it)));
+      set->erase(it);
+      if (set->empty()) cells.erase();
+      else cells.store();
+      collector_.out = this->out_;
+      collector_.timestamp = window.max_timestamp();
+      with_process_ctx(window, t.ns, [&] { fn_.process(key_.key(), process_ctx_, elements_, collector_); });
+      with_process_ctx(window, t.ns, [&] { fn_.clear(process_ctx_); });
     }
   }
 
@@ -992,6 +1102,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   bool ending_ = false;
   static constexpr bool can_slice = std::is_same_v<W, TimeWindow> && sliceable_contents<Contents>;
   std::optional<WindowLayout> slicing_;  // set when the windows are sliced
+  bool sessions_ = false;                 // a key's sessions are one entry
   int64_t slice_ = 0;                     // the slices' length: gcd(size, slide)
   // Buffers reused from element to element.
   std::vector<W> windows_;

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <random>
 #include <set>
+#include <unordered_map>
 
 #include <sluice/sluice.hpp>
 
@@ -388,4 +390,34 @@ TEST_CASE("list appends never read the list on RocksDB: thousands keep their ord
       CHECK_THROWS_WITH(list.get(), Catch::Contains("'list'"));
     }
   }
+}
+
+TEST_CASE("the heap's flat key map finds, inserts and erases as a hash map does, through growth and collisions",
+          "[state]") {
+  detail::FlatKeyMap<int> flat;
+  std::unordered_map<std::string, int> oracle;
+  std::mt19937 rng(7);
+  bool same = true;
+  for (int i = 0; i < 200'000; ++i) {
+    // Few keys, so that inserts, erases and probing runs meet; some long (not inline).
+    auto key = std::to_string(rng() % 3000) + (rng() % 4 == 0 ? std::string(40, 'x') : std::string());
+    switch (rng() % 3) {
+      case 0: flat[key] = i, oracle[key] = i; break;
+      case 1: same = same && flat.erase(key) == oracle.erase(key); break;
+      default: {
+        auto* v = flat.find(key);
+        auto it = oracle.find(key);
+        same = same && (v ? it != oracle.end() && *v == it->second : it == oracle.end());
+      }
+    }
+    same = same && flat.size() == oracle.size();
+  }
+  CHECK(same);
+  size_t seen = 0;
+  flat.for_each([&](const std::string& k, int v) {
+    ++seen;
+    same = same && oracle.count(k) && oracle.at(k) == v;
+  });
+  CHECK(same);
+  CHECK(seen == oracle.size());
 }

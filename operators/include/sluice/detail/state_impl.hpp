@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "sluice/codec.hpp"
+#include "sluice/detail/flat_key_map.hpp"
 #include "sluice/error.hpp"
 #include "sluice/state.hpp"
 
@@ -165,10 +166,10 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     int kg = b_->current_key_group();
     auto* m = maps_.peek(kg);
     if (!m) return nullptr;
-    auto it = m->find(b_->current_key());
-    if (it == m->end()) return nullptr;
-    if (maps_.held(kg)) return &maps_.writable(kg)[b_->current_key()];  // the caller may change it
-    return &it->second;
+    auto* v = m->find(b_->current_key());
+    if (!v) return nullptr;
+    if (maps_.held(kg)) return maps_.writable(kg).find(b_->current_key());  // the caller may change it
+    return v;
   }
   V& upsert() override { return maps_.writable(b_->current_key_group())[b_->current_key()]; }
   V& assign() override { return upsert(); }
@@ -179,7 +180,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     if (m && m->count(b_->current_key())) maps_.writable(kg).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
-  size_t entry_bytes() const override { return sizeof(typename Map::value_type) + 32; }
+  size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7; }
   void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
     maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
   }
@@ -191,10 +192,10 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   }
 
  private:
-  using Map = std::unordered_map<std::string, V>;
+  using Map = FlatKeyMap<V>;
   static void encode_group(int kg, const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
     out.reserve(out.size() + m.size());
-    for (const auto& [key, v] : m) out.push_back({name, kg, key, false, {}, encode_stored(v)});
+    m.for_each([&](const std::string& key, const V& v) { out.push_back({name, kg, key, false, {}, encode_stored(v)}); });
   }
   KeyedStateBackend* b_;
   KeyGroupMaps<Map> maps_;

@@ -42,9 +42,12 @@ std::shared_ptr<rocksdb::Cache> shared_block_cache() {
   return cache;
 }
 
+rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
 /// The prefix of a stored key that names the state's key: key group, key length and key
-/// (detail::compose_key); what follows is a user key or window. Every entry of one key shares
-/// it, so the memtables hash by it and the SST files' Bloom filters hold it.
+/// (detail::key_prefix_length); what follows is a user key or window. Every entry of one key
+/// shares it, so the memtables hash by it and the SST files' Bloom filters hold it.
 class KeyPrefix final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "sluice.KeyGroupAndKey"; }
@@ -52,18 +55,7 @@ class KeyPrefix final : public rocksdb::SliceTransform {
     return rocksdb::Slice(key.data(), length(key));
   }
   bool InDomain(const rocksdb::Slice& key) const override { return length(key) > 0; }
-
-  /// The length of the prefix of `k`; 0 when `k` does not hold a whole one.
-  static size_t length(const rocksdb::Slice& k) {
-    size_t i = 2;
-    uint64_t n = 0;
-    for (int shift = 0; i < k.size() && shift < 64; shift += 7) {
-      auto b = uint8_t(k[i++]);
-      n |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return k.size() - i >= n ? i + n : 0;
-    }
-    return 0;
-  }
+  static size_t length(const rocksdb::Slice& k) { return detail::key_prefix_length(view(k)); }
 };
 
 /// Appends lists (ListState::add): the stored value and every operand are encoded lists, a
@@ -86,42 +78,25 @@ class ListAppend final : public rocksdb::MergeOperator {
   }
 
  private:
-  /// Reads the count at the front of `s` and removes it; false when malformed.
-  static bool take_count(rocksdb::Slice& s, uint64_t& n) {
-    n = 0;
-    for (int shift = 0; shift < 64 && !s.empty(); shift += 7) {
-      auto b = uint8_t(s[0]);
-      s.remove_prefix(1);
-      n |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
   template <class Parts>
   static bool join(const Parts& parts, std::string& out) {
-    uint64_t total = 0;
-    size_t bytes = 0;
-    for (auto part : parts) {
-      uint64_t n = 0;
-      if (!take_count(part, n)) return false;
-      total += n;
-      bytes += part.size();
-    }
-    out.clear();
-    out.reserve(bytes + 10);
-    for (uint64_t v = total; ; v >>= 7) {
-      if (v < 0x80) {
-        out.push_back(char(v));
-        break;
+    try {
+      uint64_t total = 0;
+      for (const auto& part : parts) total += ByteReader(view(part)).read_varint();
+      std::vector<uint8_t> bytes;
+      ByteWriter w(bytes);
+      w.write_varint(total);
+      for (const auto& part : parts) {
+        ByteReader r(view(part));
+        r.read_varint();
+        auto items = r.view(r.remaining());
+        w.write(items.data(), items.size());
       }
-      out.push_back(char((v & 0x7f) | 0x80));
+      out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      return true;
+    } catch (const DecodeError&) {
+      return false;
     }
-    for (auto part : parts) {
-      uint64_t n = 0;
-      take_count(part, n);
-      out.append(part.data(), part.size());
-    }
-    return true;
   }
 };
 
@@ -181,8 +156,6 @@ std::string prefix_end(std::string_view prefix) {
   return end;
 }
 
-rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 /// A new directory under `base` that no other backend (of this or another process) uses.
 /// Removes working directories of processes that no longer run (killed with -9, say): they

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <sluice/sluice.hpp>
 #include <sluice/testing/harness.hpp>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -806,7 +807,7 @@ struct Labelled final : ProcessWindowFunction<int64_t, std::string, std::string,
 struct RandomRun {
   std::vector<testing::Emitted<std::string>> out;
   std::vector<testing::Emitted<Ev>> late;
-  size_t slice_entries = 0, window_entries = 0, session_entries = 0;  // keyed state entries of each layout, at the snapshot
+  std::map<std::string, size_t> entries;  // keyed state entries by state, at the snapshot
 };
 
 template <class Build>
@@ -832,9 +833,7 @@ RandomRun run_random(uint32_t seed, Build build) {
     if (i == 1500) {
       auto snap = h->snapshot();
       for (const auto& e : snap.entries) {
-        r.slice_entries += e.state == "_window.sliced";
-        r.window_entries += e.state == "_window.contents";
-        r.session_entries += e.state == "_window.sessions";
+        ++r.entries[e.state];
       }
       drain();
       r.late = *side;
@@ -849,6 +848,27 @@ RandomRun run_random(uint32_t seed, Build build) {
   drain();
   r.late.insert(r.late.end(), side->begin(), side->end());
   return r;
+}
+
+/// Runs `windows(keyed stream)` with its default trigger, which keeps the window state in
+/// `layout`, and with the same trigger given explicitly, which keeps one state per window (the
+/// general path); both give the same windows and late elements.
+template <class Windows>
+void check_as_general(uint32_t seed, Windows windows, const std::string& layout, size_t min_windows) {
+  auto fast = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
+    return windows(s).side_output_late_data(late).aggregate(SumValues(), Labelled());
+  });
+  auto whole = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
+    return windows(s).trigger(EventTimeTrigger()).side_output_late_data(late).aggregate(SumValues(), Labelled());
+  });
+  CHECK(fast.entries[layout] > 0);
+  CHECK(fast.entries["_window.contents"] == 0);
+  CHECK(whole.entries[layout] == 0);
+  CHECK(whole.entries["_window.contents"] > 0);
+  CHECK(fast.out.size() > min_windows);
+  CHECK(fast.out == whole.out);
+  CHECK(fast.late.size() > 10);
+  CHECK(fast.late == whole.late);
 }
 
 }  // namespace
@@ -870,21 +890,7 @@ TEST_CASE("sliced windows give what one state per window gives: tumbling, slidin
       };
       for (uint32_t seed = 1; seed <= 3; ++seed) {
         INFO("seed " << seed);
-        auto sliced = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
-          return windows(s).side_output_late_data(late).aggregate(SumValues(), Labelled());
-        });
-        // The same trigger given explicitly keeps one state per window.
-        auto whole = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
-          return windows(s).trigger(EventTimeTrigger()).side_output_late_data(late).aggregate(SumValues(), Labelled());
-        });
-        CHECK(sliced.slice_entries > 0);
-        CHECK(sliced.window_entries == 0);
-        CHECK(whole.slice_entries == 0);
-        CHECK(whole.window_entries > 0);
-        CHECK(sliced.out.size() > 100);
-        CHECK(sliced.out == whole.out);
-        CHECK(sliced.late.size() > 10);
-        CHECK(sliced.late == whole.late);
+        check_as_general(seed, windows, "_window.sliced", 100);
       }
     }
   }
@@ -897,24 +903,8 @@ TEST_CASE("event-time sessions of an aggregate, one entry per key, give what one
     DYNAMIC_SECTION("gap " << gap.count() << "ms") {
       for (uint32_t seed = 1; seed <= 3; ++seed) {
         INFO("seed " << seed);
-        auto keyed = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
-          return s.window(EventTimeSessionWindows::with_gap(gap)).side_output_late_data(late).aggregate(SumValues(), Labelled());
-        });
-        // The same trigger given explicitly keeps one state per session and a merging-window set.
-        auto whole = run_random(seed, [&](auto& s, const OutputTag<Ev>& late) {
-          return s.window(EventTimeSessionWindows::with_gap(gap))
-              .trigger(EventTimeTrigger())
-              .side_output_late_data(late)
-              .aggregate(SumValues(), Labelled());
-        });
-        CHECK(keyed.session_entries > 0);
-        CHECK(keyed.window_entries == 0);
-        CHECK(whole.session_entries == 0);
-        CHECK(whole.window_entries > 0);
-        CHECK(keyed.out.size() > 30);
-        CHECK(keyed.out == whole.out);
-        CHECK(keyed.late.size() > 10);
-        CHECK(keyed.late == whole.late);
+        check_as_general(
+            seed, [&](auto& s) { return s.window(EventTimeSessionWindows::with_gap(gap)); }, "_window.sessions", 30);
       }
     }
   }

@@ -480,6 +480,10 @@ class MergingWindowAssigner : public WindowAssigner<W> {
   using MergeCallback = std::function<void(const std::vector<W>& merged, const W& result)>;
   /// Calls `merge(windows, result)` for every group of at least two of `windows` that merge.
   virtual void merge_windows(std::vector<W> windows, const MergeCallback& merge) const = 0;
+  /// Whether this is a session assigner: one window per element, and windows merge exactly
+  /// when they intersect, into their cover (TimeWindow::merge_windows). A window operator may
+  /// then keep a key's sessions in one entry.
+  virtual bool sessions() const { return false; }
 };
 
 namespace detail {
@@ -632,6 +636,7 @@ class EventTimeSessionWindows final : public MergingWindowAssigner<TimeWindow> {
   void merge_windows(std::vector<TimeWindow> windows, const MergeCallback& merge) const override {
     TimeWindow::merge_windows(std::move(windows), merge);
   }
+  bool sessions() const override { return true; }
   EventTimeTrigger default_trigger() const { return {}; }
 
  private:

@@ -320,23 +320,33 @@ inline void compose_key(std::string& out, const KeyedStateBackend& b) {
   compose_key(out, b.current_key_group(), b.current_key());
 }
 
-/// Splits a byte-store key back into key group, key and user key; false if malformed.
-inline bool split_key(std::string_view k, int& key_group, std::string& key, std::string& user_key) {
-  if (k.size() < 3) return false;
-  key_group = (uint8_t(k[0]) << 8) | uint8_t(k[1]);
+/// Where the state's key ends in a byte-store key: after the key group, the key's length and
+/// its bytes, as compose_key writes them (what follows is a user key or a window); `key_at`
+/// gets where the key's bytes start. 0 when `k` does not start with a whole one.
+inline size_t key_prefix_length(std::string_view k, size_t* key_at = nullptr) {
   size_t i = 2;
   uint64_t n = 0;
   for (int shift = 0; i < k.size() && shift < 64; shift += 7) {
-    uint8_t b = uint8_t(k[i++]);
+    auto b = uint8_t(k[i++]);
     n |= uint64_t(b & 0x7f) << shift;
     if (!(b & 0x80)) {
-      if (k.size() - i < n) return false;
-      key.assign(k.substr(i, n));
-      user_key.assign(k.substr(i + n));
-      return true;
+      if (k.size() - i < n) return 0;
+      if (key_at) *key_at = i;
+      return i + n;
     }
   }
-  return false;
+  return 0;
+}
+
+/// Splits a byte-store key back into key group, key and user key; false if malformed.
+inline bool split_key(std::string_view k, int& key_group, std::string& key, std::string& user_key) {
+  size_t at = 0;
+  auto end = key_prefix_length(k, &at);
+  if (end == 0) return false;
+  key_group = (uint8_t(k[0]) << 8) | uint8_t(k[1]);
+  key.assign(k.substr(at, end - at));
+  user_key.assign(k.substr(end));
+  return true;
 }
 
 template <class V>

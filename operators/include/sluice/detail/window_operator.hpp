@@ -633,7 +633,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       }
       // Event-time sessions of mergeable contents with their default trigger and no allowed
       // lateness keep a key's sessions in one entry (see push_sessions).
-      sessions_ = merging_ && event_time_ && default_trigger && lateness_ == 0;
+      sessions_ = merging_ && merging_->sessions() && event_time_ && default_trigger && lateness_ == 0;
     }
   }
 
@@ -809,12 +809,8 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       const TimeWindow w = windows_.front();
       auto& cells = contents_.sessions();
       auto* set = cells.find();
-      auto window_of = [](const auto& s) { return TimeWindow{std::get<0>(s), std::get<1>(s)}; };
-      auto touches = [&](const auto& s) { return window_of(s).intersects(w); };
-      if (!set || std::none_of(set->begin(), set->end(), touches)) {
-        if (is_window_late(w)) return false;
-      }
       if (!set) {
+        if (is_window_late(w)) return false;
         set = &cells.assign();
         set->clear();
       }
@@ -823,6 +819,8 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       // starts after its end (where w goes when the run is empty).
       auto first = std::find_if(set->begin(), set->end(), [&](const auto& s) { return std::get<1>(s) >= w.start; });
       auto last = std::find_if(first, set->end(), [&](const auto& s) { return std::get<0>(s) > w.end; });
+      if (first == last && is_window_late(w)) return false;
+      auto window_of = [](const auto& s) { return TimeWindow{std::get<0>(s), std::get<1>(s)}; };
       TimeWindow cover = w;
       for (auto it = first; it != last; ++it) cover = cover.cover(window_of(*it));
       auto acc = first != last ? std::get<2>(*first) : contents_.create();

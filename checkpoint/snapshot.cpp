@@ -15,7 +15,6 @@ namespace {
 
 constexpr uint32_t format_version = 2;  // 2 added a backend's files to keyed state; 1 still reads
 
-using EntryTuple = std::tuple<std::string, int32_t, std::string, bool, std::string, std::string>;
 using FileTuple = std::tuple<std::string, std::string, uint64_t, uint64_t, std::string>;
 using TimerTuple = std::tuple<int64_t, std::string, std::string, int32_t>;
 using ChannelTuple = std::tuple<uint32_t, uint32_t, uint32_t, std::vector<std::pair<int64_t, std::string>>>;
@@ -54,16 +53,12 @@ std::string encode_snapshot(const SubtaskSnapshot& s) {
   for (const auto& op : s.operators) {
     Codec<std::string>::encode(op.operator_id, w);
     Codec<bool>::encode(op.keyed, w);
-    // The bytes of a std::vector<EntryTuple>, written without building one (state can be large).
-    w.write_varint(op.keyed_state.entries.size());
-    for (const auto& e : op.keyed_state.entries) {
-      Codec<std::string>::encode(e.state, w);
-      Codec<int32_t>::encode(int32_t(e.key_group), w);
-      Codec<std::string>::encode(e.key, w);
-      Codec<bool>::encode(e.map, w);
-      Codec<std::string>::encode(e.user_key, w);
-      Codec<std::string>::encode(e.value, w);
-    }
+    // The entries as a count, then each in the file form: Entry objects, then those written so.
+    const auto& encoded = op.keyed_state.encoded;
+    w.write_varint(op.keyed_state.entries.size() + encoded.count());
+    for (const auto& e : op.keyed_state.entries)
+      EntryWriter::write(w, e.state, e.key_group, e.key, e.map, e.user_key, e.value);
+    w.write(encoded.bytes().data(), encoded.bytes().size());
     std::vector<FileTuple> files;
     for (const auto& f : op.keyed_state.files) files.emplace_back(f.name, f.shared, f.size, f.checksum, f.bytes);
     Codec<std::vector<FileTuple>>::encode(files, w);
@@ -95,11 +90,7 @@ SubtaskSnapshot decode_snapshot(std::string_view bytes, const std::string& where
       auto entries = r.read_varint();
       if (entries > r.remaining()) throw DecodeError("entry count exceeds the file's bytes");
       op.keyed_state.entries.reserve(entries);
-      for (uint64_t e = 0; e < entries; ++e) {
-        auto [state, kg, key, map, user_key, value] = Codec<EntryTuple>::decode(r);
-        op.keyed_state.entries.push_back(
-            KeyedStateSnapshot::Entry{std::move(state), kg, std::move(key), map, std::move(user_key), std::move(value)});
-      }
+      for (uint64_t e = 0; e < entries; ++e) op.keyed_state.entries.push_back(EntryWriter::read(r));
       if (version >= 2)
         for (auto& [name, shared, size, checksum, bytes] : Codec<std::vector<FileTuple>>::decode(r))
           op.keyed_state.files.push_back(

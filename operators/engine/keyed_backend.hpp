@@ -30,6 +30,9 @@ struct BackendSnapshot : KeyedStateSnapshot {
     bool operator==(const File&) const = default;
   };
   std::vector<File> files;
+  /// More entries, already in the file's form (a heap checkpoint writes them so, not as
+  /// Entry objects); a snapshot's entries are these and `entries`.
+  EntryWriter encoded;
 
   BackendSnapshot() = default;
   /// The same state, without files.

@@ -33,7 +33,7 @@ CheckpointableBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred
   for (const auto& [name, t] : tables_) parts.push_back(t->snapshot_deferred(name, max_parallelism));
   for (const auto& [name, entries] : pending_) s->entries.insert(s->entries.end(), entries.begin(), entries.end());
   return [s, parts = std::move(parts)] {
-    for (const auto& part : parts) part(s->entries);
+    for (const auto& part : parts) part(s->encoded);
     return std::move(*s);
   };
 }

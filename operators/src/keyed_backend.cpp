@@ -3,6 +3,25 @@
 
 namespace sluice {
 
+KeyedStateSnapshot::Entry EntryWriter::read(ByteReader& r) {
+  KeyedStateSnapshot::Entry e;
+  e.state = Codec<std::string>::decode(r);
+  e.key_group = Codec<int32_t>::decode(r);
+  e.key = Codec<std::string>::decode(r);
+  e.map = Codec<bool>::decode(r);
+  e.user_key = Codec<std::string>::decode(r);
+  e.value = Codec<std::string>::decode(r);
+  return e;
+}
+
+std::vector<KeyedStateSnapshot::Entry> EntryWriter::entries() const {
+  std::vector<KeyedStateSnapshot::Entry> out;
+  out.reserve(count_);
+  ByteReader r(bytes_.data(), bytes_.size());
+  for (uint64_t i = 0; i < count_; ++i) out.push_back(read(r));
+  return out;
+}
+
 KeyedStateSnapshot CheckpointableBackend::snapshot(int max_parallelism) {
   KeyedStateSnapshot s;
   snapshot_entries(max_parallelism, s.entries);
@@ -24,6 +43,8 @@ void CheckpointableBackend::restore(const BackendSnapshot& s, KeyGroupRange rang
     std::vector<KeyedStateSnapshot::Entry> mine;
     for (const auto& e : s.entries)
       if (range.contains(e.key_group)) mine.push_back(e);
+    for (auto& e : s.encoded.entries())
+      if (range.contains(e.key_group)) mine.push_back(std::move(e));
     restore_entries(std::move(mine));
   }
   for (const auto& t : s.event_timers)

@@ -25,9 +25,8 @@ class ByteWriter {
  public:
   explicit ByteWriter(std::vector<uint8_t>& out) : out_(&out) {}
   void write(const void* p, size_t n) {
-    auto old = out_->size();
-    out_->resize(old + n);
-    std::memcpy(out_->data() + old, p, n);
+    auto* b = static_cast<const uint8_t*>(p);
+    out_->insert(out_->end(), b, b + n);  // resize would zero the bytes first
   }
   /// Unsigned LEB128: lengths and counts cost one byte when small.
   void write_varint(uint64_t v) {

@@ -253,6 +253,61 @@ struct KeyedStateSnapshot {
   std::vector<std::pair<std::string, std::string>> fingerprints;
 };
 
+/// Snapshot entries written straight from the state's objects in the form a checkpoint file
+/// holds them, with no Entry in between: per entry the state's name, key group, key, map flag,
+/// user key and value, each as its codec writes it. Heap checkpoints encode through it; the
+/// file appends its bytes as they are.
+class EntryWriter {
+ public:
+  template <class V>
+  void add(const std::string& state, int key_group, std::string_view key, bool map, std::string_view user_key,
+           const V& value) {
+    value_.clear();
+    ByteWriter vw(value_);
+    Codec<V>::encode(value, vw);
+    ByteWriter w(bytes_);
+    write(w, state, key_group, key, map, user_key,
+          std::string_view(reinterpret_cast<const char*>(value_.data()), value_.size()));
+    ++count_;
+  }
+  void add(const KeyedStateSnapshot::Entry& e) {
+    ByteWriter w(bytes_);
+    write(w, e.state, e.key_group, e.key, e.map, e.user_key, e.value);
+    ++count_;
+  }
+  /// Appends what `other` wrote.
+  void append(const EntryWriter& other) {
+    bytes_.insert(bytes_.end(), other.bytes_.begin(), other.bytes_.end());
+    count_ += other.count_;
+  }
+  uint64_t count() const { return count_; }
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  /// The entries written, decoded.
+  std::vector<KeyedStateSnapshot::Entry> entries() const;
+
+  /// One entry in the file form.
+  static void write(ByteWriter& w, std::string_view state, int key_group, std::string_view key, bool map,
+                    std::string_view user_key, std::string_view value) {
+    write_bytes(w, state);
+    Codec<int32_t>::encode(int32_t(key_group), w);
+    write_bytes(w, key);
+    Codec<bool>::encode(map, w);
+    write_bytes(w, user_key);
+    write_bytes(w, value);
+  }
+  /// Reads one entry in the file form; throws DecodeError on bytes that are not one.
+  static KeyedStateSnapshot::Entry read(ByteReader& r);
+
+ private:
+  static void write_bytes(ByteWriter& w, std::string_view s) {
+    w.write_varint(s.size());
+    w.write(s.data(), s.size());
+  }
+  std::vector<uint8_t> bytes_;
+  std::vector<uint8_t> value_;  // scratch: the value being added
+  uint64_t count_ = 0;
+};
+
 /// Storage for one named state of one operator, owned by a heap backend.
 class StateTable {
  public:
@@ -262,20 +317,18 @@ class StateTable {
   /// Memory one entry takes, roughly: the object, its key, the hash map's node (entries of a
   /// map state are not counted one by one).
   virtual size_t entry_bytes() const { return 64; }
-  /// Appends every entry, encoded, to `out`.
-  virtual void snapshot(const std::string& name, int max_parallelism,
-                        std::vector<KeyedStateSnapshot::Entry>& out) const = 0;
   /// Takes entries of this state back (decoding them).
   virtual void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) = 0;
-  /// A snapshot in two parts (a checkpoint's synchronous and asynchronous parts): tables copy their
-  /// objects now and encode them in the returned function, on another thread.
-  using DeferredEntries = std::function<void(std::vector<KeyedStateSnapshot::Entry>&)>;
-  virtual DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const {
-    auto entries = std::make_shared<std::vector<KeyedStateSnapshot::Entry>>();
-    snapshot(name, max_parallelism, *entries);
-    return [entries](std::vector<KeyedStateSnapshot::Entry>& out) {
-      out.insert(out.end(), std::make_move_iterator(entries->begin()), std::make_move_iterator(entries->end()));
-    };
+  /// A snapshot in two parts (a checkpoint's synchronous and asynchronous parts): tables take
+  /// hold of their objects now and encode them in the returned function, on another thread.
+  using DeferredEntries = std::function<void(EntryWriter&)>;
+  virtual DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const = 0;
+  /// Appends every entry, encoded, to `out` (both parts at once).
+  void snapshot(const std::string& name, int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) const {
+    EntryWriter w;
+    snapshot_deferred(name, max_parallelism)(w);
+    auto entries = w.entries();
+    out.insert(out.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
   }
 };
 

@@ -138,12 +138,11 @@ class KeyGroupMaps {
 /// `encode_group`, releasing each group once encoded. Values that cannot be copied are
 /// encoded now instead (a write could not copy them).
 template <class V, class Map>
-StateTable::DeferredEntries share_then_encode(
-    const StateTable& table, const KeyGroupMaps<Map>& maps, const std::string& name, int max_parallelism,
-    void (*encode_group)(int, const Map&, const std::string&, std::vector<KeyedStateSnapshot::Entry>&)) {
+StateTable::DeferredEntries share_then_encode(const KeyGroupMaps<Map>& maps, const std::string& name,
+                                              void (*encode_group)(int, const Map&, const std::string&, EntryWriter&)) {
   if constexpr (std::is_copy_constructible_v<V>) {
     auto held = maps.share();
-    return [held, name, encode_group](std::vector<KeyedStateSnapshot::Entry>& out) {
+    return [held, name, encode_group](EntryWriter& out) {
       for (size_t kg = 0; kg < held->size(); ++kg) {
         auto& g = (*held)[kg];
         if (!g) continue;
@@ -152,7 +151,9 @@ StateTable::DeferredEntries share_then_encode(
       }
     };
   } else {
-    return table.StateTable::snapshot_deferred(name, max_parallelism);
+    auto now = std::make_shared<EntryWriter>();
+    maps.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, *now); });
+    return [now](EntryWriter& out) { out.append(*now); };
   }
 }
 
@@ -181,11 +182,8 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   }
   size_t size() const override { return maps_.size(); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7; }
-  void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
-  }
-  DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
-    return share_then_encode<V>(*this, maps_, name, max_parallelism, &encode_group);
+  DeferredEntries snapshot_deferred(const std::string& name, int) const override {
+    return share_then_encode<V>(maps_, name, &encode_group);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
     for (const auto& e : entries) maps_.writable(e.key_group)[e.key] = decode_stored<V>(e.value, e.state);
@@ -193,9 +191,8 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
 
  private:
   using Map = FlatKeyMap<V>;
-  static void encode_group(int kg, const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
-    out.reserve(out.size() + m.size());
-    m.for_each([&](const std::string& key, const V& v) { out.push_back({name, kg, key, false, {}, encode_stored(v)}); });
+  static void encode_group(int kg, const Map& m, const std::string& name, EntryWriter& out) {
+    m.for_each([&](const std::string& key, const V& v) { out.add(name, kg, key, false, {}, v); });
   }
   KeyedStateBackend* b_;
   KeyGroupMaps<Map> maps_;
@@ -244,12 +241,9 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   }
   size_t size() const override { return maps_.size(); }
   size_t entry_bytes() const override { return sizeof(typename Map::value_type) + 32; }
-  void snapshot(const std::string& name, int, std::vector<KeyedStateSnapshot::Entry>& out) const override {
-    maps_.for_each([&](int kg, const Map& m) { encode_group(kg, m, name, out); });
-  }
-  DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const override {
+  DeferredEntries snapshot_deferred(const std::string& name, int) const override {
     forget();  // the shared groups are copied before the next write
-    return share_then_encode<V>(*this, maps_, name, max_parallelism, &encode_group);
+    return share_then_encode<V>(maps_, name, &encode_group);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
     forget();
@@ -292,9 +286,9 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     return it == m->end() ? nullptr : &it->second;
   }
   using Map = std::unordered_map<std::string, std::map<std::string, V>>;
-  static void encode_group(int kg, const Map& m, const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) {
+  static void encode_group(int kg, const Map& m, const std::string& name, EntryWriter& out) {
     for (const auto& [key, entries] : m)
-      for (const auto& [uk, v] : entries) out.push_back({name, kg, key, true, uk, encode_stored(v)});
+      for (const auto& [uk, v] : entries) out.add(name, kg, key, true, uk, v);
   }
   KeyedStateBackend* b_;
   KeyGroupMaps<Map> maps_;

@@ -73,14 +73,18 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// SST files shared by a checkpoint, by their name in the store.
   using SharedFiles = std::map<std::string, BackendSnapshot::File>;
   DeferredSnapshot incremental_snapshot(const SnapshotRequest& request);
+  /// A RocksDB checkpoint of the store in `to`: memtables flushed (writes skip the log), SST
+  /// files hard-linked.
+  void local_checkpoint(const std::filesystem::path& to, int64_t id);
 
-  std::filesystem::path dir_;              // the working directory: db/, chk-<n>/, restore-<n>/
+  std::filesystem::path dir_;              // the working directory: db/, chk-<n>/, full-<n>-<k>/, restore-<n>/
   std::shared_ptr<Store> store_;           // shared with deferred snapshots still reading it
   std::string token_;                      // makes this instance's shared file names unique
   std::map<int64_t, std::shared_ptr<const SharedFiles>> pending_;  // by checkpoint id, filled on the I/O executor
   std::shared_ptr<const SharedFiles> confirmed_;  // of the newest completed checkpoint
   bool restored_ = false;
   int restores_ = 0;
+  int next_local_ = 0;  // makes full snapshots' local checkpoint directories unique
 };
 
 /// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory

@@ -201,7 +201,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
 /// Window contents and map state on the heap: per key, an ordered map of user keys. The
 /// current key's entries are looked up once and kept until the key changes (an operator
 /// touches several windows of one record's key in a row); a snapshot that shares the maps, or
-/// anything that may drop the entries, forgets them.
+/// anything that may drop or move the entries, forgets them.
 template <class V>
 class HeapMapCells final : public MapCells<V>, public StateTable {
  public:
@@ -222,25 +222,25 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     entries.erase(uk);
     if (entries.empty()) erase_all();
   }
+  /// `fn` must not change this table otherwise (the entries it visits could move).
   void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
     forget();
     if (!existing()) return;
     // The visitor may change entries: write access to this key's group.
     auto& group = maps_.writable(b_->current_key_group());
-    auto it = group.find(b_->current_key());
-    auto& m = it->second;
+    auto& m = *group.find(b_->current_key());
     for (auto jt = m.begin(); jt != m.end();) {
       if (fn(jt->first, jt->second) == Visit::erase) jt = m.erase(jt);
       else ++jt;
     }
-    if (m.empty()) group.erase(it);
+    if (m.empty()) group.erase(b_->current_key());
   }
   void erase_all() override {
     forget();
     if (existing()) maps_.writable(b_->current_key_group()).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
-  size_t entry_bytes() const override { return sizeof(typename Map::value_type) + 32; }
+  size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + 64; }  // + one map node
   DeferredEntries snapshot_deferred(const std::string& name, int) const override {
     forget();  // the shared groups are copied before the next write
     return share_then_encode<V>(maps_, name, &encode_group);
@@ -252,8 +252,10 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
 
  private:
   using Entries = std::map<std::string, V>;
+  using Map = FlatKeyMap<Entries>;
   /// The current key's entries, to change: created when `create`, else null when it has none.
-  /// A group a snapshot holds is copied first, since callers may change what they get.
+  /// A group a snapshot holds is copied first, since callers may change what they get. Adding
+  /// a key may move the group's other entries, so the cache holds the one key just looked up.
   Entries* current(bool create) {
     int kg = b_->current_key_group();
     const auto& key = b_->current_key();
@@ -264,9 +266,9 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     } else {
       auto* m = maps_.peek(kg);
       if (!m) return nullptr;
-      auto it = m->find(key);
-      if (it == m->end()) return nullptr;
-      entries = maps_.held(kg) ? &maps_.writable(kg)[key] : &it->second;
+      entries = m->find(key);
+      if (!entries) return nullptr;
+      if (maps_.held(kg)) entries = maps_.writable(kg).find(key);
     }
     cached_ = entries;
     cached_group_ = kg;
@@ -279,16 +281,14 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   std::string cached_key_;
 
   /// The current key's entries to read; null when it has none.
-  const std::map<std::string, V>* existing() const {
+  const Entries* existing() const {
     auto* m = maps_.peek(b_->current_key_group());
-    if (!m) return nullptr;
-    auto it = m->find(b_->current_key());
-    return it == m->end() ? nullptr : &it->second;
+    return m ? m->find(b_->current_key()) : nullptr;
   }
-  using Map = std::unordered_map<std::string, std::map<std::string, V>>;
   static void encode_group(int kg, const Map& m, const std::string& name, EntryWriter& out) {
-    for (const auto& [key, entries] : m)
+    m.for_each([&](const std::string& key, const Entries& entries) {
       for (const auto& [uk, v] : entries) out.add(name, kg, key, true, uk, v);
+    });
   }
   KeyedStateBackend* b_;
   KeyGroupMaps<Map> maps_;

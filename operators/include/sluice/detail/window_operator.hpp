@@ -719,11 +719,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       encode_window(w, ns_);
       bool fresh = contents_.add(ns_, v);
       trigger_ctx_.deleted_ = false;
-      trigger_ctx_.registered_ = INT64_MIN;
+      trigger_ctx_.registered_ = trigger_ctx_.registered_processing_ = INT64_MIN;
       // A window that already had contents has its cleanup timer: a trigger registering the
-      // same time again (EventTimeTrigger does, for every element) needs no lookup.
+      // same time again (EventTimeTrigger and ProcessingTimeTrigger do, for every element)
+      // needs no lookup.
       auto cleanup = cleanup_time(w);
-      trigger_ctx_.known_timer_ = fresh || !event_time_ || cleanup == INT64_MAX ? INT64_MIN : cleanup;
+      trigger_ctx_.known_timer_ = fresh || cleanup == INT64_MAX ? INT64_MIN : cleanup;
       auto r =
           call_trigger(ns_, [&](TriggerContext& c) { return trigger_->on_element(v, ts, w, c); });
       trigger_ctx_.known_timer_ = INT64_MIN;
@@ -731,8 +732,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       if (is_purge(r)) contents_.clear(ns_);
       // A window with contents has its cleanup timer already (only the cleanup clears both),
       // unless the trigger just deleted a timer, which may have been the same; a new window's
-      // trigger may just have registered it (EventTimeTrigger without allowed lateness).
-      bool registered = event_time_ && !trigger_ctx_.deleted_ && trigger_ctx_.registered_ == cleanup;
+      // trigger may just have registered it (EventTimeTrigger without allowed lateness,
+      // ProcessingTimeTrigger).
+      auto last = event_time_ ? trigger_ctx_.registered_ : trigger_ctx_.registered_processing_;
+      bool registered = !trigger_ctx_.deleted_ && last == cleanup;
       if ((fresh || trigger_ctx_.deleted_) && !registered) register_cleanup_timer(w, ns_);
     }
     return taken;
@@ -1022,11 +1025,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     int64_t current_watermark() const override { return op_->watermark_; }
     int64_t current_processing_time() const override { return op_->ctx_->processing_time(); }
     void register_event_time_timer(int64_t t) override {
-      if (t != known_timer_) op_->timers_.add_event(t, *window_ns_);
+      if (!(op_->event_time_ && t == known_timer_)) op_->timers_.add_event(t, *window_ns_);
       registered_ = t;
     }
     void register_processing_time_timer(int64_t t) override {
-      if (!op_->ending_) op_->timers_.add_processing(t, *window_ns_);
+      if (!(!op_->event_time_ && t == known_timer_) && !op_->ending_) op_->timers_.add_processing(t, *window_ns_);
+      registered_processing_ = t;
     }
     void delete_event_time_timer(int64_t t) override {
       deleted_ = true;
@@ -1041,9 +1045,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     const std::vector<std::string>* merged_ = nullptr;
     /// Whether the trigger deleted a timer since this was last reset.
     bool deleted_ = false;
+    /// A timer of the window's own time domain known to exist already (see push_plain).
     int64_t known_timer_ = INT64_MIN;
-    /// The last event-time timer the trigger registered since this was last reset.
+    /// The last event-time and processing-time timers the trigger registered since these
+    /// were last reset.
     int64_t registered_ = INT64_MIN;
+    int64_t registered_processing_ = INT64_MIN;
 
    protected:
     KeyedStateBackend& window_scope() override { return *op_->trigger_scope_; }

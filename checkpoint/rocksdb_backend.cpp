@@ -415,7 +415,8 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_defer
   out->event_timers = event_timers().all();
   out->processing_timers = processing_timers().all();
   auto dir = dir_;
-  return [reader, out, dir] {
+  // The store keeps the working directory, which holds the local checkpoint, until read.
+  return [store = store_, reader, out, dir] {
     reader->open(reader->dir, true);
     for (size_t space = 0; space < reader->families.size(); ++space) {
       const auto& name = reader->names[space];

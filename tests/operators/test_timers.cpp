@@ -173,8 +173,10 @@ TEST_CASE("state and timers snapshot from one backend and restore into any, also
 }
 
 TEST_CASE("the timer queue keeps one timer per (time, key, namespace) and pops them in order", "[timers]") {
-  // Random adds, removes and pops over few times and keys, so that buckets grow past their
-  // short vector into a hash set and shrink again, against an ordered set.
+  // Random adds, removes and pops against an ordered set: over few times, so that buckets grow
+  // past their short vector into a hash set and shrink again; over many, so that removed
+  // buckets' times pile up in the heap and it is rebuilt.
+  auto spread = GENERATE(int64_t(6), int64_t(5'000));
   std::mt19937_64 rng(7);
   detail::TimerQueue q;
   std::set<detail::Timer> model;
@@ -182,10 +184,14 @@ TEST_CASE("the timer queue keeps one timer per (time, key, namespace) and pops t
   bool same = true;
   for (int step = 0; step < 60'000 && same; ++step) {
     auto r = rng() % 100;
-    detail::Timer t{popped_until + int64_t(rng() % 6), "k" + std::to_string(rng() % 40), std::to_string(rng() % 2), 0};
-    if (r < 55) {
+    detail::Timer t{popped_until + int64_t(rng() % uint64_t(spread)), "k" + std::to_string(rng() % 40), std::to_string(rng() % 2), 0};
+    if (r < (spread < 100 ? 55u : 45u)) {
       same = q.add(t) == model.insert(t).second;
     } else if (r < 90) {
+      if (r % 2 == 0 && !model.empty()) {  // often one that is there
+        auto at = model.lower_bound(t);
+        t = at == model.end() ? *model.begin() : *at;
+      }
       same = q.remove(t) == (model.erase(t) > 0);
     } else {
       popped_until += int64_t(rng() % 3);

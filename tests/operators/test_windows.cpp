@@ -132,6 +132,25 @@ struct OnlyNegative final : Trigger<Ev, TimeWindow> {
   void clear(const TimeWindow&, TriggerContext&) override {}
 };
 
+/// Registers an early timer at the window's start + 1 (until it passed) and the end timer on
+/// every element; when the early timer fires, it fires and deletes the end timer (the window's
+/// cleanup timer too), which the next element registers again.
+struct EarlyThenEnd final : Trigger<Ev, TimeWindow> {
+  TriggerResult on_element(const Ev&, int64_t, const TimeWindow& w, TriggerContext& ctx) override {
+    if (w.start + 1 > ctx.current_watermark()) ctx.register_event_time_timer(w.start + 1);
+    ctx.register_event_time_timer(w.max_timestamp());
+    return TriggerResult::CONTINUE;
+  }
+  TriggerResult on_event_time(int64_t t, const TimeWindow& w, TriggerContext& ctx) override {
+    if (t == w.start + 1) ctx.delete_event_time_timer(w.max_timestamp());
+    return TriggerResult::FIRE;
+  }
+  TriggerResult on_processing_time(int64_t, const TimeWindow&, TriggerContext&) override {
+    return TriggerResult::CONTINUE;
+  }
+  void clear(const TimeWindow&, TriggerContext&) override {}
+};
+
 /// A harness around the operator that `build(keyed stream)` adds, made by the public API.
 template <class Out, class Build>
 auto harness(const test_support::BackendCase& backend, Build build) {
@@ -724,6 +743,25 @@ TEST_CASE("a window is cleaned up even when its trigger deletes the timer at the
       h->process_element({"a", 8}, 4);
       CHECK(values_of(h->output()) == std::vector<Ev>{{"a", -1}});
       h->process_watermark(9);
+      CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
+      CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
+    }
+  }
+}
+
+TEST_CASE("a window whose trigger deleted its end timer gets it back from the next element",
+          "[windows]") {
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      auto h = harness<Ev>(backend, [](auto& s) {
+        return s.window(TumblingEventTimeWindows::of(10ms)).trigger(EarlyThenEnd()).reduce(sum);
+      });
+      h->process_element({"a", 1}, 2);
+      h->process_element({"a", 2}, 3);
+      h->process_watermark(1);  // the early timer fires and deletes the end timer
+      h->process_element({"a", 4}, 5);  // registers it again
+      h->process_watermark(9);
+      CHECK(values_of(h->output()) == std::vector<Ev>{{"a", 3}, {"a", 7}});
       CHECK(h->pending_timers() == std::pair<size_t, size_t>{0, 0});
       CHECK(snapshot_keyed_state(*h->backend(), 128).entries.empty());
     }

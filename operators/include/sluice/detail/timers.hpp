@@ -67,7 +67,18 @@ class TimerQueue {
     }
     if (!removed) return false;
     --size_;
-    if (b.empty()) buckets_.erase(it);
+    if (b.empty()) {
+      buckets_.erase(it);
+      // Removed buckets leave their times in the heap; past twice the buckets, rebuild it, so
+      // that timers deleted and registered again on every element (a session extended, a
+      // timeout pushed back) do not grow it without bound.
+      if (times_.size() > 2 * buckets_.size() + 64) {
+        std::vector<int64_t> live;
+        live.reserve(buckets_.size());
+        for (const auto& [time, bucket] : buckets_) live.push_back(time);
+        times_ = decltype(times_)(std::greater<int64_t>(), std::move(live));
+      }
+    }
     return true;
   }
   /// The earliest timer with time <= `until` (by time, then key and namespace bytes), removed

@@ -615,6 +615,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
         merging_(dynamic_cast<const MergingWindowAssigner<W>*>(assigner_.get())),
         event_time_(assigner_->is_event_time()),
         trigger_(std::move(trigger)),
+        default_trigger_(default_trigger),
         lateness_(event_time_ ? allowed_lateness : 0),
         late_tag_(std::move(late_tag)),
         contents_(std::move(contents)),
@@ -720,11 +721,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       bool fresh = contents_.add(ns_, v);
       trigger_ctx_.deleted_ = false;
       trigger_ctx_.registered_ = trigger_ctx_.registered_processing_ = INT64_MIN;
-      // A window that already had contents has its cleanup timer: a trigger registering the
-      // same time again (EventTimeTrigger and ProcessingTimeTrigger do, for every element)
-      // needs no lookup.
+      // A window that already had contents has its cleanup timer: the default trigger
+      // registering the same time again (EventTimeTrigger and ProcessingTimeTrigger do, for
+      // every element) needs no lookup. A custom trigger may have deleted that timer when one
+      // of its own fired, and registers it again here: that registration must stand.
       auto cleanup = cleanup_time(w);
-      trigger_ctx_.known_timer_ = fresh || cleanup == INT64_MAX ? INT64_MIN : cleanup;
+      trigger_ctx_.known_timer_ = fresh || !default_trigger_ || cleanup == INT64_MAX ? INT64_MIN : cleanup;
       auto r =
           call_trigger(ns_, [&](TriggerContext& c) { return trigger_->on_element(v, ts, w, c); });
       trigger_ctx_.known_timer_ = INT64_MIN;
@@ -1092,6 +1094,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   const MergingWindowAssigner<W>* merging_;
   bool event_time_;
   std::unique_ptr<Trigger<In, W>> trigger_;
+  bool default_trigger_;  // the assigner's own trigger (EventTimeTrigger, ProcessingTimeTrigger)
   int64_t lateness_;
   std::string late_tag_;
   Contents contents_;

@@ -17,20 +17,18 @@ StateTable* HeapKeyedStateBackend::heap_table(const std::string& name,
   return it->second.get();
 }
 
-void HeapKeyedStateBackend::snapshot_entries(int max_parallelism,
-                                             std::vector<KeyedStateSnapshot::Entry>& out) {
-  for (const auto& [name, t] : tables_) t->snapshot(name, max_parallelism, out);
+void HeapKeyedStateBackend::snapshot_entries(int, std::vector<KeyedStateSnapshot::Entry>& out) {
+  for (const auto& [name, t] : tables_) t->snapshot(name, out);
   for (const auto& [name, entries] : pending_) out.insert(out.end(), entries.begin(), entries.end());
 }
 
-CheckpointableBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
-  int max_parallelism = request.max_parallelism;
+CheckpointableBackend::DeferredSnapshot HeapKeyedStateBackend::snapshot_deferred(const SnapshotRequest&) {
   auto s = std::make_shared<BackendSnapshot>();
   s->event_timers = event_timers().all();
   s->processing_timers = processing_timers().all();
   s->fingerprints = fingerprints();
   std::vector<StateTable::DeferredEntries> parts;
-  for (const auto& [name, t] : tables_) parts.push_back(t->snapshot_deferred(name, max_parallelism));
+  for (const auto& [name, t] : tables_) parts.push_back(t->snapshot_deferred(name));
   for (const auto& [name, entries] : pending_) s->entries.insert(s->entries.end(), entries.begin(), entries.end());
   return [s, parts = std::move(parts)] {
     for (const auto& part : parts) part(s->encoded);

@@ -270,11 +270,6 @@ class EntryWriter {
           std::string_view(reinterpret_cast<const char*>(value_.data()), value_.size()));
     ++count_;
   }
-  void add(const KeyedStateSnapshot::Entry& e) {
-    ByteWriter w(bytes_);
-    write(w, e.state, e.key_group, e.key, e.map, e.user_key, e.value);
-    ++count_;
-  }
   /// Appends what `other` wrote.
   void append(const EntryWriter& other) {
     bytes_.insert(bytes_.end(), other.bytes_.begin(), other.bytes_.end());
@@ -322,11 +317,11 @@ class StateTable {
   /// A snapshot in two parts (a checkpoint's synchronous and asynchronous parts): tables take
   /// hold of their objects now and encode them in the returned function, on another thread.
   using DeferredEntries = std::function<void(EntryWriter&)>;
-  virtual DeferredEntries snapshot_deferred(const std::string& name, int max_parallelism) const = 0;
+  virtual DeferredEntries snapshot_deferred(const std::string& name) const = 0;
   /// Appends every entry, encoded, to `out` (both parts at once).
-  void snapshot(const std::string& name, int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) const {
+  void snapshot(const std::string& name, std::vector<KeyedStateSnapshot::Entry>& out) const {
     EntryWriter w;
-    snapshot_deferred(name, max_parallelism)(w);
+    snapshot_deferred(name)(w);
     auto entries = w.entries();
     out.insert(out.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
   }

@@ -8,7 +8,6 @@
 #include <vector>
 #include <type_traits>
 #include <typeinfo>
-#include <unordered_map>
 
 #include "sluice/codec.hpp"
 #include "sluice/detail/flat_key_map.hpp"
@@ -182,7 +181,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   }
   size_t size() const override { return maps_.size(); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7; }
-  DeferredEntries snapshot_deferred(const std::string& name, int) const override {
+  DeferredEntries snapshot_deferred(const std::string& name) const override {
     return share_then_encode<V>(maps_, name, &encode_group);
   }
   void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) override {
@@ -241,7 +240,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   }
   size_t size() const override { return maps_.size(); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + 64; }  // + one map node
-  DeferredEntries snapshot_deferred(const std::string& name, int) const override {
+  DeferredEntries snapshot_deferred(const std::string& name) const override {
     forget();  // the shared groups are copied before the next write
     return share_then_encode<V>(maps_, name, &encode_group);
   }

@@ -1027,11 +1027,11 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     int64_t current_watermark() const override { return op_->watermark_; }
     int64_t current_processing_time() const override { return op_->ctx_->processing_time(); }
     void register_event_time_timer(int64_t t) override {
-      if (!(op_->event_time_ && t == known_timer_)) op_->timers_.add_event(t, *window_ns_);
+      if (!op_->event_time_ || t != known_timer_) op_->timers_.add_event(t, *window_ns_);
       registered_ = t;
     }
     void register_processing_time_timer(int64_t t) override {
-      if (!(!op_->event_time_ && t == known_timer_) && !op_->ending_) op_->timers_.add_processing(t, *window_ns_);
+      if ((op_->event_time_ || t != known_timer_) && !op_->ending_) op_->timers_.add_processing(t, *window_ns_);
       registered_processing_ = t;
     }
     void delete_event_time_timer(int64_t t) override {

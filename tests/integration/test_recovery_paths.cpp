@@ -49,7 +49,9 @@ size_t count_files(const fs::path& dir) {
 
 /// At the third completed checkpoint (once its rows are committed), corrupts its `_metadata`
 /// (or every complete checkpoint's, with `all`) and fails the task: the restart must fall
-/// back past what does not verify. The source holds its end until then.
+/// back past what does not verify. The source holds its end until then, and is paced so that
+/// the third checkpoint holds rows of both subtasks: subtask 1 commits its part of it while
+/// subtask 0 waits here (subtask 0's own sink is told after this operator of its chain).
 struct CorruptThenFail final : Faults {
   fs::path checkpoints, records;
   bool all = false;
@@ -104,7 +106,7 @@ ExecutionConfig config_in(const test_support::TempDir& dir, const std::string& c
 TEST_CASE("regression 1: a restart that falls back past a corrupt checkpoint rolls the committed output back to "
           "the checkpoint it restores",
           "[checkpoint][recovery][regression]") {
-  const int64_t n = 300'000;
+  const int64_t n = 60'000, per_checkpoint = 3'000;  // ten checkpoints of rows per subtask
   for (bool all : {false, true}) {
     INFO((all ? "every checkpoint corrupt: from scratch" : "the newest checkpoint corrupt"));
     test_support::TempDir dir;
@@ -116,7 +118,8 @@ TEST_CASE("regression 1: a restart that falls back past a corrupt checkpoint rol
     faults->checkpoints = dir.path() / "chk";
     faults->records = dir.path() / "out" / "records";
     faults->all = all;
-    auto run = run_counting_job(dir.file("out"), n, config_in(dir, "chk", std::chrono::milliseconds(10)), faults);
+    auto run = run_counting_job(dir.file("out"), n, config_in(dir, "chk", std::chrono::milliseconds(10)), faults,
+                                per_checkpoint);
     INFO(run.result.error);
     REQUIRE(run.result.succeeded);
     CHECK(faults->fired.load());

@@ -116,10 +116,13 @@ class InjectFaults final : public ProcessFunction<int64_t, int64_t> {
 
 /// Indices 0..n-1 split among subtasks as the generator does. A subtask pauses at index
 /// `hold_at` and before ending until `go_on()` says so (waiting, while checkpoints go on).
+/// With `per_checkpoint` > 0 a subtask emits that many records at its start and after each
+/// checkpoint of its position, then waits: every checkpoint until the end holds records of
+/// every subtask, however fast the records go and however late the checkpoints come.
 class HeldSource final : public Source<int64_t> {
  public:
-  HeldSource(int64_t n, int64_t hold_at, std::function<bool()> go_on)
-      : n_(n), hold_at_(hold_at), go_on_(std::move(go_on)) {}
+  HeldSource(int64_t n, int64_t hold_at, std::function<bool()> go_on, int64_t per_checkpoint = 0)
+      : n_(n), hold_at_(hold_at), per_checkpoint_(per_checkpoint), go_on_(std::move(go_on)) {}
   std::unique_ptr<SourceReader<int64_t>> create_reader(int subtask, int parallelism) const override {
     return std::make_unique<Reader>(*this, subtask, parallelism);
   }
@@ -132,23 +135,31 @@ class HeldSource final : public Source<int64_t> {
  private:
   class Reader final : public SourceReader<int64_t> {
    public:
-    Reader(const HeldSource& s, int64_t next, int step) : s_(s), next_(next), step_(step) {}
+    Reader(const HeldSource& s, int64_t next, int step) : s_(s), next_(next), step_(step) { pace(); }
     SourceStatus poll(Output<int64_t>& out, int max_records) override {
       bool may = !s_.go_on_ || s_.go_on_();
       int64_t stop = may ? s_.n_ : std::min(s_.n_, s_.hold_at_);
+      if (s_.per_checkpoint_ > 0) stop = std::min(stop, paced_stop_);
       for (int i = 0; i < max_records && next_ < stop; ++i, next_ += step_) out.push(int64_t(next_), no_timestamp);
       if (next_ < stop) return SourceStatus::more;
       return may && next_ >= s_.n_ ? SourceStatus::finished : SourceStatus::waiting;
     }
-    std::string position() const override { return detail::index_position(next_); }
+    /// Called only when the source operator snapshots its state: a checkpoint took place.
+    std::string position() const override {
+      pace();
+      return detail::index_position(next_);
+    }
 
    private:
+    void pace() const { paced_stop_ = next_ + s_.per_checkpoint_ * step_; }
     const HeldSource& s_;
     int64_t next_;
     int64_t step_;
+    mutable int64_t paced_stop_ = 0;
   };
   int64_t n_;
   int64_t hold_at_;
+  int64_t per_checkpoint_;
   std::function<bool()> go_on_;
 };
 
@@ -162,13 +173,14 @@ struct Run {
 /// generator (p=2) -> fault injection -> [every record to a committing sink]
 ///                                     -> key_by -> CountAtEnd -> committing sink
 /// The source emits indices below `hold_at` (all when negative), then the rest and its end
-/// once the faults are done().
+/// once the faults are done(); with `per_checkpoint` > 0 it is paced as HeldSource says.
 inline JobClient start_counting_job(const std::string& dir, int64_t n, ExecutionConfig config,
-                                    std::shared_ptr<Faults> faults, int64_t hold_at = -1) {
+                                    std::shared_ptr<Faults> faults, int64_t hold_at = -1,
+                                    int64_t per_checkpoint = 0) {
   StreamEnvironment env(std::move(config));
   std::function<bool()> all_fired;
   if (faults) all_fired = [faults] { return faults->done(); };
-  auto records = env.from_source<int64_t>(HeldSource(n, hold_at < 0 ? n : hold_at, all_fired)).uid("source").process(InjectFaults(faults)).uid("faults");
+  auto records = env.from_source<int64_t>(HeldSource(n, hold_at < 0 ? n : hold_at, all_fired, per_checkpoint)).uid("source").process(InjectFaults(faults)).uid("faults");
   records.map([](int64_t v) { return std::to_string(v); }).uid("format").sink_to(CommittingFileSink<std::string>(dir + "/records")).uid("records");
   records.key_by([](const int64_t& v) { return v % 101; })
       .process(CountAtEnd())
@@ -192,8 +204,9 @@ inline Run collect_run(const std::string& dir, JobClient& client) {
   return r;
 }
 
-inline Run run_counting_job(const std::string& dir, int64_t n, ExecutionConfig config, std::shared_ptr<Faults> faults) {
-  auto client = start_counting_job(dir, n, std::move(config), std::move(faults));
+inline Run run_counting_job(const std::string& dir, int64_t n, ExecutionConfig config, std::shared_ptr<Faults> faults,
+                            int64_t per_checkpoint = 0) {
+  auto client = start_counting_job(dir, n, std::move(config), std::move(faults), -1, per_checkpoint);
   return collect_run(dir, client);
 }
 

@@ -550,6 +550,7 @@ class TumblingProcessingTimeWindows final : public WindowAssigner<TimeWindow> {
   std::string describe() const override {
     return "TumblingProcessingTimeWindows(" + std::to_string(size_) + "ms)";
   }
+  std::optional<WindowLayout> layout() const override { return WindowLayout{size_, size_, offset_}; }
   ProcessingTimeTrigger default_trigger() const { return {}; }
 
  private:
@@ -607,6 +608,7 @@ class SlidingProcessingTimeWindows final : public WindowAssigner<TimeWindow> {
     return "SlidingProcessingTimeWindows(" + std::to_string(size_) + "ms, " +
            std::to_string(slide_) + "ms)";
   }
+  std::optional<WindowLayout> layout() const override { return WindowLayout{size_, slide_, offset_}; }
   ProcessingTimeTrigger default_trigger() const { return {}; }
 
  private:

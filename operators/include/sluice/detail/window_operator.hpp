@@ -624,11 +624,15 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
         process_ctx_(*this) {
     // Slicing (as Flink SQL does): each element updates the one slice of gcd(size, slide) it
     // falls in, and a window fires by merging its slices, instead of updating size/slide
-    // windows. Taken only where it gives the same results: aligned event-time windows with
-    // their default trigger, no allowed lateness, and contents that merge (aggregate).
+    // windows. Taken only where it gives the same results: aligned windows with their default
+    // trigger, no allowed lateness, and contents that merge (aggregate). Processing-time
+    // windows only when they do not overlap (tumbling): an element that comes in the last
+    // millisecond of a window that has just fired makes that window fire again with it alone,
+    // which only holds for slices no later window shares.
     if constexpr (can_slice) {
       auto layout = assigner_->layout();
-      if (layout && event_time_ && default_trigger && lateness_ == 0 && sliceable(*layout)) {
+      if (layout && (event_time_ || layout->slide >= layout->size) && default_trigger && lateness_ == 0 &&
+          sliceable(*layout)) {
         slicing_ = *layout;
         slice_ = std::gcd(layout->size, layout->slide);
       }
@@ -671,7 +675,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
                        "timestamps)");
       bool taken;
       if (sliced()) {
-        taken = push_sliced(v, ts);
+        taken = push_sliced(v, event_time_ ? ts : this->ctx_->processing_time());
       } else if (sessions()) {
         taken = push_sessions(v, ts);
       } else {
@@ -697,8 +701,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   }
   void on_wakeup() override {
     guarded(this->ctx_, [&] {
-      timers_.fire_processing(this->ctx_->processing_time(),
-                              [&](const Timer& t) { fire(t, false); });
+      timers_.fire_processing(this->ctx_->processing_time(), [&](const Timer& t) {
+        if (sliced()) fire_sliced(t);
+        else fire(t, false);
+      });
     });
   }
 
@@ -708,7 +714,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   void finish() override {
     guarded(this->ctx_, [&] {
       ending_ = true;
-      timers_.fire_processing(INT64_MAX, [&](const Timer& t) { fire(t, false); });
+      timers_.fire_processing(INT64_MAX, [&](const Timer& t) {
+        if (sliced()) fire_sliced(t);
+        else fire(t, false);
+      });
     });
   }
 
@@ -751,11 +760,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   /// Adds the element to its slice, unless every window holding it has ended. A new slice
   /// registers a timer at the end of the first window holding it that has not ended; each
   /// window that fires calls the next while that one still holds data (fire_sliced).
+  /// `ts`: the element's time in the windows' domain (its timestamp, or processing time).
   bool push_sliced(const In& v, int64_t ts) {
     if constexpr (!can_slice) return (void)v, (void)ts, false;
     else {
       const auto& l = *slicing_;
-      auto wm = this->watermark_;
+      auto wm = event_time_ ? this->watermark_ : INT64_MIN;  // processing time: nothing is late
       auto last_start = TimeWindow::window_start(ts, l.offset, l.slide);  // ends last
       if (ts >= last_start + l.size || last_start + l.size - 1 <= wm) return false;  // between windows, or late
       auto slice_start = TimeWindow::window_start(ts, l.offset, slice_);
@@ -764,7 +774,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       if (wm > INT64_MIN / 2) first_start = std::max(first_start, window_start_from(wm - l.size + 2));
       TimeWindow first{first_start, first_start + l.size};
       encode_window(first, state_ns_);
-      timers_.add_event(first.max_timestamp(), state_ns_);
+      add_slice_timer(first.max_timestamp());
       return true;
     }
   }
@@ -793,8 +803,14 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       if (!more) return;
       TimeWindow next{window.start + l.slide, window.end + l.slide};
       encode_window(next, state_ns_);
-      timers_.add_event(next.max_timestamp(), state_ns_);
+      add_slice_timer(next.max_timestamp());
     }
+  }
+  /// The timer of the sliced window `state_ns_` at `t`, in the windows' time domain (none once
+  /// processing time has run to its end).
+  void add_slice_timer(int64_t t) {
+    if (event_time_) timers_.add_event(t, state_ns_);
+    else if (!ending_) timers_.add_processing(t, state_ns_);
   }
 
   /// Whether this operator keeps a key's event-time sessions in one entry.

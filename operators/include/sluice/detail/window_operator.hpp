@@ -819,9 +819,15 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     return false;
   }
   /// Adds the element's session [ts, ts + gap) to its key's sessions: those it intersects
-  /// merge with it into their cover, oldest accumulator first, and the cover's timer replaces
-  /// theirs (sessions never intersect each other, so they form one run). A new session
-  /// already behind the watermark takes nothing. As the general path with EventTimeTrigger.
+  /// merge with it into their cover, oldest accumulator first (sessions never intersect each
+  /// other, so they form one run). A new session already behind the watermark takes nothing.
+  /// As the general path with EventTimeTrigger, with lazy timers: every session has a timer
+  /// named by its start, at or before its end. A session that grows keeps its timer, which
+  /// moves to the session's end when it fires (fire_sessions); an element that extends a
+  /// session, most of them, touches no timer. Timers of sessions merged into one that starts
+  /// earlier find no session of their start when they fire, and do nothing: a new session
+  /// cannot start there before they fire, since it would merge into the cover until the
+  /// watermark passes the cover's end, and then it would be late.
   bool push_sessions(const In& v, int64_t ts) {
     if constexpr (!can_slice) return (void)v, (void)ts, false;
     else {
@@ -845,16 +851,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       TimeWindow cover = w;
       for (auto it = first; it != last; ++it) cover = cover.cover(window_of(*it));
       auto acc = first != last ? std::get<2>(*first) : contents_.create();
-      bool known = false;  // the cover is one of the sessions: its timer stands
-      for (auto it = first; it != last; ++it) {
+      for (auto it = first; it != last; ++it)
         if (it != first) acc = contents_.merged(std::move(acc), std::get<2>(*it));
-        if (window_of(*it) == cover) {
-          known = true;
-          continue;
-        }
-        encode_window(window_of(*it), state_ns_);
-        timers_.remove_event(window_of(*it).max_timestamp(), state_ns_);
-      }
+      // The cover starts where a session did: that session's timer stands for it.
+      bool known = first != last && std::get<0>(*first) == cover.start;
       contents_.add_to(acc, v);
       auto at = set->erase(first, last);
       set->emplace(at, cover.start, cover.end, std::move(acc));
@@ -866,8 +866,9 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       return true;
     }
   }
-  /// Session `t.ns` of the timer's key ends: its accumulator is the result, and it goes. A
-  /// timer of a session that merged into another finds nothing.
+  /// The timer of the key's session that starts where window `t.ns` does: the session ends
+  /// with that window (its accumulator is the result, and it goes), or grew since (the timer
+  /// moves to its end), or merged into one that starts earlier (nothing).
   void fire_sessions(const Timer& t) {
     if constexpr (!can_slice) return (void)t;
     else {
@@ -876,10 +877,13 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       auto& cells = contents_.sessions();
       auto* set = cells.find();
       if (!set) return;
-      auto it = std::find_if(set->begin(), set->end(), [&](const auto& s) {
-        return std::get<0>(s) == window.start && std::get<1>(s) == window.end;
-      });
+      auto it = std::find_if(set->begin(), set->end(), [&](const auto& s) { return std::get<0>(s) == window.start; });
       if (it == set->end()) return;
+      if (std::get<1>(*it) != window.end) {
+        encode_window(TimeWindow{window.start, std::get<1>(*it)}, state_ns_);
+        timers_.add_event(std::get<1>(*it) - 1, state_ns_);
+        return;
+      }
       elements_.clear();
       elements_.push_back(contents_.result(std::get<2>(*it)));
       set->erase(it);

@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_set>
 #include <vector>
 
 namespace sluice::detail {
@@ -115,8 +114,7 @@ class TimerQueue {
     std::vector<Timer> out;
     out.reserve(size_);
     for (const auto& [time, b] : buckets_) {
-      out.insert(out.end(), b.few.begin(), b.few.end());
-      out.insert(out.end(), b.many.begin(), b.many.end());
+      out.insert(out.end(), b.fresh.begin(), b.fresh.end());
       out.insert(out.end(), b.sorted.begin(), b.sorted.end());
     }
     std::sort(out.begin(), out.end());
@@ -128,45 +126,101 @@ class TimerQueue {
   struct Later {
     bool operator()(const Timer& a, const Timer& b) const { return b < a; }
   };
-  /// The timers of one time. Those not sorted yet sit in a short vector searched linearly, or
-  /// in a hash set once there are more than `few_max`: most times have one or two timers (a
-  /// session's end), which then cost no hash set of their own.
+  /// The timers of one time. Those not sorted yet sit in a vector, searched linearly while
+  /// it holds at most `few_max` (most times have one or two timers: a session's end), then
+  /// through an open-addressing index over it: a registration allocates nothing beyond the
+  /// vector's growth, and firing takes the vector whole.
   struct Bucket {
     static constexpr size_t few_max = 8;
-    std::vector<Timer> few;
-    std::unordered_set<Timer, TimerHash> many;  // empty while `few` serves
-    std::vector<Timer> sorted;                  // descending, while the bucket fires
+    std::vector<Timer> fresh;     // not sorted yet
+    std::vector<uint64_t> hashes;  // of `fresh`, once indexed
+    std::vector<uint32_t> slots;   // index into `fresh` + 1 (0: free), at most half full; empty while few
+    std::vector<Timer> sorted;     // descending, while the bucket fires
     bool add_fresh(Timer&& t) {
-      if (many.empty()) {
-        for (const auto& f : few)
+      if (slots.empty()) {
+        for (const auto& f : fresh)
           if (f == t) return false;
-        if (few.size() < few_max) {
-          few.push_back(std::move(t));
-          return true;
-        }
-        many.insert(std::make_move_iterator(few.begin()), std::make_move_iterator(few.end()));
-        few.clear();
-      }
-      return many.insert(std::move(t)).second;
-    }
-    bool remove_fresh(const Timer& t) {
-      if (!many.empty()) return many.erase(t) > 0;
-      for (auto& f : few) {
-        if (!(f == t)) continue;
-        f = std::move(few.back());
-        few.pop_back();
+        fresh.push_back(std::move(t));
+        if (fresh.size() > few_max) index(16 * few_max);
         return true;
       }
-      return false;
+      auto h = TimerHash()(t);
+      size_t i = find_slot(h, t);
+      if (slots[i]) return false;
+      slots[i] = uint32_t(fresh.size() + 1);
+      fresh.push_back(std::move(t));
+      hashes.push_back(h);
+      if (fresh.size() * 2 > slots.size()) index(slots.size() * 2);
+      return true;
     }
-    bool fresh_empty() const { return few.empty() && many.empty(); }
+    bool remove_fresh(const Timer& t) {
+      size_t at;
+      if (slots.empty()) {
+        auto it = std::find(fresh.begin(), fresh.end(), t);
+        if (it == fresh.end()) return false;
+        at = size_t(it - fresh.begin());
+      } else {
+        size_t i = find_slot(TimerHash()(t), t);
+        if (!slots[i]) return false;
+        at = slots[i] - 1;
+        unslot(i);
+      }
+      size_t last = fresh.size() - 1;
+      if (at != last) {  // the last timer fills the gap, its slot following it
+        if (!slots.empty()) {
+          slots[find_slot(hashes[last], fresh[last])] = uint32_t(at + 1);
+          hashes[at] = hashes[last];
+        }
+        fresh[at] = std::move(fresh[last]);
+      }
+      fresh.pop_back();
+      if (!slots.empty()) hashes.pop_back();
+      return true;
+    }
+    bool fresh_empty() const { return fresh.empty(); }
     /// Moves the unsorted timers to the end of `out`.
     void take_fresh(std::vector<Timer>& out) {
-      for (auto& f : few) out.push_back(std::move(f));
-      few.clear();
-      while (!many.empty()) out.push_back(std::move(many.extract(many.begin()).value()));
+      if (out.empty()) out.swap(fresh);
+      else out.insert(out.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+      fresh.clear();
+      hashes.clear();
+      slots.clear();
     }
     bool empty() const { return fresh_empty() && sorted.empty(); }
+
+   private:
+    size_t mask() const { return slots.size() - 1; }
+    /// The slot holding `t` (with hash `h`), or the free slot where it would go.
+    size_t find_slot(uint64_t h, const Timer& t) const {
+      for (size_t i = h & mask();; i = (i + 1) & mask()) {
+        auto s = slots[i];
+        if (!s || (hashes[s - 1] == h && fresh[s - 1] == t)) return i;
+      }
+    }
+    /// Empties slot `hole`, shifting later entries of its run back so probes still find them.
+    void unslot(size_t hole) {
+      for (size_t j = (hole + 1) & mask();; j = (j + 1) & mask()) {
+        auto s = slots[j];
+        if (!s) break;
+        size_t home = hashes[s - 1] & mask();
+        if (((j - home) & mask()) >= ((j - hole) & mask())) {
+          slots[hole] = s;
+          hole = j;
+        }
+      }
+      slots[hole] = 0;
+    }
+    /// Rebuilds the index over `fresh` with `capacity` slots (a power of two).
+    void index(size_t capacity) {
+      hashes.resize(fresh.size());
+      for (size_t k = 0; k < fresh.size(); ++k) hashes[k] = TimerHash()(fresh[k]);
+      slots.assign(capacity, 0);
+      for (size_t k = 0; k < fresh.size(); ++k) {
+        size_t i = hashes[k] & mask();
+        while (slots[i]) i = (i + 1) & mask();
+        slots[i] = uint32_t(k + 1);
+      }
+    }
   };
   /// Buckets by time, found by hashing (sessions end at many distinct times, where an ordered
   /// map's lookup missed the cache at every level); their times in a min-heap for order, which

@@ -226,6 +226,7 @@ struct RocksDbKeyedStateBackend::Store {
   std::vector<std::string> names;
   rocksdb::ReadOptions read;
   rocksdb::WriteOptions write;
+  rocksdb::WriteBatch batch;  // the record cache's writes, until commit()
 
   Store() {
     // Default false: checkpoints make state durable, so RocksDB's own log is pure overhead.
@@ -282,7 +283,15 @@ struct RocksDbKeyedStateBackend::Store {
 
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                                                    std::function<int64_t()> now)
-    : CheckpointableBackend(std::move(now)), dir_(new_working_directory(base_dir)), store_(std::make_shared<Store>()) {
+    : CheckpointableBackend(std::move(now)),
+      dir_(new_working_directory(base_dir)),
+      store_(std::make_shared<Store>()),
+      cache_(cache_budget, [this](int space, std::string_view key, const RecordCache::Entry& e) {
+        auto& st = *store_;
+        auto* cf = st.families.at(size_t(space));
+        auto s = e.present ? st.batch.Put(cf, slice(key), slice(e.value)) : st.batch.Delete(cf, slice(key));
+        if (!s.ok()) fail(dir_, "write", st.names[size_t(space)], s);
+      }) {
   store_->dir = dir_;  // removed with the store, also when opening fails
   store_->open(dir_ / "db");
   std::random_device rd;
@@ -309,28 +318,48 @@ int RocksDbKeyedStateBackend::keyspace(const std::string& name) {
   return int(st.families.size() - 1);
 }
 
+void RocksDbKeyedStateBackend::commit() {
+  auto& st = *store_;
+  if (st.batch.Count() == 0) return;
+  auto s = st.db->Write(st.write, &st.batch);
+  st.batch.Clear();
+  if (!s.ok()) throw JobError("RocksDB state backend in '" + dir_.string() + "' could not write: " + s.ToString());
+}
+
+void RocksDbKeyedStateBackend::flush_cache() {
+  cache_.flush();
+  commit();
+}
+
 std::optional<std::string> RocksDbKeyedStateBackend::get(int space, std::string_view key) {
+  if (const auto* e = cache_.find(space, key)) {
+    commit();  // a hit in the old generation may have rotated it
+    if (!e->present) return std::nullopt;
+    return e->value;
+  }
   auto& st = *store_;
   std::string value;
   auto s = st.db->Get(st.read, st.families.at(size_t(space)), slice(key), &value);
+  if (!s.ok() && !s.IsNotFound()) fail(dir_, "read", st.names[size_t(space)], s);
+  cache_.set(space, key, value, s.ok(), false);
+  commit();
   if (s.IsNotFound()) return std::nullopt;
-  if (!s.ok()) fail(dir_, "read", st.names[size_t(space)], s);
   return value;
 }
 
 void RocksDbKeyedStateBackend::put(int space, std::string_view key, std::string_view value) {
-  auto& st = *store_;
-  auto s = st.db->Put(st.write, st.families.at(size_t(space)), slice(key), slice(value));
-  if (!s.ok()) fail(dir_, "write", st.names[size_t(space)], s);
+  cache_.set(space, key, value, true, true);
+  commit();
 }
 
 void RocksDbKeyedStateBackend::remove(int space, std::string_view key) {
-  auto& st = *store_;
-  auto s = st.db->Delete(st.write, st.families.at(size_t(space)), slice(key));
-  if (!s.ok()) fail(dir_, "delete from", st.names[size_t(space)], s);
+  cache_.set(space, key, {}, false, true);
+  commit();
 }
 
 bool RocksDbKeyedStateBackend::append(int space, std::string_view key, std::string_view items) {
+  cache_.drop(space, key);  // the merge below changes the record in RocksDB itself
+  commit();
   auto& st = *store_;
   auto s = st.db->Merge(st.write, st.families.at(size_t(space)), slice(key), slice(items));
   if (!s.ok()) fail(dir_, "append to", st.names[size_t(space)], s);
@@ -339,6 +368,7 @@ bool RocksDbKeyedStateBackend::append(int space, std::string_view key, std::stri
 
 void RocksDbKeyedStateBackend::scan(int space, std::string_view prefix,
                                     const std::function<void(std::string_view, std::string_view)>& fn) {
+  flush_cache();
   auto& st = *store_;
   auto* cf = st.families.at(size_t(space));
   // Bounds let RocksDB stop at the prefix's end instead of stepping over what follows it
@@ -403,6 +433,7 @@ bool is_table_file(const std::string& name) { return name.size() > 4 && name.end
 }  // namespace
 
 CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_deferred(const SnapshotRequest& request) {
+  flush_cache();
   if (request.incremental && request.share) return incremental_snapshot(request);
   // Memtable entries change in place (inplace_update_support), which is why RocksDB gives no
   // DB snapshots here: the synchronous part takes a local checkpoint (memtables flushed, SST
@@ -551,6 +582,7 @@ void materialize(const std::vector<BackendSnapshot::File>& files, const std::fil
 
 void RocksDbKeyedStateBackend::restore_files(const std::vector<BackendSnapshot::File>& files, KeyGroupRange range,
                                              KeyGroupRange from) {
+  cache_.clear();  // restores come before any record is read or written
   auto& st = *store_;
   if (range == from && st.names.empty() && !restored_) {
     // Same key groups, nothing stored yet: the checkpoint's files become the store. The

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "checkpoint/record_cache.hpp"
 #include "operators/engine/keyed_backend.hpp"
 
 namespace sluice::checkpoint {
@@ -24,6 +25,8 @@ namespace sluice::checkpoint {
 /// newest completed checkpoint did not already share them (SST files never change once
 /// written), so a checkpoint costs what was flushed or compacted since that one. Each named state is its own column family, created on
 /// first use. Every RocksDB failure becomes a JobError naming the directory and the state.
+/// Reads and writes go through a record cache of `cache_budget` bytes (RecordCache): hot keys
+/// cost no RocksDB call, and writes reach RocksDB in batches, all before any scan or snapshot.
 /// Not thread-safe: one subtask's thread uses it.
 class RocksDbKeyedStateBackend final : public CheckpointableBackend, public ByteStore {
  public:
@@ -62,6 +65,9 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// The working directory of this instance (removed on destruction).
   const std::filesystem::path& directory() const { return dir_; }
 
+  /// Bytes of records the cache in front of RocksDB holds at most, per backend (keyed subtask).
+  static constexpr size_t cache_budget = 8 << 20;
+
  protected:
   void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;
   void restore_entries(std::vector<KeyedStateSnapshot::Entry> entries) override;
@@ -76,6 +82,10 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// A RocksDB checkpoint of the store in `to`: memtables flushed (writes skip the log), SST
   /// files hard-linked.
   void local_checkpoint(const std::filesystem::path& to, int64_t id);
+  /// Writes what the cache has batched (evicted or flushed dirty records) to RocksDB.
+  void commit();
+  /// Flushes the cache's dirty records to RocksDB: before anything reads RocksDB itself.
+  void flush_cache();
 
   std::filesystem::path dir_;              // the working directory: db/, chk-<n>/, full-<n>-<k>/, restore-<n>/
   std::shared_ptr<Store> store_;           // shared with deferred snapshots still reading it
@@ -85,6 +95,7 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   bool restored_ = false;
   int restores_ = 0;
   int next_local_ = 0;  // makes full snapshots' local checkpoint directories unique
+  RecordCache cache_;   // writes into the store's batch; commit() applies it
 };
 
 /// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory

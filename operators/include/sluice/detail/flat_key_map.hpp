@@ -77,11 +77,23 @@ class FlatKeyMap {
   }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  /// Removes every entry, keeping the slots' memory for the entries to come.
+  void clear() {
+    for (auto& s : slots_)
+      if (s.used) s = Slot{};
+    size_ = 0;
+  }
   /// Calls `f(key, value)` on every entry, in no particular order.
   template <class F>
   void for_each(F&& f) const {
     for (const auto& s : slots_)
       if (s.used) f(s.key, s.value);
+  }
+  /// The same, with values to change in place.
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& s : slots_)
+      if (s.used) f(std::as_const(s.key), s.value);
   }
   /// Memory of one slot (the array holds up to 8 slots for every 7 entries, at least half full
   /// after growing).

@@ -92,6 +92,18 @@ class RecordCache {
     young_bytes_ = 0;
   }
   size_t records() const { return young_.size() + old_.size(); }
+  /// What the store does not hold yet: records new to it, and the bytes of every value
+  /// written since it last saw them.
+  std::pair<uint64_t, uint64_t> unwritten() const {
+    uint64_t records = 0, bytes = 0;
+    for (const auto* gen : {&young_, &old_})
+      gen->for_each([&](const std::string& k, const Entry& e) {
+        if (!e.dirty || !e.present) return;
+        records += !e.stored;
+        bytes += k.size() - 2 + e.value.size();
+      });
+    return {records, bytes};
+  }
 
  private:
   static size_t cost(const std::string& k, const Entry& e) { return k.size() + e.value.size() + 96; }

@@ -543,6 +543,9 @@ KeyedStateBackend::Size RocksDbKeyedStateBackend::size() const {
     s.entries += keys;
     s.bytes += live + memtables;
   }
+  auto [records, bytes] = cache_.unwritten();
+  s.entries += records;
+  s.bytes += bytes;
   return s;
 }
 

@@ -59,7 +59,8 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// returned function reads it into entries.
   DeferredSnapshot snapshot_deferred(const SnapshotRequest& request) override;
   void notify_checkpoint_complete(int64_t id) override;
-  /// RocksDB's own estimates: estimate-num-keys, and estimate-live-data-size plus the memtables.
+  /// RocksDB's own estimates (estimate-num-keys, and estimate-live-data-size plus the
+  /// memtables), plus what the record cache has not written yet.
   Size size() const override;
 
   /// The working directory of this instance (removed on destruction).

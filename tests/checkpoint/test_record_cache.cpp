@@ -73,7 +73,7 @@ TEST_CASE("the record cache reads what was last written, and after a flush the s
   CHECK(c.store == model);
 }
 
-TEST_CASE("a record created and deleted while cached never reaches the store; one that was stored is deleted there",
+TEST_CASE("a record created and deleted while cached never reaches the store, and one that was stored is deleted there",
           "[state][rocksdb]") {
   Cached c(1 << 20);
   c.store[{0, "old"}] = "x";

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "sluice/detail/flat_key_map.hpp"
 
@@ -26,11 +27,14 @@ namespace sluice::checkpoint {
 /// Not thread-safe: one subtask's thread uses it.
 class RecordCache {
  public:
+  /// Whether the store holds a value of a key: known from a read or a write, or not known
+  /// (a write of a key never read).
+  enum class Stored : uint8_t { no, yes, maybe };
   struct Entry {
     std::string value;
     bool present = false;  ///< false: the key has no value (deleted, or never stored)
     bool dirty = false;    ///< changed since the store last saw it
-    bool stored = true;    ///< the store may hold a value of the key (false: it surely does not)
+    Stored stored = Stored::maybe;
   };
   /// Writes one dirty record to the store (a put, or a delete when !present).
   using Write = std::function<void(int space, std::string_view key, const Entry&)>;
@@ -51,23 +55,29 @@ class RecordCache {
   /// store does not hold it yet, else as just read from the store.
   void set(int space, std::string_view key, std::string_view value, bool present, bool dirty) {
     const auto& k = compose(space, key);
-    if (auto* e = young_.find(k)) {
-      if (dirty && !present && !e->stored) {  // deleting what the store lacks: nothing to keep
-        young_bytes_ -= cost(k, *e);
-        young_.erase(k);
-        return;
-      }
-      young_bytes_ += value.size() - e->value.size();
-      *e = Entry{std::string(value), present, dirty, dirty ? e->stored : present};
+    Entry next{std::string(value), present, dirty, present ? Stored::yes : Stored::no};
+    bool was_dirty = false;
+    auto* e = young_.find(k);
+    if (e) {
+      was_dirty = e->dirty;
+      young_bytes_ -= cost(k, *e);
+    } else if ((e = old_.find(k))) {
+      was_dirty = e->dirty;
+    }
+    if (dirty) next.stored = e ? e->stored : Stored::maybe;
+    if (dirty && !present && next.stored == Stored::no) {  // deleting what the store lacks: nothing to keep
+      young_.erase(k);
+      old_.erase(k);
       return;
     }
-    bool stored = dirty || present;  // a write of a key not read: the store may hold it
-    if (auto* e = old_.find(k)) {
-      if (dirty) stored = e->stored;
+    if (auto* y = young_.find(k)) {
+      young_bytes_ += cost(k, next);
+      *y = std::move(next);
+    } else {
       old_.erase(k);  // overwritten
+      insert(k, std::move(next));
     }
-    if (dirty && !present && !stored) return;
-    insert(k, Entry{std::string(value), present, dirty, stored});
+    if (dirty && !was_dirty) dirty_.push_back(k);
   }
   /// Forgets `key`'s record, writing it first when dirty (before the store changes it itself).
   void drop(int space, std::string_view key) {
@@ -80,26 +90,32 @@ class RecordCache {
       gen->erase(k);
     }
   }
-  /// Writes every dirty record, keeping them cached as clean.
+  /// Writes every dirty record, keeping them cached as clean. Costs what turned dirty since
+  /// the last flush, not the whole cache: scans flush, and some run on every window fire.
   void flush() {
-    for (auto* gen : {&young_, &old_})
-      gen->for_each([&](const std::string& k, Entry& e) { write_out(k, e); });
+    for (const auto& k : dirty_) {
+      auto* e = young_.find(k);
+      if (!e) e = old_.find(k);
+      if (e) write_out(k, *e);
+    }
+    dirty_.clear();
   }
   /// Forgets everything without writing (the store was replaced).
   void clear() {
     young_ = {};
     old_ = {};
     young_bytes_ = 0;
+    dirty_.clear();
   }
   size_t records() const { return young_.size() + old_.size(); }
-  /// What the store does not hold yet: records new to it, and the bytes of every value
-  /// written since it last saw them.
+  /// What the store may not hold yet: records it lacks or may lack (counted as new), and the
+  /// bytes of every value written since it last saw them.
   std::pair<uint64_t, uint64_t> unwritten() const {
     uint64_t records = 0, bytes = 0;
     for (const auto* gen : {&young_, &old_})
       gen->for_each([&](const std::string& k, const Entry& e) {
         if (!e.dirty || !e.present) return;
-        records += !e.stored;
+        records += e.stored != Stored::yes;
         bytes += k.size() - 2 + e.value.size();
       });
     return {records, bytes};
@@ -112,9 +128,9 @@ class RecordCache {
   /// Writes `e` to the store when dirty, unless it deletes what the store surely lacks.
   void write_out(const std::string& k, Entry& e) {
     if (!e.dirty) return;
-    if (e.present || e.stored) write_(space_of(k), key_of(k), e);
+    if (e.present || e.stored != Stored::no) write_(space_of(k), key_of(k), e);
     e.dirty = false;
-    e.stored = e.present;
+    e.stored = e.present ? Stored::yes : Stored::no;
   }
   /// The map key: the keyspace (2 bytes) and the key.
   const std::string& compose(int space, std::string_view key) {
@@ -123,12 +139,21 @@ class RecordCache {
     return scratch_;
   }
   /// Adds a record not cached yet to the young generation, rotating first when it is full.
+  /// The list of dirty keys keeps keys written out or dropped since until the next flush;
+  /// past twice the records it is rebuilt, so that it stays bounded without flushes.
   Entry& insert(const std::string& k, Entry e) {
     if (young_bytes_ >= budget_ / 2) {
       old_.for_each([&](const std::string& ok, Entry& oe) { write_out(ok, oe); });
       old_.clear();
       std::swap(old_, young_);  // the young generation refills the old one's slots
       young_bytes_ = 0;
+      if (dirty_.size() > 2 * old_.size() + 64) {
+        dirty_.clear();
+        old_.for_each([&](const std::string& ok, const Entry& oe) {
+          if (oe.dirty) dirty_.push_back(ok);
+        });
+        if (e.dirty) dirty_.push_back(k);  // the record coming in, out of both generations now
+      }
     }
     young_bytes_ += cost(k, e);
     auto& slot = young_[k];
@@ -140,6 +165,7 @@ class RecordCache {
   Write write_;
   detail::FlatKeyMap<Entry> young_, old_;
   size_t young_bytes_ = 0;
+  std::vector<std::string> dirty_;  // keys that turned dirty since the last flush (some since clean or gone)
   std::string scratch_;
 };
 

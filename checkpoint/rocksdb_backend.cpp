@@ -585,7 +585,10 @@ void materialize(const std::vector<BackendSnapshot::File>& files, const std::fil
 
 void RocksDbKeyedStateBackend::restore_files(const std::vector<BackendSnapshot::File>& files, KeyGroupRange range,
                                              KeyGroupRange from) {
-  cache_.clear();  // restores come before any record is read or written
+  // Restored entries of another snapshot may still be cached: write them, then forget the
+  // cache, since what follows writes RocksDB itself.
+  flush_cache();
+  cache_.clear();
   auto& st = *store_;
   if (range == from && st.names.empty() && !restored_) {
     // Same key groups, nothing stored yet: the checkpoint's files become the store. The

@@ -1008,6 +1008,34 @@ TEST_CASE("sliced processing-time windows give what one state per window gives, 
   }
 }
 
+TEST_CASE("a window operator restored from a checkpoint of another window layout fails with a sentence, and one of "
+          "its own layout goes on",
+          "[windows][slicing]") {
+  for (const auto& backend : test_support::state_backends()) {
+    DYNAMIC_SECTION(backend.name) {
+      auto sliced = [](auto& s) { return s.window(TumblingEventTimeWindows::of(10ms)).aggregate(SumValues(), Labelled()); };
+      auto first = harness<std::string>(backend, sliced);
+      first->process_element({"a", 1}, 3);
+      auto snap = first->snapshot();
+
+      auto general = harness<std::string>(backend, [](auto& s) {
+        return s.window(TumblingEventTimeWindows::of(10ms)).trigger(EventTimeTrigger()).aggregate(SumValues(), Labelled());
+      });
+      general->restore(snap);
+      CHECK_THROWS_WITH(general->process_element({"a", 2}, 4),
+                        Catch::Contains("was checkpointed keeping its windows sliced but now keeps them one state per "
+                                        "window") &&
+                            Catch::Contains("cannot restore that checkpoint"));
+
+      auto same = harness<std::string>(backend, sliced);
+      same->restore(snap);
+      same->process_element({"a", 2}, 4);
+      same->end_input();
+      CHECK(same->output_values() == Strings{"a [0, 10) 3"});
+    }
+  }
+}
+
 TEST_CASE("event-time sessions of an aggregate, one entry per key, give what one state per session gives: merges, "
           "bridges, late elements, a snapshot restored half way",
           "[windows][sessions]") {

@@ -384,6 +384,11 @@ class KeyedStateBackend {
                      "; its type or TTL changed, so the checkpoint cannot be restored");
     fingerprints_[name] = fingerprint;
   }
+  /// The fingerprint a restored state of this name was written with; null when none was.
+  const std::string* restored_fingerprint(const std::string& name) const {
+    auto it = restored_fingerprints_.find(name);
+    return it == restored_fingerprints_.end() ? nullptr : &it->second;
+  }
   /// Event-time and processing-time timers of this operator, kept with its state.
   detail::TimerQueue& event_timers() { return event_timers_; }
   detail::TimerQueue& processing_timers() { return processing_timers_; }

@@ -223,6 +223,10 @@ inline constexpr const char* window_merging_state = "_window.merging";
 inline constexpr const char* window_sliced_state = "_window.sliced";
 /// Event-time sessions of an aggregate keep all sessions of a key in one entry, likewise.
 inline constexpr const char* window_sessions_state = "_window.sessions";
+/// No entries: its fingerprint names the layout above that the operator keeps its windows in,
+/// so that a checkpoint of one layout restored into another fails with a sentence instead
+/// of leaving its windows unread.
+inline constexpr const char* window_layout_state = "_window.layout";
 
 // ---- contents: what a window keeps, per (current key, namespace)
 
@@ -661,6 +665,12 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
     if (merging_ && !sessions_)
       merging_cells_ =
           &key_cells<typename MergingWindowSet<W>::Mapping>(*backend_, window_merging_state);
+    std::string layout = sliced() ? "sliced" : sessions() ? "one entry per key's sessions" : "one state per window";
+    if (const auto* was = backend_->restored_fingerprint(window_layout_state); was && *was != layout)
+      throw JobError("window operator " + ctx.describe() + " was checkpointed keeping its windows " + *was +
+                     " but now keeps them " + layout +
+                     " (its trigger, allowed lateness or window function changed), so it cannot restore that checkpoint");
+    backend_->declare_state(window_layout_state, layout);
     RuntimeContext rc(ctx);
     guarded(this->ctx_, [&] { fn_.open(rc); });
   }

@@ -56,23 +56,19 @@ class RecordCache {
   void set(int space, std::string_view key, std::string_view value, bool present, bool dirty) {
     const auto& k = compose(space, key);
     Entry next{std::string(value), present, dirty, present ? Stored::yes : Stored::no};
-    bool was_dirty = false;
-    auto* e = young_.find(k);
-    if (e) {
-      was_dirty = e->dirty;
-      young_bytes_ -= cost(k, *e);
-    } else if ((e = old_.find(k))) {
-      was_dirty = e->dirty;
-    }
+    auto* young = young_.find(k);
+    auto* e = young ? young : old_.find(k);
+    bool was_dirty = e && e->dirty;
     if (dirty) next.stored = e ? e->stored : Stored::maybe;
+    if (young) young_bytes_ -= cost(k, *young);
     if (dirty && !present && next.stored == Stored::no) {  // deleting what the store lacks: nothing to keep
       young_.erase(k);
       old_.erase(k);
       return;
     }
-    if (auto* y = young_.find(k)) {
+    if (young) {
       young_bytes_ += cost(k, next);
-      *y = std::move(next);
+      *young = std::move(next);
     } else {
       old_.erase(k);  // overwritten
       insert(k, std::move(next));

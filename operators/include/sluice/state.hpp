@@ -378,9 +378,8 @@ class KeyedStateBackend {
   /// A state is opened with this codec fingerprint; a restored state of that name written
   /// with another one is an error (its bytes would not decode).
   void declare_state(const std::string& name, const std::string& fingerprint) {
-    auto it = restored_fingerprints_.find(name);
-    if (it != restored_fingerprints_.end() && it->second != fingerprint)
-      throw JobError("state '" + name + "' was checkpointed as " + it->second + " but is opened as " + fingerprint +
+    if (const auto* was = restored_fingerprint(name); was && *was != fingerprint)
+      throw JobError("state '" + name + "' was checkpointed as " + *was + " but is opened as " + fingerprint +
                      "; its type or TTL changed, so the checkpoint cannot be restored");
     fingerprints_[name] = fingerprint;
   }

@@ -701,20 +701,13 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   void watermark(int64_t wm) override {
     this->watermark_ = wm;
     guarded(this->ctx_, [&] {
-      timers_.fire_event(wm, [&](const Timer& t) {
-        if (sliced()) fire_sliced(t);
-        else if (sessions()) fire_sessions(t);
-        else fire(t, true);
-      });
+      timers_.fire_event(wm, [&](const Timer& t) { fire_timer(t, true); });
     });
     this->forward_watermark(wm);
   }
   void on_wakeup() override {
     guarded(this->ctx_, [&] {
-      timers_.fire_processing(this->ctx_->processing_time(), [&](const Timer& t) {
-        if (sliced()) fire_sliced(t);
-        else fire(t, false);
-      });
+      timers_.fire_processing(this->ctx_->processing_time(), [&](const Timer& t) { fire_timer(t, false); });
     });
   }
 
@@ -724,11 +717,15 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   void finish() override {
     guarded(this->ctx_, [&] {
       ending_ = true;
-      timers_.fire_processing(INT64_MAX, [&](const Timer& t) {
-        if (sliced()) fire_sliced(t);
-        else fire(t, false);
-      });
+      timers_.fire_processing(INT64_MAX, [&](const Timer& t) { fire_timer(t, false); });
     });
+  }
+
+  /// A timer fires in the layout the windows are kept in (sessions are event time only).
+  void fire_timer(const Timer& t, bool event_time) {
+    if (sliced()) fire_sliced(t);
+    else if (sessions()) fire_sessions(t);
+    else fire(t, event_time);
   }
 
   bool push_plain(const In& v, int64_t ts) {
@@ -861,10 +858,10 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       TimeWindow cover = w;
       for (auto it = first; it != last; ++it) cover = cover.cover(window_of(*it));
       auto acc = first != last ? std::get<2>(*first) : contents_.create();
-      for (auto it = first; it != last; ++it)
-        if (it != first) acc = contents_.merged(std::move(acc), std::get<2>(*it));
       // The cover starts where a session did: that session's timer stands for it.
       bool known = first != last && std::get<0>(*first) == cover.start;
+      if (first != last)
+        for (auto it = std::next(first); it != last; ++it) acc = contents_.merged(std::move(acc), std::get<2>(*it));
       contents_.add_to(acc, v);
       auto at = set->erase(first, last);
       set->emplace(at, cover.start, cover.end, std::move(acc));

@@ -227,6 +227,7 @@ class ClusterJob final : public MasterJobHandle {
     checkpoint_dir_ = g.config.checkpoint.dir;
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    set_shape(*graph, *plan);
     auto promise = std::make_shared<std::promise<JobResult>>();
     result_ = promise->get_future().share();
     PreparedStart prep;
@@ -495,6 +496,7 @@ void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessag
       for (const auto& b : m.probes) {
         try {
           auto p = decode_probe(b);
+          p.agent = agent;
           mine[{p.task_id, p.subtask}] = std::move(p);
         } catch (const DecodeError& e) {
           shared_->say("a probe from agent " + agent + " was dropped: " + e.what());

@@ -114,6 +114,7 @@ class EmbeddedJob final : public MasterJobHandle {
   explicit EmbeddedJob(JobGraph g) : MasterJobHandle(g.name) {
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    set_shape(*graph, *plan);
     probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
     io_ = std::make_unique<IoExecutor>(2);
     auto promise = std::make_shared<std::promise<JobResult>>();

@@ -294,6 +294,7 @@ MasterActions JobMaster::handle(checkpoint::CoordinatorActions a, int64_t now_ms
       }
       waiters_[id].push_back(r);
     }
+    history_.back().savepoint = savepoints_.count(id) > 0;
     cplog()->debug("job '{}': checkpoint {} triggered at {} subtasks", graph_->name, id, a.trigger_at.size());
     for (int index : a.trigger_at)
       out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0});
@@ -417,12 +418,17 @@ MasterActions JobMaster::on_task_failed(int32_t attempt, const std::string& erro
   return fail(error, permanent, now_ms, {attempt_region_.at(attempt)});
 }
 
+int JobMaster::restarts() const { return restarts_ ? restarts_->restarts() : 0; }
+
 MasterActions JobMaster::on_ack(int32_t attempt, const CheckpointAck& ack, int64_t now_ms) {
   auto id = ack.checkpoint_id;
   if (!current(attempt) || ended_ || !coordinator_ || coordinator_->pending() != id) return {};
   MasterActions out;
   if (auto* i = info(id)) {
     i->bytes += ack.bytes;
+    i->unaligned = i->unaligned || ack.unaligned;
+    i->alignment_ms = std::max(i->alignment_ms, ack.alignment_ms);
+    i->inflight_bytes += ack.inflight_bytes;
     out.changed.push_back(id);
   }
   cplog()->debug("job '{}': checkpoint {} subtask {}/{}: {} bytes, alignment {:.1f} ms, sync {:.1f} ms, "

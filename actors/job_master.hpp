@@ -122,6 +122,8 @@ class JobMaster {
   std::shared_ptr<const RestoreState> restore_of(int32_t attempt) const {
     return region_restore_[size_t(attempt_region_.at(attempt))];
   }
+  /// Restarts from a checkpoint so far (the restart strategy's count).
+  int restarts() const;
   /// Pipelined regions of the job.
   size_t regions() const { return region_subtasks_.size(); }
 

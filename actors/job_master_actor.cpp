@@ -1,6 +1,8 @@
 // actors/job_master_actor.cpp — the job master's actor: routes messages into JobMaster and carries out its decisions with timers, the I/O strand and the job's SubtaskHost.
 #include "actors/job_master_actor.hpp"
 
+#include "scheduler/topology.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include <random>
 
 #include "actors/messages.hpp"
+#include "scheduler/topology.hpp"
 #include "sluice/error.hpp"
 #include "sluice/logging.hpp"
 
@@ -121,6 +124,10 @@ void carry_out(Self* self, MasterActions&& a) {
     if (it == s.clients.end()) continue;
     it->second.deliver(encode(ClientReply{r.checkpoint, r.error}));
     s.clients.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> l(s.log->mu);
+    s.log->restarts = s.master->restarts();
   }
   if (!a.changed.empty()) {  // a few recent entries: both searches start from the newest
     std::lock_guard<std::mutex> l(s.log->mu);
@@ -252,6 +259,32 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
 
 caf::actor spawn_job_master(caf::actor_system& sys, JobMasterSetup setup, std::shared_ptr<SubtaskHost> host) {
   return sys.spawn(job_master, std::move(setup), std::move(host));
+}
+
+MasterJobHandle::MasterJobHandle(std::string name)
+    : id_(new_job_id()),
+      name_(std::move(name)),
+      submitted_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count()) {}
+
+void MasterJobHandle::set_shape(const JobGraph& graph, const scheduler::ExecutionPlan& plan) {
+  shape_.max_parallelism = graph.config.max_parallelism;
+  for (const auto& t : plan.tasks) {
+    TaskShape task{t.id, t.name, {}, {}, t.parallelism, t.is_source};
+    for (int node : t.nodes) {
+      task.operator_ids.push_back(plan.operator_ids[size_t(node)]);
+      task.operator_names.push_back(graph.nodes[size_t(node)].name);
+    }
+    shape_.tasks.push_back(std::move(task));
+  }
+  for (const auto& x : plan.exchanges)
+    shape_.edges.push_back({x.source_task, x.target_task, scheduler::partitioning_word(x.partitioning)});
+}
+
+int MasterJobHandle::restarts() const {
+  std::lock_guard<std::mutex> l(log_->mu);
+  return log_->restarts;
 }
 
 bool MasterJobHandle::done() const { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }

@@ -17,10 +17,11 @@
 
 namespace sluice::runtime {
 
-/// The checkpoints of a job, written by the master, read by job clients.
+/// The checkpoints and restarts of a job, written by the master, read by job clients.
 struct CheckpointLog {
   mutable std::mutex mu;
   std::vector<CheckpointInfo> infos;
+  int restarts = 0;
   /// Checkpoint `id`, searched from the newest (the one asked for is nearly always recent).
   CheckpointInfo* find(int64_t id);
 };
@@ -77,9 +78,14 @@ class MasterJobHandle : public JobHandle {
   std::vector<CheckpointInfo> checkpoints() const override;
   int64_t trigger_checkpoint(bool savepoint) override;
   int64_t stop_with_savepoint(bool drain) override;
+  JobShape shape() const override { return shape_; }
+  int64_t submitted_ms() const override { return submitted_ms_; }
+  int restarts() const override;
 
  protected:
-  explicit MasterJobHandle(std::string name) : id_(new_job_id()), name_(std::move(name)) {}
+  explicit MasterJobHandle(std::string name);
+  /// Records the tasks and exchanges of the job for shape().
+  void set_shape(const JobGraph& graph, const scheduler::ExecutionPlan& plan);
   /// Asks the master and waits for the checkpoint's id; throws JobError with the master's
   /// sentence when none completed, or when the job never started (no master).
   int64_t ask(const ClientRequest& q);
@@ -88,6 +94,8 @@ class MasterJobHandle : public JobHandle {
   std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
   std::shared_future<JobResult> result_;
   caf::actor master_;  // none when the job could not start
+  JobShape shape_;
+  int64_t submitted_ms_ = 0;
 };
 
 /// Opens the checkpoint directory of `g` and reads the checkpoint to start from, before any

@@ -5,7 +5,6 @@
 
 namespace sluice::scheduler {
 
-namespace {
 const char* partitioning_word(Partitioning p) {
   switch (p) {
     case Partitioning::unset: return "unset";
@@ -16,7 +15,6 @@ const char* partitioning_word(Partitioning p) {
   }
   return "?";
 }
-}  // namespace
 
 std::vector<std::string> topology(const JobGraph& graph, const ExecutionPlan& plan) {
   std::vector<std::string> lines;

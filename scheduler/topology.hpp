@@ -9,6 +9,9 @@
 
 namespace sluice::scheduler {
 
+/// The word for a partitioning in topology lines, the console and its REST documents.
+const char* partitioning_word(Partitioning p);
+
 /// One line per fact that deployment depends on: the key groups, each task (its operator
 /// ids in chain order and its parallelism), each exchange (edge, tasks, partitioning).
 std::vector<std::string> topology(const JobGraph& graph, const ExecutionPlan& plan);

@@ -10,6 +10,9 @@
 #include <sstream>
 
 #include "actors/cluster.hpp"
+#include "cli_options.hpp"
+#include "actors/console_service.hpp"
+#include "sluice/error.hpp"
 
 namespace sluice::cli {
 
@@ -51,6 +54,33 @@ std::unique_ptr<runtime::Connection> connect_client(const ClusterClient& c, cons
   return connection;
 }
 
+void add_console_service_options(CLI::App& run, ConsoleServiceFlags& c) {
+  run.add_option("--console-port", c.port,
+                 "serve the console, REST and /metrics on this port while the job runs; 0 picks a free one")
+      ->check(whole_number(0, 65535))
+      ->group("Console");
+  run.add_option("--console-host", c.host,
+                 "address the console service listens on (default 127.0.0.1; another needs --secret-file)")
+      ->group("Console");
+}
+
+std::shared_ptr<runtime::ConsoleService> start_console_service(const ConsoleServiceFlags& c,
+                                                               const std::string& secret_file, std::ostream& err) {
+  if (c.port < 0) return nullptr;
+  runtime::ConsoleOptions o;
+  o.host = c.host;
+  o.port = c.port;
+  try {
+    o.secret = read_secret(secret_file);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  runtime::IntrospectionSource source{{}, [] { return running_jobs(); }};
+  auto service = std::make_shared<runtime::ConsoleService>(std::move(source), o);
+  err << "sluice console endpoint on " << service->endpoint() << std::endl;
+  return service;
+}
+
 void add_cluster_client_options(CLI::App& run, ClusterClient& c) {
   run.add_option("--master", c.master, "run on the cluster of the master at HOST:PORT")->group("Cluster");
   run.add_option("--secret-file", c.secret_file, "file holding the master's secret")->group("Cluster");
@@ -66,11 +96,13 @@ std::vector<std::string> without_client_options(std::vector<std::string> args) {
       break;
     }
     if (a == "--detached") continue;
-    if (a == "--master" || a == "--secret-file") {
+    if (a == "--master" || a == "--secret-file" || a == "--console-port" || a == "--console-host") {
       ++i;  // and its value
       continue;
     }
-    if (a.rfind("--master=", 0) == 0 || a.rfind("--secret-file=", 0) == 0) continue;
+    if (a.rfind("--master=", 0) == 0 || a.rfind("--secret-file=", 0) == 0 || a.rfind("--console-port=", 0) == 0 ||
+        a.rfind("--console-host=", 0) == 0)
+      continue;
     out.push_back(a);
   }
   return out;

@@ -316,6 +316,8 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ->group("");
   cli::ClusterClient run_cluster;
   cli::add_cluster_client_options(*run_command, run_cluster);
+  cli::ConsoleServiceFlags run_console;
+  cli::add_console_service_options(*run_command, run_console);
   std::string job_library;
   run_command
       ->add_option("--job-library", job_library,
@@ -384,9 +386,15 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
           return 2;
         }
       }
+      if (!run_cluster.master.empty() && run_console.port >= 0) {
+        err << "nexmark run: --console-port serves the console of an embedded run; a cluster's master serves its "
+               "own\n";
+        return 2;
+      }
       if (!run_cluster.master.empty())
         return run_on_cluster(run_cluster, job_library, args, run_flags, queries->front(), run_parallelism, run_path,
                               run_checkpoint.enabled(), out, err);
+      auto console = cli::start_console_service(run_console, run_cluster.secret_file, err);
       return run(run_flags, run_state, run_checkpoint, run_faults, queries->front(), run_parallelism,
                  run_path, leave_parts, out);
     }

@@ -43,6 +43,7 @@ struct RunSettings {
   std::string backend = "heap";
   bool no_chaining = false;
   ClusterClient cluster;
+  ConsoleServiceFlags console;
 };
 
 /// Adds the options of `sluice run` to `run`, storing into `s` (which must outlive the parse).
@@ -84,6 +85,7 @@ void add_run_options(CLI::App* run, RunSettings& s) {
   run->add_option("--log-level", s.log_level, "trace, debug, info, warn, error or off (default warn)");
   add_checkpoint_options(*run, ctx.config.checkpoint);
   add_cluster_client_options(*run, s.cluster);
+  add_console_service_options(*run, s.console);
 }
 
 /// What the flags of `s` say beyond its config.
@@ -166,11 +168,22 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     return 2;
   }
   settle(settings);
+  if (!settings.cluster.master.empty() && settings.console.port >= 0) {
+    err << "sluice run: --console-port serves the console of an embedded run; a cluster's master serves its own\n";
+    return 2;
+  }
   if (!settings.cluster.master.empty()) {
     // Everything after `run` but the client's own options travels to the master and agents.
     auto from = std::find(args.begin(), args.end(), "run");
     auto forwarded = without_client_options(std::vector<std::string>(from + 1, args.end()));
     return submit_to_cluster(settings.cluster, settings.job_path, forwarded, out, err);
+  }
+  std::shared_ptr<runtime::ConsoleService> console;
+  try {
+    console = start_console_service(settings.console, settings.cluster.secret_file, err);
+  } catch (const UsageError& e) {
+    err << "sluice run: " << e.what() << "\n";
+    return 2;
   }
   return run_job(settings.job_path, settings.ctx, err);
 }

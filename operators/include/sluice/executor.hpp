@@ -42,6 +42,12 @@ class JobHandle {
   virtual std::vector<TaskProbe> probes() const = 0;
   /// Every checkpoint so far, oldest first.
   virtual std::vector<CheckpointInfo> checkpoints() const = 0;
+  /// The job's tasks and exchanges (empty when the job never started).
+  virtual JobShape shape() const { return {}; }
+  /// When the job was submitted, in milliseconds since the Unix epoch.
+  virtual int64_t submitted_ms() const { return 0; }
+  /// Restarts from a checkpoint so far (restart strategy).
+  virtual int restarts() const { return 0; }
   /// Triggers a checkpoint now (a savepoint when `savepoint`); returns its id once complete,
   /// or throws JobError saying why it could not complete. Blocks the calling thread.
   virtual int64_t trigger_checkpoint(bool savepoint) = 0;

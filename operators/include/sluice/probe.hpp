@@ -34,6 +34,8 @@ struct TaskProbe {
   int subtask = 0;
   int parallelism = 1;
   std::string status;  ///< "created", "running", "finishing", "finished", "failed", "canceled"
+  /// The agent that runs the subtask (set by the master on a cluster; empty when embedded).
+  std::string agent;
   uint64_t records_in = 0;
   uint64_t records_out = 0;
   uint64_t bytes_in = 0;
@@ -80,10 +82,44 @@ struct CheckpointInfo {
   int64_t id = 0;
   enum class Status { pending, completed, aborted } status = Status::pending;
   bool final = false;  ///< triggered because all data had ended (FLIP-147)
+  bool savepoint = false;  ///< a user's savepoint (or the one of a stop), kept until deleted
+  /// Some subtask snapshotted it unaligned (persisting in-flight data).
+  bool unaligned = false;
+  /// The longest alignment of any subtask (first barrier to snapshot), and the in-flight bytes
+  /// persisted by all (unaligned), from the subtasks' acknowledgements.
+  double alignment_ms = 0;
+  uint64_t inflight_bytes = 0;
   int64_t triggered_ms = 0;  ///< since the job started
   int64_t ended_ms = 0;
   uint64_t bytes = 0;
   std::string reason;  ///< why it was aborted
+};
+
+/// A task of a job's execution graph: the operators chained into it, head first.
+struct TaskShape {
+  int id = 0;
+  std::string name;  ///< the operators' names joined with " -> "
+  std::vector<std::string> operator_ids;
+  std::vector<std::string> operator_names;
+  int parallelism = 1;
+  bool source = false;
+  bool operator==(const TaskShape&) const = default;
+};
+
+/// An exchange between two tasks, and how records are partitioned over it.
+struct EdgeShape {
+  int source_task = 0;
+  int target_task = 0;
+  std::string partitioning;  ///< "forward", "rebalance", "hash" or "broadcast"
+  bool operator==(const EdgeShape&) const = default;
+};
+
+/// A running job's graph as it was deployed: tasks and the exchanges between them.
+struct JobShape {
+  std::vector<TaskShape> tasks;
+  std::vector<EdgeShape> edges;
+  int max_parallelism = 0;
+  bool operator==(const JobShape&) const = default;
 };
 
 }  // namespace sluice

@@ -526,6 +526,16 @@ void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessag
   }
 }
 
+std::vector<std::shared_ptr<JobHandle>> ClusterJobs::jobs() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->jobs;
+}
+
+int ClusterJobs::slots_used(const std::string& agent) const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->routes.used(agent);
+}
+
 void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why) {
   std::lock_guard lock(shared_->mu);
   shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " lost: " + why));

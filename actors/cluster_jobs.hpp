@@ -53,6 +53,10 @@ class ClusterJobs {
   ClusterMessage answer(const ClusterMessage& request);
   /// An agent's report, gone or quiet.
   void on_agent_message(const std::string& agent, const ClusterMessage& m);
+  /// Every job the mains submitted (ended ones: the last 100), oldest first.
+  std::vector<std::shared_ptr<JobHandle>> jobs() const;
+  /// Slots of `agent` that deployed subtasks hold.
+  int slots_used(const std::string& agent) const;
   /// An agent is lost: its subtasks are gone, and their jobs fail over.
   void on_agent_lost(const std::string& agent, const std::string& why);
 

@@ -38,6 +38,23 @@ MasterServer::MasterServer(MasterOptions options, std::function<void(const std::
 
 MasterServer::~MasterServer() { stop(); }
 
+IntrospectionSource MasterServer::introspection() {
+  auto agents = [this] {
+    std::vector<AgentInfo> registered;
+    {
+      std::lock_guard lock(mu_);
+      registered = registry_.agents();
+    }
+    auto now = now_ms();
+    std::vector<AgentView> out;
+    for (const auto& a : registered)
+      out.push_back({a.name, a.data_address, a.slots, jobs_->slots_used(a.name), now - a.last_heartbeat_ms,
+                     now - a.registered_ms});
+    return out;
+  };
+  return {agents, [this] { return jobs_->jobs(); }};
+}
+
 int64_t MasterServer::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
 }

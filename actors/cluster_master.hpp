@@ -14,6 +14,7 @@
 #include "actors/agent_registry.hpp"
 #include "actors/cluster_jobs.hpp"
 #include "actors/connection.hpp"
+#include "actors/introspection.hpp"
 #include "actors/job_library.hpp"
 
 namespace sluice::runtime {
@@ -42,6 +43,8 @@ class MasterServer {
   MasterServer& operator=(const MasterServer&) = delete;
 
   int port() const { return listener_.port(); }
+  /// What the console service reads: the registered agents and the jobs.
+  IntrospectionSource introspection();
   /// Closes the listener and every connection, and joins the threads.
   void stop();
 

@@ -90,7 +90,7 @@ struct ConsoleService::Impl {
 
   /// Takes the source's jobs in and samples the probes of those still running. Called with `mu` held.
   void sample_locked() {
-    for (auto& j : source.jobs()) {
+    for (auto& j : source.jobs ? source.jobs() : std::vector<std::shared_ptr<JobHandle>>{}) {
       bool known = std::any_of(jobs.begin(), jobs.end(), [&](const auto& k) { return k->id() == j->id(); });
       if (!known) jobs.push_back(std::move(j));
     }
@@ -332,7 +332,7 @@ ConsoleService::ConsoleService(IntrospectionSource source, ConsoleOptions option
   auto& s = *impl_;
   s.source = std::move(source);
   s.options = std::move(options);
-  if (s.options.secret.empty() && !loopback(s.options.host))
+  if (s.options.secret.empty() && !s.options.insecure && !loopback(s.options.host))
     throw UsageError("the console service listens on '" + s.options.host +
                      "', which is not loopback, without a secret: give it one");
   s.server.new_task_queue = [] { return new httplib::ThreadPool(6); };

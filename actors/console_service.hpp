@@ -18,6 +18,8 @@ struct ConsoleOptions {
   /// When set, every request must carry `Authorization: Bearer <secret>`; without one, the
   /// service only answers on loopback.
   std::string secret;
+  /// Allows a non-loopback host without a secret (`sluice master --insecure`).
+  bool insecure = false;
   /// How often the subtasks' probes are sampled for rates (default 1s).
   std::chrono::milliseconds sample_interval{1000};
   /// The window of the rates in jobs, actors, back-pressure and metrics (default 5s; `top`

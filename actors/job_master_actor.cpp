@@ -119,24 +119,22 @@ void carry_out(Self* self, MasterActions&& a) {
                },
                [me, id](const std::string& err) { caf::anon_send(me, committed_atom::value, id, err); });
   }
-  for (auto& r : a.replies) {
-    auto it = s.clients.find(r.request);
-    if (it == s.clients.end()) continue;
-    it->second.deliver(encode(ClientReply{r.checkpoint, r.error}));
-    s.clients.erase(it);
-  }
   {
     std::lock_guard<std::mutex> l(s.log->mu);
     s.log->restarts = s.master->restarts();
-  }
-  if (!a.changed.empty()) {  // a few recent entries: both searches start from the newest
-    std::lock_guard<std::mutex> l(s.log->mu);
-    for (auto id : a.changed) {
+    for (auto id : a.changed) {  // a few recent entries: both searches start from the newest
       const auto* i = s.master->checkpoint(id);
       if (!i) continue;
       if (auto* mine = s.log->find(id)) *mine = *i;
       else s.log->infos.push_back(*i);
     }
+  }
+  // After the log: a client that hears of its checkpoint finds it there.
+  for (auto& r : a.replies) {
+    auto it = s.clients.find(r.request);
+    if (it == s.clients.end()) continue;
+    it->second.deliver(encode(ClientReply{r.checkpoint, r.error}));
+    s.clients.erase(it);
   }
   for (auto attempt : a.deploy) s.host->deploy(self, *s.master, attempt);
   for (auto [attempt, ms] : a.restart_after_ms)

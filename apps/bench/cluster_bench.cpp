@@ -56,7 +56,7 @@ struct Bench {
 
   void start_master() {
     master = std::make_unique<Process>(
-        std::vector<std::string>{sluice(), "master", "--port", "0", "--work-dir", work / "master", "--checkpoint-dir",
+        std::vector<std::string>{sluice(), "master", "--port", "0", "--console-port", "0", "--work-dir", work / "master", "--checkpoint-dir",
                                  work / "checkpoints"},
         (work / "master.out").string(), (work / "master.err").string());
     address = "127.0.0.1:" + await(work / "master.out", "listening on 127\\.0\\.0\\.1:([0-9]+)")[1].str();

@@ -9,6 +9,7 @@
 #include "actors/job_library.hpp"
 #include "cli_options.hpp"
 #include "cluster_cli.hpp"
+#include "console.hpp"
 #include "new_job.hpp"
 #include "sluice/job.hpp"
 #include "sluice/error.hpp"
@@ -129,6 +130,8 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   auto* agent = add_agent_command(app, agent_command);
   JobCommand job_command;
   auto job_commands = add_job_commands(app, job_command);
+  ConsoleCommand console_command;
+  auto* console = add_console_command(app, console_command);
 
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -144,7 +147,7 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     return 0;
   } catch (const CLI::ParseError& e) {
     CLI::App* failing = &app;
-    for (auto* command : {run, create, master, agent})
+    for (auto* command : {run, create, master, agent, console})
       if (command->parsed()) failing = command;
     for (auto* command : job_commands)
       if (command->parsed()) failing = command;
@@ -159,6 +162,7 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
   if (create->parsed()) return new_job(new_dir, out, err);
   if (master->parsed()) return run_master(master_command, out, err);
   if (agent->parsed()) return run_agent(agent_command, out, err);
+  if (console->parsed()) return run_console(console_command, out, err);
   for (auto* command : job_commands)
     if (command->parsed()) return run_job_command(command->get_name(), job_command, out, err);
   try {
@@ -178,9 +182,9 @@ int main(const std::vector<std::string>& args, std::ostream& out, std::ostream& 
     auto forwarded = without_client_options(std::vector<std::string>(from + 1, args.end()));
     return submit_to_cluster(settings.cluster, settings.job_path, forwarded, out, err);
   }
-  std::shared_ptr<runtime::ConsoleService> console;
+  std::shared_ptr<runtime::ConsoleService> service;
   try {
-    console = start_console_service(settings.console, settings.cluster.secret_file, err);
+    service = start_console_service(settings.console, settings.cluster.secret_file, err);
   } catch (const UsageError& e) {
     err << "sluice run: " << e.what() << "\n";
     return 2;

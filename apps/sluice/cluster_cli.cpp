@@ -16,6 +16,8 @@
 #include "actors/cluster_agent.hpp"
 #include "actors/cluster_master.hpp"
 #include "actors/connection.hpp"
+#include "actors/console_service.hpp"
+#include "sluice/error.hpp"
 #include "cli.hpp"
 #include "cli_options.hpp"
 #include "sluice/config.hpp"
@@ -54,6 +56,9 @@ CLI::App* add_master_command(CLI::App& app, MasterCommand& c) {
       app.add_subcommand("master", "run the cluster's master: agents register with it, clients submit jobs to it");
   m->add_option("--host", c.host, "address to listen on (default 127.0.0.1)");
   m->add_option("--port", c.port, "port to listen on; 0 picks a free one (default 6123)")
+      ->check(whole_number(0, 65535));
+  m->add_option("--console-port", c.console_port,
+                "port of the console service (REST, /metrics) on --host; 0 picks a free one (default 8081)")
       ->check(whole_number(0, 65535));
   m->add_option("--checkpoint-dir", c.checkpoint_dir, "where jobs' checkpoints go, shared by every host");
   m->add_option("--work-dir", c.work_dir, "where the master keeps job libraries");
@@ -177,10 +182,21 @@ int run_master(const MasterCommand& c, std::ostream& out, std::ostream& err) {
   try {
     runtime::MasterServer server(o, [&lines](const std::string& l) { lines(l); });
     lines("sluice master listening on " + c.host + ":" + std::to_string(server.port()));
+    runtime::ConsoleOptions console_options;
+    console_options.host = c.host;
+    console_options.port = c.console_port;
+    console_options.secret = o.secret;
+    console_options.insecure = c.insecure;
+    runtime::ConsoleService console(server.introspection(), console_options);
+    err << "sluice console endpoint on " << console.endpoint() << std::endl;
     int sig = 0;
     sigwait(&signals, &sig);
+    console.stop();
     server.stop();
   } catch (const runtime::NetworkError& e) {
+    err << "sluice master: " << e.what() << "\n";
+    return 2;
+  } catch (const UsageError& e) {
     err << "sluice master: " << e.what() << "\n";
     return 2;
   }

@@ -14,6 +14,7 @@ namespace sluice::cli {
 struct MasterCommand {
   std::string host = "127.0.0.1";
   int port = 6123;
+  int console_port = 8081;
   std::string checkpoint_dir, work_dir, secret_file;
   std::chrono::milliseconds heartbeat_interval{1000}, heartbeat_timeout{5000}, slot_timeout{30'000};
   bool insecure = false;

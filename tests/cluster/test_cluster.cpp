@@ -99,7 +99,7 @@ TEST_CASE("a master reachable from other hosts needs a secret or --insecure", "[
           "--insecure to run "
           "without one\n");
   }
-  Process insecure({SLUICE_BINARY, "master", "--host", "0.0.0.0", "--port", "0", "--insecure"},
+  Process insecure({SLUICE_BINARY, "master", "--host", "0.0.0.0", "--port", "0", "--insecure", "--console-port", "0"},
                    dir.file("insecure.out"), dir.file("insecure.err"));
   await(dir.file("insecure.out"), "sluice master listening on 0.0.0.0:");
   insecure.signal(SIGTERM);

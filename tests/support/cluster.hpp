@@ -57,7 +57,7 @@ struct Master {
     out = dir.file("master.out");
     std::vector<std::string> argv = {
         SLUICE_BINARY,         "master", "--port", std::to_string(at_port), "--heartbeat-interval", "200ms",
-        "--heartbeat-timeout", timeout};
+        "--heartbeat-timeout", timeout, "--console-port", "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<test_support::Process>(argv, out, dir.file("master.err"));
     await(out, "\n");

@@ -1,0 +1,370 @@
+// tests/cli/test_console.cpp — the console service against a live embedded job: REST schemas, /metrics parsed, the token, errors, and `sluice console -c` over it.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <sluice/sluice.hpp>
+
+#include "actors/console_service.hpp"
+#include "cli.hpp"
+#include "support/checkpoint_jobs.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace sluice;
+using nlohmann::json;
+
+namespace {
+
+/// Counts records per key (100 keys).
+class CountPerKey final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
+ public:
+  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int64_t>{"count"}); }
+  void process(const int64_t& v, Context&, Collector<int64_t>& out) override {
+    count_->update(count_->value().value_or(0) + 1);
+    out.collect(v);
+  }
+
+ private:
+  ValueState<int64_t>* count_ = nullptr;
+};
+
+constexpr int64_t records = 10'000;
+
+/// Held Source (p=2) -> count per key (p=2) -> discard: every record is in within a moment,
+/// then the source waits until `release` and the job keeps running.
+JobGraph held_job(const std::string& checkpoint_dir, std::atomic<bool>& release) {
+  StreamEnvironment env;
+  env.set_parallelism(2);
+  env.config().checkpoint.interval = std::chrono::milliseconds(100);
+  env.config().checkpoint.dir = checkpoint_dir;
+  env.from_source<int64_t>(test_support::jobs::HeldSource(records, records, [&release] { return release.load(); }))
+      .key_by([](int64_t v) { return v % 100; })
+      .process(CountPerKey(), "count")
+      .sink_to(DiscardSink<int64_t>());
+  auto g = env.graph();
+  g.name = "console test";
+  return g;
+}
+
+struct Reply {
+  int status = 0;
+  json doc;
+  std::string body;
+};
+
+Reply get(httplib::Client& c, const std::string& path, const httplib::Headers& h = {}) {
+  auto r = c.Get(path, h);
+  REQUIRE(r);
+  Reply out{r->status, {}, r->body};
+  if (r->get_header_value("Content-Type").rfind("application/json", 0) == 0) out.doc = json::parse(r->body);
+  return out;
+}
+
+/// Every key of `want` is in `doc` with that JSON type ("number", "string", "boolean", "array",
+/// "object", "number|null").
+void require_schema(const json& doc, const std::map<std::string, std::string>& want) {
+  for (const auto& [key, type] : want) {
+    INFO("key '" << key << "' in " << doc.dump());
+    REQUIRE(doc.contains(key));
+    const auto& v = doc[key];
+    std::string got = v.is_number() ? "number" : v.is_string() ? "string" : v.is_boolean() ? "boolean"
+                      : v.is_array() ? "array" : v.is_object() ? "object" : "null";
+    CHECK(type.find(got) != std::string::npos);
+  }
+}
+
+struct Cli {
+  int status;
+  std::string out, err;
+};
+Cli console(const std::string& endpoint, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"console", "--master", endpoint};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::ostringstream out, err;
+  int status = cli::main(argv, out, err);
+  return {status, out.str(), err.str()};
+}
+
+/// Waits (at most 60 s) until `done()`.
+template <class F>
+void await(F done, const char* what) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) FAIL("timed out waiting until " << what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the console service shows a running job's graph, actors, checkpoints and metrics", "[console]") {
+  test_support::TempDir dir;
+  std::atomic<bool> release{false};
+  JobClient job(default_executor().submit(held_job(dir.file("chk"), release)));
+  runtime::ConsoleOptions options;
+  options.sample_interval = std::chrono::milliseconds(50);
+  runtime::ConsoleService service({{}, [] { return running_jobs(); }}, options);
+  httplib::Client http("127.0.0.1", service.port());
+  const std::string id = job.id();
+
+  // Every record counted and checkpoints taken: the figures stop changing but for time.
+  await(
+      [&] {
+        uint64_t in = 0;
+        bool snapshotted = true;  // every subtask published a probe after its first checkpoint
+        for (const auto& p : job.probes()) {
+          snapshotted = snapshotted && p.checkpoint_id >= 1;
+          for (const auto& o : p.operators)
+            if (o.name == "count") in += o.records_in;
+        }
+        return in == uint64_t(records) && snapshotted && !job.checkpoints().empty() &&
+               job.checkpoints().back().status == CheckpointInfo::Status::completed;
+      },
+      "every record is counted");
+
+  SECTION("jobs") {
+    auto r = get(http, "/v1/jobs");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.doc["jobs"].is_array());
+    json mine;
+    for (const auto& j : r.doc["jobs"])
+      if (j["id"] == id) mine = j;
+    REQUIRE(mine.is_object());
+    require_schema(mine, {{"id", "string"}, {"name", "string"}, {"state", "string"}, {"uptime_ms", "number"},
+                          {"parallelism", "number"}, {"restarts", "number"}, {"last_checkpoint", "number"}});
+    CHECK(mine["name"] == "console test");
+    CHECK(mine["state"] == "RUNNING");
+    CHECK(mine["parallelism"] == 2);
+    CHECK(mine["restarts"] == 0);
+    CHECK(mine["last_checkpoint"].get<int64_t>() >= 1);
+    CHECK(get(http, "/v1/agents").doc == json{{"agents", json::array()}});
+  }
+
+  SECTION("job: tasks, operators with their state, the exchange") {
+    auto r = get(http, "/v1/jobs/" + id);
+    REQUIRE(r.status == 200);
+    require_schema(r.doc, {{"id", "string"}, {"name", "string"}, {"state", "string"}, {"uptime_ms", "number"},
+                           {"restarts", "number"}, {"max_parallelism", "number"}, {"window_s", "number"},
+                           {"tasks", "array"}, {"edges", "array"}});
+    REQUIRE(r.doc["tasks"].size() == 2);
+    for (const auto& t : r.doc["tasks"])
+      require_schema(t, {{"id", "number"}, {"name", "string"}, {"operators", "array"}, {"parallelism", "number"},
+                         {"source", "boolean"}, {"status", "string"}, {"busy_ms_per_s", "number"},
+                         {"backpressured_ms_per_s", "number"}, {"idle_ms_per_s", "number"},
+                         {"records_in_per_s", "number"}, {"records_out_per_s", "number"},
+                         {"backpressure", "string"}, {"watermark", "number|null"},
+                         {"watermark_lag_ms", "number|null"}});
+    const auto& count_task = r.doc["tasks"][1];
+    CHECK(count_task["operators"][0]["name"] == "count");
+    CHECK(count_task["operators"][0]["records_in"] == records);
+    CHECK(count_task["operators"][0]["state_entries"] == 100);
+    CHECK(count_task["status"] == "running");
+    CHECK(r.doc["tasks"][0]["source"] == true);
+    REQUIRE(r.doc["edges"].size() == 1);
+    CHECK(r.doc["edges"][0] == json{{"source", 0}, {"target", 1}, {"partitioning", "hash"},
+                                    {"records_per_s", r.doc["edges"][0]["records_per_s"]}});
+    // A unique prefix of the id names the job too.
+    CHECK(get(http, "/v1/jobs/" + id.substr(0, 6)).doc["id"] == id);
+  }
+
+  SECTION("actors, top and back-pressure") {
+    auto r = get(http, "/v1/jobs/" + id + "/actors");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.doc["actors"].size() == 4);
+    uint64_t in = 0, entries = 0;
+    for (const auto& a : r.doc["actors"]) {
+      require_schema(a, {{"task", "number"}, {"subtask", "number"}, {"agent", "string"}, {"status", "string"},
+                         {"mailbox_depth", "number"}, {"queued_buffers_in", "number"},
+                         {"queued_buffers_out", "number"}, {"credits_available", "number"},
+                         {"credits_granted", "number"}, {"busy_ms_per_s", "number"},
+                         {"records_in_per_s", "number"}, {"bytes_in_per_s", "number"}, {"watermark", "number|null"},
+                         {"state_entries", "number"}, {"state_bytes", "number"}, {"checkpoint", "object"}});
+      require_schema(a["checkpoint"], {{"id", "number"}, {"unaligned", "boolean"}, {"alignment_ms", "number"},
+                                       {"sync_ms", "number"}, {"async_ms", "number"}, {"bytes", "number"}});
+      if (a["task"] == 1) {
+        in += a["records_in"].get<uint64_t>();
+        entries += a["state_entries"].get<uint64_t>();
+        CHECK(a["checkpoint"]["id"].get<int64_t>() >= 1);
+      }
+    }
+    CHECK(in == uint64_t(records));
+    CHECK(entries == 100);
+    CHECK(get(http, "/v1/jobs/" + id + "/actors?task=1").doc["actors"].size() == 2);
+    CHECK(get(http, "/v1/jobs/" + id + "/actors?task=7").status == 404);
+    CHECK(get(http, "/v1/jobs/" + id + "/actors?task=x").status == 400);
+
+    auto top = get(http, "/v1/jobs/" + id + "/top?by=state&limit=1&window=2s");
+    REQUIRE(top.status == 200);
+    REQUIRE(top.doc["actors"].size() == 1);
+    CHECK(top.doc["actors"][0]["task"] == 1);
+    CHECK(top.doc["by"] == "state");
+    CHECK(get(http, "/v1/jobs/" + id + "/top?by=speed").status == 400);
+    CHECK(get(http, "/v1/jobs/" + id + "/top?window=soon").status == 400);
+
+    auto bp = get(http, "/v1/jobs/" + id + "/backpressure");
+    REQUIRE(bp.status == 200);
+    CHECK(bp.doc["bottleneck"].is_null());  // the job idles
+    CHECK(bp.doc["tasks"].size() == 2);
+  }
+
+  SECTION("checkpoints, and a savepoint taken through the service") {
+    auto r = get(http, "/v1/jobs/" + id + "/checkpoints");
+    REQUIRE(r.status == 200);
+    CHECK(r.doc["counts"]["completed"].get<int>() >= 1);
+    for (const auto& c : r.doc["checkpoints"])
+      require_schema(c, {{"id", "number"}, {"kind", "string"}, {"status", "string"}, {"trigger_time_ms", "number"},
+                         {"duration_ms", "number|null"}, {"bytes", "number"}, {"alignment_ms", "number"},
+                         {"inflight_bytes", "number"}, {"reason", "string"}, {"final", "boolean"}});
+    auto saved = http.Post("/v1/jobs/" + id + "/savepoint");
+    REQUIRE(saved);
+    INFO(saved->body);
+    REQUIRE(saved->status == 200);
+    auto checkpoint = json::parse(saved->body)["checkpoint"].get<int64_t>();
+    CHECK(checkpoint >= 1);
+    bool found = false;
+    auto after = get(http, "/v1/jobs/" + id + "/checkpoints").doc;
+    INFO(after.dump());
+    for (const auto& c : after["checkpoints"])
+      if (c["id"] == checkpoint) {
+        found = true;
+        CHECK(c["kind"] == "savepoint");
+        CHECK(c["status"] == "completed");
+        CHECK(c["bytes"].get<uint64_t>() > 0);
+      }
+    CHECK(found);
+  }
+
+  SECTION("/metrics: Prometheus text with a sample per subtask") {
+    auto r = http.Get("/metrics");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    CHECK(r->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0) == 0);
+    std::istringstream in(r->body);
+    std::string line;
+    std::map<std::string, int> mine;
+    const std::regex sample(R"re(([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (-?[0-9.e+]+))re");
+    while (std::getline(in, line)) {
+      if (line.rfind("# ", 0) == 0) continue;
+      std::smatch m;
+      INFO(line);
+      REQUIRE(std::regex_match(line, m, sample));
+      if (m[2].str().find("job_id=\"" + id + "\"") != std::string::npos) ++mine[m[1]];
+    }
+    CHECK(mine["sluice_busyTimeMsPerSecond"] == 4);
+    CHECK(mine["sluice_numRecordsInPerSecond"] == 4);
+    CHECK(mine["sluice_numberOfCompletedCheckpoints"] == 1);
+    CHECK(mine["sluice_numRestarts"] == 1);
+  }
+
+  SECTION("errors are JSON sentences with their status") {
+    auto none = get(http, "/v1/jobs/ffffffffffffffff");
+    CHECK(none.status == 404);
+    CHECK(none.doc["error"] == "there is no job 'ffffffffffffffff'");
+    auto nowhere = get(http, "/v2/everything");
+    CHECK(nowhere.status == 404);
+    CHECK(nowhere.doc["error"].get<std::string>().find("no endpoint GET /v2/everything") != std::string::npos);
+  }
+
+  SECTION("sluice console -c prints tables, or JSON with --json") {
+    auto jobs = console(service.endpoint(), {"-c", "jobs"});
+    INFO(jobs.err);
+    REQUIRE(jobs.status == 0);
+    CHECK(jobs.out.find(id) != std::string::npos);
+    CHECK(jobs.out.find("RUNNING") != std::string::npos);
+    CHECK(jobs.out.find("console test") != std::string::npos);
+
+    auto graph = console(service.endpoint(), {"-c", "job " + id.substr(0, 8)});
+    REQUIRE(graph.status == 0);
+    CHECK(graph.out.find("Held Source") != std::string::npos);
+    CHECK(graph.out.find("count") != std::string::npos);
+    CHECK(graph.out.find("hash") != std::string::npos);
+
+    auto actors = console(service.endpoint(), {"-c", "actors " + id + " 1", "--json"});
+    REQUIRE(actors.status == 0);
+    CHECK(json::parse(actors.out)["actors"].size() == 2);
+
+    auto checkpoints = console(service.endpoint(), {"-c", "checkpoints " + id});
+    REQUIRE(checkpoints.status == 0);
+    CHECK(checkpoints.out.find("completed") != std::string::npos);
+
+    auto help = console(service.endpoint(), {"-c", "help top"});
+    CHECK(help.status == 0);
+    CHECK(help.out.find("--by busy|backpressure|mailbox|state") != std::string::npos);
+
+    auto unknown = console(service.endpoint(), {"-c", "frobnicate"});
+    CHECK(unknown.status == 2);
+    CHECK(unknown.err == "sluice console: there is no command 'frobnicate'; 'help' lists them\n");
+    auto usage = console(service.endpoint(), {"-c", "job"});
+    CHECK(usage.status == 2);
+    CHECK(usage.err == "sluice console: usage: job ID\n");
+    auto missing = console(service.endpoint(), {"-c", "job 0123456789abcdef"});
+    CHECK(missing.status == 1);
+    CHECK(missing.err == "sluice console: there is no job '0123456789abcdef'\n");
+    auto watch = console(service.endpoint(), {"-c", "watch jobs"});
+    CHECK(watch.status == 2);
+  }
+
+  release = true;
+  job.wait();
+  // The ended job stays listed, as finished, with its figures.
+  await(
+      [&] {
+        auto r = get(http, "/v1/jobs");
+        for (const auto& j : r.doc["jobs"])
+          if (j["id"] == id) return j["state"] == "FINISHED";
+        return false;
+      },
+      "the job is listed as finished");
+  auto ended = get(http, "/v1/jobs/" + id + "/actors?task=1");
+  uint64_t in = 0;
+  for (const auto& a : ended.doc["actors"]) in += a["records_in"].get<uint64_t>();
+  CHECK(in == uint64_t(records));
+  auto late = http.Post("/v1/jobs/" + id + "/savepoint");
+  REQUIRE(late);
+  CHECK(late->status == 409);
+}
+
+TEST_CASE("with a secret, the console service asks every request for it", "[console]") {
+  runtime::ConsoleOptions options;
+  options.secret = "s3cret";
+  runtime::ConsoleService service({{}, [] { return running_jobs(); }}, options);
+  httplib::Client http("127.0.0.1", service.port());
+  auto bare = get(http, "/v1/jobs");
+  CHECK(bare.status == 401);
+  CHECK(bare.doc["error"].get<std::string>().find("secret") != std::string::npos);
+  CHECK(get(http, "/metrics").status == 401);
+  CHECK(get(http, "/v1/jobs", {{"Authorization", "Bearer wrong"}}).status == 401);
+  CHECK(get(http, "/v1/jobs", {{"Authorization", "Bearer s3cret"}}).status == 200);
+
+  test_support::TempDir dir;
+  std::ofstream(dir.file("secret")) << "s3cret\n";
+  std::ofstream(dir.file("wrong")) << "guess\n";
+  CHECK(console(service.endpoint(), {"--secret-file", dir.file("secret"), "-c", "jobs"}).status == 0);
+  auto refused = console(service.endpoint(), {"--secret-file", dir.file("wrong"), "-c", "jobs"});
+  CHECK(refused.status == 1);
+  CHECK(refused.err.find("secret") != std::string::npos);
+}
+
+TEST_CASE("the console says so when nothing serves at the endpoint, or it is no HOST:PORT", "[console]") {
+  // A port that was free a moment ago.
+  int port;
+  {
+    runtime::ConsoleService probe({{}, {}}, {});
+    port = probe.port();
+  }
+  auto r = console("127.0.0.1:" + std::to_string(port), {"-c", "jobs"});
+  CHECK(r.status == 1);
+  CHECK(r.err.rfind("sluice console: cannot reach the console service at 127.0.0.1:" + std::to_string(port), 0) == 0);
+  auto bad = console("localhost", {"-c", "jobs"});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("is not HOST:PORT") != std::string::npos);
+  CHECK_THROWS_AS(runtime::ConsoleService({{}, {}}, runtime::ConsoleOptions{"0.0.0.0", 0, "", false}), UsageError);
+}

@@ -1,5 +1,6 @@
 // actors/console_service.cpp — the introspection service over HTTP (cpp-httplib): a sampler thread feeding the probe history, one handler per REST endpoint, the token check.
 #include "actors/console_service.hpp"
+#include "actors/console_page.hpp"
 
 #include <openssl/crypto.h>
 
@@ -206,6 +207,12 @@ int int_param(const httplib::Request& req, const char* name, int fallback) {
   throw std::invalid_argument("parameter '" + std::string(name) + "' must be a whole number, not '" + text + "'");
 }
 
+/// A path's number; the regex let only digits through.
+int whole(const std::string& digits, const char* what) {
+  if (digits.size() > 9) throw std::out_of_range(std::string("there is no ") + what + " " + digits);
+  return std::stoi(digits);
+}
+
 bool flag_param(const httplib::Request& req, const char* name) {
   if (!req.has_param(name)) return false;
   auto v = req.get_param_value(name);
@@ -219,10 +226,14 @@ bool flag_param(const httplib::Request& req, const char* name) {
 void ConsoleService::Impl::routes() {
   const int64_t window = options.window.count();
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
+    // The page holds no data; its requests carry the secret once the user gave it.
+    if ((req.path == "/" && req.method == "GET") || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("WWW-Authenticate", "Bearer");
     reply(res, 401, rest::error("this endpoint needs the cluster's secret: send 'Authorization: Bearer <secret>'"));
     return httplib::Server::HandlerResponse::Handled;
+  });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, console_page(), "text/html; charset=utf-8");
   });
   server.Get("/v1/agents", [this](const httplib::Request&, httplib::Response& res) {
     answer(res, [&] { reply(res, 200, rest::agents(source.agents ? source.agents() : std::vector<AgentView>{})); });
@@ -269,6 +280,16 @@ void ConsoleService::Impl::routes() {
       reply(res, 200, rest::backpressure(*job, rates));
     });
   });
+  server.Get(R"(/v1/jobs/([^/]+)/tasks/([0-9]+)/subtasks/([0-9]+)/(why|channels))",
+             [this, window](const httplib::Request& req, httplib::Response& res) {
+               answer(res, [&] {
+                 auto [job, rates] = job_and_rates(req, window);
+                 int task = whole(req.matches[2], "task"), subtask = whole(req.matches[3], "subtask");
+                 reply(res, 200,
+                       req.matches[4] == "why" ? rest::why(*job, rates, task, subtask)
+                                               : rest::channels(*job, rates, task, subtask));
+               });
+             });
   server.Get(R"(/v1/jobs/([^/]+)/checkpoints)", [this](const httplib::Request& req, httplib::Response& res) {
     answer(res, [&] {
       std::shared_ptr<JobHandle> job;

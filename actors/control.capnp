@@ -161,6 +161,23 @@ struct TaskProbe {
   checkpointBytes @29 :UInt64;
   checkpointInflightBytes @30 :UInt64;
   operators @31 :List(OperatorProbe);
+  waitingFor @32 :Text;
+  waitingMs @33 :Float64;
+  channels @34 :List(ChannelProbe);
+}
+
+struct ChannelProbe {
+  input @0 :Bool;
+  edge @1 :Int32;
+  peerTask @2 :Int32;
+  peerSubtask @3 :Int32;
+  credits @4 :UInt32;
+  backlog @5 :UInt32;
+  queuedBuffers @6 :UInt32;
+  queuedBytes @7 :UInt64;
+  sequence @8 :UInt64;
+  blocked @9 :Bool;
+  closed @10 :Bool;
 }
 
 struct OperatorProbe {

@@ -307,6 +307,23 @@ ControlBuffer encode(const TaskProbe& m) {
     ops[i].setStateEntries(o.state_entries);
     ops[i].setStateBytes(o.state_bytes);
   }
+  p.setWaitingFor(m.waiting_for);
+  p.setWaitingMs(m.waiting_ms);
+  auto chs = p.initChannels(unsigned(m.channels.size()));
+  for (unsigned i = 0; i < m.channels.size(); ++i) {
+    const auto& c = m.channels[i];
+    chs[i].setInput(c.input);
+    chs[i].setEdge(c.edge);
+    chs[i].setPeerTask(c.peer_task);
+    chs[i].setPeerSubtask(c.peer_subtask);
+    chs[i].setCredits(c.credits);
+    chs[i].setBacklog(c.backlog);
+    chs[i].setQueuedBuffers(c.queued_buffers);
+    chs[i].setQueuedBytes(c.queued_bytes);
+    chs[i].setSequence(c.sequence);
+    chs[i].setBlocked(c.blocked);
+    chs[i].setClosed(c.closed);
+  }
   return to_buffer(b);
 }
 
@@ -355,6 +372,12 @@ TaskProbe decode_probe(const ControlBuffer& b) {
       o.state_bytes = x.getStateBytes();
       m.operators.push_back(std::move(o));
     }
+    m.waiting_for = p.getWaitingFor();
+    m.waiting_ms = p.getWaitingMs();
+    for (auto x : p.getChannels())
+      m.channels.push_back({x.getInput(), x.getEdge(), x.getPeerTask(), x.getPeerSubtask(), x.getCredits(),
+                            x.getBacklog(), x.getQueuedBuffers(), x.getQueuedBytes(), x.getSequence(), x.getBlocked(),
+                            x.getClosed()});
     return m;
   });
 }

@@ -38,6 +38,8 @@ class InputCredit {
   uint32_t queued(int ch) const { return ch_[size_t(ch)].queued; }
   uint32_t outstanding(int ch) const { return ch_[size_t(ch)].outstanding; }
   uint32_t floating_held(int ch) const { return ch_[size_t(ch)].floating; }
+  /// Frames the sender of `ch` last announced it has queued.
+  uint32_t backlog(int ch) const { return ch_[size_t(ch)].backlog; }
   bool blocked(int ch) const { return ch_[size_t(ch)].blocked; }
   uint32_t floating_available() const { return pool_; }
   /// Buffers the gate can hold at most: channels x exclusive + floating.

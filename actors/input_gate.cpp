@@ -114,6 +114,22 @@ void InputGates::consume_front(InputGate& gate, InputChannel& c) {
   make_ready(c);
 }
 
+ChannelProbe InputGates::channel_probe(int flat) const {
+  const auto& [gate, c] = flat_[size_t(flat)];
+  ChannelProbe p;
+  p.input = true;
+  p.edge = int(c->id().edge);
+  p.peer_subtask = int(c->id().producer);
+  p.credits = gate->credit->outstanding(c->index());
+  p.backlog = gate->credit->backlog(c->index());
+  p.queued_buffers = uint32_t(c->queue().size());
+  p.queued_bytes = c->queued_bytes();
+  p.sequence = c->expected_sequence_;
+  p.blocked = c->blocked();
+  p.closed = c->closed();
+  return p;
+}
+
 void InputGates::block(int flat) {
   auto [gate, c] = flat_[size_t(flat)];
   c->blocked_ = true;

@@ -11,6 +11,7 @@
 #include "actors/credit.hpp"
 #include "actors/frame.hpp"
 #include "actors/lazy_queue.hpp"
+#include "sluice/probe.hpp"
 
 namespace sluice::detail {
 class RecordDecoder;
@@ -106,6 +107,8 @@ class InputGates {
   std::pair<InputGate*, InputChannel*> next();
   /// Drops the front frame of `c` (read to the end): its buffer goes back as a credit.
   void consume_front(InputGate& gate, InputChannel& c);
+  /// Channel `flat` as the console shows it (the peer task is left to the caller).
+  ChannelProbe channel_probe(int flat) const;
   /// Holds channel `flat` back (no floating buffers either), and lets it go again.
   void block(int flat);
   void unblock(int flat);

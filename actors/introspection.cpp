@@ -180,6 +180,9 @@ json actor_json(const JobShape& shape, const SubtaskRates& r) {
     entries += o.state_entries;
     bytes += o.state_bytes;
   }
+  json input_credits = json::array();
+  for (const auto& c : p.channels)
+    if (c.input) input_credits.push_back(c.credits);
   return json{{"task", p.task_id},
               {"task_name", task_name(shape, p.task_id)},
               {"subtask", p.subtask},
@@ -192,6 +195,9 @@ json actor_json(const JobShape& shape, const SubtaskRates& r) {
               {"queued_bytes_out", p.queued_bytes_out},
               {"credits_available", p.credits_available},
               {"credits_granted", p.credits_granted},
+              {"input_credits", input_credits},
+              {"waiting_for", p.waiting_for},
+              {"waiting_ms", tenth(p.waiting_ms)},
               {"busy_ms_per_s", tenth(r.busy_ms_per_s)},
               {"backpressured_ms_per_s", tenth(r.backpressured_ms_per_s)},
               {"idle_ms_per_s", tenth(r.idle_ms_per_s)},
@@ -376,6 +382,58 @@ std::string backpressure(const JobHandle& job, const std::vector<SubtaskRates>& 
                           : "no task is back-pressured";
   }
   return doc.dump();
+}
+
+namespace {
+const SubtaskRates& subtask_of(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask) {
+  for (const auto& r : rates)
+    if (r.probe.task_id == task && r.probe.subtask == subtask) return r;
+  throw std::out_of_range("job '" + job.name() + "' has no subtask " + std::to_string(subtask) + " of task " +
+                          std::to_string(task) + " (or it has not reported yet)");
+}
+
+json channel_json(const ChannelProbe& c) {
+  return json{{"direction", c.input ? "input" : "output"},
+              {"edge", c.edge},
+              {"peer_task", c.peer_task},
+              {"peer_subtask", c.peer_subtask},
+              {"credits", c.credits},
+              {"backlog", c.backlog},
+              {"queued_buffers", c.queued_buffers},
+              {"queued_bytes", c.queued_bytes},
+              {"sequence", c.sequence},
+              {"blocked", c.blocked},
+              {"closed", c.closed}};
+}
+}  // namespace
+
+std::string why(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask) {
+  const auto& r = subtask_of(job, rates, task, subtask);
+  const auto& p = r.probe;
+  auto shape = job.shape();
+  json blocked = json::array();
+  for (const auto& c : p.channels)
+    if (c.blocked) blocked.push_back(channel_json(c));
+  return json{{"job", job.id()},
+              {"task", task},
+              {"task_name", task_name(shape, task)},
+              {"subtask", subtask},
+              {"agent", p.agent},
+              {"status", p.status},
+              {"waiting_for", p.waiting_for},
+              {"waiting_ms", tenth(p.waiting_ms)},
+              {"busy_ms_per_s", tenth(r.busy_ms_per_s)},
+              {"backpressured_ms_per_s", tenth(r.backpressured_ms_per_s)},
+              {"idle_ms_per_s", tenth(r.idle_ms_per_s)},
+              {"blocked_channels", blocked}}
+      .dump();
+}
+
+std::string channels(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask) {
+  const auto& p = subtask_of(job, rates, task, subtask).probe;
+  json list = json::array();
+  for (const auto& c : p.channels) list.push_back(channel_json(c));
+  return json{{"job", job.id()}, {"task", task}, {"subtask", subtask}, {"channels", list}}.dump();
 }
 
 std::string checkpoints(const JobHandle& job) {

@@ -108,6 +108,10 @@ std::string actors(const JobHandle& job, const std::vector<SubtaskRates>& rates,
 /// `by`: busy, backpressure, mailbox or state. Throws std::invalid_argument for another word.
 std::string top(const JobHandle& job, const std::vector<SubtaskRates>& rates, const std::string& by, int limit);
 std::string backpressure(const JobHandle& job, const std::vector<SubtaskRates>& rates);
+/// What one subtask waits for, and its channels. Throw std::out_of_range when the job has no
+/// such subtask.
+std::string why(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask);
+std::string channels(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask);
 std::string checkpoints(const JobHandle& job);
 /// What a savepoint, stop or cancel did: {"job", "command", "checkpoint"} (0 for cancel).
 std::string command_result(const JobHandle& job, const std::string& command, int64_t checkpoint);

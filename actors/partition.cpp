@@ -207,6 +207,20 @@ uint64_t ResultPartition::queued_buffers() const {
   return n;
 }
 
+ChannelProbe ResultPartition::channel_probe(int ch) const {
+  const auto& c = ch_[size_t(ch)];
+  ChannelProbe p;
+  p.edge = int(c.id.edge);
+  p.peer_subtask = int(c.id.consumer);
+  p.credits = c.credits;
+  p.queued_buffers = uint32_t(c.queue.size()) + (c.staging.empty() ? 0 : 1);
+  for (const auto& f : c.queue) p.queued_bytes += f.size() * 8;
+  p.sequence = c.next_sequence;
+  p.blocked = c.queue.size() >= queue_limit_;
+  p.closed = c.closed;
+  return p;
+}
+
 uint64_t ResultPartition::credits() const {
   uint64_t n = 0;
   for (const auto& c : ch_) n += c.credits;

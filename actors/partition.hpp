@@ -8,6 +8,7 @@
 #include "actors/frame.hpp"
 #include "actors/lazy_queue.hpp"
 #include "sluice/config.hpp"
+#include "sluice/probe.hpp"
 #include "sluice/detail/record_io.hpp"
 
 namespace sluice::runtime {
@@ -72,6 +73,9 @@ class ResultPartition final : public detail::RecordPartition {
   uint64_t queued_bytes() const { return queued_bytes_; }
   uint64_t max_queued_bytes() const { return max_queued_bytes_; }
   uint64_t credits() const;
+  /// Channel `ch` as the console shows it: credits, queued frames and bytes, the next sequence
+  /// number, full (the task cannot emit) and closed. The peer fields are left to the caller.
+  ChannelProbe channel_probe(int ch) const;
 
  private:
   struct Channel {

@@ -77,6 +77,9 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       if (a) task->maybe_resume();
     }
     void request_wakeup(std::chrono::milliseconds delay) override {
+      auto due = task->transport->now_ns() + int64_t(delay.count()) * 1'000'000;
+      auto [it, fresh] = task->wakeups.emplace(index, due);
+      if (!fresh) it->second = std::min(it->second, due);
       task->transport->request_wakeup(index, delay);
     }
     std::function<void(std::string&&)> result_channel() override {
@@ -134,6 +137,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   Activity activity = Activity::idle;
   int64_t since = 0;
   int64_t spent[3] = {0, 0, 0};
+  std::map<int, int64_t> wakeups;  // by operator: the earliest wakeup it asked for (ns), until it came
 
   std::unique_ptr<CheckpointableBackend> make_backend() {
     auto now = [this] { return processing_time(); };
@@ -599,6 +603,87 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     enter(Activity::idle);
   }
 
+  /// Every input channel, then every output channel, with the task at the other end.
+  void fill_channels(TaskProbe& p) const {
+    if (gates)
+      for (int flat = 0; flat < gates->channels(); ++flat) p.channels.push_back(input_channel(flat));
+    for (const auto& part : partitions)
+      for (int ch = 0; ch < part->channel_count(); ++ch) p.channels.push_back(output_channel(*part, ch));
+  }
+  ChannelProbe input_channel(int flat) const {
+    auto c = gates->channel_probe(flat);
+    c.peer_task = gates->channel(flat).first->exchange->source_task;
+    return c;
+  }
+  ChannelProbe output_channel(const ResultPartition& part, int ch) const {
+    auto c = part.channel_probe(ch);
+    auto x = out_exchange_by_edge.find(c.edge);
+    c.peer_task = x == out_exchange_by_edge.end() ? -1 : x->second->target_task;
+    return c;
+  }
+
+  /// "task 2 subtask 0 (edge 3)": the other end of a channel.
+  static std::string peer(const ChannelProbe& c) {
+    return "task " + std::to_string(c.peer_task) + " subtask " + std::to_string(c.peer_subtask) + " (edge " +
+           std::to_string(c.edge) + ")";
+  }
+
+  /// Up to four items joined, and how many more.
+  static std::string listed(const std::vector<std::string>& items) {
+    std::string out;
+    for (size_t i = 0; i < items.size() && i < 4; ++i) out += (i ? ", " : "") + items[i];
+    if (items.size() > 4) out += " and " + std::to_string(items.size() - 4) + " more";
+    return out;
+  }
+
+  /// What the subtask waits for right now, in words, and since when (ns): what `why` shows.
+  std::pair<std::string, int64_t> waiting(int64_t now) const {
+    if (state != TaskState::running) return {std::string("nothing: the subtask is ") + task_state_name(state), since};
+    if (checkpoint)
+      if (auto a = checkpoint->alignment()) {
+        std::vector<std::string> from;
+        for (int flat : a->missing) from.push_back(peer(input_channel(flat)));
+        return {"the barrier of checkpoint " + std::to_string(a->id) + " on " + std::to_string(a->missing.size()) +
+                    " of " + std::to_string(gates->channels()) + " input channels, from " + listed(from) +
+                    " (the channels that delivered it are held back)",
+                a->started_ns};
+      }
+    if (activity == Activity::busy) return {"nothing: it is processing", since};
+    if (activity == Activity::backpressured) {
+      std::vector<std::string> full;
+      for (const auto& part : partitions)
+        for (int ch = 0; ch < part->channel_count(); ++ch) {
+          auto c = output_channel(*part, ch);
+          if (c.blocked) full.push_back(peer(c) + " (" + std::to_string(c.queued_buffers) + " frames queued)");
+        }
+      if (!full.empty()) return {"credit on the output channels to " + listed(full), since};
+      if (io_pending >= config->io_queue_limit)
+        return {"the I/O executor: " + std::to_string(io_pending) + " jobs of this subtask are queued there", since};
+      return {std::to_string(availability.unavailable_operators) + " operator(s) of its chain that take no input now",
+              since};
+    }
+    // Probes are published between messages: a subtask with work it may do has its next step
+    // scheduled already.
+    if (has_input() && can_process())
+      return {"nothing: " + std::to_string(gates->queued_buffers()) + " frames wait in its input queues, next to process",
+              since};
+    if (source_active() && can_process()) return {"nothing: its source has records to emit next", since};
+    if (io_pending > 0) return {"the I/O executor: " + std::to_string(io_pending) + " jobs", since};
+    if (source) {
+      if (source_ended) return {"nothing: its source has ended", since};
+      if (source_waiting) return {"its source, which has no data now", since};
+    }
+    if (!wakeups.empty()) {
+      auto next = std::min_element(wakeups.begin(), wakeups.end(),
+                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+      return {"a timer of '" + contexts[size_t(next->first)]->name + "', due in " +
+                  std::to_string(std::max<int64_t>(0, next->second - now) / 1'000'000) + " ms",
+              since};
+    }
+    if (gates && closed_channels >= gates->channels()) return {"nothing: every input has ended", since};
+    return {gates ? "input: every input channel is empty" : "input", since};
+  }
+
   TaskProbe probe() const {
     TaskProbe p;
     p.job_id = spec.job_id;
@@ -634,6 +719,10 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     p.idle_ms = double(t[2]) / 1e6;
     p.watermark = watermark;
     if (checkpoint) checkpoint->fill(p);
+    fill_channels(p);
+    auto [why, from] = waiting(now);
+    p.waiting_for = std::move(why);
+    p.waiting_ms = double(std::max<int64_t>(0, now - from)) / 1e6;
     for (size_t i = 0; i < counters.size(); ++i) {
       OperatorProbe o;
       o.operator_id = op_ids[i];
@@ -706,6 +795,7 @@ void TaskRuntime::on_wakeup(int op) {
   if (op < 0) {
     t.source_waiting = false;
   } else {
+    t.wakeups.erase(op);
     t.guard([&] { t.ops.at(size_t(op))->on_wakeup(); });
   }
   t.maybe_resume();

@@ -199,6 +199,16 @@ void TaskCheckpoint::on_output_credit() {
   if (pending_) maybe_ack();
 }
 
+std::optional<TaskCheckpoint::Alignment> TaskCheckpoint::alignment() const {
+  auto id = barriers_.pending();
+  if (!id || pending_) return std::nullopt;  // none, or snapshotted already
+  Alignment a{*id, barriers_.started(), {}};
+  for (int ch = 0; ch < inputs_.channels(); ++ch)
+    if (!barriers_.arrived(ch) && !barriers_.closed(ch)) a.missing.push_back(ch);
+  if (a.missing.empty()) return std::nullopt;
+  return a;
+}
+
 void TaskCheckpoint::fill(TaskProbe& p) const {
   p.checkpoint_id = stats_.checkpoint_id;
   p.checkpoint_unaligned = stats_.checkpoint_unaligned;

@@ -77,6 +77,14 @@ class TaskCheckpoint {
   /// The last checkpoint this subtask snapshotted.
   int64_t last_snapshot() const { return last_snapshot_; }
   bool pending() const { return pending_.has_value(); }
+  /// An aligned checkpoint this subtask waits for barriers of: its id, when its first barrier
+  /// came (ns), and the flat input channels whose barrier has not.
+  struct Alignment {
+    int64_t id = 0;
+    int64_t started_ns = 0;
+    std::vector<int> missing;
+  };
+  std::optional<Alignment> alignment() const;
   /// The checkpoint fields of a probe.
   void fill(TaskProbe& p) const;
 

@@ -78,6 +78,9 @@ class BarrierHandler {
   std::optional<int64_t> pending() const { return pending_; }
   bool blocked(int ch) const { return ch_[size_t(ch)].blocked; }
   bool arrived(int ch) const { return ch_[size_t(ch)].arrived; }
+  bool closed(int ch) const { return ch_[size_t(ch)].closed; }
+  /// When the pending checkpoint began here (its first barrier or trigger), in the clock passed in.
+  int64_t started() const { return started_; }
   /// Highest checkpoint completed or given up here; its barriers are ignored.
   int64_t last_done() const { return last_done_; }
   bool recording(int ch) const { return ch_[size_t(ch)].recording; }

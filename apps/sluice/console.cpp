@@ -39,7 +39,11 @@ const std::vector<ConsoleVerb> verbs = {
     {"actors", "actors ID [TASK]", "every subtask actor of the job (or of one task) with its queues, credits and rates"},
     {"top", "top ID [--by busy|backpressure|mailbox|state] [--window 10s] [--limit N]",
      "the subtasks ranked over a sliding window; refreshes every second in the interactive console"},
+    {"why", "why ID TASK SUBTASK", "what one subtask actor waits for right now (credit, barrier alignment, input, "
+                                   "its source, the I/O executor, a timer), and for how long"},
     {"backpressure", "backpressure ID", "each task's back-pressure, and the bottleneck when there is one"},
+    {"channels", "channels ID TASK SUBTASK",
+     "one subtask's channels: credits, backlog, queued frames and bytes, sequence numbers, blocked or not"},
     {"checkpoints", "checkpoints ID", "the job's checkpoints: kind, status, duration, size, alignment, in-flight bytes"},
     {"savepoint", "savepoint ID", "take a savepoint of the job and print its id"},
     {"stop", "stop ID [--drain]", "stop the job with a savepoint (--drain: sources end and windows fire first)"},
@@ -169,9 +173,18 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+/// Credits of each input channel, "2,2,1" (the first eight, then how many more).
+std::string credits_per_channel(const json& list) {
+  if (list.empty()) return "-";
+  std::string out;
+  for (size_t i = 0; i < list.size() && i < 8; ++i) out += (i ? "," : "") + std::to_string(list[i].get<int>());
+  if (list.size() > 8) out += ",+" + std::to_string(list.size() - 8);
+  return out;
+}
+
 void print_actors(const json& list, std::ostream& out) {
-  Table t({"TASK", "SUBTASK", "AGENT", "STATUS", "MAILBOX", "QUEUED IN", "QUEUED OUT", "CREDITS", "BUSY", "BP", "IDLE",
-           "REC IN/S", "REC OUT/S", "BYTES IN/S", "WATERMARK", "STATE", "LAST CHK", "NAME"});
+  Table t({"TASK", "SUBTASK", "AGENT", "STATUS", "MAILBOX", "QUEUED IN", "QUEUED OUT", "IN CREDITS", "OUT CREDITS",
+           "BUSY", "BP", "IDLE", "REC IN/S", "REC OUT/S", "BYTES IN/S", "WATERMARK", "STATE", "LAST CHK", "NAME"});
   for (const auto& a : list) {
     const auto& c = a["checkpoint"];
     std::string chk = c["id"].get<int64_t>() == 0
@@ -182,7 +195,7 @@ void print_actors(const json& list, std::ostream& out) {
     t.add({std::to_string(a["task"].get<int>()), std::to_string(a["subtask"].get<int>()),
            a["agent"].get<std::string>().empty() ? "local" : a["agent"].get<std::string>(), text(a["status"]),
            num(a["mailbox_depth"]), num(a["queued_buffers_in"]), num(a["queued_buffers_out"]),
-           num(a["credits_available"]), fixed(a["busy_ms_per_s"].get<double>(), 0),
+           credits_per_channel(a["input_credits"]), num(a["credits_available"]), fixed(a["busy_ms_per_s"].get<double>(), 0),
            fixed(a["backpressured_ms_per_s"].get<double>(), 0), fixed(a["idle_ms_per_s"].get<double>(), 0),
            num(a["records_in_per_s"]), num(a["records_out_per_s"]), bytes(a["bytes_in_per_s"].get<double>()),
            watermark(a["watermark"]),
@@ -244,6 +257,25 @@ void render(const std::string& verb, const json& doc, std::ostream& out) {
              text(task["name"])});
     t.print(out);
     out << "\n" << text(doc["sentence"]) << "\n";
+  } else if (verb == "why") {
+    out << "task " << doc["task"].get<int>() << " ('" << text(doc["task_name"]) << "') subtask "
+        << doc["subtask"].get<int>() << (doc["agent"].get<std::string>().empty() ? "" : " on " + text(doc["agent"]))
+        << " (" << text(doc["status"]) << ") waits for " << text(doc["waiting_for"]) << ", for "
+        << duration_ms(doc["waiting_ms"].get<double>()) << "\n"
+        << "busy " << fixed(doc["busy_ms_per_s"].get<double>(), 0) << " ms/s, back-pressured "
+        << fixed(doc["backpressured_ms_per_s"].get<double>(), 0) << " ms/s, idle "
+        << fixed(doc["idle_ms_per_s"].get<double>(), 0) << " ms/s\n";
+  } else if (verb == "channels") {
+    Table t({"DIRECTION", "PEER", "EDGE", "CREDITS", "BACKLOG", "QUEUED", "QUEUED BYTES", "SEQUENCE", "BLOCKED",
+             "CLOSED"});
+    for (const auto& c : doc["channels"])
+      t.add({text(c["direction"]),
+             "task " + std::to_string(c["peer_task"].get<int>()) + " subtask " +
+                 std::to_string(c["peer_subtask"].get<int>()),
+             num(c["edge"]), num(c["credits"]), num(c["backlog"]), num(c["queued_buffers"]),
+             bytes(c["queued_bytes"].get<double>()), std::to_string(c["sequence"].get<uint64_t>()),
+             c["blocked"].get<bool>() ? "yes" : "no", c["closed"].get<bool>() ? "yes" : "no"});
+    t.print(out);
   } else if (verb == "checkpoints") {
     const auto& n = doc["counts"];
     out << n["completed"].get<int>() << " completed, " << n["failed"].get<int>() << " failed, "
@@ -362,6 +394,12 @@ Request request_of(std::vector<std::string> words) {
     }
     if (limit) r.path += "&limit=" + url_escape(*limit);
     r.refreshes = true;
+  } else if (verb == "why" || verb == "channels") {
+    if (words.size() != 3) throw usage();
+    for (size_t i = 1; i < 3; ++i)
+      if (words[i].empty() || words[i].find_first_not_of("0123456789") != std::string::npos || words[i].size() > 9)
+        throw CommandError(std::string(i == 1 ? "TASK" : "SUBTASK") + " must be a number, not '" + words[i] + "'");
+    r.path = job() + "/tasks/" + words[1] + "/subtasks/" + words[2] + "/" + verb;
   } else if (verb == "savepoint" || verb == "cancel" || verb == "stop") {
     bool drain = verb == "stop" && take_flag(words, "--drain");
     if (words.size() != 1) throw usage();
@@ -477,7 +515,8 @@ char** complete(const char* prefix, int start, int) {
     for (const auto& v : verbs) candidates.push_back(v.name);
   } else if (words.size() == 1) {
     try {
-      for (const auto& j : completing->get("/v1/jobs")["jobs"]) candidates.push_back(j["id"].get<std::string>());
+      auto doc = completing->get("/v1/jobs");  // kept: the loop reads inside it
+      for (const auto& j : doc["jobs"]) candidates.push_back(j["id"].get<std::string>());
     } catch (const std::exception&) {
     }
   } else if (words.front() == "top") {
@@ -485,10 +524,15 @@ char** complete(const char* prefix, int start, int) {
     else candidates = {"--by", "--window", "--limit"};
   } else if (words.front() == "stop") {
     candidates = {"--drain"};
-  } else if (words.front() == "actors" && words.size() == 2) {
-    try {
-      for (const auto& t : completing->get("/v1/jobs/" + words[1])["tasks"])
-        candidates.push_back(std::to_string(t["id"].get<int>()));
+  } else if ((words.front() == "actors" || words.front() == "why" || words.front() == "channels") &&
+             (words.size() == 2 || (words.size() == 3 && words.front() != "actors"))) {
+    try {  // task numbers, then a task's subtask numbers
+      auto doc = completing->get("/v1/jobs/" + words[1]);
+      for (const auto& t : doc["tasks"]) {
+        if (words.size() == 2) candidates.push_back(std::to_string(t["id"].get<int>()));
+        else if (std::to_string(t["id"].get<int>()) == words[2])
+          for (int s = 0; s < t["parallelism"].get<int>(); ++s) candidates.push_back(std::to_string(s));
+      }
     } catch (const std::exception&) {
     }
   }

@@ -94,6 +94,9 @@ TaskProbe probe() {
   p.checkpoint_unaligned = true;
   p.checkpoint_async_ms = 1.75;
   p.operators = {{"a1b2", "KeyedProcess", 1000, 995, true, 50, 6400}, {"c3d4", "Sink", 995, 0, false, 0, 0}};
+  p.waiting_for = "credit on output channel 2 to task 2 subtask 0";
+  p.waiting_ms = 41.5;
+  p.channels = {{true, 1, 0, 2, 3, 4, 1, 32768, 17, true, false}, {false, 2, 2, 0, 0, 0, 8, 262144, 99, true, true}};
   return p;
 }
 

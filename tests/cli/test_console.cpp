@@ -368,3 +368,75 @@ TEST_CASE("the console says so when nothing serves at the endpoint, or it is no 
   CHECK(bad.err.find("is not HOST:PORT") != std::string::npos);
   CHECK_THROWS_AS(runtime::ConsoleService({{}, {}}, runtime::ConsoleOptions{"0.0.0.0", 0, "", false}), UsageError);
 }
+
+namespace {
+/// A map that spins 20 µs a record: the bottleneck behind a fast source.
+int64_t slow(int64_t v) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  return v;
+}
+}  // namespace
+
+TEST_CASE("backpressure and why name a deliberately slow operator", "[console]") {
+  StreamEnvironment env;
+  env.set_parallelism(1);
+  env.config().chaining = false;
+  env.config().probe_interval = std::chrono::milliseconds(20);
+  env.from_generator(-1, [](int64_t i) { return i; }).map(slow, "slow").sink_to(DiscardSink<int64_t>());
+  auto graph = env.graph();
+  graph.name = "slow job";
+  JobClient job(default_executor().submit(graph));
+  runtime::ConsoleOptions options;
+  options.sample_interval = std::chrono::milliseconds(100);
+  options.window = std::chrono::milliseconds(1000);
+  runtime::ConsoleService service({{}, [] { return running_jobs(); }}, options);
+  httplib::Client http("127.0.0.1", service.port());
+  const std::string id = job.id(), base = "/v1/jobs/" + id;
+
+  json bp;
+  await(
+      [&] {
+        bp = get(http, base + "/backpressure").doc;
+        return bp["bottleneck"].is_object();
+      },
+      "a bottleneck is named");
+  INFO(bp.dump());
+  CHECK(bp["bottleneck"]["task"] == 1);
+  CHECK(bp["bottleneck"]["name"] == "slow");
+  CHECK(bp["sentence"].get<std::string>().rfind("task 1 ('slow') is the bottleneck", 0) == 0);
+  CHECK(bp["tasks"][0]["level"] != "ok");
+
+  // The source waits for credit from the slow map; its output channel is full.
+  json why;
+  await(
+      [&] {
+        why = get(http, base + "/tasks/0/subtasks/0/why").doc;
+        return why["waiting_for"].get<std::string>().rfind("credit", 0) == 0;
+      },
+      "the source waits for credit");
+  CHECK(why["waiting_for"].get<std::string>().find("task 1 subtask 0") != std::string::npos);
+  CHECK(why["blocked_channels"].size() == 1);
+  CHECK(why["blocked_channels"][0]["peer_task"] == 1);
+  auto channels = get(http, base + "/tasks/0/subtasks/0/channels").doc;
+  REQUIRE(channels["channels"].size() == 1);
+  CHECK(channels["channels"][0]["direction"] == "output");
+  CHECK(channels["channels"][0]["sequence"].get<uint64_t>() > 0);
+  auto slow_channels = get(http, base + "/tasks/1/subtasks/0/channels").doc;
+  REQUIRE(slow_channels["channels"].size() == 2);  // from the source, to the sink
+  CHECK(slow_channels["channels"][0]["direction"] == "input");
+  CHECK(slow_channels["channels"][0]["peer_task"] == 0);
+  CHECK(slow_channels["channels"][1]["peer_task"] == 2);
+  CHECK(get(http, base + "/tasks/9/subtasks/0/why").status == 404);
+
+  auto said = console(service.endpoint(), {"-c", "backpressure " + id});
+  CHECK(said.status == 0);
+  CHECK(said.out.find("task 1 ('slow') is the bottleneck") != std::string::npos);
+  auto table = console(service.endpoint(), {"-c", "channels " + id + " 1 0"});
+  CHECK(table.status == 0);
+  CHECK(table.out.find("task 0 subtask 0") != std::string::npos);
+  CHECK(console(service.endpoint(), {"-c", "why " + id + " 0 x"}).status == 2);
+  job.cancel();
+  job.result();
+}

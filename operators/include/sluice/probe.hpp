@@ -25,6 +25,28 @@ struct OperatorProbe {
   bool operator==(const OperatorProbe&) const = default;
 };
 
+/// One channel of a subtask, as this side of it sees it.
+struct ChannelProbe {
+  bool input = false;    ///< from a producer (input) or to a consumer (output)
+  int edge = 0;          ///< the job edge of the channel's exchange
+  int peer_task = 0;     ///< the task and subtask at the other end
+  int peer_subtask = 0;
+  /// Output: credits the consumer granted and this side has not used. Input: credits this side
+  /// granted the producer that its frames have not used yet.
+  uint32_t credits = 0;
+  /// Input: frames the producer announced it has queued for this channel (its backlog).
+  uint32_t backlog = 0;
+  /// Frames waiting on this side: received and unread (input), or waiting for credit (output).
+  uint32_t queued_buffers = 0;
+  uint64_t queued_bytes = 0;
+  /// Output: the sequence number of the next frame sent; input: the one expected next.
+  uint64_t sequence = 0;
+  /// Input: held back by barrier alignment. Output: full, so the task cannot emit to it.
+  bool blocked = false;
+  bool closed = false;  ///< EndOfPartition sent (output) or received (input)
+  bool operator==(const ChannelProbe&) const = default;
+};
+
 /// A snapshot of one subtask's probes, published by the task itself every probe interval.
 /// It names the job, the task and the operators by id; the names are for display.
 struct TaskProbe {
@@ -74,6 +96,13 @@ struct TaskProbe {
   uint64_t checkpoint_inflight_bytes = 0;
   /// The chain's operators, head first.
   std::vector<OperatorProbe> operators;
+  /// What the subtask waits for right now, in words (credit on an output channel, barrier
+  /// alignment, input, its source, the I/O executor, a timer, or nothing: it is busy), and
+  /// for how long, in ms.
+  std::string waiting_for;
+  double waiting_ms = 0;
+  /// Every input channel, then every output channel.
+  std::vector<ChannelProbe> channels;
   bool operator==(const TaskProbe&) const = default;
 };
 

@@ -1,0 +1,116 @@
+// apps/bench/console_bench.cpp — what looking costs: Nexmark q5 embedded with no console, and with the console service running while a client asks for every actor (what `watch actors` does) and Prometheus scrapes /metrics, each once a second; alternating runs in one process, medians and their ratio.
+//
+//   console_bench [--events N] [--parallelism P] [--repeat R] [--every 1s]
+//
+// Not a test: figures vary with the machine.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+#include "actors/console_service.hpp"
+#include "queries.hpp"
+#include "sinks.hpp"
+#include "sluice/config.hpp"
+
+using namespace sluice;
+using namespace sluice::nexmark;
+
+namespace {
+
+struct Run {
+  double events_per_s = 0;
+  int requests = 0;  // answered with 200
+  int failures = 0;
+};
+
+/// q5 over `events` events; with `every` > 0, under a console service and a client that
+/// asks for the job's actors and the metrics once per `every`.
+Run run_q5(int64_t events, int parallelism, std::chrono::milliseconds every) {
+  SourceOptions source;
+  source.stream.max_events = events;
+  EngineOptions engine;
+  engine.parallelism = parallelism;
+  std::unique_ptr<runtime::ConsoleService> service;
+  std::atomic<bool> done{false};
+  Run r;
+  std::thread client;
+  if (every.count() > 0) {
+    service = std::make_unique<runtime::ConsoleService>(
+        runtime::IntrospectionSource{{}, [] { return running_jobs(); }}, runtime::ConsoleOptions{});
+    client = std::thread([&, port = service->port()] {
+      httplib::Client http("127.0.0.1", port);
+      http.set_keep_alive(true);
+      std::string actors;
+      while (!done) {
+        auto next = std::chrono::steady_clock::now() + every;
+        if (actors.empty()) {
+          for (const auto& j : running_jobs()) actors = "/v1/jobs/" + j->id() + "/actors";
+        }
+        for (const std::string& path : {actors, std::string("/metrics")}) {
+          if (path.empty()) continue;
+          auto res = http.Get(path);
+          (res && res->status == 200 ? r.requests : r.failures)++;
+        }
+        while (!done && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    });
+  }
+  auto start = std::chrono::steady_clock::now();
+  run_query(Query::q5, source, engine, CountingSink());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  done = true;
+  if (client.joinable()) client.join();
+  r.events_per_s = double(events) / seconds;
+  return r;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"console_bench: q5 throughput with and without the console looking"};
+  int64_t events = 10'000'000;
+  int parallelism = 2;
+  int repeat = 3;
+  std::string every_text = "1s";
+  app.add_option("--events", events, "events per run (default 10000000)");
+  app.add_option("--parallelism", parallelism, "q5's parallelism (default 2)");
+  app.add_option("--repeat", repeat, "runs of each kind, alternating (default 3)");
+  app.add_option("--every", every_text, "how often the client asks (default 1s)");
+  CLI11_PARSE(app, argc, argv);
+  auto every = parse_duration(every_text);
+
+  std::vector<double> plain, watched;
+  int requests = 0, failures = 0;
+  run_q5(events / 10, parallelism, {});  // warm-up
+  for (int i = 0; i < repeat; ++i) {
+    plain.push_back(run_q5(events, parallelism, {}).events_per_s);
+    auto w = run_q5(events, parallelism, every);
+    watched.push_back(w.events_per_s);
+    requests += w.requests;
+    failures += w.failures;
+    std::printf("run %d: no console %.3f M events/s, console watched %.3f M events/s (%d requests)\n", i + 1,
+                plain.back() / 1e6, watched.back() / 1e6, w.requests);
+  }
+  double a = median(plain), b = median(watched);
+  std::printf("\nq5, %lld events, parallelism %d, %d runs each, medians:\n", static_cast<long long>(events),
+              parallelism, repeat);
+  std::printf("  no console                         %8.3f M events/s\n", a / 1e6);
+  std::printf("  actors + /metrics every %-10s %8.3f M events/s\n", every_text.c_str(), b / 1e6);
+  std::printf("  watched / plain                    %8.3f   (overhead %.1f %%)\n", b / a, (1 - b / a) * 100);
+  std::printf("  requests answered %d, failed %d\n", requests, failures);
+  std::printf("\ncsv,query,events,parallelism,plain_events_per_s,watched_events_per_s,ratio\n");
+  std::printf("csv,q5,%lld,%d,%.0f,%.0f,%.4f\n", static_cast<long long>(events), parallelism, a, b, b / a);
+  return failures == 0 ? 0 : 1;
+}

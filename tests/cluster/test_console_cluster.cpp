@@ -1,0 +1,198 @@
+// tests/cluster/test_console_cluster.cpp — `sluice console` driven as a person would, under tmux (send-keys, capture-pane), against a master and two agents running Nexmark q5 and a job with a deliberately slow operator.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "support/cluster.hpp"
+
+using namespace test_support;
+using namespace test_support::cluster;
+using nlohmann::json;
+
+namespace {
+
+/// A tmux server of its own (its socket named after this process) running one command in a
+/// 250×80 window; killed with everything in it when the test ends.
+class Tmux {
+ public:
+  explicit Tmux(const std::string& command) : socket_("sluice-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_++)) {
+    REQUIRE(run("new-session -d -s console -x 250 -y 80 " + quote(command)) == 0);
+  }
+  ~Tmux() { run("kill-server"); }
+  /// Types `text` and presses Enter, after clearing the screen and its history.
+  void command(const std::string& text) {
+    run("send-keys -t console C-l");
+    run("clear-history -t console");
+    run("send-keys -t console -l " + quote(text));
+    run("send-keys -t console Enter");
+  }
+  void keys(const std::string& keys) { run("send-keys -t console " + keys); }
+  std::string screen() const {
+    std::string out;
+    FILE* p = ::popen(("tmux -L " + socket_ + " capture-pane -p -J -t console -S -300").c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+    return out;
+  }
+  /// Waits until the screen shows `text`; fails the test with the screen when it never does.
+  std::string await(const std::string& text) const {
+    auto give_up = std::chrono::steady_clock::now() + patience;
+    for (;;) {
+      auto s = screen();
+      if (s.find(text) != std::string::npos) return s;
+      if (std::chrono::steady_clock::now() > give_up) FAIL("the console never showed '" << text << "'; it shows:\n" << s);
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
+ private:
+  static std::string quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+  int run(const std::string& args) const { return std::system(("tmux -L " + socket_ + " " + args + " >/dev/null 2>&1").c_str()); }
+  static inline std::atomic<int> next_{0};
+  std::string socket_;
+};
+
+/// The console endpoint the master printed on stderr.
+std::string console_endpoint(const TempDir& dir) {
+  await(dir.file("master.err"), "sluice console endpoint on ");
+  std::smatch m;
+  auto err = read(dir.file("master.err"));
+  REQUIRE(std::regex_search(err, m, std::regex("sluice console endpoint on ([0-9.]+:[0-9]+)")));
+  return m[1];
+}
+
+/// Submits with --detached and returns the job id the client printed.
+std::string submit(const TempDir& dir, const std::string& name, std::vector<std::string> argv) {
+  Process client(argv, dir.file(name + ".out"), dir.file(name + ".err"));
+  auto status = client.wait();
+  INFO(read(dir.file(name + ".err")));
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  auto id = read(dir.file(name + ".out"));
+  while (!id.empty() && std::isspace(static_cast<unsigned char>(id.back()))) id.pop_back();
+  REQUIRE(std::regex_match(id, std::regex("[0-9a-f]{16}")));
+  return id;
+}
+
+json get(const std::string& endpoint, const std::string& path) {
+  httplib::Client http("http://" + endpoint);
+  auto r = http.Get(path);
+  REQUIRE(r);
+  INFO(path << ": " << r->body);
+  REQUIRE(r->status == 200);
+  return json::parse(r->body);
+}
+
+}  // namespace
+
+TEST_CASE("the console under tmux shows live, consistent figures of q5 on a master and two agents", "[cluster][console][processes]") {
+  TempDir dir;
+  Master master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")});
+  auto a1 = agent(dir, "a1", master.address());
+  auto a2 = agent(dir, "a2", master.address());
+  await(master.out, "agent a1 registered");
+  await(master.out, "agent a2 registered");
+  const auto endpoint = console_endpoint(dir);
+  // Paced so that it runs for the whole test; canceled from the console at the end.
+  auto id = submit(dir, "q5", {NEXMARK_BINARY, "run", "--master", master.address(), "--query", "q5", "--events",
+                               "100000000", "--rate", "20000", "--realtime", "--parallelism", "2",
+                               "--checkpoint-interval", "500ms", "--detached"});
+  // Records flow through every task and a checkpoint completed.
+  json graph;
+  await_that(
+      [&] {
+        graph = get(endpoint, "/v1/jobs/" + id);
+        return graph["tasks"].size() == 3 && graph["tasks"][1]["records_in_per_s"].get<double>() > 0 &&
+               get(endpoint, "/v1/jobs/" + id + "/checkpoints")["counts"]["completed"].get<int>() >= 1;
+      },
+      "q5 processing records with a completed checkpoint");
+
+  Tmux tmux(std::string(SLUICE_BINARY) + " console --master " + endpoint);
+  tmux.await("sluice> ");
+
+  tmux.command("jobs");
+  auto jobs = tmux.await("Nexmark q5");
+  CHECK(jobs.find(id) != std::string::npos);
+  CHECK(jobs.find("RUNNING") != std::string::npos);
+
+  tmux.command("job " + id.substr(0, 6));  // a unique prefix names the job
+  auto job = tmux.await("PARTITIONING");
+  CHECK(job.find("q5 Bids per Auction") != std::string::npos);
+  CHECK(job.find("Nexmark Source") != std::string::npos);
+  CHECK(job.find("hash") != std::string::npos);
+
+  tmux.command("actors " + id);
+  auto actors = tmux.await("LAST CHK");
+  CHECK(actors.find(" a1 ") != std::string::npos);
+  CHECK(actors.find(" a2 ") != std::string::npos);
+  CHECK(actors.find("running") != std::string::npos);
+
+  tmux.command("top " + id + " --by busy --window 2s");
+  tmux.await("subtasks by busy over");
+  tmux.await("(every 1s; Ctrl-C stops)");
+  tmux.keys("C-c");
+  tmux.command("checkpoints " + id);
+  auto checkpoints = tmux.await("completed,");
+  CHECK(checkpoints.find("aligned") != std::string::npos);
+
+  // The figures behind the tables agree with each other: every subtask runs on one of the two
+  // agents, the keyed task takes what the source task sends, and the rates are live.
+  auto all = get(endpoint, "/v1/jobs/" + id + "/actors");
+  REQUIRE(all["actors"].size() == 6);
+  uint64_t sent = 0, received = 0;
+  for (const auto& a : all["actors"]) {
+    CHECK(a["status"] == "running");
+    CHECK((a["agent"] == "a1" || a["agent"] == "a2"));
+    if (a["task"] == 0) sent += a["records_out"].get<uint64_t>();
+    if (a["task"] == 1) received += a["records_in"].get<uint64_t>();
+    if (a["task"] == 1) CHECK(a["records_in_per_s"].get<double>() > 0);
+  }
+  CHECK(received > 0);
+  CHECK(received <= sent);  // in flight, at most
+  auto agents = get(endpoint, "/v1/agents");
+  REQUIRE(agents["agents"].size() == 2);
+  for (const auto& a : agents["agents"]) CHECK(a["slots_used"] == 1);
+
+  tmux.command("cancel " + id);
+  tmux.await("canceled job " + id);
+  await_that([&] { return get(endpoint, "/v1/jobs")["jobs"][0]["state"] != "RUNNING"; }, "the job ends");
+  tmux.keys("C-d");
+}
+
+TEST_CASE("the console under tmux names the slow operator of a job on the cluster: backpressure and why", "[cluster][console][processes]") {
+  TempDir dir;
+  Master master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")});
+  auto a1 = agent(dir, "a1", master.address());
+  await(master.out, "agent a1 registered");
+  const auto endpoint = console_endpoint(dir);
+  auto id = submit(dir, "slow", {SLUICE_BINARY, "run", SLOW_JOB, "--master", master.address(), "-p", "1", "--detached"});
+
+  Tmux tmux(std::string(SLUICE_BINARY) + " console --master " + endpoint);
+  tmux.await("sluice> ");
+  tmux.command("watch backpressure " + id);
+  auto bp = tmux.await("task 1 ('slow') is the bottleneck");
+  CHECK(bp.find("high") != std::string::npos);
+  tmux.keys("C-c");
+  tmux.command("watch why " + id + " 0 0");
+  auto why = tmux.await("waits for credit on the output channels to task 1 subtask 0");
+  CHECK(why.find("Generator Source") != std::string::npos);
+  tmux.keys("C-c");
+  tmux.command("why " + id + " 1 0");
+  tmux.await("('slow') subtask 0 on a1");
+  tmux.command("cancel " + id);
+  tmux.await("canceled job " + id);
+  tmux.keys("C-d");
+}

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <sys/wait.h>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -14,6 +16,7 @@
 #include <sluice/sluice.hpp>
 
 #include "actors/console_service.hpp"
+#include "child_process.hpp"
 #include "cli.hpp"
 #include "support/checkpoint_jobs.hpp"
 #include "support/temp_dir.hpp"
@@ -437,6 +440,82 @@ TEST_CASE("backpressure and why name a deliberately slow operator", "[console]")
   CHECK(table.status == 0);
   CHECK(table.out.find("task 0 subtask 0") != std::string::npos);
   CHECK(console(service.endpoint(), {"-c", "why " + id + " 0 x"}).status == 2);
+  job.cancel();
+  job.result();
+}
+
+TEST_CASE("the web page, loaded in headless Chromium, draws the job graph in the tasks' colours", "[console][chromium]") {
+  StreamEnvironment env;
+  env.set_parallelism(1);
+  env.config().chaining = false;
+  env.config().probe_interval = std::chrono::milliseconds(20);
+  env.from_generator(-1, [](int64_t i) { return i; }).map(slow, "slow").sink_to(DiscardSink<int64_t>());
+  auto graph = env.graph();
+  graph.name = "slow job";
+  JobClient job(default_executor().submit(graph));
+  runtime::ConsoleOptions options;
+  options.sample_interval = std::chrono::milliseconds(100);
+  options.window = std::chrono::milliseconds(1000);
+  runtime::ConsoleService service({{}, [] { return running_jobs(); }}, options);
+  httplib::Client http("127.0.0.1", service.port());
+  // The source back-pressured, the slow map busy, the sink idle: one of each colour.
+  await(
+      [&] {
+        auto doc = get(http, "/v1/jobs/" + job.id()).doc;
+        const auto& t = doc["tasks"];
+        return t[0]["max_backpressured_ms_per_s"].get<double>() > 600 && t[1]["max_busy_ms_per_s"].get<double>() > 600 &&
+               t[2]["idle_ms_per_s"].get<double>() > 600;
+      },
+      "the three tasks are back-pressured, busy and idle");
+  auto page = http.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type") == "text/html; charset=utf-8");
+
+  test_support::TempDir dir;
+  const char* build = std::getenv("SLUICE_BUILD_DIR");
+  auto artefacts = std::filesystem::path(build ? build : ".") / "test-artefacts";
+  std::filesystem::create_directories(artefacts);
+  auto chromium = [&](const std::string& what, const std::string& out) {
+    // Virtual time lets the page's fetches and first refreshes finish before the dump.
+    cli::Process p({"/usr/bin/timeout", "120", "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                    "--user-data-dir=" + dir.file("profile-" + what), "--window-size=1400,900",
+                    "--virtual-time-budget=5000", what, "http://" + service.endpoint() + "/"},
+                   out, dir.file(what.substr(2, 10) + ".err"));
+    auto status = p.wait();
+    INFO("chromium " << what << " exited with " << status << "; is Debian's chromium installed (.ci/install-deps)?");
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+  };
+  chromium("--dump-dom", dir.file("dom.html"));
+  std::ifstream in(dir.file("dom.html"));
+  std::stringstream dom_text;
+  dom_text << in.rdbuf();
+  auto dom = dom_text.str();
+  INFO(dom.substr(0, 4000));
+  CHECK(dom.find("data-loaded=\"yes\"") != std::string::npos);
+  std::map<int, std::string> states;
+  const std::regex task(R"re(<g class="task" data-task="([0-9]+)" data-state="([a-z]+)" data-fill="rgb\(([0-9]+),([0-9]+),([0-9]+)\)">)re");
+  for (std::sregex_iterator it(dom.begin(), dom.end(), task), end; it != end; ++it) {
+    const auto& m = *it;
+    states[std::stoi(m[1])] = m[2];
+    int r = std::stoi(m[3]), g = std::stoi(m[4]), b = std::stoi(m[5]);
+    if (m[2] == "busy") CHECK((r > 150 && r > 2 * b));                 // red
+    if (m[2] == "idle") CHECK((b > 150 && b > r));                     // blue
+    if (m[2] == "backpressured") CHECK((r < 100 && g < 100 && b < 100));  // black
+  }
+  CHECK(states == std::map<int, std::string>{{0, "backpressured"}, {1, "busy"}, {2, "idle"}});
+  CHECK(std::regex_search(dom, std::regex(R"(<g class="edge" data-source="0" data-target="1">)")));
+  CHECK(std::regex_search(dom, std::regex(R"(<g class="edge" data-source="1" data-target="2">)")));
+  CHECK(dom.find("slow job") != std::string::npos);
+  CHECK(std::regex_search(dom, std::regex(R"(<tr class="subtask">)")));
+
+  chromium("--screenshot=" + (artefacts / "console.png").string(), dir.file("shot.out"));
+  std::ifstream png(artefacts / "console.png", std::ios::binary);
+  char magic[8] = {};
+  png.read(magic, 8);
+  CHECK(std::string(magic + 1, 3) == "PNG");
+  CHECK(std::filesystem::file_size(artefacts / "console.png") > 10'000);
   job.cancel();
   job.result();
 }

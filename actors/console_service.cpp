@@ -301,6 +301,31 @@ void ConsoleService::Impl::routes() {
       reply(res, 200, rest::checkpoints(*job));
     });
   });
+  // A live keyed-state lookup: the owning subtask answers between two messages.
+  server.Get(R"(/v1/jobs/([^/]+)/state)", [this](const httplib::Request& req, httplib::Response& res) {
+    answer(res, [&] {
+      if (!req.has_param("operator") || !req.has_param("key"))
+        throw std::invalid_argument("a state lookup needs the parameters 'operator' and 'key'");
+      std::shared_ptr<JobHandle> job;
+      {
+        std::lock_guard lock(mu);
+        sample_locked();
+        job = find(req.matches[1]);
+      }
+      if (job->done()) {
+        reply(res, 409, rest::error("job '" + job->name() + "' (" + job->id() + ") has ended"));
+        return;
+      }
+      try {
+        auto text = job->query_state(req.get_param_value("operator"), req.get_param_value("key"),
+                                     req.has_param("state") ? req.get_param_value("state") : std::string());
+        reply(res, 200, rest::state_answer(text));
+      } catch (const JobError& e) {
+        bool missing = std::string(e.what()).find(" has no ") != std::string::npos;
+        reply(res, missing ? 404 : 400, rest::error(e.what()));
+      }
+    });
+  });
   // Mutating commands: the job's master does the work; the request waits for the checkpoint
   // (the handler runs on one of the server's threads, never a task's).
   server.Post(R"(/v1/jobs/([^/]+)/(savepoint|stop|cancel))", [this](const httplib::Request& req,

@@ -53,7 +53,22 @@ struct TaskCommand {
     complete @3 :Int64;
     abort @4 :Int64;
     drain @5 :Void;
+    query @6 :StateQuery;
   }
+}
+
+struct StateQuery {
+  id @0 :UInt64;
+  operator @1 :Text;
+  key @2 :Text;
+  state @3 :Text;
+}
+
+struct StateAnswer {
+  query @0 :UInt64;
+  owner @1 :Bool;
+  text @2 :Text;
+  error @3 :Text;
 }
 
 struct Trigger {
@@ -74,6 +89,7 @@ struct TaskReport {
     decline @6 :Decline;
     # All input ended after the subtask snapshotted this checkpoint (FLIP-147).
     inputEnded @7 :Int64;
+    answer @8 :StateAnswer;
   }
 }
 
@@ -118,6 +134,7 @@ struct ClientRequest {
     savepoint @1 :Void;
     stop @2 :Bool;  # with drain
     cancel @3 :Void;
+    query @4 :StateQuery;
   }
 }
 
@@ -125,6 +142,7 @@ struct ClientReply {
   # The completed checkpoint's id; 0 with `error` when it did not complete.
   checkpointId @0 :Int64;
   error @1 :Text;
+  text @2 :Text;
 }
 
 # A subtask's probes (task -> master, for introspection); fields as in sluice/probe.hpp.

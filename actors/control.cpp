@@ -73,6 +73,16 @@ TaskDeployment decode_deployment(const ControlBuffer& b) {
   });
 }
 
+namespace {
+void set_query(schema::StateQuery::Builder q, const StateQuery& m) {
+  q.setId(m.id);
+  q.setOperator(m.op);
+  q.setKey(m.key);
+  q.setState(m.state);
+}
+StateQuery get_query(schema::StateQuery::Reader q) { return {q.getId(), q.getOperator(), q.getKey(), q.getState()}; }
+}  // namespace
+
 ControlBuffer encode(const TaskCommand& m) {
   capnp::MallocMessageBuilder b;
   auto c = b.initRoot<schema::TaskCommand>();
@@ -88,6 +98,7 @@ ControlBuffer encode(const TaskCommand& m) {
     case TaskCommand::Kind::complete: c.setComplete(m.checkpoint); break;
     case TaskCommand::Kind::abort: c.setAbort(m.checkpoint); break;
     case TaskCommand::Kind::drain: c.setDrain(); break;
+    case TaskCommand::Kind::query: set_query(c.initQuery(), m.query); break;
   }
   return to_buffer(b);
 }
@@ -112,6 +123,10 @@ TaskCommand decode_command(const ControlBuffer& b) {
         m.checkpoint = c.getAbort();
         break;
       case schema::TaskCommand::DRAIN: m.kind = TaskCommand::Kind::drain; break;
+      case schema::TaskCommand::QUERY:
+        m.kind = TaskCommand::Kind::query;
+        m.query = get_query(c.getQuery());
+        break;
       default: throw DecodeError("malformed task command: unknown kind");
     }
     return m;
@@ -164,6 +179,14 @@ ControlBuffer encode(const TaskReport& m) {
       break;
     }
     case TaskReport::Kind::input_ended: r.setInputEnded(m.checkpoint); break;
+    case TaskReport::Kind::answer: {
+      auto a = r.initAnswer();
+      a.setQuery(m.query);
+      a.setOwner(m.owner);
+      a.setText(m.text);
+      a.setError(m.error);
+      break;
+    }
   }
   return to_buffer(b);
 }
@@ -210,6 +233,13 @@ TaskReport decode_report(const ControlBuffer& b) {
         m.kind = TaskReport::Kind::input_ended;
         m.checkpoint = r.getInputEnded();
         break;
+      case schema::TaskReport::ANSWER:
+        m.kind = TaskReport::Kind::answer;
+        m.query = r.getAnswer().getQuery();
+        m.owner = r.getAnswer().getOwner();
+        m.text = r.getAnswer().getText();
+        m.error = r.getAnswer().getError();
+        break;
       default: throw DecodeError("malformed task report: unknown kind");
     }
     if (m.task < 0 || m.subtask < 0)
@@ -227,6 +257,7 @@ ControlBuffer encode(const ClientRequest& m) {
     case ClientRequest::Kind::savepoint: r.setSavepoint(); break;
     case ClientRequest::Kind::stop: r.setStop(m.drain); break;
     case ClientRequest::Kind::cancel: r.setCancel(); break;
+    case ClientRequest::Kind::query: set_query(r.initQuery(), m.query); break;
   }
   return to_buffer(b);
 }
@@ -242,6 +273,10 @@ ClientRequest decode_request(const ControlBuffer& b) {
         m.drain = r.getStop();
         break;
       case schema::ClientRequest::CANCEL: m.kind = ClientRequest::Kind::cancel; break;
+      case schema::ClientRequest::QUERY:
+        m.kind = ClientRequest::Kind::query;
+        m.query = get_query(r.getQuery());
+        break;
       default: throw DecodeError("malformed client request: unknown kind");
     }
     return m;
@@ -253,12 +288,13 @@ ControlBuffer encode(const ClientReply& m) {
   auto r = b.initRoot<schema::ClientReply>();
   r.setCheckpointId(m.checkpoint);
   r.setError(m.error);
+  r.setText(m.text);
   return to_buffer(b);
 }
 
 ClientReply decode_reply(const ControlBuffer& b) {
   return read<schema::ClientReply>(b, "client reply", [](schema::ClientReply::Reader r) {
-    return ClientReply{r.getCheckpointId(), r.getError()};
+    return ClientReply{r.getCheckpointId(), r.getError(), r.getText()};
   });
 }
 

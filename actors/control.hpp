@@ -40,15 +40,26 @@ struct TaskDeployment {
   bool operator==(const TaskDeployment&) const = default;
 };
 
+/// A console's keyed-state lookup: asked of the master, sent to every subtask of the
+/// operator's task, answered by the one that owns the key's key group.
+struct StateQuery {
+  uint64_t id = 0;    ///< the master's number for it (command and answer); 0 from a client
+  std::string op;     ///< the operator's id or name
+  std::string key;    ///< the key as the user typed it: plain text, or JSON
+  std::string state;  ///< one state by name; empty: every state the operator opened
+  bool operator==(const StateQuery&) const = default;
+};
+
 /// What the master tells one subtask (master -> task).
 struct TaskCommand {
-  enum class Kind { start, trigger, complete, abort, cancel, drain };
+  enum class Kind { start, trigger, complete, abort, cancel, drain, query };
   Kind kind = Kind::cancel;
   /// Flat index of the subtask in the plan (tasks in plan order, subtasks within); -1: every
   /// subtask of the current attempt. Not on the wire: it says whom the command goes to.
   int index = -1;
   int64_t checkpoint = 0;
   bool savepoint = false;
+  StateQuery query{};  ///< query
   bool operator==(const TaskCommand&) const = default;
 };
 
@@ -72,7 +83,7 @@ struct CheckpointAck {
 
 /// What a subtask tells the master (task -> master).
 struct TaskReport {
-  enum class Kind { finished, failed, ack, decline, input_ended };
+  enum class Kind { finished, failed, ack, decline, input_ended, answer };
   Kind kind = Kind::finished;
   int32_t attempt = 0;
   int task = 0;
@@ -81,20 +92,27 @@ struct TaskReport {
   bool permanent = false;  ///< failed: a restart cannot help (the restore itself failed)
   CheckpointAck ack;       ///< ack
   int64_t checkpoint = 0;  ///< decline: the checkpoint; input_ended: the last one snapshotted before
+  /// answer: the query's id; whether this subtask owns the key's key group; its JSON
+  /// ({"key", "key_group", "subtask", "states": {name: value}}); `error` when it cannot answer.
+  uint64_t query = 0;
+  bool owner = false;
+  std::string text{};
   bool operator==(const TaskReport&) const = default;
 };
 
 /// A job client's request (client -> master), answered with a ClientReply.
 struct ClientRequest {
-  enum class Kind { checkpoint, savepoint, stop, cancel };
+  enum class Kind { checkpoint, savepoint, stop, cancel, query };
   Kind kind = Kind::checkpoint;
   bool drain = false;  ///< stop: sources end first, the savepoint is the final checkpoint
+  StateQuery query{};  ///< query
   bool operator==(const ClientRequest&) const = default;
 };
 
 struct ClientReply {
   int64_t checkpoint = 0;  ///< the completed checkpoint; 0 with `error` when none completed
   std::string error;
+  std::string text{};  ///< query: the owner's answer
   bool operator==(const ClientReply&) const = default;
 };
 

@@ -144,6 +144,42 @@ std::optional<Bottleneck> find_bottleneck(const JobShape& shape, const std::vect
   return b;
 }
 
+namespace {
+JsonValue from_nlohmann(const json& j) {
+  JsonValue v;
+  switch (j.type()) {
+    case json::value_t::null: v.kind = JsonValue::Kind::null, v.text = "null"; break;
+    case json::value_t::boolean:
+      v.kind = JsonValue::Kind::boolean;
+      v.boolean = j.get<bool>();
+      v.text = v.boolean ? "true" : "false";
+      break;
+    case json::value_t::string: v.kind = JsonValue::Kind::string, v.text = j.get<std::string>(); break;
+    case json::value_t::array:
+      v.kind = JsonValue::Kind::array;
+      for (const auto& x : j) v.items.push_back(from_nlohmann(x));
+      break;
+    case json::value_t::object:
+      v.kind = JsonValue::Kind::object;
+      for (const auto& [k, x] : j.items()) v.fields.emplace_back(k, from_nlohmann(x));
+      break;
+    default: v.kind = JsonValue::Kind::number, v.text = j.dump(); break;
+  }
+  return v;
+}
+}  // namespace
+
+JsonValue parse_key_text(const std::string& text) {
+  try {
+    return from_nlohmann(json::parse(text));
+  } catch (const json::exception&) {
+    JsonValue v;
+    v.kind = JsonValue::Kind::string;
+    v.text = text;
+    return v;
+  }
+}
+
 std::string job_state(JobHandle& job) {
   if (!job.done()) return "RUNNING";
   return job.wait().succeeded ? "FINISHED" : "FAILED";
@@ -467,6 +503,14 @@ std::string checkpoints(const JobHandle& job) {
               {"counts", {{"completed", completed}, {"failed", failed}, {"pending", pending}}},
               {"checkpoints", list}}
       .dump();
+}
+
+std::string state_answer(const std::string& answer) {
+  auto doc = json::parse(answer);
+  bool found = false;
+  for (const auto& [name, value] : doc["states"].items()) found = found || !value.is_null();
+  doc["found"] = found;
+  return doc.dump();
 }
 
 std::string command_result(const JobHandle& job, const std::string& command, int64_t checkpoint) {

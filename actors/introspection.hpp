@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sluice/executor.hpp"
+#include "sluice/json.hpp"
 #include "sluice/probe.hpp"
 
 namespace sluice::runtime {
@@ -113,6 +114,8 @@ std::string backpressure(const JobHandle& job, const std::vector<SubtaskRates>& 
 std::string why(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask);
 std::string channels(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask);
 std::string checkpoints(const JobHandle& job);
+/// A state lookup's answer with `found` added: whether any state holds a value for the key.
+std::string state_answer(const std::string& answer);
 /// What a savepoint, stop or cancel did: {"job", "command", "checkpoint"} (0 for cancel).
 std::string command_result(const JobHandle& job, const std::string& command, int64_t checkpoint);
 /// {"error": sentence}
@@ -122,6 +125,10 @@ std::string error(const std::string& sentence);
 /// Prometheus' text exposition (version 0.0.4) of every job's subtask and checkpoint metrics,
 /// with Flink's metric names under the `sluice_` prefix.
 std::string prometheus_text(const std::vector<std::pair<std::shared_ptr<JobHandle>, std::vector<SubtaskRates>>>& jobs);
+
+/// A key as a user typed it, parsed: JSON when it is JSON (a number, a quoted string, an array,
+/// an object), else the text itself as a string.
+JsonValue parse_key_text(const std::string& text);
 
 /// A job's state word: RUNNING, FINISHED or FAILED.
 std::string job_state(JobHandle& job);

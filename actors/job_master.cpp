@@ -18,7 +18,7 @@ void append(std::vector<T>& to, std::vector<T>&& from) {
   to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
 }
 
-TaskCommand to_all(TaskCommand::Kind k, int64_t id = 0) { return {k, -1, id, false}; }
+TaskCommand to_all(TaskCommand::Kind k, int64_t id = 0) { return {k, -1, id, false, {}}; }
 
 }  // namespace
 
@@ -186,11 +186,11 @@ MasterActions JobMaster::end(bool ok, std::string error, int64_t now_ms) {
   for (auto& [id, ws] : waiters_)
     for (auto w : ws)
       out.replies.push_back({w, 0, "job '" + graph_->name + "' ended before checkpoint " + std::to_string(id) +
-                                       " completed"});
+                                       " completed", ""});
   waiters_.clear();
-  for (auto& [sp, w] : requests_) out.replies.push_back({w, 0, "job '" + graph_->name + "' ended"});
+  for (auto& [sp, w] : requests_) out.replies.push_back({w, 0, "job '" + graph_->name + "' ended", ""});
   requests_.clear();
-  if (drain_waiter_) out.replies.push_back({*drain_waiter_, 0, "job '" + graph_->name + "' ended"});
+  if (drain_waiter_) out.replies.push_back({*drain_waiter_, 0, "job '" + graph_->name + "' ended", ""});
   drain_waiter_.reset();
   JobResult r;
   r.job_name = graph_->name;
@@ -297,11 +297,11 @@ MasterActions JobMaster::handle(checkpoint::CoordinatorActions a, int64_t now_ms
     history_.back().savepoint = savepoints_.count(id) > 0;
     cplog()->debug("job '{}': checkpoint {} triggered at {} subtasks", graph_->name, id, a.trigger_at.size());
     for (int index : a.trigger_at)
-      out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0});
+      out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0, {}});
   }
   if (!a.extend_to.empty() && coordinator_ && coordinator_->pending()) {
     auto id = *coordinator_->pending();
-    for (int index : a.extend_to) out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0});
+    for (int index : a.extend_to) out.commands.push_back({TaskCommand::Kind::trigger, index, id, savepoints_.count(id) > 0, {}});
   }
   if (a.completed) {
     auto id = *a.completed;
@@ -317,7 +317,7 @@ MasterActions JobMaster::handle(checkpoint::CoordinatorActions a, int64_t now_ms
       i->reason = why;
       out.changed.push_back(id);
     }
-    for (auto w : waiters_[id]) out.replies.push_back({w, 0, why});
+    for (auto w : waiters_[id]) out.replies.push_back({w, 0, why, ""});
     waiters_.erase(id);
     out.commands.push_back(to_all(TaskCommand::Kind::abort, id));
     // What its subtasks wrote goes, so a full disk frees up for the next checkpoint.
@@ -369,7 +369,7 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
   if (whole) {
     out.commands.push_back(to_all(TaskCommand::Kind::cancel));
   } else {
-    for (int i : indexes) out.commands.push_back({TaskCommand::Kind::cancel, i, 0, false});
+    for (int i : indexes) out.commands.push_back({TaskCommand::Kind::cancel, i, 0, false, {}});
   }
   for (int r : regions) {
     region_attempt_[size_t(r)] = next_attempt_;
@@ -400,6 +400,7 @@ MasterActions JobMaster::on_report(const TaskReport& r, int64_t now_ms) {
     case TaskReport::Kind::ack: return on_ack(r.attempt, r.ack, now_ms);
     case TaskReport::Kind::decline: return on_decline(r.attempt, r.task, r.subtask, r.checkpoint, r.error, now_ms);
     case TaskReport::Kind::input_ended: return on_input_ended(r.attempt, r.task, r.subtask, r.checkpoint, now_ms);
+    case TaskReport::Kind::answer: return on_answer(r);
   }
   return {};
 }
@@ -513,7 +514,7 @@ MasterActions JobMaster::on_committed(int64_t id, const std::string& error, int6
   }
   if (!error.empty()) {
     cplog()->warn("job '{}': checkpoint {} could not be committed: {}", graph_->name, id, error);
-    for (auto w : waiters_[id]) out.replies.push_back({w, 0, error});
+    for (auto w : waiters_[id]) out.replies.push_back({w, 0, error, ""});
     waiters_.erase(id);
     if (coordinator_) out += handle(coordinator_->on_commit_failed(id, error, now_ms), now_ms);
     out += after_checkpoint(now_ms);
@@ -525,7 +526,7 @@ MasterActions JobMaster::on_committed(int64_t id, const std::string& error, int6
   if (i)
     cplog()->info("job '{}': checkpoint {} complete: {} bytes in {} ms{}", graph_->name, id, i->bytes,
                   i->ended_ms - i->triggered_ms, i->final ? " (final)" : "");
-  for (auto w : waiters_[id]) out.replies.push_back({w, id, {}});
+  for (auto w : waiters_[id]) out.replies.push_back({w, id, {}, ""});
   waiters_.erase(id);
   if (stop_after_.count(id)) {
     // Stop-with-savepoint: the savepoint commits (sinks publish), then every subtask of the
@@ -553,8 +554,54 @@ bool JobMaster::refuse_without_checkpoints(RequestId r, MasterActions& out) cons
   else if (stopping_) why = "job '" + graph_->name + "' is stopping";
   else if (!restarting_.empty()) why = "job '" + graph_->name + "' is restarting; ask again once it runs";
   if (why.empty()) return false;
-  out.replies.push_back({r, 0, why});
+  out.replies.push_back({r, 0, why, ""});
   return true;
+}
+
+MasterActions JobMaster::on_state_query(RequestId r, StateQuery q) {
+  MasterActions out;
+  std::optional<size_t> node;
+  for (size_t n = 0; n < graph_->nodes.size(); ++n) {
+    if (plan_->operator_ids[n] != q.op && graph_->nodes[n].name != q.op) continue;
+    if (node) {
+      out.replies.push_back({r, 0, "job '" + graph_->name + "' has more than one operator named '" + q.op +
+                                      "'; name it by its id (the console's job command lists them)", ""});
+      return out;
+    }
+    node = n;
+  }
+  if (!node) {
+    out.replies.push_back({r, 0, "job '" + graph_->name + "' has no operator '" + q.op + "'", ""});
+    return out;
+  }
+  if (ended_) {
+    out.replies.push_back({r, 0, "job '" + graph_->name + "' has ended", ""});
+    return out;
+  }
+  const auto& task = plan_->tasks[size_t(plan_->task_of_node[*node])];
+  q.id = next_query_++;
+  q.op = plan_->operator_ids[*node];
+  queries_[q.id] = {r, task.parallelism};
+  for (int s = 0; s < task.parallelism; ++s) {
+    TaskCommand c{TaskCommand::Kind::query, index_of(task.id, s), 0, false, q};
+    out.commands.push_back(std::move(c));
+  }
+  return out;
+}
+
+MasterActions JobMaster::on_answer(const TaskReport& r) {
+  MasterActions out;
+  auto it = queries_.find(r.query);
+  if (it == queries_.end()) return out;  // answered already, or from an older attempt
+  auto& q = it->second;
+  if (!r.error.empty() || r.owner) {
+    out.replies.push_back({q.request, 0, r.error, r.text});
+    queries_.erase(it);
+  } else if (--q.unanswered == 0) {
+    out.replies.push_back({q.request, 0, "no subtask owns the key (the job's key groups are being moved)", ""});
+    queries_.erase(it);
+  }
+  return out;
 }
 
 MasterActions JobMaster::on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms) {
@@ -578,7 +625,7 @@ MasterActions JobMaster::on_stop_request(RequestId r, bool drain, int64_t now_ms
   for (const auto& t : plan_->tasks)
     if (t.is_source)
       for (int sub = 0; sub < t.parallelism; ++sub)
-        out.commands.push_back({TaskCommand::Kind::drain, index_of(t.id, sub), 0, false});
+        out.commands.push_back({TaskCommand::Kind::drain, index_of(t.id, sub), 0, false, {}});
   return out;
 }
 

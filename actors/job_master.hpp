@@ -31,6 +31,7 @@ struct Reply {
   RequestId request = 0;
   int64_t checkpoint = 0;
   std::string error;
+  std::string text{};  ///< a state query's answer
 };
 
 /// What the shell carries out after an event, in this order: commands to the current attempts'
@@ -105,6 +106,9 @@ class JobMaster {
   MasterActions on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms);
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
+  /// A console's keyed-state lookup: sent to every current subtask of the operator's task; the
+  /// one owning the key answers (TaskReport::Kind::answer). Unknown operators are refused here.
+  MasterActions on_state_query(RequestId r, StateQuery q);
 
   /// Where the subtasks of attempt `attempt` run (scheduler::place over its region's tasks);
   /// without one, every subtask runs in this process and deployments carry no peers.
@@ -200,6 +204,13 @@ class JobMaster {
   std::optional<RequestId> drain_waiter_;  // stop-with-savepoint with drain
   int64_t next_id_ = 1;
   int64_t last_completed_ = 0;
+  struct PendingQuery {
+    RequestId request = 0;
+    int unanswered = 0;  // subtasks that have not answered
+  };
+  std::map<uint64_t, PendingQuery> queries_;  // by query id
+  uint64_t next_query_ = 1;
+  MasterActions on_answer(const TaskReport& r);
 };
 
 }  // namespace sluice::runtime

@@ -133,7 +133,7 @@ void carry_out(Self* self, MasterActions&& a) {
   for (auto& r : a.replies) {
     auto it = s.clients.find(r.request);
     if (it == s.clients.end()) continue;
-    it->second.deliver(encode(ClientReply{r.checkpoint, r.error}));
+    it->second.deliver(encode(ClientReply{r.checkpoint, r.error, r.text}));
     s.clients.erase(it);
   }
   for (auto attempt : a.deploy) s.host->deploy(self, *s.master, attempt);
@@ -151,7 +151,7 @@ void carry_out(Self* self, MasterActions&& a) {
         [me, attempt](const std::string& err) { caf::anon_send(me, point_atom::value, attempt, err); });
   }
   if (a.result) {
-    for (auto& [r, rp] : s.clients) rp.deliver(encode(ClientReply{0, "job '" + s.graph->name + "' ended"}));
+    for (auto& [r, rp] : s.clients) rp.deliver(encode(ClientReply{0, "job '" + s.graph->name + "' ended", ""}));
     s.clients.clear();
     s.host->on_end();
     s.promise->set_value(std::move(*a.result));
@@ -208,7 +208,7 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
         try {
           q = decode_request(b);
         } catch (const DecodeError& e) {
-          rp.deliver(encode(ClientReply{0, e.what()}));
+          rp.deliver(encode(ClientReply{0, e.what(), ""}));
           return;
         }
         auto r = s.next_request++;
@@ -223,6 +223,7 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
             rp.deliver(encode(ClientReply{}));
             carry_out(self, s.master->on_cancel(now));
             break;
+          case ClientRequest::Kind::query: carry_out(self, s.master->on_state_query(r, q.query)); break;
         }
       },
       [self, tick](tick_atom) {
@@ -288,7 +289,7 @@ int MasterJobHandle::restarts() const {
 bool MasterJobHandle::done() const { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
 
 void MasterJobHandle::cancel() {
-  if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false}));
+  if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false, {}}));
 }
 
 std::vector<CheckpointInfo> MasterJobHandle::checkpoints() const {
@@ -297,21 +298,33 @@ std::vector<CheckpointInfo> MasterJobHandle::checkpoints() const {
 }
 
 int64_t MasterJobHandle::trigger_checkpoint(bool savepoint) {
-  return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false});
+  return ask({savepoint ? ClientRequest::Kind::savepoint : ClientRequest::Kind::checkpoint, false, {}});
 }
 
-int64_t MasterJobHandle::stop_with_savepoint(bool drain) { return ask({ClientRequest::Kind::stop, drain}); }
+int64_t MasterJobHandle::stop_with_savepoint(bool drain) { return ask({ClientRequest::Kind::stop, drain, {}}); }
 
-int64_t MasterJobHandle::ask(const ClientRequest& q) {
+int64_t MasterJobHandle::ask(const ClientRequest& q) { return ask_reply(q, std::nullopt).checkpoint; }
+
+ClientReply MasterJobHandle::ask_reply(const ClientRequest& q, std::optional<std::chrono::milliseconds> timeout) {
   if (!master_) throw JobError("the job is not running");
   auto& sys = master_.home_system();
   caf::scoped_actor self(sys);
   ClientReply reply;
-  self->request(master_, caf::infinite, client_atom::value, encode(q))
+  self->request(master_, timeout ? caf::duration(*timeout) : caf::duration(caf::infinite), client_atom::value,
+                encode(q))
       .receive([&](const ControlBuffer& b) { reply = decode_reply(b); },
-               [&](const caf::error& e) { reply.error = "the job master did not answer: " + sys.render(e); });
+               [&](const caf::error& e) {
+                 reply.error = e == caf::sec::request_timeout
+                                   ? "no answer within the time allowed (the subtasks may be restarting or finished)"
+                                   : "the job master did not answer: " + sys.render(e);
+               });
   if (!reply.error.empty()) throw JobError(reply.error);
-  return reply.checkpoint;
+  return reply;
+}
+
+std::string MasterJobHandle::query_state(const std::string& op, const std::string& key, const std::string& state) {
+  ClientRequest q{ClientRequest::Kind::query, false, StateQuery{0, op, key, state}};
+  return ask_reply(q, std::chrono::milliseconds(10'000)).text;
 }
 
 std::string new_job_id() {

@@ -1,7 +1,9 @@
 // actors/job_master_actor.hpp — the job master's actor: a thin shell around JobMaster that carries out its decisions with timers, the I/O strand and a SubtaskHost (actors in this process, or node agents).
 #pragma once
 
+#include <chrono>
 #include <future>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,6 +83,7 @@ class MasterJobHandle : public JobHandle {
   JobShape shape() const override { return shape_; }
   int64_t submitted_ms() const override { return submitted_ms_; }
   int restarts() const override;
+  std::string query_state(const std::string& op, const std::string& key, const std::string& state) override;
 
  protected:
   explicit MasterJobHandle(std::string name);
@@ -89,6 +92,8 @@ class MasterJobHandle : public JobHandle {
   /// Asks the master and waits for the checkpoint's id; throws JobError with the master's
   /// sentence when none completed, or when the job never started (no master).
   int64_t ask(const ClientRequest& q);
+  /// The same, for any reply, waiting at most `timeout` (none: as long as it takes).
+  ClientReply ask_reply(const ClientRequest& q, std::optional<std::chrono::milliseconds> timeout);
 
   std::string id_, name_;
   std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "actors/input_gate.hpp"
+#include "actors/introspection.hpp"
 #include "actors/partition.hpp"
 #include "checkpoint/restore.hpp"
 #include "checkpoint/snapshot.hpp"
@@ -603,6 +604,72 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     enter(Activity::idle);
   }
 
+  /// A console's state lookup (docs/rest.md, state): answered between two messages, from the
+  /// operator's backend, putting the current key back afterwards.
+  TaskReport answer(const StateQuery& q) {
+    TaskReport r;
+    r.kind = TaskReport::Kind::answer;
+    r.query = q.id;
+    auto at = std::find(op_ids.begin(), op_ids.end(), q.op);
+    if (at == op_ids.end()) {
+      r.error = describe() + " has no operator " + q.op;
+      return r;
+    }
+    const auto& ctx = *contexts[size_t(at - op_ids.begin())];
+    auto* backend = ctx.keyed.get();
+    if (!backend) {
+      r.error = "operator '" + ctx.name + "' keeps no keyed state";
+      return r;
+    }
+    const auto& text = backend->key_text();
+    if (!text.parse) {
+      r.error = "operator '" + ctx.name + "' has not opened its keyed state yet";
+      return r;
+    }
+    std::string bytes;
+    try {
+      bytes = text.parse(parse_key_text(q.key));
+    } catch (const std::exception& e) {
+      r.error = "the key '" + q.key + "' does not fit the keys of operator '" + ctx.name + "': " + e.what();
+      return r;
+    }
+    const int maxp = config->max_parallelism;
+    const int group = key_group_of(bytes, maxp);
+    if (!key_group_range(spec.subtask, maxp, parallelism).contains(group)) return r;  // another subtask's
+    r.owner = true;
+    const auto& inspectors = backend->inspectors();
+    if (!q.state.empty() && !inspectors.count(q.state)) {
+      std::string known;
+      for (const auto& [name, fn] : inspectors) known += (known.empty() ? "" : ", ") + name;
+      r.error = "operator '" + ctx.name + "' has no state '" + q.state + "'" +
+                (known.empty() ? " (it has opened none)" : " (it has " + known + ")");
+      return r;
+    }
+    std::string key_before = backend->current_key();
+    int group_before = backend->current_key_group();
+    backend->set_current_key(bytes, group);
+    std::string out = "{\"operator\":";
+    detail::write_json_string(out, ctx.name);
+    out += ",\"key\":" + text.format(bytes) + ",\"key_group\":" + std::to_string(group) +
+           ",\"subtask\":" + std::to_string(spec.subtask) + ",\"states\":{";
+    try {
+      bool first = true;
+      for (const auto& [name, render] : inspectors) {
+        if (!q.state.empty() && name != q.state) continue;
+        if (!first) out += ',';
+        first = false;
+        detail::write_json_string(out, name);
+        out += ':' + render();
+      }
+      out += "}}";
+      r.text = std::move(out);
+    } catch (const std::exception& e) {
+      r.error = "reading the state of operator '" + ctx.name + "' failed: " + e.what();
+    }
+    backend->set_current_key(key_before, group_before);
+    return r;
+  }
+
   /// Every input channel, then every output channel, with the task at the other end.
   void fill_channels(TaskProbe& p) const {
     if (gates)
@@ -853,5 +920,7 @@ const std::string& TaskRuntime::error() const { return impl_->error; }
 bool TaskRuntime::failed_restoring() const { return impl_->state == TaskState::failed && impl_->restore_refused; }
 std::string TaskRuntime::describe() const { return impl_->describe(); }
 TaskProbe TaskRuntime::probe() const { return impl_->probe(); }
+
+TaskReport TaskRuntime::answer(const StateQuery& q) { return impl_->answer(q); }
 
 }  // namespace sluice::runtime

@@ -119,6 +119,9 @@ class TaskRuntime {
   /// "task 'Source -> Map' (subtask 1/2)".
   std::string describe() const;
   TaskProbe probe() const;
+  /// Looks a key up in an operator's keyed state for the console; the report's `owner` says
+  /// whether this subtask holds the key's key group.
+  TaskReport answer(const StateQuery& q);
 
  private:
   struct Impl;

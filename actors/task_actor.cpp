@@ -171,6 +171,7 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
           case TaskCommand::Kind::complete: s.runtime->on_checkpoint_complete(c.checkpoint); break;
           case TaskCommand::Kind::abort: s.runtime->on_checkpoint_aborted(c.checkpoint); break;
           case TaskCommand::Kind::drain: s.runtime->drain(); break;
+          case TaskCommand::Kind::query: s.report(s.runtime->answer(c.query)); break;
           case TaskCommand::Kind::cancel:
             s.runtime->cancel();
             s.reported = true;

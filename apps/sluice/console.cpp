@@ -44,6 +44,9 @@ const std::vector<ConsoleVerb> verbs = {
     {"backpressure", "backpressure ID", "each task's back-pressure, and the bottleneck when there is one"},
     {"channels", "channels ID TASK SUBTASK",
      "one subtask's channels: credits, backlog, queued frames and bytes, sequence numbers, blocked or not"},
+    {"state", "state ID OPERATOR KEY [STATE]",
+     "look KEY up in the keyed state of OPERATOR (its name or id) while the job runs: text for string and number "
+     "keys, JSON otherwise ('[1,\"a\"]'); one STATE or all the operator opened"},
     {"checkpoints", "checkpoints ID", "the job's checkpoints: kind, status, duration, size, alignment, in-flight bytes"},
     {"savepoint", "savepoint ID", "take a savepoint of the job and print its id"},
     {"stop", "stop ID [--drain]", "stop the job with a savepoint (--drain: sources end and windows fire first)"},
@@ -276,6 +279,16 @@ void render(const std::string& verb, const json& doc, std::ostream& out) {
              bytes(c["queued_bytes"].get<double>()), std::to_string(c["sequence"].get<uint64_t>()),
              c["blocked"].get<bool>() ? "yes" : "no", c["closed"].get<bool>() ? "yes" : "no"});
     t.print(out);
+  } else if (verb == "state") {
+    out << "operator '" << text(doc["operator"]) << "', key " << doc["key"].dump() << " (key group "
+        << doc["key_group"].get<int>() << ", subtask " << doc["subtask"].get<int>() << ")";
+    if (!doc["found"].get<bool>()) {
+      out << ": no state holds a value for this key\n";
+      return;
+    }
+    out << ":\n";
+    for (const auto& [name, value] : doc["states"].items())
+      out << "  " << name << " = " << (value.is_null() ? "(none)" : value.dump()) << "\n";
   } else if (verb == "checkpoints") {
     const auto& n = doc["counts"];
     out << n["completed"].get<int>() << " completed, " << n["failed"].get<int>() << " failed, "
@@ -400,6 +413,10 @@ Request request_of(std::vector<std::string> words) {
       if (words[i].empty() || words[i].find_first_not_of("0123456789") != std::string::npos || words[i].size() > 9)
         throw CommandError(std::string(i == 1 ? "TASK" : "SUBTASK") + " must be a number, not '" + words[i] + "'");
     r.path = job() + "/tasks/" + words[1] + "/subtasks/" + words[2] + "/" + verb;
+  } else if (verb == "state") {
+    if (words.size() != 3 && words.size() != 4) throw usage();
+    r.path = job() + "/state?operator=" + url_escape(words[1]) + "&key=" + url_escape(words[2]);
+    if (words.size() == 4) r.path += "&state=" + url_escape(words[3]);
   } else if (verb == "savepoint" || verb == "cancel" || verb == "stop") {
     bool drain = verb == "stop" && take_flag(words, "--drain");
     if (words.size() != 1) throw usage();

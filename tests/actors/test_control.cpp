@@ -71,6 +71,15 @@ std::vector<TaskReport> reports() {
   r = report_of(TaskReport::Kind::input_ended);
   r.checkpoint = 8;
   out.push_back(r);
+  r = report_of(TaskReport::Kind::answer);
+  r.query = 7;
+  r.owner = true;
+  r.text = R"({"operator":"count","key":42,"key_group":3,"subtask":1,"states":{"count":104}})";
+  out.push_back(r);
+  r.owner = false;
+  r.text.clear();
+  r.error = "the key 'abc' does not fit the keys of operator 'count': 'abc' is not a whole number";
+  out.push_back(r);
   return out;
 }
 
@@ -104,12 +113,13 @@ std::vector<TaskCommand> commands() {
   using K = TaskCommand::Kind;
   return {{K::start, -1, 0, false}, {K::trigger, -1, 12, true}, {K::trigger, -1, 13, false},
           {K::complete, -1, 12, false}, {K::abort, -1, 13, false}, {K::cancel, -1, 0, false},
-          {K::drain, -1, 0, false}};
+          {K::drain, -1, 0, false}, {K::query, -1, 0, false, {7, "5f1e2d3c4b5a6978", "[1,\"a\"]", "count"}}};
 }
 
 std::vector<ClientRequest> requests() {
   using K = ClientRequest::Kind;
-  return {{K::checkpoint, false}, {K::savepoint, false}, {K::stop, false}, {K::stop, true}, {K::cancel, false}};
+  return {{K::checkpoint, false}, {K::savepoint, false}, {K::stop, false}, {K::stop, true}, {K::cancel, false},
+          {K::query, false, {0, "count", "42", ""}}};
 }
 
 /// Decodes `b` with `decode`; anything but a value or a DecodeError fails the test.
@@ -135,7 +145,9 @@ TEST_CASE("every control message type round-trips through its wire form", "[cont
   for (const auto& r : reports()) CHECK(decode_report(encode(r)) == r);
   for (const auto& c : commands()) CHECK(decode_command(encode(c)) == c);
   for (const auto& q : requests()) CHECK(decode_request(encode(q)) == q);
-  ClientReply ok{42, ""}, failed{0, "job 'x' does not checkpoint (set a checkpoint interval)"};
+  ClientReply ok{42, ""}, failed{0, "job 'x' does not checkpoint (set a checkpoint interval)"},
+      answered{0, "", R"({"states":{}})"};
+  CHECK(decode_reply(encode(answered)) == answered);
   CHECK(decode_reply(encode(ok)) == ok);
   CHECK(decode_reply(encode(failed)) == failed);
   CHECK(decode_probe(encode(probe())) == probe());

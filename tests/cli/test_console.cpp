@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -518,4 +519,80 @@ TEST_CASE("the web page, loaded in headless Chromium, draws the job graph in the
   CHECK(std::filesystem::file_size(artefacts / "console.png") > 10'000);
   job.cancel();
   job.result();
+}
+
+TEST_CASE("state looks a key up in a running job's keyed state and gives what an independent count gives", "[console]") {
+  for (auto backend : {StateBackendKind::heap, StateBackendKind::rocksdb}) {
+    DYNAMIC_SECTION((backend == StateBackendKind::heap ? "heap" : "rocksdb")) {
+      test_support::TempDir dir;
+      std::atomic<bool> release{false};
+      StreamEnvironment env;
+      env.set_parallelism(2);
+      env.config().state_backend = backend;
+      env.config().state_dir = dir.file("state");
+      // Keys 0..96 over 10 000 records: 103 or 104 records each; then the source waits.
+      env.from_source<int64_t>(test_support::jobs::HeldSource(records, records, [&release] { return release.load(); }))
+          .key_by([](int64_t v) { return v % 97; })
+          .process(CountPerKey(), "count")
+          .sink_to(DiscardSink<int64_t>());
+      auto graph = env.graph();
+      graph.name = "state test";
+      JobClient job(default_executor().submit(graph));
+      runtime::ConsoleService service({{}, [] { return running_jobs(); }}, runtime::ConsoleOptions{});
+      httplib::Client http("127.0.0.1", service.port());
+      await(
+          [&] {
+            uint64_t in = 0;
+            for (const auto& p : job.probes())
+              for (const auto& o : p.operators)
+                if (o.name == "count") in += o.records_in;
+            return in == uint64_t(records);
+          },
+          "every record is counted");
+      std::map<int64_t, int64_t> oracle;
+      for (int64_t v = 0; v < records; ++v) ++oracle[v % 97];
+
+      const std::string base = "/v1/jobs/" + job.id() + "/state?operator=count&key=";
+      std::set<int> subtasks;
+      for (int64_t key : {0, 5, 42, 96}) {
+        auto r = get(http, base + std::to_string(key));
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        CHECK(r.doc["found"] == true);
+        CHECK(r.doc["key"] == key);
+        CHECK(r.doc["operator"] == "count");
+        CHECK(r.doc["states"]["count"] == oracle[key]);
+        subtasks.insert(r.doc["subtask"].get<int>());
+        CHECK(r.doc["key_group"].get<int>() >= 0);
+      }
+      CHECK(subtasks.size() == 2);  // the keys live on both subtasks; each answered for its own
+      // One state by name; a key with no state; keys and names that do not fit.
+      CHECK(get(http, base + "42&state=count").doc["states"]["count"] == oracle[42]);
+      auto absent = get(http, base + "500");
+      CHECK(absent.status == 200);
+      CHECK(absent.doc["found"] == false);
+      CHECK(absent.doc["states"]["count"].is_null());
+      auto word = get(http, base + "abc");
+      CHECK(word.status == 400);
+      CHECK(word.doc["error"].get<std::string>().find("the key 'abc' does not fit the keys of operator 'count'") !=
+            std::string::npos);
+      auto no_state = get(http, base + "1&state=total");
+      CHECK(no_state.status == 404);
+      CHECK(no_state.doc["error"] == "operator 'count' has no state 'total' (it has count)");
+      auto no_operator = get(http, "/v1/jobs/" + job.id() + "/state?operator=sum&key=1");
+      CHECK(no_operator.status == 404);
+      CHECK(no_operator.doc["error"] == "job 'state test' has no operator 'sum'");
+      CHECK(get(http, "/v1/jobs/" + job.id() + "/state?key=1").status == 400);
+
+      auto shown = console(service.endpoint(), {"-c", "state " + job.id() + " count 42"});
+      INFO(shown.err);
+      CHECK(shown.status == 0);
+      CHECK(shown.out.find("count = " + std::to_string(oracle[42])) != std::string::npos);
+      auto none = console(service.endpoint(), {"-c", "state " + job.id() + " count 500"});
+      CHECK(none.status == 0);
+      CHECK(none.out.find("no state holds a value for this key") != std::string::npos);
+      release = true;
+      job.wait();
+    }
+  }
 }

@@ -288,6 +288,7 @@ T decode_from_string(std::string_view s) {
 
 #define SLUICE_CODEC_ENC_(f) ::sluice::Codec<decltype(v.f)>::encode(v.f, w);
 #define SLUICE_CODEC_DEC_(f) v.f = ::sluice::Codec<decltype(v.f)>::decode(r);
+#define SLUICE_CODEC_FIELD_(f) fn(#f, v.f);
 #define SLUICE_CODEC_EXPAND_(x) x
 #define SLUICE_CODEC_FE_1(m, a) m(a)
 #define SLUICE_CODEC_FE_2(m, a, ...) m(a) SLUICE_CODEC_EXPAND_(SLUICE_CODEC_FE_1(m, __VA_ARGS__))
@@ -311,7 +312,8 @@ T decode_from_string(std::string_view s) {
                                           SLUICE_CODEC_FE_2, SLUICE_CODEC_FE_1)(m, __VA_ARGS__))
 
 /// Declares Codec<Type> for a default-constructible struct by listing its fields (at most 12),
-/// at global namespace scope: SLUICE_CODEC(my::Point, x, y);
+/// at global namespace scope: SLUICE_CODEC(my::Point, x, y); `fields` names them for the
+/// console's JSON (sluice/json.hpp).
 #define SLUICE_CODEC(Type, ...)                                                 \
   template <>                                                                   \
   struct sluice::Codec<Type> {                                                  \
@@ -322,5 +324,9 @@ T decode_from_string(std::string_view s) {
       Type v{};                                                                 \
       SLUICE_CODEC_FOR_EACH_(SLUICE_CODEC_DEC_, __VA_ARGS__)                    \
       return v;                                                                 \
+    }                                                                           \
+    template <class F>                                                          \
+    static void fields(Type& v, F&& fn) {                                       \
+      SLUICE_CODEC_FOR_EACH_(SLUICE_CODEC_FIELD_, __VA_ARGS__)                  \
     }                                                                           \
   }

@@ -48,6 +48,16 @@ class JobHandle {
   virtual int64_t submitted_ms() const { return 0; }
   /// Restarts from a checkpoint so far (restart strategy).
   virtual int restarts() const { return 0; }
+  /// Looks `key` up in the keyed state of operator `op` (its id or name) while the job runs:
+  /// the subtask owning the key's key group answers between two messages, so the job does not
+  /// pause. `key` is plain text for string and number keys, JSON otherwise; `state` picks one
+  /// state by name (empty: all the operator opened). Returns JSON: {"operator", "key",
+  /// "key_group", "subtask", "states": {name: value or null}}. Throws JobError with one
+  /// sentence (no such operator or state, a key that does not fit the key type, no answer).
+  virtual std::string query_state(const std::string& op, const std::string& key, const std::string& state) {
+    (void)op, (void)key, (void)state;
+    throw JobError("job '" + name() + "' cannot look up its state");
+  }
   /// Triggers a checkpoint now (a savepoint when `savepoint`); returns its id once complete,
   /// or throws JobError saying why it could not complete. Blocks the calling thread.
   virtual int64_t trigger_checkpoint(bool savepoint) = 0;

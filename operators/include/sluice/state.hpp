@@ -16,6 +16,7 @@
 #include "sluice/detail/timers.hpp"
 #include "sluice/error.hpp"
 #include "sluice/hash.hpp"
+#include "sluice/json.hpp"
 
 namespace sluice {
 
@@ -388,6 +389,19 @@ class KeyedStateBackend {
     auto it = restored_fingerprints_.find(name);
     return it == restored_fingerprints_.end() ? nullptr : &it->second;
   }
+  /// The console's view (docs/rest.md, state): each opened state renders the current key's value
+  /// as JSON ("null" when it has none) without changing it, and a keyed operator says how text
+  /// becomes its key (`parse`: a parsed JSON value to the key's bytes, throwing
+  /// std::invalid_argument) and its key bytes become JSON (`format`).
+  using Inspector = std::function<std::string()>;
+  void add_inspector(const std::string& state, Inspector render) { inspectors_[state] = std::move(render); }
+  const std::map<std::string, Inspector>& inspectors() const { return inspectors_; }
+  struct KeyText {
+    std::function<std::string(const JsonValue&)> parse;
+    std::function<std::string(std::string_view)> format;
+  };
+  void set_key_text(KeyText k) { key_text_ = std::move(k); }
+  const KeyText& key_text() const { return key_text_; }
   /// Event-time and processing-time timers of this operator, kept with its state.
   detail::TimerQueue& event_timers() { return event_timers_; }
   detail::TimerQueue& processing_timers() { return processing_timers_; }
@@ -403,6 +417,8 @@ class KeyedStateBackend {
 
  private:
   detail::HandleCache handles_;
+  std::map<std::string, Inspector> inspectors_;
+  KeyText key_text_;
   detail::TimerQueue event_timers_;
   detail::TimerQueue processing_timers_;
 };

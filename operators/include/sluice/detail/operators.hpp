@@ -198,6 +198,21 @@ class CurrentKey {
     return key_;
   }
   const K& key() const { return key_; }
+  /// Tells `backend` how the console's text becomes a key of this type, and back.
+  static void describe(KeyedStateBackend& backend) {
+    backend.set_key_text({[](const JsonValue& v) {
+                            std::vector<uint8_t> bytes;
+                            ByteWriter w(bytes);
+                            Codec<K>::encode(from_json<K>(v), w);
+                            return std::string(bytes.begin(), bytes.end());
+                          },
+                          [](std::string_view bytes) {
+                            std::string out;
+                            write_json(out, decode_from_bytes<K>(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                                                 bytes.size()));
+                            return out;
+                          }});
+  }
 
  private:
   K key_{};
@@ -261,6 +276,7 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
     ctx_ = &ctx;
     side_ = std::move(side);
     timers.open(ctx);
+    if (auto* b = ctx.keyed_state()) CurrentKey<K>::describe(*b);
   }
   /// Makes `key` current for an element with timestamp `ts`, emitting to `out`.
   void enter(K key, int64_t ts, Output<Out>* out) {
@@ -389,6 +405,7 @@ class ReduceOperator final : public OneInput<T, T> {
     OperatorBase::open(ctx);
     RuntimeContext rc(ctx);
     state_ = &rc.state(ValueStateDescriptor<T>{"reduce"});
+    if (auto* b = ctx.keyed_state()) CurrentKey<K>::describe(*b);
   }
   void push(T&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {

@@ -712,32 +712,80 @@ std::string state_fingerprint(const char* kind, bool ttl) {
   return fp;
 }
 
+/// The console's rendering of a single-value state for the current key: `show(value)` as
+/// JSON, or null when absent or expired. Reads without refreshing a TTL or erasing.
+template <class V, class Show>
+void inspect_cell(KeyedStateBackend& b, const std::string& name, StateTtl ttl, Show show) {
+  b.add_inspector(name, [&cells = key_cells<TtlCell<V>>(b, name), t = Ttl(b, ttl), show] {
+    std::string out;
+    auto* c = cells.find();
+    if (!c || t.expired(c->expires)) return std::string("null");
+    write_json(out, show(c->value));
+    return out;
+  });
+}
+
 template <class T>
 ValueState<T>& open_state(KeyedStateBackend& b, const ValueStateDescriptor<T>& d) {
   return *b.cached_handle<ValueState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("value", d.ttl.enabled()));
-    return std::make_unique<ValueStateImpl<T>>(b, d);
+    auto h = std::make_unique<ValueStateImpl<T>>(b, d);
+    inspect_cell<T>(b, d.name, d.ttl, [](const T& v) -> const T& { return v; });
+    return h;
   });
 }
 template <class T>
 ListState<T>& open_state(KeyedStateBackend& b, const ListStateDescriptor<T>& d) {
   return *b.cached_handle<ListState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("list", d.ttl.enabled()));
-    return std::make_unique<ListStateImpl<T>>(b, d);
+    auto h = std::make_unique<ListStateImpl<T>>(b, d);
+    b.add_inspector(d.name, [&cells = key_cells<std::vector<TtlCell<T>>>(b, d.name), t = Ttl(b, d.ttl)] {
+      auto* list = cells.find();
+      if (!list) return std::string("null");
+      std::string out = "[";
+      bool first = true;
+      for (const auto& c : *list) {
+        if (t.expired(c.expires)) continue;
+        if (!first) out += ',';
+        first = false;
+        write_json(out, c.value);
+      }
+      return first ? std::string("null") : out + "]";
+    });
+    return h;
   });
 }
 template <class K, class V>
 MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>& d) {
   return *b.cached_handle<MapState<K, V>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<K, V>("map", d.ttl.enabled()));
-    return std::make_unique<MapStateImpl<K, V>>(b, d);
+    auto h = std::make_unique<MapStateImpl<K, V>>(b, d);
+    b.add_inspector(d.name, [&cells = map_cells<std::pair<K, TtlCell<V>>>(b, d.name), t = Ttl(b, d.ttl)] {
+      std::string out = "[";
+      bool first = true;
+      cells.visit([&](const std::string&, std::pair<K, TtlCell<V>>& e) {
+        if (t.expired(e.second.expires)) return Visit::keep;
+        if (!first) out += ',';
+        first = false;
+        out += '[';
+        write_json(out, e.first);
+        out += ',';
+        write_json(out, e.second.value);
+        out += ']';
+        return Visit::keep;
+      });
+      return first ? std::string("null") : out + "]";
+    });
+    return h;
   });
 }
 template <class T>
 ReducingState<T>& open_state(KeyedStateBackend& b, const ReducingStateDescriptor<T>& d) {
   return *b.cached_handle<ReducingState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("reducing", d.ttl.enabled()));
-    return std::make_unique<ReducingStateImpl<T>>(b, d);
+    auto h = std::make_unique<ReducingStateImpl<T>>(b, d);
+    inspect_cell<T>(b, d.name, d.ttl, [](const T& v) -> const T& { return v; });
+    return h;
   });
 }
 template <class In, class Acc, class Out>
@@ -745,7 +793,9 @@ AggregatingState<In, Out>& open_state(KeyedStateBackend& b,
                                       const AggregatingStateDescriptor<In, Acc, Out>& d) {
   return *b.cached_handle<AggregatingState<In, Out>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<Acc>("aggregating", d.ttl.enabled()));
-    return std::make_unique<AggregatingStateImpl<In, Acc, Out>>(b, d);
+    auto h = std::make_unique<AggregatingStateImpl<In, Acc, Out>>(b, d);
+    inspect_cell<Acc>(b, d.name, d.ttl, [fn = d.function](const Acc& acc) { return fn->get_result(acc); });
+    return h;
   });
 }
 

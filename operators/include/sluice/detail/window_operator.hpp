@@ -653,6 +653,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       throw JobError("window operator " + ctx.describe() +
                      " has no keyed state (use key_by first)");
     timers_.open(ctx);
+    CurrentKey<K>::describe(*backend_);
     trigger_scope_.emplace(*backend_, "_window.trigger/");
     window_scope_.emplace(*backend_, "_window.state/");
     if constexpr (sliceable_contents<Contents>) {

@@ -196,3 +196,48 @@ TEST_CASE("the console under tmux names the slow operator of a job on the cluste
   tmux.await("canceled job " + id);
   tmux.keys("C-d");
 }
+
+TEST_CASE("the console under tmux looks keys up in the keyed state of a job on the cluster, on both backends", "[cluster][console][processes]") {
+  TempDir dir;
+  Master master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")});
+  auto a1 = agent(dir, "a1", master.address());
+  auto a2 = agent(dir, "a2", master.address());
+  await(master.out, "agent a1 registered");
+  await(master.out, "agent a2 registered");
+  const auto endpoint = console_endpoint(dir);
+  // Records 0..9 999 pass; the source then waits at its gate: the counts stop changing.
+  std::map<int64_t, int64_t> oracle;
+  for (int64_t v = 0; v < 10'000; ++v) ++oracle[v % 61];
+  Tmux tmux(std::string(SLUICE_BINARY) + " console --master " + endpoint);
+  tmux.await("sluice> ");
+  for (std::string backend : {"heap", "rocksdb"}) {
+    INFO(backend);
+    std::filesystem::create_directories(dir.file("gates-" + backend));
+    auto id = submit(dir, "counts-" + backend,
+                     {SLUICE_BINARY, "run", COUNTS_JOB, "--master", master.address(), "-p", "2", "--state-backend",
+                      backend, "--state-dir", dir.file("state"), "--detached", "--", dir.file("out-" + backend),
+                      dir.file("gates-" + backend), "20000", "1"});
+    await_that(
+        [&] {
+          uint64_t in = 0;
+          auto graph = get(endpoint, "/v1/jobs/" + id);  // kept: the loop reads inside it
+          for (const auto& t : graph["tasks"])
+            for (const auto& o : t["operators"])
+              if (o["name"] == "Count") in += o["records_in"].get<uint64_t>();
+          return in == 10'000;
+        },
+        "the first 10 000 records counted");
+    for (int64_t key : {0, 7, 60}) {
+      auto doc = get(endpoint, "/v1/jobs/" + id + "/state?operator=Count&key=" + std::to_string(key));
+      CHECK(doc["states"]["count"] == oracle[key]);
+      CHECK((doc["subtask"] == 0 || doc["subtask"] == 1));
+    }
+    tmux.command("state " + id + " Count 7");
+    tmux.await("count = " + std::to_string(oracle[7]));
+    tmux.command("state " + id + " Count 1000");
+    tmux.await("no state holds a value for this key");
+    tmux.command("cancel " + id);
+    tmux.await("canceled job " + id);
+  }
+  tmux.keys("C-d");
+}

@@ -227,7 +227,7 @@ class ClusterJob final : public MasterJobHandle {
     checkpoint_dir_ = g.config.checkpoint.dir;
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
-    set_shape(*graph, *plan);
+    shape_ = shape_of(*graph, *plan);
     auto promise = std::make_shared<std::promise<JobResult>>();
     result_ = promise->get_future().share();
     PreparedStart prep;

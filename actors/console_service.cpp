@@ -301,6 +301,26 @@ void ConsoleService::Impl::routes() {
       reply(res, 200, rest::checkpoints(*job));
     });
   });
+  // Stop with a savepoint and start again from it at another parallelism, under the same id.
+  server.Post(R"(/v1/jobs/([^/]+)/rescale)", [this](const httplib::Request& req, httplib::Response& res) {
+    answer(res, [&] {
+      int parallelism = int_param(req, "parallelism", -1);
+      if (parallelism < 1) throw std::invalid_argument("a rescale needs the parameter 'parallelism', at least 1");
+      std::shared_ptr<JobHandle> job;
+      {
+        std::lock_guard lock(mu);
+        sample_locked();
+        job = find(req.matches[1]);
+      }
+      try {
+        reply(res, 200, rest::rescale_result(*job, job->rescale(parallelism)));
+      } catch (const UsageError& e) {
+        reply(res, 400, rest::error(e.what()));
+      } catch (const JobError& e) {
+        reply(res, 409, rest::error(e.what()));
+      }
+    });
+  });
   // A live keyed-state lookup: the owning subtask answers between two messages.
   server.Get(R"(/v1/jobs/([^/]+)/state)", [this](const httplib::Request& req, httplib::Response& res) {
     answer(res, [&] {

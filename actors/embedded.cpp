@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <set>
+#include <thread>
 #include <map>
 #include <filesystem>
 #include <fstream>
@@ -112,13 +115,67 @@ void refuse_what_cannot_fit(const JobGraph& g, const scheduler::ExecutionPlan& p
 class EmbeddedJob final : public MasterJobHandle {
  public:
   explicit EmbeddedJob(JobGraph g) : MasterJobHandle(g.name) {
-    auto graph = std::make_shared<const JobGraph>(std::move(g));
-    auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
-    set_shape(*graph, *plan);
-    probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
     io_ = std::make_unique<IoExecutor>(2);
+    std::lock_guard<std::mutex> l(handle_mu_);
+    start(std::make_shared<const JobGraph>(std::move(g)));
+  }
+  ~EmbeddedJob() override {
+    {
+      std::unique_lock<std::mutex> l(handle_mu_);
+      rescaled_.wait(l, [&] { return !rescaling_; });
+    }
+    if (!done()) cancel();
+    current_result().wait();
+    master_ = nullptr;
+    io_.reset();   // finishes outstanding I/O while the actors can still be told
+    sys_.reset();  // waits for every actor to quit
+  }
+  /// The result, once the I/O of the job's last messages (a sink's final commit) is done. A
+  /// rescale ends one run of the job and starts the next under this handle: the result is the
+  /// last run's.
+  JobResult wait() override {
+    std::unique_lock<std::mutex> l(handle_mu_);
+    for (;;) {
+      rescaled_.wait(l, [&] { return !rescaling_; });
+      auto result = result_;
+      auto run = run_;
+      l.unlock();
+      auto r = result.get();
+      l.lock();
+      if (rescaling_ || run != run_) continue;  // a rescale took over: wait for its run
+      l.unlock();
+      if (io_) io_->wait_idle();
+      return r;
+    }
+  }
+  bool done() const override {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    return !rescaling_ && result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
+  std::vector<TaskProbe> probes() const override {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    return probes_->snapshot();
+  }
+  RescaleResult rescale(int parallelism) override;
+
+ private:
+  std::shared_future<JobResult> current_result() const {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    return result_;
+  }
+
+  /// Starts a run of the job: plans `graph`, prepares its checkpoint directory and restore,
+  /// spawns its master. Called with handle_mu_ held.
+  void start(std::shared_ptr<const JobGraph> graph) {
+    ++run_;
+    graph_ = graph;
+    auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    shape_ = shape_of(*graph, *plan);
+    if (probes_) retired_probes_.push_back(std::move(probes_));  // the old run's actors may still publish
+    probes_ = std::make_unique<ProbeRegistry>(plan->subtask_count());
     auto promise = std::make_shared<std::promise<JobResult>>();
     result_ = promise->get_future().share();
+    master_ = nullptr;
     PreparedStart prep;
     try {
       refuse_what_cannot_fit(*graph, *plan);
@@ -137,35 +194,121 @@ class EmbeddedJob final : public MasterJobHandle {
     if (prep.already_finished)
       log::runtime()->warn("job '{}' had already finished at checkpoint {}; completing its commits", graph->name,
                            prep.restore->checkpoint_id);
-    cfg_.set("scheduler.max-threads", size_t(graph->config.effective_worker_threads()));
-    cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
-    cfg_.set("logger.verbosity", caf::atom("quiet"));
-    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    if (!sys_) {
+      cfg_.set("scheduler.max-threads", size_t(graph->config.effective_worker_threads()));
+      cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
+      cfg_.set("logger.verbosity", caf::atom("quiet"));
+      sys_ = std::make_unique<caf::actor_system>(cfg_);
+    }
+    committer_ = prep.committer;
     auto writer = prep.committer ? std::make_shared<checkpoint::CheckpointWriter>(prep.committer->directory()) : nullptr;
     auto host = std::make_shared<LocalHost>(graph, plan, io_.get(), probes_.get(), writer);
     master_ = spawn_job_master(*sys_, {graph, plan, io_.get(), promise, prep.committer, prep.restore, log_, id_}, host);
   }
-  ~EmbeddedJob() override {
-    if (result_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) cancel();
-    result_.wait();
-    master_ = nullptr;
-    io_.reset();   // finishes outstanding I/O while the actors can still be told
-    sys_.reset();  // waits for every actor to quit
-  }
-  /// The result, once the I/O of the job's last messages (a sink's final commit) is done.
-  JobResult wait() override {
-    auto r = result_.get();
-    if (io_) io_->wait_idle();
-    return r;
-  }
-  std::vector<TaskProbe> probes() const override { return probes_->snapshot(); }
 
- private:
   caf::actor_system_config cfg_;
+  std::shared_ptr<const JobGraph> graph_;  // the current run's
   std::unique_ptr<ProbeRegistry> probes_;
+  std::vector<std::unique_ptr<ProbeRegistry>> retired_probes_;
   std::unique_ptr<IoExecutor> io_;
   std::unique_ptr<caf::actor_system> sys_;
+  std::weak_ptr<checkpoint::CheckpointCommitter> committer_;  // the current run's: it holds the directory
+  bool rescaling_ = false;
+  int run_ = 0;  // runs started under this handle (a rescale starts one)
+  std::condition_variable rescaled_;
 };
+
+RescaleResult EmbeddedJob::rescale(int parallelism) {
+  using Clock = std::chrono::steady_clock;
+  if (parallelism < 1) throw UsageError("a job's parallelism must be at least 1, not " + std::to_string(parallelism));
+  std::shared_ptr<const JobGraph> before;
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    if (rescaling_) throw JobError("job '" + name_ + "' is being rescaled already");
+    if (result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+      throw JobError("job '" + name_ + "' has ended");
+    before = graph_;
+  }
+  // The next run's graph, checked before anything stops: sources keep their parallelism (their
+  // positions cannot move between subtasks), as do operators given one explicitly.
+  JobGraph next = *before;
+  RescaleResult out;
+  out.to = parallelism;
+  next.config.parallelism = parallelism;
+  for (size_t n = 0; n < next.nodes.size(); ++n) {
+    auto& node = next.nodes[n];
+    if (node.parallelism == 0 && !node.is_source) out.from = std::max(out.from, before->parallelism_of(int(n)));
+    if (node.is_source && node.parallelism == 0) node.parallelism = before->parallelism_of(int(n));
+    if (node.parallelism != 0) out.fixed.push_back(node.name);
+  }
+  try {
+    next.validate();
+    refuse_what_cannot_fit(next, scheduler::plan(next));
+  } catch (const JobError& e) {
+    throw UsageError("job '" + name_ + "' cannot run at parallelism " + std::to_string(parallelism) + ": " + e.what());
+  }
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    rescaling_ = true;
+  }
+  auto stop_rescaling = [&] {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    rescaling_ = false;
+    rescaled_.notify_all();
+  };
+  auto asked = Clock::now();
+  std::shared_future<JobResult> old_result;
+  try {
+    old_result = current_result();
+    out.savepoint = stop_with_savepoint(false);
+  } catch (...) {
+    stop_rescaling();  // the job runs on as it was (or ended on its own)
+    throw;
+  }
+  out.savepoint_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked).count();
+  auto stopped = old_result.get();
+  io_->wait_idle();  // its sinks' commits are done
+  if (!stopped.succeeded) {
+    stop_rescaling();
+    throw JobError("job '" + name_ + "' failed while it stopped for the rescale: " + stopped.error);
+  }
+  // The stopped run lets go of the checkpoint directory once its master's state is gone.
+  for (auto until = Clock::now() + std::chrono::seconds(30); !committer_.expired() && Clock::now() < until;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto& c = before->config.checkpoint;
+  auto dir = c.dir.empty() ? (std::filesystem::path("checkpoints") / before->name) : std::filesystem::path(c.dir);
+  next.config.checkpoint.restore = (dir / ("chk-" + std::to_string(out.savepoint))).string();
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    start(std::make_shared<const JobGraph>(std::move(next)));
+    rescaling_ = false;
+  }
+  rescaled_.notify_all();
+  log::runtime()->info("job '{}' rescaled from parallelism {} to {} through savepoint {}", name_, out.from, out.to,
+                       out.savepoint);
+  // Records flow again once every subtask of the new run is running and its sources emit.
+  std::set<int> sources;
+  for (const auto& t : shape().tasks)
+    if (t.source) sources.insert(t.id);
+  auto give_up = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < give_up && !done()) {
+    auto now = probes();
+    bool running = !now.empty(), emitting = false;
+    for (const auto& p : now) {
+      running = running && p.status == "running";
+      emitting = emitting || (sources.count(p.task_id) && p.records_out > 0);
+    }
+    if (running && emitting) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  out.downtime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked).count();
+  if (done()) {
+    auto r = current_result().get();
+    if (!r.succeeded) throw JobError("job '" + name_ + "' did not start again at parallelism " +
+                                     std::to_string(parallelism) + ": " + r.error);
+  }
+  return out;
+}
 
 class EmbeddedExecutor final : public Executor {
  public:

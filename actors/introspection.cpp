@@ -505,6 +505,13 @@ std::string checkpoints(const JobHandle& job) {
       .dump();
 }
 
+std::string rescale_result(const JobHandle& job, const RescaleResult& r) {
+  return json{{"job", job.id()},        {"command", "rescale"},         {"savepoint", r.savepoint},
+              {"from", r.from},         {"to", r.to},                   {"downtime_ms", r.downtime_ms},
+              {"savepoint_ms", r.savepoint_ms}, {"fixed", r.fixed}}
+      .dump();
+}
+
 std::string state_answer(const std::string& answer) {
   auto doc = json::parse(answer);
   bool found = false;

@@ -114,6 +114,9 @@ std::string backpressure(const JobHandle& job, const std::vector<SubtaskRates>& 
 std::string why(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask);
 std::string channels(const JobHandle& job, const std::vector<SubtaskRates>& rates, int task, int subtask);
 std::string checkpoints(const JobHandle& job);
+/// What a rescale did: {"job", "command": "rescale", "savepoint", "from", "to", "downtime_ms",
+/// "savepoint_ms", "fixed": [operator names]}.
+std::string rescale_result(const JobHandle& job, const RescaleResult& r);
 /// A state lookup's answer with `found` added: whether any state holds a value for the key.
 std::string state_answer(const std::string& answer);
 /// What a savepoint, stop or cancel did: {"job", "command", "checkpoint"} (0 for cancel).

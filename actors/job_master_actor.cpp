@@ -267,7 +267,8 @@ MasterJobHandle::MasterJobHandle(std::string name)
                         std::chrono::system_clock::now().time_since_epoch())
                         .count()) {}
 
-void MasterJobHandle::set_shape(const JobGraph& graph, const scheduler::ExecutionPlan& plan) {
+JobShape MasterJobHandle::shape_of(const JobGraph& graph, const scheduler::ExecutionPlan& plan) {
+  JobShape shape_;
   shape_.max_parallelism = graph.config.max_parallelism;
   for (const auto& t : plan.tasks) {
     TaskShape task{t.id, t.name, {}, {}, t.parallelism, t.is_source};
@@ -279,6 +280,7 @@ void MasterJobHandle::set_shape(const JobGraph& graph, const scheduler::Executio
   }
   for (const auto& x : plan.exchanges)
     shape_.edges.push_back({x.source_task, x.target_task, scheduler::partitioning_word(x.partitioning)});
+  return shape_;
 }
 
 int MasterJobHandle::restarts() const {
@@ -286,10 +288,18 @@ int MasterJobHandle::restarts() const {
   return log_->restarts;
 }
 
-bool MasterJobHandle::done() const { return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+caf::actor MasterJobHandle::master() const {
+  std::lock_guard<std::mutex> l(handle_mu_);
+  return master_;
+}
+
+bool MasterJobHandle::done() const {
+  std::lock_guard<std::mutex> l(handle_mu_);
+  return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
 
 void MasterJobHandle::cancel() {
-  if (master_) caf::anon_send(master_, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false, {}}));
+  if (auto m = master()) caf::anon_send(m, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false, {}}));
 }
 
 std::vector<CheckpointInfo> MasterJobHandle::checkpoints() const {
@@ -306,11 +316,12 @@ int64_t MasterJobHandle::stop_with_savepoint(bool drain) { return ask({ClientReq
 int64_t MasterJobHandle::ask(const ClientRequest& q) { return ask_reply(q, std::nullopt).checkpoint; }
 
 ClientReply MasterJobHandle::ask_reply(const ClientRequest& q, std::optional<std::chrono::milliseconds> timeout) {
-  if (!master_) throw JobError("the job is not running");
-  auto& sys = master_.home_system();
+  auto to = master();
+  if (!to) throw JobError("the job is not running");
+  auto& sys = to.home_system();
   caf::scoped_actor self(sys);
   ClientReply reply;
-  self->request(master_, timeout ? caf::duration(*timeout) : caf::duration(caf::infinite), client_atom::value,
+  self->request(to, timeout ? caf::duration(*timeout) : caf::duration(caf::infinite), client_atom::value,
                 encode(q))
       .receive([&](const ControlBuffer& b) { reply = decode_reply(b); },
                [&](const caf::error& e) {

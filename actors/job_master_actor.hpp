@@ -80,21 +80,28 @@ class MasterJobHandle : public JobHandle {
   std::vector<CheckpointInfo> checkpoints() const override;
   int64_t trigger_checkpoint(bool savepoint) override;
   int64_t stop_with_savepoint(bool drain) override;
-  JobShape shape() const override { return shape_; }
+  JobShape shape() const override {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    return shape_;
+  }
   int64_t submitted_ms() const override { return submitted_ms_; }
   int restarts() const override;
   std::string query_state(const std::string& op, const std::string& key, const std::string& state) override;
 
  protected:
   explicit MasterJobHandle(std::string name);
-  /// Records the tasks and exchanges of the job for shape().
-  void set_shape(const JobGraph& graph, const scheduler::ExecutionPlan& plan);
+  /// The job master actor now (replaced when an embedded job is rescaled).
+  caf::actor master() const;
+  /// The tasks and exchanges of a planned job, for shape().
+  static JobShape shape_of(const JobGraph& graph, const scheduler::ExecutionPlan& plan);
   /// Asks the master and waits for the checkpoint's id; throws JobError with the master's
   /// sentence when none completed, or when the job never started (no master).
   int64_t ask(const ClientRequest& q);
   /// The same, for any reply, waiting at most `timeout` (none: as long as it takes).
   ClientReply ask_reply(const ClientRequest& q, std::optional<std::chrono::milliseconds> timeout);
 
+  /// Guards master_, shape_ and result_, which a rescale replaces while clients read them.
+  mutable std::mutex handle_mu_;
   std::string id_, name_;
   std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
   std::shared_future<JobResult> result_;

@@ -51,6 +51,9 @@ const std::vector<ConsoleVerb> verbs = {
     {"savepoint", "savepoint ID", "take a savepoint of the job and print its id"},
     {"stop", "stop ID [--drain]", "stop the job with a savepoint (--drain: sources end and windows fire first)"},
     {"cancel", "cancel ID", "cancel the job"},
+    {"rescale", "rescale ID P",
+     "stop the job with a savepoint and start it again from it at parallelism P (sources keep theirs), "
+     "exactly once; prints the downtime"},
     {"watch", "watch COMMAND", "run COMMAND every second until Ctrl-C"},
     {"help", "help [COMMAND]", "the commands, or one command's usage"},
     {"quit", "quit", "leave the console (also Ctrl-D)"},
@@ -306,6 +309,16 @@ void render(const std::string& verb, const json& doc, std::ostream& out) {
         << " in the job's checkpoint directory)\n";
   } else if (verb == "cancel") {
     out << "canceled job " << text(doc["job"]) << "\n";
+  } else if (verb == "rescale") {
+    out << "rescaled job " << text(doc["job"]) << " from parallelism " << doc["from"].get<int>() << " to "
+        << doc["to"].get<int>() << " through savepoint " << doc["savepoint"].get<int64_t>() << ": records stood still "
+        << duration_ms(doc["downtime_ms"].get<double>()) << " (the savepoint took "
+        << duration_ms(doc["savepoint_ms"].get<double>()) << ")\n";
+    if (!doc["fixed"].empty()) {
+      out << "kept their parallelism:";
+      for (const auto& f : doc["fixed"]) out << " '" << f.get<std::string>() << "'";
+      out << "\n";
+    }
   }
 }
 
@@ -413,6 +426,12 @@ Request request_of(std::vector<std::string> words) {
       if (words[i].empty() || words[i].find_first_not_of("0123456789") != std::string::npos || words[i].size() > 9)
         throw CommandError(std::string(i == 1 ? "TASK" : "SUBTASK") + " must be a number, not '" + words[i] + "'");
     r.path = job() + "/tasks/" + words[1] + "/subtasks/" + words[2] + "/" + verb;
+  } else if (verb == "rescale") {
+    if (words.size() != 2) throw usage();
+    if (words[1].empty() || words[1].find_first_not_of("0123456789") != std::string::npos || words[1].size() > 5)
+      throw CommandError("P must be a parallelism, not '" + words[1] + "'");
+    r.path = job() + "/rescale?parallelism=" + words[1];
+    r.post = true;
   } else if (verb == "state") {
     if (words.size() != 3 && words.size() != 4) throw usage();
     r.path = job() + "/state?operator=" + url_escape(words[1]) + "&key=" + url_escape(words[2]);

@@ -27,6 +27,20 @@ struct JobResult {
   bool usage_error = false;
 };
 
+/// What rescaling a running job did: the savepoint it stopped at and restarted from, the
+/// parallelism before and after, and how long records stood still (from the stop request to
+/// records flowing again at the new parallelism), of which taking the savepoint.
+struct RescaleResult {
+  int64_t savepoint = 0;
+  int from = 0;
+  int to = 0;
+  int64_t downtime_ms = 0;
+  int64_t savepoint_ms = 0;
+  /// Operators that kept their parallelism: sources (their positions cannot move between
+  /// subtasks) and operators given one explicitly.
+  std::vector<std::string> fixed;
+};
+
 /// A running job, as the executor sees it.
 class JobHandle {
  public:
@@ -57,6 +71,15 @@ class JobHandle {
   virtual std::string query_state(const std::string& op, const std::string& key, const std::string& state) {
     (void)op, (void)key, (void)state;
     throw JobError("job '" + name() + "' cannot look up its state");
+  }
+  /// Stops the job with a savepoint and starts it again from that savepoint with `parallelism`
+  /// as its default parallelism, under the same id and handle (exactly once: the restart
+  /// resumes from the savepoint). Blocks until records flow again. Throws UsageError for a
+  /// graph that cannot run at that parallelism (before anything stops) and JobError when the
+  /// savepoint fails (the job then runs on as it was).
+  virtual RescaleResult rescale(int parallelism) {
+    (void)parallelism;
+    throw JobError("job '" + name() + "' cannot be rescaled while it runs");
   }
   /// Triggers a checkpoint now (a savepoint when `savepoint`); returns its id once complete,
   /// or throws JobError saying why it could not complete. Blocks the calling thread.

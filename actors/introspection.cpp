@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <set>
+#include <tuple>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,6 +17,13 @@ using nlohmann::json;
 
 void ProbeHistory::add(const std::string& job, int64_t now_ms, std::vector<TaskProbe> probes, int64_t min_gap_ms) {
   auto& samples = samples_[job];
+  // Another run of the job (a rescale changed its tasks): its counters are not comparable.
+  auto layout = [](const std::vector<TaskProbe>& ps) {
+    std::set<std::tuple<int, int, std::string>> out;
+    for (const auto& p : ps) out.emplace(p.task_id, p.subtask, p.task);
+    return out;
+  };
+  if (!samples.empty() && layout(samples.back().probes) != layout(probes)) samples.clear();
   if (samples.size() >= 2 && now_ms - samples[samples.size() - 2].at_ms < min_gap_ms) samples.pop_back();
   samples.push_back({now_ms, std::move(probes)});
   while (samples.size() > 2 && now_ms - samples[1].at_ms >= keep_ms_) samples.pop_front();

@@ -53,7 +53,8 @@ class ProbeHistory {
  public:
   explicit ProbeHistory(int64_t keep_ms = 120'000) : keep_ms_(keep_ms) {}
   /// A sample taken at `now_ms` (monotonic). Samples closer than `min_gap_ms` to the previous one
-  /// replace it, so that frequent queries do not crowd out the window.
+  /// replace it, so that frequent queries do not crowd out the window. A sample whose tasks
+  /// differ from the previous one's (another run of the job, rescaled) starts the history over.
   void add(const std::string& job, int64_t now_ms, std::vector<TaskProbe> probes, int64_t min_gap_ms = 200);
   /// Rates of each subtask of `job` over the last `window_ms` before its newest sample: from the
   /// newest sample back to the latest one at least `window_ms` older (or the oldest one kept).

@@ -100,6 +100,14 @@ TEST_CASE("rates are the counters' differences over the window, per second", "[i
     CHECK(r[0].records_out_per_s == Approx(500));
     CHECK(r[0].busy_ms_per_s == Approx(50));
   }
+  SECTION("a sample of other tasks (the job was rescaled) starts the history over") {
+    h.add("j", 4000, {probe(0, 0, 10, 0, 0, 0, 100), probe(0, 1, 10, 0, 0, 0, 100), probe(0, 2, 10, 0, 0, 0, 100)});
+    auto r = h.rates("j", 2000);
+    REQUIRE(r.size() == 3);
+    CHECK(r[0].window_s == 0);
+    h.add("j", 5000, {probe(0, 0, 20, 0, 0, 0, 300), probe(0, 1, 20, 0, 0, 0, 300), probe(0, 2, 20, 0, 0, 0, 300)});
+    CHECK(h.rates("j", 2000)[2].records_out_per_s == Approx(200));
+  }
   SECTION("a job never sampled, or forgotten, has no rates") {
     CHECK(h.rates("other", 1000).empty());
     h.retain({"other"});

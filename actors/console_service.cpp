@@ -213,6 +213,16 @@ int whole(const std::string& digits, const char* what) {
   return std::stoi(digits);
 }
 
+/// The status of a failed state lookup, by the sentence the job master or subtask wrote: 404
+/// for an operator or state the job lacks, 400 for a key that does not fit, else 409 (ended,
+/// no answer in time, restarting).
+int state_error_status(const std::string& sentence) {
+  for (const char* unknown : {"' has no operator '", "' has more than one operator named '", "' has no state '"})
+    if (sentence.find(unknown) != std::string::npos) return 404;
+  if (sentence.find("' does not fit the keys of operator '") != std::string::npos) return 400;
+  return 409;
+}
+
 bool flag_param(const httplib::Request& req, const char* name) {
   if (!req.has_param(name)) return false;
   auto v = req.get_param_value(name);
@@ -341,8 +351,7 @@ void ConsoleService::Impl::routes() {
                                      req.has_param("state") ? req.get_param_value("state") : std::string());
         reply(res, 200, rest::state_answer(text));
       } catch (const JobError& e) {
-        bool missing = std::string(e.what()).find(" has no ") != std::string::npos;
-        reply(res, missing ? 404 : 400, rest::error(e.what()));
+        reply(res, state_error_status(e.what()), rest::error(e.what()));
       }
     });
   });

@@ -157,6 +157,14 @@ class EmbeddedJob final : public MasterJobHandle {
     return probes_->snapshot();
   }
   RescaleResult rescale(int parallelism) override;
+  /// Cancels the current run; during a rescale, also the run it was about to start.
+  void cancel() override {
+    {
+      std::lock_guard<std::mutex> l(handle_mu_);
+      canceled_ = true;
+    }
+    MasterJobHandle::cancel();
+  }
 
  private:
   std::shared_future<JobResult> current_result() const {
@@ -214,6 +222,7 @@ class EmbeddedJob final : public MasterJobHandle {
   std::unique_ptr<caf::actor_system> sys_;
   std::weak_ptr<checkpoint::CheckpointCommitter> committer_;  // the current run's: it holds the directory
   bool rescaling_ = false;
+  bool canceled_ = false;
   int run_ = 0;  // runs started under this handle (a rescale starts one)
   std::condition_variable rescaled_;
 };
@@ -222,13 +231,23 @@ RescaleResult EmbeddedJob::rescale(int parallelism) {
   using Clock = std::chrono::steady_clock;
   if (parallelism < 1) throw UsageError("a job's parallelism must be at least 1, not " + std::to_string(parallelism));
   std::shared_ptr<const JobGraph> before;
-  {
+  {  // One rescale at a time: checked and claimed together.
     std::lock_guard<std::mutex> l(handle_mu_);
     if (rescaling_) throw JobError("job '" + name_ + "' is being rescaled already");
-    if (result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+    if (canceled_ || result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
       throw JobError("job '" + name_ + "' has ended");
     before = graph_;
+    rescaling_ = true;
   }
+  // Whatever happens from here, waiters are let go once this returns or throws.
+  struct Release {
+    EmbeddedJob* job;
+    ~Release() {
+      std::lock_guard<std::mutex> l(job->handle_mu_);
+      job->rescaling_ = false;
+      job->rescaled_.notify_all();
+    }
+  } release{this};
   // The next run's graph, checked before anything stops: sources keep their parallelism (their
   // positions cannot move between subtasks), as do operators given one explicitly.
   JobGraph next = *before;
@@ -247,31 +266,14 @@ RescaleResult EmbeddedJob::rescale(int parallelism) {
   } catch (const JobError& e) {
     throw UsageError("job '" + name_ + "' cannot run at parallelism " + std::to_string(parallelism) + ": " + e.what());
   }
-  {
-    std::lock_guard<std::mutex> l(handle_mu_);
-    rescaling_ = true;
-  }
-  auto stop_rescaling = [&] {
-    std::lock_guard<std::mutex> l(handle_mu_);
-    rescaling_ = false;
-    rescaled_.notify_all();
-  };
   auto asked = Clock::now();
-  std::shared_future<JobResult> old_result;
-  try {
-    old_result = current_result();
-    out.savepoint = stop_with_savepoint(false);
-  } catch (...) {
-    stop_rescaling();  // the job runs on as it was (or ended on its own)
-    throw;
-  }
+  auto old_result = current_result();
+  out.savepoint = stop_with_savepoint(false);  // throws when it cannot: the job runs on as it was
   out.savepoint_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked).count();
   auto stopped = old_result.get();
   io_->wait_idle();  // its sinks' commits are done
-  if (!stopped.succeeded) {
-    stop_rescaling();
+  if (!stopped.succeeded)
     throw JobError("job '" + name_ + "' failed while it stopped for the rescale: " + stopped.error);
-  }
   // The stopped run lets go of the checkpoint directory once its master's state is gone.
   for (auto until = Clock::now() + std::chrono::seconds(30); !committer_.expired() && Clock::now() < until;)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -280,12 +282,18 @@ RescaleResult EmbeddedJob::rescale(int parallelism) {
   next.config.checkpoint.restore = (dir / ("chk-" + std::to_string(out.savepoint))).string();
   {
     std::lock_guard<std::mutex> l(handle_mu_);
+    // Canceled while it stopped: the job ends as the stopped run ended, at the savepoint.
+    if (canceled_) throw JobError("job '" + name_ + "' was canceled during the rescale; it stopped at savepoint " +
+                                  std::to_string(out.savepoint));
     start(std::make_shared<const JobGraph>(std::move(next)));
-    rescaling_ = false;
   }
-  rescaled_.notify_all();
   log::runtime()->info("job '{}' rescaled from parallelism {} to {} through savepoint {}", name_, out.from, out.to,
                        out.savepoint);
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    rescaling_ = false;
+    rescaled_.notify_all();
+  }
   // Records flow again once every subtask of the new run is running and its sources emit.
   std::set<int> sources;
   for (const auto& t : shape().tasks)

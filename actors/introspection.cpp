@@ -179,7 +179,13 @@ JsonValue from_nlohmann(const json& j) {
 
 JsonValue parse_key_text(const std::string& text) {
   try {
-    return from_nlohmann(json::parse(text));
+    auto v = from_nlohmann(json::parse(text));
+    // A number keeps the literal typed (1.50 stays 1.50 for a string key; dump() would not).
+    if (v.kind == JsonValue::Kind::number) {
+      auto first = text.find_first_not_of(" \t\r\n"), last = text.find_last_not_of(" \t\r\n");
+      v.text = text.substr(first, last - first + 1);
+    }
+    return v;
   } catch (const json::exception&) {
     JsonValue v;
     v.kind = JsonValue::Kind::string;
@@ -525,14 +531,16 @@ std::string state_answer(const std::string& answer) {
   bool found = false;
   for (const auto& [name, value] : doc["states"].items()) found = found || !value.is_null();
   doc["found"] = found;
-  return doc.dump();
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string command_result(const JobHandle& job, const std::string& command, int64_t checkpoint) {
   return json{{"job", job.id()}, {"command", command}, {"checkpoint", checkpoint}}.dump();
 }
 
-std::string error(const std::string& sentence) { return json{{"error", sentence}}.dump(); }
+std::string error(const std::string& sentence) {
+  return json{{"error", sentence}}.dump(-1, ' ', false, json::error_handler_t::replace);  // names may not be UTF-8
+}
 
 }  // namespace rest
 

@@ -645,14 +645,19 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
                 (known.empty() ? " (it has opened none)" : " (it has " + known + ")");
       return r;
     }
-    std::string key_before = backend->current_key();
-    int group_before = backend->current_key_group();
+    // The key the operator was at comes back on every path, thrown or not.
+    struct KeepKey {
+      KeyedStateBackend* backend;
+      std::string key;
+      int group;
+      ~KeepKey() { backend->set_current_key(key, group); }
+    } keep{backend, backend->current_key(), backend->current_key_group()};
     backend->set_current_key(bytes, group);
-    std::string out = "{\"operator\":";
-    detail::write_json_string(out, ctx.name);
-    out += ",\"key\":" + text.format(bytes) + ",\"key_group\":" + std::to_string(group) +
-           ",\"subtask\":" + std::to_string(spec.subtask) + ",\"states\":{";
     try {
+      std::string out = "{\"operator\":";
+      detail::write_json_string(out, ctx.name);
+      out += ",\"key\":" + text.format(bytes) + ",\"key_group\":" + std::to_string(group) +
+             ",\"subtask\":" + std::to_string(spec.subtask) + ",\"states\":{";
       bool first = true;
       for (const auto& [name, render] : inspectors) {
         if (!q.state.empty() && name != q.state) continue;
@@ -665,8 +670,9 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       r.text = std::move(out);
     } catch (const std::exception& e) {
       r.error = "reading the state of operator '" + ctx.name + "' failed: " + e.what();
+    } catch (...) {
+      r.error = "reading the state of operator '" + ctx.name + "' failed: a user function threw";
     }
-    backend->set_current_key(key_before, group_before);
     return r;
   }
 

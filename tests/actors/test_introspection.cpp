@@ -131,6 +131,22 @@ TEST_CASE("rates over a window stay that long when queries come often", "[intros
   CHECK(r[0].busy_ms_per_s == Approx(500).epsilon(0.01));
 }
 
+TEST_CASE("keys typed as text parse as JSON or stay text, and values written as JSON are valid UTF-8", "[introspection]") {
+  CHECK(from_json<int64_t>(parse_key_text("42")) == 42);
+  CHECK(from_json<std::string>(parse_key_text("alice")) == "alice");
+  CHECK(from_json<std::string>(parse_key_text("1.50")) == "1.50");  // the literal, not 1.5
+  CHECK(from_json<std::string>(parse_key_text("\"42\"")) == "42");
+  using Keyed = std::pair<int64_t, std::string>;
+  CHECK(from_json<Keyed>(parse_key_text("[3, \"eu\"]")) == Keyed{3, "eu"});
+  CHECK_THROWS_AS(from_json<int64_t>(parse_key_text("abc")), std::invalid_argument);
+  using Pair = std::pair<int64_t, int64_t>;
+  CHECK_THROWS_AS(from_json<Pair>(parse_key_text("[1]")), std::invalid_argument);
+  std::string out;
+  write_json(out, std::string("caf\xc3\xa9 \xff\"x\"\n"));
+  CHECK(out == "\"caf\xc3\xa9 \\ufffd\\\"x\\\"\\n\"");
+  CHECK(nlohmann::json::parse(out) == "caf\xc3\xa9 \xef\xbf\xbd\"x\"\n");
+}
+
 TEST_CASE("the bottleneck is the busy task that is not back-pressured while one upstream of it is", "[introspection]") {
   auto shape = chain_shape(2);
   auto rates_of = [&](std::vector<TaskProbe> now) {

@@ -45,10 +45,33 @@ struct is_map : std::false_type {};
 template <class K, class V>
 struct is_map<std::map<K, V>> : std::true_type {};
 
+/// The length of the UTF-8 sequence starting at `s[i]`, or 0 when it is not valid UTF-8.
+inline size_t utf8_length(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
+  return n;
+}
+
+/// `s` as a JSON string; bytes that are not UTF-8 become U+FFFD.
 inline void write_json_string(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t n = utf8_length(s, i);
+      if (n == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(s.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -64,6 +87,7 @@ inline void write_json_string(std::string& out, std::string_view s) {
           out += char(c);
         }
     }
+    ++i;
   }
   out += '"';
 }

@@ -79,6 +79,11 @@ struct NetworkError : std::runtime_error {
 /// Connects to `host:port` over TCP.
 std::unique_ptr<Connection> dial(const std::string& host_port, std::chrono::milliseconds timeout);
 
+/// Whether `host` names this machine only (the rule for listening without a secret).
+inline bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 /// Accepts connections on `host:port` (port 0: a free one, see port()).
 class Listener {
  public:

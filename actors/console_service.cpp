@@ -1,5 +1,6 @@
 // actors/console_service.cpp — the introspection service over HTTP (cpp-httplib): a sampler thread feeding the probe history, one handler per REST endpoint, the token check.
 #include "actors/console_service.hpp"
+#include "actors/connection.hpp"
 #include "actors/console_page.hpp"
 
 #include <openssl/crypto.h>
@@ -27,8 +28,6 @@ int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-bool loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 constexpr size_t ended_jobs_kept = 100;
 

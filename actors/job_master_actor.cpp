@@ -268,19 +268,19 @@ MasterJobHandle::MasterJobHandle(std::string name)
                         .count()) {}
 
 JobShape MasterJobHandle::shape_of(const JobGraph& graph, const scheduler::ExecutionPlan& plan) {
-  JobShape shape_;
-  shape_.max_parallelism = graph.config.max_parallelism;
+  JobShape shape;
+  shape.max_parallelism = graph.config.max_parallelism;
   for (const auto& t : plan.tasks) {
     TaskShape task{t.id, t.name, {}, {}, t.parallelism, t.is_source};
     for (int node : t.nodes) {
       task.operator_ids.push_back(plan.operator_ids[size_t(node)]);
       task.operator_names.push_back(graph.nodes[size_t(node)].name);
     }
-    shape_.tasks.push_back(std::move(task));
+    shape.tasks.push_back(std::move(task));
   }
   for (const auto& x : plan.exchanges)
-    shape_.edges.push_back({x.source_task, x.target_task, scheduler::partitioning_word(x.partitioning)});
-  return shape_;
+    shape.edges.push_back({x.source_task, x.target_task, scheduler::partitioning_word(x.partitioning)});
+  return shape;
 }
 
 int MasterJobHandle::restarts() const {

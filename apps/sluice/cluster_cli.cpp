@@ -26,8 +26,6 @@ namespace sluice::cli {
 
 namespace {
 
-bool loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
-
 /// Blocks SIGINT and SIGTERM in this thread and those it starts after, so that wait_for_signal
 /// takes them.
 sigset_t block_stop_signals() {
@@ -159,7 +157,7 @@ int run_master(const MasterCommand& c, std::ostream& out, std::ostream& err) {
   runtime::MasterOptions o;
   try {
     o.secret = read_secret(c.secret_file);
-    if (o.secret.empty() && !loopback(c.host) && !c.insecure)
+    if (o.secret.empty() && !runtime::loopback(c.host) && !c.insecure)
       throw std::invalid_argument(
           "--host " + c.host + " is reachable from other hosts: give --secret-file, or --insecure to run without one");
     if (c.heartbeat_interval >= c.heartbeat_timeout)

@@ -350,6 +350,13 @@ bool take_flag(std::vector<std::string>& words, const std::string& name) {
   return false;
 }
 
+/// `word` as a whole number of at most `digits` digits; `what` names it in the error.
+const std::string& number_word(const std::string& word, const char* what, size_t digits = 9) {
+  if (word.empty() || word.size() > digits || word.find_first_not_of("0123456789") != std::string::npos)
+    throw CommandError(std::string(what) + " must be a number, not '" + word + "'");
+  return word;
+}
+
 const ConsoleVerb* find_verb(const std::string& name) {
   for (const auto& v : verbs)
     if (name == v.name) return &v;
@@ -400,10 +407,7 @@ Request request_of(std::vector<std::string> words) {
   } else if (verb == "actors") {
     if (words.empty() || words.size() > 2) throw usage();
     r.path = job() + "/actors";
-    if (words.size() == 2) {
-      if (words[1].find_first_not_of("0123456789") != std::string::npos) throw CommandError("TASK must be a task number");
-      r.path += "?task=" + words[1];
-    }
+    if (words.size() == 2) r.path += "?task=" + number_word(words[1], "TASK");
   } else if (verb == "top") {
     auto by = take_option(words, "--by");
     auto window = take_option(words, "--window");
@@ -422,15 +426,11 @@ Request request_of(std::vector<std::string> words) {
     r.refreshes = true;
   } else if (verb == "why" || verb == "channels") {
     if (words.size() != 3) throw usage();
-    for (size_t i = 1; i < 3; ++i)
-      if (words[i].empty() || words[i].find_first_not_of("0123456789") != std::string::npos || words[i].size() > 9)
-        throw CommandError(std::string(i == 1 ? "TASK" : "SUBTASK") + " must be a number, not '" + words[i] + "'");
-    r.path = job() + "/tasks/" + words[1] + "/subtasks/" + words[2] + "/" + verb;
+    r.path = job() + "/tasks/" + number_word(words[1], "TASK") + "/subtasks/" + number_word(words[2], "SUBTASK") +
+             "/" + verb;
   } else if (verb == "rescale") {
     if (words.size() != 2) throw usage();
-    if (words[1].empty() || words[1].find_first_not_of("0123456789") != std::string::npos || words[1].size() > 5)
-      throw CommandError("P must be a parallelism, not '" + words[1] + "'");
-    r.path = job() + "/rescale?parallelism=" + words[1];
+    r.path = job() + "/rescale?parallelism=" + number_word(words[1], "P", 5);
     r.post = true;
   } else if (verb == "state") {
     if (words.size() != 3 && words.size() != 4) throw usage();

@@ -27,18 +27,7 @@ using nlohmann::json;
 
 namespace {
 
-/// Counts records per key (100 keys).
-class CountPerKey final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
- public:
-  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int64_t>{"count"}); }
-  void process(const int64_t& v, Context&, Collector<int64_t>& out) override {
-    count_->update(count_->value().value_or(0) + 1);
-    out.collect(v);
-  }
-
- private:
-  ValueState<int64_t>* count_ = nullptr;
-};
+using test_support::jobs::CountPerKey;
 
 constexpr int64_t records = 10'000;
 
@@ -381,22 +370,40 @@ int64_t slow(int64_t v) {
   }
   return v;
 }
+
+/// An endless source, the slow map and a sink, each a task (p=1), under a console service that
+/// samples every 100 ms and reports rates over a second; canceled when the test ends.
+struct SlowJob {
+  JobClient job;
+  runtime::ConsoleService service;
+  httplib::Client http;
+  SlowJob() : job(submit()), service({{}, [] { return running_jobs(); }}, options()), http("127.0.0.1", service.port()) {}
+  ~SlowJob() {
+    job.cancel();
+    job.result();
+  }
+  static std::shared_ptr<JobHandle> submit() {
+    StreamEnvironment env;
+    env.set_parallelism(1);
+    env.config().chaining = false;
+    env.config().probe_interval = std::chrono::milliseconds(20);
+    env.from_generator(-1, [](int64_t i) { return i; }).map(slow, "slow").sink_to(DiscardSink<int64_t>());
+    auto graph = env.graph();
+    graph.name = "slow job";
+    return default_executor().submit(graph);
+  }
+  static runtime::ConsoleOptions options() {
+    runtime::ConsoleOptions o;
+    o.sample_interval = std::chrono::milliseconds(100);
+    o.window = std::chrono::milliseconds(1000);
+    return o;
+  }
+};
 }  // namespace
 
 TEST_CASE("backpressure and why name a deliberately slow operator", "[console]") {
-  StreamEnvironment env;
-  env.set_parallelism(1);
-  env.config().chaining = false;
-  env.config().probe_interval = std::chrono::milliseconds(20);
-  env.from_generator(-1, [](int64_t i) { return i; }).map(slow, "slow").sink_to(DiscardSink<int64_t>());
-  auto graph = env.graph();
-  graph.name = "slow job";
-  JobClient job(default_executor().submit(graph));
-  runtime::ConsoleOptions options;
-  options.sample_interval = std::chrono::milliseconds(100);
-  options.window = std::chrono::milliseconds(1000);
-  runtime::ConsoleService service({{}, [] { return running_jobs(); }}, options);
-  httplib::Client http("127.0.0.1", service.port());
+  SlowJob slow_job;
+  auto& [job, service, http] = slow_job;
   const std::string id = job.id(), base = "/v1/jobs/" + id;
 
   json bp;
@@ -441,24 +448,11 @@ TEST_CASE("backpressure and why name a deliberately slow operator", "[console]")
   CHECK(table.status == 0);
   CHECK(table.out.find("task 0 subtask 0") != std::string::npos);
   CHECK(console(service.endpoint(), {"-c", "why " + id + " 0 x"}).status == 2);
-  job.cancel();
-  job.result();
 }
 
 TEST_CASE("the web page, loaded in headless Chromium, draws the job graph in the tasks' colours", "[console][chromium]") {
-  StreamEnvironment env;
-  env.set_parallelism(1);
-  env.config().chaining = false;
-  env.config().probe_interval = std::chrono::milliseconds(20);
-  env.from_generator(-1, [](int64_t i) { return i; }).map(slow, "slow").sink_to(DiscardSink<int64_t>());
-  auto graph = env.graph();
-  graph.name = "slow job";
-  JobClient job(default_executor().submit(graph));
-  runtime::ConsoleOptions options;
-  options.sample_interval = std::chrono::milliseconds(100);
-  options.window = std::chrono::milliseconds(1000);
-  runtime::ConsoleService service({{}, [] { return running_jobs(); }}, options);
-  httplib::Client http("127.0.0.1", service.port());
+  SlowJob slow_job;
+  auto& [job, service, http] = slow_job;
   // The source back-pressured, the slow map busy, the sink idle: one of each colour.
   await(
       [&] {
@@ -517,8 +511,6 @@ TEST_CASE("the web page, loaded in headless Chromium, draws the job graph in the
   png.read(magic, 8);
   CHECK(std::string(magic + 1, 3) == "PNG");
   CHECK(std::filesystem::file_size(artefacts / "console.png") > 10'000);
-  job.cancel();
-  job.result();
 }
 
 TEST_CASE("state looks a key up in a running job's keyed state and gives what an independent count gives", "[console]") {

@@ -74,6 +74,20 @@ std::string console_endpoint(const TempDir& dir) {
   return m[1];
 }
 
+/// A master with its console on a free port and `agents` agents (a1, a2, …) of two slots, all
+/// registered.
+struct ConsoleCluster {
+  Master master;
+  std::vector<std::unique_ptr<Process>> agents;
+  std::string endpoint;
+  ConsoleCluster(const TempDir& dir, int n)
+      : master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")}) {
+    for (int i = 1; i <= n; ++i) agents.push_back(agent(dir, "a" + std::to_string(i), master.address()));
+    for (int i = 1; i <= n; ++i) await(master.out, "agent a" + std::to_string(i) + " registered");
+    endpoint = console_endpoint(dir);
+  }
+};
+
 /// Submits with --detached and returns the job id the client printed.
 std::string submit(const TempDir& dir, const std::string& name, std::vector<std::string> argv) {
   Process client(argv, dir.file(name + ".out"), dir.file(name + ".err"));
@@ -100,12 +114,8 @@ json get(const std::string& endpoint, const std::string& path) {
 
 TEST_CASE("the console under tmux shows live, consistent figures of q5 on a master and two agents", "[cluster][console][processes]") {
   TempDir dir;
-  Master master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")});
-  auto a1 = agent(dir, "a1", master.address());
-  auto a2 = agent(dir, "a2", master.address());
-  await(master.out, "agent a1 registered");
-  await(master.out, "agent a2 registered");
-  const auto endpoint = console_endpoint(dir);
+  ConsoleCluster cluster(dir, 2);
+  const auto& [master, endpoint] = std::tie(cluster.master, cluster.endpoint);
   // Paced so that it runs for the whole test; canceled from the console at the end.
   auto id = submit(dir, "q5", {NEXMARK_BINARY, "run", "--master", master.address(), "--query", "q5", "--events",
                                "100000000", "--rate", "20000", "--realtime", "--parallelism", "2",
@@ -183,10 +193,8 @@ TEST_CASE("the console under tmux shows live, consistent figures of q5 on a mast
 
 TEST_CASE("the console under tmux names the slow operator of a job on the cluster: backpressure and why", "[cluster][console][processes]") {
   TempDir dir;
-  Master master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")});
-  auto a1 = agent(dir, "a1", master.address());
-  await(master.out, "agent a1 registered");
-  const auto endpoint = console_endpoint(dir);
+  ConsoleCluster cluster(dir, 1);
+  const auto& [master, endpoint] = std::tie(cluster.master, cluster.endpoint);
   auto id = submit(dir, "slow", {SLUICE_BINARY, "run", SLOW_JOB, "--master", master.address(), "-p", "1", "--detached"});
 
   Tmux tmux(std::string(SLUICE_BINARY) + " console --master " + endpoint);
@@ -208,12 +216,8 @@ TEST_CASE("the console under tmux names the slow operator of a job on the cluste
 
 TEST_CASE("the console under tmux looks keys up in the keyed state of a job on the cluster, on both backends", "[cluster][console][processes]") {
   TempDir dir;
-  Master master(dir, {"--checkpoint-dir", dir.file("checkpoints"), "--work-dir", dir.file("master")});
-  auto a1 = agent(dir, "a1", master.address());
-  auto a2 = agent(dir, "a2", master.address());
-  await(master.out, "agent a1 registered");
-  await(master.out, "agent a2 registered");
-  const auto endpoint = console_endpoint(dir);
+  ConsoleCluster cluster(dir, 2);
+  const auto& [master, endpoint] = std::tie(cluster.master, cluster.endpoint);
   // Records 0..9 999 pass; the source then waits at its gate: the counts stop changing.
   std::map<int64_t, int64_t> oracle;
   for (int64_t v = 0; v < 10'000; ++v) ++oracle[v % 61];

@@ -14,18 +14,7 @@ using namespace sluice;
 
 namespace {
 
-/// Counts records per key; the state the probes measure.
-class CountPerKey final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
- public:
-  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int64_t>{"count"}); }
-  void process(const int64_t& v, Context&, Collector<int64_t>& out) override {
-    count_->update(count_->value().value_or(0) + 1);
-    out.collect(v);
-  }
-
- private:
-  ValueState<int64_t>* count_ = nullptr;
-};
+using test_support::jobs::CountPerKey;
 
 /// Source -> evens -> half (one task) then count per key -> collect (another): 1000 records,
 /// 500 evens, 50 keys.

@@ -20,6 +20,20 @@ namespace test_support::jobs {
 using namespace sluice;
 using KeyCount = std::pair<int64_t, int64_t>;
 
+/// Counts records per key in value state "count" and passes every record on: the state the
+/// probes and the console's lookups read.
+class CountPerKey final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
+ public:
+  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int64_t>{"count"}); }
+  void process(const int64_t& v, Context&, Collector<int64_t>& out) override {
+    count_->update(count_->value().value_or(0) + 1);
+    out.collect(v);
+  }
+
+ private:
+  ValueState<int64_t>* count_ = nullptr;
+};
+
 /// Counts records per key in value state and emits each key's count once, when the input
 /// ends (an event-time timer at 0 fires only at the final watermark): the output does not
 /// depend on arrival order, so any loss or duplicate shows.

@@ -234,8 +234,9 @@ int run_on_cluster(const cli::ClusterClient& cluster, std::string library, const
 }
 
 int bench(const StreamFlags& flags, const StateFlags& state, const std::vector<Query>& queries,
-          std::ostream& out, std::ostream& err) {
+          int parallelism, std::ostream& out, std::ostream& err) {
   BenchOptions options;
+  options.parallelism = parallelism;
   options.source = flags.source();
   options.queries = queries;
   options.engine = state.engine(0);
@@ -338,6 +339,11 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
   add_stream_options(*bench_command, bench_flags, 1'500'000);
   bench_command->add_option("--queries", bench_queries, "queries to run (default all)")
       ->delimiter(',');
+  int bench_parallelism = 0;
+  bench_command
+      ->add_option("--parallelism", bench_parallelism,
+                   "the N of the second engine run (default: hardware threads)")
+      ->check(whole_number<int>(1, 1024));
   StateFlags bench_state;
   add_state_options(*bench_command, bench_state);
 
@@ -404,7 +410,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       if (!parsed) return 2;
       queries = *parsed;
     }
-    return bench(bench_flags, bench_state, queries, out, err);
+    return bench(bench_flags, bench_state, queries, bench_parallelism, out, err);
   } catch (const UsageError& e) {
     err << "nexmark " << command << ": " << e.what() << "\n";
     return 2;

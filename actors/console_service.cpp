@@ -212,14 +212,24 @@ int whole(const std::string& digits, const char* what) {
   return std::stoi(digits);
 }
 
-/// The status of a failed state lookup, by the sentence the job master or subtask wrote: 404
-/// for an operator or state the job lacks, 400 for a key that does not fit, else 409 (ended,
-/// no answer in time, restarting).
-int state_error_status(const std::string& sentence) {
-  for (const char* unknown : {"' has no operator '", "' has more than one operator named '", "' has no state '"})
+/// The status of a failed question to subtasks, by the sentence the job master or subtask
+/// wrote: 404 for an operator, state, task or subtask the job lacks, 400 for a key that does
+/// not fit, else 409 (ended, no answer in time, restarting, traced already).
+int query_error_status(const std::string& sentence) {
+  for (const char* unknown : {"' has no operator '", "' has more than one operator named '", "' has no state '",
+                              "' has no task ", "' has no subtask "})
     if (sentence.find(unknown) != std::string::npos) return 404;
   if (sentence.find("' does not fit the keys of operator '") != std::string::npos) return 400;
   return 409;
+}
+
+/// A whole number parameter within [low, high], or `fallback` when absent.
+int bounded_param(const httplib::Request& req, const char* name, int fallback, int low, int high) {
+  int v = int_param(req, name, fallback);
+  if (v < low || v > high)
+    throw std::invalid_argument("parameter '" + std::string(name) + "' must be from " + std::to_string(low) + " to " +
+                                std::to_string(high) + ", not " + std::to_string(v));
+  return v;
 }
 
 bool flag_param(const httplib::Request& req, const char* name) {
@@ -330,30 +340,64 @@ void ConsoleService::Impl::routes() {
       }
     });
   });
-  // A live keyed-state lookup: the owning subtask answers between two messages.
-  server.Get(R"(/v1/jobs/([^/]+)/state)", [this](const httplib::Request& req, httplib::Response& res) {
+  // Questions subtasks answer between two messages: a keyed-state lookup (the key's owner),
+  // a key listing (every subtask), a trace or the last log lines (the subtask named).
+  const auto ask = [this](const httplib::Request& req, httplib::Response& res, const TaskQuery& q,
+                          std::string (*shape)(const std::string&)) {
+    std::shared_ptr<JobHandle> job;
+    {
+      std::lock_guard lock(mu);
+      sample_locked();
+      job = find(req.matches[1]);
+    }
+    if (job->done()) {
+      reply(res, 409, rest::error("job '" + job->name() + "' (" + job->id() + ") has ended"));
+      return;
+    }
+    try {
+      auto text = job->query(q);
+      reply(res, 200, shape ? shape(text) : text);
+    } catch (const JobError& e) {
+      reply(res, query_error_status(e.what()), rest::error(e.what()));
+    }
+  };
+  server.Get(R"(/v1/jobs/([^/]+)/state)", [ask](const httplib::Request& req, httplib::Response& res) {
     answer(res, [&] {
       if (!req.has_param("operator") || !req.has_param("key"))
         throw std::invalid_argument("a state lookup needs the parameters 'operator' and 'key'");
-      std::shared_ptr<JobHandle> job;
-      {
-        std::lock_guard lock(mu);
-        sample_locked();
-        job = find(req.matches[1]);
-      }
-      if (job->done()) {
-        reply(res, 409, rest::error("job '" + job->name() + "' (" + job->id() + ") has ended"));
-        return;
-      }
-      try {
-        auto text = job->query_state(req.get_param_value("operator"), req.get_param_value("key"),
-                                     req.has_param("state") ? req.get_param_value("state") : std::string());
-        reply(res, 200, rest::state_answer(text));
-      } catch (const JobError& e) {
-        reply(res, state_error_status(e.what()), rest::error(e.what()));
-      }
+      TaskQuery q;
+      q.op = req.get_param_value("operator");
+      q.key = req.get_param_value("key");
+      if (req.has_param("state")) q.state = req.get_param_value("state");
+      ask(req, res, q, &rest::state_answer);
     });
   });
+  server.Get(R"(/v1/jobs/([^/]+)/state/keys)", [ask](const httplib::Request& req, httplib::Response& res) {
+    answer(res, [&] {
+      if (!req.has_param("operator")) throw std::invalid_argument("a key listing needs the parameter 'operator'");
+      TaskQuery q;
+      q.kind = TaskQuery::Kind::keys;
+      q.op = req.get_param_value("operator");
+      q.limit = uint32_t(bounded_param(req, "limit", 100, 1, 10'000));
+      ask(req, res, q, nullptr);
+    });
+  });
+  server.Get(R"(/v1/jobs/([^/]+)/tasks/([0-9]+)/subtasks/([0-9]+)/(trace|log))",
+             [ask](const httplib::Request& req, httplib::Response& res) {
+               answer(res, [&] {
+                 TaskQuery q;
+                 q.task = whole(req.matches[2], "task");
+                 q.subtask = whole(req.matches[3], "subtask");
+                 if (req.matches[4] == "trace") {
+                   q.kind = TaskQuery::Kind::trace;
+                   q.limit = uint32_t(bounded_param(req, "records", 10, 1, 500));
+                 } else {
+                   q.kind = TaskQuery::Kind::log;
+                   q.limit = uint32_t(bounded_param(req, "lines", 50, 1, 256));
+                 }
+                 ask(req, res, q, nullptr);
+               });
+             });
   // Mutating commands: the job's master does the work; the request waits for the checkpoint
   // (the handler runs on one of the server's threads, never a task's).
   server.Post(R"(/v1/jobs/([^/]+)/(savepoint|stop|cancel))", [this](const httplib::Request& req,

@@ -53,15 +53,25 @@ struct TaskCommand {
     complete @3 :Int64;
     abort @4 :Int64;
     drain @5 :Void;
-    query @6 :StateQuery;
+    query @6 :TaskQuery;
   }
 }
 
-struct StateQuery {
+struct TaskQuery {
   id @0 :UInt64;
   operator @1 :Text;
   key @2 :Text;
   state @3 :Text;
+  kind @4 :Kind;
+  task @5 :Int32 = -1;
+  subtask @6 :Int32 = -1;
+  limit @7 :UInt32;
+  enum Kind {
+    state @0;
+    keys @1;
+    trace @2;
+    log @3;
+  }
 }
 
 struct StateAnswer {
@@ -134,7 +144,7 @@ struct ClientRequest {
     savepoint @1 :Void;
     stop @2 :Bool;  # with drain
     cancel @3 :Void;
-    query @4 :StateQuery;
+    query @4 :TaskQuery;
   }
 }
 

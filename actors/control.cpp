@@ -74,13 +74,29 @@ TaskDeployment decode_deployment(const ControlBuffer& b) {
 }
 
 namespace {
-void set_query(schema::StateQuery::Builder q, const StateQuery& m) {
+void set_query(schema::TaskQuery::Builder q, const TaskQuery& m) {
   q.setId(m.id);
   q.setOperator(m.op);
   q.setKey(m.key);
   q.setState(m.state);
+  q.setKind(static_cast<schema::TaskQuery::Kind>(m.kind));
+  q.setTask(m.task);
+  q.setSubtask(m.subtask);
+  q.setLimit(m.limit);
 }
-StateQuery get_query(schema::StateQuery::Reader q) { return {q.getId(), q.getOperator(), q.getKey(), q.getState()}; }
+TaskQuery get_query(schema::TaskQuery::Reader q) {
+  if (uint16_t(q.getKind()) > uint16_t(TaskQuery::Kind::log)) throw DecodeError("malformed task query: unknown kind");
+  TaskQuery m;
+  m.kind = static_cast<TaskQuery::Kind>(q.getKind());
+  m.id = q.getId();
+  m.op = q.getOperator();
+  m.key = q.getKey();
+  m.state = q.getState();
+  m.task = q.getTask();
+  m.subtask = q.getSubtask();
+  m.limit = q.getLimit();
+  return m;
+}
 }  // namespace
 
 ControlBuffer encode(const TaskCommand& m) {

@@ -40,16 +40,6 @@ struct TaskDeployment {
   bool operator==(const TaskDeployment&) const = default;
 };
 
-/// A console's keyed-state lookup: asked of the master, sent to every subtask of the
-/// operator's task, answered by the one that owns the key's key group.
-struct StateQuery {
-  uint64_t id = 0;    ///< the master's number for it (command and answer); 0 from a client
-  std::string op;     ///< the operator's id or name
-  std::string key;    ///< the key as the user typed it: plain text, or JSON
-  std::string state;  ///< one state by name; empty: every state the operator opened
-  bool operator==(const StateQuery&) const = default;
-};
-
 /// What the master tells one subtask (master -> task).
 struct TaskCommand {
   enum class Kind { start, trigger, complete, abort, cancel, drain, query };
@@ -59,7 +49,7 @@ struct TaskCommand {
   int index = -1;
   int64_t checkpoint = 0;
   bool savepoint = false;
-  StateQuery query{};  ///< query
+  TaskQuery query{};  ///< query
   bool operator==(const TaskCommand&) const = default;
 };
 
@@ -92,8 +82,8 @@ struct TaskReport {
   bool permanent = false;  ///< failed: a restart cannot help (the restore itself failed)
   CheckpointAck ack;       ///< ack
   int64_t checkpoint = 0;  ///< decline: the checkpoint; input_ended: the last one snapshotted before
-  /// answer: the query's id; whether this subtask owns the key's key group; its JSON
-  /// ({"key", "key_group", "subtask", "states": {name: value}}); `error` when it cannot answer.
+  /// answer: the query's id; for a state query, whether this subtask owns the key's key
+  /// group; its JSON (TaskQuery's kinds: JobHandle::query); `error` when it cannot answer.
   uint64_t query = 0;
   bool owner = false;
   std::string text{};
@@ -105,7 +95,7 @@ struct ClientRequest {
   enum class Kind { checkpoint, savepoint, stop, cancel, query };
   Kind kind = Kind::checkpoint;
   bool drain = false;  ///< stop: sources end first, the savepoint is the final checkpoint
-  StateQuery query{};  ///< query
+  TaskQuery query{};  ///< query
   bool operator==(const ClientRequest&) const = default;
 };
 

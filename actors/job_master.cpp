@@ -2,9 +2,12 @@
 #include "actors/job_master.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
+#include "sluice/json.hpp"
 #include "sluice/logging.hpp"
 
 namespace sluice::runtime {
@@ -192,6 +195,7 @@ MasterActions JobMaster::end(bool ok, std::string error, int64_t now_ms) {
   requests_.clear();
   if (drain_waiter_) out.replies.push_back({*drain_waiter_, 0, "job '" + graph_->name + "' ended", ""});
   drain_waiter_.reset();
+  drop_queries("job '" + graph_->name + "' ended", out);
   JobResult r;
   r.job_name = graph_->name;
   r.succeeded = ok;
@@ -378,6 +382,7 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
   }
   unfinished_.insert(indexes.begin(), indexes.end());
   acks_.clear();
+  drop_queries("job '" + graph_->name + "' is restarting: " + error, out);
   return out;
 }
 
@@ -558,34 +563,46 @@ bool JobMaster::refuse_without_checkpoints(RequestId r, MasterActions& out) cons
   return true;
 }
 
-MasterActions JobMaster::on_state_query(RequestId r, StateQuery q) {
+MasterActions JobMaster::on_query(RequestId r, TaskQuery q) {
   MasterActions out;
-  std::optional<size_t> node;
-  for (size_t n = 0; n < graph_->nodes.size(); ++n) {
-    if (plan_->operator_ids[n] != q.op && graph_->nodes[n].name != q.op) continue;
-    if (node) {
-      out.replies.push_back({r, 0, "job '" + graph_->name + "' has more than one operator named '" + q.op +
-                                      "'; name it by its id (the console's job command lists them)", ""});
-      return out;
+  const auto refuse = [&](const std::string& why) {
+    out.replies.push_back({r, 0, why, ""});
+    return out;
+  };
+  if (ended_) return refuse("job '" + graph_->name + "' has ended");
+  const scheduler::Task* task = nullptr;
+  std::string op_name;
+  int only = -1;  // the one subtask asked, or -1 for every subtask of `task`
+  if (q.kind == TaskQuery::Kind::state || q.kind == TaskQuery::Kind::keys) {
+    std::optional<size_t> node;
+    for (size_t n = 0; n < graph_->nodes.size(); ++n) {
+      if (plan_->operator_ids[n] != q.op && graph_->nodes[n].name != q.op) continue;
+      if (node)
+        return refuse("job '" + graph_->name + "' has more than one operator named '" + q.op +
+                      "'; name it by its id (the console's job command lists them)");
+      node = n;
     }
-    node = n;
+    if (!node) return refuse("job '" + graph_->name + "' has no operator '" + q.op + "'");
+    task = &plan_->tasks[size_t(plan_->task_of_node[*node])];
+    q.op = plan_->operator_ids[*node];
+    op_name = graph_->nodes[*node].name;
+  } else {
+    if (q.task < 0 || size_t(q.task) >= plan_->tasks.size())
+      return refuse("job '" + graph_->name + "' has no task " + std::to_string(q.task) + " (it has " +
+                    std::to_string(plan_->tasks.size()) + ", numbered from 0)");
+    task = &plan_->tasks[size_t(q.task)];
+    if (q.subtask < 0 || q.subtask >= task->parallelism)
+      return refuse("task " + std::to_string(q.task) + " of job '" + graph_->name + "' has no subtask " +
+                    std::to_string(q.subtask) + " (it has " + std::to_string(task->parallelism) +
+                    ", numbered from 0)");
+    only = q.subtask;
   }
-  if (!node) {
-    out.replies.push_back({r, 0, "job '" + graph_->name + "' has no operator '" + q.op + "'", ""});
-    return out;
-  }
-  if (ended_) {
-    out.replies.push_back({r, 0, "job '" + graph_->name + "' has ended", ""});
-    return out;
-  }
-  const auto& task = plan_->tasks[size_t(plan_->task_of_node[*node])];
   q.id = next_query_++;
-  q.op = plan_->operator_ids[*node];
-  queries_[q.id] = {r, task.parallelism};
-  for (int s = 0; s < task.parallelism; ++s) {
-    TaskCommand c{TaskCommand::Kind::query, index_of(task.id, s), 0, false, q};
-    out.commands.push_back(std::move(c));
-  }
+  if (q.limit == 0) q.limit = q.kind == TaskQuery::Kind::keys ? 100 : q.kind == TaskQuery::Kind::trace ? 10 : 50;
+  int asked = only >= 0 ? 1 : task->parallelism;
+  queries_[q.id] = {r, asked, q, std::move(op_name), {}, false};
+  for (int s = 0; s < task->parallelism; ++s)
+    if (only < 0 || s == only) out.commands.push_back({TaskCommand::Kind::query, index_of(task->id, s), 0, false, q});
   return out;
 }
 
@@ -594,14 +611,56 @@ MasterActions JobMaster::on_answer(const TaskReport& r) {
   auto it = queries_.find(r.query);
   if (it == queries_.end()) return out;  // answered already, or from an older attempt
   auto& q = it->second;
-  if (!r.error.empty() || r.owner) {
-    out.replies.push_back({q.request, 0, r.error, r.text});
+  const auto done = [&](std::string error, std::string text) {
+    out.replies.push_back({q.request, 0, std::move(error), std::move(text)});
     queries_.erase(it);
-  } else if (--q.unanswered == 0) {
-    out.replies.push_back({q.request, 0, "no subtask owns the key (the job's key groups are being moved)", ""});
-    queries_.erase(it);
+    return out;
+  };
+  if (!r.error.empty()) return done(r.error, "");
+  if (q.query.kind == TaskQuery::Kind::state) {
+    if (r.owner) return done("", r.text);
+    if (--q.unanswered == 0) return done("no subtask owns the key (the job's key groups are being moved)", "");
+    return out;
   }
-  return out;
+  if (q.query.kind != TaskQuery::Kind::keys) return done("", r.text);
+  // A key listing: each subtask sends "+" (it had more) or "-", then one key per line.
+  size_t at = 0;
+  for (size_t end; at < r.text.size(); at = end + 1) {
+    end = r.text.find('\n', at);
+    if (end == std::string::npos) end = r.text.size();
+    auto line = r.text.substr(at, end - at);
+    if (line == "+") q.truncated = true;
+    else if (line != "-" && !line.empty()) q.keys.push_back(std::move(line));
+  }
+  if (--q.unanswered > 0) return out;
+  // Numbers in numeric order, then everything else as text.
+  std::sort(q.keys.begin(), q.keys.end(), [](const std::string& a, const std::string& b) {
+    auto number = [](const std::string& t, double& v) {
+      char* end = nullptr;
+      v = std::strtod(t.c_str(), &end);
+      return !t.empty() && end == t.c_str() + t.size() && (std::isdigit(uint8_t(t[0])) || t[0] == '-');
+    };
+    double x = 0, y = 0;
+    bool nx = number(a, x), ny = number(b, y);
+    if (nx != ny) return nx;
+    if (nx && x != y) return x < y;
+    return a < b;
+  });
+  if (q.keys.size() > q.query.limit) {
+    q.keys.resize(q.query.limit);
+    q.truncated = true;
+  }
+  std::string text = "{\"operator\":";
+  detail::write_json_string(text, q.op_name);
+  text += ",\"keys\":[";
+  for (size_t i = 0; i < q.keys.size(); ++i) text += (i ? "," : "") + q.keys[i];
+  text += std::string("],\"truncated\":") + (q.truncated ? "true" : "false") + "}";
+  return done("", std::move(text));
+}
+
+void JobMaster::drop_queries(const std::string& error, MasterActions& out) {
+  for (auto& [id, q] : queries_) out.replies.push_back({q.request, 0, error, ""});
+  queries_.clear();
 }
 
 MasterActions JobMaster::on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms) {

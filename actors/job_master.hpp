@@ -106,9 +106,11 @@ class JobMaster {
   MasterActions on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms);
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
-  /// A console's keyed-state lookup: sent to every current subtask of the operator's task; the
-  /// one owning the key answers (TaskReport::Kind::answer). Unknown operators are refused here.
-  MasterActions on_state_query(RequestId r, StateQuery q);
+  /// A console's question (JobHandle::query): a state lookup or a key listing goes to every
+  /// current subtask of the operator's task (the key's owner answers a lookup; the listings
+  /// are merged), a trace or log to the one subtask named. Unknown operators, tasks and
+  /// subtasks are refused here; pending questions get an error when the job restarts or ends.
+  MasterActions on_query(RequestId r, TaskQuery q);
 
   /// Where the subtasks of attempt `attempt` run (scheduler::place over its region's tasks);
   /// without one, every subtask runs in this process and deployments carry no peers.
@@ -207,7 +209,13 @@ class JobMaster {
   struct PendingQuery {
     RequestId request = 0;
     int unanswered = 0;  // subtasks that have not answered
+    TaskQuery query;
+    std::string op_name;            // state, keys: the operator's name
+    std::vector<std::string> keys;  // keys: the subtasks' keys so far, as JSON
+    bool truncated = false;
   };
+  /// Answers every pending question with `error` (the job restarts or ends).
+  void drop_queries(const std::string& error, MasterActions& out);
   std::map<uint64_t, PendingQuery> queries_;  // by query id
   uint64_t next_query_ = 1;
   MasterActions on_answer(const TaskReport& r);

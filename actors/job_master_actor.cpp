@@ -223,7 +223,7 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
             rp.deliver(encode(ClientReply{}));
             carry_out(self, s.master->on_cancel(now));
             break;
-          case ClientRequest::Kind::query: carry_out(self, s.master->on_state_query(r, q.query)); break;
+          case ClientRequest::Kind::query: carry_out(self, s.master->on_query(r, q.query)); break;
         }
       },
       [self, tick](tick_atom) {
@@ -333,9 +333,10 @@ ClientReply MasterJobHandle::ask_reply(const ClientRequest& q, std::optional<std
   return reply;
 }
 
-std::string MasterJobHandle::query_state(const std::string& op, const std::string& key, const std::string& state) {
-  ClientRequest q{ClientRequest::Kind::query, false, StateQuery{0, op, key, state}};
-  return ask_reply(q, std::chrono::milliseconds(10'000)).text;
+std::string MasterJobHandle::query(const TaskQuery& q) {
+  // A trace samples for up to 5 s before it answers; everything else answers between two messages.
+  auto wait = std::chrono::milliseconds(q.kind == TaskQuery::Kind::trace ? 15'000 : 10'000);
+  return ask_reply(ClientRequest{ClientRequest::Kind::query, false, q}, wait).text;
 }
 
 std::string new_job_id() {

@@ -86,7 +86,7 @@ class MasterJobHandle : public JobHandle {
   }
   int64_t submitted_ms() const override { return submitted_ms_; }
   int restarts() const override;
-  std::string query_state(const std::string& op, const std::string& key, const std::string& state) override;
+  std::string query(const TaskQuery& q) override;
 
  protected:
   explicit MasterJobHandle(std::string name);

@@ -32,6 +32,11 @@ std::vector<uint8_t>& ResultPartition::begin_record(int channel) {
 
 void ResultPartition::end_record(int channel, int64_t ts) {
   ++records_out_;
+  if (tap_) [[unlikely]] {
+    const auto& data = channel < 0 ? broadcast_scratch_ : ch_[size_t(channel)].staging.data;
+    size_t from = channel < 0 ? 0 : record_start_;
+    tap_(channel, data.data() + from, data.size() - from, ts);
+  }
   if (channel < 0) {
     for (size_t c = 0; c < ch_.size(); ++c)
       stage(int(c), broadcast_scratch_.data(), broadcast_scratch_.size(), ts);

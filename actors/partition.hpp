@@ -66,6 +66,11 @@ class ResultPartition final : public detail::RecordPartition {
   /// Every frame, EndOfPartition included, has been sent.
   bool all_sent() const;
 
+  /// Sees each record's bytes as it is staged, with its channel (-1: every channel) and
+  /// timestamp: the console's trace of a source. Empty: none (the default).
+  using Tap = std::function<void(int channel, const uint8_t* bytes, size_t size, int64_t timestamp)>;
+  void set_tap(Tap tap) { tap_ = std::move(tap); }
+
   const ChannelId& channel_id(int ch) const { return ch_[size_t(ch)].id; }
   uint64_t records_out() const { return records_out_; }
   uint64_t bytes_out() const { return bytes_out_; }
@@ -78,6 +83,7 @@ class ResultPartition final : public detail::RecordPartition {
   ChannelProbe channel_probe(int ch) const;
 
  private:
+  Tap tap_;
   struct Channel {
     ChannelId id;
     RecordBatch staging;

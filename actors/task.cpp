@@ -4,6 +4,10 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
+
+#include <spdlog/spdlog.h>
 
 #include "actors/input_gate.hpp"
 #include "actors/introspection.hpp"
@@ -15,6 +19,8 @@
 #include "checkpoint/rocksdb_backend.hpp"
 #include "scheduler/plan.hpp"
 #include "sluice/error.hpp"
+#include "sluice/json.hpp"
+#include "sluice/logging.hpp"
 #include "sluice/state.hpp"
 
 namespace sluice::runtime {
@@ -133,6 +139,19 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   int64_t ended_after = -1;  // a completed checkpoint above this id lets an ended task close
   bool final_done = false;
   std::vector<ChannelRecords> replay_inputs;
+
+  /// The console's trace of this subtask (TaskQuery::Kind::trace): records sampled as they
+  /// arrive (a source's: as they leave), at most one per 10 ms, until `want` are taken or 5 s
+  /// have passed.
+  struct Trace {
+    uint64_t query = 0;
+    uint32_t want = 0, taken = 0;
+    std::chrono::steady_clock::time_point started, until, next;
+    std::string records;  // JSON objects, comma-separated
+  };
+  std::optional<Trace> trace;
+  bool tracing_input = false;
+  log::LogRing log_ring;
   // probes
   uint64_t records_in = 0;
   Activity activity = Activity::idle;
@@ -343,6 +362,8 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     for (size_t i = ops.size(); i-- > 0;) ops[i]->open(*contexts[i]);
     replay_restored_inputs();
     gates->start();
+    log::runtime()->info("job '{}': {} started{}", spec.graph->name, describe(),
+                         spec.restore ? " from checkpoint " + std::to_string(spec.restore->checkpoint_id) : "");
     if (source) maybe_resume();
   }
 
@@ -350,6 +371,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     if (state == TaskState::failed || state == TaskState::canceled) return;
     state = TaskState::failed;
     error = "job '" + spec.graph->name + "' failed: " + what;
+    log::runtime()->info("{}", error);  // the master logs it too; this keeps it with the subtask's lines
   }
 
   /// Runs `body`, turning an exception into the task's failure.
@@ -473,6 +495,9 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       if (v.kind() == FrameKind::records) {
         auto n = v.record_count();
         while (f.cursor < n && budget > 0 && availability.ok()) {
+          if (tracing_input) [[unlikely]]
+            trace_record("input", v.channel(), gate->exchange->edge, v.record_data(f.cursor), v.record_size(f.cursor),
+                         v.timestamp(f.cursor));
           try {
             gate->reader->decode(v.record_data(f.cursor), v.record_size(f.cursor),
                                  v.timestamp(f.cursor));
@@ -511,6 +536,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   void on_input_ended() {
     if (input_ended) return;
     input_ended = true;
+    log::runtime()->info("job '{}': {} reached the end of its input", spec.graph->name, describe());
     if (spec.writer) {
       ended_after = checkpoint ? checkpoint->last_snapshot() : 0;
       transport->input_ended(ended_after);
@@ -604,54 +630,147 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     enter(Activity::idle);
   }
 
-  /// A console's state lookup (docs/rest.md, state): answered between two messages, from the
-  /// operator's backend, putting the current key back afterwards.
-  TaskReport answer(const StateQuery& q) {
+  /// A console's question (TaskQuery, docs/rest.md): answered between two messages; a trace
+  /// answers later (traced()).
+  std::optional<TaskReport> answer(const TaskQuery& q) {
     TaskReport r;
     r.kind = TaskReport::Kind::answer;
     r.query = q.id;
+    switch (q.kind) {
+      case TaskQuery::Kind::state:
+      case TaskQuery::Kind::keys: keyed_answer(q, r); break;
+      case TaskQuery::Kind::log: {
+        r.text = "{\"task\":" + std::to_string(spec.task) + ",\"subtask\":" + std::to_string(spec.subtask) +
+                 ",\"dropped\":" + std::to_string(log_ring.dropped()) + ",\"lines\":[";
+        bool first = true;
+        for (const auto& line : log_ring.last(q.limit)) {
+          if (!first) r.text += ',';
+          first = false;
+          detail::write_json_string(r.text, line);
+        }
+        r.text += "]}";
+        break;
+      }
+      case TaskQuery::Kind::trace:
+        if (!start_trace(q, r)) return std::nullopt;
+        break;
+    }
+    return r;
+  }
+
+  /// Arms a trace; false when it started (the answer comes from traced()), true with
+  /// `r.error` when it cannot.
+  bool start_trace(const TaskQuery& q, TaskReport& r) {
+    if (trace) {
+      r.error = describe() + " is being traced already";
+      return true;
+    }
+    if (state != TaskState::running) {
+      r.error = describe() + " is not running (" + task_state_name(state) + ")";
+      return true;
+    }
+    bool inputs = gates && gates->channels() > 0;
+    if (!inputs && partitions.empty()) {
+      r.error = describe() + " has no input or output channel to trace (all its operators are chained)";
+      return true;
+    }
+    auto now = std::chrono::steady_clock::now();
+    trace = Trace{q.id, std::min<uint32_t>(q.limit, 500), 0, now, now + std::chrono::seconds(5), now, {}};
+    if (inputs) {
+      tracing_input = true;
+    } else {
+      for (auto& part : partitions)
+        part->set_tap([this, p = part.get()](int ch, const uint8_t* bytes, size_t size, int64_t ts) {
+          auto id = ch >= 0 ? p->channel_id(ch) : ChannelId{p->channel_id(0).edge, uint32_t(spec.subtask), ~0u};
+          trace_record("output", id, int(id.edge), bytes, size, ts);
+        });
+    }
+    return false;
+  }
+
+  /// One record offered to the trace: taken when the rate allows.
+  void trace_record(const char* direction, const ChannelId& ch, int edge, const uint8_t* bytes, size_t size,
+                    int64_t ts) {
+    auto now = std::chrono::steady_clock::now();
+    if (trace->taken >= trace->want || now < trace->next) return;
+    trace->next = now + std::chrono::milliseconds(10);
+    ++trace->taken;
+    auto& out = trace->records;
+    if (!out.empty()) out += ',';
+    out += std::string("{\"direction\":\"") + direction + "\",\"edge\":" + std::to_string(edge) +
+           ",\"channel\":\"" + std::to_string(ch.producer) + "->" +
+           (ch.consumer == ~0u ? std::string("all") : std::to_string(ch.consumer)) +
+           "\",\"timestamp\":" + (ts == no_timestamp ? std::string("null") : std::to_string(ts)) + ",\"record\":";
+    try {
+      out += spec.graph->edges[size_t(edge)].type->render(bytes, size);
+    } catch (const std::exception& e) {
+      out += "null,\"error\":";
+      detail::write_json_string(out, e.what());
+    }
+    out += '}';
+  }
+
+  /// The trace's answer once it has its records or its time is up (or the task stopped).
+  std::optional<TaskReport> traced() {
+    if (!trace) return std::nullopt;
+    auto now = std::chrono::steady_clock::now();
+    bool over = state != TaskState::running && state != TaskState::created;
+    if (trace->taken < trace->want && now < trace->until && !over) return std::nullopt;
+    TaskReport r;
+    r.kind = TaskReport::Kind::answer;
+    r.query = trace->query;
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(now - trace->started).count());
+    r.text = "{\"task\":" + std::to_string(spec.task) + ",\"subtask\":" + std::to_string(spec.subtask) +
+             ",\"seconds\":" + seconds + ",\"records\":[" + trace->records + "]}";
+    trace.reset();
+    tracing_input = false;
+    for (auto& part : partitions) part->set_tap({});
+    return r;
+  }
+
+  /// A state lookup or a key listing of one operator's keyed state.
+  void keyed_answer(const TaskQuery& q, TaskReport& r) {
     auto at = std::find(op_ids.begin(), op_ids.end(), q.op);
     if (at == op_ids.end()) {
       r.error = describe() + " has no operator " + q.op;
-      return r;
+      return;
     }
     const auto& ctx = *contexts[size_t(at - op_ids.begin())];
     auto* backend = ctx.keyed.get();
     if (!backend) {
       r.error = "operator '" + ctx.name + "' keeps no keyed state";
-      return r;
+      return;
     }
     const auto& text = backend->key_text();
     if (!text.parse) {
       r.error = "operator '" + ctx.name + "' has not opened its keyed state yet";
-      return r;
+      return;
+    }
+    if (q.kind == TaskQuery::Kind::keys) {
+      list_keys(ctx, *backend, q.limit, r);
+      return;
     }
     std::string bytes;
     try {
       bytes = text.parse(parse_key_text(q.key));
     } catch (const std::exception& e) {
       r.error = "the key '" + q.key + "' does not fit the keys of operator '" + ctx.name + "': " + e.what();
-      return r;
+      return;
     }
     const int maxp = config->max_parallelism;
     const int group = key_group_of(bytes, maxp);
-    if (!key_group_range(spec.subtask, maxp, parallelism).contains(group)) return r;  // another subtask's
+    if (!key_group_range(spec.subtask, maxp, parallelism).contains(group)) return;  // another subtask's
     r.owner = true;
     const auto& inspectors = backend->inspectors();
     if (!q.state.empty() && !inspectors.count(q.state)) {
       std::string known;
-      for (const auto& [name, fn] : inspectors) known += (known.empty() ? "" : ", ") + name;
+      for (const auto& [name, view] : inspectors) known += (known.empty() ? "" : ", ") + name;
       r.error = "operator '" + ctx.name + "' has no state '" + q.state + "'" +
                 (known.empty() ? " (it has opened none)" : " (it has " + known + ")");
-      return r;
+      return;
     }
-    // The key the operator was at comes back on every path, thrown or not.
-    struct KeepKey {
-      KeyedStateBackend* backend;
-      std::string key;
-      int group;
-      ~KeepKey() { backend->set_current_key(key, group); }
-    } keep{backend, backend->current_key(), backend->current_key_group()};
+    KeepKey keep(*backend);
     backend->set_current_key(bytes, group);
     try {
       std::string out = "{\"operator\":";
@@ -659,12 +778,12 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       out += ",\"key\":" + text.format(bytes) + ",\"key_group\":" + std::to_string(group) +
              ",\"subtask\":" + std::to_string(spec.subtask) + ",\"states\":{";
       bool first = true;
-      for (const auto& [name, render] : inspectors) {
+      for (const auto& [name, view] : inspectors) {
         if (!q.state.empty() && name != q.state) continue;
         if (!first) out += ',';
         first = false;
         detail::write_json_string(out, name);
-        out += ':' + render();
+        out += ':' + view.render();
       }
       out += "}}";
       r.text = std::move(out);
@@ -673,7 +792,47 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     } catch (...) {
       r.error = "reading the state of operator '" + ctx.name + "' failed: a user function threw";
     }
-    return r;
+  }
+
+  /// The key the operator was at comes back on every path, thrown or not.
+  struct KeepKey {
+    explicit KeepKey(KeyedStateBackend& b) : backend(&b), key(b.current_key()), group(b.current_key_group()) {}
+    ~KeepKey() { backend->set_current_key(key, group); }
+    KeepKey(const KeepKey&) = delete;
+    KeepKey& operator=(const KeepKey&) = delete;
+    KeyedStateBackend* backend;
+    std::string key;
+    int group;
+  };
+
+  /// Up to `limit` keys with a value in some opened state (expired TTL entries are not
+  /// values), for JobMaster::on_answer to merge: "+" when there were more, else "-", then
+  /// one key per line as JSON.
+  void list_keys(const OpContext& ctx, KeyedStateBackend& backend, uint32_t limit, TaskReport& r) {
+    std::set<std::string> keys;
+    bool more = false;
+    KeepKey keep(backend);
+    try {
+      for (const auto& [name, view] : backend.inspectors()) {
+        view.keys([&](const std::string& key, int group) {
+          if (keys.count(key)) return true;
+          backend.set_current_key(key, group);
+          if (view.render() == "null") return true;  // expired
+          if (keys.size() == limit) {
+            more = true;
+            return false;
+          }
+          keys.insert(key);
+          return true;
+        });
+      }
+      r.text = more ? "+" : "-";
+      for (const auto& k : keys) r.text += "\n" + backend.key_text().format(k);
+    } catch (const std::exception& e) {
+      r.error = "listing the keys of operator '" + ctx.name + "' failed: " + e.what();
+    } catch (...) {
+      r.error = "listing the keys of operator '" + ctx.name + "' failed: a user function threw";
+    }
   }
 
   /// Every input channel, then every output channel, with the task at the other end.
@@ -927,6 +1086,8 @@ bool TaskRuntime::failed_restoring() const { return impl_->state == TaskState::f
 std::string TaskRuntime::describe() const { return impl_->describe(); }
 TaskProbe TaskRuntime::probe() const { return impl_->probe(); }
 
-TaskReport TaskRuntime::answer(const StateQuery& q) { return impl_->answer(q); }
+std::optional<TaskReport> TaskRuntime::answer(const TaskQuery& q) { return impl_->answer(q); }
+std::optional<TaskReport> TaskRuntime::traced() { return impl_->traced(); }
+log::LogRing& TaskRuntime::log_ring() { return impl_->log_ring; }
 
 }  // namespace sluice::runtime

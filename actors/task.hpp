@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "checkpoint/restore.hpp"
 #include "checkpoint/storage.hpp"
 #include "sluice/graph.hpp"
+#include "sluice/logging.hpp"
 #include "sluice/probe.hpp"
 
 namespace sluice::scheduler {
@@ -119,9 +121,15 @@ class TaskRuntime {
   /// "task 'Source -> Map' (subtask 1/2)".
   std::string describe() const;
   TaskProbe probe() const;
-  /// Looks a key up in an operator's keyed state for the console; the report's `owner` says
-  /// whether this subtask holds the key's key group.
-  TaskReport answer(const StateQuery& q);
+  /// Answers a console's question (TaskQuery): a state lookup (the report's `owner` says
+  /// whether this subtask holds the key's key group), a key listing or the last log lines
+  /// now; a trace starts here and answers through traced() (nothing now, unless refused).
+  std::optional<TaskReport> answer(const TaskQuery& q);
+  /// A running trace's answer, once it has its records or its time (5 s) is up.
+  std::optional<TaskReport> traced();
+  /// The lines this subtask logged lately: the actor keeps it current (log::LogScope) while
+  /// it handles a message.
+  log::LogRing& log_ring();
 
  private:
   struct Impl;

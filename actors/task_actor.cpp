@@ -115,8 +115,10 @@ struct TaskActorState : TaskTransport {
     env.probes->publish(env.index, std::move(p));
   }
 
-  /// After every message: report an ended task to the master and stop.
+  /// After every message: answer a trace that is done; report an ended task to the master
+  /// and stop.
   void settle() {
+    if (auto r = runtime->traced()) report(std::move(*r));
     if (reported) return;
     auto s = runtime->state();
     if (s == TaskState::finished) {
@@ -159,6 +161,7 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
       [=](wire_atom, const std::vector<caf::actor>& peers) { self->state.peers = peers; },
       [=](command_atom, const ControlBuffer& b) {
         auto& s = self->state;
+        log::LogScope lines(&self->state.runtime->log_ring());
         auto c = decode_command(b);
         switch (c.kind) {
           case TaskCommand::Kind::start:
@@ -171,7 +174,9 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
           case TaskCommand::Kind::complete: s.runtime->on_checkpoint_complete(c.checkpoint); break;
           case TaskCommand::Kind::abort: s.runtime->on_checkpoint_aborted(c.checkpoint); break;
           case TaskCommand::Kind::drain: s.runtime->drain(); break;
-          case TaskCommand::Kind::query: s.report(s.runtime->answer(c.query)); break;
+          case TaskCommand::Kind::query:
+            if (auto r = s.runtime->answer(c.query)) s.report(std::move(*r));
+            break;
           case TaskCommand::Kind::cancel:
             s.runtime->cancel();
             s.reported = true;
@@ -182,31 +187,39 @@ caf::behavior task_actor(caf::stateful_actor<TaskActorState>* self, TaskSpec spe
         s.settle();
       },
       [=](frame_atom, uint32_t backlog, FrameBuffer& frame) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.runtime->on_frame(backlog, std::move(frame));
         self->state.settle();
       },
       [=](credit_atom, uint32_t edge, uint32_t producer, uint32_t consumer, uint32_t n) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.runtime->on_credit(ChannelId{edge, producer, consumer}, n);
         self->state.settle();
       },
       [=](resume_atom) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.runtime->on_resume();
         self->state.settle();
       },
       [=](flush_atom) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.runtime->on_flush_timer();
         self->delayed_send(self, flush_every, flush_atom::value);
         self->state.settle();
       },
       [=](probe_atom) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.publish();
+        if (auto r = self->state.runtime->traced()) self->state.report(std::move(*r));
         self->delayed_send(self, probe_every, probe_atom::value);
       },
       [=](wakeup_atom, int32_t op) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.runtime->on_wakeup(op);
         self->state.settle();
       },
       [=](io_done_atom, const std::string& error) {
+        log::LogScope lines(&self->state.runtime->log_ring());
         self->state.runtime->on_io_done(error);
         self->state.settle();
       },

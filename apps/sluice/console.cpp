@@ -44,9 +44,14 @@ const std::vector<ConsoleVerb> verbs = {
     {"backpressure", "backpressure ID", "each task's back-pressure, and the bottleneck when there is one"},
     {"channels", "channels ID TASK SUBTASK",
      "one subtask's channels: credits, backlog, queued frames and bytes, sequence numbers, blocked or not"},
-    {"state", "state ID OPERATOR KEY [STATE]",
+    {"state", "state ID OPERATOR KEY [STATE] | state ID OPERATOR --keys [--limit N]",
      "look KEY up in the keyed state of OPERATOR (its name or id) while the job runs: text for string and number "
-     "keys, JSON otherwise ('[1,\"a\"]'); one STATE or all the operator opened"},
+     "keys, JSON otherwise ('[1,\"a\"]'); one STATE or all the operator opened. --keys lists keys that have state "
+     "(at most N, default 100)"},
+    {"trace", "trace ID TASK SUBTASK [--records N]",
+     "a sample of the records entering one subtask (a source's: leaving it), decoded: at most 100 a second, N "
+     "records (default 10) or 5 s, whichever comes first"},
+    {"log", "log ID TASK SUBTASK [N]", "the last N lines (default 50) one subtask logged, info and above"},
     {"checkpoints", "checkpoints ID", "the job's checkpoints: kind, status, duration, size, alignment, in-flight bytes"},
     {"savepoint", "savepoint ID", "take a savepoint of the job and print its id"},
     {"stop", "stop ID [--drain]", "stop the job with a savepoint (--drain: sources end and windows fire first)"},
@@ -292,6 +297,27 @@ void render(const std::string& verb, const json& doc, std::ostream& out) {
     out << ":\n";
     for (const auto& [name, value] : doc["states"].items())
       out << "  " << name << " = " << (value.is_null() ? "(none)" : value.dump()) << "\n";
+  } else if (verb == "keys") {
+    const auto& keys = doc["keys"];
+    out << keys.size() << " key" << (keys.size() == 1 ? "" : "s") << " with state in operator '"
+        << text(doc["operator"]) << "'" << (doc["truncated"].get<bool>() ? " (more not shown)" : "") << ":\n";
+    for (const auto& k : keys) out << "  " << (k.is_string() ? k.get<std::string>() : k.dump()) << "\n";
+  } else if (verb == "trace") {
+    const auto& records = doc["records"];
+    out << records.size() << " record" << (records.size() == 1 ? "" : "s") << " of task " << doc["task"].get<int>()
+        << " subtask " << doc["subtask"].get<int>() << " in " << fixed(doc["seconds"].get<double>(), 1) << " s\n";
+    for (const auto& r : records) {
+      out << "  " << (r["direction"] == "input" ? "in  " : "out ") << "edge " << r["edge"].get<int>() << " "
+          << text(r["channel"]) << "  ts " << (r["timestamp"].is_null() ? "-" : r["timestamp"].dump()) << "  "
+          << r["record"].dump();
+      if (r.contains("error")) out << "  (" << text(r["error"]) << ")";
+      out << "\n";
+    }
+  } else if (verb == "log") {
+    const auto& lines = doc["lines"];
+    if (lines.empty()) out << "(task " << doc["task"].get<int>() << " subtask " << doc["subtask"].get<int>()
+                           << " has logged nothing at info or above)\n";
+    for (const auto& l : lines) out << text(l) << "\n";
   } else if (verb == "checkpoints") {
     const auto& n = doc["counts"];
     out << n["completed"].get<int>() << " completed, " << n["failed"].get<int>() << " failed, "
@@ -433,9 +459,25 @@ Request request_of(std::vector<std::string> words) {
     r.path = job() + "/rescale?parallelism=" + number_word(words[1], "P", 5);
     r.post = true;
   } else if (verb == "state") {
-    if (words.size() != 3 && words.size() != 4) throw usage();
-    r.path = job() + "/state?operator=" + url_escape(words[1]) + "&key=" + url_escape(words[2]);
-    if (words.size() == 4) r.path += "&state=" + url_escape(words[3]);
+    bool keys = take_flag(words, "--keys");
+    auto limit = take_option(words, "--limit");
+    if (keys) {
+      if (words.size() != 2) throw usage();
+      r.verb = "keys";
+      r.path = job() + "/state/keys?operator=" + url_escape(words[1]);
+      if (limit) r.path += "&limit=" + number_word(*limit, "N", 5);
+    } else {
+      if (limit || (words.size() != 3 && words.size() != 4)) throw usage();
+      r.path = job() + "/state?operator=" + url_escape(words[1]) + "&key=" + url_escape(words[2]);
+      if (words.size() == 4) r.path += "&state=" + url_escape(words[3]);
+    }
+  } else if (verb == "trace" || verb == "log") {
+    auto records = verb == "trace" ? take_option(words, "--records") : std::nullopt;
+    if (words.size() != 3 && !(verb == "log" && words.size() == 4)) throw usage();
+    r.path = job() + "/tasks/" + number_word(words[1], "TASK") + "/subtasks/" + number_word(words[2], "SUBTASK") +
+             "/" + verb;
+    if (records) r.path += "?records=" + number_word(*records, "N", 3);
+    if (words.size() == 4) r.path += "?lines=" + number_word(words[3], "N", 3);
   } else if (verb == "savepoint" || verb == "cancel" || verb == "stop") {
     bool drain = verb == "stop" && take_flag(words, "--drain");
     if (words.size() != 1) throw usage();
@@ -560,7 +602,19 @@ char** complete(const char* prefix, int start, int) {
     else candidates = {"--by", "--window", "--limit"};
   } else if (words.front() == "stop") {
     candidates = {"--drain"};
-  } else if ((words.front() == "actors" || words.front() == "why" || words.front() == "channels") &&
+  } else if (words.front() == "trace" && words.size() >= 4) {
+    candidates = {"--records"};
+  } else if (words.front() == "state" && words.size() == 2) {
+    try {  // the job's operators by name
+      auto doc = completing->get("/v1/jobs/" + words[1]);
+      for (const auto& t : doc["tasks"])
+        for (const auto& o : t["operators"]) candidates.push_back(o["name"].get<std::string>());
+    } catch (const std::exception&) {
+    }
+  } else if (words.front() == "state" && words.size() == 3) {
+    candidates = {"--keys", "--limit"};
+  } else if ((words.front() == "actors" || words.front() == "why" || words.front() == "channels" ||
+              words.front() == "trace" || words.front() == "log") &&
              (words.size() == 2 || (words.size() == 3 && words.front() != "actors"))) {
     try {  // task numbers, then a task's subtask numbers
       auto doc = completing->get("/v1/jobs/" + words[1]);

@@ -113,13 +113,18 @@ std::vector<TaskCommand> commands() {
   using K = TaskCommand::Kind;
   return {{K::start, -1, 0, false}, {K::trigger, -1, 12, true}, {K::trigger, -1, 13, false},
           {K::complete, -1, 12, false}, {K::abort, -1, 13, false}, {K::cancel, -1, 0, false},
-          {K::drain, -1, 0, false}, {K::query, -1, 0, false, {7, "5f1e2d3c4b5a6978", "[1,\"a\"]", "count"}}};
+          {K::drain, -1, 0, false},
+          {K::query, -1, 0, false, {TaskQuery::Kind::state, 7, "5f1e2d3c4b5a6978", "[1,\"a\"]", "count"}},
+          {K::query, -1, 0, false, {TaskQuery::Kind::keys, 8, "5f1e2d3c4b5a6978", "", "", -1, -1, 25}},
+          {K::query, -1, 0, false, {TaskQuery::Kind::trace, 9, "", "", "", 2, 1, 10}},
+          {K::query, -1, 0, false, {TaskQuery::Kind::log, 10, "", "", "", 0, 3, 50}}};
 }
 
 std::vector<ClientRequest> requests() {
   using K = ClientRequest::Kind;
   return {{K::checkpoint, false}, {K::savepoint, false}, {K::stop, false}, {K::stop, true}, {K::cancel, false},
-          {K::query, false, {0, "count", "42", ""}}};
+          {K::query, false, {TaskQuery::Kind::state, 0, "count", "42", ""}},
+          {K::query, false, {TaskQuery::Kind::trace, 0, "", "", "", 1, 0, 20}}};
 }
 
 /// Decodes `b` with `decode`; anything but a value or a DecodeError fails the test.

@@ -14,7 +14,9 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <sluice/logging.hpp>
 #include <sluice/sluice.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/console_service.hpp"
 #include "child_process.hpp"
@@ -387,7 +389,14 @@ struct SlowJob {
     env.set_parallelism(1);
     env.config().chaining = false;
     env.config().probe_interval = std::chrono::milliseconds(20);
-    env.from_generator(-1, [](int64_t i) { return i; }).map(slow, "slow").sink_to(DiscardSink<int64_t>());
+    env.from_generator(-1, [](int64_t i) { return i; })
+        .map(
+            [](int64_t v) {
+              if (v == 0) log::get("user")->info("the slow map took record {}", v);
+              return slow(v);
+            },
+            "slow")
+        .sink_to(DiscardSink<int64_t>());
     auto graph = env.graph();
     graph.name = "slow job";
     return default_executor().submit(graph);
@@ -448,6 +457,57 @@ TEST_CASE("backpressure and why name a deliberately slow operator", "[console]")
   CHECK(table.status == 0);
   CHECK(table.out.find("task 0 subtask 0") != std::string::npos);
   CHECK(console(service.endpoint(), {"-c", "why " + id + " 0 x"}).status == 2);
+}
+
+TEST_CASE("trace samples the records a subtask takes in or a source sends, decoded; log shows its lines", "[console]") {
+  SlowJob slow_job;
+  auto& [job, service, http] = slow_job;
+  const std::string id = job.id(), base = "/v1/jobs/" + id;
+  // Into the slow map: the source's numbers, in order, as they arrive.
+  auto in = get(http, base + "/tasks/1/subtasks/0/trace?records=5");
+  INFO(in.body);
+  REQUIRE(in.status == 200);
+  CHECK(in.doc["task"] == 1);
+  CHECK(in.doc["subtask"] == 0);
+  REQUIRE(in.doc["records"].size() == 5);
+  int64_t last = -1;
+  for (const auto& r : in.doc["records"]) {
+    CHECK(r["direction"] == "input");
+    CHECK(r["channel"] == "0->0");
+    REQUIRE(r["record"].is_number_integer());
+    CHECK(r["record"].get<int64_t>() > last);  // sampled in arrival order, at most one per 10 ms
+    last = r["record"].get<int64_t>();
+  }
+  // Out of the source, which has no input.
+  auto out = get(http, base + "/tasks/0/subtasks/0/trace?records=3");
+  INFO(out.body);
+  REQUIRE(out.status == 200);
+  REQUIRE(out.doc["records"].size() == 3);
+  CHECK(out.doc["records"][0]["direction"] == "output");
+  CHECK(out.doc["records"][0]["record"].is_number_integer());
+  CHECK(get(http, base + "/tasks/1/subtasks/1/trace").status == 404);
+  CHECK(get(http, base + "/tasks/1/subtasks/0/trace?records=0").status == 400);
+
+  auto shown = console(service.endpoint(), {"-c", "trace " + id + " 1 0 --records 2"});
+  INFO(shown.err);
+  CHECK(shown.status == 0);
+  CHECK(shown.out.find("2 records of task 1 subtask 0") != std::string::npos);
+  CHECK(shown.out.find("in  edge ") != std::string::npos);
+
+  // The slow map's lines: the runtime's, and the one its function logged on its first record.
+  auto lines = get(http, base + "/tasks/1/subtasks/0/log");
+  INFO(lines.body);
+  REQUIRE(lines.status == 200);
+  std::string all;
+  for (const auto& l : lines.doc["lines"]) all += l.get<std::string>() + "\n";
+  CHECK(all.find("task 'slow' (subtask 1/1) started") != std::string::npos);
+  CHECK(all.find("[sluice.user] the slow map took record 0") != std::string::npos);
+  auto source_lines = get(http, base + "/tasks/0/subtasks/0/log?lines=10").doc;
+  for (const auto& l : source_lines["lines"]) CHECK(l.get<std::string>().find("the slow map") == std::string::npos);
+  auto printed = console(service.endpoint(), {"-c", "log " + id + " 1 0 5"});
+  CHECK(printed.status == 0);
+  CHECK(printed.out.find("the slow map took record 0") != std::string::npos);
+  CHECK(console(service.endpoint(), {"-c", "log " + id + " 1"}).status == 2);
 }
 
 TEST_CASE("the web page, loaded in headless Chromium, draws the job graph in the tasks' colours", "[console][chromium]") {
@@ -583,6 +643,35 @@ TEST_CASE("state looks a key up in a running job's keyed state and gives what an
       auto none = console(service.endpoint(), {"-c", "state " + job.id() + " count 500"});
       CHECK(none.status == 0);
       CHECK(none.out.find("no state holds a value for this key") != std::string::npos);
+
+      // Listing keys: all 97 from both subtasks, in numeric order; or some of them.
+      auto keys = get(http, "/v1/jobs/" + job.id() + "/state/keys?operator=count&limit=200");
+      INFO(keys.body);
+      REQUIRE(keys.status == 200);
+      CHECK(keys.doc["operator"] == "count");
+      CHECK(keys.doc["truncated"] == false);
+      std::vector<int64_t> listed, want;
+      for (const auto& k : keys.doc["keys"]) listed.push_back(k.get<int64_t>());
+      for (const auto& [k, n] : oracle) want.push_back(k);
+      CHECK(listed == want);
+      auto some = get(http, "/v1/jobs/" + job.id() + "/state/keys?operator=count&limit=10").doc;
+      CHECK(some["truncated"] == true);
+      REQUIRE(some["keys"].size() == 10);
+      std::set<int64_t> distinct;
+      for (const auto& k : some["keys"]) distinct.insert(k.get<int64_t>());
+      CHECK(distinct.size() == 10);
+      CHECK(*distinct.rbegin() < 97);
+      CHECK(get(http, "/v1/jobs/" + job.id() + "/state/keys?operator=sum").status == 404);
+      auto listed_text = console(service.endpoint(), {"-c", "state " + job.id() + " count --keys --limit 3"});
+      CHECK(listed_text.status == 0);
+      CHECK(listed_text.out.find("3 keys with state in operator 'count' (more not shown)") != std::string::npos);
+
+      // Nothing flows now: a trace of the counting subtask stops by itself after 5 s, empty.
+      auto idle = get(http, "/v1/jobs/" + job.id() + "/tasks/1/subtasks/0/trace?records=3");
+      INFO(idle.body);
+      REQUIRE(idle.status == 200);
+      CHECK(idle.doc["records"].empty());
+      CHECK(idle.doc["seconds"].get<double>() >= 4.9);
       release = true;
       job.wait();
     }

@@ -209,6 +209,11 @@ TEST_CASE("the console under tmux names the slow operator of a job on the cluste
   tmux.keys("C-c");
   tmux.command("why " + id + " 1 0");
   tmux.await("('slow') subtask 0 on a1");
+  // The agent's subtask samples what it takes in and keeps its own log lines.
+  tmux.command("trace " + id + " 1 0 --records 3");
+  tmux.await("3 records of task 1 subtask 0");
+  tmux.command("log " + id + " 1 0");
+  tmux.await("task 'slow' (subtask 1/1) started");
   tmux.command("cancel " + id);
   tmux.await("canceled job " + id);
   tmux.keys("C-d");
@@ -249,6 +254,8 @@ TEST_CASE("the console under tmux looks keys up in the keyed state of a job on t
     tmux.await("count = " + std::to_string(oracle[7]));
     tmux.command("state " + id + " Count 1000");
     tmux.await("no state holds a value for this key");
+    tmux.command("state " + id + " Count --keys");  // both agents' subtasks, merged
+    tmux.await("61 keys with state in operator 'Count':");
     tmux.command("cancel " + id);
     tmux.await("canceled job " + id);
   }

@@ -62,15 +62,19 @@ class JobHandle {
   virtual int64_t submitted_ms() const { return 0; }
   /// Restarts from a checkpoint so far (restart strategy).
   virtual int restarts() const { return 0; }
-  /// Looks `key` up in the keyed state of operator `op` (its id or name) while the job runs:
-  /// the subtask owning the key's key group answers between two messages, so the job does not
-  /// pause. `key` is plain text for string and number keys, JSON otherwise; `state` picks one
-  /// state by name (empty: all the operator opened). Returns JSON: {"operator", "key",
-  /// "key_group", "subtask", "states": {name: value or null}}. Throws JobError with one
-  /// sentence (no such operator or state, a key that does not fit the key type, no answer).
-  virtual std::string query_state(const std::string& op, const std::string& key, const std::string& state) {
-    (void)op, (void)key, (void)state;
-    throw JobError("job '" + name() + "' cannot look up its state");
+  /// Asks the job's subtasks `q` while the job runs (docs/rest.md: state, state/keys, trace,
+  /// log); each answers between two messages, so the job does not pause. Returns JSON:
+  /// - state: {"operator", "key", "key_group", "subtask", "states": {name: value or null}} from
+  ///   the subtask owning the key's key group;
+  /// - keys: {"operator", "keys": [key], "truncated"}, keys of every subtask, sorted;
+  /// - trace: {"task", "subtask", "records": [{"direction", "edge", "channel", "timestamp",
+  ///   "record"}], "seconds"}, a sample taken at most 100 records a second for at most 5 s;
+  /// - log: {"task", "subtask", "lines": [text]}, oldest first.
+  /// Throws JobError with one sentence (no such operator, state, task or subtask; a key that
+  /// does not fit the key type; no answer in time).
+  virtual std::string query(const TaskQuery& q) {
+    (void)q;
+    throw JobError("job '" + name() + "' cannot answer questions about its subtasks");
   }
   /// Stops the job with a savepoint and starts it again from that savepoint with `parallelism`
   /// as its default parallelism, under the same id and handle (exactly once: the restart

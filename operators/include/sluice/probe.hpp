@@ -151,4 +151,24 @@ struct JobShape {
   bool operator==(const JobShape&) const = default;
 };
 
+/// A question subtasks of a running job answer between two messages (the console's state,
+/// keys, trace and log commands; docs/rest.md).
+struct TaskQuery {
+  enum class Kind {
+    state,  ///< the value of `key` in the keyed state of operator `op` (one state, or all)
+    keys,   ///< up to `limit` keys that have keyed state in operator `op`
+    trace,  ///< up to `limit` records sampled as they enter (or, for a source, leave) a subtask
+    log,    ///< the last `limit` lines a subtask logged
+  };
+  Kind kind = Kind::state;
+  uint64_t id = 0;        ///< the job master's number for it; 0 from a client
+  std::string op;         ///< state, keys: the operator's id or name
+  std::string key;        ///< state: the key as text (plain for strings and numbers, JSON otherwise)
+  std::string state;      ///< state: one state by name; empty: every state the operator opened
+  int task = -1;          ///< trace, log: the task's id and the subtask (from 0)
+  int subtask = -1;
+  uint32_t limit = 0;     ///< keys, trace, log: how many at most (0: the default)
+  bool operator==(const TaskQuery&) const = default;
+};
+
 }  // namespace sluice

@@ -389,12 +389,18 @@ class KeyedStateBackend {
     auto it = restored_fingerprints_.find(name);
     return it == restored_fingerprints_.end() ? nullptr : &it->second;
   }
-  /// The console's view (docs/rest.md, state): each opened state renders the current key's value
-  /// as JSON ("null" when it has none) without changing it, and a keyed operator says how text
-  /// becomes its key (`parse`: a parsed JSON value to the key's bytes, throwing
-  /// std::invalid_argument) and its key bytes become JSON (`format`).
-  using Inspector = std::function<std::string()>;
-  void add_inspector(const std::string& state, Inspector render) { inspectors_[state] = std::move(render); }
+  /// The console's view (docs/rest.md, state and state/keys): each opened state renders the
+  /// current key's value as JSON ("null" when it has none) without changing it and lists its
+  /// keys (`keys(fn)` calls `fn(key bytes, key group)` once per key with an entry until `fn`
+  /// returns false), and a keyed operator says how text becomes its key (`parse`: a parsed
+  /// JSON value to the key's bytes, throwing std::invalid_argument) and its key bytes become
+  /// JSON (`format`).
+  using KeyVisitor = std::function<bool(const std::string& key, int key_group)>;
+  struct Inspector {
+    std::function<std::string()> render;
+    std::function<void(const KeyVisitor&)> keys;
+  };
+  void add_inspector(const std::string& state, Inspector view) { inspectors_[state] = std::move(view); }
   const std::map<std::string, Inspector>& inspectors() const { return inspectors_; }
   struct KeyText {
     std::function<std::string(const JsonValue&)> parse;

@@ -9,6 +9,7 @@
 #include "sluice/codec.hpp"
 #include "sluice/element.hpp"
 #include "sluice/hash.hpp"
+#include "sluice/json.hpp"
 
 namespace sluice::detail {
 
@@ -164,6 +165,8 @@ class EdgeType {
   virtual std::unique_ptr<ElementSink> fan_out(std::vector<ElementSink*> outs) const = 0;
   /// Passes elements on to `next`, counting the records in `*count`.
   virtual std::unique_ptr<ElementSink> counting(ElementSink* next, uint64_t* count) const = 0;
+  /// One record's bytes as JSON (the console's trace); throws DecodeError as decoding does.
+  virtual std::string render(const uint8_t* bytes, size_t size) const = 0;
 };
 
 template <class T>
@@ -182,6 +185,11 @@ class EdgeTypeOf final : public EdgeType {
   }
   std::unique_ptr<ElementSink> counting(ElementSink* next, uint64_t* count) const override {
     return std::make_unique<Counting<T>>(next, count);
+  }
+  std::string render(const uint8_t* bytes, size_t size) const override {
+    std::string out;
+    write_json(out, decode_from_bytes<T>(bytes, size));
+    return out;
   }
 
  private:

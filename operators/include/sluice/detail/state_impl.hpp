@@ -61,6 +61,8 @@ class KeyCells {
     (void)tail;
     return false;
   }
+  /// Calls `fn(key, key group)` for every key with an entry until it returns false.
+  virtual void keys(const KeyedStateBackend::KeyVisitor& fn) = 0;
 };
 
 /// What a map visitor did with an entry.
@@ -79,6 +81,8 @@ class MapCells {
   /// Visits the current key's entries in user-key byte order.
   virtual void visit(const std::function<Visit(const std::string&, V&)>& fn) = 0;
   virtual void erase_all() = 0;
+  /// Calls `fn(key, key group)` for every key with an entry until it returns false.
+  virtual void keys(const KeyedStateBackend::KeyVisitor& fn) = 0;
 };
 
 template <class V>
@@ -156,6 +160,17 @@ StateTable::DeferredEntries share_then_encode(const KeyGroupMaps<Map>& maps, con
   }
 }
 
+/// Every key of a heap table's maps, until `fn` returns false.
+template <class Map>
+void visit_keys(const KeyGroupMaps<Map>& maps, const KeyedStateBackend::KeyVisitor& fn) {
+  bool more = true;
+  maps.for_each([&](int kg, const Map& m) {
+    m.for_each([&](const std::string& key, const auto&) {
+      if (more) more = fn(key, kg);
+    });
+  });
+}
+
 /// Heap tables file each key under the key group current when it was written: a namespaced
 /// view (window state) stores under a composite key whose hash is not the record key's group.
 template <class V>
@@ -180,6 +195,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     if (m && m->count(b_->current_key())) maps_.writable(kg).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
+  void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7; }
   DeferredEntries snapshot_deferred(const std::string& name) const override {
     return share_then_encode<V>(maps_, name, &encode_group);
@@ -239,6 +255,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     if (existing()) maps_.writable(b_->current_key_group()).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
+  void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + 64; }  // + one map node
   DeferredEntries snapshot_deferred(const std::string& name) const override {
     forget();  // the shared groups are copied before the next write
@@ -357,6 +374,26 @@ std::string encode_stored(const V& v) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+/// Every key of a byte-store keyspace (entries of one key are adjacent: the key group and
+/// the key lead), until `fn` returns false.
+inline void scan_keys(ByteStore& store, int space, const KeyedStateBackend::KeyVisitor& fn) {
+  struct Stop {};  // ends the scan early: ByteStore::scan visits everything otherwise
+  std::string last;
+  try {
+    store.scan(space, {}, [&](std::string_view k, std::string_view) {
+      size_t at = 0;
+      size_t end = key_prefix_length(k, &at);
+      if (end == 0) return;
+      auto key = k.substr(at, end - at);
+      if (!last.empty() && std::string_view(last) == k.substr(0, end)) return;
+      last.assign(k.substr(0, end));
+      int group = (uint8_t(k[0]) << 8) | uint8_t(k[1]);
+      if (!fn(std::string(key), group)) throw Stop{};
+    });
+  } catch (const Stop&) {
+  }
+}
+
 template <class V>
 class ByteKeyCells final : public KeyCells<V> {
  public:
@@ -389,6 +426,7 @@ class ByteKeyCells final : public KeyCells<V> {
     compose_key(key_, *b_);
     return s_->append(space_, key_, encode_stored(tail));
   }
+  void keys(const KeyedStateBackend::KeyVisitor& fn) override { scan_keys(*s_, space_, fn); }
 
  private:
   KeyedStateBackend* b_;
@@ -440,6 +478,7 @@ class ByteMapCells final : public MapCells<V> {
   void erase_all() override {
     visit([](const std::string&, V&) { return Visit::erase; });
   }
+  void keys(const KeyedStateBackend::KeyVisitor& fn) override { scan_keys(*s_, space_, fn); }
 
  private:
   const std::string& full(const std::string& uk) {
@@ -716,13 +755,15 @@ std::string state_fingerprint(const char* kind, bool ttl) {
 /// JSON, or null when absent or expired. Reads without refreshing a TTL or erasing.
 template <class V, class Show>
 void inspect_cell(KeyedStateBackend& b, const std::string& name, StateTtl ttl, Show show) {
-  b.add_inspector(name, [&cells = key_cells<TtlCell<V>>(b, name), t = Ttl(b, ttl), show] {
-    std::string out;
-    auto* c = cells.find();
-    if (!c || t.expired(c->expires)) return std::string("null");
-    write_json(out, show(c->value));
-    return out;
-  });
+  auto& cells = key_cells<TtlCell<V>>(b, name);
+  b.add_inspector(name, {[&cells, t = Ttl(b, ttl), show] {
+                           std::string out;
+                           auto* c = cells.find();
+                           if (!c || t.expired(c->expires)) return std::string("null");
+                           write_json(out, show(c->value));
+                           return out;
+                         },
+                         [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
 }
 
 template <class T>
@@ -739,7 +780,8 @@ ListState<T>& open_state(KeyedStateBackend& b, const ListStateDescriptor<T>& d) 
   return *b.cached_handle<ListState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("list", d.ttl.enabled()));
     auto h = std::make_unique<ListStateImpl<T>>(b, d);
-    b.add_inspector(d.name, [&cells = key_cells<std::vector<TtlCell<T>>>(b, d.name), t = Ttl(b, d.ttl)] {
+    auto& cells = key_cells<std::vector<TtlCell<T>>>(b, d.name);
+    auto render = [&cells, t = Ttl(b, d.ttl)] {
       auto* list = cells.find();
       if (!list) return std::string("null");
       std::string out = "[";
@@ -751,7 +793,8 @@ ListState<T>& open_state(KeyedStateBackend& b, const ListStateDescriptor<T>& d) 
         write_json(out, c.value);
       }
       return first ? std::string("null") : out + "]";
-    });
+    };
+    b.add_inspector(d.name, {render, [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
     return h;
   });
 }
@@ -760,7 +803,8 @@ MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>&
   return *b.cached_handle<MapState<K, V>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<K, V>("map", d.ttl.enabled()));
     auto h = std::make_unique<MapStateImpl<K, V>>(b, d);
-    b.add_inspector(d.name, [&cells = map_cells<std::pair<K, TtlCell<V>>>(b, d.name), t = Ttl(b, d.ttl)] {
+    auto& cells = map_cells<std::pair<K, TtlCell<V>>>(b, d.name);
+    auto render = [&cells, t = Ttl(b, d.ttl)] {
       std::string out = "[";
       bool first = true;
       cells.visit([&](const std::string&, std::pair<K, TtlCell<V>>& e) {
@@ -775,7 +819,8 @@ MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>&
         return Visit::keep;
       });
       return first ? std::string("null") : out + "]";
-    });
+    };
+    b.add_inspector(d.name, {render, [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
     return h;
   });
 }

@@ -313,6 +313,14 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     auto lib = library(order.hash);
     JobGraph g = capture_graph(lib, options.parse_options(order.options), order.graph_index);
     g.config.checkpoint.dir = order.checkpoint_dir;
+    if (order.rescaled) {  // the master rescaled the job: its graph, not the main's (the topology check follows)
+      if (order.node_parallelism.size() != g.nodes.size())
+        throw JobError("job '" + g.name + "': the rescaled deployment names " +
+                       std::to_string(order.node_parallelism.size()) + " operators, agent " + options.name +
+                       " rebuilt " + std::to_string(g.nodes.size()));
+      g.config.parallelism = order.parallelism;
+      for (size_t n = 0; n < g.nodes.size(); ++n) g.nodes[n].parallelism = order.node_parallelism[n];
+    }
     auto graph = std::make_shared<const JobGraph>(std::move(g));
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     if (auto why = scheduler::topology_mismatch(order.topology, scheduler::topology(*graph, *plan),

@@ -117,6 +117,11 @@ struct Deploy {
   # The master's topology lines of the graph (scheduler/topology.hpp): the agent's rebuilt
   # graph must have the same.
   topology @7 :List(Text);
+  # A rescaled run: the default parallelism and each node's own (0: the default) that the
+  # rebuilt graph takes instead of what the main gave it. Empty: as the main built it.
+  rescaled @8 :Bool;
+  parallelism @9 :Int32;
+  nodeParallelism @10 :List(Int32);
 }
 
 struct Routed {

@@ -90,6 +90,10 @@ ControlBuffer encode(const ClusterMessage& m) {
       auto tasks = r.initTasks(unsigned(d.tasks.size()));
       for (size_t i = 0; i < d.tasks.size(); ++i) tasks.set(unsigned(i), words_of(d.tasks[i]));
       set_texts(r.initTopology(unsigned(d.topology.size())), d.topology);
+      r.setRescaled(d.rescaled);
+      r.setParallelism(d.parallelism);
+      auto nodes = r.initNodeParallelism(unsigned(d.node_parallelism.size()));
+      for (size_t i = 0; i < d.node_parallelism.size(); ++i) nodes.set(unsigned(i), d.node_parallelism[i]);
       auto agents = r.initAgents(unsigned(d.agents.size()));
       for (size_t i = 0; i < d.agents.size(); ++i) {
         agents[unsigned(i)].setName(d.agents[i].first);
@@ -225,6 +229,12 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         for (auto t : r.getTasks()) d.tasks.push_back(buffer_of(t, "a task deployment"));
         for (auto a : r.getAgents()) d.agents.emplace_back(a.getName(), a.getDataAddress());
         d.topology = texts_of(r.getTopology());
+        d.rescaled = r.getRescaled();
+        d.parallelism = r.getParallelism();
+        for (auto n : r.getNodeParallelism()) d.node_parallelism.push_back(n);
+        if (d.rescaled && d.parallelism < 1)
+          throw DecodeError("malformed cluster message: a rescaled deployment at parallelism " +
+                            std::to_string(d.parallelism));
         break;
       }
       case schema::ClusterMessage::COMMAND:

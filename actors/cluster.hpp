@@ -20,6 +20,11 @@ struct DeployOrder {
   std::vector<ControlBuffer> tasks;  ///< encoded TaskDeployments
   std::vector<std::pair<std::string, std::string>> agents;  ///< name and data address of the peers' agents
   std::vector<std::string> topology;  ///< the master's topology lines of the graph
+  /// A rescaled run: the graph's default parallelism and each node's own (0: the default),
+  /// which the rebuilt graph takes instead of what the main gave it.
+  bool rescaled = false;
+  int32_t parallelism = 0;
+  std::vector<int32_t> node_parallelism{};
   bool operator==(const DeployOrder&) const = default;
 };
 

@@ -215,57 +215,23 @@ class AgentHost final : public SubtaskHost {
   std::vector<At> at_;                            // by flat index
 };
 
-/// A job running on the agents, as its main sees it.
+/// A job running on the agents, as its main sees it. Each run (a rescale starts another) has
+/// a job key of its own among the master's, with its master actor, AgentHost and routes.
 class ClusterJob final : public MasterJobHandle {
  public:
-  ClusterJob(Shared* shared, JobGraph g, Application& app) : MasterJobHandle(g.name), shared_(shared) {
-    int index = app.submitted++;
+  ClusterJob(Shared* shared, JobGraph g, Application& app)
+      : MasterJobHandle(g.name), shared_(shared), client_(app.client), reply_(app.reply) {
     if (g.config.checkpoint.dir.empty()) {
       std::filesystem::path base = shared->options.checkpoint_dir.empty() ? "checkpoints" : shared->options.checkpoint_dir;
       g.config.checkpoint.dir = std::filesystem::absolute(base / g.name).string();
     }
     checkpoint_dir_ = g.config.checkpoint.dir;
-    auto graph = std::make_shared<const JobGraph>(std::move(g));
-    auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
-    shape_ = shape_of(*graph, *plan);
-    auto promise = std::make_shared<std::promise<JobResult>>();
-    result_ = promise->get_future().share();
-    PreparedStart prep;
-    try {
-      prep = prepare_start(*graph);
-    } catch (const std::exception& e) {
-      JobResult r;
-      r.job_name = graph->name;
-      r.error = "job '" + graph->name + "' cannot start: " + e.what();
-      r.usage_error = true;
-      promise->set_value(r);
-      return;
-    }
-    DeployOrder order;
-    order.hash = app.hash;
-    order.options = app.options;
-    order.graph_index = index;
-    order.checkpoint_dir = graph->config.checkpoint.dir;
-    order.topology = scheduler::topology(*graph, *plan);
-    uint64_t key;
-    {
-      std::lock_guard lock(shared->mu);
-      key = key_ = shared->next_job++;
-    }
-    auto host = std::make_shared<AgentHost>(shared, key, std::move(order), plan, graph->name);
-    std::lock_guard lock(shared->mu);  // before the first route event can name the job
-    master_ = spawn_job_master(*shared->sys, {graph, plan, shared->io.get(), promise, prep.committer, prep.restore, log_, id_},
-                               host);
-    shared->masters[key] = master_;
-    shared->clients[key] = app.reply;
-    shared->names[key] = name_;
-    shared->graphs[key] = graph;
-    shared->say("job " + id_ + " ('" + name_ + "') submitted by '" + app.client + "'");
-  }
-  JobResult wait() override {
-    auto r = result_.get();
-    shared_->io->wait_idle();
-    return r;
+    order_.hash = app.hash;
+    order_.options = app.options;
+    order_.graph_index = app.submitted++;
+    order_.checkpoint_dir = g.config.checkpoint.dir;
+    std::lock_guard<std::mutex> l(handle_mu_);
+    start(std::make_shared<const JobGraph>(std::move(g)));
   }
   const std::string& checkpoint_dir() const { return checkpoint_dir_; }
   std::vector<TaskProbe> probes() const override {
@@ -277,9 +243,68 @@ class ClusterJob final : public MasterJobHandle {
   }
 
  private:
+  void wait_io() override { shared_->io->wait_idle(); }
+  /// The rescaled job must find its slots among what other jobs leave free.
+  void check_fits(const JobGraph& next, const scheduler::ExecutionPlan& plan) const override {
+    (void)next;
+    std::vector<scheduler::AgentSlots> free;
+    auto agents = shared_->directory.agents();
+    std::lock_guard lock(shared_->mu);
+    for (const auto& a : agents) free.push_back({a.name, a.slots - shared_->routes.used(a.name, key_)});
+    auto placed = scheduler::place(plan, free, name_, {});
+    if (auto* why = std::get_if<std::string>(&placed)) throw JobError(*why);
+  }
+
+  /// Starts a run on the agents (MasterJobHandle::start): a new job key, its master actor and
+  /// the AgentHost that places and deploys it.
+  void start(std::shared_ptr<const JobGraph> graph) override {
+    bool first = run_++ == 0;
+    graph_ = graph;
+    auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+    shape_ = shape_of(*graph, *plan);
+    auto promise = std::make_shared<std::promise<JobResult>>();
+    result_ = promise->get_future().share();
+    master_ = nullptr;
+    PreparedStart prep;
+    try {
+      prep = prepare_start(*graph);
+    } catch (const std::exception& e) {
+      JobResult r;
+      r.job_name = graph->name;
+      r.error = "job '" + graph->name + "' cannot start: " + e.what();
+      r.usage_error = true;
+      promise->set_value(r);
+      return;
+    }
+    committer_ = prep.committer;
+    DeployOrder order = order_;
+    order.topology = scheduler::topology(*graph, *plan);
+    if (!first) {  // agents rebuild the main's graph: this run's parallelisms replace its own
+      order.rescaled = true;
+      order.parallelism = graph->config.parallelism;
+      for (const auto& n : graph->nodes) order.node_parallelism.push_back(n.parallelism);
+    }
+    std::lock_guard lock(shared_->mu);  // before the first route event can name the job
+    key_ = shared_->next_job++;
+    auto host = std::make_shared<AgentHost>(shared_, key_, std::move(order), plan, graph->name);
+    master_ = spawn_job_master(*shared_->sys, {graph, plan, shared_->io.get(), promise, prep.committer, prep.restore,
+                                               log_, id_},
+                               host);
+    shared_->masters[key_] = master_;
+    shared_->clients[key_] = reply_;
+    shared_->names[key_] = name_;
+    shared_->graphs[key_] = graph;
+    shared_->say(first ? "job " + id_ + " ('" + name_ + "') submitted by '" + client_ + "'"
+                       : "job " + id_ + " ('" + name_ + "') starts again at parallelism " +
+                             std::to_string(graph->config.parallelism) + " from " + graph->config.checkpoint.restore);
+  }
+
   Shared* shared_;  // outlives every job: ClusterJobs keeps it until the mains returned
   std::string checkpoint_dir_;
-  uint64_t key_ = 0;  // the job's key among the master's
+  std::string client_;
+  std::function<bool(const ClusterMessage&)> reply_;  // the main's client: what the job prints
+  DeployOrder order_;  // what every run's orders have in common
+  uint64_t key_ = 0;   // the current run's key among the master's jobs (under shared_->mu)
 };
 
 /// What a main submits to when it runs in the master: each job goes to the agents.

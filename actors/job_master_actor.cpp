@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "actors/messages.hpp"
 #include "scheduler/topology.hpp"
@@ -293,13 +295,132 @@ caf::actor MasterJobHandle::master() const {
   return master_;
 }
 
+JobResult MasterJobHandle::wait() {
+  std::unique_lock<std::mutex> l(handle_mu_);
+  for (;;) {
+    rescaled_.wait(l, [&] { return !rescaling_; });
+    auto result = result_;
+    auto run = run_;
+    l.unlock();
+    auto r = result.get();
+    l.lock();
+    if (rescaling_ || run != run_) continue;  // a rescale took over: wait for its run
+    l.unlock();
+    wait_io();
+    return r;
+  }
+}
+
 bool MasterJobHandle::done() const {
   std::lock_guard<std::mutex> l(handle_mu_);
-  return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  return !rescaling_ && result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
 }
 
 void MasterJobHandle::cancel() {
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    canceled_ = true;
+  }
   if (auto m = master()) caf::anon_send(m, client_atom::value, encode(ClientRequest{ClientRequest::Kind::cancel, false, {}}));
+}
+
+RescaleResult MasterJobHandle::rescale(int parallelism) {
+  using Clock = std::chrono::steady_clock;
+  if (parallelism < 1) throw UsageError("a job's parallelism must be at least 1, not " + std::to_string(parallelism));
+  std::shared_ptr<const JobGraph> before;
+  {  // One rescale at a time: checked and claimed together.
+    std::lock_guard<std::mutex> l(handle_mu_);
+    if (rescaling_) throw JobError("job '" + name_ + "' is being rescaled already");
+    if (canceled_ || !graph_ || result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+      throw JobError("job '" + name_ + "' has ended");
+    before = graph_;
+    rescaling_ = true;
+  }
+  // Whatever happens from here, waiters are let go once this returns or throws.
+  struct Release {
+    MasterJobHandle* job;
+    ~Release() {
+      std::lock_guard<std::mutex> l(job->handle_mu_);
+      job->rescaling_ = false;
+      job->rescaled_.notify_all();
+    }
+  } release{this};
+  // The next run's graph, checked before anything stops: sources keep their parallelism (their
+  // positions cannot move between subtasks), as do operators given one explicitly.
+  JobGraph next = *before;
+  RescaleResult out;
+  out.to = parallelism;
+  next.config.parallelism = parallelism;
+  for (size_t n = 0; n < next.nodes.size(); ++n) {
+    auto& node = next.nodes[n];
+    if (node.parallelism == 0 && !node.is_source) out.from = std::max(out.from, before->parallelism_of(int(n)));
+    if (node.is_source && node.parallelism == 0) node.parallelism = before->parallelism_of(int(n));
+    if (node.parallelism != 0) out.fixed.push_back(node.name);
+  }
+  try {
+    next.validate();
+    check_fits(next, scheduler::plan(next));
+  } catch (const JobError& e) {
+    throw UsageError("job '" + name_ + "' cannot run at parallelism " + std::to_string(parallelism) + ": " + e.what());
+  }
+  auto asked = Clock::now();
+  std::shared_future<JobResult> old_result;
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    old_result = result_;
+  }
+  out.savepoint = stop_with_savepoint(false);  // throws when it cannot: the job runs on as it was
+  out.savepoint_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked).count();
+  auto stopped = old_result.get();
+  wait_io();  // its sinks' commits are done
+  if (!stopped.succeeded)
+    throw JobError("job '" + name_ + "' failed while it stopped for the rescale: " + stopped.error);
+  // The stopped run lets go of the checkpoint directory once its master's state is gone.
+  for (auto until = Clock::now() + std::chrono::seconds(30); !committer_.expired() && Clock::now() < until;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto& c = before->config.checkpoint;
+  auto dir = c.dir.empty() ? (std::filesystem::path("checkpoints") / before->name) : std::filesystem::path(c.dir);
+  next.config.checkpoint.restore = (dir / ("chk-" + std::to_string(out.savepoint))).string();
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    // Canceled while it stopped: the job ends as the stopped run ended, at the savepoint.
+    if (canceled_) throw JobError("job '" + name_ + "' was canceled during the rescale; it stopped at savepoint " +
+                                  std::to_string(out.savepoint));
+    start(std::make_shared<const JobGraph>(std::move(next)));
+  }
+  log::runtime()->info("job '{}' rescaled from parallelism {} to {} through savepoint {}", name_, out.from, out.to,
+                       out.savepoint);
+  {
+    std::lock_guard<std::mutex> l(handle_mu_);
+    rescaling_ = false;
+    rescaled_.notify_all();
+  }
+  // Records flow again once every subtask of the new run is running and its sources emit.
+  std::set<int> sources;
+  for (const auto& t : shape().tasks)
+    if (t.source) sources.insert(t.id);
+  auto give_up = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < give_up && !done()) {
+    auto now = probes();
+    bool running = !now.empty(), emitting = false;
+    for (const auto& p : now) {
+      running = running && p.status == "running";
+      emitting = emitting || (sources.count(p.task_id) && p.records_out > 0);
+    }
+    if (running && emitting) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  out.downtime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked).count();
+  if (done()) {
+    JobResult r;
+    {
+      std::lock_guard<std::mutex> l(handle_mu_);
+      r = result_.get();
+    }
+    if (!r.succeeded) throw JobError("job '" + name_ + "' did not start again at parallelism " +
+                                     std::to_string(parallelism) + ": " + r.error);
+  }
+  return out;
 }
 
 std::vector<CheckpointInfo> MasterJobHandle::checkpoints() const {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <optional>
 #include <memory>
@@ -75,8 +76,16 @@ class MasterJobHandle : public JobHandle {
  public:
   const std::string& id() const override { return id_; }
   const std::string& name() const override { return name_; }
+  /// The result, once the I/O of the job's last messages (a sink's final commit) is done. A
+  /// rescale ends one run of the job and starts the next under this handle: the result is the
+  /// last run's.
+  JobResult wait() override;
   bool done() const override;
+  /// Cancels the current run; during a rescale, also the run it was about to start.
   void cancel() override;
+  /// Stops the job with a savepoint and starts the next run from it (start()); sources keep
+  /// their parallelism, as do operators given one explicitly.
+  RescaleResult rescale(int parallelism) override;
   std::vector<CheckpointInfo> checkpoints() const override;
   int64_t trigger_checkpoint(bool savepoint) override;
   int64_t stop_with_savepoint(bool drain) override;
@@ -100,8 +109,26 @@ class MasterJobHandle : public JobHandle {
   /// The same, for any reply, waiting at most `timeout` (none: as long as it takes).
   ClientReply ask_reply(const ClientRequest& q, std::optional<std::chrono::milliseconds> timeout);
 
-  /// Guards master_, shape_ and result_, which a rescale replaces while clients read them.
+  /// Starts a run of `graph`: plans it, prepares its checkpoint directory and restore, spawns
+  /// its master; sets graph_, shape_, result_, master_ and committer_ and counts the run.
+  /// Called with handle_mu_ held (the constructor's first run, a rescale's next).
+  virtual void start(std::shared_ptr<const JobGraph> graph) = 0;
+  /// Refuses (JobError) a rescaled graph that cannot run where the job runs, before anything stops.
+  virtual void check_fits(const JobGraph& next, const scheduler::ExecutionPlan& plan) const {
+    (void)next, (void)plan;
+  }
+  /// Waits until the I/O the job's runs posted (a sink's commits) is done.
+  virtual void wait_io() = 0;
+
+  /// Guards master_, shape_, result_ and the rescale's fields, which a rescale replaces while
+  /// clients read them.
   mutable std::mutex handle_mu_;
+  std::shared_ptr<const JobGraph> graph_;                     // the current run's
+  std::weak_ptr<checkpoint::CheckpointCommitter> committer_;  // the current run's: it holds the directory
+  bool rescaling_ = false;
+  bool canceled_ = false;
+  int run_ = 0;  // runs started under this handle (a rescale starts one)
+  std::condition_variable rescaled_;
   std::string id_, name_;
   std::shared_ptr<CheckpointLog> log_ = std::make_shared<CheckpointLog>();
   std::shared_future<JobResult> result_;

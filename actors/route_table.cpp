@@ -83,9 +83,10 @@ const std::vector<std::string>* RouteTable::agents_of(uint32_t route) const {
   return it == routes_.end() ? nullptr : &it->second.agent_of;
 }
 
-int RouteTable::used(const std::string& agent) const {
+int RouteTable::used(const std::string& agent, uint64_t except) const {
   int n = 0;
   for (const auto& [route, r] : routes_) {
+    if (except != 0 && r.job == except) continue;
     auto a = r.agents.find(agent);
     if (a != r.agents.end() && a->second.live > 0) n += a->second.slots;
   }

@@ -42,8 +42,8 @@ class RouteTable {
   std::optional<std::pair<uint64_t, int32_t>> find(uint32_t route) const;
   /// The agents `route`'s subtasks run on, by flat index.
   const std::vector<std::string>* agents_of(uint32_t route) const;
-  /// Slots held on `agent` by routes with subtasks live there.
-  int used(const std::string& agent) const;
+  /// Slots held on `agent` by routes with subtasks live there, but for those of job `except`.
+  int used(const std::string& agent, uint64_t except = 0) const;
   size_t size() const { return routes_.size(); }
 
  private:

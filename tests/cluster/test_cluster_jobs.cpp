@@ -60,19 +60,6 @@ struct Cluster {
   }
 };
 
-/// Waits for a client or embedded run and gives its exit status (-1: killed by a signal).
-int exit_status(Process& p) {
-  auto give_up = std::chrono::steady_clock::now() + 3 * patience;
-  while (!p.poll()) {
-    if (std::chrono::steady_clock::now() > give_up) {
-      p.kill();
-      FAIL("the run never ended");
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  int status = *p.poll();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /// Runs the counts job on `cluster`, kills `kills` agents with -9 (seeded choice among those
 /// running its subtasks), each after a checkpoint of the attempt before it, starts a

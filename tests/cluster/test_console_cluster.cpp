@@ -261,3 +261,68 @@ TEST_CASE("the console under tmux looks keys up in the keyed state of a job on t
   }
   tmux.keys("C-d");
 }
+
+TEST_CASE("rescale under tmux: q5 on the cluster goes from 2 to 4 and back and writes the uninterrupted run's CSV",
+          "[cluster][console][processes][rescale]") {
+  TempDir dir;
+  const std::string events = "600000";
+  {  // The same stream (the rate sets the events' times), embedded and unpaced.
+    Process plain({NEXMARK_BINARY, "run", "--query", "q5", "--events", events, "--rate", "50000", "--parallelism", "2",
+                   "--output", dir.file("expected.csv")},
+                  dir.file("plain.out"), dir.file("plain.err"));
+    INFO(read(dir.file("plain.err")));
+    REQUIRE(exit_status(plain) == 0);
+  }
+  const auto reference = read(dir.file("expected.csv"));
+  REQUIRE(std::count(reference.begin(), reference.end(), '\n') > 50);
+
+  ConsoleCluster cluster(dir, 2);  // four slots in all
+  const auto& [master, endpoint] = std::tie(cluster.master, cluster.endpoint);
+  // Paced to the wall clock (about 12 s), so that both rescales land mid-stream.
+  Process run({NEXMARK_BINARY, "run", "--master", master.address(), "--query", "q5", "--events", events, "--rate",
+               "50000", "--realtime", "--parallelism", "2", "--output", dir.file("q5.csv"), "--checkpoint-interval",
+               "300ms"},
+              dir.file("run.out"), dir.file("run.err"));
+  std::string id;
+  await_that(
+      [&] {
+        auto jobs = get(endpoint, "/v1/jobs")["jobs"];
+        if (jobs.empty()) return false;
+        id = jobs[0]["id"];
+        return jobs[0]["last_checkpoint"].get<int64_t>() >= 1;
+      },
+      "q5 runs with a completed checkpoint");
+  const auto widest = [&] {
+    int p = 0;
+    auto graph = get(endpoint, "/v1/jobs/" + id);  // kept: the loop reads inside it
+    for (const auto& t : graph["tasks"]) p = std::max(p, t["parallelism"].get<int>());
+    return p;
+  };
+  Tmux tmux(std::string(SLUICE_BINARY) + " console --master " + endpoint);
+  tmux.await("sluice> ");
+  // Five slots are not there: refused before anything stops.
+  tmux.command("rescale " + id + " 5");
+  tmux.await("cannot run at parallelism 5: job 'Nexmark q5' needs 5 slots");
+  CHECK(widest() == 2);
+  tmux.command("rescale " + id + " 4");
+  auto said = tmux.await("rescaled job " + id + " from parallelism 2 to 4 through savepoint");
+  std::smatch downtime;
+  INFO(said);
+  CHECK(std::regex_search(said, downtime, std::regex("records stood still [0-9.]+m?s")));
+  WARN("cluster rescale to 4: " << downtime.str());
+  CHECK(widest() == 4);
+  CHECK(latest_deployment(master.out, "Nexmark q5").second.size() == 2);  // both agents
+  httplib::Client http("http://" + endpoint);
+  http.set_read_timeout(std::chrono::seconds(120));
+  auto back = http.Post("/v1/jobs/" + id + "/rescale?parallelism=2");
+  REQUIRE(back);
+  INFO(back->body);
+  REQUIRE(back->status == 200);
+  WARN("cluster rescale to 2: records stood still " << json::parse(back->body)["downtime_ms"] << " ms");
+  CHECK(widest() == 2);
+  INFO(read(dir.file("run.err")) << read(master.out));
+  REQUIRE(exit_status(run) == 0);
+  const auto written = read(dir.file("q5.csv"));
+  CHECK(written.size() == reference.size());
+  CHECK(written == reference);
+}

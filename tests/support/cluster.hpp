@@ -134,6 +134,20 @@ inline std::pair<int, std::vector<std::string>> latest_deployment(const std::str
   return *all.rbegin();
 }
 
+/// Waits for a client or embedded run and gives its exit status (-1: killed by a signal).
+inline int exit_status(Process& p) {
+  auto give_up = std::chrono::steady_clock::now() + 3 * patience;
+  while (!p.poll()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      p.kill();
+      FAIL("the run never ended");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  int status = *p.poll();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /// Waits until `done` holds; fails the test with `what` when it never does.
 inline void await_that(const std::function<bool()>& done, const std::string& what) {
   auto give_up = std::chrono::steady_clock::now() + patience;

@@ -459,7 +459,7 @@ TEST_CASE("backpressure and why name a deliberately slow operator", "[console]")
   CHECK(console(service.endpoint(), {"-c", "why " + id + " 0 x"}).status == 2);
 }
 
-TEST_CASE("trace samples the records a subtask takes in or a source sends, decoded; log shows its lines", "[console]") {
+TEST_CASE("trace samples the records a subtask takes in or a source sends, decoded, and log shows its lines", "[console]") {
   SlowJob slow_job;
   auto& [job, service, http] = slow_job;
   const std::string id = job.id(), base = "/v1/jobs/" + id;
@@ -592,6 +592,7 @@ TEST_CASE("state looks a key up in a running job's keyed state and gives what an
       JobClient job(default_executor().submit(graph));
       runtime::ConsoleService service({{}, [] { return running_jobs(); }}, runtime::ConsoleOptions{});
       httplib::Client http("127.0.0.1", service.port());
+      http.set_read_timeout(std::chrono::seconds(30));  // an idle trace answers after its 5 s
       await(
           [&] {
             uint64_t in = 0;

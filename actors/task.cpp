@@ -163,6 +163,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     auto now = [this] { return processing_time(); };
     if (config->state_backend == StateBackendKind::heap) return make_heap_keyed_backend(now);
     auto dir = config->state_dir.empty() ? std::filesystem::temp_directory_path().string() : config->state_dir;
+    checkpoint::set_rocksdb_memory(config->rocksdb_memory);
     return checkpoint::make_rocksdb_backend(dir, now);
   }
 

@@ -26,6 +26,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include "sluice/detail/state_impl.hpp"
 #include "sluice/error.hpp"
@@ -34,12 +35,26 @@ namespace sluice::checkpoint {
 
 namespace {
 
-/// Block cache shared by every RocksDB backend of the process, so that memory for reads is
-/// bounded once rather than per subtask and per state (RocksDB's default is an 8 MiB cache
-/// per column family). 64 MiB: the hot set of these stores sits in memtables anyway.
-std::shared_ptr<rocksdb::Cache> shared_block_cache() {
-  static const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(64 << 20);
-  return cache;
+/// The memory of every RocksDB store of the process. Without a budget: one 64 MiB block
+/// cache, so that memory for reads is bounded once rather than per subtask and per state
+/// (RocksDB's default is an 8 MiB cache per column family; the hot set of these stores sits in
+/// memtables anyway), and memtables as each state's options say. With a budget (as Flink's
+/// managed memory): a block cache of the budget that also holds index and filter blocks, and a
+/// write buffer manager that charges every memtable to that cache and flushes the largest once
+/// they pass half of it, so blocks and memtables together stay within the budget.
+struct Memory {
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(64 << 20);
+  std::shared_ptr<rocksdb::WriteBufferManager> buffers;  // none without a budget
+  uint64_t budget = 0;
+};
+std::mutex memory_mu;
+Memory& memory_locked() {
+  static Memory m;
+  return m;
+}
+Memory memory() {
+  std::lock_guard<std::mutex> l(memory_mu);
+  return memory_locked();
 }
 
 rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
@@ -102,6 +117,9 @@ class ListAppend final : public rocksdb::MergeOperator {
 
 rocksdb::DBOptions db_options() {
   rocksdb::DBOptions o;
+  // Default none: memtables are bounded per column family only. With a budget, they are
+  // charged to the shared block cache (Memory).
+  o.write_buffer_manager = memory().buffers;
   // Default false: the working directory is new and empty.
   o.create_if_missing = true;
   // Default false: when closing, RocksDB would flush memtables that the WAL does not cover;
@@ -146,7 +164,15 @@ rocksdb::ColumnFamilyOptions state_options() {
   // (snapshot_deferred).
   o.inplace_update_support = true;
   rocksdb::BlockBasedTableOptions t;
-  t.block_cache = shared_block_cache();
+  auto m = memory();
+  t.block_cache = m.cache;
+  if (m.buffers) {
+    // Default false: index and filter blocks live outside the cache, unbounded. Under a budget
+    // they count, at high priority, and level 0's stay pinned (every get reads them).
+    t.cache_index_and_filter_blocks = true;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
+  }
   // Default none: a 10-bit-per-key Bloom filter (~1% false positives) lets a get of a key
   // without state (a new key's first record) skip SST files without reading them.
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -648,5 +674,30 @@ void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::E
 namespace sluice::checkpoint {
 std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now) {
   return std::make_unique<RocksDbKeyedStateBackend>(base_dir, std::move(now));
+}
+
+void set_rocksdb_memory(uint64_t budget) {
+  if (budget == 0) return;
+  std::lock_guard<std::mutex> l(memory_mu);
+  auto& m = memory_locked();
+  if (budget == m.budget) return;
+  if (!m.buffers) {
+    // A tenth of the cache kept for index and filter blocks (high priority), as Flink does.
+    m.cache = rocksdb::NewLRUCache(size_t(budget), -1, false, 0.1);
+    // No stall (as Flink): a write past the memtables' share flushes its store's largest
+    // memtable and goes on, so memtables may pass the share by the flushes still running. A
+    // stall would wait for memory that idle stores may never flush.
+    m.buffers = std::make_shared<rocksdb::WriteBufferManager>(size_t(budget / 2), m.cache);
+  } else {
+    m.cache->SetCapacity(size_t(budget));
+    m.buffers->SetBufferSize(size_t(budget / 2));
+  }
+  m.budget = budget;
+}
+
+RocksDbMemory rocksdb_memory() {
+  auto m = memory();
+  return {m.budget, m.cache->GetCapacity(), m.cache->GetUsage(), m.buffers ? m.buffers->memory_usage() : 0,
+          m.buffers ? m.buffers->buffer_size() : 0};
 }
 }  // namespace sluice::checkpoint

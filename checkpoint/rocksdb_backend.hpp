@@ -104,4 +104,16 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
 /// it from ExecutionConfig::state_backend; a job never names it.
 std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now);
 
+/// Bounds the memory of every RocksDB store of the process (ExecutionConfig::rocksdb_memory):
+/// block cache, index and filter blocks and memtables share `budget` bytes, memtables at most
+/// half of it. Stores opened from now on take it; a budget set again resizes it for all. 0
+/// changes nothing (without any budget: a 64 MiB block cache, memtables per state).
+void set_rocksdb_memory(uint64_t budget);
+/// What the process's RocksDB memory holds now: the budget (0: none), the block cache's
+/// capacity and usage (memtables charged to it included), and the memtables' usage and limit.
+struct RocksDbMemory {
+  uint64_t budget = 0, cache_capacity = 0, cache_usage = 0, memtable_usage = 0, memtable_limit = 0;
+};
+RocksDbMemory rocksdb_memory();
+
 }  // namespace sluice::checkpoint

@@ -149,4 +149,18 @@ void add_checkpoint_options(CLI::App& command, CheckpointConfig& config) {
       ->group(group);
 }
 
+void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes) {
+  add_parsed_option(
+      command, "--rocksdb-memory",
+      [&bytes](const std::string& text) {
+        auto size = parse_size(text);
+        if (size < (uint64_t(16) << 20) || size > (uint64_t(1) << 40))
+          throw std::invalid_argument("'" + text + "' is outside the allowed range, 16mb to 1tb");
+        bytes = size;
+      },
+      "memory of RocksDB state in this process, e.g. 256mb: block cache, index and filter blocks and "
+      "memtables share it (default: a 64mb block cache and memtables per state)")
+      ->type_name("SIZE");
+}
+
 }  // namespace sluice::cli

@@ -36,6 +36,9 @@ CLI::Validator whole_number(T low, T high) {
       "INT in " + range);
 }
 
+/// Adds `--rocksdb-memory SIZE` (16mb to 1tb) storing into `bytes`: ExecutionConfig::rocksdb_memory.
+void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes);
+
 /// Writes a duration as the command line reads it, in its largest exact unit: `0`, `300ms`,
 /// `2s`, `5m`, `1h`.
 std::string format_duration(std::chrono::milliseconds d);

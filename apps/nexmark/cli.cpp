@@ -24,6 +24,7 @@
 namespace sluice::nexmark {
 namespace {
 
+using cli::add_rocksdb_memory_option;
 using cli::whole_number;
 
 /// The options `generate`, `run` and `bench` share: the stream and its pacing.
@@ -48,6 +49,7 @@ struct StreamFlags {
 struct StateFlags {
   std::string backend = "heap";
   std::string dir;
+  uint64_t rocksdb_memory = 0;
 
   EngineOptions engine(int parallelism) const {
     EngineOptions options;
@@ -55,6 +57,7 @@ struct StateFlags {
     options.state_backend =
         backend == "rocksdb" ? StateBackendKind::rocksdb : StateBackendKind::heap;
     options.state_dir = dir;
+    options.rocksdb_memory = rocksdb_memory;
     return options;
   }
 };
@@ -67,6 +70,7 @@ void add_state_options(CLI::App& command, StateFlags& flags) {
   command.add_option("--state-dir", flags.dir,
                      "working directory of RocksDB state (default: the system's temporary "
                      "directory)");
+  add_rocksdb_memory_option(command, flags.rocksdb_memory);
 }
 
 /// Every query name, for help and errors: `q0, q1, ...`.

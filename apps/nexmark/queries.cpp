@@ -17,6 +17,7 @@ ExecutionConfig execution_config(const EngineOptions& engine) {
   config.parallelism = engine.parallelism;
   config.state_backend = engine.state_backend;
   config.state_dir = engine.state_dir;
+  config.rocksdb_memory = engine.rocksdb_memory;
   config.checkpoint = engine.checkpoint;
   return config;
 }

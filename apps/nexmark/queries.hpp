@@ -21,6 +21,8 @@ struct EngineOptions {
   StateBackendKind state_backend = StateBackendKind::heap;
   /// RocksDB's working directory; empty (the default) means the system's temporary directory.
   std::string state_dir;
+  /// RocksDB's memory in bytes, as `sluice run --rocksdb-memory` (0, the default: none set).
+  uint64_t rocksdb_memory = 0;
   /// Checkpoints, restore and restarts, as `sluice run --checkpoint-*` (default off).
   CheckpointConfig checkpoint;
 };

@@ -65,6 +65,12 @@ TEST_CASE("the same job runs on the RocksDB backend by one flag", "[cli]") {
   INFO(r.err);
   CHECK(r.status == 0);
   CHECK(slurp(out) == "500500 p=2\n");
+  // Within a memory budget for the process's RocksDB stores.
+  r = sluice_cli({"run", test_job("test_job_ok"), "-p", "2", "--state-backend", "rocksdb", "--state-dir",
+                  dir.path().string(), "--rocksdb-memory", "32mb", "--", dir.file("budget.txt")});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(slurp(dir.file("budget.txt")) == "500500 p=2\n");
 }
 
 TEST_CASE("a missing job library is a usage error naming the path", "[cli]") {
@@ -91,6 +97,12 @@ TEST_CASE("regression 8: durations and sizes out of range are usage errors namin
     CHECK_THAT(r.err, Catch::Contains("--buffer-size") && Catch::Contains(size));
   }
   CHECK_THAT(r.err, Catch::Contains("1kb to 1gb"));
+  for (const char* size : {"1mb", "2tb", "lots"}) {
+    INFO(size);
+    r = sluice_cli({"run", test_job("test_job_ok"), "--rocksdb-memory", size});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("--rocksdb-memory") && Catch::Contains(size));
+  }
   test_support::TempDir dir;
   r = sluice_cli({"run", test_job("test_job_ok"), "--buffer-size", "1gb", "--", dir.file("sum.txt")});
   CHECK(r.status == 0);

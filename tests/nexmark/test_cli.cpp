@@ -316,7 +316,7 @@ TEST_CASE("nexmark bench prints a table and a CSV", "[nexmark][cli][bench]") {
 TEST_CASE("nexmark bench runs the engine on the RocksDB backend", "[nexmark][cli][bench]") {
   test_support::TempDir dir;
   const Run r = nexmark({"bench", "--events", "20000", "--queries", "q11", "--state-backend",
-                         "rocksdb", "--state-dir", dir.file("state")});
+                         "rocksdb", "--state-dir", dir.file("state"), "--rocksdb-memory", "64mb"});
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("rocksdb state"));

@@ -306,6 +306,42 @@ TEST_CASE("each RocksDB backend works in its own directory and removes it", "[st
                     Catch::Contains(file.string()));
 }
 
+TEST_CASE("a RocksDB memory budget sizes the block cache and charges every store's memtables to it", "[state][rocksdb]") {
+  // Process-wide: the default cache is 64 MiB, so the tests after this one keep that size.
+  const uint64_t budget = 64 << 20;
+  checkpoint::set_rocksdb_memory(budget);
+  auto m = checkpoint::rocksdb_memory();
+  CHECK(m.budget == budget);
+  CHECK(m.cache_capacity == budget);
+  CHECK(m.memtable_limit == budget / 2);
+  // Three stores of two states each write 120 MB. The budget is soft, as Flink's: past half of
+  // it a write flushes its store's largest memtable, and flushes still running may pass it.
+  auto base = std::filesystem::path(test_support::rocksdb_base_dir()) / "budget";
+  int64_t now = 0;
+  std::vector<std::unique_ptr<CheckpointableBackend>> stores;
+  std::vector<ValueState<std::string>*> states;
+  for (int i = 0; i < 3; ++i) {
+    stores.push_back(checkpoint::make_rocksdb_backend(base.string(), [&] { return now; }));
+    for (const char* name : {"a", "b"}) states.push_back(&detail::open_state(*stores.back(), ValueStateDescriptor<std::string>{name}));
+  }
+  const std::string value(1000, 'v');
+  uint64_t highest = 0;
+  for (int key = 0; key < 20'000; ++key) {
+    for (size_t s = 0; s < states.size(); ++s) {
+      stores[s / 2]->set_current_key("key-" + std::to_string(key), key % 128);
+      states[s]->update(value);
+    }
+    if (key % 500 == 0) highest = std::max(highest, checkpoint::rocksdb_memory().memtable_usage);
+  }
+  m = checkpoint::rocksdb_memory();
+  highest = std::max(highest, m.memtable_usage);
+  INFO("highest memtable usage " << highest << " of " << m.memtable_limit);
+  CHECK(highest > 0);                        // every store's memtables are counted
+  CHECK(m.cache_usage >= m.memtable_usage);  // and charged to the block cache
+  stores[1]->set_current_key("key-19999", 19999 % 128);
+  CHECK(states[2]->value() == value);
+}
+
 TEST_CASE("a checkpoint sees the state as it was at its synchronous part while writes go on", "[state][snapshot]") {
   for (const auto& backend : test_support::state_backends()) {
     DYNAMIC_SECTION(backend.name) {

@@ -131,6 +131,11 @@ struct ExecutionConfig {
   /// Working directory of RocksDB state (each subtask makes its own directory below it and
   /// removes it when done). Empty (the default) means the system's temporary directory.
   std::string state_dir;
+  /// Memory of RocksDB state in this process, in bytes: its block cache, index and filter
+  /// blocks and memtables share it (memtables at most half), as Flink's managed memory. Each
+  /// keyed subtask's 8 MiB record cache comes on top. 0 (the default): a 64 MiB block cache
+  /// and up to two 8 MiB memtables per state and subtask.
+  uint64_t rocksdb_memory = 0;
   /// How often watermark generators emit periodic watermarks. Default 200 ms.
   std::chrono::milliseconds auto_watermark_interval{200};
   /// Where processing time comes from. Null (the default) means the system clock.

@@ -314,21 +314,28 @@ class ClusterExecutor final : public Executor {
   std::shared_ptr<JobHandle> submit(JobGraph graph) override {
     bool first = app_.submitted == 0;
     auto job = std::make_shared<ClusterJob>(shared_, std::move(graph), app_);
+    // Jobs are asked whether they ended without shared_->mu held: a job's own lock comes first
+    // (a rescale holds it while it registers its next run under shared_->mu).
+    std::set<const JobHandle*> ended;
+    for (const auto& j : ClusterJobs::jobs_of(*shared_))
+      if (j->done()) ended.insert(j.get());
+    bool stopping;
     {
       std::lock_guard lock(shared_->mu);
       auto& jobs = shared_->jobs;
-      size_t ended = size_t(std::count_if(jobs.begin(), jobs.end(), [](const auto& j) { return j->done(); }));
-      for (auto it = jobs.begin(); ended > 100 && it != jobs.end();) {
-        if ((*it)->done()) {
+      size_t n = ended.size();
+      for (auto it = jobs.begin(); n > 100 && it != jobs.end();) {
+        if (ended.count(it->get())) {
           it = jobs.erase(it);
-          --ended;
+          --n;
         } else {
           ++it;
         }
       }
       jobs.push_back(job);
-      if (shared_->stopping) job->cancel();
+      stopping = shared_->stopping;
     }
+    if (stopping) job->cancel();
     register_job(job);
     if (first) app_.reply(ClusterMessage::with_text(ClusterMessage::Kind::accepted, job->id()));
     return job;
@@ -353,12 +360,14 @@ ClusterJobs::~ClusterJobs() {
 
 bool ClusterJobs::stop() {
   std::vector<Shared::Main> mains;
+  std::vector<std::shared_ptr<JobHandle>> jobs;
   {
     std::lock_guard lock(shared_->mu);
-    shared_->stopping = true;
-    for (auto& j : shared_->jobs) j->cancel();
+    shared_->stopping = true;  // jobs submitted from now on are canceled as they come
+    jobs = shared_->jobs;
     mains.swap(shared_->mains);
   }
+  for (auto& j : jobs) j->cancel();
   auto deadline = Clock::now() + std::chrono::seconds(10);
   bool all = detached_ == 0;
   for (auto& m : mains) {
@@ -440,8 +449,7 @@ ClusterMessage ClusterJobs::answer(const ClusterMessage& m) {
   std::shared_ptr<JobHandle> job;
   std::string list;
   {
-    std::lock_guard lock(shared_->mu);
-    for (const auto& j : shared_->jobs) {
+    for (const auto& j : jobs_of(*shared_)) {
       if (m.request == ClusterMessage::Request::list) {
         std::string state = "RUNNING";
         if (j->done()) {
@@ -551,9 +559,11 @@ void ClusterJobs::on_agent_message(const std::string& agent, const ClusterMessag
   }
 }
 
-std::vector<std::shared_ptr<JobHandle>> ClusterJobs::jobs() const {
-  std::lock_guard lock(shared_->mu);
-  return shared_->jobs;
+std::vector<std::shared_ptr<JobHandle>> ClusterJobs::jobs() const { return jobs_of(*shared_); }
+
+std::vector<std::shared_ptr<JobHandle>> ClusterJobs::jobs_of(Shared& shared) {
+  std::lock_guard lock(shared.mu);
+  return shared.jobs;
 }
 
 int ClusterJobs::slots_used(const std::string& agent) const {

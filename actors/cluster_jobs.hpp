@@ -61,6 +61,9 @@ class ClusterJobs {
   void on_agent_lost(const std::string& agent, const std::string& why);
 
   struct Shared;
+  /// A copy of `shared`'s jobs, taken under its lock and used without it: a job's own lock
+  /// comes before the shared one, never after.
+  static std::vector<std::shared_ptr<JobHandle>> jobs_of(Shared& shared);
 
  private:
   std::shared_ptr<Shared> shared_;

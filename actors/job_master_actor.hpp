@@ -111,7 +111,9 @@ class MasterJobHandle : public JobHandle {
 
   /// Starts a run of `graph`: plans it, prepares its checkpoint directory and restore, spawns
   /// its master; sets graph_, shape_, result_, master_ and committer_ and counts the run.
-  /// Called with handle_mu_ held (the constructor's first run, a rescale's next).
+  /// Called with handle_mu_ held (the constructor's first run, a rescale's next), and it may
+  /// take other locks (a cluster job: its master's shared one): whoever holds those never
+  /// calls into a handle.
   virtual void start(std::shared_ptr<const JobGraph> graph) = 0;
   /// Refuses (JobError) a rescaled graph that cannot run where the job runs, before anything stops.
   virtual void check_fits(const JobGraph& next, const scheduler::ExecutionPlan& plan) const {

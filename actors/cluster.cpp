@@ -231,7 +231,12 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
         d.topology = texts_of(r.getTopology());
         d.rescaled = r.getRescaled();
         d.parallelism = r.getParallelism();
-        for (auto n : r.getNodeParallelism()) d.node_parallelism.push_back(n);
+        for (auto n : r.getNodeParallelism()) {
+          if (n < 0)
+            throw DecodeError("malformed cluster message: a rescaled deployment gives an operator parallelism " +
+                              std::to_string(n));
+          d.node_parallelism.push_back(n);
+        }
         if (d.rescaled && d.parallelism < 1)
           throw DecodeError("malformed cluster message: a rescaled deployment at parallelism " +
                             std::to_string(d.parallelism));

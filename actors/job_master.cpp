@@ -387,8 +387,20 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
 }
 
 MasterActions JobMaster::on_time(int64_t now_ms) {
-  if (ended_ || !coordinator_ || !restarting_.empty()) return {};
-  return handle(coordinator_->on_time(now_ms), now_ms);
+  MasterActions out;
+  // Clients give up after 15 s at most: questions some subtask never answered (one whose
+  // attempt still waits for slots) go, so that they do not pile up.
+  for (auto it = queries_.begin(); it != queries_.end();) {
+    if (now_ms - it->second.asked_ms <= 20'000) {
+      ++it;
+      continue;
+    }
+    out.replies.push_back({it->second.request, 0, "no answer from the subtasks within 20 s", ""});
+    it = queries_.erase(it);
+  }
+  if (ended_ || !coordinator_ || !restarting_.empty()) return out;
+  out += handle(coordinator_->on_time(now_ms), now_ms);
+  return out;
 }
 
 MasterActions JobMaster::on_report(const TaskReport& r, int64_t now_ms) {
@@ -563,7 +575,7 @@ bool JobMaster::refuse_without_checkpoints(RequestId r, MasterActions& out) cons
   return true;
 }
 
-MasterActions JobMaster::on_query(RequestId r, TaskQuery q) {
+MasterActions JobMaster::on_query(RequestId r, TaskQuery q, int64_t now_ms) {
   MasterActions out;
   const auto refuse = [&](const std::string& why) {
     out.replies.push_back({r, 0, why, ""});
@@ -599,10 +611,17 @@ MasterActions JobMaster::on_query(RequestId r, TaskQuery q) {
   }
   q.id = next_query_++;
   if (q.limit == 0) q.limit = q.kind == TaskQuery::Kind::keys ? 100 : q.kind == TaskQuery::Kind::trace ? 10 : 50;
-  int asked = only >= 0 ? 1 : task->parallelism;
-  queries_[q.id] = {r, asked, q, std::move(op_name), {}, false};
+  // Subtasks that finished (bounded input) are gone and would never answer.
+  std::vector<int> asked;
   for (int s = 0; s < task->parallelism; ++s)
-    if (only < 0 || s == only) out.commands.push_back({TaskCommand::Kind::query, index_of(task->id, s), 0, false, q});
+    if ((only < 0 || s == only) && unfinished_.count(index_of(task->id, s))) asked.push_back(s);
+  if (asked.empty())
+    return refuse(only >= 0 ? "subtask " + std::to_string(only) + " of task " + std::to_string(task->id) +
+                                  " of job '" + graph_->name + "' has finished"
+                            : "every subtask of task " + std::to_string(task->id) + " of job '" + graph_->name +
+                                  "' has finished");
+  queries_[q.id] = {r, int(asked.size()), q, std::move(op_name), {}, false, now_ms};
+  for (int s : asked) out.commands.push_back({TaskCommand::Kind::query, index_of(task->id, s), 0, false, q});
   return out;
 }
 
@@ -619,7 +638,8 @@ MasterActions JobMaster::on_answer(const TaskReport& r) {
   if (!r.error.empty()) return done(r.error, "");
   if (q.query.kind == TaskQuery::Kind::state) {
     if (r.owner) return done("", r.text);
-    if (--q.unanswered == 0) return done("no subtask owns the key (the job's key groups are being moved)", "");
+    if (--q.unanswered == 0)
+      return done("no running subtask owns the key (its subtask finished, or the job's key groups are being moved)", "");
     return out;
   }
   if (q.query.kind != TaskQuery::Kind::keys) return done("", r.text);

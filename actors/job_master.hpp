@@ -108,9 +108,10 @@ class JobMaster {
   MasterActions on_cancel(int64_t now_ms);
   /// A console's question (JobHandle::query): a state lookup or a key listing goes to every
   /// current subtask of the operator's task (the key's owner answers a lookup; the listings
-  /// are merged), a trace or log to the one subtask named. Unknown operators, tasks and
-  /// subtasks are refused here; pending questions get an error when the job restarts or ends.
-  MasterActions on_query(RequestId r, TaskQuery q);
+  /// are merged), a trace or log to the one subtask named, each if it has not finished.
+  /// Unknown operators, tasks and subtasks are refused here; pending questions get an error
+  /// when the job restarts or ends, or after 20 s without an answer.
+  MasterActions on_query(RequestId r, TaskQuery q, int64_t now_ms);
 
   /// Where the subtasks of attempt `attempt` run (scheduler::place over its region's tasks);
   /// without one, every subtask runs in this process and deployments carry no peers.
@@ -213,6 +214,7 @@ class JobMaster {
     std::string op_name;            // state, keys: the operator's name
     std::vector<std::string> keys;  // keys: the subtasks' keys so far, as JSON
     bool truncated = false;
+    int64_t asked_ms = 0;           // when it was asked (on_time drops it after 20 s)
   };
   /// Answers every pending question with `error` (the job restarts or ends).
   void drop_queries(const std::string& error, MasterActions& out);

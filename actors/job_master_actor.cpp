@@ -225,7 +225,7 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
             rp.deliver(encode(ClientReply{}));
             carry_out(self, s.master->on_cancel(now));
             break;
-          case ClientRequest::Kind::query: carry_out(self, s.master->on_query(r, q.query)); break;
+          case ClientRequest::Kind::query: carry_out(self, s.master->on_query(r, q.query, now)); break;
         }
       },
       [self, tick](tick_atom) {

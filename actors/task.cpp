@@ -807,25 +807,30 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   };
 
   /// Up to `limit` keys with a value in some opened state (expired TTL entries are not
-  /// values), for JobMaster::on_answer to merge: "+" when there were more, else "-", then
-  /// one key per line as JSON.
+  /// values), for JobMaster::on_answer to merge: "+" when there may be more, else "-", then
+  /// one key per line as JSON. Each state gives at most `limit` + 1 keys not listed yet, and
+  /// only then are they looked at: a lookup may copy a key group a running snapshot holds,
+  /// which must not happen under the walk over that group.
   void list_keys(const OpContext& ctx, KeyedStateBackend& backend, uint32_t limit, TaskReport& r) {
     std::set<std::string> keys;
     bool more = false;
     KeepKey keep(backend);
     try {
       for (const auto& [name, view] : backend.inspectors()) {
+        std::vector<std::pair<std::string, int>> candidates;
         view.keys([&](const std::string& key, int group) {
-          if (keys.count(key)) return true;
-          backend.set_current_key(key, group);
-          if (view.render() == "null") return true;  // expired
+          if (!keys.count(key)) candidates.emplace_back(key, group);
+          return candidates.size() <= limit;
+        });
+        if (candidates.size() > limit) more = true;
+        for (const auto& [key, group] : candidates) {
           if (keys.size() == limit) {
             more = true;
-            return false;
+            break;
           }
-          keys.insert(key);
-          return true;
-        });
+          backend.set_current_key(key, group);
+          if (view.render() != "null") keys.insert(key);  // else expired
+        }
       }
       r.text = more ? "+" : "-";
       for (const auto& k : keys) r.text += "\n" + backend.key_text().format(k);

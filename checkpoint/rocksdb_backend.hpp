@@ -106,8 +106,10 @@ std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& b
 
 /// Bounds the memory of every RocksDB store of the process (ExecutionConfig::rocksdb_memory):
 /// block cache, index and filter blocks and memtables share `budget` bytes, memtables at most
-/// half of it. Stores opened from now on take it; a budget set again resizes it for all. 0
-/// changes nothing (without any budget: a 64 MiB block cache, memtables per state).
+/// half of it. Process-wide, as Flink's managed memory is per task manager: stores opened from
+/// now on take it, whichever job they belong to; a budget set again resizes it for all of
+/// them; 0 changes nothing. Stores opened before the first budget keep the 64 MiB block cache
+/// and their memtables stay uncounted.
 void set_rocksdb_memory(uint64_t budget);
 /// What the process's RocksDB memory holds now: the budget (0: none), the block cache's
 /// capacity and usage (memtables charged to it included), and the memtables' usage and limit.

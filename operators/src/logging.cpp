@@ -1,7 +1,6 @@
 // operators/src/logging.cpp — module loggers over spdlog, all sharing one level.
 #include "sluice/logging.hpp"
 
-#include <spdlog/details/null_mutex.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -18,8 +17,9 @@ spdlog::level::level_enum current = spdlog::level::warn;
 thread_local LogRing* ring_of_thread = nullptr;
 
 /// Hands each line to the ring of the subtask this thread works for, if any. The ring is the
-/// thread's own while it is set, so the sink needs no lock.
-class RingSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+/// thread's own while it is set, but the formatter is the sink's, shared by every thread that
+/// logs (it caches the time it last formatted): hence the lock.
+class RingSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     if (!ring_of_thread) return;

@@ -468,3 +468,68 @@ TEST_CASE("a failure of the whole job (too many failed checkpoints) restarts eve
   CHECK(a.deploy == std::vector<int32_t>{3});
   CHECK(targets(f.master->on_time(400), Kind::trigger) == std::vector<int>{0, 1, 4, 5});
 }
+
+TEST_CASE("questions go to the running subtasks they concern; key listings merge; unanswered ones expire",
+          "[job_master][console]") {
+  Fixture f;
+  f.master->start(0);
+  // The keyed operator and its task.
+  std::string op;
+  int task = -1;
+  for (size_t n = 0; n < f.graph->nodes.size(); ++n)
+    if (f.graph->nodes[n].keyed) {
+      op = f.graph->nodes[n].name;
+      task = f.plan->task_of_node[n];
+    }
+  REQUIRE(task >= 0);
+  const auto offsets = f.plan->subtask_offsets();
+  const int first = int(offsets[size_t(task)]);
+
+  TaskQuery keys;
+  keys.kind = TaskQuery::Kind::keys;
+  keys.op = op;
+  auto a = f.master->on_query(1, keys, 0);
+  REQUIRE(a.commands.size() == 2);  // both subtasks of the keyed task
+  CHECK(targets(a, Kind::query) == std::vector<int>{first, first + 1});
+  auto id = a.commands[0].query.id;
+  CHECK(a.commands[0].query.limit == 100);  // the default
+  TaskReport r;
+  r.kind = TaskReport::Kind::answer;
+  r.task = task;
+  r.query = id;
+  r.text = "-\n10\n2";
+  CHECK(f.master->on_report(r, 0).replies.empty());  // the other subtask has not answered
+  r.text = "+\n\"b\"\n-1";
+  a = f.master->on_report(r, 0);
+  REQUIRE(a.replies.size() == 1);
+  CHECK(a.replies[0].error.empty());
+  CHECK(a.replies[0].text == "{\"operator\":\"" + op + "\",\"keys\":[-1,2,10,\"b\"],\"truncated\":true}");
+
+  TaskQuery trace;
+  trace.kind = TaskQuery::Kind::trace;
+  trace.task = task;
+  trace.subtask = 1;
+  a = f.master->on_query(2, trace, 0);
+  CHECK(targets(a, Kind::query) == std::vector<int>{first + 1});
+  trace.subtask = 2;
+  a = f.master->on_query(3, trace, 0);
+  REQUIRE(a.replies.size() == 1);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("has no subtask 2 (it has 2, numbered from 0)"));
+  trace.task = 99;
+  CHECK_THAT(f.master->on_query(4, trace, 0).replies.at(0).error, Catch::Contains("has no task 99"));
+
+  // A finished subtask is not asked; nor is one that never answers kept past 20 s.
+  f.master->on_task_finished(0, task, 0, 100);
+  a = f.master->on_query(5, keys, 100);
+  CHECK(targets(a, Kind::query) == std::vector<int>{first + 1});
+  TaskQuery log;
+  log.kind = TaskQuery::Kind::log;
+  log.task = task;
+  log.subtask = 0;
+  CHECK_THAT(f.master->on_query(6, log, 100).replies.at(0).error, Catch::Contains("has finished"));
+  CHECK(f.master->on_time(20'001).replies.size() == 1);  // the trace of request 2, asked at 0
+  a = f.master->on_time(20'200);
+  REQUIRE(a.replies.size() == 1);  // the listing of request 5, asked at 100
+  CHECK(a.replies[0].request == 5);
+  CHECK_THAT(a.replies[0].error, Catch::Contains("no answer from the subtasks within 20 s"));
+}

@@ -212,7 +212,7 @@ int whole(const std::string& digits, const char* what) {
   return std::stoi(digits);
 }
 
-/// The status of a failed question to subtasks, by the sentence the job master or subtask
+/// The status of a failed query to subtasks, by the sentence the job master or subtask
 /// wrote: 404 for an operator, state, task or subtask the job lacks, 400 for a key that does
 /// not fit, else 409 (ended, no answer in time, restarting, traced already).
 int query_error_status(const std::string& sentence) {
@@ -340,7 +340,7 @@ void ConsoleService::Impl::routes() {
       }
     });
   });
-  // Questions subtasks answer between two messages: a keyed-state lookup (the key's owner),
+  // Queries subtasks answer between two messages: a keyed-state lookup (the key's owner),
   // a key listing (every subtask), a trace or the last log lines (the subtask named).
   const auto ask = [this](const httplib::Request& req, httplib::Response& res, const TaskQuery& q,
                           std::string (*shape)(const std::string&)) {

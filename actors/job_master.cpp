@@ -388,7 +388,7 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
 
 MasterActions JobMaster::on_time(int64_t now_ms) {
   MasterActions out;
-  // Clients give up after 15 s at most: questions some subtask never answered (one whose
+  // Clients give up after 15 s at most: queries some subtask never answered (one whose
   // attempt still waits for slots) go, so that they do not pile up.
   for (auto it = queries_.begin(); it != queries_.end();) {
     if (now_ms - it->second.asked_ms <= 20'000) {

@@ -106,10 +106,10 @@ class JobMaster {
   MasterActions on_checkpoint_request(RequestId r, bool savepoint, int64_t now_ms);
   MasterActions on_stop_request(RequestId r, bool drain, int64_t now_ms);
   MasterActions on_cancel(int64_t now_ms);
-  /// A console's question (JobHandle::query): a state lookup or a key listing goes to every
+  /// A console's query (JobHandle::query): a state lookup or a key listing goes to every
   /// current subtask of the operator's task (the key's owner answers a lookup; the listings
   /// are merged), a trace or log to the one subtask named, each if it has not finished.
-  /// Unknown operators, tasks and subtasks are refused here; pending questions get an error
+  /// Unknown operators, tasks and subtasks are refused here; pending queries get an error
   /// when the job restarts or ends, or after 20 s without an answer.
   MasterActions on_query(RequestId r, TaskQuery q, int64_t now_ms);
 
@@ -216,7 +216,7 @@ class JobMaster {
     bool truncated = false;
     int64_t asked_ms = 0;           // when it was asked (on_time drops it after 20 s)
   };
-  /// Answers every pending question with `error` (the job restarts or ends).
+  /// Answers every pending query with `error` (the job restarts or ends).
   void drop_queries(const std::string& error, MasterActions& out);
   std::map<uint64_t, PendingQuery> queries_;  // by query id
   uint64_t next_query_ = 1;

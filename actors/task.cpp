@@ -631,7 +631,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     enter(Activity::idle);
   }
 
-  /// A console's question (TaskQuery, docs/rest.md): answered between two messages; a trace
+  /// A console's query (TaskQuery, docs/rest.md): answered between two messages; a trace
   /// answers later (traced()).
   std::optional<TaskReport> answer(const TaskQuery& q) {
     TaskReport r;

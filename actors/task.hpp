@@ -121,7 +121,7 @@ class TaskRuntime {
   /// "task 'Source -> Map' (subtask 1/2)".
   std::string describe() const;
   TaskProbe probe() const;
-  /// Answers a console's question (TaskQuery): a state lookup (the report's `owner` says
+  /// Answers a console's query (TaskQuery): a state lookup (the report's `owner` says
   /// whether this subtask holds the key's key group), a key listing or the last log lines
   /// now; a trace starts here and answers through traced() (nothing now, unless refused).
   std::optional<TaskReport> answer(const TaskQuery& q);

@@ -469,7 +469,7 @@ TEST_CASE("a failure of the whole job (too many failed checkpoints) restarts eve
   CHECK(targets(f.master->on_time(400), Kind::trigger) == std::vector<int>{0, 1, 4, 5});
 }
 
-TEST_CASE("questions go to the running subtasks they concern, key listings merge, and unanswered ones expire",
+TEST_CASE("queries go to the running subtasks they concern, key listings merge, and unanswered ones expire",
           "[job_master][console]") {
   Fixture f;
   f.master->start(0);

@@ -74,7 +74,7 @@ class JobHandle {
   /// does not fit the key type; no answer in time).
   virtual std::string query(const TaskQuery& q) {
     (void)q;
-    throw JobError("job '" + name() + "' cannot answer questions about its subtasks");
+    throw JobError("job '" + name() + "' cannot answer queries about its subtasks");
   }
   /// Stops the job with a savepoint and starts it again from that savepoint with `parallelism`
   /// as its default parallelism, under the same id and handle (exactly once: the restart

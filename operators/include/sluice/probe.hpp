@@ -151,7 +151,7 @@ struct JobShape {
   bool operator==(const JobShape&) const = default;
 };
 
-/// A question subtasks of a running job answer between two messages (the console's state,
+/// A query subtasks of a running job answer between two messages (the console's state,
 /// keys, trace and log commands; docs/rest.md).
 struct TaskQuery {
   enum class Kind {

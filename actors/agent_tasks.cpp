@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "actors/actor_system.hpp"
 #include "actors/connection.hpp"
 #include "actors/data_link.hpp"
 #include "actors/job_library.hpp"
@@ -82,8 +83,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
         log(std::move(l)),
         store(libraries_dir(options)),
         listener(options.data_host + ":" + std::to_string(options.data_port)) {
-    cfg.set("scheduler.max-threads", size_t(std::max(1, options.worker_threads)));
-    cfg.set("logger.verbosity", caf::atom("quiet"));
+    configure_actor_system(cfg, size_t(std::max(1, options.worker_threads)));
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "actors/actor_system.hpp"
 #include "actors/io_executor.hpp"
 #include "actors/job_master_actor.hpp"
 #include "actors/messages.hpp"
@@ -53,8 +54,7 @@ struct ClusterJobs::Shared {
 
   Shared(ClusterJobsOptions o, LibraryStore& l, AgentDirectory d, std::function<void(const std::string&)> s)
       : options(std::move(o)), libraries(l), directory(std::move(d)), say(std::move(s)) {
-    cfg.set("scheduler.max-threads", size_t(2));
-    cfg.set("logger.verbosity", caf::atom("quiet"));
+    configure_actor_system(cfg, 2);
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <random>
 
+#include "actors/actor_system.hpp"
 #include "actors/io_executor.hpp"
 #include "actors/job_master_actor.hpp"
 #include "actors/messages.hpp"
@@ -177,9 +178,8 @@ class EmbeddedJob final : public MasterJobHandle {
       log::runtime()->warn("job '{}' had already finished at checkpoint {}; completing its commits", graph->name,
                            prep.restore->checkpoint_id);
     if (!sys_) {
-      cfg_.set("scheduler.max-threads", size_t(graph->config.effective_worker_threads()));
-      cfg_.set("scheduler.max-throughput", size_t(graph->config.max_throughput));
-      cfg_.set("logger.verbosity", caf::atom("quiet"));
+      configure_actor_system(cfg_, size_t(graph->config.effective_worker_threads()),
+                             size_t(graph->config.max_throughput));
       sys_ = std::make_unique<caf::actor_system>(cfg_);
     }
     committer_ = prep.committer;

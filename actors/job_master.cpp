@@ -208,11 +208,13 @@ MasterActions JobMaster::end(bool ok, std::string error, int64_t now_ms) {
   return out;
 }
 
-/// The result goes out once no subtask actor of any attempt is left: none may touch the job's
-/// files after the client saw the end.
+/// The result goes out once no subtask actor of any attempt is left and each has gone quiet
+/// (the I/O it posted has run): none may touch the job's files after the client saw the end,
+/// and the client may then tear down the I/O executor, which an actor still on its way out
+/// would post to.
 MasterActions JobMaster::finish_when_quiet() {
   MasterActions out;
-  if (outcome_ && live_.empty()) {
+  if (outcome_ && live_.empty() && io_pending_.empty()) {
     out.result = std::move(outcome_);
     outcome_.reset();
   }
@@ -487,6 +489,7 @@ MasterActions JobMaster::on_subtask_down(int32_t attempt, int index, const std::
 MasterActions JobMaster::on_io_done(int32_t attempt) {
   auto it = io_pending_.find(attempt);
   if (it != io_pending_.end() && --it->second == 0) io_pending_.erase(it);
+  if (ended_) return finish_when_quiet();
   MasterActions out;
   for (auto w : std::set<int32_t>(waiting_))
     if (!current(w) || !earlier_io(w)) {

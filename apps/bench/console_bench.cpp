@@ -1,6 +1,9 @@
 // apps/bench/console_bench.cpp — what looking costs: Nexmark q5 embedded with no console, and with the console service running while a client asks for every actor (what `watch actors` does) and Prometheus scrapes /metrics, each once a second; alternating runs in one process, medians and their ratio.
 //
-//   console_bench [--events N] [--parallelism P] [--repeat R] [--every 1s]
+//   console_bench [--events N] [--parallelism P] [--repeat R] [--every 1s] [--show-actors]
+//
+// --show-actors prints, at every look, each subtask's busy, back-pressured and idle ms/s: which
+// stage bounds the job at this parallelism.
 //
 // Not a test: figures vary with the machine.
 #include <CLI/CLI.hpp>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "actors/console_service.hpp"
 #include "queries.hpp"
@@ -30,9 +34,24 @@ struct Run {
   int failures = 0;
 };
 
+/// One line per subtask of a `/v1/jobs/{id}/actors` answer: where its time goes.
+void print_actors(const std::string& body) {
+  const auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("actors")) return;
+  std::string line;
+  for (const auto& a : doc["actors"]) {
+    char part[160];
+    std::snprintf(part, sizeof part, "  %s/%d busy %.0f bp %.0f idle %.0f |",
+                  a.value("task_name", std::string("?")).c_str(), a.value("subtask", 0),
+                  a.value("busy_ms_per_s", 0.0), a.value("backpressured_ms_per_s", 0.0), a.value("idle_ms_per_s", 0.0));
+    line += part;
+  }
+  std::printf("actors:%s\n", line.c_str());
+}
+
 /// q5 over `events` events; with `every` > 0, under a console service and a client that
 /// asks for the job's actors and the metrics once per `every`.
-Run run_q5(int64_t events, int parallelism, std::chrono::milliseconds every) {
+Run run_q5(int64_t events, int parallelism, std::chrono::milliseconds every, bool show = false) {
   SourceOptions source;
   source.stream.max_events = events;
   EngineOptions engine;
@@ -57,6 +76,7 @@ Run run_q5(int64_t events, int parallelism, std::chrono::milliseconds every) {
           if (path.empty()) continue;
           auto res = http.Get(path);
           (res && res->status == 200 ? r.requests : r.failures)++;
+          if (show && res && res->status == 200 && path == actors) print_actors(res->body);
         }
         while (!done && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
@@ -88,6 +108,8 @@ int main(int argc, char** argv) {
   app.add_option("--parallelism", parallelism, "q5's parallelism (default 2)");
   app.add_option("--repeat", repeat, "runs of each kind, alternating (default 3)");
   app.add_option("--every", every_text, "how often the client asks (default 1s)");
+  bool show = false;
+  app.add_flag("--show-actors", show, "print each subtask's busy, back-pressured and idle ms/s at every look");
   CLI11_PARSE(app, argc, argv);
   auto every = parse_duration(every_text);
 
@@ -96,7 +118,7 @@ int main(int argc, char** argv) {
   run_q5(events / 10, parallelism, {});  // warm-up
   for (int i = 0; i < repeat; ++i) {
     plain.push_back(run_q5(events, parallelism, {}).events_per_s);
-    auto w = run_q5(events, parallelism, every);
+    auto w = run_q5(events, parallelism, every, show);
     watched.push_back(w.events_per_s);
     requests += w.requests;
     failures += w.failures;

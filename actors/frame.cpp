@@ -83,7 +83,7 @@ FrameBuffer finish(capnp::MallocMessageBuilder& msg) {
 }  // namespace
 
 FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordBatch& batch) {
-  auto words = RecordBatch::encoded_bound(batch.size(), batch.data.size()) / 8 + 8;
+  auto words = RecordBatch::encoded_bound(batch.size(), batch.data.size(), batch.marks.size()) / 8 + 8;
   capnp::MallocMessageBuilder msg(scratch_segment(words));
   auto f = msg.initRoot<Frame>();
   set_header(f, ch, sequence);
@@ -97,6 +97,13 @@ FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordB
   }
   auto data = r.initData(uint32_t(batch.data.size()));
   if (!batch.data.empty()) std::memcpy(data.begin(), batch.data.data(), batch.data.size());
+  if (!batch.marks.empty()) {
+    auto marks = r.initMarks(uint32_t(batch.marks.size()));
+    for (uint32_t i = 0; i < marks.size(); ++i) {
+      marks[i].setAfter(batch.marks[i].after);
+      marks[i].setWatermark(batch.marks[i].watermark);
+    }
+  }
   return finish(msg);
 }
 
@@ -188,6 +195,15 @@ FrameView::FrameView(const FrameBuffer& buf) {
           if (e < prev || e > data_size_)
             throw FrameError("record " + std::to_string(i) + " of a frame ends outside its data");
           prev = e;
+        }
+        uint32_t after = 0;
+        for (auto m : r.getMarks()) {
+          if (m.getAfter() < after || m.getAfter() > count_)
+            throw FrameError("watermark " + std::to_string(marks_.size()) + " of a frame of " +
+                             std::to_string(count_) + " records comes after record " + std::to_string(m.getAfter()) +
+                             (m.getAfter() < after ? ", before the watermark ahead of it" : ""));
+          after = m.getAfter();
+          marks_.push_back({after, m.getWatermark()});
         }
         break;
       }

@@ -30,21 +30,39 @@ class BufferPool {
   std::vector<FrameBuffer> free_;
 };
 
-/// Records staged for one channel until the buffer is full or the timeout passes.
+/// A watermark between the records of a frame: it comes after the first `after` of them.
+struct WatermarkMark {
+  uint32_t after = 0;
+  int64_t watermark = 0;
+};
+
+/// Records, and the watermarks between them, staged for one channel until the buffer is full
+/// or the timeout passes.
 struct RecordBatch {
   std::vector<uint8_t> data;
   std::vector<uint32_t> ends;
   std::vector<int64_t> timestamps;
+  std::vector<WatermarkMark> marks;
+  /// Records staged.
   size_t size() const { return ends.size(); }
-  bool empty() const { return ends.empty(); }
+  /// Nothing staged: no record and no watermark.
+  bool empty() const { return ends.empty() && marks.empty(); }
   void clear() {
     data.clear();
     ends.clear();
     timestamps.clear();
+    marks.clear();
   }
-  /// Upper bound of the encoded frame size with `records` records of `data_bytes` in all.
-  static size_t encoded_bound(size_t records, size_t data_bytes) {
-    return 128 + 8 * records + ((4 * records + 7) & ~size_t(7)) + ((data_bytes + 7) & ~size_t(7));
+  /// Stages watermark `wm` after the records staged so far; one right after another replaces it.
+  void mark_watermark(int64_t wm) {
+    if (!marks.empty() && marks.back().after == size()) marks.back().watermark = wm;
+    else marks.push_back({uint32_t(size()), wm});
+  }
+  /// Upper bound of the encoded frame size with `records` records of `data_bytes` in all, and
+  /// `marks` watermarks.
+  static size_t encoded_bound(size_t records, size_t data_bytes, size_t marks = 0) {
+    return 128 + 8 * records + ((4 * records + 7) & ~size_t(7)) + ((data_bytes + 7) & ~size_t(7)) +
+           (marks ? 8 + 16 * marks : 0);
   }
 };
 
@@ -81,6 +99,8 @@ class FrameView {
   const uint8_t* record_data(size_t i) const { return data_ + (i ? end_at(i - 1) : 0); }
   size_t record_size(size_t i) const { return end_at(i) - (i ? end_at(i - 1) : 0); }
   int64_t timestamp(size_t i) const;
+  /// Watermarks between the records of a record frame, in order.
+  const std::vector<WatermarkMark>& marks() const { return marks_; }
 
  private:
   uint32_t end_at(size_t i) const;
@@ -95,6 +115,7 @@ class FrameView {
   size_t count_ = 0;
   const uint8_t* data_ = nullptr;
   size_t data_size_ = 0;
+  std::vector<WatermarkMark> marks_;
 };
 
 /// Appends the records of a record frame from record `from` on (other frames add nothing).

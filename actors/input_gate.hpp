@@ -26,7 +26,8 @@ namespace sluice::runtime {
 struct InFrame {
   FrameBuffer buffer;
   std::unique_ptr<FrameView> view;
-  size_t cursor = 0;
+  size_t cursor = 0;  // the next record to read
+  size_t mark = 0;    // the next watermark to deliver
 };
 
 /// One input channel: the frames of one producer subtask, checked for order and credit,

@@ -7,7 +7,7 @@ namespace sluice::runtime {
 
 namespace {
 size_t staged_bytes(const RecordBatch& b) {
-  return b.empty() ? 0 : RecordBatch::encoded_bound(b.size(), b.data.size());
+  return b.empty() ? 0 : RecordBatch::encoded_bound(b.size(), b.data.size(), b.marks.size());
 }
 }  // namespace
 
@@ -44,8 +44,8 @@ void ResultPartition::end_record(int channel, int64_t ts) {
   }
   auto& b = ch_[size_t(channel)].staging;
   // What this channel's staging was accounted at before the record's bytes were appended.
-  size_t before = b.empty() ? 0 : RecordBatch::encoded_bound(b.size(), record_start_);
-  if (!b.empty() && RecordBatch::encoded_bound(b.size() + 1, b.data.size()) > buffer_size_) {
+  size_t before = b.empty() ? 0 : RecordBatch::encoded_bound(b.size(), record_start_, b.marks.size());
+  if (!b.empty() && RecordBatch::encoded_bound(b.size() + 1, b.data.size(), b.marks.size()) > buffer_size_) {
     // The record does not fit: frame what came before it, then stage it alone.
     std::vector<uint8_t> rec(b.data.begin() + long(record_start_), b.data.end());
     b.data.resize(record_start_);
@@ -57,12 +57,12 @@ void ResultPartition::end_record(int channel, int64_t ts) {
   b.timestamps.push_back(ts);
   list_staged(channel);
   account(int64_t(staged_bytes(b)) - int64_t(before));
-  if (RecordBatch::encoded_bound(b.size(), b.data.size()) >= buffer_size_) flush(channel);
+  if (staged_bytes(b) >= buffer_size_) flush(channel);
 }
 
 void ResultPartition::stage(int ch, const uint8_t* bytes, size_t n, int64_t ts) {
   auto& b = ch_[size_t(ch)].staging;
-  if (!b.empty() && RecordBatch::encoded_bound(b.size() + 1, b.data.size() + n) > buffer_size_)
+  if (!b.empty() && RecordBatch::encoded_bound(b.size() + 1, b.data.size() + n, b.marks.size()) > buffer_size_)
     flush(ch);
   auto before = staged_bytes(b);
   b.data.insert(b.data.end(), bytes, bytes + n);
@@ -70,7 +70,7 @@ void ResultPartition::stage(int ch, const uint8_t* bytes, size_t n, int64_t ts) 
   b.timestamps.push_back(ts);
   list_staged(ch);
   account(int64_t(staged_bytes(b)) - int64_t(before));
-  if (RecordBatch::encoded_bound(b.size(), b.data.size()) >= buffer_size_) flush(ch);
+  if (staged_bytes(b) >= buffer_size_) flush(ch);
 }
 
 void ResultPartition::flush(int ch) {
@@ -120,7 +120,18 @@ void ResultPartition::broadcast_element(FrameKind kind, int64_t value) {
   }
 }
 
-void ResultPartition::watermark(int64_t wm) { broadcast_element(FrameKind::watermark, wm); }
+/// Staged behind the channel's records, not flushed: it goes with them when the buffer is full
+/// or the buffer timeout passes (as in Flink), instead of costing a frame and a credit.
+void ResultPartition::watermark(int64_t wm) {
+  for (size_t c = 0; c < ch_.size(); ++c) {
+    auto& b = ch_[c].staging;
+    auto before = staged_bytes(b);
+    b.mark_watermark(wm);
+    list_staged(int(c));
+    account(int64_t(staged_bytes(b)) - int64_t(before));
+    if (staged_bytes(b) >= buffer_size_) flush(int(c));
+  }
+}
 void ResultPartition::stream_status(bool idle) { broadcast_element(FrameKind::status, idle ? 1 : 0); }
 void ResultPartition::end_of_data() { broadcast_element(FrameKind::end_of_data, 0); }
 

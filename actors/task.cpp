@@ -449,10 +449,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
         break;
       case FrameKind::records: break;
     }
-    if (wm) {
-      watermark = *wm;
-      in.target->watermark(*wm);
-    }
+    advance(in, wm);
+  }
+
+  /// The input's watermark moved (its valve says so): the task's and the head operator's follow.
+  void advance(HeadInput& in, std::optional<int64_t> wm) {
+    if (!wm) return;
+    watermark = *wm;
+    in.target->watermark(*wm);
   }
 
   void end_of_data(HeadInput& in, InputChannel& c) {
@@ -495,7 +499,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       const auto& v = *f.view;
       if (v.kind() == FrameKind::records) {
         auto n = v.record_count();
-        while (f.cursor < n && budget > 0 && availability.ok()) {
+        const auto& marks = v.marks();
+        while (budget > 0 && availability.ok()) {
+          if (f.mark < marks.size() && marks[f.mark].after == f.cursor) {
+            auto& in = inputs[size_t(gate->input)];
+            advance(in, in.valve->on_watermark(c->valve_index(), marks[f.mark++].watermark));
+            continue;
+          }
+          if (f.cursor == n) break;
           if (tracing_input) [[unlikely]]
             trace_record("input", v.channel(), gate->exchange->edge, v.record_data(f.cursor), v.record_size(f.cursor),
                          v.timestamp(f.cursor));
@@ -511,7 +522,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
           ++records_in;
           --budget;
         }
-        if (f.cursor < n) break;  // resumes this frame first: next_input() still points here
+        if (f.cursor < n || f.mark < marks.size()) break;  // resumes this frame first: next() still points here
       } else {
         handle_element(*gate, *c, v);
       }

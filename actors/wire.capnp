@@ -28,8 +28,17 @@ struct Frame {
 }
 
 # Whole records: record i is data[ends[i-1], ends[i]) with event timestamp timestamps[i].
+# Watermarks travel between them, as Flink writes them into its data buffers: each mark comes
+# after the first `after` records (marks in order, `after` never decreasing). A watermark thus
+# needs no frame, and no credit, of its own.
 struct Records {
   timestamps @0 :List(Int64);
   ends @1 :List(UInt32);
   data @2 :Data;
+  marks @3 :List(Mark);
+}
+
+struct Mark {
+  after @0 :UInt32;
+  watermark @1 :Int64;
 }

@@ -30,6 +30,57 @@ TEST_CASE("a record batch round-trips through a frame", "[frame]") {
   }
 }
 
+TEST_CASE("watermarks travel between the records of a frame, in order", "[frame]") {
+  RecordBatch b;
+  auto add = [&](const std::string& rec, int64_t ts) {
+    b.data.insert(b.data.end(), rec.begin(), rec.end());
+    b.ends.push_back(uint32_t(b.data.size()));
+    b.timestamps.push_back(ts);
+  };
+  b.mark_watermark(1);  // before any record
+  add("a", 5);
+  b.mark_watermark(4);
+  b.mark_watermark(5);  // right after the last: replaces it
+  add("b", 9);
+  add("c", 7);
+  b.mark_watermark(9);  // after every record
+  REQUIRE(b.marks.size() == 3);
+  auto buf = encode_records(ChannelId{1, 0, 0}, 4, b);
+  CHECK(buf.size() * 8 <= RecordBatch::encoded_bound(b.size(), b.data.size(), b.marks.size()));
+  FrameView v(buf);
+  REQUIRE(v.kind() == FrameKind::records);
+  CHECK(v.record_count() == 3);
+  REQUIRE(v.marks().size() == 3);
+  CHECK(v.marks()[0].after == 0);
+  CHECK(v.marks()[0].watermark == 1);
+  CHECK(v.marks()[1].after == 1);
+  CHECK(v.marks()[1].watermark == 5);
+  CHECK(v.marks()[2].after == 3);
+  CHECK(v.marks()[2].watermark == 9);
+
+  // A frame of watermarks only.
+  RecordBatch only;
+  only.mark_watermark(-3);
+  FrameView w(encode_records(ChannelId{}, 0, only));
+  CHECK(w.record_count() == 0);
+  REQUIRE(w.marks().size() == 1);
+  CHECK(w.marks()[0].watermark == -3);
+}
+
+TEST_CASE("a watermark placed outside its frame's records, or before the one ahead of it, is refused", "[frame]") {
+  RecordBatch b;
+  b.data = {1, 2};
+  b.ends = {1, 2};
+  b.timestamps = {0, 0};
+  b.marks = {{3, 10}};
+  CHECK_THROWS_WITH(FrameView(encode_records(ChannelId{}, 0, b)),
+                    Catch::Contains("watermark 0 of a frame of 2 records comes after record 3"));
+  b.marks = {{2, 10}, {1, 11}};
+  CHECK_THROWS_WITH(FrameView(encode_records(ChannelId{}, 0, b)), Catch::Contains("before the watermark ahead of it"));
+  b.marks = {{1, 10}, {1, 11}, {2, 12}};
+  CHECK(FrameView(encode_records(ChannelId{}, 0, b)).marks().size() == 3);
+}
+
 TEST_CASE("event frames carry their kind and value", "[frame]") {
   ChannelId ch{0, 0, 0};
   {

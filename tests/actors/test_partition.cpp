@@ -92,11 +92,59 @@ TEST_CASE("end of input flushes records, then EndOfData, and end_partition close
   CHECK_FALSE(f.part->all_sent());
   f.part->end_partition();
   f.part->on_credit(0, 10);
-  REQUIRE(f.sent.size() == 4);
-  CHECK(FrameView(f.sent[0].frame).kind() == FrameKind::records);
-  CHECK(FrameView(f.sent[1].frame).kind() == FrameKind::watermark);
-  CHECK(FrameView(f.sent[1].frame).value() == 77);
-  CHECK(FrameView(f.sent[2].frame).kind() == FrameKind::end_of_data);
-  CHECK(FrameView(f.sent[3].frame).kind() == FrameKind::end_of_partition);
+  REQUIRE(f.sent.size() == 3);
+  FrameView last(f.sent[0].frame);
+  CHECK(last.kind() == FrameKind::records);
+  CHECK(last.record_count() == 1);
+  REQUIRE(last.marks().size() == 1);  // the watermark rode with the record
+  CHECK(last.marks()[0].after == 1);
+  CHECK(last.marks()[0].watermark == 77);
+  CHECK(FrameView(f.sent[1].frame).kind() == FrameKind::end_of_data);
+  CHECK(FrameView(f.sent[2].frame).kind() == FrameKind::end_of_partition);
   CHECK(f.part->all_sent());
+}
+
+TEST_CASE("watermarks are staged between records on every channel and go with them, costing no frame", "[partition]") {
+  Fixture f(2, 256);
+  f.part->on_credit(0, 100);
+  f.part->on_credit(1, 100);
+  f.part->watermark(1);
+  f.record(0, "a", 2);
+  f.part->watermark(3);
+  f.part->watermark(4);  // nothing between: replaces 3
+  CHECK(f.sent.empty());  // nothing is full: all waits for the buffer timeout
+  CHECK(f.part->queued_buffers() == 2);  // both channels hold a partly filled buffer
+  f.part->flush_all();
+  REQUIRE(f.sent.size() == 2);
+  FrameView c0(f.sent[0].frame), c1(f.sent[1].frame);
+  CHECK(c0.record_count() == 1);
+  REQUIRE(c0.marks().size() == 2);
+  CHECK((c0.marks()[0].after == 0 && c0.marks()[0].watermark == 1));
+  CHECK((c0.marks()[1].after == 1 && c0.marks()[1].watermark == 4));
+  CHECK(c1.record_count() == 0);  // a channel without records gets the latest watermark alone
+  REQUIRE(c1.marks().size() == 1);
+  CHECK((c1.marks()[0].after == 0 && c1.marks()[0].watermark == 4));
+  CHECK(f.part->queued_bytes() == 0);
+
+  // Watermarks count toward the buffer: many of them between records fill it like records do.
+  for (int i = 0; i < 40; ++i) {
+    f.record(0, "r", 10 + i);
+    f.part->watermark(10 + i);
+  }
+  f.part->flush_all();
+  size_t records = 0, marks = 0;
+  int64_t last = -1;  // timestamp of the last record channel 0 carried: each watermark follows its record
+  for (size_t i = 2; i < f.sent.size(); ++i) {
+    CHECK(f.sent[i].frame.size() * 8 <= 256);
+    FrameView v(f.sent[i].frame);
+    if (v.channel().consumer != 0) continue;
+    size_t m = 0;
+    for (size_t r = 0; r <= v.record_count(); ++r) {
+      for (; m < v.marks().size() && v.marks()[m].after == r; ++m, ++marks) CHECK(v.marks()[m].watermark == last);
+      if (r < v.record_count()) last = v.timestamp(r), ++records;
+    }
+  }
+  CHECK(records == 40);
+  CHECK(marks == 40);
+  CHECK(f.sent.size() > 4);  // several frames on channel 0
 }

@@ -60,7 +60,10 @@ struct MemoryTransport final : TaskTransport {
       switch (v.kind()) {
         case FrameKind::records: {
           std::string r = "r:";
-          for (size_t i = 0; i < v.record_count(); ++i) {
+          size_t m = 0;
+          for (size_t i = 0; i <= v.record_count(); ++i) {
+            for (; m < v.marks().size() && v.marks()[m].after == i; ++m) r += "w" + std::to_string(v.marks()[m].watermark) + ",";
+            if (i == v.record_count()) break;
             int64_t x;
             std::memcpy(&x, v.record_data(i), 8);
             r += std::to_string(x) + ",";
@@ -132,9 +135,16 @@ struct Fixture {
     REQUIRE(available(p) > 0);
     ++used[p];
   }
+  /// A record frame of `values`; a value of `watermark_at(w)` stages watermark w there instead.
+  static constexpr int64_t mark_base = int64_t(1) << 40;
+  static int64_t watermark_at(int64_t w) { return mark_base + w; }
   void records(uint32_t producer, std::vector<int64_t> values) {
     RecordBatch b;
     for (auto v : values) {
+      if (v >= mark_base) {
+        b.mark_watermark(v - mark_base);
+        continue;
+      }
       auto at = b.data.size();
       b.data.resize(at + 8);
       std::memcpy(b.data.data() + at, &v, 8);
@@ -365,4 +375,22 @@ TEST_CASE("credit exhaustion: without credit downstream the task stops consuming
   CHECK(f.seen->size() == 120);
   CHECK(f.credits_upstream(0) + f.credits_upstream(1) > returned);
   CHECK_FALSE(f.t.sent.empty());
+}
+
+TEST_CASE("watermarks between the records of a frame reach the operator between those records", "[task_runtime]") {
+  Fixture f(CheckpointingMode::aligned, false);
+  auto w = &Fixture::watermark_at;
+  f.grant_downstream(10);
+  f.records(1, {w(100)});  // producer 1's channel: a frame of a watermark alone
+  f.records(0, {1, 2, w(5), 3, w(6), w(7)});
+  f.pump();
+  CHECK(*f.seen == std::vector<int64_t>{1, 2, 3});
+  f.rt->on_flush_timer();
+  // The map (parallelism 1) deals records round robin to two sink subtasks and sends every
+  // watermark the valve lets through (the smaller of its two channels') to both, in place; one
+  // that follows another with no record between replaces it (6 by 7; on the channel that got
+  // record 2, 5 by 7).
+  auto sent = f.t.sent_kinds();
+  std::sort(sent.begin(), sent.end());
+  CHECK(sent == std::vector<std::string>{"r:1,w5,3,w7,", "r:2,w7,"});
 }

@@ -15,7 +15,8 @@ ResultPartition::ResultPartition(uint32_t edge, int producer, std::vector<int> c
                                  const ExecutionConfig& config, Availability& availability,
                                  SendFn send)
     : ch_(consumers.size()), listed_(consumers.size()), buffer_size_(config.buffer_size),
-      queue_limit_(config.output_queue_buffers), availability_(&availability), send_(std::move(send)) {
+      queue_limit_(config.output_queue_buffers), floating_(config.output_floating_buffers),
+      availability_(&availability), send_(std::move(send)) {
   for (size_t i = 0; i < consumers.size(); ++i)
     ch_[i].id = ChannelId{edge, uint32_t(producer), uint32_t(consumers[i])};
 }
@@ -85,21 +86,28 @@ void ResultPartition::flush(int ch) {
 void ResultPartition::enqueue(int ch, FrameBuffer&& frame) {
   auto& c = ch_[size_t(ch)];
   account(int64_t(frame.size() * 8));
-  bool was_full = c.queue.size() >= queue_limit_;
   c.queue.push_back(std::move(frame));
-  if (!was_full && c.queue.size() >= queue_limit_) ++availability_->full_channels;
+  track(c.queue.size() - 1, c.queue.size());
   send_ready(ch);
+}
+
+void ResultPartition::track(size_t before, size_t after) {
+  auto over = [&](size_t n) { return n > queue_limit_ ? int64_t(n - queue_limit_) : 0; };
+  at_limit_ += int64_t(after >= queue_limit_) - int64_t(before >= queue_limit_);
+  floating_used_ += over(after) - over(before);
+  bool full = at_limit_ > 0 && floating_used_ >= int64_t(floating_);
+  if (full != full_) availability_->full_partitions += full ? 1 : -1;
+  full_ = full;
 }
 
 void ResultPartition::send_ready(int ch) {
   auto& c = ch_[size_t(ch)];
   while (c.credits > 0 && !c.queue.empty()) {
-    bool was_full = c.queue.size() >= queue_limit_;
     auto frame = std::move(c.queue.front());
     c.queue.pop_front();
     --c.credits;
     if (c.barrier_id >= 0 && c.barrier_index-- == 0) c.barrier_id = -1;
-    if (was_full && c.queue.size() < queue_limit_) --availability_->full_channels;
+    track(c.queue.size() + 1, c.queue.size());
     auto bytes = frame.size() * 8;
     account(-int64_t(bytes));
     bytes_out_ += bytes;
@@ -232,7 +240,7 @@ ChannelProbe ResultPartition::channel_probe(int ch) const {
   p.queued_buffers = uint32_t(c.queue.size()) + (c.staging.empty() ? 0 : 1);
   for (const auto& f : c.queue) p.queued_bytes += f.size() * 8;
   p.sequence = c.next_sequence;
-  p.blocked = c.queue.size() >= queue_limit_;
+  p.blocked = full_ && c.queue.size() >= queue_limit_;
   p.closed = c.closed;
   return p;
 }

@@ -16,15 +16,17 @@ namespace sluice::runtime {
 /// Counts the reasons a task cannot take more input right now; shared by its partitions
 /// and operators. Zero means the task may consume.
 struct Availability {
-  int full_channels = 0;
+  int full_partitions = 0;
   int unavailable_operators = 0;
-  bool ok() const { return full_channels == 0 && unavailable_operators == 0; }
+  bool ok() const { return full_partitions == 0 && unavailable_operators == 0; }
 };
 
 /// One subtask's output for one exchange. Records are staged per channel and cut into
 /// frames of at most `buffer_size` encoded bytes; frames wait in the channel's output queue
-/// until the consumer grants a credit. A channel whose queue holds `output_queue_buffers`
-/// frames is full, and a task with a full channel stops consuming (backpressure).
+/// until the consumer grants a credit. Each channel may queue `output_queue_buffers` frames,
+/// and beyond them take from `output_floating_buffers` shared by all channels; a channel at
+/// its own limit when none of those are left is full, and so is the partition: its task stops
+/// consuming (backpressure).
 class ResultPartition final : public detail::RecordPartition {
  public:
   /// Sends a frame to the consumer of a channel; `backlog` is what stays queued behind it.
@@ -111,7 +113,14 @@ class ResultPartition final : public detail::RecordPartition {
   std::vector<int> staged_;         // channels whose staging may hold records, each once
   std::vector<bool> listed_;        // by channel: in staged_
   uint32_t buffer_size_;
+  /// Queue lengths moved: recounts whether the partition is full.
+  void track(size_t before, size_t after);
+
   uint32_t queue_limit_;
+  uint32_t floating_;
+  int64_t at_limit_ = 0;       // channels whose queue holds queue_limit_ frames or more
+  int64_t floating_used_ = 0;  // frames queued beyond queue_limit_, over all channels
+  bool full_ = false;
   Availability* availability_;
   SendFn send_;
   std::vector<uint8_t> broadcast_scratch_;

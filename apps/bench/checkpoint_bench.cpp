@@ -611,7 +611,8 @@ BackpressureFigures under_backpressure(const Options& o, sluice::CheckpointingMo
         int seen = 0;
         for (const auto& p : client.probes()) {
           if (!starts_with(p.task, "Generator") && !starts_with(p.task, "Map")) continue;
-          if (p.credits_available != 0 || p.queued_buffers_out < cfg.output_queue_buffers) return false;
+          if (p.credits_available != 0 || p.queued_buffers_out < cfg.output_queue_buffers + cfg.output_floating_buffers)
+            return false;
           ++seen;
         }
         return seen == 2 * o.parallelism;

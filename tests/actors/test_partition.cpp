@@ -18,9 +18,10 @@ struct Fixture {
   Availability availability;
   std::vector<Sent> sent;
   std::unique_ptr<ResultPartition> part;
-  explicit Fixture(int channels, uint32_t buffer_size = 1024, uint32_t queue = 2) {
+  explicit Fixture(int channels, uint32_t buffer_size = 1024, uint32_t queue = 2, uint32_t floating = 0) {
     config.buffer_size = buffer_size;
     config.output_queue_buffers = queue;
+    config.output_floating_buffers = floating;
     std::vector<int> consumers;
     for (int i = 0; i < channels; ++i) consumers.push_back(i);
     part = std::make_unique<ResultPartition>(5, 0, consumers, config, availability,
@@ -65,10 +66,29 @@ TEST_CASE("the queue counts as full at the configured number of buffers", "[part
   while (f.availability.ok()) f.record(1, std::string(100, 'x'));
   CHECK(f.part->queued_buffers() >= 3);
   CHECK_FALSE(f.availability.ok());
-  CHECK(f.availability.full_channels == 1);
+  CHECK(f.availability.full_partitions == 1);
   f.part->on_credit(1, 1);
   CHECK(f.availability.ok());
   CHECK(f.part->max_queued_bytes() <= 3 * 1024 + 1024);
+}
+
+TEST_CASE("floating buffers let any channel queue beyond its own until they are used up", "[partition]") {
+  Fixture f(2, 1024, 2, 3);
+  const std::string frame(880, 'x');  // encodes to exactly one full buffer
+  auto queued = [&](int ch) { return f.part->channel_probe(ch).queued_buffers; };
+  while (f.availability.ok()) f.record(1, frame);
+  CHECK(queued(1) == 5);  // its own 2 and all 3 floating
+  CHECK(f.part->channel_probe(1).blocked);
+  f.part->on_credit(1, 1);
+  CHECK(f.availability.ok());
+  CHECK_FALSE(f.part->channel_probe(1).blocked);
+  while (f.availability.ok()) f.record(0, frame);
+  CHECK(queued(0) == 3);  // its own 2 and the one floating buffer left
+  CHECK(f.availability.full_partitions == 1);
+  f.part->on_credit(0, 3);
+  CHECK(queued(0) == 0);
+  CHECK(queued(1) == 4);
+  CHECK(f.availability.ok());  // channel 1 holds 2 floating buffers; the third is free again
 }
 
 TEST_CASE("broadcast copies each record to every channel", "[partition]") {

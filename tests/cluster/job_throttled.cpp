@@ -42,6 +42,7 @@ int job(sluice::JobContext& ctx) {
   cfg.exclusive_buffers = 2;
   cfg.floating_buffers = 4;
   cfg.output_queue_buffers = 2;
+  cfg.output_floating_buffers = 3;
   cfg.probe_interval = 20ms;
   sluice::StreamEnvironment env(cfg);
   env.from_generator(-1, [](int64_t i) { return "record-" + std::to_string(i); })

@@ -76,6 +76,7 @@ TEST_CASE("backpressure: a fast source into a slow sink keeps buffers within the
   cfg.exclusive_buffers = 2;
   cfg.floating_buffers = 4;
   cfg.output_queue_buffers = 2;
+  cfg.output_floating_buffers = 3;
   cfg.probe_interval = 20ms;
   auto taken = std::make_shared<std::atomic<int64_t>>(0);
   env.from_generator(-1, [](int64_t i) { return "record-" + std::to_string(i); })
@@ -101,9 +102,10 @@ TEST_CASE("backpressure: a fast source into a slow sink keeps buffers within the
       CHECK(p.credits_granted + p.queued_buffers_in <= p.input_buffer_capacity);
       CHECK(p.max_queued_bytes_in <= p.input_buffer_capacity * cfg.buffer_size);
       // Output side: per channel the queue limit plus the frame being filled and the one
-      // that crossed the limit.
+      // that crossed the limit, and the partition's floating buffers.
       uint64_t channels = p.task == "Generator Source" || p.task == "identity" ? 2 : 0;
-      uint64_t out_bound = channels * (cfg.output_queue_buffers + 2) * cfg.buffer_size;
+      uint64_t out_bound =
+          channels ? (channels * (cfg.output_queue_buffers + 2) + cfg.output_floating_buffers) * cfg.buffer_size : 0;
       CHECK(p.max_queued_bytes_out <= out_bound);
       bound_bytes += p.input_buffer_capacity * cfg.buffer_size + out_bound;
       if (p.task == "Generator Source") source_out += p.records_out;

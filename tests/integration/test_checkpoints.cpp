@@ -108,8 +108,9 @@ TEST_CASE("under full backpressure an unaligned checkpoint completes, an aligned
     REQUIRE(eventually([&] {
       auto src = probe_of(client, "Generator");
       auto map = probe_of(client, "Map");
-      return src.credits_available == 0 && src.queued_buffers_out >= cfg.output_queue_buffers &&
-             map.credits_available == 0 && map.queued_buffers_out >= cfg.output_queue_buffers;
+      auto full = cfg.output_queue_buffers + cfg.output_floating_buffers;
+      return src.credits_available == 0 && src.queued_buffers_out >= full && map.credits_available == 0 &&
+             map.queued_buffers_out >= full;
     }));
     auto done = std::async(std::launch::async, [&] { return client.checkpoint(); });
     if (mode == CheckpointingMode::aligned) {

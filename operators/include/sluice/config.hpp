@@ -109,6 +109,10 @@ struct ExecutionConfig {
   uint32_t floating_buffers = 8;
   /// Full buffers a sender may queue per output channel before its task stops consuming. Default 2.
   uint32_t output_queue_buffers = 2;
+  /// Buffers beyond those a subtask's output to one exchange may queue on any of its channels,
+  /// shared among them (Flink's floating buffers of a result partition). Default 8. They absorb
+  /// a burst (window results, pre-aggregated partials at a watermark) without stopping the task.
+  uint32_t output_floating_buffers = 8;
   /// Longest time a partly filled buffer waits before it is sent (latency bound). Default 5 ms.
   std::chrono::milliseconds buffer_timeout{5};
   /// Chain forward-connected operators of equal parallelism into one task. Default on.

@@ -1,6 +1,6 @@
-// apps/bench/console_bench.cpp — what looking costs: Nexmark q5 embedded with no console, and with the console service running while a client asks for every actor (what `watch actors` does) and Prometheus scrapes /metrics, each once a second; alternating runs in one process, medians and their ratio.
+// apps/bench/console_bench.cpp — what looking costs: a Nexmark query (q5 by default) embedded with no console, and with the console service running while a client asks for every actor (what `watch actors` does) and Prometheus scrapes /metrics, each once a second; alternating runs in one process, medians and their ratio.
 //
-//   console_bench [--events N] [--parallelism P] [--repeat R] [--every 1s] [--show-actors]
+//   console_bench [--query q5] [--events N] [--parallelism P] [--repeat R] [--every 1s] [--show-actors]
 //
 // --show-actors prints, at every look, each subtask's busy, back-pressured and idle ms/s: which
 // stage bounds the job at this parallelism.
@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/console_service.hpp"
+#include "cost.hpp"
 #include "queries.hpp"
 #include "sinks.hpp"
 #include "sluice/config.hpp"
@@ -49,9 +50,9 @@ void print_actors(const std::string& body) {
   std::printf("actors:%s\n", line.c_str());
 }
 
-/// q5 over `events` events; with `every` > 0, under a console service and a client that
+/// `query` over `events` events; with `every` > 0, under a console service and a client that
 /// asks for the job's actors and the metrics once per `every`.
-Run run_q5(int64_t events, int parallelism, std::chrono::milliseconds every, bool show = false) {
+Run run_once(Query query, int64_t events, int parallelism, std::chrono::milliseconds every, bool show = false) {
   SourceOptions source;
   source.stream.max_events = events;
   EngineOptions engine;
@@ -83,7 +84,7 @@ Run run_q5(int64_t events, int parallelism, std::chrono::milliseconds every, boo
     });
   }
   auto start = std::chrono::steady_clock::now();
-  run_query(Query::q5, source, engine, CountingSink());
+  run_query(query, source, engine, CountingSink());
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   done = true;
   if (client.joinable()) client.join();
@@ -99,26 +100,33 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"console_bench: q5 throughput with and without the console looking"};
+  CLI::App app{"console_bench: a query's throughput with and without the console looking"};
   int64_t events = 10'000'000;
   int parallelism = 2;
   int repeat = 3;
   std::string every_text = "1s";
+  std::string query_text = "q5";
+  app.add_option("--query", query_text, "the Nexmark query (default q5)");
   app.add_option("--events", events, "events per run (default 10000000)");
-  app.add_option("--parallelism", parallelism, "q5's parallelism (default 2)");
+  app.add_option("--parallelism", parallelism, "the query's parallelism (default 2)");
   app.add_option("--repeat", repeat, "runs of each kind, alternating (default 3)");
   app.add_option("--every", every_text, "how often the client asks (default 1s)");
   bool show = false;
   app.add_flag("--show-actors", show, "print each subtask's busy, back-pressured and idle ms/s at every look");
   CLI11_PARSE(app, argc, argv);
   auto every = parse_duration(every_text);
+  auto query = parse_query(query_text);
+  if (!query) {
+    std::fprintf(stderr, "console_bench: '%s' is no Nexmark query\n", query_text.c_str());
+    return 2;
+  }
 
   std::vector<double> plain, watched;
   int requests = 0, failures = 0;
-  run_q5(events / 10, parallelism, {});  // warm-up
+  run_once(*query, events / 10, parallelism, {});  // warm-up
   for (int i = 0; i < repeat; ++i) {
-    plain.push_back(run_q5(events, parallelism, {}).events_per_s);
-    auto w = run_q5(events, parallelism, every, show);
+    plain.push_back(run_once(*query, events, parallelism, {}).events_per_s);
+    auto w = run_once(*query, events, parallelism, every, show);
     watched.push_back(w.events_per_s);
     requests += w.requests;
     failures += w.failures;
@@ -126,13 +134,14 @@ int main(int argc, char** argv) {
                 plain.back() / 1e6, watched.back() / 1e6, w.requests);
   }
   double a = median(plain), b = median(watched);
-  std::printf("\nq5, %lld events, parallelism %d, %d runs each, medians:\n", static_cast<long long>(events),
-              parallelism, repeat);
+  std::printf("\n%s, %lld events, parallelism %d, %d runs each, medians:\n", query_text.c_str(),
+              static_cast<long long>(events), parallelism, repeat);
   std::printf("  no console                         %8.3f M events/s\n", a / 1e6);
   std::printf("  actors + /metrics every %-10s %8.3f M events/s\n", every_text.c_str(), b / 1e6);
   std::printf("  watched / plain                    %8.3f   (overhead %.1f %%)\n", b / a, (1 - b / a) * 100);
   std::printf("  requests answered %d, failed %d\n", requests, failures);
   std::printf("\ncsv,query,events,parallelism,plain_events_per_s,watched_events_per_s,ratio\n");
-  std::printf("csv,q5,%lld,%d,%.0f,%.0f,%.4f\n", static_cast<long long>(events), parallelism, a, b, b / a);
+  std::printf("csv,%s,%lld,%d,%.0f,%.0f,%.4f\n", query_text.c_str(), static_cast<long long>(events), parallelism, a,
+              b, b / a);
   return failures == 0 ? 0 : 1;
 }

@@ -203,7 +203,7 @@ SourceStatus NexmarkReader::poll(Output<Event>& out, int max_records) {
       return SourceStatus::waiting;
     }
     NextEvent next = interleaver_.next();
-    if (stepped_clock_) stepped_clock_->emitted(next.event);
+    if (stepped_clock_) stepped_clock_->emitted(subtask_, next.event);
     out.push(std::move(next.event), next.event_timestamp);
     if (++since_watermark_ >= watermark_interval_) emit_watermark(out);
   }

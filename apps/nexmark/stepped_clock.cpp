@@ -36,8 +36,20 @@ bool SteppedClock::admit(int subtask, int64_t time) {
   return true;
 }
 
-void SteppedClock::emitted(const Event& event) {
-  if (counts_(event)) emitted_.fetch_add(1, std::memory_order_acq_rel);
+void SteppedClock::emitted(int subtask, const Event& event) {
+  if (counts_(event)) emitted_[size_t(subtask) % shards].n.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void SteppedClock::taken() {
+  static std::atomic<size_t> threads{0};
+  thread_local const size_t mine = threads.fetch_add(1, std::memory_order_relaxed) % shards;
+  taken_[mine].n.fetch_add(1, std::memory_order_acq_rel);
+}
+
+uint64_t SteppedClock::sum(const std::array<Counter, shards>& counters) {
+  uint64_t n = 0;
+  for (const auto& c : counters) n += c.n.load(std::memory_order_acquire);
+  return n;
 }
 
 void SteppedClock::ended(int subtask) {
@@ -48,7 +60,7 @@ void SteppedClock::ended(int subtask) {
 
 void SteppedClock::try_advance() {
   if (joined_ < static_cast<int>(readers_.size())) return;
-  if (taken_.load(std::memory_order_acquire) != emitted_.load(std::memory_order_acquire)) return;
+  if (sum(taken_) != sum(emitted_)) return;
   // A reader that waited for a step the clock has reached since runs again, though only its
   // own next `admit` marks it so: its step is not ahead of the clock.
   const bool started = started_.load(std::memory_order_relaxed);

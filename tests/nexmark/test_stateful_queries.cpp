@@ -4,6 +4,7 @@
 #include <memory>
 #include <sluice/sluice.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cost_stateful.hpp"
@@ -165,12 +166,15 @@ TEST_CASE("the stepped clock moves only when every reader waits and the job caug
   CHECK_FALSE(clock.admit(1, base + 12'000));  // reader 0 waits at base, reader 1 at base + 10 s
   CHECK(clock.admit(0, base + 5));
   CHECK(clock.now() == base);
-  clock.emitted(bid(1, 1, 1, base + 5));
-  clock.emitted(person(1, "P", "c", "OR", base + 6));  // not counted
+  clock.emitted(0, bid(1, 1, 1, base + 5));
+  clock.emitted(0, person(1, "P", "c", "OR", base + 6));  // not counted
+  clock.emitted(1, bid(2, 1, 1, base + 7));
   CHECK(clock.admit(0, base + 9999));
-  CHECK_FALSE(clock.admit(0, base + 10'000));  // both wait, but one bid is not taken yet
+  CHECK_FALSE(clock.admit(0, base + 10'000));  // both wait, but two bids are not taken yet
   CHECK_FALSE(clock.admit(1, base + 12'000));
-  clock.taken();
+  std::thread([&] { clock.taken(); }).join();  // taken on other threads (the window subtasks)
+  CHECK_FALSE(clock.admit(1, base + 12'000));  // one bid is still not taken
+  std::thread([&] { clock.taken(); }).join();
   CHECK(clock.admit(1, base + 12'000));
   CHECK(clock.now() == base + 10'000);
   CHECK(clock.admit(0, base + 10'000));

@@ -132,6 +132,7 @@ void ResultPartition::broadcast_element(FrameKind kind, int64_t value) {
 /// or the buffer timeout passes (as in Flink), instead of costing a frame and a credit.
 void ResultPartition::watermark(int64_t wm) {
   for (size_t c = 0; c < ch_.size(); ++c) {
+    if (ch_[c].closed) continue;  // staged after EndOfPartition it would never be sent
     auto& b = ch_[c].staging;
     auto before = staged_bytes(b);
     b.mark_watermark(wm);

@@ -60,7 +60,8 @@ void SteppedClock::ended(int subtask) {
 
 void SteppedClock::try_advance() {
   if (joined_ < static_cast<int>(readers_.size())) return;
-  if (sum(taken_) != sum(emitted_)) return;
+  const uint64_t taken = sum(taken_);  // first: read shard by shard, it may only fall short
+  if (taken != sum(emitted_)) return;
   // A reader that waited for a step the clock has reached since runs again, though only its
   // own next `admit` marks it so: its step is not ahead of the clock.
   const bool started = started_.load(std::memory_order_relaxed);

@@ -704,6 +704,7 @@ MasterActions JobMaster::on_stop_request(RequestId r, bool drain, int64_t now_ms
     return out;
   }
   drain_waiter_ = r;
+  coordinator_->drain();
   for (const auto& t : plan_->tasks)
     if (t.is_source)
       for (int sub = 0; sub < t.parallelism; ++sub)

@@ -34,7 +34,7 @@ CoordinatorActions CheckpointCoordinator::on_time(int64_t now_ms) {
                  now_ms, out);
   }
   // Once all data ended, only the final checkpoint is taken (and retried when it failed).
-  if (!pending_ && committing_.empty() && !all_ended() && config_.interval_ms > 0 && paced(now_ms))
+  if (!pending_ && committing_.empty() && !all_ended() && !draining_ && config_.interval_ms > 0 && paced(now_ms))
     start(now_ms, out);
   else if (!pending_ && final_now(now_ms))
     start(now_ms, out);

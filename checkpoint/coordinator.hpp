@@ -56,6 +56,11 @@ class CheckpointCoordinator {
 
   /// Periodic work: trigger when due, expire a pending checkpoint past its timeout.
   CoordinatorActions on_time(int64_t now_ms);
+  /// The job drains (stop --drain): no periodic checkpoint starts any more, only the final
+  /// one, which is the drain's savepoint. One started after a source had ended but before
+  /// its report arrived would be the last checkpoint the tasks wait for without being taken
+  /// as final, and the drain would end without its savepoint.
+  void drain() { draining_ = true; }
   /// A checkpoint on demand (a savepoint, or the final one once all data ended); none is
   /// started while another is pending.
   CoordinatorActions trigger_now(int64_t now_ms);
@@ -141,6 +146,7 @@ class CheckpointCoordinator {
   int failures_in_row_ = 0;
   std::set<int> ended_;           // subtasks whose input ended
   int64_t ended_after_ = 0;       // the highest checkpoint a subtask had snapshotted when its input ended
+  bool draining_ = false;
 };
 
 }  // namespace sluice::checkpoint

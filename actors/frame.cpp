@@ -18,7 +18,6 @@ static_assert(std::endian::native == std::endian::little,
 const char* frame_kind_name(FrameKind k) {
   switch (k) {
     case FrameKind::records: return "records";
-    case FrameKind::watermark: return "watermark";
     case FrameKind::status: return "stream status";
     case FrameKind::end_of_data: return "EndOfData";
     case FrameKind::end_of_partition: return "EndOfPartition";
@@ -112,7 +111,6 @@ FrameBuffer encode_element(const ChannelId& ch, uint64_t sequence, FrameKind kin
   auto f = msg.initRoot<Frame>();
   set_header(f, ch, sequence);
   switch (kind) {
-    case FrameKind::watermark: f.setWatermark(value); break;
     case FrameKind::status: f.setIdle(value != 0); break;
     case FrameKind::end_of_data: f.setEndOfData(); break;
     case FrameKind::end_of_partition: f.setEndOfPartition(); break;
@@ -207,10 +205,6 @@ FrameView::FrameView(const FrameBuffer& buf) {
         }
         break;
       }
-      case Frame::WATERMARK:
-        kind_ = FrameKind::watermark;
-        value_ = f.getWatermark();
-        break;
       case Frame::IDLE:
         kind_ = FrameKind::status;
         value_ = f.getIdle() ? 1 : 0;

@@ -66,13 +66,12 @@ struct RecordBatch {
   }
 };
 
-enum class FrameKind : uint8_t { records, watermark, status, end_of_data, end_of_partition, barrier };
+enum class FrameKind : uint8_t { records, status, end_of_data, end_of_partition, barrier };
 const char* frame_kind_name(FrameKind k);
 
 /// Encodes a batch of records as a frame into a pooled buffer.
 FrameBuffer encode_records(const ChannelId& ch, uint64_t sequence, const RecordBatch& batch);
-/// Encodes an event frame: `value` is the watermark, 1/0 for idle/active, or the barrier's
-/// checkpoint id.
+/// Encodes an event frame: `value` is 1/0 for idle/active, or the barrier's checkpoint id.
 FrameBuffer encode_element(const ChannelId& ch, uint64_t sequence, FrameKind kind, int64_t value = 0);
 /// Encodes an in-band barrier; `aligned_only` marks a savepoint's, aligned in every mode.
 FrameBuffer encode_barrier(const ChannelId& ch, uint64_t sequence, int64_t checkpoint_id, bool aligned_only);

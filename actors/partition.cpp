@@ -56,9 +56,7 @@ void ResultPartition::end_record(int channel, int64_t ts) {
   }
   b.ends.push_back(uint32_t(b.data.size()));
   b.timestamps.push_back(ts);
-  list_staged(channel);
-  account(int64_t(staged_bytes(b)) - int64_t(before));
-  if (staged_bytes(b) >= buffer_size_) flush(channel);
+  staged(channel, before);
 }
 
 void ResultPartition::stage(int ch, const uint8_t* bytes, size_t n, int64_t ts) {
@@ -69,9 +67,14 @@ void ResultPartition::stage(int ch, const uint8_t* bytes, size_t n, int64_t ts) 
   b.data.insert(b.data.end(), bytes, bytes + n);
   b.ends.push_back(uint32_t(b.data.size()));
   b.timestamps.push_back(ts);
+  staged(ch, before);
+}
+
+void ResultPartition::staged(int ch, size_t before) {
   list_staged(ch);
-  account(int64_t(staged_bytes(b)) - int64_t(before));
-  if (staged_bytes(b) >= buffer_size_) flush(ch);
+  auto now = staged_bytes(ch_[size_t(ch)].staging);
+  account(int64_t(now) - int64_t(before));
+  if (now >= buffer_size_) flush(ch);
 }
 
 void ResultPartition::flush(int ch) {
@@ -136,9 +139,7 @@ void ResultPartition::watermark(int64_t wm) {
     auto& b = ch_[c].staging;
     auto before = staged_bytes(b);
     b.mark_watermark(wm);
-    list_staged(int(c));
-    account(int64_t(staged_bytes(b)) - int64_t(before));
-    if (staged_bytes(b) >= buffer_size_) flush(int(c));
+    staged(int(c), before);
   }
 }
 void ResultPartition::stream_status(bool idle) { broadcast_element(FrameKind::status, idle ? 1 : 0); }

@@ -98,6 +98,9 @@ class ResultPartition final : public detail::RecordPartition {
   };
   int find_channel(const ChannelId& id) const;
   void stage(int ch, const uint8_t* bytes, size_t n, int64_t ts);
+  /// Channel `ch`'s staging grew from `before` bytes (encoded bound): lists and accounts it,
+  /// and frames it once it fills the buffer.
+  void staged(int ch, size_t before);
   /// Lists `ch` for flush_all (which then walks only the channels holding staged records).
   void list_staged(int ch) {
     if (!listed_[size_t(ch)]) listed_[size_t(ch)] = true, staged_.push_back(ch);

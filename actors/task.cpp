@@ -435,7 +435,6 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     auto& in = inputs[size_t(gate.input)];
     std::optional<int64_t> wm;
     switch (v.kind()) {
-      case FrameKind::watermark: wm = in.valve->on_watermark(c.valve_index(), v.value()); break;
       case FrameKind::status: wm = in.valve->on_status(c.valve_index(), v.value() != 0); break;
       case FrameKind::end_of_data: end_of_data(in, c); break;
       case FrameKind::end_of_partition:

@@ -10,7 +10,8 @@ struct Frame {
   sequence @3 :UInt64;
   union {
     records @4 :Records;
-    watermark @5 :Int64;
+    # A watermark of its own, before watermarks moved into Records.marks: refused.
+    retiredWatermark @5 :Int64;
     # Stream status: true when the producer is idle and must not hold back watermarks.
     idle @6 :Bool;
     # No more records follow on this channel (the producer's input ended).

@@ -1,9 +1,14 @@
 // tests/actors/test_frame.cpp — frames encode and decode in place; malformed bytes are refused with a FrameError.
 #include <catch2/catch.hpp>
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <cstring>
 #include <random>
 
 #include "actors/frame.hpp"
+#include "actors/wire.capnp.h"
 
 using namespace sluice::runtime;
 
@@ -84,10 +89,18 @@ TEST_CASE("a watermark placed outside its frame's records, or before the one ahe
 TEST_CASE("event frames carry their kind and value", "[frame]") {
   ChannelId ch{0, 0, 0};
   {
-    auto buf = encode_element(ch, 1, FrameKind::watermark, -5);
+    auto buf = encode_element(ch, 1, FrameKind::barrier, -5);
     FrameView v(buf);
-    CHECK(v.kind() == FrameKind::watermark);
+    CHECK(v.kind() == FrameKind::barrier);
     CHECK(v.value() == -5);
+  }
+  {  // A watermark of its own, as frames carried them before Records.marks, is refused.
+    capnp::MallocMessageBuilder msg;
+    msg.initRoot<Frame>().setRetiredWatermark(-5);
+    auto words = capnp::messageToFlatArray(msg);
+    FrameBuffer buf(words.size());
+    std::memcpy(buf.data(), words.begin(), words.size() * sizeof(capnp::word));
+    CHECK_THROWS_WITH(FrameView(buf), Catch::Contains("frame of unknown kind"));
   }
   for (auto k : {FrameKind::end_of_data, FrameKind::end_of_partition}) {
     auto buf = encode_element(ch, 2, k);

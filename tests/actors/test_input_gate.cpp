@@ -36,8 +36,8 @@ struct Fixture {
     gates->add(x, 0, 0, nullptr);
     gates->start();
   }
-  std::pair<InputGate*, InputChannel*> send(uint32_t producer, uint32_t backlog = 0, int64_t value = 0) {
-    auto b = encode_element(ChannelId{edge, producer, 0}, seq[producer]++, FrameKind::watermark, value);
+  std::pair<InputGate*, InputChannel*> send(uint32_t producer, uint32_t backlog = 0) {
+    auto b = encode_element(ChannelId{edge, producer, 0}, seq[producer]++, FrameKind::status, 0);
     auto v = std::make_unique<FrameView>(b);
     return gates->accept(backlog, std::move(v), std::move(b));
   }
@@ -80,9 +80,9 @@ TEST_CASE("frames that break the protocol are refused with the channel named", "
                                    Catch::Contains("subtask 2 -> 1"));
   f.seq[0] = 5;
   CHECK_THROWS_WITH(f.send(0), Catch::Contains("expected sequence 0, got 5"));
-  auto bad = encode_element(ChannelId{f.edge, 7, 0}, 0, FrameKind::watermark, 0);
+  auto bad = encode_element(ChannelId{f.edge, 7, 0}, 0, FrameKind::status, 0);
   CHECK_THROWS_WITH(f.gates->accept(0, std::make_unique<FrameView>(bad), std::move(bad)), Catch::Contains("unknown producer"));
-  auto elsewhere = encode_element(ChannelId{f.edge + 5, 0, 0}, 0, FrameKind::watermark, 0);
+  auto elsewhere = encode_element(ChannelId{f.edge + 5, 0, 0}, 0, FrameKind::status, 0);
   CHECK_THROWS_WITH(f.gates->accept(0, std::make_unique<FrameView>(elsewhere), std::move(elsewhere)),
                     Catch::Contains("has no such input channel"));
   auto [gate, c] = f.gates->channel(2);

@@ -6,9 +6,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "checkpoint/record_cache.hpp"
 #include "operators/engine/keyed_backend.hpp"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+}
 
 namespace sluice::checkpoint {
 
@@ -80,9 +85,18 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// SST files shared by a checkpoint, by their name in the store.
   using SharedFiles = std::map<std::string, BackendSnapshot::File>;
   DeferredSnapshot incremental_snapshot(const SnapshotRequest& request);
-  /// A RocksDB checkpoint of the store in `to`: memtables flushed (writes skip the log), SST
-  /// files hard-linked.
-  void local_checkpoint(const std::filesystem::path& to, int64_t id);
+  /// A local checkpoint from its synchronous part until its files are listed (Cut, in the
+  /// .cpp): the newest write it covers and the memtables it sealed.
+  struct Cut;
+  /// The synchronous part of a RocksDB checkpoint of the store: seals the memtables (writes
+  /// skip the log, so they must reach SST files) and has them flushed in the background.
+  std::shared_ptr<Cut> start_local_checkpoint();
+  /// The asynchronous part: waits for that flush, then hard-links the SST files into `to`.
+  /// Throws (a declined checkpoint) when later writes reached an SST file first.
+  static void finish_local_checkpoint(Store& store, Cut& cut, const std::filesystem::path& to, int64_t id);
+  /// Before writing `bytes` to RocksDB: while a cut is not listed yet, a write that may seal a
+  /// memtable waits for it (that memtable would be flushed into the files listed).
+  void before_write(size_t bytes);
   /// Writes what the cache has batched (evicted or flushed dirty records) to RocksDB.
   void commit();
   /// Flushes the cache's dirty records to RocksDB: before anything reads RocksDB itself.
@@ -97,6 +111,7 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   int restores_ = 0;
   int next_local_ = 0;  // makes full snapshots' local checkpoint directories unique
   RecordCache cache_;   // writes into the store's batch; commit() applies it
+  std::weak_ptr<Cut> cut_;  // the newest local checkpoint, while its asynchronous part may use it
 };
 
 /// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory

@@ -7,6 +7,10 @@
 #include <sluice/state.hpp>
 
 #include <fstream>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
 #include <set>
 
 #include "checkpoint/storage.hpp"
@@ -147,6 +151,84 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
     CHECK_THROWS_WITH(heap->restore(area.located(second), KeyGroupRange{0, 128}, KeyGroupRange{0, 128}),
                       Catch::Contains("only the RocksDB state backend restores"));
   }
+}
+
+TEST_CASE("a RocksDB checkpoint holds the state of its synchronous part while the flush runs behind writes",
+          "[incremental]") {
+  test_support::TempDir dir;
+  SharedArea area{dir.path() / "shared", {}};
+  auto now = [] { return int64_t(0); };
+  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+  put_keys(*b, 0, 1000);
+  auto finish = b->snapshot_deferred(area.request(1));
+  // Overwrites and new keys after the synchronous part, before its flush is waited for.
+  auto* store = b->byte_store();
+  auto space = store->keyspace("count");
+  std::string k;
+  for (int i = 0; i < 1500; ++i) {
+    detail::compose_key(k, group_of(i), key_of(i));
+    store->put(space, k, "late");
+  }
+  auto snapshot = finish();
+  auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+  r->restore(area.located(snapshot), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+  bool as_before = true;
+  for (int i = 0; i < 1000; ++i) as_before = as_before && get_key(*r, i) == "v" + std::to_string(i);
+  CHECK(as_before);
+  CHECK_FALSE(get_key(*r, 1000));
+  CHECK(get_key(*b, 0) == "late");  // the writes stand
+}
+
+TEST_CASE("writes past several memtables while a RocksDB checkpoint's flush runs stay out of it", "[incremental]") {
+  test_support::TempDir dir;
+  SharedArea area{dir.path() / "shared", {}};
+  auto now = [] { return int64_t(0); };
+  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+  put_keys(*b, 0, 1000);
+  auto incremental = GENERATE(true, false);
+  constexpr int late = 32 * 1024;
+  std::atomic<int> written{0};
+  // The asynchronous part on its own thread, as on the I/O executor, while the task writes;
+  // it starts once the writes are done or held back (no progress for 100 ms), so that without
+  // the hold later memtables would be flushed before it lists the files.
+  auto finish = std::async(std::launch::async, [&, part = b->snapshot_deferred(area.request(1, incremental))] {
+    for (int seen = -1; written < late && written != seen;) {
+      seen = written;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return part();
+  });
+  // Four memtables' worth (8 MiB each) of new records: past the record cache, they fill and
+  // seal memtables after the one the checkpoint flushes.
+  auto* store = b->byte_store();
+  auto space = store->keyspace("count");
+  std::string k, value(1024, 'x');
+  for (int i = 0; i < late; ++i) {
+    detail::compose_key(k, group_of(i), "late-" + std::to_string(i));
+    store->put(space, k, value);
+    ++written;
+  }
+  auto snapshot = finish.get();
+  auto late_key = [&](int i) {
+    detail::compose_key(k, group_of(i), "late-" + std::to_string(i));
+    return k;
+  };
+  auto restored = [&](BackendSnapshot s) {
+    auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+    r->restore(area.located(std::move(s)), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+    return r;
+  };
+  {
+    auto r = restored(std::move(snapshot));
+    CHECK(get_key(*r, 999) == "v999");
+    int leaked = 0;
+    for (int i = 0; i < late; ++i) leaked += r->byte_store()->get(space, late_key(i)).has_value();
+    CHECK(leaked == 0);
+  }
+  // The next checkpoint has everything.
+  auto r = restored(b->snapshot_deferred(area.request(2, incremental))());
+  CHECK(get_key(*r, 999) == "v999");
+  CHECK(r->byte_store()->get(r->byte_store()->keyspace("count"), late_key(late - 1)) == value);
 }
 
 namespace {

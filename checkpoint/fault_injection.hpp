@@ -13,6 +13,7 @@ enum class IoPoint {
   fsync,   ///< flushing it
   rename,  ///< moving it to its final name
   share,   ///< copying a file into the shared area
+  link,    ///< hard-linking a RocksDB store's files into a local checkpoint (its lister thread)
 };
 
 /// Decides, per I/O call, whether it fails and with which errno. Called from any I/O thread.

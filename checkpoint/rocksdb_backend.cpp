@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <deque>
+#include <exception>
 #include <fstream>
 #include <limits>
 #include <condition_variable>
@@ -25,6 +27,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
@@ -36,6 +39,7 @@
 
 #include "sluice/detail/state_impl.hpp"
 #include "sluice/error.hpp"
+#include "checkpoint/fault_injection.hpp"
 
 namespace sluice::checkpoint {
 
@@ -260,6 +264,54 @@ std::filesystem::path new_working_directory(const std::string& base) {
 
 }  // namespace
 
+/// A local checkpoint from its synchronous part until its files are listed. Its lister thread
+/// waits for the memtables it sealed to be flushed and hard-links the SST files; meanwhile no
+/// newer memtable may be sealed (before_write holds such writes back), since it would be
+/// flushed into the files listed.
+struct RocksDbKeyedStateBackend::Cut {
+  uint64_t seq = 0;  // the newest write the checkpoint covers
+  std::vector<rocksdb::ColumnFamilyHandle*> families;  // whose memtables it sealed
+  uint64_t errors = 0;  // RocksDB's count of background errors when it was taken
+  std::mutex mu;
+  std::condition_variable changed;
+  bool listed = false;   // its files are known (or it failed): newer memtables may be sealed
+  bool tainted = false;  // a newer memtable was sealed before that
+  std::exception_ptr error;
+  std::thread lister;
+
+  ~Cut() {
+    if (lister.joinable()) lister.join();
+  }
+  void list(std::exception_ptr e) {
+    std::lock_guard<std::mutex> l(mu);
+    listed = true;
+    error = e;
+    changed.notify_all();
+  }
+  /// A memtable whose first write is `first` was sealed.
+  void sealed(uint64_t first) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!listed && first > seq) tainted = true;
+  }
+  /// Bounded (the lister gives up on the flush after 2 minutes); a cut that times out here is
+  /// tainted, since the write that waited goes on.
+  void wait_listed() {
+    std::unique_lock<std::mutex> l(mu);
+    if (!changed.wait_for(l, std::chrono::minutes(3), [&] { return listed; })) tainted = true;
+  }
+  /// Waits for the files; throws (declining the checkpoint) when listing failed or a newer
+  /// memtable was sealed first.
+  void result(const std::string& store, int64_t id) {
+    wait_listed();
+    std::lock_guard<std::mutex> l(mu);
+    if (error) std::rethrow_exception(error);
+    if (tainted)
+      throw JobError("RocksDB state backend in '" + store + "' declined checkpoint " + std::to_string(id) +
+                     ": state written after its synchronous part was sealed into a memtable before its files "
+                     "were listed");
+  }
+};
+
 struct RocksDbKeyedStateBackend::Store {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyOptions state_options = checkpoint::state_options();
@@ -270,6 +322,21 @@ struct RocksDbKeyedStateBackend::Store {
   rocksdb::ReadOptions read;
   rocksdb::WriteOptions write;
   rocksdb::WriteBatch batch;  // the record cache's writes, until commit()
+
+  /// Tells the newest cut of every memtable sealed (on the writing thread, inside the write).
+  struct SealWatch : rocksdb::EventListener {
+    std::mutex mu;
+    std::weak_ptr<Cut> cut;
+    void OnMemTableSealed(const rocksdb::MemTableInfo& info) override {
+      std::shared_ptr<Cut> c;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        c = cut.lock();
+      }
+      if (c) c->sealed(info.first_seqno);
+    }
+  };
+  std::shared_ptr<SealWatch> seals = std::make_shared<SealWatch>();
 
   Store() {
     // Default false: checkpoints make state durable, so RocksDB's own log is pure overhead.
@@ -295,9 +362,13 @@ struct RocksDbKeyedStateBackend::Store {
     for (const auto& n : existing) descriptors.emplace_back(n, state_options);
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    if (!read_only) add_flush_thread();
-    auto s = read_only ? rocksdb::DB::OpenForReadOnly(db_options(), path.string(), descriptors, &handles, &raw)
-                       : rocksdb::DB::Open(db_options(), path.string(), descriptors, &handles, &raw);
+    auto options = db_options();
+    if (!read_only) {
+      add_flush_thread();
+      options.listeners.push_back(seals);
+    }
+    auto s = read_only ? rocksdb::DB::OpenForReadOnly(options, path.string(), descriptors, &handles, &raw)
+                       : rocksdb::DB::Open(options, path.string(), descriptors, &handles, &raw);
     if (!s.ok())
       throw JobError("RocksDB state backend could not open a store in '" + path.string() + "': " + s.ToString());
     db.reset(raw);
@@ -486,7 +557,7 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_defer
   // files hard-linked), which the returned function opens and reads.
   auto reader = std::make_shared<Store>();
   reader->dir = dir_ / ("full-" + std::to_string(request.checkpoint_id) + "-" + std::to_string(next_local_++));
-  auto cut = start_local_checkpoint();
+  auto cut = start_local_checkpoint(reader->dir, request.checkpoint_id);
   auto out = std::make_shared<BackendSnapshot>();
   out->fingerprints = fingerprints();
   out->event_timers = event_timers().all();
@@ -494,7 +565,7 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_defer
   auto dir = dir_;
   // The store keeps the working directory, which holds the local checkpoint, until read.
   return [store = store_, reader, out, dir, cut, id = request.checkpoint_id] {
-    finish_local_checkpoint(*store, *cut, reader->dir, id);
+    cut->result(dir.string(), id);
     reader->open(reader->dir, true);
     for (size_t space = 0; space < reader->families.size(); ++space) {
       const auto& name = reader->names[space];
@@ -520,42 +591,48 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::snapshot_defer
   };
 }
 
-struct RocksDbKeyedStateBackend::Cut {
-  uint64_t seq = 0;  // the newest write the checkpoint covers
-  std::vector<rocksdb::ColumnFamilyHandle*> families;  // whose memtables it sealed
-  std::mutex mu;
-  std::condition_variable changed;
-  bool listed = false;  // its files are known: newer memtables may be sealed
-
-  void list() {
-    std::lock_guard<std::mutex> l(mu);
-    listed = true;
-    changed.notify_all();
-  }
-  /// Bounded: a cut whose asynchronous part never lists (it failed) stops holding writes back.
-  void wait_listed() {
-    std::unique_lock<std::mutex> l(mu);
-    changed.wait_for(l, std::chrono::minutes(2), [&] { return listed; });
-  }
-};
-
-std::shared_ptr<RocksDbKeyedStateBackend::Cut> RocksDbKeyedStateBackend::start_local_checkpoint() {
+std::shared_ptr<RocksDbKeyedStateBackend::Cut> RocksDbKeyedStateBackend::start_local_checkpoint(
+    const std::filesystem::path& to, int64_t id) {
   // Sealing memtables now would put this checkpoint's writes into the older one's files.
   if (auto older = cut_.lock()) older->wait_listed();
   auto& st = *store_;
   auto cut = std::make_shared<Cut>();
   cut->seq = st.db->GetLatestSequenceNumber();
   cut->families = st.families;
-  rocksdb::FlushOptions o;
-  o.wait = false;
-  // Default false: wait first until the flush would not stall writes (an older memtable still
-  // flushing). The task's next writes stall instead, and only if they fill a memtable.
-  o.allow_write_stall = true;
-  auto s = st.db->Flush(o, cut->families);
-  if (!s.ok())
-    throw JobError("RocksDB state backend in '" + dir_.string() + "' could not start flushing its memtables: " +
-                   s.ToString());
+  st.db->GetIntProperty("rocksdb.background-errors", &cut->errors);
+  for (auto* family : cut->families) {
+    rocksdb::FlushOptions o;
+    o.wait = false;
+    // Default false: wait first until the flush would not stall writes (an older memtable
+    // still flushing). The task's next writes stall instead, and only if they fill a memtable.
+    o.allow_write_stall = true;
+    auto s = st.db->Flush(o, family);
+    // Writes are stopped (as many sealed memtables as allowed): RocksDB only flushes while
+    // waiting for it, as every checkpoint did before.
+    if (s.IsTryAgain()) {
+      o.wait = true;
+      s = st.db->Flush(o, family);
+    }
+    if (!s.ok())
+      throw JobError("RocksDB state backend in '" + dir_.string() + "' could not flush its memtables for checkpoint " +
+                     std::to_string(id) + ": " + s.ToString());
+  }
+  {
+    std::lock_guard<std::mutex> l(st.seals->mu);
+    st.seals->cut = cut;
+  }
   cut_ = cut;
+  // Its own thread, not the asynchronous part: that may start late (an unaligned barrier
+  // waits for the others), while the task's writes wait for the listing.
+  cut->lister = std::thread([store = store_, c = cut.get(), to, id] {
+    std::exception_ptr error;
+    try {
+      list_local_checkpoint(*store, *c, to, id);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    c->list(error);
+  });
   return cut;
 }
 
@@ -564,13 +641,13 @@ void RocksDbKeyedStateBackend::before_write(size_t bytes) {
   if (!cut) return;
   {
     std::lock_guard<std::mutex> l(cut->mu);
-    if (cut->listed) return;
+    if (cut->listed || cut->tainted) return;  // tainted: declined anyway
   }
   // RocksDB seals a memtable once its arena passes the write buffer size, or before that
   // within an arena block (1/8 of it); and under a memory budget, when the budget says so.
   auto& st = *store_;
   auto full = uint64_t(st.state_options.write_buffer_size);
-  auto margin = full / 4 + 2 * uint64_t(bytes);
+  auto margin = full / 4 + 4 * uint64_t(bytes);
   bool may_seal = memory().buffers && memory().buffers->ShouldFlush();
   for (size_t i = 0; i < st.families.size() && !may_seal; ++i) {
     uint64_t used = 0;
@@ -580,24 +657,22 @@ void RocksDbKeyedStateBackend::before_write(size_t bytes) {
   if (may_seal) cut->wait_listed();
 }
 
-void RocksDbKeyedStateBackend::finish_local_checkpoint(Store& st, Cut& cut, const std::filesystem::path& to,
-                                                       int64_t id) {
-  struct Listed {
-    Cut& cut;
-    ~Listed() { cut.list(); }  // also when this part fails
-  } listed{cut};
+void RocksDbKeyedStateBackend::list_local_checkpoint(Store& st, Cut& cut, const std::filesystem::path& to,
+                                                     int64_t id) {
   auto failed = [&](const std::string& why) {
     return JobError("RocksDB state backend in '" + st.dir.string() + "' could not take checkpoint " +
                     std::to_string(id) + ": " + why);
   };
+  if (int e = injected_fault(IoPoint::link, to, uint64_t(id))) throw failed(std::strerror(e));
   // The memtables sealed by the synchronous part are flushed before any newer one of their
-  // family is installed, and no newer one is sealed before the files are listed (before_write).
+  // family is installed, and no newer one is sealed before the files are listed (before_write;
+  // the seal listener taints the cut otherwise).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
   for (auto* family : cut.families) {
     uint64_t sealed = 0;
     while (st.db->GetIntProperty(family, "rocksdb.num-immutable-mem-table", &sealed) && sealed > 0) {
       uint64_t errors = 0;
-      if (st.db->GetIntProperty("rocksdb.background-errors", &errors) && errors > 0)
+      if (st.db->GetIntProperty("rocksdb.background-errors", &errors) && errors > cut.errors)
         throw failed("a background flush failed");
       if (std::chrono::steady_clock::now() > deadline) throw failed("its memtables were not flushed in 2 minutes");
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -619,9 +694,9 @@ void RocksDbKeyedStateBackend::finish_local_checkpoint(Store& st, Cut& cut, cons
   if (s.ok()) s = cp->CreateCheckpoint(to.string(), std::numeric_limits<uint64_t>::max());
   if (!s.ok()) throw failed(s.ToString());
   auto after = live();
-  // A memtable filled after the synchronous part and flushed since (or a compaction that
-  // took in its file) puts later writes into the checkpoint: decline it then. Every SST file
-  // in it was live just before or just after it was taken.
+  // A second line behind the seal listener: a file with later writes (a newer memtable
+  // flushed, or a compaction that took one in, unless it zeroed the sequence numbers at the
+  // bottom level) declines it. Every SST file in it was live just before or just after.
   std::map<std::string, rocksdb::SequenceNumber> newest;
   for (const auto* files : {&before, &after})
     for (const auto& f : *files) newest[std::filesystem::path(f.name).filename().string()] = f.largest_seqno;
@@ -641,7 +716,7 @@ void RocksDbKeyedStateBackend::finish_local_checkpoint(Store& st, Cut& cut, cons
 CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_snapshot(const SnapshotRequest& request) {
   auto local = std::make_shared<LocalCheckpoint>();
   local->dir = dir_ / ("chk-" + std::to_string(request.checkpoint_id));
-  auto cut = start_local_checkpoint();
+  auto cut = start_local_checkpoint(local->dir, request.checkpoint_id);
   auto head = std::make_shared<BackendSnapshot>();
   head->fingerprints = fingerprints();
   head->event_timers = event_timers().all();
@@ -654,8 +729,9 @@ CheckpointableBackend::DeferredSnapshot RocksDbKeyedStateBackend::incremental_sn
   auto prefix = token_ + "-";
   auto share = request.share;
   // The store keeps the working directory, which holds the local checkpoint, until read.
-  return [store = store_, local, head, shared, base, prefix, share, cut, id = request.checkpoint_id] {
-    finish_local_checkpoint(*store, *cut, local->dir, id);
+  return [store = store_, local, head, shared, base, prefix, share, cut, id = request.checkpoint_id,
+          dir = dir_] {
+    cut->result(dir.string(), id);
     BackendSnapshot out = std::move(*head);
     std::vector<std::filesystem::path> paths;
     for (const auto& entry : std::filesystem::directory_iterator(local->dir)) paths.push_back(entry.path());
@@ -739,6 +815,7 @@ void RocksDbKeyedStateBackend::restore_files(const std::vector<BackendSnapshot::
   // cache, since what follows writes RocksDB itself.
   flush_cache();
   cache_.clear();
+  if (auto cut = cut_.lock()) cut->wait_listed();  // its lister reads the store closed below
   auto& st = *store_;
   if (range == from && st.names.empty() && !restored_) {
     // Same key groups, nothing stored yet: the checkpoint's files become the store. The

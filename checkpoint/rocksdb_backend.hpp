@@ -88,12 +88,13 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// A local checkpoint from its synchronous part until its files are listed (Cut, in the
   /// .cpp): the newest write it covers and the memtables it sealed.
   struct Cut;
-  /// The synchronous part of a RocksDB checkpoint of the store: seals the memtables (writes
-  /// skip the log, so they must reach SST files) and has them flushed in the background.
-  std::shared_ptr<Cut> start_local_checkpoint();
-  /// The asynchronous part: waits for that flush, then hard-links the SST files into `to`.
-  /// Throws (a declined checkpoint) when later writes reached an SST file first.
-  static void finish_local_checkpoint(Store& store, Cut& cut, const std::filesystem::path& to, int64_t id);
+  /// The synchronous part of a RocksDB checkpoint of the store into `to`: seals the memtables
+  /// (writes skip the log, so they must reach SST files), has them flushed in the background
+  /// and starts the cut's lister thread (list_local_checkpoint).
+  std::shared_ptr<Cut> start_local_checkpoint(const std::filesystem::path& to, int64_t id);
+  /// The lister: waits for that flush, then hard-links the SST files into `to`. Throws when
+  /// later writes reached an SST file first.
+  static void list_local_checkpoint(Store& store, Cut& cut, const std::filesystem::path& to, int64_t id);
   /// Before writing `bytes` to RocksDB: while a cut is not listed yet, a write that may seal a
   /// memtable waits for it (that memtable would be flushed into the files listed).
   void before_write(size_t bytes);

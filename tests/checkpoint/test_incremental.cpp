@@ -8,11 +8,14 @@
 
 #include <fstream>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <future>
 #include <thread>
 #include <set>
 
+#include "checkpoint/fault_injection.hpp"
 #include "checkpoint/storage.hpp"
 #include "support/temp_dir.hpp"
 
@@ -169,6 +172,7 @@ TEST_CASE("a RocksDB checkpoint holds the state of its synchronous part while th
     detail::compose_key(k, group_of(i), key_of(i));
     store->put(space, k, "late");
   }
+  store->scan(space, "", [](std::string_view, std::string_view) {});  // writes the cache to a memtable
   auto snapshot = finish();
   auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
   r->restore(area.located(snapshot), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
@@ -179,7 +183,25 @@ TEST_CASE("a RocksDB checkpoint holds the state of its synchronous part while th
   CHECK(get_key(*b, 0) == "late");  // the writes stand
 }
 
-TEST_CASE("writes past several memtables while a RocksDB checkpoint's flush runs stay out of it", "[incremental]") {
+namespace {
+/// Holds a RocksDB checkpoint's lister back (at IoPoint::link) until `open` says so; or fails it.
+struct ListerGate : FaultInjector {
+  std::function<bool()> open;
+  int error = 0;
+  int fail(IoPoint point, const fs::path&, uint64_t) override {
+    if (point != IoPoint::link) return 0;
+    while (open && !open()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return error;
+  }
+};
+struct InstalledInjector {
+  explicit InstalledInjector(std::shared_ptr<FaultInjector> f) { set_fault_injector(std::move(f)); }
+  ~InstalledInjector() { set_fault_injector(nullptr); }
+};
+}  // namespace
+
+TEST_CASE("writes past several memtables before a RocksDB checkpoint's files are listed stay out of it",
+          "[incremental]") {
   test_support::TempDir dir;
   SharedArea area{dir.path() / "shared", {}};
   auto now = [] { return int64_t(0); };
@@ -188,16 +210,21 @@ TEST_CASE("writes past several memtables while a RocksDB checkpoint's flush runs
   auto incremental = GENERATE(true, false);
   constexpr int late = 32 * 1024;
   std::atomic<int> written{0};
-  // The asynchronous part on its own thread, as on the I/O executor, while the task writes;
-  // it starts once the writes are done or held back (no progress for 100 ms), so that without
-  // the hold later memtables would be flushed before it lists the files.
-  auto finish = std::async(std::launch::async, [&, part = b->snapshot_deferred(area.request(1, incremental))] {
-    for (int seen = -1; written < late && written != seen;) {
+  // The lister starts once the writes are done or held back (no progress for 100 ms): without
+  // the hold, later memtables would be sealed and flushed before it lists the files.
+  auto gate = std::make_shared<ListerGate>();
+  int seen = -1;
+  auto last = std::chrono::steady_clock::now();
+  gate->open = [&] {
+    if (written == late) return true;
+    if (written != seen) {
       seen = written;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      last = std::chrono::steady_clock::now();
     }
-    return part();
-  });
+    return std::chrono::steady_clock::now() - last > std::chrono::milliseconds(100);
+  };
+  InstalledInjector installed(gate);
+  auto finish = b->snapshot_deferred(area.request(1, incremental));
   // Four memtables' worth (8 MiB each) of new records: past the record cache, they fill and
   // seal memtables after the one the checkpoint flushes.
   auto* store = b->byte_store();
@@ -208,7 +235,7 @@ TEST_CASE("writes past several memtables while a RocksDB checkpoint's flush runs
     store->put(space, k, value);
     ++written;
   }
-  auto snapshot = finish.get();
+  auto snapshot = finish();
   auto late_key = [&](int i) {
     detail::compose_key(k, group_of(i), "late-" + std::to_string(i));
     return k;
@@ -229,6 +256,27 @@ TEST_CASE("writes past several memtables while a RocksDB checkpoint's flush runs
   auto r = restored(b->snapshot_deferred(area.request(2, incremental))());
   CHECK(get_key(*r, 999) == "v999");
   CHECK(r->byte_store()->get(r->byte_store()->keyspace("count"), late_key(late - 1)) == value);
+}
+
+TEST_CASE("a RocksDB checkpoint whose files cannot be linked is declined with the reason, and the next one is whole",
+          "[incremental]") {
+  test_support::TempDir dir;
+  SharedArea area{dir.path() / "shared", {}};
+  auto now = [] { return int64_t(0); };
+  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+  put_keys(*b, 0, 1000);
+  {
+    auto gate = std::make_shared<ListerGate>();
+    gate->error = EIO;
+    InstalledInjector installed(gate);
+    auto finish = b->snapshot_deferred(area.request(1, GENERATE(true, false)));
+    put_keys(*b, 1000, 1100);
+    CHECK_THROWS_WITH(finish(), Catch::Contains("could not take checkpoint 1") &&
+                                    Catch::Contains(std::strerror(EIO)));
+  }
+  auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+  r->restore(area.located(b->snapshot_deferred(area.request(2))()), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+  CHECK(get_key(*r, 1099) == "v1099");
 }
 
 namespace {

@@ -164,7 +164,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     if (config->state_backend == StateBackendKind::heap) return make_heap_keyed_backend(now);
     auto dir = config->state_dir.empty() ? std::filesystem::temp_directory_path().string() : config->state_dir;
     checkpoint::set_rocksdb_memory(config->rocksdb_memory);
-    return checkpoint::make_rocksdb_backend(dir, now);
+    return checkpoint::make_rocksdb_backend(dir, now, size_t(config->rocksdb_record_cache));
   }
 
   int64_t processing_time() const {

@@ -397,11 +397,11 @@ struct RocksDbKeyedStateBackend::Store {
 };
 
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
-                                                   std::function<int64_t()> now)
+                                                   std::function<int64_t()> now, size_t cache_bytes)
     : CheckpointableBackend(std::move(now)),
       dir_(new_working_directory(base_dir)),
       store_(std::make_shared<Store>()),
-      cache_(cache_budget, [this](int space, std::string_view key, const RecordCache::Entry& e) {
+      cache_(cache_bytes, [this](int space, std::string_view key, const RecordCache::Entry& e) {
         auto& st = *store_;
         auto* cf = st.families.at(size_t(space));
         auto s = e.present ? st.batch.Put(cf, slice(key), slice(e.value)) : st.batch.Delete(cf, slice(key));
@@ -873,8 +873,9 @@ void RocksDbKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::E
 }  // namespace sluice::checkpoint
 
 namespace sluice::checkpoint {
-std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now) {
-  return std::make_unique<RocksDbKeyedStateBackend>(base_dir, std::move(now));
+std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now,
+                                                            size_t cache_bytes) {
+  return std::make_unique<RocksDbKeyedStateBackend>(base_dir, std::move(now), cache_bytes);
 }
 
 void set_rocksdb_memory(uint64_t budget) {

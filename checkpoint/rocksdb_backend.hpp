@@ -30,14 +30,15 @@ namespace sluice::checkpoint {
 /// newest completed checkpoint did not already share them (SST files never change once
 /// written), so a checkpoint costs what was flushed or compacted since that one. Each named state is its own column family, created on
 /// first use. Every RocksDB failure becomes a JobError naming the directory and the state.
-/// Reads and writes go through a record cache of `cache_budget` bytes (RecordCache): hot keys
+/// Reads and writes go through a record cache of `cache_bytes` (RecordCache): hot keys
 /// cost no RocksDB call, and writes reach RocksDB in batches, all before any scan or snapshot.
 /// Not thread-safe: one subtask's thread uses it.
 class RocksDbKeyedStateBackend final : public CheckpointableBackend, public ByteStore {
  public:
   /// Opens a new, empty store in a new directory under `base_dir` (created if missing).
   /// `now` gives processing time in ms (for TTL).
-  RocksDbKeyedStateBackend(const std::string& base_dir, std::function<int64_t()> now);
+  RocksDbKeyedStateBackend(const std::string& base_dir, std::function<int64_t()> now,
+                           size_t cache_bytes = default_cache_bytes);
   /// Closes the store without flushing and removes its working directory.
   ~RocksDbKeyedStateBackend() override;
   RocksDbKeyedStateBackend(const RocksDbKeyedStateBackend&) = delete;
@@ -71,8 +72,9 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
   /// The working directory of this instance (removed on destruction).
   const std::filesystem::path& directory() const { return dir_; }
 
-  /// Bytes of records the cache in front of RocksDB holds at most, per backend (keyed subtask).
-  static constexpr size_t cache_budget = 8 << 20;
+  /// Bytes of records the cache in front of RocksDB holds at most, per backend (keyed
+  /// subtask), unless told otherwise (ExecutionConfig::rocksdb_record_cache).
+  static constexpr size_t default_cache_bytes = 32 << 20;
 
  protected:
   void snapshot_entries(int max_parallelism, std::vector<KeyedStateSnapshot::Entry>& out) override;
@@ -118,7 +120,9 @@ class RocksDbKeyedStateBackend final : public CheckpointableBackend, public Byte
 /// Makes the RocksDB backend: state as bytes in an embedded store in a new working directory
 /// under `base_dir`, removed with the backend. `now` gives processing time. The engine picks
 /// it from ExecutionConfig::state_backend; a job never names it.
-std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(const std::string& base_dir, std::function<int64_t()> now);
+std::unique_ptr<CheckpointableBackend> make_rocksdb_backend(
+    const std::string& base_dir, std::function<int64_t()> now,
+    size_t cache_bytes = RocksDbKeyedStateBackend::default_cache_bytes);
 
 /// Bounds the memory of every RocksDB store of the process (ExecutionConfig::rocksdb_memory):
 /// block cache, index and filter blocks and memtables share `budget` bytes, memtables at most

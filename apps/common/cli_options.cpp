@@ -163,4 +163,17 @@ void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes) {
       ->type_name("SIZE");
 }
 
+void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {
+  add_parsed_option(
+      command, "--rocksdb-record-cache",
+      [&bytes](const std::string& text) {
+        auto size = parse_size(text);
+        if (size < (uint64_t(1) << 20) || size > (uint64_t(64) << 30))
+          throw std::invalid_argument("'" + text + "' is outside the allowed range, 1mb to 64gb");
+        bytes = size;
+      },
+      "records each keyed subtask on RocksDB caches in front of it, e.g. 64mb (default 32mb)")
+      ->type_name("SIZE");
+}
+
 }  // namespace sluice::cli

@@ -39,6 +39,10 @@ CLI::Validator whole_number(T low, T high) {
 /// Adds `--rocksdb-memory SIZE` (16mb to 1tb) storing into `bytes`: ExecutionConfig::rocksdb_memory.
 void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes);
 
+/// Adds `--rocksdb-record-cache SIZE` (1mb to 64gb) storing into `bytes`:
+/// ExecutionConfig::rocksdb_record_cache.
+void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes);
+
 /// Writes a duration as the command line reads it, in its largest exact unit: `0`, `300ms`,
 /// `2s`, `5m`, `1h`.
 std::string format_duration(std::chrono::milliseconds d);

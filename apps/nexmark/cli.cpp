@@ -25,6 +25,7 @@ namespace sluice::nexmark {
 namespace {
 
 using cli::add_rocksdb_memory_option;
+using cli::add_rocksdb_record_cache_option;
 using cli::whole_number;
 
 /// The options `generate`, `run` and `bench` share: the stream and its pacing.
@@ -50,6 +51,7 @@ struct StateFlags {
   std::string backend = "heap";
   std::string dir;
   uint64_t rocksdb_memory = 0;
+  uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
 
   EngineOptions engine(int parallelism) const {
     EngineOptions options;
@@ -58,6 +60,7 @@ struct StateFlags {
         backend == "rocksdb" ? StateBackendKind::rocksdb : StateBackendKind::heap;
     options.state_dir = dir;
     options.rocksdb_memory = rocksdb_memory;
+    options.rocksdb_record_cache = rocksdb_record_cache;
     return options;
   }
 };
@@ -71,6 +74,7 @@ void add_state_options(CLI::App& command, StateFlags& flags) {
                      "working directory of RocksDB state (default: the system's temporary "
                      "directory)");
   add_rocksdb_memory_option(command, flags.rocksdb_memory);
+  add_rocksdb_record_cache_option(command, flags.rocksdb_record_cache);
 }
 
 /// Every query name, for help and errors: `q0, q1, ...`.

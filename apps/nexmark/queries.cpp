@@ -18,6 +18,7 @@ ExecutionConfig execution_config(const EngineOptions& engine) {
   config.state_backend = engine.state_backend;
   config.state_dir = engine.state_dir;
   config.rocksdb_memory = engine.rocksdb_memory;
+  config.rocksdb_record_cache = engine.rocksdb_record_cache;
   config.checkpoint = engine.checkpoint;
   return config;
 }

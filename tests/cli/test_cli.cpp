@@ -71,6 +71,12 @@ TEST_CASE("the same job runs on the RocksDB backend by one flag", "[cli]") {
   INFO(r.err);
   CHECK(r.status == 0);
   CHECK(slurp(dir.file("budget.txt")) == "500500 p=2\n");
+  // With the smallest record cache in front of RocksDB, records are evicted and read back.
+  r = sluice_cli({"run", test_job("test_job_ok"), "-p", "2", "--state-backend", "rocksdb", "--state-dir",
+                  dir.path().string(), "--rocksdb-record-cache", "1mb", "--", dir.file("small-cache.txt")});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(slurp(dir.file("small-cache.txt")) == "500500 p=2\n");
 }
 
 TEST_CASE("a missing job library is a usage error naming the path", "[cli]") {
@@ -102,6 +108,13 @@ TEST_CASE("regression 8: durations and sizes out of range are usage errors namin
     r = sluice_cli({"run", test_job("test_job_ok"), "--rocksdb-memory", size});
     CHECK(r.status == 2);
     CHECK_THAT(r.err, Catch::Contains("--rocksdb-memory") && Catch::Contains(size));
+  }
+  for (const char* size : {"512kb", "65gb"}) {
+    INFO(size);
+    r = sluice_cli({"run", test_job("test_job_ok"), "--rocksdb-record-cache", size});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("--rocksdb-record-cache") && Catch::Contains(size) &&
+                          Catch::Contains("1mb to 64gb"));
   }
   test_support::TempDir dir;
   r = sluice_cli({"run", test_job("test_job_ok"), "--buffer-size", "1gb", "--", dir.file("sum.txt")});

@@ -1,0 +1,95 @@
+// actors/sorter.hpp — an external merge sort under a memory budget: the sorted input of BATCH keyed operators (records by key, then timestamp, then arrival), spilling runs to disk.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::runtime {
+
+/// Sorts records, each a sort key (bytes, compared as unsigned bytes), an event timestamp and
+/// a payload, into (key, timestamp, arrival) order under a memory budget, as Flink's BATCH
+/// mode sorts a keyed operator's input. Records collect in one buffer (an arena of their
+/// bytes and an index of 16 bytes each); when the buffer reaches the budget, its index is
+/// sorted and written to a spill file (a run), and the buffer starts again. `finish` merges
+/// the runs, and the records still buffered, into one ordered stream read with `next`; when
+/// there are more runs than `fan_in` (or their read buffers would not fit in the budget),
+/// groups of them are merged into longer runs first. Equal keys and timestamps keep their
+/// arrival order, so a sort is deterministic.
+///
+/// Spill files live in a directory of their own under `Options::dir`, removed when the
+/// sorter is destroyed: at the end, and just as well when the task fails midway. Failing
+/// I/O and a spill file that reads back short throw a JobError naming the file.
+/// Not thread-safe: one task's thread uses it.
+class Sorter {
+ public:
+  struct Options {
+    std::filesystem::path dir;  ///< where the sorter makes its spill directory
+    size_t memory = 64 << 20;   ///< bytes of records, index and read buffers at most
+    size_t fan_in = 64;         ///< runs merged at once at most
+  };
+  /// A record as `next` returns it: valid until the next call.
+  struct Record {
+    std::string_view key;
+    int64_t timestamp = 0;
+    std::string_view payload;
+  };
+  /// What the sort did, for logs and tests.
+  struct Stats {
+    uint64_t records = 0;
+    uint64_t runs = 0;           ///< spill files written (merge passes included)
+    uint64_t spilled_bytes = 0;  ///< bytes written to spill files
+    uint64_t merge_passes = 0;   ///< merges before the final one
+    size_t peak_memory = 0;      ///< the most bytes the buffer and read buffers held at once
+  };
+
+  explicit Sorter(Options options);
+  ~Sorter();
+  Sorter(const Sorter&) = delete;
+  Sorter& operator=(const Sorter&) = delete;
+
+  /// Adds a record; may spill. Not after `finish`.
+  void add(std::string_view key, int64_t timestamp, std::string_view payload);
+  /// Ends the input: the records can be read.
+  void finish();
+  /// The next record in order; false after the last.
+  bool next(Record& out);
+
+  const Stats& stats() const { return stats_; }
+  /// The directory of this sorter's spill files (removed with it).
+  const std::filesystem::path& spill_directory() const { return spill_dir_; }
+
+ private:
+  struct Run;
+  struct Source;
+  struct Entry {
+    uint64_t prefix;  // the key's first 8 bytes, big-endian: most comparisons end here
+    uint64_t at;      // offset of the record in the arena
+  };
+  bool less(const Entry& a, const Entry& b) const;
+  /// Whether merge source `a`'s current record comes after `b`'s (the heap's order).
+  bool after(size_t a, size_t b) const;
+  void spill();
+  std::filesystem::path new_run_path();
+  void merge_into_run(std::vector<std::unique_ptr<Run>> group);
+  void open_merge();
+  size_t used() const { return arena_.size() + index_.size() * sizeof(Entry); }
+  void note_memory(size_t bytes);
+
+  Options options_;
+  std::filesystem::path spill_dir_;
+  std::vector<char> arena_;     // records: key length, payload length (varints), timestamp, key, payload
+  std::vector<Entry> index_;
+  std::vector<std::unique_ptr<Run>> runs_;
+  std::vector<std::unique_ptr<Source>> sources_;  // the final merge: runs and the sorted buffer
+  std::vector<size_t> heap_;                      // indices into sources_, smallest on top
+  size_t current_ = SIZE_MAX;                     // the source `next` returned from last
+  bool finished_ = false;
+  uint64_t next_run_ = 0;
+  Stats stats_;
+};
+
+}  // namespace sluice::runtime

@@ -1,0 +1,97 @@
+// scheduler/batch_schedule.cpp — BATCH stage scheduling: stages from the exchanges, readiness, slots and waves, reruns.
+#include "scheduler/batch_schedule.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace sluice::scheduler {
+
+BatchSchedule::BatchSchedule(const ExecutionPlan& plan, int slots, int max_attempts)
+    : plan_(&plan), slots_(slots), max_attempts_(max_attempts) {
+  if (slots < 1) throw std::invalid_argument("a BATCH job needs at least one slot");
+  if (max_attempts < 1) throw std::invalid_argument("a BATCH subtask runs at least once");
+  size_t n = plan.tasks.size();
+  producers_.resize(n);
+  for (const auto& x : plan.exchanges) {
+    auto& p = producers_[size_t(x.target_task)];
+    if (std::find(p.begin(), p.end(), x.source_task) == p.end()) p.push_back(x.source_task);
+  }
+  // Stages: the longest chain of exchanges from a source. Exchanges only point forward in a
+  // valid plan's DAG; relaxing n times settles every depth.
+  stage_.assign(n, 0);
+  for (size_t round = 0; round < n; ++round)
+    for (const auto& x : plan.exchanges)
+      stage_[size_t(x.target_task)] = std::max(stage_[size_t(x.target_task)], stage_[size_t(x.source_task)] + 1);
+  for (const auto& t : plan.tasks) {
+    state_.emplace_back(size_t(t.parallelism), State::waiting);
+    attempts_.emplace_back(size_t(t.parallelism), 0);
+    total_ += uint64_t(t.parallelism);
+  }
+  finished_of_task_.assign(n, 0);
+}
+
+int BatchSchedule::stages() const {
+  int s = 0;
+  for (int t : stage_) s = std::max(s, t + 1);
+  return s;
+}
+
+bool BatchSchedule::inputs_complete(int task) const {
+  for (int p : producers_[size_t(task)])
+    if (finished_of_task_[size_t(p)] < plan_->tasks[size_t(p)].parallelism) return false;
+  return true;
+}
+
+std::vector<BatchSchedule::Start> BatchSchedule::next() {
+  std::vector<Start> out;
+  // Lower stages first (they unblock the others), then plan order.
+  std::vector<int> order(plan_->tasks.size());
+  for (size_t t = 0; t < order.size(); ++t) order[t] = int(t);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return stage_[size_t(a)] < stage_[size_t(b)]; });
+  for (int t : order) {
+    if (running_ >= slots_) break;
+    if (!inputs_complete(t)) continue;
+    auto& states = state_[size_t(t)];
+    int p = int(states.size());
+    for (int s = 0; s < p && running_ < slots_; ++s) {
+      if (states[size_t(s)] != State::waiting) continue;
+      states[size_t(s)] = State::running;
+      ++running_;
+      int attempt = ++attempts_[size_t(t)][size_t(s)];
+      out.push_back({t, s, attempt, stage_[size_t(t)], 1 + s / slots_, (p + slots_ - 1) / slots_});
+    }
+  }
+  return out;
+}
+
+void BatchSchedule::finished(int task, int subtask) {
+  auto& st = state_.at(size_t(task)).at(size_t(subtask));
+  if (st != State::running) return;  // a report of an attempt that no longer counts
+  st = State::finished;
+  --running_;
+  ++finished_of_task_[size_t(task)];
+  ++finished_subtasks_;
+}
+
+bool BatchSchedule::failed(int task, int subtask) {
+  auto& st = state_.at(size_t(task)).at(size_t(subtask));
+  if (st != State::running) return true;
+  --running_;
+  if (attempts_[size_t(task)][size_t(subtask)] >= max_attempts_) {
+    st = State::failed;  // never again: the job fails
+    return false;
+  }
+  st = State::waiting;
+  return true;
+}
+
+std::string BatchSchedule::describe(const Start& s) const {
+  const auto& t = plan_->tasks[size_t(s.task)];
+  std::string out = "stage " + std::to_string(s.stage) + ": task '" + t.name + "' subtask " +
+                    std::to_string(s.subtask) + " of " + std::to_string(t.parallelism) + " (wave " +
+                    std::to_string(s.wave) + " of " + std::to_string(s.waves) + ")";
+  if (s.attempt > 1) out += ", attempt " + std::to_string(s.attempt);
+  return out;
+}
+
+}  // namespace sluice::scheduler

@@ -1,0 +1,133 @@
+// tests/scheduler/test_batch_schedule.cpp — BATCH stage scheduling: no stage starts before its inputs are complete, waves within the slots, a failed subtask reruns alone, and attempts are bounded.
+#include <catch2/catch.hpp>
+
+#include "scheduler/batch_schedule.hpp"
+
+#include <algorithm>
+#include <set>
+
+using namespace sluice;
+using namespace sluice::scheduler;
+
+namespace {
+/// Tasks of the given parallelisms, joined by all-to-all exchanges (source, target).
+ExecutionPlan plan_of(const std::vector<int>& parallelism, const std::vector<std::pair<int, int>>& edges) {
+  ExecutionPlan p;
+  for (size_t t = 0; t < parallelism.size(); ++t) {
+    Task task;
+    task.id = int(t);
+    task.parallelism = parallelism[t];
+    task.name = "t" + std::to_string(t);
+    task.nodes = {int(t)};
+    p.tasks.push_back(task);
+  }
+  int e = 0;
+  for (auto [from, to] : edges) {
+    Exchange x;
+    x.edge = e++;
+    x.source_task = from;
+    x.target_task = to;
+    x.partitioning = Partitioning::hash;
+    x.producers = parallelism[size_t(from)];
+    x.consumers = parallelism[size_t(to)];
+    p.exchanges.push_back(x);
+  }
+  return p;
+}
+}  // namespace
+
+TEST_CASE("a three-stage job of parallelism 8 runs on 2 slots in waves, stage after stage", "[batch-schedule]") {
+  auto plan = plan_of({8, 8, 8}, {{0, 1}, {1, 2}});
+  BatchSchedule s(plan, 2);
+  CHECK(s.stages() == 3);
+  std::vector<BatchSchedule::Start> log;
+  std::set<int> finished_tasks;
+  std::vector<int> finished_of(3, 0);
+  for (int round = 0; round < 100 && !s.done(); ++round) {
+    auto starts = s.next();
+    REQUIRE_FALSE(starts.empty());
+    REQUIRE(s.running() <= 2);
+    for (const auto& st : starts) {
+      // Every producer of its task finished all of its subtasks before it started.
+      for (int t = 0; t < st.task; ++t) REQUIRE(finished_of[size_t(t)] == 8);
+      log.push_back(st);
+    }
+    // The lowest-numbered running subtask finishes first.
+    const auto& first = starts.front();
+    s.finished(first.task, first.subtask);
+    ++finished_of[size_t(first.task)];
+    if (starts.size() > 1) {
+      s.finished(starts[1].task, starts[1].subtask);
+      ++finished_of[size_t(starts[1].task)];
+    }
+  }
+  CHECK(s.done());
+  REQUIRE(log.size() == 24);
+  CHECK(log[0].wave == 1);
+  CHECK(log[0].waves == 4);
+  CHECK(log[7].wave == 4);
+  CHECK(s.describe(log[9]) == "stage 1: task 't1' subtask 1 of 8 (wave 1 of 4)");
+  for (const auto& st : log) CHECK(st.attempt == 1);
+}
+
+TEST_CASE("a task with two inputs waits for both, and free slots run ready tasks side by side", "[batch-schedule]") {
+  // 0 -> 2 <- 1, 2 -> 3; task 1 is slow.
+  auto plan = plan_of({2, 1, 2, 1}, {{0, 2}, {1, 2}, {2, 3}});
+  BatchSchedule s(plan, 8);
+  auto first = s.next();
+  CHECK(first.size() == 3);  // both sources at once: the slots allow it
+  s.finished(0, 0);
+  s.finished(0, 1);
+  CHECK(s.next().empty());  // task 2 still waits for task 1
+  s.finished(1, 0);
+  auto second = s.next();
+  REQUIRE(second.size() == 2);
+  CHECK(second[0].task == 2);
+  CHECK(second[0].stage == 1);
+  s.finished(2, 0);
+  CHECK(s.next().empty());  // task 3 needs both subtasks of task 2
+  s.finished(2, 1);
+  auto third = s.next();
+  REQUIRE(third.size() == 1);
+  CHECK(third[0].stage == 2);
+  s.finished(3, 0);
+  CHECK(s.done());
+}
+
+TEST_CASE("a failed subtask reruns alone, without its stage's others or the stages before", "[batch-schedule]") {
+  auto plan = plan_of({2, 4}, {{0, 1}});
+  BatchSchedule s(plan, 8, 2);
+  for (const auto& st : s.next()) s.finished(st.task, st.subtask);
+  auto stage1 = s.next();
+  REQUIRE(stage1.size() == 4);
+  s.finished(1, 0);
+  s.finished(1, 1);
+  s.finished(1, 3);
+  CHECK(s.failed(1, 2));
+  auto rerun = s.next();
+  REQUIRE(rerun.size() == 1);
+  CHECK(rerun[0].task == 1);
+  CHECK(rerun[0].subtask == 2);
+  CHECK(rerun[0].attempt == 2);
+  CHECK(s.describe(rerun[0]) == "stage 1: task 't1' subtask 2 of 4 (wave 1 of 1), attempt 2");
+  SECTION("it finishes") {
+    s.finished(1, 2);
+    CHECK(s.done());
+  }
+  SECTION("it fails again: the attempts are spent") {
+    CHECK_FALSE(s.failed(1, 2));
+    CHECK(s.next().empty());
+    CHECK_FALSE(s.done());
+  }
+  SECTION("a late report of a finished subtask changes nothing") {
+    s.finished(1, 0);
+    s.failed(1, 0);
+    CHECK(s.next().empty());
+    CHECK(s.running() == 1);
+  }
+}
+
+TEST_CASE("a BATCH schedule needs a slot", "[batch-schedule]") {
+  auto plan = plan_of({1}, {});
+  CHECK_THROWS_WITH(BatchSchedule(plan, 0), Catch::Contains("at least one slot"));
+}

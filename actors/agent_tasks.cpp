@@ -372,7 +372,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
       const auto& d = tasks[k];
       size_t index = route->base[size_t(d.task)] + size_t(d.subtask);
       TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote, print, results};
-      TaskSpec spec{graph, plan, 0, 0, writer, restore, {}};
+      TaskSpec spec{graph, plan, 0, 0, writer, restore, {}, {}};
       auto a = spawn_task(*sys, std::move(spec), order.tasks[k], env);
       caf::anon_send(route->relay, watch_atom::value, a, int32_t(index));
       route->flat[index] = a;

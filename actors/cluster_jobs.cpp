@@ -267,6 +267,10 @@ class ClusterJob final : public MasterJobHandle {
     master_ = nullptr;
     PreparedStart prep;
     try {
+      // Partition files would have to be served across agents (not built yet).
+      if (plan->batch)
+        throw UsageError("BATCH mode runs embedded only for now (sluice run without --master); use --execution-mode "
+                         "streaming on a cluster");
       prep = prepare_start(*graph);
     } catch (const std::exception& e) {
       JobResult r;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <set>
@@ -33,12 +34,37 @@ namespace sluice::runtime {
 
 namespace {
 
+/// A new directory for one BATCH job's partition files, below ExecutionConfig::batch_dir
+/// (else state_dir, else the system's temporary directory).
+std::filesystem::path make_batch_directory(const ExecutionConfig& c) {
+  static std::atomic<uint64_t> jobs{0};
+  std::filesystem::path base = !c.batch_dir.empty()   ? c.batch_dir
+                               : !c.state_dir.empty() ? c.state_dir
+                                                      : std::filesystem::temp_directory_path().string();
+  auto dir = base / ("sluice-batch-" + std::to_string(::getpid()) + "-" + std::to_string(jobs++));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UsageError("cannot create the BATCH partition directory '" + dir.string() + "': " + ec.message());
+  return dir;
+}
+
 /// Subtasks as actors of the job's own actor system, monitored by the master.
 class LocalHost final : public SubtaskHost {
  public:
+  /// `batch_dir`: the BATCH job's partition directory (make_batch_directory), removed with the host.
   LocalHost(std::shared_ptr<const JobGraph> graph, std::shared_ptr<const scheduler::ExecutionPlan> plan, IoExecutor* io,
-            ProbeRegistry* probes, std::shared_ptr<checkpoint::CheckpointWriter> writer)
-      : graph_(std::move(graph)), plan_(std::move(plan)), io_(io), probes_(probes), writer_(std::move(writer)) {}
+            ProbeRegistry* probes, std::shared_ptr<checkpoint::CheckpointWriter> writer, std::filesystem::path batch_dir)
+      : graph_(std::move(graph)),
+        plan_(std::move(plan)),
+        batch_dir_(std::move(batch_dir)),
+        io_(io),
+        probes_(probes),
+        writer_(std::move(writer)) {}
+  ~LocalHost() override {
+    // The job ended (or was given up): its blocking partitions go with it.
+    std::error_code ec;
+    if (!batch_dir_.empty()) std::filesystem::remove_all(batch_dir_, ec);
+  }
 
   void deploy(caf::event_based_actor* self, JobMaster& master, int32_t attempt) override {
     flat_.resize(master.subtasks());
@@ -46,7 +72,7 @@ class LocalHost final : public SubtaskHost {
     std::vector<caf::actor> fresh;
     for (int index : master.subtasks_of(attempt)) {
       TaskEnv env{caf::actor_cast<caf::actor>(self), io_, probes_, size_t(index), attempt, {}, {}, {}};
-      TaskSpec spec{graph_, plan_, 0, 0, writer_, restore, {}};
+      TaskSpec spec{graph_, plan_, 0, 0, writer_, restore, {}, batch_dir_.string()};
       auto a = spawn_task(self->system(), std::move(spec), encode(master.deployment(index)), env);
       self->monitor(a);
       subtask_of_[a.address()] = {attempt, index};
@@ -77,6 +103,7 @@ class LocalHost final : public SubtaskHost {
  private:
   std::shared_ptr<const JobGraph> graph_;
   std::shared_ptr<const scheduler::ExecutionPlan> plan_;
+  std::filesystem::path batch_dir_;
   IoExecutor* io_;
   ProbeRegistry* probes_;
   std::shared_ptr<checkpoint::CheckpointWriter> writer_;  // null: the job does not checkpoint
@@ -160,9 +187,18 @@ class EmbeddedJob final : public MasterJobHandle {
     result_ = promise->get_future().share();
     master_ = nullptr;
     PreparedStart prep;
+    std::filesystem::path batch_dir;
     try {
       refuse_what_cannot_fit(*graph, *plan);
+      if (plan->batch && graph->config.checkpoint.enabled()) {
+        // Flink's BATCH mode takes no checkpoints either: a failed task reruns from its inputs.
+        log::runtime()->warn("job '{}' runs in BATCH mode: checkpointing is off", graph->name);
+        auto copy = std::make_shared<JobGraph>(*graph);
+        copy->config.checkpoint.interval = std::chrono::milliseconds(0);
+        graph = graph_ = copy;
+      }
       prep = prepare_start(*graph);
+      if (plan->batch) batch_dir = make_batch_directory(graph->config);
     } catch (const std::exception& e) {
       JobResult r;
       r.job_name = graph->name;
@@ -184,7 +220,7 @@ class EmbeddedJob final : public MasterJobHandle {
     }
     committer_ = prep.committer;
     auto writer = prep.committer ? std::make_shared<checkpoint::CheckpointWriter>(prep.committer->directory()) : nullptr;
-    auto host = std::make_shared<LocalHost>(graph, plan, io_.get(), probes_.get(), writer);
+    auto host = std::make_shared<LocalHost>(graph, plan, io_.get(), probes_.get(), writer, std::move(batch_dir));
     master_ = spawn_job_master(*sys_, {graph, plan, io_.get(), promise, prep.committer, prep.restore, log_, id_}, host);
   }
 

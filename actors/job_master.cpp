@@ -84,10 +84,18 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<cons
     }
   region_attempt_.assign(region_subtasks_.size(), -1);
   region_restore_.assign(region_subtasks_.size(), restore_);
+  // BATCH: without checkpoints, a failed task reruns from its input files under the strategy.
+  if (plan_->batch && !restarts_)
+    restarts_ = std::make_unique<scheduler::RestartStrategyState>(graph_->config.checkpoint.restart);
 }
 
 MasterActions JobMaster::start(int64_t) {
   MasterActions out;
+  if (plan_->batch) {
+    // Every subtask counts toward the end from the start; each task deploys as its stage comes.
+    for (const auto& indexes : region_subtasks_) unfinished_.insert(indexes.begin(), indexes.end());
+    return deploy_ready_stages();
+  }
   for (size_t r = 0; r < regions(); ++r) {
     region_attempt_[r] = next_attempt_;
     attempt_region_[next_attempt_++] = int(r);
@@ -149,6 +157,27 @@ const CheckpointInfo* JobMaster::checkpoint(int64_t id) const {
 }
 
 CheckpointInfo* JobMaster::info(int64_t id) { return const_cast<CheckpointInfo*>(checkpoint(id)); }
+
+MasterActions JobMaster::deploy_ready_stages() {
+  MasterActions out;
+  for (size_t r = 0; r < regions(); ++r) {
+    if (region_attempt_[r] >= 0) continue;  // deployed already
+    bool ready = true;
+    for (const auto& x : plan_->exchanges) {
+      if (plan_->region_of_task[size_t(x.target_task)] != int(r)) continue;
+      for (int sub = 0; sub < plan_->tasks[size_t(x.source_task)].parallelism && ready; ++sub)
+        ready = !unfinished_.count(index_of(x.source_task, sub));
+    }
+    if (!ready) continue;
+    for (int t : plan_->tasks_of_region(int(r)))
+      log::runtime()->info("job '{}': BATCH stage of task '{}' starts: its inputs are complete", graph_->name,
+                           plan_->tasks[size_t(t)].name);
+    region_attempt_[r] = next_attempt_;
+    attempt_region_[next_attempt_++] = int(r);
+    out += deploy(int(r));
+  }
+  return out;
+}
 
 MasterActions JobMaster::deploy(int region) {
   MasterActions out;
@@ -343,7 +372,7 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
   if (ended_) return out;
   if (permanent) return end(false, error + " (the checkpoint's state does not fit the job, so it is not restarted)", now_ms);
   std::optional<std::chrono::milliseconds> delay;
-  if (checkpointing_ && restarts_) delay = restarts_->next(now_ms);
+  if ((checkpointing_ || plan_->batch) && restarts_) delay = restarts_->next(now_ms);
   if (!delay)
     return end(false,
                error + (restarts_ && restarts_->restarts() > 0
@@ -430,6 +459,8 @@ MasterActions JobMaster::on_task_finished(int32_t attempt, int task, int subtask
   if (coordinator_) out += handle(coordinator_->on_task_finished(index_of(task, subtask), now_ms), now_ms);
   if (current(attempt) && !ended_ && unfinished_.erase(index_of(task, subtask)) && unfinished_.empty())
     out += end(true, {}, now_ms);
+  else if (plan_->batch && !ended_)
+    out += deploy_ready_stages();
   return out;
 }
 
@@ -507,6 +538,8 @@ MasterActions JobMaster::on_restart_due(int32_t attempt) {
     waiting_.insert(attempt);
     return out;
   }
+  // BATCH: no checkpoint to find; the task reruns from its inputs' files.
+  if (plan_->batch) return on_restart_point(attempt, nullptr, {}, 0);
   out.find_restart_point.push_back(attempt);
   return out;
 }

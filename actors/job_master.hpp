@@ -74,7 +74,8 @@ class JobMaster {
             bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore,
             std::string job_id = {});
 
-  /// Deploys the first attempt of every region.
+  /// Deploys the first attempt of every region; in BATCH, of the regions (tasks) whose inputs
+  /// are complete, the others as their producers finish (deploy_ready_stages).
   MasterActions start(int64_t now_ms);
   MasterActions on_time(int64_t now_ms);
 
@@ -156,6 +157,8 @@ class JobMaster {
 
  private:
   MasterActions deploy(int region);
+  /// BATCH: deploys every region not deployed yet whose producers' subtasks all finished.
+  MasterActions deploy_ready_stages();
   MasterActions handle(checkpoint::CoordinatorActions a, int64_t now_ms);
   MasterActions trigger_now(int64_t now_ms);
   MasterActions after_checkpoint(int64_t now_ms);

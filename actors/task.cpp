@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/blocking_exchange.hpp"
 #include "actors/input_gate.hpp"
 #include "actors/introspection.hpp"
 #include "actors/partition.hpp"
@@ -49,6 +50,9 @@ struct HeadInput {
 };
 
 enum class Activity { busy, backpressured, idle };
+
+/// BATCH: bytes of frames a blocking partition pools before writing a region of its file.
+constexpr size_t blocking_pool_bytes = 4 << 20;
 
 }  // namespace
 
@@ -113,6 +117,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   bool source_waiting = false;
   std::vector<std::unique_ptr<ResultPartition>> partitions;
   std::map<int, ResultPartition*> partition_by_edge;
+  // BATCH: partitions written to files, and input channels read from them.
+  std::vector<std::unique_ptr<BlockingOutput>> blocking_outputs;
+  struct BlockingChannel {
+    std::unique_ptr<BlockingInput> in;
+    uint32_t credits = 0;  // granted by the gate, not yet used
+  };
+  std::map<std::pair<uint32_t, uint32_t>, BlockingChannel> blocking_inputs;  // by (edge, producer)
+  std::map<uint32_t, const scheduler::Exchange*> blocking_edges;               // into this task, by edge
   std::map<int, const scheduler::Exchange*> out_exchange_by_edge;
   std::vector<std::unique_ptr<ElementSink>> owned_outputs;  // writers, fan-outs, counters
   /// What each operator's probe adds up: the counter of its chained input (null for the head)
@@ -229,11 +241,22 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
           std::vector<int> consumers;
           for (int ch = 0; ch < x->channels_per_producer(); ++ch)
             consumers.push_back(x->consumer_of(spec.subtask, ch));
-          auto part = std::make_unique<ResultPartition>(
-              uint32_t(e->id), spec.subtask, consumers, *config, availability,
-              [t = transport](const ChannelId& ch, uint32_t backlog, FrameBuffer&& f) {
-                t->send_frame(ch, backlog, std::move(f));
-              });
+          std::unique_ptr<ResultPartition> part;
+          if (x->blocking) {
+            auto out = std::make_unique<BlockingOutput>(
+                partition_file_path(spec.batch_dir, uint32_t(e->id), spec.subtask), x->channels_per_producer(),
+                blocking_pool_bytes);
+            part = std::make_unique<ResultPartition>(uint32_t(e->id), spec.subtask, consumers, *config, availability,
+                                                     out->send_fn());
+            out->open(*part);
+            blocking_outputs.push_back(std::move(out));
+          } else {
+            part = std::make_unique<ResultPartition>(
+                uint32_t(e->id), spec.subtask, consumers, *config, availability,
+                [t = transport](const ChannelId& ch, uint32_t backlog, FrameBuffer&& f) {
+                  t->send_frame(ch, backlog, std::move(f));
+                });
+          }
           owned_outputs.push_back(
               e->type->writer(*part, x->partitioning, spec.subtask, config->max_parallelism));
           sinks.push_back(owned_outputs.back().get());
@@ -252,8 +275,13 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     }
 
     // Inputs: one gate per incoming exchange; gates into the same operator input share a valve.
+    for (const auto& x : plan.exchanges)
+      if (x.target_task == spec.task && x.blocking) blocking_edges[uint32_t(x.edge)] = &x;
     gates = std::make_unique<InputGates>(spec.subtask, config->exclusive_buffers, config->floating_buffers,
-                                         [t = transport](const ChannelId& ch, uint32_t n) { t->send_credit(ch, n); });
+                                         [this](const ChannelId& ch, uint32_t n) {
+                                           if (blocking_edges.count(ch.edge)) return blocking_credit(ch, n);
+                                           transport->send_credit(ch, n);
+                                         });
     std::map<std::pair<int, int>, int> input_of;
     for (const auto& x : plan.exchanges) {
       if (x.target_task != spec.task) continue;
@@ -533,11 +561,34 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     }
   }
 
+  /// BATCH: the gate granted buffers to a channel fed from a partition file; the frames are
+  /// read on the next resume (the gate is in the middle of an operation now).
+  void blocking_credit(const ChannelId& ch, uint32_t n) {
+    blocking_inputs[{ch.edge, ch.producer}].credits += n;
+    if (!resume_scheduled) {
+      resume_scheduled = true;
+      transport->request_resume();
+    }
+  }
+  /// Reads the frames that blocking channels have credit for, as if they had arrived.
+  void feed_blocking() {
+    for (auto& [id, b] : blocking_inputs) {
+      if (b.credits == 0) continue;
+      if (!b.in)  // its producer finished before this task was deployed: the file is sealed
+        b.in = std::make_unique<BlockingInput>(partition_file_path(spec.batch_dir, id.first, int(id.second)),
+                                               blocking_edges.at(id.first)->output_channel(spec.subtask));
+      for (auto& f : b.in->take(std::exchange(b.credits, 0))) on_frame(b.in->exhausted() ? 0 : 1, std::move(f));
+    }
+  }
+
   void on_resume() {
     resume_scheduled = false;
     if (state != TaskState::running) return;
     enter(Activity::busy);
-    guard([&] { step(); });
+    guard([&] {
+      feed_blocking();
+      step();
+    });
     settle();
     maybe_resume();
   }

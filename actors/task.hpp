@@ -78,6 +78,8 @@ struct TaskSpec {
   std::shared_ptr<const RestoreState> restore;
   /// The job's id, for probes (from the deployment).
   std::string job_id;
+  /// BATCH: the job's directory of blocking partition files (edge-<e>/producer-<p>).
+  std::string batch_dir;
 };
 
 enum class TaskState { created, running, closing, finished, failed, canceled };

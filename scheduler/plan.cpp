@@ -7,6 +7,7 @@ namespace sluice::scheduler {
 
 ExecutionPlan plan(const JobGraph& g) {
   ExecutionPlan p;
+  p.batch = g.batch();
   auto n = g.nodes.size();
   std::vector<int> inputs(n, 0);
   for (const auto& e : g.edges) ++inputs[size_t(e.target)];
@@ -56,17 +57,20 @@ ExecutionPlan plan(const JobGraph& g) {
     x.partitioning = p.edge_partitioning[size_t(e.id)];
     x.producers = g.parallelism_of(e.source);
     x.consumers = g.parallelism_of(e.target);
+    x.blocking = p.batch;
     p.exchanges.push_back(x);
   }
   p.operator_ids = g.operator_ids();
-  // Pipelined regions: the connected components of tasks and exchanges.
+  // Pipelined regions: the connected components of tasks and pipelined exchanges (a blocking
+  // one separates its ends: in BATCH every task is its own region).
   std::vector<int> root(p.tasks.size());
   std::iota(root.begin(), root.end(), 0);
   auto find = [&](int t) {
     while (root[size_t(t)] != t) t = root[size_t(t)] = root[size_t(root[size_t(t)])];
     return t;
   };
-  for (const auto& x : p.exchanges) root[size_t(find(x.target_task))] = find(x.source_task);
+  for (const auto& x : p.exchanges)
+    if (!x.blocking) root[size_t(find(x.target_task))] = find(x.source_task);
   std::vector<int> number(p.tasks.size(), -1);
   int regions = 0;
   for (size_t t = 0; t < p.tasks.size(); ++t) {

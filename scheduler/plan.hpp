@@ -31,6 +31,8 @@ struct Exchange {
   Partitioning partitioning = Partitioning::forward;
   int producers = 1;
   int consumers = 1;
+  /// BATCH: the producer writes partition files that the consumer reads after it finished.
+  bool blocking = false;
 
   /// Forward connects producer i to consumer i only; every other kind is all-to-all.
   bool pointwise() const { return partitioning == Partitioning::forward; }
@@ -49,6 +51,8 @@ struct Exchange {
 };
 
 struct ExecutionPlan {
+  /// The job runs in BATCH mode (JobGraph::batch): every exchange is blocking.
+  bool batch = false;
   std::vector<Task> tasks;
   std::vector<Exchange> exchanges;
   /// Job edges inside a task: records pass as C++ values.
@@ -57,8 +61,9 @@ struct ExecutionPlan {
   std::vector<std::string> operator_ids;
   /// The partitioning of every job edge after resolving `unset`.
   std::vector<Partitioning> edge_partitioning;
-  /// The pipelined region of every task: tasks joined by exchanges, directly or through others,
-  /// share one (numbered from 0 in task order). A failure restarts only its region.
+  /// The pipelined region of every task: tasks joined by pipelined exchanges, directly or
+  /// through others, share one (numbered from 0 in task order). A failure restarts only its
+  /// region. In BATCH, each task is one.
   std::vector<int> region_of_task;
 
   int regions() const {

@@ -163,6 +163,14 @@ void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes) {
       ->type_name("SIZE");
 }
 
+void add_execution_mode_option(CLI::App& command, ExecutionMode& mode) {
+  add_parsed_option(
+      command, "--execution-mode", [&mode](const std::string& text) { mode = parse_execution_mode(text); },
+      "streaming (pipelined, checkpointed), batch (bounded input: blocking exchanges, stage by stage) or "
+      "automatic (batch when every source is bounded); default streaming")
+      ->type_name("MODE");
+}
+
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {
   add_parsed_option(
       command, "--rocksdb-record-cache",

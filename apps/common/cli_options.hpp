@@ -39,6 +39,9 @@ CLI::Validator whole_number(T low, T high) {
 /// Adds `--rocksdb-memory SIZE` (16mb to 1tb) storing into `bytes`: ExecutionConfig::rocksdb_memory.
 void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes);
 
+/// Adds `--execution-mode streaming|batch|automatic` storing into `mode`: ExecutionConfig::execution_mode.
+void add_execution_mode_option(CLI::App& command, ExecutionMode& mode);
+
 /// Adds `--rocksdb-record-cache SIZE` (1mb to 64gb) storing into `bytes`:
 /// ExecutionConfig::rocksdb_record_cache.
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes);

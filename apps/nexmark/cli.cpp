@@ -26,6 +26,7 @@ namespace {
 
 using cli::add_rocksdb_memory_option;
 using cli::add_rocksdb_record_cache_option;
+using cli::add_execution_mode_option;
 using cli::whole_number;
 
 /// The options `generate`, `run` and `bench` share: the stream and its pacing.
@@ -52,6 +53,7 @@ struct StateFlags {
   std::string dir;
   uint64_t rocksdb_memory = 0;
   uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
+  ExecutionMode execution_mode = ExecutionMode::streaming;
 
   EngineOptions engine(int parallelism) const {
     EngineOptions options;
@@ -61,6 +63,7 @@ struct StateFlags {
     options.state_dir = dir;
     options.rocksdb_memory = rocksdb_memory;
     options.rocksdb_record_cache = rocksdb_record_cache;
+    options.execution_mode = execution_mode;
     return options;
   }
 };
@@ -75,6 +78,7 @@ void add_state_options(CLI::App& command, StateFlags& flags) {
                      "directory)");
   add_rocksdb_memory_option(command, flags.rocksdb_memory);
   add_rocksdb_record_cache_option(command, flags.rocksdb_record_cache);
+  add_execution_mode_option(command, flags.execution_mode);
 }
 
 /// Every query name, for help and errors: `q0, q1, ...`.

@@ -19,6 +19,7 @@ ExecutionConfig execution_config(const EngineOptions& engine) {
   config.state_dir = engine.state_dir;
   config.rocksdb_memory = engine.rocksdb_memory;
   config.rocksdb_record_cache = engine.rocksdb_record_cache;
+  config.execution_mode = engine.execution_mode;
   config.checkpoint = engine.checkpoint;
   return config;
 }
@@ -36,6 +37,13 @@ DataStream<std::string> add_nexmark_job(StreamEnvironment& env, Query query, Sou
       throw std::invalid_argument(
           "q12 cannot checkpoint: its stepped processing-time clock keeps counts outside the "
           "job's state");
+    }
+    // The clock moves only once the window subtasks took every event emitted so far, so the
+    // source and the windows must run at once; BATCH runs the windows after the source ended.
+    if (env.config().execution_mode != ExecutionMode::streaming) {
+      throw std::invalid_argument(
+          "q12 runs in streaming mode only: its stepped processing-time clock moves with the windows "
+          "taking the source's events, and BATCH runs the windows after the source ended");
     }
     clock = std::make_shared<SteppedClock>(tumble_size_ms, is_bid);
     env.config().clock = clock;

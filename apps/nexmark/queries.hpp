@@ -23,6 +23,8 @@ struct EngineOptions {
   std::string state_dir;
   /// RocksDB's memory in bytes, as `sluice run --rocksdb-memory` (0, the default: none set).
   uint64_t rocksdb_memory = 0;
+  /// STREAMING (the default), BATCH or AUTOMATIC, as `sluice run --execution-mode`.
+  ExecutionMode execution_mode = ExecutionMode::streaming;
   /// The record cache of each keyed subtask on RocksDB, as `sluice run --rocksdb-record-cache`.
   uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
   /// Checkpoints, restore and restarts, as `sluice run --checkpoint-*` (default off).

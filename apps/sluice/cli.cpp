@@ -84,6 +84,7 @@ void add_run_options(CLI::App* run, RunSettings& s) {
                   "working directory of RocksDB state (default: the system's temporary directory)");
   add_rocksdb_memory_option(*run, ctx.config.rocksdb_memory);
   add_rocksdb_record_cache_option(*run, ctx.config.rocksdb_record_cache);
+  add_execution_mode_option(*run, ctx.config.execution_mode);
   run->add_flag("--disable-chaining", s.no_chaining, "run every operator as its own task");
   run->add_option("--log-level", s.log_level, "trace, debug, info, warn, error or off (default warn)");
   add_checkpoint_options(*run, ctx.config.checkpoint);

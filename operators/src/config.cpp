@@ -82,6 +82,22 @@ int parse_count(const std::string& text) {
 }
 }  // namespace
 
+ExecutionMode parse_execution_mode(const std::string& text) {
+  if (text == "streaming") return ExecutionMode::streaming;
+  if (text == "batch") return ExecutionMode::batch;
+  if (text == "automatic") return ExecutionMode::automatic;
+  throw std::invalid_argument("'" + text + "' is not an execution mode: streaming, batch or automatic");
+}
+
+const char* execution_mode_name(ExecutionMode m) {
+  switch (m) {
+    case ExecutionMode::streaming: return "streaming";
+    case ExecutionMode::batch: return "batch";
+    case ExecutionMode::automatic: return "automatic";
+  }
+  return "?";
+}
+
 void parse_checkpointing_mode(const std::string& text, CheckpointConfig& c) {
   if (text == "aligned") {
     c.mode = CheckpointingMode::aligned;

@@ -41,6 +41,14 @@ std::vector<std::string> JobGraph::operator_ids() const {
   return out;
 }
 
+bool JobGraph::batch() const {
+  if (config.execution_mode == ExecutionMode::streaming) return false;
+  if (config.execution_mode == ExecutionMode::batch) return true;
+  for (const auto& n : nodes)
+    if (n.is_source && !n.bounded) return false;
+  return true;
+}
+
 void JobGraph::validate() const {
   if (config.max_parallelism < 1 || config.max_parallelism > 32768)
     throw UsageError("max parallelism must be between 1 and 32768, got " +
@@ -57,6 +65,11 @@ void JobGraph::validate() const {
                      std::to_string(config.max_parallelism));
   }
   if (!any_source) throw UsageError("job '" + name + "' has no source");
+  if (config.execution_mode == ExecutionMode::batch)
+    for (const auto& n : nodes)
+      if (n.is_source && !n.bounded)
+        throw UsageError("job '" + name + "' cannot run in BATCH mode: source '" + n.name +
+                         "' is unbounded (use --execution-mode streaming or automatic)");
   for (const auto& e : edges) {
     if (e.partitioning == detail::Partitioning::forward &&
         parallelism_of(e.source) != parallelism_of(e.target))

@@ -548,3 +548,60 @@ TEST_CASE("queries go to the running subtasks they concern, key listings merge, 
   CHECK(a.replies[0].request == 5);
   CHECK_THAT(a.replies[0].error, Catch::Contains("no answer from the subtasks within 20 s"));
 }
+
+TEST_CASE("BATCH deploys each task once its producers finished, and a failed task reruns alone from its inputs",
+          "[job_master][batch]") {
+  StreamEnvironment env;
+  env.set_parallelism(2);
+  env.config().execution_mode = ExecutionMode::batch;
+  env.disable_chaining();
+  env.from_collection(std::vector<int64_t>{1, 2, 3})
+      .key_by([](int64_t v) { return v; })
+      .sum("sum")
+      .sink_to(DiscardSink<int64_t>());
+  auto g = env.graph();
+  g.name = "batch";
+  g.config.checkpoint.restart.limit = 2;
+  g.config.checkpoint.restart.delay = std::chrono::milliseconds(10);
+  auto graph = std::make_shared<const JobGraph>(std::move(g));
+  auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+  REQUIRE(plan->tasks.size() == 3);  // source, sum, sink: one region (stage) each
+  JobMaster master(graph, plan, false, 0, nullptr);
+  auto a = master.start(0);
+  REQUIRE(a.deploy == std::vector<int32_t>{0});  // the source only
+  CHECK(master.subtasks_of(0) == std::vector<int>{0, 1});
+  CHECK(master.on_task_finished(0, 0, 0, 1).deploy.empty());  // half the source: not yet
+  a = master.on_task_finished(0, 0, 1, 2);
+  REQUIRE(a.deploy == std::vector<int32_t>{1});  // the sum, now that its input is complete
+  CHECK(master.subtasks_of(1) == std::vector<int>{2, 3});
+  // A sum subtask fails: the sum reruns as a new attempt after the delay; the source does not.
+  a = master.on_task_failed(1, "boom", false, 3);
+  CHECK_FALSE(a.result);
+  REQUIRE(a.restart_after_ms.size() == 1);
+  auto rerun = a.restart_after_ms[0].first;
+  CHECK(master.subtasks_of(rerun) == std::vector<int>{2, 3});
+  a = master.on_restart_due(rerun);
+  CHECK(a.deploy.empty());  // the failed attempt's actors are still there
+  for (int index : {2, 3}) {
+    a += master.on_subtask_down(1, index, "", 4);
+    a += master.on_io_done(1);
+  }
+  CHECK(a.find_restart_point.empty());  // no checkpoint to look for
+  REQUIRE(a.deploy == std::vector<int32_t>{rerun});
+  CHECK(master.restore_of(rerun) == nullptr);
+  master.on_task_finished(rerun, 1, 0, 4);
+  a = master.on_task_finished(rerun, 1, 1, 5);
+  REQUIRE(a.deploy.size() == 1);  // the sink
+  auto sink = a.deploy[0];
+  CHECK(master.subtasks_of(sink) == std::vector<int>{4, 5});
+  master.on_task_finished(sink, 2, 0, 6);
+  a = master.on_task_finished(sink, 2, 1, 7);
+  CHECK(a.deploy.empty());
+  // The result is handed out once every actor is down and its I/O ran.
+  for (auto [attempt, index] : std::vector<std::pair<int32_t, int>>{{0, 0}, {0, 1}, {rerun, 2}, {rerun, 3}, {sink, 4}, {sink, 5}}) {
+    a += master.on_subtask_down(attempt, index, "", 8);
+    a += master.on_io_done(attempt);
+  }
+  REQUIRE(a.result);
+  CHECK(a.result->error.empty());
+}

@@ -72,7 +72,7 @@ struct Harness {
     TaskDeployment d;
     d.job_name = graph->name;
     d.key_groups = {0, 128};
-    producer = spawn_task(*sys, TaskSpec{graph, plan, 0, 0, nullptr, nullptr, {}}, encode(d),
+    producer = spawn_task(*sys, TaskSpec{graph, plan, 0, 0, nullptr, nullptr, {}, {}}, encode(d),
                           TaskEnv{master, &io, &probes, 0, 0, {}, {}, {}});
     caf::anon_send(producer, wire_atom::value, std::vector<caf::actor>{producer, consumer});
     caf::anon_send(producer, command_atom::value, encode(TaskCommand{TaskCommand::Kind::start}));

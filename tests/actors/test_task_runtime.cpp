@@ -123,7 +123,7 @@ struct Fixture {
       committer = std::make_shared<checkpoint::CheckpointCommitter>(dir.path() / "chk");
       storage = std::make_shared<checkpoint::CheckpointWriter>(committer->directory());
     }
-    rt = std::make_unique<TaskRuntime>(TaskSpec{graph, plan, 1, 0, storage, nullptr, "test-job"}, t);
+    rt = std::make_unique<TaskRuntime>(TaskSpec{graph, plan, 1, 0, storage, nullptr, "test-job", {}}, t);
     rt->start();
     REQUIRE(rt->state() == TaskState::running);
   }

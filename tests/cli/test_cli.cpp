@@ -79,6 +79,21 @@ TEST_CASE("the same job runs on the RocksDB backend by one flag", "[cli]") {
   CHECK(slurp(dir.file("small-cache.txt")) == "500500 p=2\n");
 }
 
+TEST_CASE("the same job runs in BATCH mode by one flag, and a wrong mode is a usage error", "[cli][batch]") {
+  test_support::TempDir dir;
+  for (const char* mode : {"batch", "automatic"}) {
+    INFO(mode);
+    auto out = dir.file(std::string(mode) + ".txt");
+    auto r = sluice_cli({"run", test_job("test_job_ok"), "-p", "2", "--execution-mode", mode, "--", out});
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(slurp(out) == "500500 p=2\n");
+  }
+  auto r = sluice_cli({"run", test_job("test_job_ok"), "--execution-mode", "bach"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("--execution-mode") && Catch::Contains("'bach' is not an execution mode"));
+}
+
 TEST_CASE("a missing job library is a usage error naming the path", "[cli]") {
   auto r = sluice_cli({"run", "/no/such/job.so"});
   CHECK(r.status == 2);

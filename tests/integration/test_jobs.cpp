@@ -381,3 +381,55 @@ TEST_CASE("empty inputs and idle source subtasks still end the job", "[job]") {
   CHECK(a.collected()->size() == 0);
   CHECK(sorted(b.collected()->values()) == std::vector<int>{7, 8});
 }
+
+// Issue 15: BATCH reruns a failed task alone, from the files of the stage before.
+TEST_CASE("BATCH: a task failing once in the second stage reruns alone, and the output equals STREAMING's",
+          "[batch][job]") {
+  static std::atomic<int64_t> generated{0};
+  static std::atomic<bool> failed{false};
+  using Sum = std::pair<int64_t, int64_t>;
+  auto run = [](ExecutionMode mode, bool fail) {
+    generated = 0;
+    failed = !fail;
+    StreamEnvironment env;
+    env.set_parallelism(2);
+    env.config().execution_mode = mode;
+    env.config().checkpoint.restart.delay = std::chrono::milliseconds(10);
+    CollectSink<Sum> sink;
+    env.from_generator(20'000,
+                       [](int64_t i) {
+                         ++generated;
+                         return i;
+                       })
+        .set_parallelism(1)  // one producer per key: the rolling sums come in one order
+        .map([](int64_t i) { return Sum{i % 13, i}; })
+        .set_parallelism(1)
+        .key_by([](const Sum& s) { return s.first; })
+        .reduce([](Sum a, Sum b) {
+          if (b.second == 15'000 && !failed.exchange(true)) throw std::runtime_error("injected failure");
+          return Sum{a.first, a.second + b.second};
+        })
+        .sink_to(sink)
+        .set_parallelism(1);  // its own task: it starts once the sums are complete
+    auto result = env.execute(std::string("batch rerun ") + execution_mode_name(mode));
+    auto rows = sink.collected()->values();
+    std::sort(rows.begin(), rows.end());
+    return std::make_pair(result, rows);
+  };
+  auto [streaming, expected] = run(ExecutionMode::streaming, false);
+  REQUIRE(expected.size() == 20'000);  // every rolling sum
+  CHECK(generated == 20'000);
+  auto [batch, rows] = run(ExecutionMode::batch, true);
+  CHECK(failed);
+  CHECK(batch.restarts == 1);
+  CHECK(generated == 20'000);  // the source's stage did not run again
+  CHECK(rows == expected);
+}
+
+TEST_CASE("BATCH refuses an unbounded source by name", "[batch][job]") {
+  StreamEnvironment env;
+  env.config().execution_mode = ExecutionMode::batch;
+  env.from_generator(-1, [](int64_t i) { return i; }).sink_to(DiscardSink<int64_t>());
+  CHECK_THROWS_WITH(env.execute("unbounded"), Catch::Contains("cannot run in BATCH mode") &&
+                                                  Catch::Contains("is unbounded"));
+}

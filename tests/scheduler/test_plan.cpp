@@ -89,3 +89,34 @@ TEST_CASE("pipelined regions are the tasks joined by exchanges: one for a connec
   CHECK(two.region_of_task == std::vector<int>{0, 0, 0, 1, 1, 1});
   CHECK(two.tasks_of_region(1) == std::vector<int>{3, 4, 5});
 }
+
+TEST_CASE("BATCH plans blocking exchanges and one region per task; AUTOMATIC picks it when every source is bounded",
+          "[plan][batch]") {
+  auto graph_of = [](ExecutionMode mode, int64_t count) {
+    StreamEnvironment env;
+    env.set_parallelism(2);
+    env.config().execution_mode = mode;
+    env.from_source<int64_t>(GeneratorSource<int64_t>(count, [](int64_t i) { return i; }), "numbers")
+        .key_by([](int64_t v) { return v % 7; })
+        .reduce([](int64_t a, int64_t b) { return a + b; }, "sum")
+        .sink_to(DiscardSink<int64_t>())
+        .set_parallelism(1);
+    return env.graph();
+  };
+  auto streaming = scheduler::plan(graph_of(ExecutionMode::streaming, 100));
+  CHECK_FALSE(streaming.batch);
+  CHECK(streaming.regions() == 1);
+  for (auto mode : {ExecutionMode::batch, ExecutionMode::automatic}) {
+    auto g = graph_of(mode, 100);
+    g.validate();
+    auto p = scheduler::plan(g);
+    CHECK(p.batch);
+    REQUIRE(p.exchanges.size() == 2);
+    for (const auto& x : p.exchanges) CHECK(x.blocking);
+    CHECK(p.regions() == int(p.tasks.size()));
+  }
+  CHECK_FALSE(scheduler::plan(graph_of(ExecutionMode::automatic, -1)).batch);  // an unbounded source
+  CHECK_THROWS_WITH(graph_of(ExecutionMode::batch, -1).validate(),
+                    Catch::Contains("cannot run in BATCH mode: source 'numbers' is unbounded"));
+  CHECK_THROWS_WITH(parse_execution_mode("batchy"), Catch::Contains("'batchy' is not an execution mode"));
+}

@@ -37,6 +37,13 @@ class ManualClock final : public ProcessingClock {
   std::atomic<int64_t> now_;
 };
 
+/// How a job runs over its input (Flink's execution.runtime-mode).
+enum class ExecutionMode {
+  streaming,  ///< pipelined exchanges, checkpoints, results as they come (the default)
+  batch,      ///< bounded input only: blocking exchanges, stage by stage, no checkpoints
+  automatic,  ///< batch when every source is bounded, else streaming
+};
+
 /// Where keyed state lives.
 enum class StateBackendKind {
   heap,     ///< C++ objects in hash maps: fastest, bounded by memory (the default)
@@ -99,6 +106,11 @@ struct CheckpointConfig {
 struct ExecutionConfig {
   /// Parallelism of operators that do not set their own. 0 means the machine's hardware threads.
   int parallelism = 0;
+  /// STREAMING (the default), BATCH or AUTOMATIC (JobGraph::batch decides).
+  ExecutionMode execution_mode = ExecutionMode::streaming;
+  /// BATCH: where blocking partitions go (a directory per job below it, removed when the job
+  /// ends). Empty (the default): state_dir, else the system's temporary directory.
+  std::string batch_dir;
   /// Number of key groups, the upper bound of a keyed operator's parallelism. Default 128.
   int max_parallelism = default_max_parallelism;
   /// Capacity of one network buffer (one frame of records) in bytes. Default 32 KiB.
@@ -171,6 +183,9 @@ void parse_checkpointing_mode(const std::string& text, CheckpointConfig& c);
 /// Parses `none`, `fixed-delay:ATTEMPTS:DELAY`, `exponential:DELAY:MAX_DELAY` or
 /// `failure-rate:FAILURES:INTERVAL:DELAY`. Throws std::invalid_argument naming the text.
 RestartStrategy parse_restart_strategy(const std::string& text);
+/// Parses `streaming`, `batch` or `automatic`. Throws std::invalid_argument naming the text.
+ExecutionMode parse_execution_mode(const std::string& text);
+const char* execution_mode_name(ExecutionMode m);
 /// Parses a size: `64kb`, `32mb`, `1gb`, or a bare number of bytes. Throws
 /// std::invalid_argument naming the text when it is malformed or does not fit 64 bits.
 uint64_t parse_size(const std::string& text);

@@ -58,8 +58,10 @@ struct JobGraph {
   /// otherwise of the node's position (its name and the ids of its inputs, in order).
   std::vector<std::string> operator_ids() const;
   /// Throws JobError naming the operator when the graph cannot run (e.g. a forward edge
-  /// between different parallelisms).
+  /// between different parallelisms, or BATCH with an unbounded source).
   void validate() const;
+  /// Whether the job runs in BATCH mode: asked for, or AUTOMATIC with every source bounded.
+  bool batch() const;
   int parallelism_of(int node) const;
 };
 

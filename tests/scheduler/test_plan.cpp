@@ -90,7 +90,7 @@ TEST_CASE("pipelined regions are the tasks joined by exchanges: one for a connec
   CHECK(two.tasks_of_region(1) == std::vector<int>{3, 4, 5});
 }
 
-TEST_CASE("BATCH plans blocking exchanges and one region per task; AUTOMATIC picks it when every source is bounded",
+TEST_CASE("BATCH plans blocking exchanges and one region per task, and AUTOMATIC picks it when every source is bounded",
           "[plan][batch]") {
   auto graph_of = [](ExecutionMode mode, int64_t count) {
     StreamEnvironment env;

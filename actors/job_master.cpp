@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -75,24 +76,30 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> graph, std::shared_ptr<cons
     cc.first_id = next_id_;
     coordinator_ = std::make_unique<checkpoint::CheckpointCoordinator>(cc, subtask_nodes(*plan_, base_));
   }
-  region_subtasks_.resize(size_t(plan_->regions()));
+  // BATCH: each subtask is a region of its own, deployed when the schedule says (its inputs
+  // complete, a slot free) and rerun alone after a failure, under the restart strategy
+  // (there are no checkpoints), from its inputs' files.
+  if (plan_->batch) {
+    int slots = graph_->config.slots > 0 ? graph_->config.slots : std::numeric_limits<int>::max() / 2;
+    schedule_ = std::make_unique<scheduler::BatchSchedule>(*plan_, slots);
+    if (!restarts_) restarts_ = std::make_unique<scheduler::RestartStrategyState>(graph_->config.checkpoint.restart);
+  }
+  region_subtasks_.resize(plan_->batch ? size_t(plan_->subtask_count()) : size_t(plan_->regions()));
   for (const auto& t : plan_->tasks)
     for (int sub = 0; sub < t.parallelism; ++sub) {
-      int r = plan_->region_of_task[size_t(t.id)];
+      int index = index_of(t.id, sub);
+      int r = plan_->batch ? index : plan_->region_of_task[size_t(t.id)];
       region_of_.push_back(r);
-      region_subtasks_[size_t(r)].push_back(index_of(t.id, sub));
+      region_subtasks_[size_t(r)].push_back(index);
     }
   region_attempt_.assign(region_subtasks_.size(), -1);
   region_restore_.assign(region_subtasks_.size(), restore_);
-  // BATCH: without checkpoints, a failed task reruns from its input files under the strategy.
-  if (plan_->batch && !restarts_)
-    restarts_ = std::make_unique<scheduler::RestartStrategyState>(graph_->config.checkpoint.restart);
 }
 
 MasterActions JobMaster::start(int64_t) {
   MasterActions out;
-  if (plan_->batch) {
-    // Every subtask counts toward the end from the start; each task deploys as its stage comes.
+  if (schedule_) {
+    // Every subtask counts toward the end from the start; each deploys as its stage comes.
     for (const auto& indexes : region_subtasks_) unfinished_.insert(indexes.begin(), indexes.end());
     return deploy_ready_stages();
   }
@@ -160,21 +167,12 @@ CheckpointInfo* JobMaster::info(int64_t id) { return const_cast<CheckpointInfo*>
 
 MasterActions JobMaster::deploy_ready_stages() {
   MasterActions out;
-  for (size_t r = 0; r < regions(); ++r) {
-    if (region_attempt_[r] >= 0) continue;  // deployed already
-    bool ready = true;
-    for (const auto& x : plan_->exchanges) {
-      if (plan_->region_of_task[size_t(x.target_task)] != int(r)) continue;
-      for (int sub = 0; sub < plan_->tasks[size_t(x.source_task)].parallelism && ready; ++sub)
-        ready = !unfinished_.count(index_of(x.source_task, sub));
-    }
-    if (!ready) continue;
-    for (int t : plan_->tasks_of_region(int(r)))
-      log::runtime()->info("job '{}': BATCH stage of task '{}' starts: its inputs are complete", graph_->name,
-                           plan_->tasks[size_t(t)].name);
-    region_attempt_[r] = next_attempt_;
-    attempt_region_[next_attempt_++] = int(r);
-    out += deploy(int(r));
+  for (const auto& s : schedule_->next()) {
+    int r = region_of_[size_t(index_of(s.task, s.subtask))];
+    log::runtime()->info("job '{}': {}", graph_->name, schedule_->describe(s));
+    region_attempt_[size_t(r)] = next_attempt_;
+    attempt_region_[next_attempt_++] = r;
+    out += deploy(r);
   }
   return out;
 }
@@ -187,8 +185,9 @@ MasterActions JobMaster::deploy(int region) {
   io_pending_[attempt] += indexes.size();
   unfinished_.insert(indexes.begin(), indexes.end());
   const auto& restore = region_restore_[size_t(region)];
-  auto tasks = plan_->tasks_of_region(region).size();
-  log::runtime()->info("job '{}'{} deployed{}: {} tasks, {} subtasks", graph_->name,
+  auto tasks = plan_->batch ? 1 : plan_->tasks_of_region(region).size();
+  if (!plan_->batch)  // BATCH logs each subtask's stage and wave instead
+    log::runtime()->info("job '{}'{} deployed{}: {} tasks, {} subtasks", graph_->name,
                        regions() == 1 ? std::string()
                                       : " region " + std::to_string(region + 1) + "/" + std::to_string(regions()),
                        !restore                     ? std::string()
@@ -459,8 +458,10 @@ MasterActions JobMaster::on_task_finished(int32_t attempt, int task, int subtask
   if (coordinator_) out += handle(coordinator_->on_task_finished(index_of(task, subtask), now_ms), now_ms);
   if (current(attempt) && !ended_ && unfinished_.erase(index_of(task, subtask)) && unfinished_.empty())
     out += end(true, {}, now_ms);
-  else if (plan_->batch && !ended_)
+  else if (schedule_ && !ended_) {
+    schedule_->finished(task, subtask);
     out += deploy_ready_stages();
+  }
   return out;
 }
 

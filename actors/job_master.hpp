@@ -15,6 +15,7 @@
 #include "actors/task.hpp"
 #include "checkpoint/coordinator.hpp"
 #include "checkpoint/storage.hpp"
+#include "scheduler/batch_schedule.hpp"
 #include "scheduler/placement.hpp"
 #include "scheduler/plan.hpp"
 #include "scheduler/restart_strategy.hpp"
@@ -74,8 +75,9 @@ class JobMaster {
             bool checkpointing, uint64_t storage_highest, std::shared_ptr<const RestoreState> restore,
             std::string job_id = {});
 
-  /// Deploys the first attempt of every region; in BATCH, of the regions (tasks) whose inputs
-  /// are complete, the others as their producers finish (deploy_ready_stages).
+  /// Deploys the first attempt of every region; in BATCH (a region per subtask), of the
+  /// subtasks BatchSchedule lets start, the others as their producers finish and slots free
+  /// up (deploy_ready_stages).
   MasterActions start(int64_t now_ms);
   MasterActions on_time(int64_t now_ms);
 
@@ -125,7 +127,14 @@ class JobMaster {
     return region_subtasks_[size_t(attempt_region_.at(attempt))];
   }
   /// The tasks attempt `attempt` deploys.
-  std::vector<int> tasks_of(int32_t attempt) const { return plan_->tasks_of_region(attempt_region_.at(attempt)); }
+  std::vector<int> tasks_of(int32_t attempt) const {
+    if (plan_->batch) {
+      size_t t = 0, index = size_t(subtasks_of(attempt).front());
+      while (base_[t + 1] <= index) ++t;
+      return {int(t)};
+    }
+    return plan_->tasks_of_region(attempt_region_.at(attempt));
+  }
   /// What attempt `attempt` restores (null: a fresh start).
   std::shared_ptr<const RestoreState> restore_of(int32_t attempt) const {
     return region_restore_[size_t(attempt_region_.at(attempt))];
@@ -157,7 +166,7 @@ class JobMaster {
 
  private:
   MasterActions deploy(int region);
-  /// BATCH: deploys every region not deployed yet whose producers' subtasks all finished.
+  /// BATCH: deploys the subtasks the schedule starts now.
   MasterActions deploy_ready_stages();
   MasterActions handle(checkpoint::CoordinatorActions a, int64_t now_ms);
   MasterActions trigger_now(int64_t now_ms);
@@ -199,6 +208,7 @@ class JobMaster {
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;
   std::unique_ptr<scheduler::RestartStrategyState> restarts_;
+  std::unique_ptr<scheduler::BatchSchedule> schedule_;  // BATCH only
   std::vector<CheckpointInfo> history_;
   std::map<int64_t, std::vector<CheckpointAck>> acks_;
   std::map<int64_t, std::vector<RequestId>> waiters_;  // checkpoints clients asked for

@@ -6,10 +6,8 @@
 
 namespace sluice::scheduler {
 
-BatchSchedule::BatchSchedule(const ExecutionPlan& plan, int slots, int max_attempts)
-    : plan_(&plan), slots_(slots), max_attempts_(max_attempts) {
+BatchSchedule::BatchSchedule(const ExecutionPlan& plan, int slots) : plan_(&plan), slots_(slots) {
   if (slots < 1) throw std::invalid_argument("a BATCH job needs at least one slot");
-  if (max_attempts < 1) throw std::invalid_argument("a BATCH subtask runs at least once");
   size_t n = plan.tasks.size();
   producers_.resize(n);
   for (const auto& x : plan.exchanges) {
@@ -24,7 +22,6 @@ BatchSchedule::BatchSchedule(const ExecutionPlan& plan, int slots, int max_attem
       stage_[size_t(x.target_task)] = std::max(stage_[size_t(x.target_task)], stage_[size_t(x.source_task)] + 1);
   for (const auto& t : plan.tasks) {
     state_.emplace_back(size_t(t.parallelism), State::waiting);
-    attempts_.emplace_back(size_t(t.parallelism), 0);
     total_ += uint64_t(t.parallelism);
   }
   finished_of_task_.assign(n, 0);
@@ -57,8 +54,7 @@ std::vector<BatchSchedule::Start> BatchSchedule::next() {
       if (states[size_t(s)] != State::waiting) continue;
       states[size_t(s)] = State::running;
       ++running_;
-      int attempt = ++attempts_[size_t(t)][size_t(s)];
-      out.push_back({t, s, attempt, stage_[size_t(t)], 1 + s / slots_, (p + slots_ - 1) / slots_});
+      out.push_back({t, s, stage_[size_t(t)], 1 + s / slots_, (p + slots_ - 1) / slots_});
     }
   }
   return out;
@@ -73,25 +69,11 @@ void BatchSchedule::finished(int task, int subtask) {
   ++finished_subtasks_;
 }
 
-bool BatchSchedule::failed(int task, int subtask) {
-  auto& st = state_.at(size_t(task)).at(size_t(subtask));
-  if (st != State::running) return true;
-  --running_;
-  if (attempts_[size_t(task)][size_t(subtask)] >= max_attempts_) {
-    st = State::failed;  // never again: the job fails
-    return false;
-  }
-  st = State::waiting;
-  return true;
-}
-
 std::string BatchSchedule::describe(const Start& s) const {
   const auto& t = plan_->tasks[size_t(s.task)];
-  std::string out = "stage " + std::to_string(s.stage) + ": task '" + t.name + "' subtask " +
-                    std::to_string(s.subtask) + " of " + std::to_string(t.parallelism) + " (wave " +
-                    std::to_string(s.wave) + " of " + std::to_string(s.waves) + ")";
-  if (s.attempt > 1) out += ", attempt " + std::to_string(s.attempt);
-  return out;
+  return "stage " + std::to_string(s.stage) + ": task '" + t.name + "' subtask " + std::to_string(s.subtask) +
+         " of " + std::to_string(t.parallelism) + " (wave " + std::to_string(s.wave) + " of " +
+         std::to_string(s.waves) + ")";
 }
 
 }  // namespace sluice::scheduler

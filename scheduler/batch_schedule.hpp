@@ -1,4 +1,4 @@
-// scheduler/batch_schedule.hpp — BATCH stage scheduling as a pure class: which subtasks start when (inputs complete, within the slots, in waves), and a failed subtask rerun alone.
+// scheduler/batch_schedule.hpp — BATCH stage scheduling as a pure class: which subtasks start when (inputs complete, within the slots, in waves).
 #pragma once
 
 #include <cstdint>
@@ -14,31 +14,27 @@ namespace sluice::scheduler {
 /// start once every task feeding it has finished all of its subtasks; its *stage* is its
 /// depth below the sources. At most `slots` subtasks run at once: a stage wider than the free
 /// slots runs its subtasks in *waves* of `slots`, lowest subtask first, and tasks earlier in
-/// the plan go first. A failed subtask reruns alone as a new attempt (its inputs are files
-/// that stay until the job ends; the stages before it do not run again), at most
-/// `max_attempts` times in all. The master routes events in and deploys what `next` returns.
+/// the plan go first. A subtask that fails keeps its slot while the master reruns it alone
+/// (its inputs are files that stay until the job ends, so the stages before it do not run
+/// again). The master routes events in and deploys what `next` returns.
 class BatchSchedule {
  public:
-  /// `slots` >= 1; `max_attempts` >= 1 runs of each subtask in all.
-  BatchSchedule(const ExecutionPlan& plan, int slots, int max_attempts = 4);
+  /// `slots` >= 1.
+  BatchSchedule(const ExecutionPlan& plan, int slots);
 
   /// A subtask to deploy now.
   struct Start {
     int task = 0;
     int subtask = 0;
-    int attempt = 1;  ///< 1 for the first run, 2 for the first rerun, ...
     int stage = 0;
     int wave = 1;     ///< 1 + subtask / slots
     int waves = 1;    ///< waves of the task: parallelism / slots, rounded up
   };
-  /// What may start now, in order; each is then running (it holds a slot) until finished or failed.
+  /// What may start now, in order; each is then running (it holds a slot) until finished.
   std::vector<Start> next();
   /// Subtask (`task`, `subtask`) finished: its slot is free, and its consumers may start once
   /// all of the task's subtasks did.
   void finished(int task, int subtask);
-  /// It failed: false when it ran `max_attempts` times already (the job fails), else it
-  /// reruns alone from `next`.
-  bool failed(int task, int subtask);
 
   /// Every subtask finished.
   bool done() const { return finished_subtasks_ == total_; }
@@ -49,15 +45,13 @@ class BatchSchedule {
   std::string describe(const Start& s) const;
 
  private:
-  enum class State : uint8_t { waiting, running, finished, failed };
+  enum class State : uint8_t { waiting, running, finished };
   bool inputs_complete(int task) const;
 
   const ExecutionPlan* plan_;
   int slots_;
-  int max_attempts_;
   std::vector<int> stage_;                    // by task
   std::vector<std::vector<State>> state_;     // by task, subtask
-  std::vector<std::vector<int>> attempts_;    // runs started, by task, subtask
   std::vector<int> finished_of_task_;
   std::vector<std::vector<int>> producers_;   // by task: the tasks feeding it
   int running_ = 0;

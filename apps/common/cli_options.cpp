@@ -171,6 +171,13 @@ void add_execution_mode_option(CLI::App& command, ExecutionMode& mode) {
       ->type_name("MODE");
 }
 
+void add_slots_option(CLI::App& command, int& slots) {
+  command
+      .add_option("--slots", slots,
+                  "BATCH: subtasks that run at once; a stage wider than that runs in waves (default: no limit)")
+      ->check(CLI::Range(1, 1 << 20));
+}
+
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {
   add_parsed_option(
       command, "--rocksdb-record-cache",

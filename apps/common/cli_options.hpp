@@ -42,6 +42,9 @@ void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes);
 /// Adds `--execution-mode streaming|batch|automatic` storing into `mode`: ExecutionConfig::execution_mode.
 void add_execution_mode_option(CLI::App& command, ExecutionMode& mode);
 
+/// Adds `--slots N` storing into `slots`: ExecutionConfig::slots.
+void add_slots_option(CLI::App& command, int& slots);
+
 /// Adds `--rocksdb-record-cache SIZE` (1mb to 64gb) storing into `bytes`:
 /// ExecutionConfig::rocksdb_record_cache.
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes);

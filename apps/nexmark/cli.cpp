@@ -27,6 +27,7 @@ namespace {
 using cli::add_rocksdb_memory_option;
 using cli::add_rocksdb_record_cache_option;
 using cli::add_execution_mode_option;
+using cli::add_slots_option;
 using cli::whole_number;
 
 /// The options `generate`, `run` and `bench` share: the stream and its pacing.
@@ -54,6 +55,7 @@ struct StateFlags {
   uint64_t rocksdb_memory = 0;
   uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
   ExecutionMode execution_mode = ExecutionMode::streaming;
+  int slots = 0;
 
   EngineOptions engine(int parallelism) const {
     EngineOptions options;
@@ -64,6 +66,7 @@ struct StateFlags {
     options.rocksdb_memory = rocksdb_memory;
     options.rocksdb_record_cache = rocksdb_record_cache;
     options.execution_mode = execution_mode;
+    options.slots = slots;
     return options;
   }
 };
@@ -79,6 +82,7 @@ void add_state_options(CLI::App& command, StateFlags& flags) {
   add_rocksdb_memory_option(command, flags.rocksdb_memory);
   add_rocksdb_record_cache_option(command, flags.rocksdb_record_cache);
   add_execution_mode_option(command, flags.execution_mode);
+  add_slots_option(command, flags.slots);
 }
 
 /// Every query name, for help and errors: `q0, q1, ...`.

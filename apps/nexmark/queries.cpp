@@ -20,6 +20,7 @@ ExecutionConfig execution_config(const EngineOptions& engine) {
   config.rocksdb_memory = engine.rocksdb_memory;
   config.rocksdb_record_cache = engine.rocksdb_record_cache;
   config.execution_mode = engine.execution_mode;
+  config.slots = engine.slots;
   config.checkpoint = engine.checkpoint;
   return config;
 }

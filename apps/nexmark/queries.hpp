@@ -25,6 +25,8 @@ struct EngineOptions {
   uint64_t rocksdb_memory = 0;
   /// STREAMING (the default), BATCH or AUTOMATIC, as `sluice run --execution-mode`.
   ExecutionMode execution_mode = ExecutionMode::streaming;
+  /// BATCH: subtasks that run at once, as `sluice run --slots` (0: no limit).
+  int slots = 0;
   /// The record cache of each keyed subtask on RocksDB, as `sluice run --rocksdb-record-cache`.
   uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
   /// Checkpoints, restore and restarts, as `sluice run --checkpoint-*` (default off).

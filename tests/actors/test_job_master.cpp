@@ -549,7 +549,7 @@ TEST_CASE("queries go to the running subtasks they concern, key listings merge, 
   CHECK_THAT(a.replies[0].error, Catch::Contains("no answer from the subtasks within 20 s"));
 }
 
-TEST_CASE("BATCH deploys each task once its producers finished, and a failed task reruns alone from its inputs",
+TEST_CASE("BATCH deploys each subtask once its producers finished, and a failed subtask reruns alone from its inputs",
           "[job_master][batch]") {
   StreamEnvironment env;
   env.set_parallelism(2);
@@ -565,43 +565,71 @@ TEST_CASE("BATCH deploys each task once its producers finished, and a failed tas
   g.config.checkpoint.restart.delay = std::chrono::milliseconds(10);
   auto graph = std::make_shared<const JobGraph>(std::move(g));
   auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
-  REQUIRE(plan->tasks.size() == 3);  // source, sum, sink: one region (stage) each
+  REQUIRE(plan->tasks.size() == 3);  // source, sum, sink: one stage each
   JobMaster master(graph, plan, false, 0, nullptr);
   auto a = master.start(0);
-  REQUIRE(a.deploy == std::vector<int32_t>{0});  // the source only
-  CHECK(master.subtasks_of(0) == std::vector<int>{0, 1});
+  REQUIRE(a.deploy == std::vector<int32_t>{0, 1});  // the source's subtasks, one attempt each
+  CHECK(master.subtasks_of(0) == std::vector<int>{0});
+  CHECK(master.subtasks_of(1) == std::vector<int>{1});
   CHECK(master.on_task_finished(0, 0, 0, 1).deploy.empty());  // half the source: not yet
-  a = master.on_task_finished(0, 0, 1, 2);
-  REQUIRE(a.deploy == std::vector<int32_t>{1});  // the sum, now that its input is complete
-  CHECK(master.subtasks_of(1) == std::vector<int>{2, 3});
-  // A sum subtask fails: the sum reruns as a new attempt after the delay; the source does not.
-  a = master.on_task_failed(1, "boom", false, 3);
+  a = master.on_task_finished(1, 0, 1, 2);
+  REQUIRE(a.deploy == std::vector<int32_t>{2, 3});  // the sum, now that its input is complete
+  CHECK(master.subtasks_of(2) == std::vector<int>{2});
+  CHECK(master.tasks_of(3) == std::vector<int>{1});
+  // Sum subtask 0 fails: it reruns alone as a new attempt after the delay; its sibling goes on.
+  a = master.on_task_failed(2, "boom", false, 3);
   CHECK_FALSE(a.result);
+  CHECK(targets(a, Kind::cancel) == std::vector<int>{2});
   REQUIRE(a.restart_after_ms.size() == 1);
   auto rerun = a.restart_after_ms[0].first;
-  CHECK(master.subtasks_of(rerun) == std::vector<int>{2, 3});
+  CHECK(master.subtasks_of(rerun) == std::vector<int>{2});
   a = master.on_restart_due(rerun);
-  CHECK(a.deploy.empty());  // the failed attempt's actors are still there
-  for (int index : {2, 3}) {
-    a += master.on_subtask_down(1, index, "", 4);
-    a += master.on_io_done(1);
-  }
+  CHECK(a.deploy.empty());  // the failed attempt's actor is still there
+  a += master.on_subtask_down(2, 2, "", 4);
+  a += master.on_io_done(2);
   CHECK(a.find_restart_point.empty());  // no checkpoint to look for
   REQUIRE(a.deploy == std::vector<int32_t>{rerun});
   CHECK(master.restore_of(rerun) == nullptr);
-  master.on_task_finished(rerun, 1, 0, 4);
-  a = master.on_task_finished(rerun, 1, 1, 5);
-  REQUIRE(a.deploy.size() == 1);  // the sink
-  auto sink = a.deploy[0];
-  CHECK(master.subtasks_of(sink) == std::vector<int>{4, 5});
-  master.on_task_finished(sink, 2, 0, 6);
-  a = master.on_task_finished(sink, 2, 1, 7);
+  CHECK(master.on_task_finished(3, 1, 1, 5).deploy.empty());
+  a = master.on_task_finished(rerun, 1, 0, 6);
+  REQUIRE(a.deploy.size() == 2);  // the sink's subtasks
+  auto sink0 = a.deploy[0], sink1 = a.deploy[1];
+  master.on_task_finished(sink0, 2, 0, 7);
+  a = master.on_task_finished(sink1, 2, 1, 8);
   CHECK(a.deploy.empty());
   // The result is handed out once every actor is down and its I/O ran.
-  for (auto [attempt, index] : std::vector<std::pair<int32_t, int>>{{0, 0}, {0, 1}, {rerun, 2}, {rerun, 3}, {sink, 4}, {sink, 5}}) {
-    a += master.on_subtask_down(attempt, index, "", 8);
+  for (auto [attempt, index] :
+       std::vector<std::pair<int32_t, int>>{{0, 0}, {1, 1}, {3, 3}, {rerun, 2}, {sink0, 4}, {sink1, 5}}) {
+    a += master.on_subtask_down(attempt, index, "", 9);
     a += master.on_io_done(attempt);
   }
   REQUIRE(a.result);
   CHECK(a.result->error.empty());
 }
+
+TEST_CASE("BATCH runs a stage wider than the slots in waves", "[job_master][batch]") {
+  StreamEnvironment env;
+  env.set_parallelism(8);
+  env.config().execution_mode = ExecutionMode::batch;
+  env.config().slots = 2;
+  env.from_collection(std::vector<int64_t>{1, 2, 3})
+      .key_by([](int64_t v) { return v; })
+      .sum("sum")
+      .sink_to(DiscardSink<int64_t>());
+  auto graph = std::make_shared<const JobGraph>(env.graph());
+  auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+  JobMaster master(graph, plan, false, 0, nullptr);
+  std::vector<int32_t> running = master.start(0).deploy;
+  int deployed = int(running.size()), now = 0;
+  while (!running.empty()) {
+    REQUIRE(running.size() <= 2);
+    auto attempt = running.front();
+    running.erase(running.begin());
+    auto index = master.subtasks_of(attempt).front();
+    auto more = master.on_task_finished(attempt, index / 8, index % 8, ++now).deploy;
+    deployed += int(more.size());
+    running.insert(running.end(), more.begin(), more.end());
+  }
+  CHECK(deployed == 16);  // both tasks' 8 subtasks, two at a time
+}
+

@@ -89,7 +89,15 @@ TEST_CASE("the same job runs in BATCH mode by one flag, and a wrong mode is a us
     CHECK(r.status == 0);
     CHECK(slurp(out) == "500500 p=2\n");
   }
-  auto r = sluice_cli({"run", test_job("test_job_ok"), "--execution-mode", "bach"});
+  // Parallelism 8 on 2 slots: each stage's subtasks run in waves (test_job_master checks the
+  // waves themselves; the log goes to the process's stderr, not to `err`).
+  auto waves = dir.file("waves.txt");
+  auto r = sluice_cli({"run", test_job("test_job_ok"), "-p", "8", "--slots", "2", "--execution-mode", "batch", "--",
+                       waves});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(slurp(waves) == "500500 p=8\n");
+  r = sluice_cli({"run", test_job("test_job_ok"), "--execution-mode", "bach"});
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::Contains("--execution-mode") && Catch::Contains("'bach' is not an execution mode"));
 }

@@ -108,6 +108,9 @@ struct ExecutionConfig {
   int parallelism = 0;
   /// STREAMING (the default), BATCH or AUTOMATIC (JobGraph::batch decides).
   ExecutionMode execution_mode = ExecutionMode::streaming;
+  /// BATCH: subtasks that run at once (an embedded run's slots); a stage wider than that runs
+  /// its subtasks in waves. 0 (the default): no limit.
+  int slots = 0;
   /// BATCH: where blocking partitions go (a directory per job below it, removed when the job
   /// ends). Empty (the default): state_dir, else the system's temporary directory.
   std::string batch_dir;

@@ -27,11 +27,11 @@ void BlockingOutput::open(ResultPartition& partition) {
 void BlockingOutput::write(const ChannelId& ch, FrameBuffer&& frame) {
   if (!partition_) throw JobError("a blocking partition sent a frame before it was opened");
   bool last = FrameView(frame).kind() == FrameKind::end_of_partition;
-  // The file's channel is the partition's: find it by the channel id's consumer.
-  int index = -1;
-  for (int c = 0; c < partition_->channel_count(); ++c)
-    if (partition_->channel_id(c) == ch) index = c;
-  if (index < 0) throw JobError("a blocking partition sent a frame on a channel it does not have");
+  // The file's channel is the partition's: the consumer's subtask on an all-to-all exchange,
+  // the one channel on a forward one.
+  int index = channels_ == 1 ? 0 : int(ch.consumer);
+  if (index >= channels_ || !(partition_->channel_id(index) == ch))
+    throw JobError("a blocking partition sent a frame on a channel it does not have: " + ch.describe());
   writer_.add(index, std::move(frame));
   if (last && ++closed_ == channels_) writer_.finish();
 }
@@ -40,8 +40,12 @@ std::vector<FrameBuffer> BlockingInput::take(uint32_t credits) {
   std::vector<FrameBuffer> out;
   FrameBuffer f;
   while (out.size() < credits && !exhausted_) {
-    if (reader_.next(f)) out.push_back(std::move(f));
-    else exhausted_ = true;
+    if (reader_.next(f)) {
+      out.push_back(std::move(f));
+      ++taken_;
+    } else {
+      exhausted_ = true;
+    }
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // actors/blocking_exchange.hpp — both ends of a blocking exchange (BATCH): a result partition's frames written to its partition file, and an input channel fed from its producer's file as credits allow.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -32,7 +33,6 @@ class BlockingOutput {
  private:
   void write(const ChannelId& ch, FrameBuffer&& frame);
 
-  std::vector<int> channel_of_consumer_;  // filled by open(): the partition's channel per consumer
   PartitionFileWriter writer_;
   int channels_;
   int closed_ = 0;
@@ -49,9 +49,12 @@ class BlockingInput {
   std::vector<FrameBuffer> take(uint32_t credits);
   /// Every frame of the channel was taken.
   bool exhausted() const { return exhausted_; }
+  /// Frames not taken yet (the backlog the gate is told of).
+  uint32_t remaining() const { return uint32_t(std::min<uint64_t>(reader_.frames() - taken_, UINT32_MAX)); }
 
  private:
   PartitionFileReader reader_;
+  uint64_t taken_ = 0;
   bool exhausted_ = false;
 };
 

@@ -259,6 +259,12 @@ class ClusterJob final : public MasterJobHandle {
   /// the AgentHost that places and deploys it.
   void start(std::shared_ptr<const JobGraph> graph) override {
     bool first = run_++ == 0;
+    if (graph->config.execution_mode == ExecutionMode::automatic && graph->batch()) {
+      // BATCH needs partition files served across agents (not built yet): AUTOMATIC streams.
+      auto streaming = std::make_shared<JobGraph>(*graph);
+      streaming->config.execution_mode = ExecutionMode::streaming;
+      graph = streaming;
+    }
     graph_ = graph;
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     shape_ = shape_of(*graph, *plan);

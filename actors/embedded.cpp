@@ -60,8 +60,10 @@ class LocalHost final : public SubtaskHost {
         io_(io),
         probes_(probes),
         writer_(std::move(writer)) {}
-  ~LocalHost() override {
-    // The job ended (or was given up): its blocking partitions go with it.
+  ~LocalHost() override { remove_batch_directory(); }
+  /// The job ended: its blocking partitions go, before the client hears of the end.
+  void on_end() override { remove_batch_directory(); }
+  void remove_batch_directory() {
     std::error_code ec;
     if (!batch_dir_.empty()) std::filesystem::remove_all(batch_dir_, ec);
   }

@@ -1,6 +1,9 @@
 // actors/partition_file.cpp — the blocking partition file: regions of frames sorted by channel, the index and footer, sealing by rename, and reading one channel back.
 #include "actors/partition_file.hpp"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -25,8 +28,10 @@ constexpr size_t io_buffer = 256 << 10;
 
 PartitionFileWriter::PartitionFileWriter(std::filesystem::path path, int channels, size_t pool_bytes)
     : path_(std::move(path)), channels_(channels), pool_bytes_(pool_bytes), buffer_(io_buffer), pool_(size_t(channels)) {
+  // Unique per writer: a rerun of a failed producer never shares its predecessor's part file.
+  static std::atomic<uint64_t> writers{0};
   part_ = path_;
-  part_ += ".part";
+  part_ += ".part-" + std::to_string(::getpid()) + "-" + std::to_string(writers++);
   std::error_code ec;
   std::filesystem::create_directories(path_.parent_path(), ec);
   file_ = std::fopen(part_.c_str(), "wb");

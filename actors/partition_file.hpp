@@ -15,9 +15,9 @@ namespace sluice::runtime {
 /// shuffle does: frames wait in a pool of `pool_bytes`, grouped by channel; when the pool is
 /// full (and at the end) they are written as one *region*, channel by channel, so that each
 /// consumer later reads one contiguous range per region. `finish` writes the index (per region
-/// and channel: offset, frames, bytes), then renames `<path>.part` to `path`: a consumer only
-/// ever sees a complete file. Destroyed before `finish` (its task failed), it removes its
-/// part file. Failing I/O throws a JobError naming the file.
+/// and channel: offset, frames, bytes), then renames its part file (`<path>.part-<pid>-<n>`,
+/// its own) to `path`: a consumer only ever sees a complete file. Destroyed before `finish`
+/// (its task failed), it removes its part file. Failing I/O throws a JobError naming the file.
 class PartitionFileWriter {
  public:
   PartitionFileWriter(std::filesystem::path path, int channels, size_t pool_bytes);

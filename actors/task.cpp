@@ -119,9 +119,11 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   std::map<int, ResultPartition*> partition_by_edge;
   // BATCH: partitions written to files, and input channels read from them.
   std::vector<std::unique_ptr<BlockingOutput>> blocking_outputs;
+  std::set<const ResultPartition*> blocking_partitions;
   struct BlockingChannel {
     std::unique_ptr<BlockingInput> in;
     uint32_t credits = 0;  // granted by the gate, not yet used
+    bool done = false;     // read to its end: the file is closed
   };
   std::map<std::pair<uint32_t, uint32_t>, BlockingChannel> blocking_inputs;  // by (edge, producer)
   std::map<uint32_t, const scheduler::Exchange*> blocking_edges;               // into this task, by edge
@@ -250,6 +252,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
                                                      out->send_fn());
             out->open(*part);
             blocking_outputs.push_back(std::move(out));
+            blocking_partitions.insert(part.get());
           } else {
             part = std::make_unique<ResultPartition>(
                 uint32_t(e->id), spec.subtask, consumers, *config, availability,
@@ -573,11 +576,15 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   /// Reads the frames that blocking channels have credit for, as if they had arrived.
   void feed_blocking() {
     for (auto& [id, b] : blocking_inputs) {
-      if (b.credits == 0) continue;
+      if (b.credits == 0 || b.done) continue;
       if (!b.in)  // its producer finished before this task was deployed: the file is sealed
         b.in = std::make_unique<BlockingInput>(partition_file_path(spec.batch_dir, id.first, int(id.second)),
                                                blocking_edges.at(id.first)->output_channel(spec.subtask));
-      for (auto& f : b.in->take(std::exchange(b.credits, 0))) on_frame(b.in->exhausted() ? 0 : 1, std::move(f));
+      for (auto& f : b.in->take(std::exchange(b.credits, 0))) on_frame(b.in->remaining(), std::move(f));
+      if (b.in->exhausted()) {
+        b.in.reset();  // one open file per channel still being read, not per channel
+        b.done = true;
+      }
     }
   }
 
@@ -1082,7 +1089,8 @@ void TaskRuntime::on_flush_timer() {
   auto& t = *impl_;
   if (t.state != TaskState::running) return;
   t.guard([&] {
-    for (auto& p : t.partitions) p->flush_all();
+    for (auto& p : t.partitions)
+      if (!t.blocking_partitions.count(p.get())) p->flush_all();  // a file has no latency to bound
     for (auto& op : t.ops) op->flush();
     if (t.checkpoint) t.checkpoint->on_time();
   });

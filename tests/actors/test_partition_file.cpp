@@ -70,8 +70,8 @@ TEST_CASE("an empty partition seals, and a producer that fails leaves no file", 
     PartitionFileWriter w(dir.path() / "failed", 2, 1 << 20);
     w.add(0, frame(0, 0, 10));
   }  // destroyed unsealed, as when its task fails
-  CHECK_FALSE(fs::exists(dir.path() / "failed"));
-  CHECK_FALSE(fs::exists(dir.path() / "failed.part"));
+  for (const auto& e : fs::directory_iterator(dir.path()))  // nor its part file
+    CHECK(e.path().filename().string().rfind("failed", 0) != 0);
   CHECK_THROWS_WITH(PartitionFileReader(dir.path() / "failed", 0),
                     Catch::Contains("is not complete: its producer has not finished"));
 }

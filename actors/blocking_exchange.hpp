@@ -28,6 +28,7 @@ class BlockingOutput {
   ResultPartition::SendFn send_fn();
   void open(ResultPartition& partition);
   bool sealed() const { return closed_ == channels_; }
+  const ResultPartition* partition() const { return partition_; }
   const PartitionFileWriter& file() const { return writer_; }
 
  private:

@@ -130,17 +130,21 @@ void JobMaster::set_placement(int32_t attempt, const scheduler::Placement& place
   for (int i : subtasks_of(attempt)) peers_[size_t(i)] = placement.subtasks[size_t(i)].agent;
 }
 
-TaskDeployment JobMaster::deployment(int index) const {
+int JobMaster::task_of(int index) const {
   size_t task = 0;
   while (base_[task + 1] <= size_t(index)) ++task;
-  const auto& t = plan_->tasks[task];
+  return int(task);
+}
+
+TaskDeployment JobMaster::deployment(int index) const {
+  const auto& t = plan_->tasks[size_t(task_of(index))];
   TaskDeployment d;
   d.job_id = job_id_;
   d.job_name = graph_->name;
   int region = region_of_[size_t(index)];
   d.attempt = region_attempt_[size_t(region)];
   d.task = t.id;
-  d.subtask = index - int(base_[task]);
+  d.subtask = index - int(base_[size_t(t.id)]);
   d.parallelism = t.parallelism;
   d.max_parallelism = graph_->config.max_parallelism;
   d.key_groups = key_group_range(d.subtask, d.max_parallelism, d.parallelism);
@@ -371,7 +375,7 @@ MasterActions JobMaster::fail(const std::string& error, bool permanent, int64_t 
   if (ended_) return out;
   if (permanent) return end(false, error + " (the checkpoint's state does not fit the job, so it is not restarted)", now_ms);
   std::optional<std::chrono::milliseconds> delay;
-  if ((checkpointing_ || plan_->batch) && restarts_) delay = restarts_->next(now_ms);
+  if (restarts_) delay = restarts_->next(now_ms);  // checkpointing or BATCH
   if (!delay)
     return end(false,
                error + (restarts_ && restarts_->restarts() > 0

@@ -128,11 +128,7 @@ class JobMaster {
   }
   /// The tasks attempt `attempt` deploys.
   std::vector<int> tasks_of(int32_t attempt) const {
-    if (plan_->batch) {
-      size_t t = 0, index = size_t(subtasks_of(attempt).front());
-      while (base_[t + 1] <= index) ++t;
-      return {int(t)};
-    }
+    if (plan_->batch) return {task_of(subtasks_of(attempt).front())};  // a region per subtask
     return plan_->tasks_of_region(attempt_region_.at(attempt));
   }
   /// What attempt `attempt` restores (null: a fresh start).
@@ -152,6 +148,8 @@ class JobMaster {
   bool ended() const { return ended_; }
   /// Flat index of subtask `subtask` of task `task`.
   int index_of(int task, int subtask) const { return int(base_[size_t(task)]) + subtask; }
+  /// The task of flat subtask index `index`.
+  int task_of(int index) const;
   size_t subtasks() const { return base_.back(); }
   /// Attempt `attempt` is its region's current one.
   bool current(int32_t attempt) const {

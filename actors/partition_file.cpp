@@ -116,7 +116,6 @@ PartitionFileReader::PartitionFileReader(std::filesystem::path path, int channel
     corrupt("its footer cannot be read");
   if (footer[0] != magic) corrupt("it is not a partition file");
   uint64_t regions = footer[1], channels = footer[2], index_offset = footer[3];
-  channels_ = int(channels);
   if (channels == 0 || channels > (uint64_t(1) << 20) || regions > size / range_bytes ||
       index_offset + regions * channels * range_bytes + footer_bytes != size)
     corrupt("its index does not fit the file");

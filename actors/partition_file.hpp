@@ -71,8 +71,6 @@ class PartitionFileReader {
   bool next(FrameBuffer& out);
   /// Frames of the channel in the file.
   uint64_t frames() const { return frames_; }
-  /// Channels the file was written for.
-  int channels() const { return channels_; }
 
  private:
   [[noreturn]] void corrupt(const std::string& why) const;
@@ -80,7 +78,6 @@ class PartitionFileReader {
   std::filesystem::path path_;
   std::FILE* file_ = nullptr;
   std::vector<char> buffer_;
-  int channels_ = 0;
   std::vector<PartitionFileWriter::Range> ranges_;  // this channel's, by region
   size_t region_ = 0;
   uint64_t read_in_region_ = 0, bytes_in_region_ = 0;

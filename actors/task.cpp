@@ -119,7 +119,11 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   std::map<int, ResultPartition*> partition_by_edge;
   // BATCH: partitions written to files, and input channels read from them.
   std::vector<std::unique_ptr<BlockingOutput>> blocking_outputs;
-  std::set<const ResultPartition*> blocking_partitions;
+  bool writes_file(const ResultPartition* p) const {
+    for (const auto& out : blocking_outputs)
+      if (out->partition() == p) return true;
+    return false;
+  }
   struct BlockingChannel {
     std::unique_ptr<BlockingInput> in;
     uint32_t credits = 0;  // granted by the gate, not yet used
@@ -243,22 +247,20 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
           std::vector<int> consumers;
           for (int ch = 0; ch < x->channels_per_producer(); ++ch)
             consumers.push_back(x->consumer_of(spec.subtask, ch));
-          std::unique_ptr<ResultPartition> part;
+          ResultPartition::SendFn send = [t = transport](const ChannelId& ch, uint32_t backlog, FrameBuffer&& f) {
+            t->send_frame(ch, backlog, std::move(f));
+          };
+          std::unique_ptr<BlockingOutput> file;
           if (x->blocking) {
-            auto out = std::make_unique<BlockingOutput>(
-                partition_file_path(spec.batch_dir, uint32_t(e->id), spec.subtask), x->channels_per_producer(),
-                blocking_pool_bytes);
-            part = std::make_unique<ResultPartition>(uint32_t(e->id), spec.subtask, consumers, *config, availability,
-                                                     out->send_fn());
-            out->open(*part);
-            blocking_outputs.push_back(std::move(out));
-            blocking_partitions.insert(part.get());
-          } else {
-            part = std::make_unique<ResultPartition>(
-                uint32_t(e->id), spec.subtask, consumers, *config, availability,
-                [t = transport](const ChannelId& ch, uint32_t backlog, FrameBuffer&& f) {
-                  t->send_frame(ch, backlog, std::move(f));
-                });
+            file = std::make_unique<BlockingOutput>(partition_file_path(spec.batch_dir, uint32_t(e->id), spec.subtask),
+                                                    x->channels_per_producer(), blocking_pool_bytes);
+            send = file->send_fn();
+          }
+          auto part = std::make_unique<ResultPartition>(uint32_t(e->id), spec.subtask, consumers, *config,
+                                                        availability, std::move(send));
+          if (file) {
+            file->open(*part);
+            blocking_outputs.push_back(std::move(file));
           }
           owned_outputs.push_back(
               e->type->writer(*part, x->partitioning, spec.subtask, config->max_parallelism));
@@ -1090,7 +1092,7 @@ void TaskRuntime::on_flush_timer() {
   if (t.state != TaskState::running) return;
   t.guard([&] {
     for (auto& p : t.partitions)
-      if (!t.blocking_partitions.count(p.get())) p->flush_all();  // a file has no latency to bound
+      if (!t.writes_file(p.get())) p->flush_all();  // a file has no latency to bound
     for (auto& op : t.ops) op->flush();
     if (t.checkpoint) t.checkpoint->on_time();
   });

@@ -29,6 +29,14 @@ class FaultInjector {
 /// a test or a testing flag installs one: the check is one atomic load per I/O call.
 void set_fault_injector(std::shared_ptr<FaultInjector> injector);
 
+/// Installs an injector for one scope (tests), and removes it at the end.
+struct ScopedFaultInjector {
+  explicit ScopedFaultInjector(std::shared_ptr<FaultInjector> injector) { set_fault_injector(std::move(injector)); }
+  ~ScopedFaultInjector() { set_fault_injector(nullptr); }
+  ScopedFaultInjector(const ScopedFaultInjector&) = delete;
+  ScopedFaultInjector& operator=(const ScopedFaultInjector&) = delete;
+};
+
 /// The errno injected at `point` (0 when none is installed or it lets the call go ahead).
 int injected_fault(IoPoint point, const std::filesystem::path& path, uint64_t checkpoint_id);
 

@@ -39,7 +39,6 @@ class BatchSchedule {
   /// Every subtask finished.
   bool done() const { return finished_subtasks_ == total_; }
   int running() const { return running_; }
-  int stage_of(int task) const { return stage_[size_t(task)]; }
   int stages() const;
   /// One line for the log about a Start: "stage 1: task 'map' subtask 3 of 8 (wave 2 of 4)".
   std::string describe(const Start& s) const;

@@ -149,14 +149,18 @@ void add_checkpoint_options(CLI::App& command, CheckpointConfig& config) {
       ->group(group);
 }
 
+uint64_t parse_size_within(const std::string& text, uint64_t min, uint64_t max, const char* range) {
+  auto size = parse_size(text);
+  if (size < min || size > max)
+    throw std::invalid_argument("'" + text + "' is outside the allowed range, " + range);
+  return size;
+}
+
 void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes) {
   add_parsed_option(
       command, "--rocksdb-memory",
       [&bytes](const std::string& text) {
-        auto size = parse_size(text);
-        if (size < (uint64_t(16) << 20) || size > (uint64_t(1) << 40))
-          throw std::invalid_argument("'" + text + "' is outside the allowed range, 16mb to 1tb");
-        bytes = size;
+        bytes = parse_size_within(text, uint64_t(16) << 20, uint64_t(1) << 40, "16mb to 1tb");
       },
       "memory of RocksDB state in this process, e.g. 256mb: block cache, index and filter blocks and "
       "memtables share it (default: a 64mb block cache and memtables per state)")
@@ -182,10 +186,7 @@ void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {
   add_parsed_option(
       command, "--rocksdb-record-cache",
       [&bytes](const std::string& text) {
-        auto size = parse_size(text);
-        if (size < (uint64_t(1) << 20) || size > (uint64_t(64) << 30))
-          throw std::invalid_argument("'" + text + "' is outside the allowed range, 1mb to 64gb");
-        bytes = size;
+        bytes = parse_size_within(text, uint64_t(1) << 20, uint64_t(64) << 30, "1mb to 64gb");
       },
       "records each keyed subtask on RocksDB caches in front of it, e.g. 64mb (default 32mb)")
       ->type_name("SIZE");

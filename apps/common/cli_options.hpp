@@ -36,6 +36,9 @@ CLI::Validator whole_number(T low, T high) {
       "INT in " + range);
 }
 
+/// parse_size, refusing a size outside [`min`, `max`] with a sentence naming `range` ("1kb to 1gb").
+uint64_t parse_size_within(const std::string& text, uint64_t min, uint64_t max, const char* range);
+
 /// Adds `--rocksdb-memory SIZE` (16mb to 1tb) storing into `bytes`: ExecutionConfig::rocksdb_memory.
 void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes);
 

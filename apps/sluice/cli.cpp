@@ -61,10 +61,7 @@ void add_run_options(CLI::App* run, RunSettings& s) {
   add_parsed_option(
       *run, "--buffer-size",
       [&ctx](const std::string& text) {
-        auto size = parse_size(text);
-        if (size < 1024 || size > (uint64_t(1) << 30))
-          throw std::invalid_argument("'" + text + "' is outside the allowed range, 1kb to 1gb");
-        ctx.config.buffer_size = uint32_t(size);
+        ctx.config.buffer_size = uint32_t(parse_size_within(text, 1024, uint64_t(1) << 30, "1kb to 1gb"));
       },
       "network buffer size, 1kb to 1gb (default 32kb)")
       ->type_name("SIZE");

@@ -7,6 +7,7 @@
 #include <sluice/state.hpp>
 
 #include <fstream>
+#include <functional>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -67,6 +68,21 @@ struct SharedArea {
     for (auto& f : s.files)
       if (!f.shared.empty()) f.path = (dir / f.shared).string();
     return s;
+  }
+};
+
+/// A RocksDB backend holding keys 0..999 ("v<i>"), its shared area, and restores of its snapshots.
+struct Stored {
+  test_support::TempDir dir;
+  SharedArea area{dir.path() / "shared", {}};
+  std::function<int64_t()> now = [] { return int64_t(0); };
+  std::unique_ptr<CheckpointableBackend> b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+  Stored() { put_keys(*b, 0, 1000); }
+  /// A new backend restored from `s` (all key groups).
+  std::unique_ptr<CheckpointableBackend> restored(BackendSnapshot s) {
+    auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
+    r->restore(area.located(std::move(s)), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+    return r;
   }
 };
 
@@ -158,11 +174,9 @@ TEST_CASE("RocksDB checkpoints share each SST file once and later checkpoints re
 
 TEST_CASE("a RocksDB checkpoint holds the state of its synchronous part while the flush runs behind writes",
           "[incremental]") {
-  test_support::TempDir dir;
-  SharedArea area{dir.path() / "shared", {}};
-  auto now = [] { return int64_t(0); };
-  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
-  put_keys(*b, 0, 1000);
+  Stored f;
+  auto& b = f.b;
+  auto& area = f.area;
   auto finish = b->snapshot_deferred(area.request(1));
   // Overwrites and new keys after the synchronous part, before its flush is waited for.
   auto* store = b->byte_store();
@@ -173,9 +187,7 @@ TEST_CASE("a RocksDB checkpoint holds the state of its synchronous part while th
     store->put(space, k, "late");
   }
   store->scan(space, "", [](std::string_view, std::string_view) {});  // writes the cache to a memtable
-  auto snapshot = finish();
-  auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
-  r->restore(area.located(snapshot), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+  auto r = f.restored(finish());
   bool as_before = true;
   for (int i = 0; i < 1000; ++i) as_before = as_before && get_key(*r, i) == "v" + std::to_string(i);
   CHECK(as_before);
@@ -194,19 +206,13 @@ struct ListerGate : FaultInjector {
     return error;
   }
 };
-struct InstalledInjector {
-  explicit InstalledInjector(std::shared_ptr<FaultInjector> f) { set_fault_injector(std::move(f)); }
-  ~InstalledInjector() { set_fault_injector(nullptr); }
-};
 }  // namespace
 
 TEST_CASE("writes past several memtables before a RocksDB checkpoint's files are listed stay out of it",
           "[incremental]") {
-  test_support::TempDir dir;
-  SharedArea area{dir.path() / "shared", {}};
-  auto now = [] { return int64_t(0); };
-  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
-  put_keys(*b, 0, 1000);
+  Stored f;
+  auto& b = f.b;
+  auto& area = f.area;
   auto incremental = GENERATE(true, false);
   constexpr int late = 32 * 1024;
   std::atomic<int> written{0};
@@ -223,7 +229,7 @@ TEST_CASE("writes past several memtables before a RocksDB checkpoint's files are
     }
     return std::chrono::steady_clock::now() - last > std::chrono::milliseconds(100);
   };
-  InstalledInjector installed(gate);
+  ScopedFaultInjector installed(gate);
   auto finish = b->snapshot_deferred(area.request(1, incremental));
   // Four memtables' worth (8 MiB each) of new records: past the record cache, they fill and
   // seal memtables after the one the checkpoint flushes.
@@ -240,42 +246,34 @@ TEST_CASE("writes past several memtables before a RocksDB checkpoint's files are
     detail::compose_key(k, group_of(i), "late-" + std::to_string(i));
     return k;
   };
-  auto restored = [&](BackendSnapshot s) {
-    auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
-    r->restore(area.located(std::move(s)), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
-    return r;
-  };
   {
-    auto r = restored(std::move(snapshot));
+    auto r = f.restored(std::move(snapshot));
     CHECK(get_key(*r, 999) == "v999");
     int leaked = 0;
     for (int i = 0; i < late; ++i) leaked += r->byte_store()->get(space, late_key(i)).has_value();
     CHECK(leaked == 0);
   }
   // The next checkpoint has everything.
-  auto r = restored(b->snapshot_deferred(area.request(2, incremental))());
+  auto r = f.restored(b->snapshot_deferred(area.request(2, incremental))());
   CHECK(get_key(*r, 999) == "v999");
   CHECK(r->byte_store()->get(r->byte_store()->keyspace("count"), late_key(late - 1)) == value);
 }
 
 TEST_CASE("a RocksDB checkpoint whose files cannot be linked is declined with the reason, and the next one is whole",
           "[incremental]") {
-  test_support::TempDir dir;
-  SharedArea area{dir.path() / "shared", {}};
-  auto now = [] { return int64_t(0); };
-  auto b = checkpoint::make_rocksdb_backend(dir.file("state"), now);
-  put_keys(*b, 0, 1000);
+  Stored f;
+  auto& b = f.b;
+  auto& area = f.area;
   {
     auto gate = std::make_shared<ListerGate>();
     gate->error = EIO;
-    InstalledInjector installed(gate);
+    ScopedFaultInjector installed(gate);
     auto finish = b->snapshot_deferred(area.request(1, GENERATE(true, false)));
     put_keys(*b, 1000, 1100);
     CHECK_THROWS_WITH(finish(), Catch::Contains("could not take checkpoint 1") &&
                                     Catch::Contains(std::strerror(EIO)));
   }
-  auto r = checkpoint::make_rocksdb_backend(dir.file("state"), now);
-  r->restore(area.located(b->snapshot_deferred(area.request(2))()), KeyGroupRange{0, 128}, KeyGroupRange{0, 128});
+  auto r = f.restored(b->snapshot_deferred(area.request(2))());
   CHECK(get_key(*r, 1099) == "v1099");
 }
 

@@ -47,12 +47,6 @@ class Scripted final : public checkpoint::FaultInjector {
   uint64_t from_, to_;
 };
 
-/// Installs an injector for one scope.
-struct Installed {
-  explicit Installed(std::shared_ptr<checkpoint::FaultInjector> f) { checkpoint::set_fault_injector(std::move(f)); }
-  ~Installed() { checkpoint::set_fault_injector(nullptr); }
-};
-
 /// The source holds its end until checkpoint `n` completed.
 struct EndAfter final : Faults {
   explicit EndAfter(int64_t n) : n_(n) {}
@@ -109,7 +103,7 @@ TEST_CASE("a checkpoint whose storage fails at any named point is declined and c
       auto faults = std::make_shared<Scripted>(c.point, c.error, c.target, 2, 3);
       Run run;
       {
-        Installed installed(faults);
+        checkpoint::ScopedFaultInjector installed(faults);
         run = run_counting_job(dir.file("out"), n, cfg, std::make_shared<EndAfter>(5));
       }
       INFO(run.result.error);
@@ -139,7 +133,7 @@ TEST_CASE("more failed checkpoints than tolerated fail the job with a sentence n
       cfg.checkpoint.tolerable_failures = 1;
       cfg.checkpoint.restart = parse_restart_strategy("none");
       // A read-only checkpoint directory from checkpoint 1 on: nothing ever completes.
-      Installed installed(std::make_shared<Scripted>(IoPoint::write, EROFS, target, 1, UINT64_MAX));
+      checkpoint::ScopedFaultInjector installed(std::make_shared<Scripted>(IoPoint::write, EROFS, target, 1, UINT64_MAX));
       auto run = run_counting_job(dir.file("out"), 10'000, cfg, std::make_shared<EndAfter>(1));
       CHECK_FALSE(run.result.succeeded);
       CHECK_THAT(run.result.error,

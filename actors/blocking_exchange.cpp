@@ -38,12 +38,13 @@ void BlockingOutput::write(const ChannelId& ch, FrameBuffer&& frame) {
 
 std::vector<FrameBuffer> BlockingInput::take(uint32_t credits) {
   std::vector<FrameBuffer> out;
-  FrameBuffer f;
   while (out.size() < credits && !exhausted_) {
+    FrameBuffer f = BufferPool::instance().acquire();  // consumed frames go back to the pool
     if (reader_.next(f)) {
       out.push_back(std::move(f));
       ++taken_;
     } else {
+      BufferPool::instance().release(std::move(f));
       exhausted_ = true;
     }
   }

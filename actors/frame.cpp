@@ -36,13 +36,17 @@ FrameBuffer BufferPool::acquire() {
   if (free_.empty()) return {};
   auto b = std::move(free_.back());
   free_.pop_back();
+  free_bytes_ -= b.capacity() * sizeof(b[0]);
   return b;
 }
 
 void BufferPool::release(FrameBuffer&& b) {
   b.clear();
+  size_t bytes = b.capacity() * sizeof(b[0]);
   std::lock_guard<std::mutex> l(mu_);
-  if (free_.size() < 4096) free_.push_back(std::move(b));
+  if (free_bytes_ + bytes > max_free_bytes) return;  // freed: the pool holds what is reused
+  free_bytes_ += bytes;
+  free_.push_back(std::move(b));
 }
 
 namespace {

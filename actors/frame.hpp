@@ -26,8 +26,11 @@ class BufferPool {
   void release(FrameBuffer&& b);
 
  private:
+  /// Buffers kept for reuse at most, in bytes (16 MiB: 512 frames of the default size).
+  static constexpr size_t max_free_bytes = size_t(16) << 20;
   std::mutex mu_;
   std::vector<FrameBuffer> free_;
+  size_t free_bytes_ = 0;
 };
 
 /// A watermark between the records of a frame: it comes after the first `after` of them.

@@ -13,6 +13,7 @@
 #include "actors/input_gate.hpp"
 #include "actors/introspection.hpp"
 #include "actors/partition.hpp"
+#include "actors/sorted_input.hpp"
 #include "checkpoint/restore.hpp"
 #include "checkpoint/snapshot.hpp"
 #include "actors/task_checkpoint.hpp"
@@ -47,6 +48,10 @@ struct HeadInput {
   int ended = 0;
   bool end_delivered = false;
   std::unique_ptr<WatermarkValve> valve;
+  // BATCH, sorted: the input ended (its end goes to the head after the sorted records), and
+  // the watermark it reached meanwhile (held back until then too).
+  bool ended_all = false;
+  std::optional<int64_t> held_watermark;
 };
 
 enum class Activity { busy, backpressured, idle };
@@ -65,7 +70,9 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     std::unique_ptr<CheckpointableBackend> keyed;
     OperatorStateStore op_state;
     bool available = true;
+    bool sorted = false;  // BATCH: the head's keyed input comes sorted (Impl::sorted)
     bool checkpointing() const override { return task->spec.writer != nullptr; }
+    bool sorted_input() const override { return sorted; }
     std::optional<int64_t> restored_checkpoint() const override {
       if (!task->spec.restore) return std::nullopt;
       return int64_t(task->spec.restore->checkpoint_id);
@@ -144,6 +151,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   std::deque<uint64_t> hops;         // one counter per chained edge (a deque: addresses stay)
   std::unique_ptr<InputGates> gates;
   std::vector<HeadInput> inputs;
+  std::unique_ptr<SortedInput> sorted;  // BATCH: the keyed head's input, sorted by key
   Availability availability;
   int io_pending = 0;
   bool resume_scheduled = false;
@@ -176,6 +184,15 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   int64_t since = 0;
   int64_t spent[3] = {0, 0, 0};
   std::map<int, int64_t> wakeups;  // by operator: the earliest wakeup it asked for (ns), until it came
+
+  BatchKeyedBackend* batch_keyed = nullptr;  // the head's, when its input is sorted
+  /// BATCH: a keyed head whose input is partitioned by key takes it sorted.
+  bool sorts_keyed_input() const {
+    if (!spec.plan->batch) return false;
+    for (const auto& x : spec.plan->exchanges)
+      if (x.target_task == spec.task && x.partitioning == detail::Partitioning::hash) return true;
+    return false;
+  }
 
   std::unique_ptr<CheckpointableBackend> make_backend() {
     auto now = [this] { return processing_time(); };
@@ -213,7 +230,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       ctx->task = this;
       ctx->index = int(ops.size());
       ctx->name = n.name;
-      if (n.keyed) ctx->keyed = make_backend();
+      if (n.keyed && ops.empty() && sorts_keyed_input()) {
+        auto one_key = make_batch_keyed_backend([this] { return processing_time(); });
+        batch_keyed = one_key.get();
+        ctx->keyed = std::move(one_key);
+        ctx->sorted = true;
+      } else if (n.keyed) {
+        ctx->keyed = make_backend();
+      }
       ops.push_back(n.factory(spec.subtask, parallelism));
       contexts.push_back(std::move(ctx));
     }
@@ -303,6 +327,24 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       in.channels += x.channels_per_consumer();
     }
     for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
+    if (batch_keyed) {
+      Sorter::Options o;
+      o.dir = spec.batch_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(spec.batch_dir);
+      o.memory = size_t(config->batch_memory);
+      sorted = std::make_unique<SortedInput>(std::move(o), *ops.front(), *batch_keyed);
+      std::vector<const scheduler::Exchange*> first(inputs.size(), nullptr);
+      for (const auto& x : plan.exchanges) {
+        if (x.target_task != spec.task) continue;
+        const auto& e = g.edges[size_t(x.edge)];
+        auto& f = first[size_t(input_of.at({e.target, e.input_index}))];
+        if (!f) f = &x;
+      }
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        const auto& e = g.edges[size_t(first[i]->edge)];
+        sorted->add_input(int(i), *e.type, e.type->reader(inputs[i].target),
+                          first[i]->partitioning == detail::Partitioning::hash);
+      }
+    }
     if (spec.writer)
       checkpoint = std::make_unique<TaskCheckpoint>(*this, *gates, *transport, spec.writer, config->checkpoint,
                                                     spec.task, spec.subtask);
@@ -435,15 +477,17 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     return state == TaskState::running && availability.ok() && io_pending < config->io_queue_limit;
   }
   bool source_active() const { return source && !source_waiting && !source_ended; }
+  /// BATCH: every input ended and the sorted records are being fed.
+  bool feeding_sorted() const { return sorted && sorted->finished() && !input_ended; }
   void settle() {
-    bool work = has_input() || (source_active() && state == TaskState::running);
+    bool work = has_input() || feeding_sorted() || (source_active() && state == TaskState::running);
     enter(work && !can_process() && state == TaskState::running ? Activity::backpressured
                                                                 : Activity::idle);
   }
   void resume() override { maybe_resume(); }
   void maybe_resume() {
     if (resume_scheduled || !can_process()) return;
-    if (has_input() || source_active()) {
+    if (has_input() || source_active() || feeding_sorted()) {
       resume_scheduled = true;
       transport->request_resume();
     }
@@ -487,6 +531,10 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   /// The input's watermark moved (its valve says so): the task's and the head operator's follow.
   void advance(HeadInput& in, std::optional<int64_t> wm) {
     if (!wm) return;
+    if (sorted && sorted->sorts(int(&in - inputs.data())) && !input_ended) {
+      in.held_watermark = *wm;  // BATCH: the head's watermark stays at its minimum until the end
+      return;
+    }
     watermark = *wm;
     in.target->watermark(*wm);
   }
@@ -494,6 +542,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   void end_of_data(HeadInput& in, InputChannel& c) {
     if (!c.mark_end_of_data()) return;
     ++in.ended;
+    if (sorted) {
+      if (in.ended < in.channels) return;
+      in.ended_all = true;
+      for (const auto& other : inputs)
+        if (!other.ended_all) return;
+      sorted->finish();  // the sorted records follow, in step()
+      return;
+    }
     if (in.ended == in.channels && !in.end_delivered) {
       in.end_delivered = true;
       in.target->end_input();
@@ -524,6 +580,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       }
       return;
     }
+    if (feeding_sorted()) return feed_sorted(budget);
     while (budget > 0 && can_process()) {
       auto [gate, c] = gates->next();
       if (!gate) break;
@@ -543,8 +600,8 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
             trace_record("input", v.channel(), gate->exchange->edge, v.record_data(f.cursor), v.record_size(f.cursor),
                          v.timestamp(f.cursor));
           try {
-            gate->reader->decode(v.record_data(f.cursor), v.record_size(f.cursor),
-                                 v.timestamp(f.cursor));
+            if (sorted) sorted->add(gate->input, v.record_data(f.cursor), v.record_size(f.cursor), v.timestamp(f.cursor));
+            else gate->reader->decode(v.record_data(f.cursor), v.record_size(f.cursor), v.timestamp(f.cursor));
           } catch (const DecodeError& e) {
             throw DecodeError("cannot decode record " + std::to_string(f.cursor) + " of frame " +
                               std::to_string(v.sequence()) + " on " + v.channel().describe() +
@@ -564,6 +621,25 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
         return;
       }
     }
+  }
+
+  /// BATCH: feeds the head its sorted records; after the last key, each input's watermark
+  /// and end, as a streaming task would have passed them on.
+  void feed_sorted(int budget) {
+    if (!sorted->feed(budget, [this] { return availability.ok(); })) return;
+    const auto& st = sorted->stats();
+    log::runtime()->info("job '{}': {} sorted {} records by key ({} spill files, {} bytes spilled)", spec.graph->name,
+                         describe(), st.records, st.runs, st.spilled_bytes);
+    for (auto& in : inputs) {
+      if (in.held_watermark) {
+        watermark = *in.held_watermark;
+        in.target->watermark(*in.held_watermark);
+      }
+      in.end_delivered = true;
+      in.target->end_input();
+    }
+    on_input_ended();
+    if (closed_channels == gates->channels()) maybe_close();
   }
 
   /// BATCH: the gate granted buffers to a channel fed from a partition file; the frames are

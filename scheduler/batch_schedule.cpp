@@ -71,7 +71,7 @@ void BatchSchedule::finished(int task, int subtask) {
 
 std::string BatchSchedule::describe(const Start& s) const {
   const auto& t = plan_->tasks[size_t(s.task)];
-  return "stage " + std::to_string(s.stage) + ": task '" + t.name + "' subtask " + std::to_string(s.subtask) +
+  return "stage " + std::to_string(s.stage + 1) + ": task '" + t.name + "' subtask " + std::to_string(s.subtask + 1) +
          " of " + std::to_string(t.parallelism) + " (wave " + std::to_string(s.wave) + " of " +
          std::to_string(s.waves) + ")";
 }

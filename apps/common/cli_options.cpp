@@ -182,6 +182,16 @@ void add_slots_option(CLI::App& command, int& slots) {
       ->check(CLI::Range(1, 1 << 20));
 }
 
+void add_batch_memory_option(CLI::App& command, uint64_t& bytes) {
+  add_parsed_option(
+      command, "--batch-memory",
+      [&bytes](const std::string& text) {
+        bytes = parse_size_within(text, uint64_t(1) << 20, uint64_t(1) << 40, "1mb to 1tb");
+      },
+      "BATCH: memory each keyed subtask sorts its input in, e.g. 256mb; the rest spills to disk (default 64mb)")
+      ->type_name("SIZE");
+}
+
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {
   add_parsed_option(
       command, "--rocksdb-record-cache",

@@ -49,6 +49,8 @@ void add_execution_mode_option(CLI::App& command, ExecutionMode& mode);
 void add_slots_option(CLI::App& command, int& slots);
 
 /// Adds `--rocksdb-record-cache SIZE` (1mb to 64gb) storing into `bytes`:
+/// Adds `--batch-memory SIZE` storing into `bytes`: ExecutionConfig::batch_memory.
+void add_batch_memory_option(CLI::App& command, uint64_t& bytes);
 /// ExecutionConfig::rocksdb_record_cache.
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes);
 

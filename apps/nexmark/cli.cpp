@@ -28,6 +28,7 @@ using cli::add_rocksdb_memory_option;
 using cli::add_rocksdb_record_cache_option;
 using cli::add_execution_mode_option;
 using cli::add_slots_option;
+using cli::add_batch_memory_option;
 using cli::whole_number;
 
 /// The options `generate`, `run` and `bench` share: the stream and its pacing.
@@ -56,6 +57,7 @@ struct StateFlags {
   uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
   ExecutionMode execution_mode = ExecutionMode::streaming;
   int slots = 0;
+  uint64_t batch_memory = ExecutionConfig{}.batch_memory;
 
   EngineOptions engine(int parallelism) const {
     EngineOptions options;
@@ -67,6 +69,7 @@ struct StateFlags {
     options.rocksdb_record_cache = rocksdb_record_cache;
     options.execution_mode = execution_mode;
     options.slots = slots;
+    options.batch_memory = batch_memory;
     return options;
   }
 };
@@ -83,6 +86,7 @@ void add_state_options(CLI::App& command, StateFlags& flags) {
   add_rocksdb_record_cache_option(command, flags.rocksdb_record_cache);
   add_execution_mode_option(command, flags.execution_mode);
   add_slots_option(command, flags.slots);
+  add_batch_memory_option(command, flags.batch_memory);
 }
 
 /// Every query name, for help and errors: `q0, q1, ...`.

@@ -21,6 +21,7 @@ ExecutionConfig execution_config(const EngineOptions& engine) {
   config.rocksdb_record_cache = engine.rocksdb_record_cache;
   config.execution_mode = engine.execution_mode;
   config.slots = engine.slots;
+  config.batch_memory = engine.batch_memory;
   config.checkpoint = engine.checkpoint;
   return config;
 }

@@ -27,6 +27,8 @@ struct EngineOptions {
   ExecutionMode execution_mode = ExecutionMode::streaming;
   /// BATCH: subtasks that run at once, as `sluice run --slots` (0: no limit).
   int slots = 0;
+  /// BATCH: sort memory of each keyed subtask, as `sluice run --batch-memory`.
+  uint64_t batch_memory = ExecutionConfig{}.batch_memory;
   /// The record cache of each keyed subtask on RocksDB, as `sluice run --rocksdb-record-cache`.
   uint64_t rocksdb_record_cache = ExecutionConfig{}.rocksdb_record_cache;
   /// Checkpoints, restore and restarts, as `sluice run --checkpoint-*` (default off).

@@ -83,6 +83,7 @@ void add_run_options(CLI::App* run, RunSettings& s) {
   add_rocksdb_record_cache_option(*run, ctx.config.rocksdb_record_cache);
   add_execution_mode_option(*run, ctx.config.execution_mode);
   add_slots_option(*run, ctx.config.slots);
+  add_batch_memory_option(*run, ctx.config.batch_memory);
   run->add_flag("--disable-chaining", s.no_chaining, "run every operator as its own task");
   run->add_option("--log-level", s.log_level, "trace, debug, info, warn, error or off (default warn)");
   add_checkpoint_options(*run, ctx.config.checkpoint);

@@ -95,6 +95,17 @@ class CheckpointableBackend : public KeyedStateBackend {
   int key_group_ = 0;
 };
 
+/// BATCH's backend for a keyed operator on sorted input (Flink's BatchExecutionKeyedStateBackend):
+/// heap tables that hold one key's state at a time, all of it filed under key group 0, and
+/// `clear()` between two keys. Never snapshotted: BATCH does not checkpoint.
+class BatchKeyedBackend : public CheckpointableBackend {
+ public:
+  using CheckpointableBackend::CheckpointableBackend;
+  /// Drops every entry and timer: the key they belong to is done.
+  virtual void clear() = 0;
+};
+std::unique_ptr<BatchKeyedBackend> make_batch_keyed_backend(std::function<int64_t()> now);
+
 /// The heap backend (make_heap_backend) as the engine uses it.
 std::unique_ptr<CheckpointableBackend> make_heap_keyed_backend(std::function<int64_t()> now);
 

@@ -1,5 +1,7 @@
-// operators/src/heap_backend.cpp — the heap keyed state backend.
+// operators/src/heap_backend.cpp — the heap keyed state backend, and BATCH's backend of one key at a time.
 #include "heap_backend.hpp"
+
+#include <stdexcept>
 
 namespace sluice::detail {
 
@@ -56,9 +58,57 @@ KeyedStateBackend::Size HeapKeyedStateBackend::size() const {
   return s;
 }
 
+namespace {
+
+class OneKeyBackend final : public BatchKeyedBackend {
+ public:
+  using BatchKeyedBackend::BatchKeyedBackend;
+  /// Every key files under group 0: only one key is ever held, and clearing visits one map.
+  void set_current_key(std::string_view key_bytes, int) override {
+    CheckpointableBackend::set_current_key(key_bytes, 0);
+  }
+  StateTable* heap_table(const std::string& name, const std::function<std::unique_ptr<StateTable>()>& make) override {
+    auto& t = tables_[name];
+    if (!t) t = make();
+    return t.get();
+  }
+  ByteStore* byte_store() override { return nullptr; }
+  Size size() const override {
+    Size s;
+    for (const auto& [name, t] : tables_) {
+      s.entries += t->size();
+      s.bytes += t->size() * t->entry_bytes();
+    }
+    return s;
+  }
+  void clear() override {
+    for (auto& [name, t] : tables_) t->clear();
+    while (event_timers().pop_until(INT64_MAX)) {
+    }
+    while (processing_timers().pop_until(INT64_MAX)) {
+    }
+  }
+
+ protected:
+  void snapshot_entries(int, std::vector<KeyedStateSnapshot::Entry>&) override {
+    throw std::logic_error("BATCH keyed state is never checkpointed");
+  }
+  void restore_entries(std::vector<KeyedStateSnapshot::Entry>) override {
+    throw std::logic_error("BATCH keyed state is never restored");
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<StateTable>> tables_;
+};
+
+}  // namespace
+
 }  // namespace sluice::detail
 
 namespace sluice {
+std::unique_ptr<BatchKeyedBackend> make_batch_keyed_backend(std::function<int64_t()> now) {
+  return std::make_unique<detail::OneKeyBackend>(std::move(now));
+}
 std::unique_ptr<CheckpointableBackend> make_heap_keyed_backend(std::function<int64_t()> now) {
   return std::make_unique<detail::HeapKeyedStateBackend>(std::move(now));
 }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -333,10 +335,16 @@ class SluiceProcess {
   std::optional<int> ended() {
     if (!status_) {
       int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
+      struct rusage usage {};
+      if (::wait4(pid_, &status, WNOHANG, &usage) == pid_) {
+        status_ = status;
+        peak_rss_kb_ = usage.ru_maxrss;
+      }
     }
     return status_;
   }
+  /// The most memory the process held at once (its peak resident set, KiB), once it ended.
+  long peak_rss_kb() const { return peak_rss_kb_; }
   /// Waits until the process ends by itself and returns its exit status; -1 when it was
   /// killed by a signal or still ran after 10 minutes (a hung job fails the test instead of
   /// hanging it).
@@ -362,6 +370,7 @@ class SluiceProcess {
   std::string out_path_, err_path_;
   pid_t pid_ = -1;
   std::optional<int> status_;
+  long peak_rss_kb_ = 0;
 };
 
 /// The id of the newest complete checkpoint (one with its `_metadata`) in `dir`, 0 if none.
@@ -657,4 +666,63 @@ TEST_CASE("regression 10: a parallelism whose channels cannot fit in memory is r
                         Catch::Contains("lower the parallelism"));
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   CHECK_FALSE(std::filesystem::exists(dir.file("sum.txt")));
+}
+
+// Issue 15: a keyed operator's input sorted on disk under --batch-memory, not held in memory.
+TEST_CASE("BATCH sorts a keyed input ten times its --batch-memory within that memory plus a fixed overhead",
+          "[cli][batch]") {
+  test_support::TempDir dir;
+  constexpr int64_t keys = 1000, payload = 100;
+  // Each record is about 130 bytes in the sort (payload, its other fields, key, header).
+  constexpr int64_t records = 350'000;
+  auto run = [&](int64_t n, const std::string& name) {
+    auto out = dir.file(name + ".txt");
+    SluiceProcess p({"run", test_job("test_job_batch_sort"), "-p", "1", "--execution-mode", "batch",
+                     "--batch-memory", "4mb", "--state-dir", dir.path().string(), "--log-level", "info", "--", std::to_string(n),
+                     std::to_string(payload), std::to_string(keys), out},
+                    dir.file(name));
+    INFO(p.err());
+    REQUIRE(p.exit_code() == 0);
+    std::map<int64_t, std::pair<int64_t, int64_t>> expected;
+    for (int64_t i = 0; i < n; ++i) {
+      auto& [count, sum] = expected[(i * 7919) % keys];
+      ++count;
+      sum += i;
+    }
+    std::string want;
+    for (const auto& [key, cs] : expected)
+      want += std::to_string(key) + " " + std::to_string(cs.first) + " " + std::to_string(cs.second) + "\n";
+    CHECK(slurp(out) == want);
+    // The job's partition and spill files are gone.
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+      CHECK(entry.path().filename().string().rfind("sluice-batch", 0) != 0);
+    return std::make_pair(p.peak_rss_kb(), p.err());
+  };
+  auto [base_kb, base_log] = run(2'000, "small");
+  auto [peak_kb, log] = run(records, "large");
+  // The large sort spilled: its log names the spill files.
+  std::smatch m;
+  REQUIRE(std::regex_search(log, m, std::regex("sorted 350000 records by key \\(([0-9]+) spill files, ([0-9]+) bytes")));
+  CHECK(std::stoll(m[1]) >= 2);
+  CHECK(std::stoll(m[2]) >= 10 * (int64_t(4) << 20));  // ten times the budget went through the disk
+  // Within the budget (4 MiB) plus a fixed overhead of 24 MiB over the small run: the
+  // producer's 4 MiB partition pool, the gate's buffers and the allocator's slack.
+  INFO("peak RSS " << peak_kb << " KiB, small run " << base_kb << " KiB");
+  CHECK(peak_kb - base_kb <= (4 + 24) * 1024);
+}
+
+TEST_CASE("BATCH on fewer slots than subtasks logs each stage's waves (a process)", "[cli][batch]") {
+  test_support::TempDir dir;
+  auto out = dir.file("waves.txt");
+  SluiceProcess p({"run", test_job("test_job_ok"), "-p", "8", "--slots", "2", "--execution-mode", "batch",
+                   "--log-level", "info", "--", out},
+                  dir.file("waves"));
+  REQUIRE(p.exit_code() == 0);
+  CHECK(slurp(out) == "500500 p=8\n");
+  auto log = p.err();
+  INFO(log);
+  // Two stages (the source, then the sums with their sink), each of 8 subtasks in 4 waves.
+  for (const char* line : {"stage 1: task 'Generator Source' subtask 8 of 8 (wave 4 of 4)",
+                           "stage 2: task 'Sum -> Collect Sink' subtask 8 of 8 (wave 4 of 4)"})
+    CHECK_THAT(log, Catch::Contains(line));
 }

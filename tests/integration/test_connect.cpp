@@ -50,6 +50,14 @@ class Enrich : public KeyedCoProcessFunction<int64_t, Person, Order, std::string
   ListState<int64_t>* waiting_ = nullptr;
 };
 
+/// Each parallelism in STREAMING and in BATCH mode (issue 15: the same results).
+std::vector<std::pair<int, ExecutionMode>> in_both_modes(std::initializer_list<int> parallelisms) {
+  std::vector<std::pair<int, ExecutionMode>> runs;
+  for (int p : parallelisms)
+    for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) runs.emplace_back(p, mode);
+  return runs;
+}
+
 template <class T>
 std::vector<T> sorted(std::vector<T> v) {
   std::sort(v.begin(), v.end());
@@ -59,10 +67,11 @@ std::vector<T> sorted(std::vector<T> v) {
 }  // namespace
 
 TEST_CASE("a keyed co-process joins two streams whichever side comes first", "[connect][job]") {
-  for (int p : {1, 3}) {
-    DYNAMIC_SECTION("parallelism " << p) {
+  for (auto [p, mode] : in_both_modes({1, 3})) {
+    DYNAMIC_SECTION("parallelism " << p << ", " << execution_mode_name(mode)) {
       StreamEnvironment env;
       env.set_parallelism(p);
+      env.config().execution_mode = mode;
       auto people = env.from_generator(100, [](int64_t i) { return Person{i, "p" + std::to_string(i)}; });
       auto orders = env.from_generator(1000, [](int64_t i) { return Order{(i * 7) % 100, i}; }).set_parallelism(2);
       CollectSink<std::string> sink;
@@ -187,10 +196,11 @@ class PairUp : public ProcessJoinFunction<Timed, Timed, std::string> {
 }  // namespace
 
 TEST_CASE("interval join pairs elements of equal keys within the bounds, inclusive", "[join][job]") {
-  for (int p : {1, 3}) {
-    DYNAMIC_SECTION("parallelism " << p) {
+  for (auto [p, mode] : in_both_modes({1, 3})) {
+    DYNAMIC_SECTION("parallelism " << p << ", " << execution_mode_name(mode)) {
       StreamEnvironment env;
       env.set_parallelism(p);
+      env.config().execution_mode = mode;
       auto strategy = WatermarkStrategy<Timed>::for_monotonous_timestamps().with_timestamp_assigner(
           [](const Timed& e, int64_t) { return e.second; });
       auto a = env.from_generator(300, [](int64_t i) { return Timed{i % 5, i * 10}; })
@@ -250,31 +260,37 @@ class Thresholds : public KeyedBroadcastProcessFunction<int64_t, Reading, Rule, 
 }  // namespace
 
 TEST_CASE("broadcast state reaches every subtask of a keyed operator", "[broadcast][job]") {
-  StreamEnvironment env;
-  env.set_parallelism(3);
-  auto rules = env.from_collection(std::vector<Rule>{{0, 100}, {1, 500}, {2, 900}}).set_parallelism(1);
-  auto readings = env.from_generator(1000, [](int64_t i) { return Reading{i % 7, i}; })
-                      .assign_timestamps_and_watermarks(
-                          WatermarkStrategy<Reading>::for_bounded_out_of_orderness(std::chrono::milliseconds(5))
-                              .with_timestamp_assigner([](const Reading& r, int64_t) { return r.second; }));
-  CollectSink<std::string> sink;
-  readings.key_by([](const Reading& r) { return r.first; })
-      .connect(rules.broadcast_state())
-      .process(Thresholds(), "thresholds")
-      .sink_to(sink);
-  env.execute("broadcast");
-  std::vector<std::string> expected;
-  int64_t thresholds[3] = {100, 500, 900};
-  for (int64_t i = 0; i < 1000; ++i)
-    if (i >= thresholds[(i % 7) % 3]) expected.push_back(std::to_string(i % 7) + ":" + std::to_string(i));
-  CHECK(sorted(sink.collected()->values()) == sorted(expected));
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      StreamEnvironment env;
+      env.set_parallelism(3);
+      env.config().execution_mode = mode;  // BATCH: the rules come first, before any reading
+      auto rules = env.from_collection(std::vector<Rule>{{0, 100}, {1, 500}, {2, 900}}).set_parallelism(1);
+      auto readings = env.from_generator(1000, [](int64_t i) { return Reading{i % 7, i}; })
+                          .assign_timestamps_and_watermarks(
+                              WatermarkStrategy<Reading>::for_bounded_out_of_orderness(std::chrono::milliseconds(5))
+                                  .with_timestamp_assigner([](const Reading& r, int64_t) { return r.second; }));
+      CollectSink<std::string> sink;
+      readings.key_by([](const Reading& r) { return r.first; })
+          .connect(rules.broadcast_state())
+          .process(Thresholds(), "thresholds")
+          .sink_to(sink);
+      env.execute("broadcast");
+      std::vector<std::string> expected;
+      int64_t thresholds[3] = {100, 500, 900};
+      for (int64_t i = 0; i < 1000; ++i)
+        if (i >= thresholds[(i % 7) % 3]) expected.push_back(std::to_string(i % 7) + ":" + std::to_string(i));
+      CHECK(sorted(sink.collected()->values()) == sorted(expected));
+    }
+  }
 }
 
 TEST_CASE("window join pairs equal keys within the same window", "[join][window][job]") {
-  for (int p : {1, 3}) {
-    DYNAMIC_SECTION("parallelism " << p) {
+  for (auto [p, mode] : in_both_modes({1, 3})) {
+    DYNAMIC_SECTION("parallelism " << p << ", " << execution_mode_name(mode)) {
       StreamEnvironment env;
       env.set_parallelism(p);
+      env.config().execution_mode = mode;
       auto strategy = WatermarkStrategy<Timed>::for_monotonous_timestamps().with_timestamp_assigner(
           [](const Timed& e, int64_t) { return e.second; });
       auto a = env.from_generator(300, [](int64_t i) { return Timed{i % 4, i * 10}; })

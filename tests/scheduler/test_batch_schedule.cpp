@@ -66,7 +66,7 @@ TEST_CASE("a three-stage job of parallelism 8 runs on 2 slots in waves, stage af
   CHECK(log[0].wave == 1);
   CHECK(log[0].waves == 4);
   CHECK(log[7].wave == 4);
-  CHECK(s.describe(log[9]) == "stage 1: task 't1' subtask 1 of 8 (wave 1 of 4)");
+  CHECK(s.describe(log[9]) == "stage 2: task 't1' subtask 2 of 8 (wave 1 of 4)");
 }
 
 TEST_CASE("a task with two inputs waits for both, and free slots run ready tasks side by side", "[batch-schedule]") {

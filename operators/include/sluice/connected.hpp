@@ -129,6 +129,7 @@ class KeyedTwoInput : public TwoInput<A, B, Out> {
       scope_.fire_processing_timers(this->ctx_->processing_time(), this->out_, timer_callback());
     });
   }
+  void end_of_key() override { guarded(this->ctx_, [&] { scope_.end_of_key(this->out_, timer_callback()); }); }
 
  protected:
   virtual void on_timer(int64_t t, KeyedTimerContext<K>& ctx, Collector<Out>& out) = 0;
@@ -223,6 +224,7 @@ class KeyedBroadcastOperator final : public TwoInput<In, Bcast, Out>, private El
       scope_.fire_processing_timers(this->ctx_->processing_time(), this->out_, on_timer());
     });
   }
+  void end_of_key() override { guarded(this->ctx_, [&] { scope_.end_of_key(this->out_, on_timer()); }); }
 
  private:
   void element1(In&& v, int64_t ts) override {

@@ -86,6 +86,10 @@ class OperatorContext {
   /// Whether the job checkpoints: a two-phase-commit sink commits only on completed
   /// checkpoints then, and directly at close otherwise.
   virtual bool checkpointing() const { return false; }
+  /// BATCH: this keyed operator's input comes sorted by key (then timestamp): each key's
+  /// records together, then end_of_key(); its watermark stays at the minimum until the
+  /// final one, and processing time does not wake it up.
+  virtual bool sorted_input() const { return false; }
   /// The checkpoint this run of the job resumed from: none on a fresh start; 0 when it
   /// recovers with no usable checkpoint (a restart, or `--restore latest`, that found none),
   /// so it starts over. A two-phase-commit sink rolls its output back to exactly this
@@ -125,6 +129,11 @@ class OperatorBase {
   virtual void flush() {}
   /// A wakeup asked for with request_wakeup() is due.
   virtual void on_wakeup() {}
+  /// BATCH, sorted input (OperatorContext::sorted_input): every record of the current key has
+  /// come. Keyed operators fire that key's timers now, as if event and processing time had
+  /// reached their ends (Flink's BATCH mode), and emit what a key's end completes; the runtime
+  /// then drops the key's state.
+  virtual void end_of_key() {}
 
   // Checkpoints (docs/checkpoints.md). Keyed state, timers and operator state are snapshotted by
   // the runtime; these hooks are for what an operator keeps besides (a source's position,

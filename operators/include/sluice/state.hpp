@@ -313,6 +313,8 @@ class StateTable {
   /// Memory one entry takes, roughly: the object, its key, the hash map's node (entries of a
   /// map state are not counted one by one).
   virtual size_t entry_bytes() const { return 64; }
+  /// Drops every entry (BATCH: the key they belong to is done).
+  virtual void clear() = 0;
   /// Takes entries of this state back (decoding them).
   virtual void restore(const std::vector<KeyedStateSnapshot::Entry>& entries) = 0;
   /// A snapshot in two parts (a checkpoint's synchronous and asynchronous parts): tables take

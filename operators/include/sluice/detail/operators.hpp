@@ -255,6 +255,7 @@ class KeyedTimers {
     return Timer{t, backend_->current_key(), std::move(ns), backend_->current_key_group()};
   }
   void schedule() {
+    if (ctx_->sorted_input()) return;  // BATCH: processing-time timers fire at the key's end
     auto next = backend_->processing_timers().earliest();
     if (!next || *next >= scheduled_) return;
     scheduled_ = *next;
@@ -307,6 +308,16 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
       enter(t, TimeDomain::processing_time, out);
       on_timer(t.time, *this, collector);
     });
+  }
+
+  /// BATCH, sorted input: the current key's records are done: its event-time timers fire as
+  /// if the watermark had reached its end, then its processing-time timers; the watermark
+  /// is back at its minimum for the next key.
+  template <class F>
+  void end_of_key(Output<Out>* out, F&& on_timer) {
+    fire_event_timers(max_watermark, out, on_timer);
+    fire_processing_timers(INT64_MAX, out, on_timer);
+    watermark = min_watermark;
   }
 
   /// End of input: the remaining processing-time timers fire, then `end(collector)` runs.
@@ -380,6 +391,7 @@ class KeyedProcessOperator final : public OneInput<In, Out> {
       scope_.fire_processing_timers(this->ctx_->processing_time(), this->out_, on_timer());
     });
   }
+  void end_of_key() override { guarded(this->ctx_, [&] { scope_.end_of_key(this->out_, on_timer()); }); }
 
  private:
   auto on_timer() {
@@ -396,7 +408,9 @@ class KeyedProcessOperator final : public OneInput<In, Out> {
   KeyedScope<K, Out> scope_;
 };
 
-/// Keyed rolling reduce: keeps one value per key in value state and emits every update.
+/// Keyed rolling reduce: keeps one value per key in value state and emits every update; on
+/// sorted input (BATCH) only each key's final value, stamped with its last record's time, as
+/// Flink's BATCH mode does.
 template <class K, class T, class KeyFn, class R>
 class ReduceOperator final : public OneInput<T, T> {
  public:
@@ -406,10 +420,17 @@ class ReduceOperator final : public OneInput<T, T> {
     RuntimeContext rc(ctx);
     state_ = &rc.state(ValueStateDescriptor<T>{"reduce"});
     if (auto* b = ctx.keyed_state()) CurrentKey<K>::describe(*b);
+    final_only_ = ctx.sorted_input();
   }
   void push(T&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
       key_.set(key_fn_(v), *this->ctx_->keyed_state(), this->ctx_->max_parallelism());
+      if (final_only_) {
+        last_ = ts;
+        if (auto acc = state_->value()) state_->update(reduce_(std::move(*acc), std::move(v)));
+        else state_->update(v);
+        return;
+      }
       if (auto acc = state_->value()) {
         auto next = reduce_(std::move(*acc), std::move(v));
         state_->update(next);
@@ -420,12 +441,19 @@ class ReduceOperator final : public OneInput<T, T> {
       }
     });
   }
+  void end_of_key() override {
+    guarded(this->ctx_, [&] {
+      if (auto acc = state_->value()) this->out_->push(std::move(*acc), last_);
+    });
+  }
 
  private:
   KeyFn key_fn_;
   CurrentKey<K> key_;
   R reduce_;
   ValueState<T>* state_ = nullptr;
+  bool final_only_ = false;
+  int64_t last_ = no_timestamp;
 };
 
 }  // namespace sluice::detail

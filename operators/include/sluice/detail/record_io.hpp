@@ -167,6 +167,9 @@ class EdgeType {
   virtual std::unique_ptr<ElementSink> counting(ElementSink* next, uint64_t* count) const = 0;
   /// One record's bytes as JSON (the console's trace); throws DecodeError as decoding does.
   virtual std::string render(const uint8_t* bytes, size_t size) const = 0;
+  /// BATCH: the encoded key of one record's bytes (a hash-partitioned edge's key), appended
+  /// to `key`, for sorting a keyed operator's input; throws DecodeError as decoding does.
+  virtual void sort_key(const uint8_t* bytes, size_t size, std::vector<uint8_t>& key) const = 0;
 };
 
 template <class T>
@@ -190,6 +193,11 @@ class EdgeTypeOf final : public EdgeType {
     std::string out;
     write_json(out, decode_from_bytes<T>(bytes, size));
     return out;
+  }
+  void sort_key(const uint8_t* bytes, size_t size, std::vector<uint8_t>& key) const override {
+    if (!key_) throw DecodeError("this edge is not partitioned by key");
+    ByteWriter w(key);
+    key_(decode_from_bytes<T>(bytes, size), w);
   }
 
  private:

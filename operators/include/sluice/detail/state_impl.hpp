@@ -117,6 +117,14 @@ class KeyGroupMaps {
     else if (held(kg)) g = std::make_shared<Map>(*g);
     return *g;
   }
+  /// Drops every entry; maps no snapshot holds keep their memory for the entries to come.
+  void clear() {
+    for (auto& g : groups_)
+      if (g && !g->empty()) {
+        if (g.use_count() > 1) g.reset();
+        else g->clear();
+      }
+  }
   size_t size() const {
     size_t n = 0;
     for (const auto& g : groups_)
@@ -195,6 +203,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
     if (m && m->count(b_->current_key())) maps_.writable(kg).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
+  void clear() override { maps_.clear(); }
   void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7; }
   DeferredEntries snapshot_deferred(const std::string& name) const override {
@@ -255,6 +264,10 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     if (existing()) maps_.writable(b_->current_key_group()).erase(b_->current_key());
   }
   size_t size() const override { return maps_.size(); }
+  void clear() override {
+    forget();
+    maps_.clear();
+  }
   void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
   size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + 64; }  // + one map node
   DeferredEntries snapshot_deferred(const std::string& name) const override {

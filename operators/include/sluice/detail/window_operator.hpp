@@ -711,6 +711,19 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
       timers_.fire_processing(this->ctx_->processing_time(), [&](const Timer& t) { fire_timer(t, false); });
     });
   }
+  /// BATCH, sorted input: the key's windows fire as at the end of time (every event-time
+  /// timer, then every processing-time one, which registers no more), and the watermark is
+  /// back at its minimum for the next key.
+  void end_of_key() override {
+    guarded(this->ctx_, [&] {
+      this->watermark_ = max_watermark;
+      timers_.fire_event(max_watermark, [&](const Timer& t) { fire_timer(t, true); });
+      ending_ = true;
+      timers_.fire_processing(INT64_MAX, [&](const Timer& t) { fire_timer(t, false); });
+      ending_ = false;
+      this->watermark_ = min_watermark;
+    });
+  }
 
  private:
   /// End of input: processing time runs to its end, so every processing-time timer fires;

@@ -1,0 +1,188 @@
+// tests/integration/test_batch.cpp — BATCH mode's keyed operators on sorted input: each key's records together, its timers at its end, spilling under the sort memory.
+#include <catch2/catch.hpp>
+
+#include <sluice/sluice.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "support/temp_dir.hpp"
+
+using namespace sluice;
+
+namespace {
+using Timed = std::pair<int64_t, int64_t>;  // (key, timestamp)
+
+std::string mark(int64_t wm) { return wm == min_watermark ? "min" : wm == max_watermark ? "max" : std::to_string(wm); }
+
+/// One line per record and per timer, in the order the key saw them: kind, key, time,
+/// watermark, and the key's record count in its state.
+class Trace : public KeyedProcessFunction<int64_t, Timed, std::string> {
+ public:
+  void open(RuntimeContext& rc) override { count_ = &rc.state(ValueStateDescriptor<int64_t>{"count"}); }
+  void process(const Timed& v, Context& ctx, Collector<std::string>& out) override {
+    auto n = count_->value().value_or(0) + 1;
+    count_->update(n);
+    out.collect(line("record", v.first, ctx.timestamp(), ctx.current_watermark(), n));
+    ctx.timer_service().register_event_time_timer(ctx.timestamp() + 1000);
+    if (n == 1)  // an hour from now: BATCH fires it at the key's end all the same
+      ctx.timer_service().register_processing_time_timer(ctx.timer_service().current_processing_time() + 3'600'000);
+  }
+  void on_timer(int64_t t, OnTimerContext& ctx, Collector<std::string>& out) override {
+    bool event = ctx.time_domain() == TimeDomain::event_time;
+    out.collect(line(event ? "event" : "processing", ctx.current_key(), event ? t : 0, ctx.current_watermark(),
+                     count_->value().value_or(0)));
+  }
+
+ private:
+  static std::string line(const char* kind, int64_t key, int64_t t, int64_t wm, int64_t n) {
+    return std::string(kind) + " " + std::to_string(key) + " " + std::to_string(t) + " " + mark(wm) + " " +
+           std::to_string(n);
+  }
+  ValueState<int64_t>* count_ = nullptr;
+};
+
+struct Line {
+  std::string kind;
+  int64_t key = 0, time = 0;
+  std::string watermark;
+  int64_t count = 0;
+};
+Line parse(const std::string& s) {
+  Line l;
+  std::istringstream in(s);
+  in >> l.kind >> l.key >> l.time >> l.watermark >> l.count;
+  return l;
+}
+}  // namespace
+
+// Issue 15: keyed operators run on sorted input, timers fire at the end of each key.
+TEST_CASE("BATCH feeds a keyed function each key's records together in timestamp order, then the key's timers",
+          "[batch][job]") {
+  constexpr int64_t n = 3000, keys = 7;
+  auto key_of = [](int64_t i) { return (i * 31) % keys; };
+  auto time_of = [](int64_t i) { return (i * 7919) % 5000; };
+  StreamEnvironment env;
+  env.config().execution_mode = ExecutionMode::batch;
+  CollectSink<std::string> sink;
+  env.from_generator(n,
+                     [=](int64_t i) {
+                       return Timed{key_of(i), time_of(i)};
+                     })
+      .set_parallelism(2)  // two producers: records of a key arrive interleaved and out of order
+      .assign_timestamps_and_watermarks(
+          WatermarkStrategy<Timed>::for_bounded_out_of_orderness(std::chrono::milliseconds(5000))
+              .with_timestamp_assigner([](const Timed& e, int64_t) { return e.second; }))
+      .key_by([](const Timed& e) { return e.first; })
+      .process(Trace(), "trace")
+      .set_parallelism(1)
+      .sink_to(sink)
+      .set_parallelism(1);
+  env.execute("batch timers");
+
+  std::map<int64_t, std::vector<int64_t>> times;  // by key, the records' timestamps
+  for (int64_t i = 0; i < n; ++i) times[key_of(i)].push_back(time_of(i));
+  std::vector<std::vector<Line>> blocks;  // the output, cut where the key changes
+  for (const auto& s : sink.collected()->values()) {
+    auto l = parse(s);
+    if (blocks.empty() || blocks.back().front().key != l.key) blocks.emplace_back();
+    blocks.back().push_back(l);
+  }
+  REQUIRE(blocks.size() == size_t(keys));  // each key once, all of its lines together
+  std::set<int64_t> seen;
+  for (const auto& block : blocks) {
+    int64_t key = block.front().key;
+    INFO("key " << key);
+    CHECK(seen.insert(key).second);
+    auto want = times.at(key);
+    std::sort(want.begin(), want.end());
+    std::set<int64_t> fires;
+    for (auto t : want) fires.insert(t + 1000);
+    REQUIRE(block.size() == want.size() + fires.size() + 1);
+    size_t at = 0;
+    // The records, in timestamp order, the watermark at its minimum while they come.
+    for (size_t r = 0; r < want.size(); ++r, ++at) {
+      CHECK(block[at].kind == "record");
+      CHECK(block[at].time == want[r]);
+      CHECK(block[at].watermark == "min");
+      CHECK(block[at].count == int64_t(r + 1));
+    }
+    // Then the event-time timers in time order, at the final watermark, the key's state whole.
+    for (auto t : fires) {
+      CHECK(block[at].kind == "event");
+      CHECK(block[at].time == t);
+      CHECK(block[at].watermark == "max");
+      CHECK(block[at].count == int64_t(want.size()));
+      ++at;
+    }
+    // Then its processing-time timer, an hour early.
+    CHECK(block[at].kind == "processing");
+    CHECK(block[at].count == int64_t(want.size()));
+  }
+}
+
+TEST_CASE("BATCH emits only each key's final value of a rolling sum and reduce", "[batch][job]") {
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      StreamEnvironment env;
+      env.set_parallelism(2);
+      env.config().execution_mode = mode;
+      CollectSink<int64_t> sums;
+      env.from_generator(1000, [](int64_t i) { return i; }).key_by([](int64_t i) { return i % 4; }).sum().sink_to(sums);
+      env.execute("rolling sum");
+      auto got = sums.collected()->values();
+      std::sort(got.begin(), got.end());
+      if (mode == ExecutionMode::streaming) {
+        CHECK(got.size() == 1000);  // every update
+      } else {
+        std::vector<int64_t> finals(4, 0);
+        for (int64_t i = 0; i < 1000; ++i) finals[size_t(i % 4)] += i;
+        std::sort(finals.begin(), finals.end());
+        CHECK(got == finals);
+      }
+    }
+  }
+}
+
+TEST_CASE("BATCH sorts a keyed input beyond its sort memory on disk, and a failure midway leaves no files",
+          "[batch][job]") {
+  using Sum = std::pair<int64_t, int64_t>;
+  static std::atomic<bool> failed{false};
+  constexpr int64_t n = 200'000, keys = 1000;
+  std::map<int64_t, int64_t> expected;
+  for (int64_t i = 0; i < n; ++i) expected[(i * 7919) % keys] += i;
+  for (bool fail : {false, true}) {
+    DYNAMIC_SECTION((fail ? "failing once" : "no failure")) {
+      test_support::TempDir dir;
+      failed = !fail;
+      StreamEnvironment env;
+      env.set_parallelism(2);
+      env.config().execution_mode = ExecutionMode::batch;
+      env.config().batch_memory = 256 << 10;  // the records take about 5 MiB in the sort
+      env.config().batch_dir = dir.path().string();
+      env.config().checkpoint.restart.delay = std::chrono::milliseconds(10);
+      CollectSink<Sum> sink;
+      env.from_generator(n,
+                         [](int64_t i) {
+                           return Sum{(i * 7919) % keys, i};
+                         })
+          .key_by([](const Sum& s) { return s.first; })
+          .reduce([](Sum a, Sum b) {
+            if (b.second == 150'000 && !failed.exchange(true)) throw std::runtime_error("injected failure");
+            return Sum{a.first, a.second + b.second};
+          })
+          .sink_to(sink)
+          .set_parallelism(1);  // its own task: what a failed subtask emitted is not kept
+      auto result = env.execute("batch spill");
+      CHECK(failed);
+      CHECK(result.restarts == (fail ? 1 : 0));
+      auto rows = sink.collected()->values();
+      std::sort(rows.begin(), rows.end());
+      CHECK(rows == std::vector<Sum>(expected.begin(), expected.end()));
+      CHECK(std::filesystem::is_empty(dir.path()));  // partition files and spill files
+    }
+  }
+}

@@ -22,6 +22,7 @@ using FrameBuffer = std::vector<uint64_t>;
 class BufferPool {
  public:
   static BufferPool& instance();
+  /// A buffer of any size and contents, or an empty one: resize it, then write all of it.
   FrameBuffer acquire();
   void release(FrameBuffer&& b);
 

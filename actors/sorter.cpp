@@ -53,6 +53,15 @@ int compare(std::string_view ka, int64_t ta, std::string_view kb, int64_t tb) {
   throw JobError("BATCH sort could not " + what + " spill file '" + p.string() + "': " + std::strerror(err));
 }
 
+constexpr int at_bits = 48;
+constexpr uint64_t at_mask = (uint64_t(1) << at_bits) - 1;
+
+/// The record laid out at `p` (header, key, payload), in place.
+Sorter::Record record_at(const char* p) {
+  auto kl = get_u32(p), pl = get_u32(p + 4);
+  return {std::string_view(p + header_bytes, kl), get_i64(p + 8), std::string_view(p + header_bytes + kl, pl)};
+}
+
 }  // namespace
 
 /// A sorted spill file: its records in order, and how many there are (a file that ends
@@ -62,14 +71,16 @@ struct Sorter::Run {
   uint64_t records = 0;
 };
 
-/// One input of a merge: a run read through a buffer, or the sorted in-memory buffer.
+/// One input of a merge: a run read through a buffer in large reads, or the sorted in-memory
+/// buffer. A run's record is read in place in the buffer; one that crosses the buffer's end
+/// is moved to its start first.
 struct Sorter::Source {
   // A run
   const Run* run = nullptr;
   std::FILE* file = nullptr;
-  std::vector<char> buffer;  // the stdio buffer
+  std::vector<char> buffer;
+  size_t begin = 0, end = 0;  // the unread bytes in buffer
   uint64_t read = 0;
-  std::string key, payload;
   // The in-memory buffer
   const Sorter* sorter = nullptr;
   size_t position = 0;
@@ -83,22 +94,32 @@ struct Sorter::Source {
   bool advance() {
     if (sorter) {
       if (position == sorter->index_.size()) return false;
-      const char* p = sorter->arena_.data() + sorter->index_[position++].at;
-      auto kl = get_u32(p), pl = get_u32(p + 4);
-      current = {std::string_view(p + header_bytes, kl), get_i64(p + 8),
-                 std::string_view(p + header_bytes + kl, pl)};
+      current = record_at(sorter->arena_.data() + (sorter->index_[position++].placement & at_mask));
       return true;
     }
     if (read == run->records) return false;
-    char h[header_bytes];
-    if (std::fread(h, 1, header_bytes, file) != header_bytes) short_read();
-    key.resize(get_u32(h));
-    payload.resize(get_u32(h + 4));
-    if (std::fread(key.data(), 1, key.size(), file) != key.size() ||
-        std::fread(payload.data(), 1, payload.size(), file) != payload.size())
-      short_read();
+    if (!available(header_bytes)) short_read();
+    const char* h = buffer.data() + begin;
+    size_t bytes = header_bytes + get_u32(h) + size_t(get_u32(h + 4));
+    if (!available(bytes)) short_read();
+    current = record_at(buffer.data() + begin);
+    begin += bytes;
     ++read;
-    current = {key, get_i64(h + 8), payload};
+    return true;
+  }
+  /// Whether `n` unread bytes are in the buffer, reading more (and moving what is left to
+  /// the start, or growing the buffer for a large record) as needed.
+  bool available(size_t n) {
+    if (end - begin >= n) return true;
+    std::memmove(buffer.data(), buffer.data() + begin, end - begin);
+    end -= begin;
+    begin = 0;
+    if (buffer.size() < n) buffer.resize(n);
+    while (end < n) {
+      size_t got = std::fread(buffer.data() + end, 1, buffer.size() - end, file);
+      if (got == 0) return false;
+      end += got;
+    }
     return true;
   }
   [[noreturn]] void short_read() const {
@@ -111,8 +132,8 @@ struct Sorter::Source {
     s->run = &run;
     s->file = std::fopen(run.path.c_str(), "rb");
     if (!s->file) io_error("open", run.path, errno);
+    std::setvbuf(s->file, nullptr, _IONBF, 0);  // reads go straight into the buffer
     s->buffer.resize(buffer_bytes);
-    std::setvbuf(s->file, s->buffer.data(), _IOFBF, s->buffer.size());
     return s;
   }
 };
@@ -130,12 +151,30 @@ Sorter::~Sorter() {
   }
 }
 
-bool Sorter::less(const Entry& a, const Entry& b) const {
-  if (a.prefix != b.prefix) return a.prefix < b.prefix;
-  const char* pa = arena_.data() + a.at;
-  const char* pb = arena_.data() + b.at;
-  return compare(std::string_view(pa + header_bytes, get_u32(pa)), get_i64(pa + 8),
-                 std::string_view(pb + header_bytes, get_u32(pb)), get_i64(pb + 8)) < 0;
+void Sorter::Arena::reserve(size_t n) {
+  if (n <= capacity) return;
+  auto grown = std::make_unique_for_overwrite<char[]>(n);
+  if (size > 0) std::memcpy(grown.get(), bytes.get(), size);
+  bytes = std::move(grown);
+  capacity = n;
+}
+
+void Sorter::sort_index() {
+  const char* arena = arena_.data();
+  // Inline: the comparison is most of a sort's time.
+  std::sort(index_.begin(), index_.end(), [arena](const Entry& a, const Entry& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    size_t la = a.placement >> at_bits, lb = b.placement >> at_bits;
+    if (la <= 8 && lb <= 8) {  // the prefixes hold both keys: equal prefixes, the shorter key first
+      if (la != lb) return la < lb;
+    } else {
+      auto ra = record_at(arena + (a.placement & at_mask));
+      auto rb = record_at(arena + (b.placement & at_mask));
+      if (int c = ra.key.compare(rb.key)) return c < 0;
+    }
+    if (a.timestamp != b.timestamp) return a.timestamp < b.timestamp;
+    return (a.placement & at_mask) < (b.placement & at_mask);  // arrival: records are appended
+  });
 }
 
 bool Sorter::after(size_t a, size_t b) const {
@@ -151,20 +190,18 @@ void Sorter::add(std::string_view key, int64_t timestamp, std::string_view paylo
   if (finished_) throw JobError("BATCH sort was given a record after its input ended");
   size_t bytes = header_bytes + key.size() + payload.size();
   if (!index_.empty() && used() + bytes + sizeof(Entry) > options_.memory) spill();
-  if (arena_.capacity() < arena_.size() + bytes) {
-    // Grow within the budget: the arena and the index share it.
-    size_t want = std::max(arena_.size() + bytes, std::min(options_.memory, 2 * arena_.capacity() + 4096));
-    arena_.reserve(want);
-  }
-  auto at = arena_.size();
-  arena_.resize(at + bytes);
+  // The whole budget at once: pages the records never reach are never touched, and the arena
+  // is never copied to grow (the index shares the budget, so the arena never fills it).
+  if (arena_.capacity < arena_.size + bytes) arena_.reserve(std::max(arena_.size + bytes, options_.memory));
+  auto at = arena_.size;
+  arena_.size += bytes;
   char* p = arena_.data() + at;
   put_u32(p, uint32_t(key.size()));
   put_u32(p + 4, uint32_t(payload.size()));
   put_i64(p + 8, timestamp);
   std::memcpy(p + header_bytes, key.data(), key.size());
   std::memcpy(p + header_bytes + key.size(), payload.data(), payload.size());
-  index_.push_back({prefix_of(key), at});
+  index_.push_back({prefix_of(key), timestamp, uint64_t(at) | (std::min<uint64_t>(key.size(), 0xffff) << at_bits)});
   ++stats_.records;
   note_memory(used());
 }
@@ -183,31 +220,46 @@ std::filesystem::path Sorter::new_run_path() {
 }
 
 namespace {
-/// Writes records to a new run file through a fixed buffer.
+/// Writes records to a new run file through a fixed buffer, in large writes.
 class RunWriter {
  public:
   explicit RunWriter(std::filesystem::path path) : path_(std::move(path)), buffer_(write_buffer) {
     file_ = std::fopen(path_.c_str(), "wb");
     if (!file_) io_error("create", path_, errno);
-    std::setvbuf(file_, buffer_.data(), _IOFBF, buffer_.size());
+    std::setvbuf(file_, nullptr, _IONBF, 0);  // this buffer is the only one
   }
   ~RunWriter() {
     if (file_) std::fclose(file_);
   }
+  /// A record as the arena holds it (header, key, payload): `bytes` of them at `p`.
+  void write_raw(const char* p, size_t bytes) {
+    if (used_ + bytes > buffer_.size()) drain();
+    if (bytes > buffer_.size()) {
+      put(p, bytes);
+    } else {
+      std::memcpy(buffer_.data() + used_, p, bytes);
+      used_ += bytes;
+    }
+    bytes_ += bytes;
+    ++records_;
+  }
   void write(std::string_view key, int64_t timestamp, std::string_view payload) {
-    char h[header_bytes];
-    put_u32(h, uint32_t(key.size()));
-    put_u32(h + 4, uint32_t(payload.size()));
-    put_i64(h + 8, timestamp);
-    if (std::fwrite(h, 1, header_bytes, file_) != header_bytes ||
-        std::fwrite(key.data(), 1, key.size(), file_) != key.size() ||
-        std::fwrite(payload.data(), 1, payload.size(), file_) != payload.size())
-      io_error("write", path_, errno);
-    bytes_ += header_bytes + key.size() + payload.size();
+    size_t bytes = header_bytes + key.size() + payload.size();
+    if (used_ + bytes > buffer_.size()) drain();
+    if (bytes > buffer_.size()) buffer_.resize(bytes);
+    char* p = buffer_.data() + used_;
+    put_u32(p, uint32_t(key.size()));
+    put_u32(p + 4, uint32_t(payload.size()));
+    put_i64(p + 8, timestamp);
+    std::memcpy(p + header_bytes, key.data(), key.size());
+    std::memcpy(p + header_bytes + key.size(), payload.data(), payload.size());
+    used_ += bytes;
+    bytes_ += bytes;
     ++records_;
   }
   /// Closes the file; returns (records, bytes).
   std::pair<uint64_t, uint64_t> close() {
+    drain();
     auto* f = file_;
     file_ = nullptr;
     if (std::fclose(f) != 0) io_error("write", path_, errno);
@@ -215,29 +267,36 @@ class RunWriter {
   }
 
  private:
+  void drain() {
+    if (used_ > 0) put(buffer_.data(), used_);
+    used_ = 0;
+  }
+  void put(const char* p, size_t n) {
+    if (std::fwrite(p, 1, n, file_) != n) io_error("write", path_, errno);
+  }
   std::filesystem::path path_;
   std::vector<char> buffer_;
+  size_t used_ = 0;
   std::FILE* file_ = nullptr;
   uint64_t records_ = 0, bytes_ = 0;
 };
 }  // namespace
 
 void Sorter::spill() {
-  std::stable_sort(index_.begin(), index_.end(), [this](const Entry& a, const Entry& b) { return less(a, b); });
+  sort_index();
   auto run = std::make_unique<Run>();
   run->path = new_run_path();
   RunWriter w(run->path);
   for (const auto& e : index_) {
-    const char* p = arena_.data() + e.at;
-    auto kl = get_u32(p), pl = get_u32(p + 4);
-    w.write(std::string_view(p + header_bytes, kl), get_i64(p + 8), std::string_view(p + header_bytes + kl, pl));
+    const char* p = arena_.data() + (e.placement & at_mask);
+    w.write_raw(p, header_bytes + get_u32(p) + size_t(get_u32(p + 4)));
   }
   auto [records, bytes] = w.close();
   run->records = records;
   stats_.spilled_bytes += bytes;
   ++stats_.runs;
   runs_.push_back(std::move(run));
-  arena_.clear();
+  arena_.size = 0;
   index_.clear();
 }
 
@@ -278,7 +337,7 @@ void Sorter::finish() {
   finished_ = true;
   if (runs_.empty()) {
     // Everything fits: sort in place and read the buffer.
-    std::stable_sort(index_.begin(), index_.end(), [this](const Entry& a, const Entry& b) { return less(a, b); });
+    sort_index();
     auto s = std::make_unique<Source>();
     s->sorter = this;
     sources_.push_back(std::move(s));
@@ -286,7 +345,7 @@ void Sorter::finish() {
     return;
   }
   if (!index_.empty()) spill();  // frees the buffer for the read buffers
-  arena_ = {};
+  arena_.release();
   index_ = {};
   // As many runs at once as have a read buffer of at least min_read_buffer each.
   size_t fan_in = std::min(options_.fan_in, std::max<size_t>(2, options_.memory / min_read_buffer - 1));

@@ -66,22 +66,34 @@ class Sorter {
   struct Run;
   struct Source;
   struct Entry {
-    uint64_t prefix;  // the key's first 8 bytes, big-endian: most comparisons end here
-    uint64_t at;      // offset of the record in the arena
+    uint64_t prefix;     // the key's first 8 bytes, big-endian: most comparisons end here
+    int64_t timestamp;   // the record's, so that keys of up to 8 bytes sort without the arena
+    uint64_t placement;  // offset of the record in the arena (low 48 bits), key length (high 16, capped)
   };
-  bool less(const Entry& a, const Entry& b) const;
+  /// A byte buffer that grows without zeroing what it will overwrite anyway.
+  struct Arena {
+    std::unique_ptr<char[]> bytes;
+    size_t size = 0, capacity = 0;
+    char* data() const { return bytes.get(); }
+    void reserve(size_t n);
+    void release() {
+      bytes.reset();
+      size = capacity = 0;
+    }
+  };
   /// Whether merge source `a`'s current record comes after `b`'s (the heap's order).
   bool after(size_t a, size_t b) const;
   void spill();
   std::filesystem::path new_run_path();
   void merge_into_run(std::vector<std::unique_ptr<Run>> group);
   void open_merge();
-  size_t used() const { return arena_.size() + index_.size() * sizeof(Entry); }
+  size_t used() const { return arena_.size + index_.size() * sizeof(Entry); }
+  void sort_index();
   void note_memory(size_t bytes);
 
   Options options_;
   std::filesystem::path spill_dir_;
-  std::vector<char> arena_;     // records: key length, payload length (varints), timestamp, key, payload
+  Arena arena_;                 // records: key length, payload length, timestamp, key, payload
   std::vector<Entry> index_;
   std::vector<std::unique_ptr<Run>> runs_;
   std::vector<std::unique_ptr<Source>> sources_;  // the final merge: runs and the sorted buffer

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,10 +14,12 @@ namespace sluice::runtime {
 /// Sorts records, each a sort key (bytes, compared as unsigned bytes), an event timestamp and
 /// a payload, into (key, timestamp, arrival) order under a memory budget, as Flink's BATCH
 /// mode sorts a keyed operator's input. Records collect in one buffer (an arena of their
-/// bytes and an index of 16 bytes each); when the buffer reaches the budget, its index is
-/// sorted and written to a spill file (a run), and the buffer starts again. `finish` merges
-/// the runs, and the records still buffered, into one ordered stream read with `next`; when
-/// there are more runs than `fan_in` (or their read buffers would not fit in the budget),
+/// bytes); every `chunk` bytes of them are sorted by an index of 24 bytes a record and laid
+/// back in order, a sorted run in memory that a merge reads front to back (a cache-sized sort,
+/// then reads in sequence, instead of one large sort read at random). When the buffer reaches
+/// the budget, its runs are merged into a spill file (a run on disk), and the buffer starts
+/// again. `finish` merges the runs into one ordered stream read with `next`; when there are
+/// more runs on disk than `fan_in` (or their read buffers would not fit in the budget),
 /// groups of them are merged into longer runs first. Equal keys and timestamps keep their
 /// arrival order, so a sort is deterministic.
 ///
@@ -65,6 +68,12 @@ class Sorter {
  private:
   struct Run;
   struct Source;
+  /// A sorted run in the arena: `records` records from offset `begin`.
+  struct MemoryRun {
+    size_t begin = 0;
+    size_t bytes = 0;
+    uint64_t records = 0;
+  };
   struct Entry {
     uint64_t prefix;     // the key's first 8 bytes, big-endian: most comparisons end here
     int64_t timestamp;   // the record's, so that keys of up to 8 bytes sort without the arena
@@ -72,7 +81,10 @@ class Sorter {
   };
   /// A byte buffer that grows without zeroing what it will overwrite anyway.
   struct Arena {
-    std::unique_ptr<char[]> bytes;
+    struct Free {
+      void operator()(char* p) const { std::free(p); }
+    };
+    std::unique_ptr<char[], Free> bytes;
     size_t size = 0, capacity = 0;
     char* data() const { return bytes.get(); }
     void reserve(size_t n);
@@ -83,18 +95,29 @@ class Sorter {
   };
   /// Whether merge source `a`'s current record comes after `b`'s (the heap's order).
   bool after(size_t a, size_t b) const;
+  /// Sorts the records added since the last chunk into a run in memory.
+  void seal_chunk();
+  /// Merges the runs in memory into a run on disk; the buffer is empty afterwards.
   void spill();
+  /// Makes the runs in memory the merge's sources (after `first` sources already there).
+  void open_memory_runs();
   std::filesystem::path new_run_path();
   void merge_into_run(std::vector<std::unique_ptr<Run>> group);
   void open_merge();
-  size_t used() const { return arena_.size + index_.size() * sizeof(Entry); }
+  /// The merge's next record (`next` without its check).
+  bool pull(Record& out);
+  size_t used() const { return arena_.size + index_.size() * sizeof(Entry) + scratch_.size(); }
   void sort_index();
   void note_memory(size_t bytes);
 
   Options options_;
   std::filesystem::path spill_dir_;
   Arena arena_;                 // records: key length, payload length, timestamp, key, payload
-  std::vector<Entry> index_;
+  std::vector<Entry> index_;        // of the chunk being added to
+  std::vector<char> scratch_;       // a chunk laid out in order before it goes back in the arena
+  std::vector<MemoryRun> memory_runs_;
+  size_t chunk_begin_ = 0;          // arena offset of the chunk being added to
+  size_t chunk_ = 0;                // bytes of records sorted together
   std::vector<std::unique_ptr<Run>> runs_;
   std::vector<std::unique_ptr<Source>> sources_;  // the final merge: runs and the sorted buffer
   std::vector<size_t> heap_;                      // indices into sources_, smallest on top

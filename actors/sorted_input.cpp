@@ -5,8 +5,8 @@
 
 namespace sluice::runtime {
 
-SortedInput::SortedInput(Sorter::Options options, OperatorBase& head, BatchKeyedBackend& state)
-    : sorter_(std::move(options)), head_(&head), state_(&state) {}
+SortedInput::SortedInput(Sorter::Options options, OperatorBase& head, BatchKeyedBackend* state)
+    : sorter_(std::move(options)), head_(&head), state_(state) {}
 
 void SortedInput::add_input(int input, const detail::EdgeType& type, std::unique_ptr<detail::RecordDecoder> reader,
                             bool sorted) {
@@ -34,7 +34,7 @@ void SortedInput::finish() {
 
 void SortedInput::end_key() {
   head_->end_of_key();
-  state_->clear();
+  if (state_) state_->clear();
   keyed_ = false;
 }
 

@@ -1,4 +1,4 @@
-// actors/sorted_input.hpp — BATCH's keyed input: a task's keyed records sorted by key, then fed to its head operator one key at a time.
+// actors/sorted_input.hpp — BATCH's sorted input: a task's keyed (or sort_partition) records sorted by key, then fed to its head operator one key at a time.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +21,12 @@ namespace sluice::runtime {
 /// key, and after each key the head fires that key's timers (`end_of_key`) and its state is
 /// dropped (`BatchKeyedBackend::clear`): only one key's state is ever held. Inputs not
 /// partitioned by key (a broadcast side) pass straight through as they arrive, so they are
-/// consumed before any keyed record. Not thread-safe: the task's thread uses it.
+/// consumed before any keyed record. A sort_partition head takes its input sorted the same
+/// way, by the sort key its edges carry. Not thread-safe: the task's thread uses it.
 class SortedInput {
  public:
-  SortedInput(Sorter::Options options, OperatorBase& head, BatchKeyedBackend& state);
+  /// `state`: the keyed head's, cleared after each key; null for a head without keyed state.
+  SortedInput(Sorter::Options options, OperatorBase& head, BatchKeyedBackend* state);
 
   /// Declares head input `input` (in order: 0, 1, ...): its records are sorted with the key
   /// `type` gives (`sorted`) or decoded at once by `reader`, which feeds the head either way.

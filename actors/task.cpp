@@ -185,13 +185,21 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   int64_t spent[3] = {0, 0, 0};
   std::map<int, int64_t> wakeups;  // by operator: the earliest wakeup it asked for (ns), until it came
 
-  BatchKeyedBackend* batch_keyed = nullptr;  // the head's, when its input is sorted
-  /// BATCH: a keyed head whose input is partitioned by key takes it sorted.
-  bool sorts_keyed_input() const {
+  BatchKeyedBackend* batch_keyed = nullptr;  // the keyed head's, when its input is sorted
+  /// BATCH: a keyed head whose input is partitioned by key takes it sorted, and so does a
+  /// head that asks for it (sort_partition).
+  bool sorts_input(const JobNode& head) const {
     if (!spec.plan->batch) return false;
+    if (head.sorts_input) return true;
+    if (!head.keyed) return false;
     for (const auto& x : spec.plan->exchanges)
       if (x.target_task == spec.task && x.partitioning == detail::Partitioning::hash) return true;
     return false;
+  }
+  /// Which of the sorting head's input edges are sorted: all of a sort_partition's, the keyed
+  /// ones of a keyed operator (a broadcast side passes straight through).
+  bool sorted_edge(const scheduler::Exchange& x) const {
+    return spec.graph->nodes[size_t(task->nodes.front())].sorts_input || x.partitioning == detail::Partitioning::hash;
   }
 
   std::unique_ptr<CheckpointableBackend> make_backend() {
@@ -230,11 +238,13 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       ctx->task = this;
       ctx->index = int(ops.size());
       ctx->name = n.name;
-      if (n.keyed && ops.empty() && sorts_keyed_input()) {
-        auto one_key = make_batch_keyed_backend([this] { return processing_time(); });
-        batch_keyed = one_key.get();
-        ctx->keyed = std::move(one_key);
+      if (ops.empty() && sorts_input(n)) {
         ctx->sorted = true;
+        if (n.keyed) {
+          auto one_key = make_batch_keyed_backend([this] { return processing_time(); });
+          batch_keyed = one_key.get();
+          ctx->keyed = std::move(one_key);
+        }
       } else if (n.keyed) {
         ctx->keyed = make_backend();
       }
@@ -327,11 +337,11 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       in.channels += x.channels_per_consumer();
     }
     for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
-    if (batch_keyed) {
+    if (contexts.front()->sorted) {
       Sorter::Options o;
       o.dir = spec.batch_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(spec.batch_dir);
       o.memory = size_t(config->batch_memory);
-      sorted = std::make_unique<SortedInput>(std::move(o), *ops.front(), *batch_keyed);
+      sorted = std::make_unique<SortedInput>(std::move(o), *ops.front(), batch_keyed);
       std::vector<const scheduler::Exchange*> first(inputs.size(), nullptr);
       for (const auto& x : plan.exchanges) {
         if (x.target_task != spec.task) continue;
@@ -341,8 +351,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       }
       for (size_t i = 0; i < inputs.size(); ++i) {
         const auto& e = g.edges[size_t(first[i]->edge)];
-        sorted->add_input(int(i), *e.type, e.type->reader(inputs[i].target),
-                          first[i]->partitioning == detail::Partitioning::hash);
+        sorted->add_input(int(i), *e.type, e.type->reader(inputs[i].target), sorted_edge(*first[i]));
       }
     }
     if (spec.writer)

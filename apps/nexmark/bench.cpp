@@ -57,7 +57,7 @@ BenchResult run_bench(const BenchOptions& options,
   BenchResult result;
   result.events = options.source.stream.resolved_max_events();
   result.cores = options.parallelism > 0 ? options.parallelism : hardware_threads();
-  const int steps = 2 + 3 * static_cast<int>(options.queries.size());
+  const int steps = 2 + (options.compare_modes ? 4 : 3) * static_cast<int>(options.queries.size());
   int step = 0;
   const auto announce = [&](const std::string& what) {
     progress("[" + std::to_string(++step) + "/" + std::to_string(steps) + "] " + what);
@@ -81,6 +81,26 @@ BenchResult run_bench(const BenchOptions& options,
     const CostThroughput cost = measure_cost(query, options.source.stream);
     row.cost_eps = cost.events_per_second();
     row.cost_rows = cost.rows;
+    if (options.compare_modes) {
+      const auto in_mode = [&](ExecutionMode mode, StateBackendKind backend, const char* what) {
+        announce(name + " engine at parallelism " + std::to_string(result.cores) + ", " + what);
+        EngineOptions engine = options.engine;
+        engine.execution_mode = mode;
+        engine.state_backend = backend;
+        return measure_engine(query, options.source, engine, result.cores);
+      };
+      const EngineRun heap = in_mode(ExecutionMode::streaming, StateBackendKind::heap, "STREAMING on the heap");
+      const EngineRun rocksdb = in_mode(ExecutionMode::streaming, StateBackendKind::rocksdb, "STREAMING on RocksDB");
+      const EngineRun batch = in_mode(ExecutionMode::batch, StateBackendKind::heap, "BATCH");
+      row.streaming_heap_eps = heap.events_per_second;
+      row.streaming_heap_rows = heap.rows;
+      row.streaming_rocksdb_eps = rocksdb.events_per_second;
+      row.streaming_rocksdb_rows = rocksdb.rows;
+      row.batch_eps = batch.events_per_second;
+      row.batch_rows = batch.rows;
+      result.rows.push_back(row);
+      continue;
+    }
     announce(name + " engine at parallelism 1");
     const EngineRun p1 = measure_engine(query, options.source, options.engine, 1);
     row.engine_p1_eps = p1.events_per_second;
@@ -92,6 +112,30 @@ BenchResult run_bench(const BenchOptions& options,
     result.rows.push_back(row);
   }
   return result;
+}
+
+void print_modes(const BenchResult& result, std::ostream& out) {
+  const std::string pn = "p" + std::to_string(result.cores);
+  char line[256];
+  std::snprintf(line, sizeof line, "%-6s %12s %16s %16s %12s %12s\n", "query", "COST/s",
+                ("streaming-heap-" + pn).c_str(), ("streaming-rocks-" + pn).c_str(), ("batch-" + pn).c_str(),
+                "batch/heap");
+  out << line;
+  for (const BenchRow& row : result.rows) {
+    std::snprintf(line, sizeof line, "%-6s %12s %16s %16s %12s %12s\n", std::string(query_name(row.query)).c_str(),
+                  format_millions(row.cost_eps).c_str(), format_millions(row.streaming_heap_eps).c_str(),
+                  format_millions(row.streaming_rocksdb_eps).c_str(), format_millions(row.batch_eps).c_str(),
+                  ratio_text(row.batch_eps, row.streaming_heap_eps).c_str());
+    out << line;
+  }
+  out << "\nquery,events,cores,cost_eps,streaming_heap_eps,streaming_rocksdb_eps,batch_eps,batch_over_streaming_heap\n";
+  for (const BenchRow& row : result.rows) {
+    std::snprintf(line, sizeof line, "%s,%lld,%d,%.0f,%.0f,%.0f,%.0f,%.4f\n", std::string(query_name(row.query)).c_str(),
+                  static_cast<long long>(result.events), result.cores, row.cost_eps, row.streaming_heap_eps,
+                  row.streaming_rocksdb_eps, row.batch_eps,
+                  row.streaming_heap_eps > 0 ? row.batch_eps / row.streaming_heap_eps : 0.0);
+    out << line;
+  }
 }
 
 void print_bench_table(const BenchResult& result, std::ostream& out) {

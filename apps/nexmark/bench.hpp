@@ -1,4 +1,4 @@
-// apps/nexmark/bench.hpp — `nexmark bench`: generator, COST loop, engine at 1 and N cores.
+// apps/nexmark/bench.hpp — `nexmark bench`: generator, COST loop, engine at 1 and N cores, or in each execution mode.
 #pragma once
 
 #include <functional>
@@ -24,6 +24,9 @@ struct BenchOptions {
   /// The engine's state backend and its directory; `engine.parallelism` is ignored (every
   /// query runs at 1 and at `parallelism`). Default heap.
   EngineOptions engine;
+  /// Instead of the engine at 1 and N: the engine at N in STREAMING on the heap, STREAMING on
+  /// RocksDB and BATCH, one after the other in this process (`--compare-modes`).
+  bool compare_modes = false;
 };
 
 /// One query's measurements. Every rate is events of the whole stream per second of wall
@@ -38,6 +41,9 @@ struct BenchRow {
   uint64_t cost_rows = 0;
   uint64_t engine_p1_rows = 0;
   uint64_t engine_pn_rows = 0;
+  /// With compare_modes: events/s and rows of each mode at parallelism N.
+  double streaming_heap_eps = 0, streaming_rocksdb_eps = 0, batch_eps = 0;
+  uint64_t streaming_heap_rows = 0, streaming_rocksdb_rows = 0, batch_rows = 0;
 };
 
 struct BenchResult {
@@ -61,6 +67,10 @@ int hardware_threads();
 
 /// A rate in millions with two decimals: `2.35 M`.
 std::string format_millions(double per_second);
+
+/// With compare_modes: the modes' table, then CSV with a header: `query,events,cores,cost_eps,`
+/// `streaming_heap_eps,streaming_rocksdb_eps,batch_eps,batch_over_streaming_heap`.
+void print_modes(const BenchResult& result, std::ostream& out);
 
 /// Prints the result as an aligned table.
 void print_bench_table(const BenchResult& result, std::ostream& out);

@@ -254,9 +254,10 @@ int run_on_cluster(const cli::ClusterClient& cluster, std::string library, const
 }
 
 int bench(const StreamFlags& flags, const StateFlags& state, const std::vector<Query>& queries,
-          int parallelism, std::ostream& out, std::ostream& err) {
+          int parallelism, bool compare_modes, std::ostream& out, std::ostream& err) {
   BenchOptions options;
   options.parallelism = parallelism;
+  options.compare_modes = compare_modes;
   options.source = flags.source();
   options.queries = queries;
   options.engine = state.engine(0);
@@ -267,6 +268,21 @@ int bench(const StreamFlags& flags, const StateFlags& state, const std::vector<Q
       << ", " << state.backend << " state"
       << "; events/s of wall time. COST and engine both build each result row's CSV string and\n"
          "count it (neither stores nor sorts rows); engine runs end in a counting sink.\n\n";
+  if (compare_modes) {
+    print_modes(result, out);
+    for (const BenchRow& row : result.rows) {
+      // BATCH emits a rolling aggregate's final values only: its rows may be fewer (q4).
+      if (row.streaming_heap_rows != row.cost_rows || row.streaming_rocksdb_rows != row.cost_rows ||
+          row.batch_rows > row.cost_rows || row.batch_rows == 0) {
+        err << "nexmark bench: " << query_name(row.query) << " produced " << row.streaming_heap_rows << ", "
+            << row.streaming_rocksdb_rows << " and " << row.batch_rows
+            << " rows in STREAMING on the heap, on RocksDB and in BATCH, but the COST loop produced " << row.cost_rows
+            << "\n";
+        return 1;
+      }
+    }
+    return 0;
+  }
   print_bench_table(result, out);
   out << "\n";
   print_bench_csv(result, out);
@@ -366,6 +382,9 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ->check(whole_number<int>(1, 1024));
   StateFlags bench_state;
   add_state_options(*bench_command, bench_state);
+  bool compare_modes = false;
+  bench_command->add_flag("--compare-modes", compare_modes,
+                          "instead of the engine at 1 and N: at N in STREAMING on the heap, on RocksDB, and in BATCH");
 
   const auto& first = args.empty() ? std::string() : args.front();
   if (!first.empty() && !first.starts_with('-') && first != "generate" && first != "run" &&
@@ -430,7 +449,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       if (!parsed) return 2;
       queries = *parsed;
     }
-    return bench(bench_flags, bench_state, queries, bench_parallelism, out, err);
+    return bench(bench_flags, bench_state, queries, bench_parallelism, compare_modes, out, err);
   } catch (const UsageError& e) {
     err << "nexmark " << command << ": " << e.what() << "\n";
     return 2;

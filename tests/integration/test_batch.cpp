@@ -7,13 +7,48 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <regex>
 #include <sstream>
+
+#include <sluice/logging.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "support/temp_dir.hpp"
 
 using namespace sluice;
 
 namespace {
+/// While alive, the runtime's lines at info and above are also kept here (stderr keeps its level).
+class RuntimeLog {
+ public:
+  RuntimeLog() : logger_(sluice::log::runtime()), was_(logger_->level()) {
+    for (auto& s : logger_->sinks()) s->set_level(was_);
+    sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+    logger_->sinks().push_back(sink_);
+    logger_->set_level(spdlog::level::info);
+  }
+  ~RuntimeLog() {
+    logger_->set_level(was_);
+    logger_->sinks().pop_back();
+  }
+  /// Each sort logged: the records it sorted and the spill files it wrote.
+  std::vector<std::pair<int64_t, int64_t>> sorts() const {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    std::string text = text_.str();
+    std::regex line("sorted ([0-9]+) records by key \\(([0-9]+) spill files");
+    for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it)
+      out.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
+    return out;
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> logger_;
+  spdlog::level::level_enum was_;
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
 using Timed = std::pair<int64_t, int64_t>;  // (key, timestamp)
 
 std::string mark(int64_t wm) { return wm == min_watermark ? "min" : wm == max_watermark ? "max" : std::to_string(wm); }
@@ -157,6 +192,7 @@ TEST_CASE("BATCH sorts a keyed input beyond its sort memory on disk, and a failu
   for (bool fail : {false, true}) {
     DYNAMIC_SECTION((fail ? "failing once" : "no failure")) {
       test_support::TempDir dir;
+      RuntimeLog log;
       failed = !fail;
       StreamEnvironment env;
       env.set_parallelism(2);
@@ -183,6 +219,128 @@ TEST_CASE("BATCH sorts a keyed input beyond its sort memory on disk, and a failu
       std::sort(rows.begin(), rows.end());
       CHECK(rows == std::vector<Sum>(expected.begin(), expected.end()));
       CHECK(std::filesystem::is_empty(dir.path()));  // partition files and spill files
+      // Each subtask fed its share, sorted on disk (more than the memory holds), once to the
+      // end: the failed attempt is logged by its rerun only.
+      auto sorts = log.sorts();
+      CHECK(sorts.size() == 2);
+      int64_t sorted = 0;
+      for (auto [records, files] : sorts) {
+        sorted += records;
+        CHECK(files >= 2);
+      }
+      CHECK(sorted == n);
+    }
+  }
+}
+
+namespace {
+using Named = std::pair<int64_t, std::string>;  // (number, name)
+Named named(int64_t i) { return {(i * 7919) % 100'003, "n" + std::to_string((i * 31) % 977)}; }
+
+/// Averages the numbers of a partition.
+class Average final : public AggregateFunction<Named, std::pair<int64_t, int64_t>, double> {
+ public:
+  std::pair<int64_t, int64_t> create_accumulator() const override { return {0, 0}; }
+  void add(const Named& v, std::pair<int64_t, int64_t>& acc) const override {
+    acc.first += v.first;
+    ++acc.second;
+  }
+  double get_result(const std::pair<int64_t, int64_t>& acc) const override {
+    return acc.second ? double(acc.first) / double(acc.second) : 0;
+  }
+  std::pair<int64_t, int64_t> merge(std::pair<int64_t, int64_t> a, const std::pair<int64_t, int64_t>& b) const override {
+    return {a.first + b.first, a.second + b.second};
+  }
+};
+}  // namespace
+
+// Issue 15: FLIP-380's full window partition: sort_partition, map_partition, reduce, aggregate.
+TEST_CASE("sort_partition orders each subtask's input by key, sorted on disk in BATCH and in memory in STREAMING",
+          "[batch][job][full-partition]") {
+  constexpr int64_t n = 60'000;
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    for (auto order : {SortOrder::ascending, SortOrder::descending}) {
+      DYNAMIC_SECTION(execution_mode_name(mode) << (order == SortOrder::ascending ? ", ascending" : ", descending")) {
+        test_support::TempDir dir;
+        RuntimeLog log;
+        StreamEnvironment env;
+        env.config().execution_mode = mode;
+        env.config().batch_memory = 256 << 10;  // the input takes about 2 MiB in the sort: it spills
+        env.config().batch_dir = dir.path().string();
+        CollectSink<Named> by_name, by_number;
+        auto in = env.from_generator(n, named).set_parallelism(2);  // two producers, interleaved
+        in.full_window_partition()
+            .sort_partition([](const Named& v) { return std::make_pair(v.second, v.first); }, order)
+            .set_parallelism(1)
+            .sink_to(by_name)
+            .set_parallelism(1);
+        in.full_window_partition()
+            .sort_partition([](const Named& v) { return v.first - 50'000; }, order)  // negative keys too
+            .set_parallelism(1)
+            .sink_to(by_number)
+            .set_parallelism(1);
+        env.execute("sort partition");
+        std::vector<Named> want;
+        for (int64_t i = 0; i < n; ++i) want.push_back(named(i));
+        auto names = want;
+        std::sort(names.begin(), names.end(), [](const Named& a, const Named& b) {
+          return std::tie(a.second, a.first) < std::tie(b.second, b.first);
+        });
+        std::sort(want.begin(), want.end());
+        if (order == SortOrder::descending) {
+          std::reverse(want.begin(), want.end());
+          std::reverse(names.begin(), names.end());
+        }
+        CHECK(by_number.collected()->values() == want);  // in this order, not just these values
+        CHECK(by_name.collected()->values() == names);
+        CHECK(std::filesystem::is_empty(dir.path()));
+        auto sorts = log.sorts();  // BATCH sorted both inputs on disk; STREAMING in memory
+        if (mode == ExecutionMode::batch) {
+          REQUIRE(sorts.size() == 2);
+          for (auto [records, files] : sorts) {
+            CHECK(records == n);
+            CHECK(files >= 2);
+          }
+        } else {
+          CHECK(sorts.empty());
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("map_partition, reduce and aggregate see each subtask's whole input once", "[batch][job][full-partition]") {
+  constexpr int64_t n = 10'000;
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) total += named(i).first;
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      StreamEnvironment env;
+      env.set_parallelism(3);
+      env.config().execution_mode = mode;
+      CollectSink<int64_t> counts;
+      CollectSink<Named> sums;
+      CollectSink<double> averages;
+      auto in = env.from_generator(n, named);
+      in.full_window_partition()
+          .map_partition<int64_t>([](std::vector<Named>& records, Collector<int64_t>& out) {
+            out.collect(int64_t(records.size()));
+          })
+          .sink_to(counts);
+      in.full_window_partition()
+          .reduce([](Named a, Named b) { return Named{a.first + b.first, "sum"}; })
+          .sink_to(sums);
+      in.rebalance().full_window_partition().aggregate(Average()).set_parallelism(1).sink_to(averages);
+      env.execute("full partition");
+      auto c = counts.collected()->values();
+      REQUIRE(c.size() == 3);  // one per subtask
+      CHECK(c[0] + c[1] + c[2] == n);
+      auto s = sums.collected()->values();
+      REQUIRE(s.size() == 3);
+      CHECK(s[0].first + s[1].first + s[2].first == total);
+      auto a = averages.collected()->values();
+      REQUIRE(a.size() == 1);
+      CHECK(a[0] == Approx(double(total) / double(n)));
     }
   }
 }

@@ -27,6 +27,8 @@ struct JobNode {
   bool is_source = false;
   /// Keyed operators get a keyed state backend.
   bool keyed = false;
+  /// BATCH sorts this operator's input by the sort key its edges carry (sort_partition).
+  bool sorts_input = false;
   /// Bounded sources end; a job ends when every source has.
   bool bounded = true;
   /// Makes the instance for one subtask: (subtask index, parallelism).

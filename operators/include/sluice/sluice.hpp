@@ -7,6 +7,7 @@
 #include "sluice/error.hpp"
 #include "sluice/executor.hpp"
 #include "sluice/format.hpp"
+#include "sluice/full_partition.hpp"
 #include "sluice/functions.hpp"
 #include "sluice/job.hpp"
 #include "sluice/joins.hpp"

@@ -35,6 +35,8 @@ template <class K, class In, class B>
 class BroadcastConnected;
 template <class A, class B>
 class JoinedStreams;
+template <class T>
+class PartitionWindowedStream;
 
 namespace detail {
 template <class In, class Out>
@@ -153,6 +155,9 @@ class DataStream {
     return DataStream<T>(g_, std::move(refs));
   }
   DataStream<T> rebalance() const { return partitioned(detail::Partitioning::rebalance); }
+  /// Each subtask's whole input as one window, processed at its end: map_partition,
+  /// sort_partition, reduce, aggregate (full_partition.hpp; Flink's fullWindowPartition).
+  PartitionWindowedStream<T> full_window_partition() const;
   DataStream<T> forward() const { return partitioned(detail::Partitioning::forward); }
   DataStream<T> broadcast() const { return partitioned(detail::Partitioning::broadcast); }
   /// Every element to every subtask of the operator this stream is connected to, which
@@ -218,6 +223,12 @@ class DataStream {
     int id = detail::add_node(*g_, std::move(name), std::move(factory), keyed);
     connect_to(id, 0);
     return DataStream<Out>(g_, id);
+  }
+  /// The same stream, its edges carrying `key` for BATCH to sort the next operator's input by.
+  DataStream<T> with_sort_key(detail::KeyEncoder<T> key) const {
+    auto refs = refs_;
+    for (auto& r : refs) r.key = key;
+    return DataStream<T>(g_, std::move(refs));
   }
   DataStream<T> partitioned(detail::Partitioning p, detail::KeyEncoder<T> key = {}) const {
     auto refs = refs_;

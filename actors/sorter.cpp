@@ -22,6 +22,7 @@ constexpr size_t header_bytes = 16;          // key length (4), payload length (
 constexpr size_t min_read_buffer = 32 << 10;  // per run while merging
 constexpr size_t write_buffer = 64 << 10;     // while writing a run (counted as fixed overhead)
 constexpr size_t max_chunk = 2 << 20;         // records sorted at once, to stay in the cache
+constexpr size_t max_read_buffer = 1 << 20;   // per run while merging
 
 void put_u32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
 void put_i64(char* p, int64_t v) { std::memcpy(p, &v, 8); }
@@ -81,7 +82,8 @@ struct Sorter::Source {
   // A run on disk
   const Run* run = nullptr;
   std::FILE* file = nullptr;
-  std::vector<char> buffer;
+  std::unique_ptr<char[]> buffer;  // not zeroed: only what is read into it is read from it
+  size_t capacity = 0;
   size_t begin = 0, end = 0;  // the unread bytes in buffer
   uint64_t read = 0;
   // A run in memory
@@ -106,10 +108,10 @@ struct Sorter::Source {
     }
     if (read == run->records) return false;
     if (!available(header_bytes)) short_read();
-    const char* h = buffer.data() + begin;
+    const char* h = buffer.get() + begin;
     size_t bytes = header_bytes + get_u32(h) + size_t(get_u32(h + 4));
     if (!available(bytes)) short_read();
-    current = record_at(buffer.data() + begin);
+    current = record_at(buffer.get() + begin);
     prefix = prefix_of(current.key);
     begin += bytes;
     ++read;
@@ -119,12 +121,18 @@ struct Sorter::Source {
   /// the start, or growing the buffer for a large record) as needed.
   bool available(size_t n) {
     if (end - begin >= n) return true;
-    std::memmove(buffer.data(), buffer.data() + begin, end - begin);
+    if (capacity < n) {  // a record larger than the buffer
+      auto grown = std::make_unique_for_overwrite<char[]>(n);
+      std::memcpy(grown.get(), buffer.get() + begin, end - begin);
+      buffer = std::move(grown);
+      capacity = n;
+    } else {
+      std::memmove(buffer.get(), buffer.get() + begin, end - begin);
+    }
     end -= begin;
     begin = 0;
-    if (buffer.size() < n) buffer.resize(n);
     while (end < n) {
-      size_t got = std::fread(buffer.data() + end, 1, buffer.size() - end, file);
+      size_t got = std::fread(buffer.get() + end, 1, capacity - end, file);
       if (got == 0) return false;
       end += got;
     }
@@ -141,7 +149,8 @@ struct Sorter::Source {
     s->file = std::fopen(run.path.c_str(), "rb");
     if (!s->file) io_error("open", run.path, errno);
     std::setvbuf(s->file, nullptr, _IONBF, 0);  // reads go straight into the buffer
-    s->buffer.resize(buffer_bytes);
+    s->buffer = std::make_unique_for_overwrite<char[]>(buffer_bytes);
+    s->capacity = buffer_bytes;
     return s;
   }
 };
@@ -199,6 +208,11 @@ bool Sorter::after(size_t a, size_t b) const {
   if (sa.prefix != sb.prefix) return sa.prefix > sb.prefix;
   int c = compare(sa.current.key, sa.current.timestamp, sb.current.key, sb.current.timestamp);
   return c != 0 ? c > 0 : a > b;  // among equals, the older source first
+}
+
+size_t Sorter::read_buffer(size_t runs) const {
+  // Sequential reads gain little past 1 MiB; larger buffers only cost their first touch.
+  return std::clamp(options_.memory / (runs + 1), min_read_buffer, max_read_buffer);
 }
 
 void Sorter::note_memory(size_t bytes) { stats_.peak_memory = std::max(stats_.peak_memory, bytes); }
@@ -340,7 +354,7 @@ void Sorter::spill() {
 }
 
 void Sorter::merge_into_run(std::vector<std::unique_ptr<Run>> group) {
-  size_t buffer = std::max(min_read_buffer, options_.memory / (group.size() + 1));
+  size_t buffer = read_buffer(group.size());
   sources_.clear();
   for (const auto& r : group) sources_.push_back(Source::open(*r, buffer));
   note_memory(buffer * group.size());
@@ -392,7 +406,7 @@ void Sorter::finish() {
     runs_.erase(runs_.begin(), runs_.begin() + long(fan_in));
     merge_into_run(std::move(group));
   }
-  size_t buffer = std::max(min_read_buffer, options_.memory / (runs_.size() + 1));
+  size_t buffer = read_buffer(runs_.size());
   for (const auto& r : runs_) sources_.push_back(Source::open(*r, buffer));
   note_memory(buffer * runs_.size());
   open_merge();

@@ -109,6 +109,8 @@ class Sorter {
   size_t used() const { return arena_.size + index_.size() * sizeof(Entry) + scratch_.size(); }
   void sort_index();
   void note_memory(size_t bytes);
+  /// The read buffer of each of `runs` runs merged at once.
+  size_t read_buffer(size_t runs) const;
 
   Options options_;
   std::filesystem::path spill_dir_;

@@ -44,6 +44,7 @@ void BufferPool::release(FrameBuffer&& b) {
   // Kept at its size: a caller resizing it to a frame's length then fills only what grows
   // (clearing it here made every frame zero its 32 KiB before writing them).
   size_t bytes = b.capacity() * sizeof(b[0]);
+  if (bytes == 0) return;  // nothing to reuse (a priority frame's placeholder)
   std::lock_guard<std::mutex> l(mu_);
   if (free_bytes_ + bytes > max_free_bytes) return;  // freed: the pool holds what is reused
   free_bytes_ += bytes;

@@ -224,9 +224,9 @@ void Sorter::add(std::string_view key, int64_t timestamp, std::string_view paylo
     seal_chunk();
     spill();
   }
-  // The whole budget at once: pages the records never reach are never touched, and the arena
-  // is never copied to grow (the index shares the budget, so the arena never fills it).
-  if (arena_.capacity < arena_.size + bytes) arena_.reserve(std::max(arena_.size + bytes, options_.memory));
+  // Doubling up to the budget (the index shares it, so the arena never fills it).
+  if (arena_.capacity < arena_.size + bytes)
+    arena_.reserve(std::max(arena_.size + bytes, std::min(options_.memory, std::max<size_t>(4 << 20, 2 * arena_.capacity))));
   auto at = arena_.size;
   arena_.size += bytes;
   char* p = arena_.data() + at;
@@ -353,7 +353,7 @@ void Sorter::spill() {
   memory_runs_.clear();
 }
 
-void Sorter::merge_into_run(std::vector<std::unique_ptr<Run>> group) {
+std::unique_ptr<Sorter::Run> Sorter::merge_into_run(std::vector<std::unique_ptr<Run>> group) {
   size_t buffer = read_buffer(group.size());
   sources_.clear();
   for (const auto& r : group) sources_.push_back(Source::open(*r, buffer));
@@ -374,7 +374,7 @@ void Sorter::merge_into_run(std::vector<std::unique_ptr<Run>> group) {
   current_ = SIZE_MAX;
   std::error_code ec;
   for (const auto& g : group) std::filesystem::remove(g->path, ec);  // merged: no longer needed
-  runs_.insert(runs_.begin(), std::move(run));  // the oldest records: first among equals
+  return run;
 }
 
 void Sorter::open_merge() {
@@ -398,13 +398,18 @@ void Sorter::finish() {
   arena_.release();
   index_ = {};
   scratch_ = {};
-  // As many runs at once as have a read buffer of at least min_read_buffer each.
+  // As many runs at once as have a read buffer of at least min_read_buffer each; more runs
+  // are merged a level at a time, consecutive groups into one run each (arrival order stays
+  // the runs' order), so every record is read once per level.
   size_t fan_in = std::min(options_.fan_in, std::max<size_t>(2, options_.memory / min_read_buffer - 1));
   while (runs_.size() > fan_in) {
-    std::vector<std::unique_ptr<Run>> group;
-    for (size_t i = 0; i < fan_in; ++i) group.push_back(std::move(runs_[i]));
-    runs_.erase(runs_.begin(), runs_.begin() + long(fan_in));
-    merge_into_run(std::move(group));
+    std::vector<std::unique_ptr<Run>> level;
+    for (size_t i = 0; i < runs_.size(); i += fan_in) {
+      std::vector<std::unique_ptr<Run>> group;
+      for (size_t j = i; j < std::min(runs_.size(), i + fan_in); ++j) group.push_back(std::move(runs_[j]));
+      level.push_back(group.size() == 1 ? std::move(group.front()) : merge_into_run(std::move(group)));
+    }
+    runs_ = std::move(level);
   }
   size_t buffer = read_buffer(runs_.size());
   for (const auto& r : runs_) sources_.push_back(Source::open(*r, buffer));

@@ -102,7 +102,7 @@ class Sorter {
   /// Makes the runs in memory the merge's sources (after `first` sources already there).
   void open_memory_runs();
   std::filesystem::path new_run_path();
-  void merge_into_run(std::vector<std::unique_ptr<Run>> group);
+  std::unique_ptr<Run> merge_into_run(std::vector<std::unique_ptr<Run>> group);
   void open_merge();
   /// The merge's next record (`next` without its check).
   bool pull(Record& out);

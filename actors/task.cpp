@@ -635,7 +635,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
   /// BATCH: feeds the head its sorted records; after the last key, each input's watermark
   /// and end, as a streaming task would have passed them on.
   void feed_sorted(int budget) {
-    if (!sorted->feed(budget, [this] { return availability.ok(); })) return;
+    if (!sorted->feed(budget, [this] { return can_process(); })) return;
     const auto& st = sorted->stats();
     log::runtime()->info("job '{}': {} sorted {} records by key ({} spill files, {} bytes spilled)", spec.graph->name,
                          describe(), st.records, st.runs, st.spilled_bytes);

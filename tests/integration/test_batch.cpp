@@ -23,7 +23,10 @@ namespace {
 class RuntimeLog {
  public:
   RuntimeLog() : logger_(sluice::log::runtime()), was_(logger_->level()) {
-    for (auto& s : logger_->sinks()) s->set_level(was_);
+    for (auto& s : logger_->sinks()) {
+      sink_levels_.push_back(s->level());
+      s->set_level(std::max(s->level(), was_));
+    }
     sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
     logger_->sinks().push_back(sink_);
     logger_->set_level(spdlog::level::info);
@@ -31,6 +34,7 @@ class RuntimeLog {
   ~RuntimeLog() {
     logger_->set_level(was_);
     logger_->sinks().pop_back();
+    for (size_t i = 0; i < sink_levels_.size(); ++i) logger_->sinks()[i]->set_level(sink_levels_[i]);
   }
   /// Each sort logged: the records it sorted and the spill files it wrote.
   std::vector<std::pair<int64_t, int64_t>> sorts() const {
@@ -45,6 +49,7 @@ class RuntimeLog {
  private:
   std::shared_ptr<spdlog::logger> logger_;
   spdlog::level::level_enum was_;
+  std::vector<spdlog::level::level_enum> sink_levels_;
   std::ostringstream text_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
@@ -341,6 +346,52 @@ TEST_CASE("map_partition, reduce and aggregate see each subtask's whole input on
       auto a = averages.collected()->values();
       REQUIRE(a.size() == 1);
       CHECK(a[0] == Approx(double(total) / double(n)));
+    }
+  }
+}
+
+TEST_CASE("sort_partition keeps the arrival order of equal keys, through spill files too", "[batch][job][full-partition]") {
+  constexpr int64_t n = 40'000;
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      StreamEnvironment env;
+      env.config().execution_mode = mode;
+      env.config().batch_memory = 128 << 10;
+      CollectSink<Named> sink;
+      env.from_generator(n, named)
+          .set_parallelism(1)  // one producer: its order is the arrival order
+          .full_window_partition()
+          .sort_partition([](const Named& v) { return v.first % 10; })
+          .set_parallelism(1)
+          .sink_to(sink)
+          .set_parallelism(1);
+      env.execute("sort ties");
+      std::vector<Named> want;
+      for (int64_t i = 0; i < n; ++i) want.push_back(named(i));
+      std::stable_sort(want.begin(), want.end(), [](const Named& a, const Named& b) { return a.first % 10 < b.first % 10; });
+      CHECK(sink.collected()->values() == want);
+    }
+  }
+}
+
+TEST_CASE("a full-partition reduce's result is not late for an event-time window after it", "[batch][job][full-partition]") {
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      StreamEnvironment env;
+      env.set_parallelism(1);
+      env.config().execution_mode = mode;
+      CollectSink<int64_t> sink;
+      env.from_generator(1000, [](int64_t i) { return i; })
+          .assign_timestamps_and_watermarks(WatermarkStrategy<int64_t>::for_monotonous_timestamps().with_timestamp_assigner(
+              [](const int64_t& i, int64_t) { return i; }))
+          .full_window_partition()
+          .reduce([](int64_t a, int64_t b) { return a + b; })
+          .key_by([](int64_t) { return 0; })
+          .window(TumblingEventTimeWindows::of(std::chrono::hours(1)))
+          .reduce([](int64_t a, int64_t b) { return a + b; })
+          .sink_to(sink);
+      env.execute("reduce then window");
+      CHECK(sink.collected()->values() == std::vector<int64_t>{999 * 1000 / 2});
     }
   }
 }

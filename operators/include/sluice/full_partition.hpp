@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -44,7 +45,8 @@ template <class K>
 struct SortKey<K, std::enable_if_t<std::is_floating_point_v<K>>> {
   static void encode(K v, ByteWriter& w) {
     double d = double(v);
-    if (d == 0) d = 0;  // -0 and +0 are equal
+    if (d == 0) d = 0;                                                // -0 and +0 are equal
+    if (d != d) d = std::numeric_limits<double>::quiet_NaN();  // every NaN last, as one
     uint64_t bits;
     std::memcpy(&bits, &d, 8);
     put_big_endian((bits >> 63) ? ~bits : bits | (uint64_t(1) << 63), w);
@@ -76,49 +78,70 @@ struct SortKey<std::tuple<X...>> {
   }
 };
 
-/// Emits the records of its input ordered by key, at the end of the input. In BATCH the
-/// runtime sorts them on the way in (under the batch memory, spilling to disk) and they pass
-/// straight through; in STREAMING they are held in memory and sorted when the input ends.
-/// Equal keys keep their order by time, then arrival.
-template <class T, class KeyFn>
+/// Emits the records of its input ordered by their encoded sort key (SortKey, inverted for a
+/// descending order), then time, then arrival, at the end of the input. In BATCH the runtime
+/// sorts them on the way in (under the batch memory, spilling to disk) and they pass straight
+/// through; in STREAMING they are held in memory and sorted the same way when the input ends.
+template <class T>
 class SortPartitionOperator final : public OneInput<T, T> {
  public:
-  SortPartitionOperator(KeyFn key, SortOrder order) : key_(std::move(key)), order_(order) {}
+  explicit SortPartitionOperator(KeyEncoder<T> key) : key_(std::move(key)) {}
   void open(OperatorContext& ctx) override {
     OperatorBase::open(ctx);
     sorted_ = ctx.sorted_input();
   }
   void push(T&& v, int64_t ts) override {
-    if (sorted_) this->out_->push(std::move(v), ts);
-    else held_.emplace_back(std::move(v), ts);
+    if (sorted_) return this->out_->push(std::move(v), ts);
+    guarded(this->ctx_, [&] {
+      Held h{{}, ts, std::move(v)};
+      ByteWriter w(h.key);
+      key_(h.value, w);
+      held_.push_back(std::move(h));
+    });
   }
   /// The partition's order is only known at its end: no watermark passes before.
   void watermark(int64_t wm) override { this->watermark_ = wm; }
 
  private:
+  struct Held {
+    std::vector<uint8_t> key;
+    int64_t timestamp;
+    T value;
+  };
   void finish() override {
-    guarded(this->ctx_, [&] {
-      std::stable_sort(held_.begin(), held_.end(), [&](const auto& a, const auto& b) {
-        const auto& ka = key_(a.first);
-        const auto& kb = key_(b.first);
-        if (ka < kb || kb < ka) return order_ == SortOrder::ascending ? ka < kb : kb < ka;
-        return a.second < b.second;
-      });
-      for (auto& [v, ts] : held_) this->out_->push(std::move(v), ts);
-      held_.clear();
+    std::stable_sort(held_.begin(), held_.end(), [](const Held& a, const Held& b) {
+      return std::tie(a.key, a.timestamp) < std::tie(b.key, b.timestamp);
     });
+    for (auto& h : held_) this->out_->push(std::move(h.value), h.timestamp);
+    held_.clear();
     this->forward_watermark(this->watermark_);
   }
-  KeyFn key_;
-  SortOrder order_;
+  KeyEncoder<T> key_;
   bool sorted_ = false;
-  std::vector<std::pair<T, int64_t>> held_;
+  std::vector<Held> held_;
+};
+
+/// Base of the operators that emit at the end of the input: watermarks wait until then, so
+/// that what they emit is not behind a watermark already passed on (late downstream).
+template <class In, class Out>
+class AtEnd : public OneInput<In, Out> {
+ public:
+  void watermark(int64_t wm) override { this->watermark_ = wm; }
+
+ protected:
+  virtual void emit() = 0;
+
+ private:
+  void finish() override {
+    emit();
+    this->forward_watermark(this->watermark_);
+  }
 };
 
 /// Folds the whole partition with `r` and emits the one result at its end, stamped with the
 /// latest timestamp it saw.
 template <class T, class R>
-class PartitionReduceOperator final : public OneInput<T, T> {
+class PartitionReduceOperator final : public AtEnd<T, T> {
  public:
   explicit PartitionReduceOperator(R r) : r_(std::move(r)) {}
   void push(T&& v, int64_t ts) override {
@@ -129,7 +152,7 @@ class PartitionReduceOperator final : public OneInput<T, T> {
   }
 
  private:
-  void finish() override {
+  void emit() override {
     if (acc_) this->out_->push(std::move(*acc_), last_);
     acc_.reset();
   }
@@ -140,7 +163,7 @@ class PartitionReduceOperator final : public OneInput<T, T> {
 
 /// Aggregates the whole partition with an AggregateFunction and emits its result at the end.
 template <class A>
-class PartitionAggregateOperator final : public OneInput<typename A::input_type, typename A::output_type> {
+class PartitionAggregateOperator final : public AtEnd<typename A::input_type, typename A::output_type> {
  public:
   explicit PartitionAggregateOperator(A agg) : agg_(std::move(agg)), acc_(agg_.create_accumulator()) {}
   void push(typename A::input_type&& v, int64_t ts) override {
@@ -152,7 +175,7 @@ class PartitionAggregateOperator final : public OneInput<typename A::input_type,
   }
 
  private:
-  void finish() override {
+  void emit() override {
     if (any_) guarded(this->ctx_, [&] { this->out_->push(agg_.get_result(acc_), last_); });
   }
   A agg_;
@@ -164,22 +187,20 @@ class PartitionAggregateOperator final : public OneInput<typename A::input_type,
 /// Hands the whole partition to `f(records, collector)` at the end of its input; the records
 /// are held in memory until then.
 template <class T, class Out, class F>
-class MapPartitionOperator final : public OneInput<T, Out> {
+class MapPartitionOperator final : public AtEnd<T, Out> {
  public:
   explicit MapPartitionOperator(F f) : f_(std::move(f)) {}
   void push(T&& v, int64_t ts) override {
     held_.push_back(std::move(v));
     if (ts != no_timestamp) last_ = std::max(last_, ts);
   }
-  void watermark(int64_t wm) override { this->watermark_ = wm; }
 
  private:
-  void finish() override {
+  void emit() override {
     collector_.out = this->out_;
     collector_.timestamp = last_;
     guarded(this->ctx_, [&] { f_(held_, collector_); });
     held_.clear();
-    this->forward_watermark(this->watermark_);
   }
   F f_;
   std::vector<T> held_;
@@ -211,15 +232,15 @@ class PartitionWindowedStream {
   template <class KeyFn>
   DataStream<T> sort_partition(KeyFn key, SortOrder order = SortOrder::ascending, std::string name = "SortPartition") {
     using K = std::decay_t<decltype(key(std::declval<const T&>()))>;
-    auto encode = [key, order](const T& v, ByteWriter& w) {
+    detail::KeyEncoder<T> encode = [key, order](const T& v, ByteWriter& w) {
       auto& bytes = w.buffer();
       size_t from = bytes.size();
       detail::SortKey<K>::encode(key(v), w);
       if (order == SortOrder::descending)
         for (size_t i = from; i < bytes.size(); ++i) bytes[i] = uint8_t(~bytes[i]);
     };
-    auto out = in_.with_sort_key(encode).template add<T>(std::move(name), [key, order](int, int) {
-      return std::make_unique<detail::SortPartitionOperator<T, KeyFn>>(key, order);
+    auto out = in_.with_sort_key(encode).template add<T>(std::move(name), [encode](int, int) {
+      return std::make_unique<detail::SortPartitionOperator<T>>(encode);
     });
     auto& n = detail::node(*in_.graph(), *out.plain_node());
     n.sorts_input = true;

@@ -89,10 +89,11 @@ class DataStream {
     std::string port;
     detail::Partitioning partitioning = detail::Partitioning::unset;
     detail::KeyEncoder<T> key;
+    detail::KeyEncoder<T> sort;  ///< BATCH sorts the next operator's input by it (sort_partition)
   };
 
   DataStream(std::shared_ptr<JobGraph> g, int node, std::string port = "")
-      : g_(std::move(g)), refs_{Ref{node, std::move(port), detail::Partitioning::unset, {}}} {}
+      : g_(std::move(g)), refs_{Ref{node, std::move(port), detail::Partitioning::unset, {}, {}}} {}
   DataStream(std::shared_ptr<JobGraph> g, std::vector<Ref> refs)
       : g_(std::move(g)), refs_(std::move(refs)) {}
 
@@ -212,7 +213,7 @@ class DataStream {
       e.target = target;
       e.input_index = input_index;
       e.partitioning = r.partitioning;
-      e.type = std::make_shared<detail::EdgeTypeOf<T>>(r.key);
+      e.type = std::make_shared<detail::EdgeTypeOf<T>>(r.key, r.sort);
       g_->edges.push_back(std::move(e));
     }
   }
@@ -224,10 +225,11 @@ class DataStream {
     connect_to(id, 0);
     return DataStream<Out>(g_, id);
   }
-  /// The same stream, its edges carrying `key` for BATCH to sort the next operator's input by.
+  /// The same stream (partitioned as it is), its edges carrying `key` for BATCH to sort the
+  /// next operator's input by.
   DataStream<T> with_sort_key(detail::KeyEncoder<T> key) const {
     auto refs = refs_;
-    for (auto& r : refs) r.key = key;
+    for (auto& r : refs) r.sort = key;
     return DataStream<T>(g_, std::move(refs));
   }
   DataStream<T> partitioned(detail::Partitioning p, detail::KeyEncoder<T> key = {}) const {

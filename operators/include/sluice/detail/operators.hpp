@@ -312,7 +312,8 @@ class KeyedScope final : public KeyedTimerContext<K>, private TimerService {
 
   /// BATCH, sorted input: the current key's records are done: its event-time timers fire as
   /// if the watermark had reached its end, then its processing-time timers; the watermark
-  /// is back at its minimum for the next key.
+  /// is back at its minimum for the next key. A timer registered meanwhile fires too (as at
+  /// end_input): a function that always registers another never ends.
   template <class F>
   void end_of_key(Output<Out>* out, F&& on_timer) {
     fire_event_timers(max_watermark, out, on_timer);

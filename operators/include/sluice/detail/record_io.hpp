@@ -167,15 +167,15 @@ class EdgeType {
   virtual std::unique_ptr<ElementSink> counting(ElementSink* next, uint64_t* count) const = 0;
   /// One record's bytes as JSON (the console's trace); throws DecodeError as decoding does.
   virtual std::string render(const uint8_t* bytes, size_t size) const = 0;
-  /// BATCH: the encoded key of one record's bytes (a hash-partitioned edge's key), appended
-  /// to `key`, for sorting a keyed operator's input; throws DecodeError as decoding does.
+  /// BATCH: the key one record's bytes sort by (the edge's sort key, else its partitioning
+  /// key), appended to `key`; throws DecodeError as decoding does.
   virtual void sort_key(const uint8_t* bytes, size_t size, std::vector<uint8_t>& key) const = 0;
 };
 
 template <class T>
 class EdgeTypeOf final : public EdgeType {
  public:
-  explicit EdgeTypeOf(KeyEncoder<T> key = {}) : key_(std::move(key)) {}
+  explicit EdgeTypeOf(KeyEncoder<T> key = {}, KeyEncoder<T> sort = {}) : key_(std::move(key)), sort_(std::move(sort)) {}
   std::unique_ptr<ElementSink> writer(RecordPartition& part, Partitioning kind, int producer_subtask,
                                       int max_parallelism) const override {
     return std::make_unique<NetworkWriter<T>>(part, kind, key_, producer_subtask, max_parallelism);
@@ -195,13 +195,15 @@ class EdgeTypeOf final : public EdgeType {
     return out;
   }
   void sort_key(const uint8_t* bytes, size_t size, std::vector<uint8_t>& key) const override {
-    if (!key_) throw DecodeError("this edge is not partitioned by key");
+    const auto& by = sort_ ? sort_ : key_;
+    if (!by) throw DecodeError("this edge has no key to sort by");
     ByteWriter w(key);
-    key_(decode_from_bytes<T>(bytes, size), w);
+    by(decode_from_bytes<T>(bytes, size), w);
   }
 
  private:
   KeyEncoder<T> key_;
+  KeyEncoder<T> sort_;
 };
 
 }  // namespace sluice::detail

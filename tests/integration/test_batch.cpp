@@ -395,3 +395,27 @@ TEST_CASE("a full-partition reduce's result is not late for an event-time window
     }
   }
 }
+
+TEST_CASE("a keyed full window partition reduces each key's whole input once, at its end", "[batch][job][full-partition]") {
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      StreamEnvironment env;
+      env.set_parallelism(2);
+      env.config().execution_mode = mode;
+      CollectSink<std::pair<int64_t, int64_t>> sink;
+      env.from_generator(10'000, [](int64_t i) { return std::make_pair(i % 5, i); })  // no timestamps needed
+          .key_by([](const std::pair<int64_t, int64_t>& v) { return v.first; })
+          .full_window_partition()
+          .reduce([](std::pair<int64_t, int64_t> a, std::pair<int64_t, int64_t> b) {
+            return std::make_pair(a.first, a.second + b.second);
+          })
+          .sink_to(sink);
+      env.execute("keyed full window partition");
+      std::vector<std::pair<int64_t, int64_t>> want(5);
+      for (int64_t i = 0; i < 10'000; ++i) want[size_t(i % 5)] = {i % 5, want[size_t(i % 5)].second + i};
+      auto got = sink.collected()->values();
+      std::sort(got.begin(), got.end());
+      CHECK(got == want);  // one value per key, not a rolling one
+    }
+  }
+}

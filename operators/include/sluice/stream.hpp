@@ -37,6 +37,7 @@ template <class A, class B>
 class JoinedStreams;
 template <class T>
 class PartitionWindowedStream;
+class EndOfStreamWindows;
 
 namespace detail {
 template <class In, class Out>
@@ -291,6 +292,12 @@ class KeyedStream : public DataStream<T> {
   template <class A>
   WindowedStream<K, T, typename A::window_type> window(A assigner) const {
     return WindowedStream<K, T, typename A::window_type>(*this, key_, std::move(assigner), unkeyed_);
+  }
+  /// Each key's whole input as one window, fired when the input ends (FLIP-380 on a keyed
+  /// stream; EndOfStreamWindows): reduce, aggregate or process over all of a key's records.
+  template <class A = EndOfStreamWindows>
+  auto full_window_partition() const {
+    return window(A::get());
   }
   /// Rolling reduce: per key, `r(accumulated, next)`; emits every updated value.
   template <class R>

@@ -467,6 +467,8 @@ class WindowAssigner {
   /// Event time: windows end, and elements are late, by the watermark. Otherwise windows end
   /// by the processing-time clock and nothing is ever late.
   virtual bool is_event_time() const = 0;
+  /// Whether elements need a timestamp to be assigned (event-time assigners but one).
+  virtual bool needs_timestamps() const { return is_event_time(); }
   /// For names and error messages, e.g. "TumblingEventTimeWindows(10000ms)".
   virtual std::string describe() const = 0;
   /// Aligned fixed-size windows say how they are laid out; others (sessions, global) say nothing.
@@ -672,6 +674,22 @@ class ProcessingTimeSessionWindows final : public MergingWindowAssigner<TimeWind
 
 /// One window per key holding all its elements. The default trigger never fires: give one,
 /// e.g. CountTrigger::of(n), or EventTimeTrigger::create() to fire at the end of input.
+/// One window per key that holds all of its elements and fires when the input ends (the
+/// final watermark; in BATCH at the end of the key): Flink's EndOfStreamWindows, what
+/// KeyedStream::full_window_partition() uses. Elements need no timestamp; results carry
+/// max_watermark - 1.
+class EndOfStreamWindows final : public WindowAssigner<TimeWindow> {
+ public:
+  static EndOfStreamWindows get() { return {}; }
+  void assign_windows(int64_t, int64_t, std::vector<TimeWindow>& out) const override {
+    out.push_back({min_watermark, max_watermark});
+  }
+  bool is_event_time() const override { return true; }
+  bool needs_timestamps() const override { return false; }
+  std::string describe() const override { return "EndOfStreamWindows()"; }
+  EventTimeTrigger default_trigger() const { return {}; }
+};
+
 class GlobalWindows final : public WindowAssigner<GlobalWindow> {
  public:
   static GlobalWindows create() { return {}; }

@@ -680,7 +680,7 @@ class WindowOperator final : public OneInput<In, typename Fn::output_type> {
   void push(In&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
       key_.set(key_fn_(v), *backend_, this->ctx_->max_parallelism());
-      if (event_time_ && ts == no_timestamp)
+      if (event_time_ && ts == no_timestamp && assigner_->needs_timestamps())
         throw JobError(assigner_->describe() +
                        " needs event timestamps, but a record has none (give the source's records "
                        "timestamps)");

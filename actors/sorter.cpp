@@ -394,14 +394,24 @@ void Sorter::finish() {
     open_merge();
     return;
   }
-  spill();  // frees the buffer for the read buffers
-  arena_.release();
   index_ = {};
   scratch_ = {};
+  size_t fan_in = std::min(options_.fan_in, std::max<size_t>(2, options_.memory / min_read_buffer - 1));
+  // The runs still in memory join the final merge when no merge pass is needed and the spill
+  // files' read buffers fit beside them: the last buffer is not written and read back.
+  if (runs_.size() <= fan_in && arena_.size + runs_.size() * min_read_buffer <= options_.memory) {
+    size_t buffer = std::clamp((options_.memory - arena_.size) / runs_.size(), min_read_buffer, max_read_buffer);
+    for (const auto& r : runs_) sources_.push_back(Source::open(*r, buffer));  // older records first
+    open_memory_runs();
+    note_memory(arena_.size + buffer * runs_.size());
+    open_merge();
+    return;
+  }
+  spill();  // frees the buffer for the read buffers
+  arena_.release();
   // As many runs at once as have a read buffer of at least min_read_buffer each; more runs
   // are merged a level at a time, consecutive groups into one run each (arrival order stays
   // the runs' order), so every record is read once per level.
-  size_t fan_in = std::min(options_.fan_in, std::max<size_t>(2, options_.memory / min_read_buffer - 1));
   while (runs_.size() > fan_in) {
     std::vector<std::unique_ptr<Run>> level;
     for (size_t i = 0; i < runs_.size(); i += fan_in) {

@@ -20,10 +20,9 @@ void SortedInput::add(int input, const uint8_t* bytes, size_t size, int64_t time
   if (!in.sorted) return in.reader->decode(bytes, size, timestamp);
   key_.clear();
   in.type->sort_key(bytes, size, key_);
-  payload_.clear();
-  payload_.push_back(char(input));
-  payload_.append(reinterpret_cast<const char*>(bytes), size);
-  sorter_.add(std::string_view(reinterpret_cast<const char*>(key_.data()), key_.size()), timestamp, payload_);
+  const char tag = char(input);
+  sorter_.add(std::string_view(reinterpret_cast<const char*>(key_.data()), key_.size()), timestamp,
+              std::string_view(&tag, 1), std::string_view(reinterpret_cast<const char*>(bytes), size));
 }
 
 void SortedInput::finish() {

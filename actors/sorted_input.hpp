@@ -57,7 +57,6 @@ class SortedInput {
   BatchKeyedBackend* state_;
   std::vector<Input> inputs_;
   std::vector<uint8_t> key_;  // scratch: the record's key
-  std::string payload_;       // scratch: input index, then the record
   std::string current_;       // the key being fed
   bool keyed_ = false;        // a key is being fed
   bool finished_ = false;

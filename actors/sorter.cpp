@@ -217,9 +217,9 @@ size_t Sorter::read_buffer(size_t runs) const {
 
 void Sorter::note_memory(size_t bytes) { stats_.peak_memory = std::max(stats_.peak_memory, bytes); }
 
-void Sorter::add(std::string_view key, int64_t timestamp, std::string_view payload) {
+void Sorter::add(std::string_view key, int64_t timestamp, std::string_view payload, std::string_view more) {
   if (finished_) throw JobError("BATCH sort was given a record after its input ended");
-  size_t bytes = header_bytes + key.size() + payload.size();
+  size_t bytes = header_bytes + key.size() + payload.size() + more.size();
   if (arena_.size > 0 && used() + bytes + sizeof(Entry) > options_.memory) {
     seal_chunk();
     spill();
@@ -231,10 +231,11 @@ void Sorter::add(std::string_view key, int64_t timestamp, std::string_view paylo
   arena_.size += bytes;
   char* p = arena_.data() + at;
   put_u32(p, uint32_t(key.size()));
-  put_u32(p + 4, uint32_t(payload.size()));
+  put_u32(p + 4, uint32_t(payload.size() + more.size()));
   put_i64(p + 8, timestamp);
   std::memcpy(p + header_bytes, key.data(), key.size());
   std::memcpy(p + header_bytes + key.size(), payload.data(), payload.size());
+  if (!more.empty()) std::memcpy(p + header_bytes + key.size() + payload.size(), more.data(), more.size());
   index_.push_back({prefix_of(key), timestamp, uint64_t(at) | (std::min<uint64_t>(key.size(), 0xffff) << at_bits)});
   ++stats_.records;
   note_memory(used());

@@ -54,8 +54,9 @@ class Sorter {
   Sorter(const Sorter&) = delete;
   Sorter& operator=(const Sorter&) = delete;
 
-  /// Adds a record; may spill. Not after `finish`.
-  void add(std::string_view key, int64_t timestamp, std::string_view payload);
+  /// Adds a record whose payload is `payload` followed by `more` (a caller's tag and its
+  /// record, copied once into the buffer); may spill. Not after `finish`.
+  void add(std::string_view key, int64_t timestamp, std::string_view payload, std::string_view more = {});
   /// Ends the input: the records can be read.
   void finish();
   /// The next record in order; false after the last.

@@ -156,15 +156,21 @@ uint64_t parse_size_within(const std::string& text, uint64_t min, uint64_t max, 
   return size;
 }
 
-void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes) {
+namespace {
+/// A size flag (`64mb`) within [min, max]; `range` says the bounds in words.
+void add_size_option(CLI::App& command, const char* name, uint64_t& bytes, uint64_t min, uint64_t max,
+                     const char* range, const std::string& help) {
   add_parsed_option(
-      command, "--rocksdb-memory",
-      [&bytes](const std::string& text) {
-        bytes = parse_size_within(text, uint64_t(16) << 20, uint64_t(1) << 40, "16mb to 1tb");
-      },
-      "memory of RocksDB state in this process, e.g. 256mb: block cache, index and filter blocks and "
-      "memtables share it (default: a 64mb block cache and memtables per state)")
+      command, name, [&bytes, min, max, range](const std::string& text) { bytes = parse_size_within(text, min, max, range); },
+      help)
       ->type_name("SIZE");
+}
+}  // namespace
+
+void add_rocksdb_memory_option(CLI::App& command, uint64_t& bytes) {
+  add_size_option(command, "--rocksdb-memory", bytes, uint64_t(16) << 20, uint64_t(1) << 40, "16mb to 1tb",
+                  "memory of RocksDB state in this process, e.g. 256mb: block cache, index and filter blocks and "
+                  "memtables share it (default: a 64mb block cache and memtables per state)");
 }
 
 void add_execution_mode_option(CLI::App& command, ExecutionMode& mode) {
@@ -183,23 +189,14 @@ void add_slots_option(CLI::App& command, int& slots) {
 }
 
 void add_batch_memory_option(CLI::App& command, uint64_t& bytes) {
-  add_parsed_option(
-      command, "--batch-memory",
-      [&bytes](const std::string& text) {
-        bytes = parse_size_within(text, uint64_t(1) << 20, uint64_t(1) << 40, "1mb to 1tb");
-      },
-      "BATCH: memory each keyed subtask sorts its input in, e.g. 256mb; the rest spills to disk (default 64mb)")
-      ->type_name("SIZE");
+  add_size_option(command, "--batch-memory", bytes, uint64_t(1) << 20, uint64_t(1) << 40, "1mb to 1tb",
+                  "BATCH: memory each keyed subtask sorts its input in, e.g. 256mb; the rest spills to disk "
+                  "(default 64mb)");
 }
 
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {
-  add_parsed_option(
-      command, "--rocksdb-record-cache",
-      [&bytes](const std::string& text) {
-        bytes = parse_size_within(text, uint64_t(1) << 20, uint64_t(64) << 30, "1mb to 64gb");
-      },
-      "records each keyed subtask on RocksDB caches in front of it, e.g. 64mb (default 32mb)")
-      ->type_name("SIZE");
+  add_size_option(command, "--rocksdb-record-cache", bytes, uint64_t(1) << 20, uint64_t(64) << 30, "1mb to 64gb",
+                  "records each keyed subtask on RocksDB caches in front of it, e.g. 64mb (default 32mb)");
 }
 
 }  // namespace sluice::cli

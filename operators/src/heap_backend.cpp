@@ -5,6 +5,19 @@
 
 namespace sluice::detail {
 
+namespace {
+/// Keys with an entry over `tables`, and their memory estimated from each table's entry size.
+KeyedStateBackend::Size size_of(const std::map<std::string, std::unique_ptr<StateTable>>& tables) {
+  KeyedStateBackend::Size s;
+  for (const auto& [name, t] : tables) {
+    auto n = t->size();
+    s.entries += n;
+    s.bytes += n * t->entry_bytes();
+  }
+  return s;
+}
+}  // namespace
+
 StateTable* HeapKeyedStateBackend::heap_table(const std::string& name,
                                               const std::function<std::unique_ptr<StateTable>()>& make) {
   auto it = tables_.find(name);
@@ -48,15 +61,7 @@ void HeapKeyedStateBackend::restore_entries(std::vector<KeyedStateSnapshot::Entr
   }
 }
 
-KeyedStateBackend::Size HeapKeyedStateBackend::size() const {
-  Size s;
-  for (const auto& [name, t] : tables_) {
-    auto n = t->size();
-    s.entries += n;
-    s.bytes += n * t->entry_bytes();
-  }
-  return s;
-}
+KeyedStateBackend::Size HeapKeyedStateBackend::size() const { return size_of(tables_); }
 
 namespace {
 
@@ -73,14 +78,7 @@ class OneKeyBackend final : public BatchKeyedBackend {
     return t.get();
   }
   ByteStore* byte_store() override { return nullptr; }
-  Size size() const override {
-    Size s;
-    for (const auto& [name, t] : tables_) {
-      s.entries += t->size();
-      s.bytes += t->size() * t->entry_bytes();
-    }
-    return s;
-  }
+  Size size() const override { return size_of(tables_); }
   void clear() override {
     for (auto& [name, t] : tables_) t->clear();
     while (event_timers().pop_until(INT64_MAX)) {

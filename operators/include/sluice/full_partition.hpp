@@ -78,12 +78,34 @@ struct SortKey<std::tuple<X...>> {
   }
 };
 
+/// Base of the operators that emit at the end of the input: watermarks wait until then, so
+/// that what they emit is not behind a watermark already passed on (late downstream); what
+/// they emit carries the latest timestamp they saw (`last_`, kept by `seen`).
+template <class In, class Out>
+class AtEnd : public OneInput<In, Out> {
+ public:
+  void watermark(int64_t wm) override { this->watermark_ = wm; }
+
+ protected:
+  virtual void emit() = 0;
+  void seen(int64_t ts) {
+    if (ts != no_timestamp) last_ = std::max(last_, ts);
+  }
+  int64_t last_ = no_timestamp;
+
+ private:
+  void finish() override {
+    emit();
+    this->forward_watermark(this->watermark_);
+  }
+};
+
 /// Emits the records of its input ordered by their encoded sort key (SortKey, inverted for a
 /// descending order), then time, then arrival, at the end of the input. In BATCH the runtime
 /// sorts them on the way in (under the batch memory, spilling to disk) and they pass straight
 /// through; in STREAMING they are held in memory and sorted the same way when the input ends.
 template <class T>
-class SortPartitionOperator final : public OneInput<T, T> {
+class SortPartitionOperator final : public AtEnd<T, T> {
  public:
   explicit SortPartitionOperator(KeyEncoder<T> key) : key_(std::move(key)) {}
   void open(OperatorContext& ctx) override {
@@ -99,8 +121,6 @@ class SortPartitionOperator final : public OneInput<T, T> {
       held_.push_back(std::move(h));
     });
   }
-  /// The partition's order is only known at its end: no watermark passes before.
-  void watermark(int64_t wm) override { this->watermark_ = wm; }
 
  private:
   struct Held {
@@ -108,34 +128,16 @@ class SortPartitionOperator final : public OneInput<T, T> {
     int64_t timestamp;
     T value;
   };
-  void finish() override {
+  void emit() override {
     std::stable_sort(held_.begin(), held_.end(), [](const Held& a, const Held& b) {
       return std::tie(a.key, a.timestamp) < std::tie(b.key, b.timestamp);
     });
     for (auto& h : held_) this->out_->push(std::move(h.value), h.timestamp);
     held_.clear();
-    this->forward_watermark(this->watermark_);
   }
   KeyEncoder<T> key_;
   bool sorted_ = false;
   std::vector<Held> held_;
-};
-
-/// Base of the operators that emit at the end of the input: watermarks wait until then, so
-/// that what they emit is not behind a watermark already passed on (late downstream).
-template <class In, class Out>
-class AtEnd : public OneInput<In, Out> {
- public:
-  void watermark(int64_t wm) override { this->watermark_ = wm; }
-
- protected:
-  virtual void emit() = 0;
-
- private:
-  void finish() override {
-    emit();
-    this->forward_watermark(this->watermark_);
-  }
 };
 
 /// Folds the whole partition with `r` and emits the one result at its end, stamped with the
@@ -147,18 +149,17 @@ class PartitionReduceOperator final : public AtEnd<T, T> {
   void push(T&& v, int64_t ts) override {
     guarded(this->ctx_, [&] {
       acc_ = acc_ ? r_(std::move(*acc_), std::move(v)) : std::move(v);
-      if (ts != no_timestamp) last_ = std::max(last_, ts);
+      this->seen(ts);
     });
   }
 
  private:
   void emit() override {
-    if (acc_) this->out_->push(std::move(*acc_), last_);
+    if (acc_) this->out_->push(std::move(*acc_), this->last_);
     acc_.reset();
   }
   R r_;
   std::optional<T> acc_;
-  int64_t last_ = no_timestamp;
 };
 
 /// Aggregates the whole partition with an AggregateFunction and emits its result at the end.
@@ -170,18 +171,17 @@ class PartitionAggregateOperator final : public AtEnd<typename A::input_type, ty
     guarded(this->ctx_, [&] {
       agg_.add(v, acc_);
       any_ = true;
-      if (ts != no_timestamp) last_ = std::max(last_, ts);
+      this->seen(ts);
     });
   }
 
  private:
   void emit() override {
-    if (any_) guarded(this->ctx_, [&] { this->out_->push(agg_.get_result(acc_), last_); });
+    if (any_) guarded(this->ctx_, [&] { this->out_->push(agg_.get_result(acc_), this->last_); });
   }
   A agg_;
   typename A::accumulator_type acc_;
   bool any_ = false;
-  int64_t last_ = no_timestamp;
 };
 
 /// Hands the whole partition to `f(records, collector)` at the end of its input; the records
@@ -192,19 +192,18 @@ class MapPartitionOperator final : public AtEnd<T, Out> {
   explicit MapPartitionOperator(F f) : f_(std::move(f)) {}
   void push(T&& v, int64_t ts) override {
     held_.push_back(std::move(v));
-    if (ts != no_timestamp) last_ = std::max(last_, ts);
+    this->seen(ts);
   }
 
  private:
   void emit() override {
     collector_.out = this->out_;
-    collector_.timestamp = last_;
+    collector_.timestamp = this->last_;
     guarded(this->ctx_, [&] { f_(held_, collector_); });
     held_.clear();
   }
   F f_;
   std::vector<T> held_;
-  int64_t last_ = no_timestamp;
   StampingCollector<Out> collector_;
 };
 

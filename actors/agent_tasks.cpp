@@ -16,6 +16,7 @@
 #include "actors/data_link.hpp"
 #include "actors/job_library.hpp"
 #include "actors/messages.hpp"
+#include "actors/partition_server.hpp"
 #include "actors/probe_registry.hpp"
 #include "actors/task_actor.hpp"
 #include "checkpoint/restore.hpp"
@@ -50,11 +51,9 @@ struct Route {
   std::shared_ptr<ProbeRegistry> probes;
 };
 
-std::filesystem::path libraries_dir(const AgentTasksOptions& o) {
-  std::filesystem::path work = o.work_dir.empty() ? std::filesystem::temp_directory_path() /
-                                                        ("sluice-agent-" + std::to_string(::getpid()))
-                                                  : std::filesystem::path(o.work_dir);
-  return work / "libraries";
+std::filesystem::path work_dir(const AgentTasksOptions& o) {
+  return o.work_dir.empty() ? std::filesystem::temp_directory_path() / ("sluice-agent-" + std::to_string(::getpid()))
+                            : std::filesystem::path(o.work_dir);
 }
 }  // namespace
 
@@ -65,6 +64,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<IoExecutor> io = std::make_unique<IoExecutor>(2);
   LibraryStore store;
+  PartitionServer files;  // BATCH: this agent's partition files, served to the other agents
   Listener listener;
 
   std::mutex mu;
@@ -81,10 +81,12 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   Impl(AgentTasksOptions o, std::function<void(const std::string&)> l)
       : options(std::move(o)),
         log(std::move(l)),
-        store(libraries_dir(options)),
+        store(work_dir(options) / "libraries"),
+        files(work_dir(options) / "batch", options.name),
         listener(options.data_host + ":" + std::to_string(options.data_port)) {
     configure_actor_system(cfg, size_t(std::max(1, options.worker_threads)));
     sys = std::make_unique<caf::actor_system>(cfg);
+    files.release_all();  // an earlier agent's in the same work directory
   }
 
   void start() {
@@ -113,8 +115,8 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     std::weak_ptr<Impl> me = shared_from_this();
     auto link = std::make_shared<DataLink>(
         std::move(c),
-        [me](DataEnvelope&& e) {
-          if (auto self = me.lock()) self->deliver(std::move(e));
+        [me, peer](DataEnvelope&& e) {
+          if (auto self = me.lock()) self->deliver(peer, std::move(e));
         },
         [me, peer](const std::string& why) {
           if (auto self = me.lock()) self->link_failed(peer, why);
@@ -180,12 +182,33 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
       for (auto& [id, r] : routes)
         if (r->peers.count(peer) && r->ready) hit.push_back(r);
     }
+    files.drop_peer(peer);
     // The attempts with channels over it fail (their jobs restart); the next one dials afresh.
     for (auto& r : hit) fail_route(*r, "agent " + options.name + ": " + why);
   }
 
-  /// Hands an envelope to its task actor, or keeps it until its route is deployed.
-  void deliver(DataEnvelope&& e) {
+  /// Hands an envelope from agent `peer` to its task actor, or keeps it until its route is
+  /// deployed. BATCH: a file credit is answered from this agent's partition files; a file
+  /// error fails the consumer's route.
+  void deliver(const std::string& peer, DataEnvelope&& e) {
+    if (e.kind == DataEnvelope::Kind::file_credit) {
+      std::shared_ptr<DataLink> link;
+      {
+        std::lock_guard lock(mu);
+        if (auto it = links.find(peer); it != links.end()) link = it->second;
+      }
+      if (link) files.on_credit(peer, e, [&link](DataEnvelope&& out) { link->send(std::move(out)); });
+      return;
+    }
+    if (e.kind == DataEnvelope::Kind::file_error) {
+      std::shared_ptr<Route> r;
+      {
+        std::lock_guard lock(mu);
+        if (auto it = routes.find(e.route); it != routes.end() && it->second->ready) r = it->second;
+      }
+      if (r) fail_route(*r, e.error);
+      return;
+    }
     uint32_t first = 0;  // a route whose first data this is: the master times recovery by it
     {
       std::lock_guard lock(mu);
@@ -357,6 +380,10 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     auto results = [me, id = order.route](int node, std::string&& batch) {
       if (auto self = me.lock()) self->send_master(ClusterMessage::results_of(id, node, std::move(batch)));
     };
+    // BATCH: the run's directory here, where its subtasks write their files and spill their sorts.
+    std::string batch_dir = plan->batch ? files.directory(order.batch).string() : std::string();
+    if (plan->batch && order.batch == 0)
+      throw JobError("job '" + graph->name + "': agent " + options.name + " got a BATCH deployment without its run's number");
     auto route = std::make_shared<Route>();
     route->id = order.route;
     route->attempt = first.attempt;
@@ -371,8 +398,8 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
     for (size_t k = 0; k < tasks.size(); ++k) {
       const auto& d = tasks[k];
       size_t index = route->base[size_t(d.task)] + size_t(d.subtask);
-      TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote, print, results};
-      TaskSpec spec{graph, plan, 0, 0, writer, restore, {}, {}};
+      TaskEnv env{route->relay, io.get(), route->probes.get(), index, d.attempt, remote, print, results, order.batch};
+      TaskSpec spec{graph, plan, 0, 0, writer, restore, {}, batch_dir};
       auto a = spawn_task(*sys, std::move(spec), order.tasks[k], env);
       caf::anon_send(route->relay, watch_atom::value, a, int32_t(index));
       route->flat[index] = a;
@@ -540,6 +567,7 @@ void AgentTasks::set_master(std::shared_ptr<Connection> master) {
 void AgentTasks::on_message(const ClusterMessage& m) {
   if (m.kind == ClusterMessage::Kind::deploy) impl_->on_deploy(m.deploy);
   else if (m.kind == ClusterMessage::Kind::command) impl_->on_command(m.route, m.index, m.body);
+  else if (m.kind == ClusterMessage::Kind::release_batch) impl_->files.release(m.batch);
 }
 
 void AgentTasks::stop() {
@@ -566,6 +594,7 @@ void AgentTasks::stop() {
   }
   for (auto& [peer, link] : links) link->close();
   retired.clear();
+  i.files.release_all();
   i.io->wait_idle();
   for (auto& r : relays) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
   i.sys.reset();  // waits for every actor

@@ -50,6 +50,8 @@ struct ClusterMessage {
     probes @20 :Probes;
     # Agent -> master: a batch of a collecting sink, for the main that runs in the master.
     results @21 :Results;
+    # Master -> agent: a BATCH run ended; its partition files (and its readers) may go.
+    releaseBatch @22 :UInt32;
   }
 }
 
@@ -122,6 +124,9 @@ struct Deploy {
   rescaled @8 :Bool;
   parallelism @9 :Int32;
   nodeParallelism @10 :List(Int32);
+  # BATCH: the run's number among the master's, naming its partition directory on every
+  # agent (0: the run streams).
+  batch @11 :UInt32;
 }
 
 struct Routed {

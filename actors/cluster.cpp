@@ -94,6 +94,7 @@ ControlBuffer encode(const ClusterMessage& m) {
       r.setParallelism(d.parallelism);
       auto nodes = r.initNodeParallelism(unsigned(d.node_parallelism.size()));
       for (size_t i = 0; i < d.node_parallelism.size(); ++i) nodes.set(unsigned(i), d.node_parallelism[i]);
+      r.setBatch(d.batch);
       auto agents = r.initAgents(unsigned(d.agents.size()));
       for (size_t i = 0; i < d.agents.size(); ++i) {
         agents[unsigned(i)].setName(d.agents[i].first);
@@ -118,6 +119,7 @@ ControlBuffer encode(const ClusterMessage& m) {
     }
     case ClusterMessage::Kind::quiet: c.setQuiet(m.route); break;
     case ClusterMessage::Kind::flowing: c.setFlowing(m.route); break;
+    case ClusterMessage::Kind::release_batch: c.setReleaseBatch(m.batch); break;
     case ClusterMessage::Kind::probes: {
       auto r = c.initProbes();
       r.setRoute(m.route);
@@ -237,6 +239,7 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
                               std::to_string(n));
           d.node_parallelism.push_back(n);
         }
+        d.batch = r.getBatch();
         if (d.rescaled && d.parallelism < 1)
           throw DecodeError("malformed cluster message: a rescaled deployment at parallelism " +
                             std::to_string(d.parallelism));
@@ -272,6 +275,10 @@ ClusterMessage decode_cluster(const ControlBuffer& b) {
       case schema::ClusterMessage::FLOWING:
         m.kind = ClusterMessage::Kind::flowing;
         m.route = c.getFlowing();
+        break;
+      case schema::ClusterMessage::RELEASE_BATCH:
+        m.kind = ClusterMessage::Kind::release_batch;
+        m.batch = c.getReleaseBatch();
         break;
       case schema::ClusterMessage::OUTPUT:
         m.kind = ClusterMessage::Kind::output;

@@ -25,6 +25,9 @@ struct DeployOrder {
   bool rescaled = false;
   int32_t parallelism = 0;
   std::vector<int32_t> node_parallelism{};
+  /// BATCH: the run's number among the master's, which names its partition directory on
+  /// every agent and which file requests carry; 0: the run streams.
+  uint32_t batch = 0;
   bool operator==(const DeployOrder&) const = default;
 };
 
@@ -51,7 +54,8 @@ struct ClusterMessage {
     job_reply,
     flowing,
     probes,
-    results
+    results,
+    release_batch
   } kind = Kind::heartbeat;
   enum class Request { list, cancel, savepoint, stop, probes };
   int32_t slots = 0;                  ///< register_agent: at least 1
@@ -73,6 +77,7 @@ struct ClusterMessage {
   int32_t index = -1;                 ///< command, gone: the subtask's flat index (command: -1 every one); results: the sink's node
   ControlBuffer body;                 ///< command: a TaskCommand; report: a TaskReport
   std::vector<ControlBuffer> probes;  ///< probes: encoded TaskProbes
+  uint32_t batch = 0;                 ///< release_batch: the BATCH run whose partition files go
   bool operator==(const ClusterMessage&) const = default;
 
   static ClusterMessage submission(std::string hash, std::vector<std::string> options, bool detached) {
@@ -134,6 +139,13 @@ struct ClusterMessage {
     m.kind = Kind::output;
     m.route = route;
     m.text = std::move(text);
+    return m;
+  }
+  /// A BATCH run ended: every agent drops its partition files.
+  static ClusterMessage release_of(uint32_t batch) {
+    ClusterMessage m;
+    m.kind = Kind::release_batch;
+    m.batch = batch;
     return m;
   }
   /// Subtask `index` of `route` is gone (`error` empty: its actor quit normally).

@@ -100,7 +100,8 @@ void AgentLink::session() {
         log_("agent " + options_.name + ": the master dropped it: " + in.reason + "; registering again");
         return;
       }
-      if (tasks_ && (in.kind == ClusterMessage::Kind::deploy || in.kind == ClusterMessage::Kind::command))
+      if (tasks_ && (in.kind == ClusterMessage::Kind::deploy || in.kind == ClusterMessage::Kind::command ||
+                     in.kind == ClusterMessage::Kind::release_batch))
         tasks_->on_message(in);
       last_heard = Clock::now();
     } else if (c->closed()) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 #include <optional>
+#include <random>
 #include <set>
 
 #include "actors/actor_system.hpp"
@@ -45,6 +46,8 @@ struct ClusterJobs::Shared {
   std::map<uint64_t, std::map<std::pair<int, int>, TaskProbe>> probes;
   std::vector<std::shared_ptr<JobHandle>> jobs;  // every job, oldest first (ended ones: the last 100)
   uint64_t next_job = 1;
+  /// BATCH runs are numbered from here (DeployOrder::batch): another master's numbers differ.
+  uint32_t batch_seed = uint32_t(std::random_device{}());
   struct Main {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
@@ -123,6 +126,9 @@ class AgentHost final : public SubtaskHost {
   }
   bool subtask_of(const caf::actor_addr&, int32_t&, int&) override { return false; }
   void on_end() override {
+    // BATCH: every agent drops the run's partition files (an agent that has none ignores it).
+    if (order_.batch)
+      for (const auto& a : shared_->directory.agents()) shared_->directory.send(a.name, ClusterMessage::release_of(order_.batch));
     std::lock_guard lock(shared_->mu);
     shared_->masters.erase(job_);
     shared_->clients.erase(job_);
@@ -152,8 +158,11 @@ class AgentHost final : public SubtaskHost {
       free.push_back({a.name, a.slots - shared_->routes.used(a.name)});
       address[a.name] = a.data_address;
     }
-    auto tasks = master.regions() == 1 ? std::vector<int>{} : master.tasks_of(attempt);
-    auto placed = scheduler::place(*plan_, free, name_, tasks);
+    // BATCH deploys each subtask alone, in one slot; a pipelined region takes a slot per
+    // subtask of its widest task.
+    auto placed = plan_->batch ? scheduler::place_subtask(*plan_, free, name_, indexes.front())
+                               : scheduler::place(*plan_, free, name_,
+                                                  master.regions() == 1 ? std::vector<int>{} : master.tasks_of(attempt));
     if (auto* why = std::get_if<std::string>(&placed)) {
       if (Clock::now() < pending_[attempt]) {
         self->delayed_send(self, std::chrono::milliseconds(100), host_atom::value, attempt);
@@ -169,15 +178,19 @@ class AgentHost final : public SubtaskHost {
     auto agent_of = p.agents();
     auto route = shared_->routes.add(job_, attempt, agent_of, p.taken);
     std::map<std::string, DeployOrder> orders;
+    std::set<std::string> named;  // every agent the deployments name: the attempt's, and in BATCH the inputs' files'
     for (int i : indexes) {
       at_[size_t(i)] = {attempt, agent_of[size_t(i)], route};
       auto [it, fresh] = orders.try_emplace(agent_of[size_t(i)], order_);
-      if (fresh) {
-        it->second.route = route;
-        for (const auto& [agent, n] : p.taken) it->second.agents.emplace_back(agent, address[agent]);
-      }
-      it->second.tasks.push_back(encode(master.deployment(i)));
+      if (fresh) it->second.route = route;
+      auto d = master.deployment(i);
+      for (const auto& peer : d.peers)
+        if (!peer.empty()) named.insert(peer);
+      it->second.tasks.push_back(encode(d));
     }
+    for (auto& [agent, order] : orders)
+      for (const auto& peer : named)
+        if (address.count(peer)) order.agents.emplace_back(peer, address[peer]);
     std::string where;
     for (const auto& [agent, order] : orders)
       where += (where.empty() ? "" : ", ") + agent + " (" + std::to_string(order.tasks.size()) + ")";
@@ -259,11 +272,13 @@ class ClusterJob final : public MasterJobHandle {
   /// the AgentHost that places and deploys it.
   void start(std::shared_ptr<const JobGraph> graph) override {
     bool first = run_++ == 0;
-    if (graph->config.execution_mode == ExecutionMode::automatic && graph->batch()) {
-      // BATCH needs partition files served across agents (not built yet): AUTOMATIC streams.
-      auto streaming = std::make_shared<JobGraph>(*graph);
-      streaming->config.execution_mode = ExecutionMode::streaming;
-      graph = streaming;
+    if (graph->batch() && graph->config.slots <= 0) {
+      // BATCH runs its stages in waves of the cluster's slots, as many as are registered now.
+      auto sized = std::make_shared<JobGraph>(*graph);
+      sized->config.slots = 0;
+      for (const auto& a : shared_->directory.agents()) sized->config.slots += a.slots;
+      sized->config.slots = std::max(1, sized->config.slots);
+      graph = sized;
     }
     graph_ = graph;
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
@@ -273,10 +288,6 @@ class ClusterJob final : public MasterJobHandle {
     master_ = nullptr;
     PreparedStart prep;
     try {
-      // Partition files would have to be served across agents (not built yet).
-      if (plan->batch)
-        throw UsageError("BATCH mode runs embedded only for now (sluice run without --master); use --execution-mode "
-                         "streaming on a cluster");
       prep = prepare_start(*graph);
     } catch (const std::exception& e) {
       JobResult r;
@@ -296,6 +307,9 @@ class ClusterJob final : public MasterJobHandle {
     }
     std::lock_guard lock(shared_->mu);  // before the first route event can name the job
     key_ = shared_->next_job++;
+    // BATCH: a number for the run's partition directories on the agents, unlike any earlier
+    // master's (an agent may have served one before this master started).
+    if (plan->batch) order.batch = std::max<uint32_t>(1, shared_->batch_seed + uint32_t(key_));
     auto host = std::make_shared<AgentHost>(shared_, key_, std::move(order), plan, graph->name);
     master_ = spawn_job_master(*shared_->sys, {graph, plan, shared_->io.get(), promise, prep.committer, prep.restore,
                                                log_, id_},

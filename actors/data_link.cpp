@@ -12,6 +12,7 @@ namespace {
 constexpr size_t header_bytes = 32;
 constexpr std::chrono::milliseconds poll{100};
 constexpr std::chrono::milliseconds send_timeout{30'000};
+constexpr size_t max_file_error_bytes = 4096;
 
 void put32(uint8_t* at, uint32_t v) {
   for (int i = 0; i < 4; ++i) at[i] = uint8_t(v >> (8 * i));
@@ -33,6 +34,14 @@ void DataLink::start() {
 }
 
 void DataLink::send(DataEnvelope&& e) {
+  // The payload of the BATCH kinds lives in the frame's words, as a frame's does.
+  if (e.kind == DataEnvelope::Kind::file_credit) {
+    e.frame.assign(1, uint64_t(e.batch) | uint64_t(e.file_channel) << 32);
+  } else if (e.kind == DataEnvelope::Kind::file_error) {
+    e.error.resize(std::min(e.error.size(), max_file_error_bytes));
+    e.frame.assign((e.error.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t) + (e.error.empty() ? 1 : 0), 0);
+    std::memcpy(e.frame.data(), e.error.data(), e.error.size());
+  }
   std::lock_guard lock(mu_);
   if (stopping_) return;
   if (!e.priority) {
@@ -99,14 +108,16 @@ void DataLink::write_loop() {
     for (size_t i = 0; i < batch.size(); ++i) {
       const auto& e = batch[i];
       uint8_t header[header_bytes] = {0};
-      size_t payload = e.kind == DataEnvelope::Kind::frame ? e.frame.size() * sizeof(uint64_t) : 0;
+      size_t payload = e.kind == DataEnvelope::Kind::credit ? 0 : e.frame.size() * sizeof(uint64_t);
       put32(header, uint32_t(payload));
       header[4] = uint8_t(e.kind);
       header[5] = e.priority ? 1 : 0;
       put32(header + 8, e.channel.edge);
       put32(header + 12, e.channel.producer);
       put32(header + 16, e.channel.consumer);
-      put32(header + 20, e.kind == DataEnvelope::Kind::frame ? e.backlog : e.credits);
+      put32(header + 20, e.kind == DataEnvelope::Kind::frame        ? e.backlog
+                         : e.kind == DataEnvelope::Kind::file_error ? uint32_t(e.error.size())
+                                                                    : e.credits);
       put32(header + 24, e.route);
       staging.insert(staging.end(), header, header + header_bytes);
       if (payload) frames.emplace_back(staging.size(), &e);
@@ -146,7 +157,7 @@ void DataLink::read_loop() {
       DataEnvelope e;
       size_t payload = get32(header);
       uint8_t kind = header[4];
-      if (kind != uint8_t(DataEnvelope::Kind::frame) && kind != uint8_t(DataEnvelope::Kind::credit))
+      if (kind < uint8_t(DataEnvelope::Kind::frame) || kind > uint8_t(DataEnvelope::Kind::file_error))
         throw DecodeError("an envelope of unknown kind " + std::to_string(kind));
       e.kind = DataEnvelope::Kind(kind);
       if (header[5] > 1 || header[6] != 0 || header[7] != 0 || get32(header + 28) != 0)
@@ -157,6 +168,24 @@ void DataLink::read_loop() {
       if (e.kind == DataEnvelope::Kind::credit) {
         if (payload != 0 || e.priority) throw DecodeError("a credit envelope with a payload or a priority");
         e.credits = get32(header + 20);
+      } else if (e.kind == DataEnvelope::Kind::file_credit) {
+        if (payload != sizeof(uint64_t) || e.priority) throw DecodeError("a file credit envelope of another shape");
+        e.credits = get32(header + 20);
+        uint64_t word = 0;
+        if (!connection_->read_exactly(&word, sizeof word, frame_timeout))
+          throw DecodeError("the connection ended inside a file credit");
+        e.batch = uint32_t(word);
+        e.file_channel = uint32_t(word >> 32);
+      } else if (e.kind == DataEnvelope::Kind::file_error) {
+        size_t length = get32(header + 20);
+        if (e.priority || length > max_file_error_bytes || payload == 0 || payload % sizeof(uint64_t) != 0 ||
+            payload != std::max<size_t>(1, (length + sizeof(uint64_t) - 1) / sizeof(uint64_t)) * sizeof(uint64_t))
+          throw DecodeError("a file error envelope of another shape");
+        e.frame.resize(payload / sizeof(uint64_t));
+        if (!connection_->read_exactly(e.frame.data(), payload, frame_timeout))
+          throw DecodeError("the connection ended inside a file error");
+        e.error.assign(reinterpret_cast<const char*>(e.frame.data()), length);
+        e.frame.clear();
       } else {
         if (payload > max_data_frame_bytes)
           throw DecodeError("a frame of " + std::to_string(payload) + " bytes, over the limit of " +

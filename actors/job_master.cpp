@@ -149,9 +149,15 @@ TaskDeployment JobMaster::deployment(int index) const {
   d.max_parallelism = graph_->config.max_parallelism;
   d.key_groups = key_group_range(d.subtask, d.max_parallelism, d.parallelism);
   if (!peers_.empty()) {
+    // Its region's agents; in BATCH also where the tasks feeding it wrote their files (each
+    // producer subtask's last attempt), which serve its inputs.
+    std::vector<bool> reads(plan_->tasks.size(), false);
+    if (plan_->batch)
+      for (const auto& x : plan_->exchanges)
+        if (x.target_task == t.id) reads[size_t(x.source_task)] = true;
     d.peers = peers_;
     for (size_t i = 0; i < d.peers.size(); ++i)
-      if (region_of_[i] != region) d.peers[i].clear();
+      if (region_of_[i] != region && !reads[size_t(task_of(int(i)))]) d.peers[i].clear();
   }
   if (const auto& restore = region_restore_[size_t(region)]) {
     d.restore.kind = restore->checkpoint_id == 0 ? RestoreHandle::Kind::from_scratch : RestoreHandle::Kind::checkpoint;

@@ -318,8 +318,10 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       if (x.target_task == spec.task && x.blocking) blocking_edges[uint32_t(x.edge)] = &x;
     gates = std::make_unique<InputGates>(spec.subtask, config->exclusive_buffers, config->floating_buffers,
                                          [this](const ChannelId& ch, uint32_t n) {
-                                           if (blocking_edges.count(ch.edge)) return blocking_credit(ch, n);
-                                           transport->send_credit(ch, n);
+                                           auto x = blocking_edges.find(ch.edge);
+                                           if (x == blocking_edges.end()) return transport->send_credit(ch, n);
+                                           if (!transport->file_elsewhere(ch)) return blocking_credit(ch, n);
+                                           transport->send_file_credit(ch, x->second->output_channel(spec.subtask), n);
                                          });
     std::map<std::pair<int, int>, int> input_of;
     for (const auto& x : plan.exchanges) {

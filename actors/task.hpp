@@ -53,6 +53,17 @@ class TaskTransport {
   /// Where sinks whose records belong to the job's main send their batches, with the sink's
   /// node (OperatorContext::result_channel); empty: the main is in this process.
   virtual std::function<void(int node, std::string&&)> results() { return {}; }
+  /// BATCH: the producer of `ch` wrote its partition file on another agent, which serves it
+  /// (send_file_credit); false: the file is in TaskSpec::batch_dir, read here.
+  virtual bool file_elsewhere(const ChannelId& ch) const {
+    (void)ch;
+    return false;
+  }
+  /// BATCH: grants `credits` buffers to the agent serving channel `file_channel` of the
+  /// partition file of `ch`'s producer; its frames come back as send_frame's do.
+  virtual void send_file_credit(const ChannelId& ch, int file_channel, uint32_t credits) {
+    (void)ch, (void)file_channel, (void)credits;
+  }
   /// Monotonic time in nanoseconds.
   virtual int64_t now_ns() = 0;
   /// Reports a checkpoint to the coordinator: an acknowledgement, or (ack null) a decline

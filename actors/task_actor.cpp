@@ -64,6 +64,21 @@ struct TaskActorState : TaskTransport {
     }
     self->send(peers[to], credit_atom::value, ch.edge, ch.producer, ch.consumer, credits);
   }
+  bool file_elsewhere(const ChannelId& ch) const override {
+    return remote(base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer) != nullptr;
+  }
+  void send_file_credit(const ChannelId& ch, int file_channel, uint32_t credits) override {
+    const auto* r = remote(base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer);
+    if (!r) return;
+    DataEnvelope e;
+    e.kind = DataEnvelope::Kind::file_credit;
+    e.route = r->route;
+    e.channel = ch;
+    e.credits = credits;
+    e.batch = env.batch;
+    e.file_channel = uint32_t(file_channel);
+    r->link->send(std::move(e));
+  }
   void request_resume() override { self->send(self, resume_atom::value); }
   void request_wakeup(int op, std::chrono::milliseconds delay) override {
     self->delayed_send(self, delay, wakeup_atom::value, int32_t(op));

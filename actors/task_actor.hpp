@@ -40,6 +40,8 @@ struct TaskEnv {
   std::function<void(const std::string&)> print;
   /// Where collecting sinks send their batches, by sink node; empty: the main is in this process.
   std::function<void(int, std::string&&)> results;
+  /// BATCH on a cluster: the run's number (DeployOrder::batch) that file credits carry.
+  uint32_t batch = 0;
 };
 
 /// Spawns the actor of the subtask `deployment` (an encoded TaskDeployment) names; its task,

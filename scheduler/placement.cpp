@@ -57,4 +57,19 @@ std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std:
   return p;
 }
 
+std::variant<Placement, std::string> place_subtask(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
+                                                   const std::string& job_name, int index) {
+  size_t best = agents.size();
+  for (size_t i = 0; i < agents.size(); ++i)
+    if (agents[i].free > 0 && (best == agents.size() || agents[i].free > agents[best].free)) best = i;
+  if (best == agents.size())
+    return "job '" + job_name + "' needs a free slot for its next subtask but none is free on " +
+           std::to_string(agents.size()) + " agent" + (agents.size() == 1 ? "" : "s");
+  Placement p;
+  p.subtasks.resize(plan.subtask_count());
+  p.subtasks.at(size_t(index)) = {agents[best].agent, 0};
+  p.taken.emplace_back(agents[best].agent, 1);
+  return p;
+}
+
 }  // namespace sluice::scheduler

@@ -46,4 +46,9 @@ int slots_needed(const ExecutionPlan& plan, const std::vector<int>& tasks = {});
 std::variant<Placement, std::string> place(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
                                            const std::string& job_name, const std::vector<int>& tasks = {});
 
+/// BATCH: places the one subtask of flat index `index` (each is deployed alone, when the stage
+/// schedule says) in a slot of the agent with the most free slots (ties: the agent given first).
+std::variant<Placement, std::string> place_subtask(const ExecutionPlan& plan, const std::vector<AgentSlots>& agents,
+                                                   const std::string& job_name, int index);
+
 }  // namespace sluice::scheduler

@@ -420,7 +420,8 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (command == "run") {
       const auto queries = parse_queries({run_query_name}, err, command);
       if (!queries) return 2;
-      log::set_level(run_log_level);
+      // Only when asked: on a cluster this main runs inside the master, whose log level is its own.
+      if (run_command->count("--log-level") > 0) log::set_level(run_log_level);
       if (!disk_full.empty()) {
         const auto colon = disk_full.find(':');
         try {

@@ -18,6 +18,7 @@
 #include "actors/connection.hpp"
 #include "actors/console_service.hpp"
 #include "sluice/error.hpp"
+#include "sluice/logging.hpp"
 #include "cli.hpp"
 #include "cli_options.hpp"
 #include "sluice/config.hpp"
@@ -71,6 +72,7 @@ CLI::App* add_master_command(CLI::App& app, MasterCommand& c) {
       *m, "--slot-timeout", [&c](const std::string& t) { c.slot_timeout = parse_duration(t); },
       "how long a job waits for free slots before its attempt fails (default 30s)");
   m->add_flag("--insecure", c.insecure, "allow a non-loopback address without --secret-file");
+  m->add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off (default warn)");
   return m;
 }
 
@@ -85,6 +87,7 @@ CLI::App* add_agent_command(CLI::App& app, AgentCommand& c) {
   a->add_option("--work-dir", c.work_dir, "where the agent keeps job libraries");
   a->add_option("--secret-file", c.secret_file, "file holding the master's secret");
   a->add_option("--name", c.name, "the agent's name (default HOSTNAME-PID)");
+  a->add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off (default warn)");
   return a;
 }
 
@@ -163,6 +166,7 @@ int run_master(const MasterCommand& c, std::ostream& out, std::ostream& err) {
     if (c.heartbeat_interval >= c.heartbeat_timeout)
       throw std::invalid_argument("--heartbeat-interval " + format_duration(c.heartbeat_interval) +
                                   " must be shorter than --heartbeat-timeout " + format_duration(c.heartbeat_timeout));
+    sluice::log::set_level(c.log_level);
   } catch (const std::invalid_argument& e) {
     err << "sluice master: " << e.what() << "\n";
     return 2;
@@ -206,6 +210,7 @@ int run_agent(const AgentCommand& c, std::ostream& out, std::ostream& err) {
   try {
     o.secret = read_secret(c.secret_file);
     check_host_port(c.master, "--master");
+    sluice::log::set_level(c.log_level);
   } catch (const std::invalid_argument& e) {
     err << "sluice agent: " << e.what() << "\n";
     return 2;

@@ -18,6 +18,7 @@ struct MasterCommand {
   std::string checkpoint_dir, work_dir, secret_file;
   std::chrono::milliseconds heartbeat_interval{1000}, heartbeat_timeout{5000}, slot_timeout{30'000};
   bool insecure = false;
+  std::string log_level = "warn";  ///< the runtime's log (jobs' stages, restarts) on standard error
 };
 
 struct AgentCommand {
@@ -26,6 +27,7 @@ struct AgentCommand {
   std::string host = "127.0.0.1";
   int data_port = 0;
   std::string work_dir, secret_file, name;
+  std::string log_level = "warn";
 };
 
 /// `sluice jobs`, `sluice cancel ID`, `sluice savepoint ID`, `sluice stop ID [--drain]`, `sluice probes ID`.

@@ -1,0 +1,104 @@
+// actors/partition_server.cpp — partition files read for consumers on other agents, as their credits come.
+#include "actors/partition_server.hpp"
+
+#include "actors/blocking_exchange.hpp"
+
+namespace sluice::runtime {
+
+struct PartitionServer::Reader {
+  std::string peer;
+  uint32_t route = 0;
+  std::mutex mu;  // one credit at a time: frames leave in file order
+  std::unique_ptr<BlockingInput> in;
+  bool over = false;  // every frame went, or the error did: later credits (floating ones) are dropped
+};
+
+PartitionServer::PartitionServer(std::filesystem::path root, std::string agent)
+    : root_(std::move(root)), agent_(std::move(agent)) {}
+
+PartitionServer::~PartitionServer() { release_all(); }
+
+std::filesystem::path PartitionServer::directory(uint32_t batch) {
+  auto dir = root_ / ("batch-" + std::to_string(batch));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void PartitionServer::on_credit(const std::string& peer, const DataEnvelope& credit, const Reply& reply) {
+  Key key{credit.batch, credit.channel.edge, credit.channel.producer, credit.channel.consumer};
+  std::shared_ptr<Reader> r;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = readers_[key];
+    // A credit of another route is a rerun of the consumer: it reads the file from the start.
+    if (!slot || slot->route != credit.route || slot->peer != peer) {
+      slot = std::make_shared<Reader>();
+      slot->peer = peer;
+      slot->route = credit.route;
+    }
+    r = slot;
+  }
+  std::lock_guard lock(r->mu);
+  if (r->over) return;
+  try {
+    if (!r->in) {
+      auto path = partition_file_path(root_ / ("batch-" + std::to_string(credit.batch)), credit.channel.edge,
+                                      int(credit.channel.producer));
+      r->in = std::make_unique<BlockingInput>(path, int(credit.file_channel));
+    }
+    for (auto& f : r->in->take(credit.credits)) {
+      DataEnvelope e;
+      e.route = credit.route;
+      e.channel = credit.channel;
+      e.backlog = r->in->remaining();
+      e.frame = std::move(f);
+      reply(std::move(e));
+    }
+    if (r->in->exhausted()) {  // the file closes; the reader stays, so that a late credit reads nothing again
+      r->in.reset();
+      r->over = true;
+    }
+  } catch (const std::exception& err) {
+    r->in.reset();
+    r->over = true;
+    DataEnvelope e;
+    e.kind = DataEnvelope::Kind::file_error;
+    e.route = credit.route;
+    e.channel = credit.channel;
+    e.error = "agent " + agent_ + " cannot serve " + credit.channel.describe() + ": " + err.what();
+    reply(std::move(e));
+  }
+}
+
+void PartitionServer::release(uint32_t batch) {
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = readers_.begin(); it != readers_.end();)
+      it = std::get<0>(it->first) == batch ? readers_.erase(it) : std::next(it);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(root_ / ("batch-" + std::to_string(batch)), ec);
+}
+
+void PartitionServer::drop_peer(const std::string& peer) {
+  std::lock_guard lock(mu_);
+  for (auto it = readers_.begin(); it != readers_.end();)
+    it = it->second->peer == peer ? readers_.erase(it) : std::next(it);
+}
+
+void PartitionServer::release_all() {
+  {
+    std::lock_guard lock(mu_);
+    readers_.clear();
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root_, ec))
+    if (entry.path().filename().string().rfind("batch-", 0) == 0) std::filesystem::remove_all(entry.path(), ec);
+}
+
+size_t PartitionServer::readers() const {
+  std::lock_guard lock(mu_);
+  return readers_.size();
+}
+
+}  // namespace sluice::runtime

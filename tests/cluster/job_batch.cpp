@@ -1,0 +1,47 @@
+// tests/cluster/job_batch.cpp — a job library for the BATCH cluster tests: three stages (records; per-key counts and sums; totals per bucket), a second-stage task failing once when asked, the totals written to a file by the main.
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#include <sluice/sluice.hpp>
+
+namespace {
+using Row = std::tuple<int64_t, int64_t, int64_t>;  // key (or bucket), count, sum
+
+int job(sluice::JobContext& ctx) {
+  if (ctx.args.size() != 3 && ctx.args.size() != 4)
+    throw std::invalid_argument("usage: job_batch RECORDS KEYS OUTPUT [FAIL_MARKER]");
+  const int64_t records = std::stoll(ctx.args[0]), keys = std::stoll(ctx.args[1]);
+  // With FAIL_MARKER, the second stage's task that holds key 3 fails once: it creates the file
+  // and throws; its rerun finds the file and goes on.
+  const std::string marker = ctx.args.size() == 4 ? ctx.args[3] : std::string();
+  sluice::StreamEnvironment env(ctx.config);
+  sluice::CollectSink<Row> sink;
+  auto sum = [](Row a, Row b) {
+    return Row{std::get<0>(a), std::get<1>(a) + std::get<1>(b), std::get<2>(a) + std::get<2>(b)};
+  };
+  env.from_generator(records, [keys](int64_t i) { return Row{(i * 7919) % keys, 1, i}; })
+      .key_by([](const Row& r) { return std::get<0>(r); })
+      .reduce(sum)
+      .map([marker](const Row& r) {
+        if (!marker.empty() && std::get<0>(r) == 3 && !std::filesystem::exists(marker)) {
+          std::ofstream(marker) << "failed\n";
+          throw std::runtime_error("key 3 fails once, as the test asked");
+        }
+        return Row{std::get<0>(r) % 10, std::get<1>(r), std::get<2>(r)};
+      })
+      .key_by([](const Row& r) { return std::get<0>(r); })
+      .reduce(sum)
+      .sink_to(sink);
+  env.execute("batch stages");
+  auto rows = sink.collected()->values();
+  std::sort(rows.begin(), rows.end());
+  std::ofstream out(ctx.args[2]);
+  for (const auto& [bucket, count, total] : rows) out << bucket << " " << count << " " << total << "\n";
+  return 0;
+}
+}  // namespace
+
+SLUICE_JOB_MAIN(job)

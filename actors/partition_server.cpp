@@ -46,12 +46,13 @@ void PartitionServer::on_credit(const std::string& peer, const DataEnvelope& cre
                                       int(credit.channel.producer));
       r->in = std::make_unique<BlockingInput>(path, int(credit.file_channel));
     }
-    for (auto& f : r->in->take(credit.credits)) {
+    auto frames = r->in->take(credit.credits);
+    for (size_t i = 0; i < frames.size(); ++i) {
       DataEnvelope e;
       e.route = credit.route;
       e.channel = credit.channel;
-      e.backlog = r->in->remaining();
-      e.frame = std::move(f);
+      e.backlog = r->in->remaining() + uint32_t(frames.size() - 1 - i);  // the frames behind this one
+      e.frame = std::move(frames[i]);
       reply(std::move(e));
     }
     if (r->in->exhausted()) {  // the file closes; the reader stays, so that a late credit reads nothing again

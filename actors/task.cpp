@@ -669,7 +669,9 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       if (!b.in)  // its producer finished before this task was deployed: the file is sealed
         b.in = std::make_unique<BlockingInput>(partition_file_path(spec.batch_dir, id.first, int(id.second)),
                                                blocking_edges.at(id.first)->output_channel(spec.subtask));
-      for (auto& f : b.in->take(std::exchange(b.credits, 0))) on_frame(b.in->remaining(), std::move(f));
+      auto frames = b.in->take(std::exchange(b.credits, 0));
+      for (size_t i = 0; i < frames.size(); ++i)  // each with the frames behind it as its backlog
+        on_frame(b.in->remaining() + uint32_t(frames.size() - 1 - i), std::move(frames[i]));
       if (b.in->exhausted()) {
         b.in.reset();  // one open file per channel still being read, not per channel
         b.done = true;

@@ -72,9 +72,12 @@ TEST_CASE("cluster messages round-trip, and bad ones are refused with a sentence
   order.tasks = {ControlBuffer{1, 2, 3}, ControlBuffer{}};
   order.agents = {{"a1", "10.0.0.1:7001"}, {"a2", "10.0.0.2:7001"}};
   order.topology = {"key-groups 128", "task 0 src p=4"};
+  DeployOrder batch = order;
+  batch.batch = 0xfedcba98;
   for (const auto& m : {ClusterMessage::submission(hash, {"-p", "2"}, true),
                         ClusterMessage::with_text(Kind::accepted, "0123456789abcdef"), ClusterMessage::ending(1, "failed"),
-                        ClusterMessage::deployment(order), ClusterMessage::routed(Kind::command, 9, -1, {7}),
+                        ClusterMessage::deployment(order), ClusterMessage::deployment(batch),
+                        ClusterMessage::release_of(0xfedcba98), ClusterMessage::routed(Kind::command, 9, -1, {7}),
                         ClusterMessage::routed(Kind::report, 9, 3, {8, 9}),
                         ClusterMessage::gone_of(9, 2, "boom"),
                         ClusterMessage::quiet_of(9), ClusterMessage::flowing_of(9), ClusterMessage::probes_of(9, {{1, 2}, {3}}), ClusterMessage::printed(9, "(a,1)\n"),

@@ -119,6 +119,50 @@ TEST_CASE("frames of many channels and credits cross one link in order per chann
   CHECK(at_b.failure.empty());
 }
 
+// Issue 15: BATCH consumers ask another agent for their partition files' frames.
+TEST_CASE("file credits carry their run and file channel, and a file error its sentence, across a link", "[data_link][batch]") {
+  auto [a, b] = connected_pair();
+  Inbox at_a, at_b;
+  DataLink sender(std::move(a), at_a.deliver(), at_a.failed());
+  DataLink receiver(std::move(b), at_b.deliver(), at_b.failed());
+  sender.start();
+  receiver.start();
+  DataEnvelope credit;
+  credit.kind = DataEnvelope::Kind::file_credit;
+  credit.route = 17;
+  credit.channel = {2, 5, 3};
+  credit.credits = 10;
+  credit.batch = 0xdeadbeef;
+  credit.file_channel = 3;
+  sender.send(std::move(credit));
+  for (std::string why : {std::string("agent a2 cannot serve it"), std::string(8, 'x'), std::string(), std::string(9000, 'y')}) {
+    DataEnvelope error;
+    error.kind = DataEnvelope::Kind::file_error;
+    error.route = 17;
+    error.channel = {2, 5, 3};
+    error.error = why;
+    sender.send(std::move(error));
+  }
+  sender.send(frame(2, 3, 1, 4));  // the link goes on after them
+  REQUIRE(at_b.await([&] { return at_b.got.size() == 6; }));
+  std::lock_guard lock(at_b.mu);
+  const auto& c = at_b.got[0];
+  CHECK(c.kind == DataEnvelope::Kind::file_credit);
+  CHECK(c.route == 17);
+  CHECK(c.channel == ChannelId{2, 5, 3});
+  CHECK(c.credits == 10);
+  CHECK(c.batch == 0xdeadbeef);
+  CHECK(c.file_channel == 3);
+  CHECK(at_b.got[1].kind == DataEnvelope::Kind::file_error);
+  CHECK(at_b.got[1].error == "agent a2 cannot serve it");
+  CHECK(at_b.got[1].channel == ChannelId{2, 5, 3});
+  CHECK(at_b.got[2].error == std::string(8, 'x'));
+  CHECK(at_b.got[3].error.empty());
+  CHECK(at_b.got[4].error == std::string(4096, 'y'));  // cut at 4 KiB
+  CHECK(at_b.got[5].frame == frame(2, 3, 1, 4).frame);
+  CHECK(at_b.failure.empty());
+}
+
 TEST_CASE("a malformed envelope ends the link with a sentence naming what was wrong", "[data_link]") {
   auto header = [](uint32_t payload, uint8_t kind, uint8_t flags) {
     std::string h(32, '\0');
@@ -134,6 +178,9 @@ TEST_CASE("a malformed envelope ends the link with a sentence naming what was wr
            {"oversized frame", header(0x7fffffff, 1, 0), "over the limit of"},
            {"empty frame", header(0, 1, 0), "a frame of 0 bytes, not a whole number of 8-byte words"},
            {"credit with payload", header(8, 2, 0), "a credit envelope with a payload or a priority"},
+           {"file credit without its word", header(0, 3, 0), "a file credit envelope of another shape"},
+           {"file error longer than its payload", header(8, 4, 0).replace(20, 1, "\x20"),
+            "a file error envelope of another shape"},
            {"cut short", header(64, 1, 0) + "12345678", "the connection ended inside a frame of 64 bytes"}}) {
     DYNAMIC_SECTION(what) {
       auto [a, b] = connected_pair();

@@ -90,3 +90,17 @@ TEST_CASE("a pipelined region is placed alone: its highest parallelism in slots,
   CHECK(std::get<std::string>(short_of) ==
         "job 'two' needs 3 slots (the highest parallelism of its pipelined region) but 2 are free on 2 agents");
 }
+
+// Issue 15: BATCH places each subtask alone when its stage comes.
+TEST_CASE("BATCH places one subtask in a slot of the agent with the most free, and says so when none is free",
+          "[placement][batch]") {
+  auto plan = plan_of({2, 3});
+  auto p = std::get<Placement>(scheduler::place_subtask(plan, {{"a", 1}, {"b", 2}, {"c", 2}}, "job", 3));
+  CHECK(p.taken == std::vector<std::pair<std::string, int>>{{"b", 1}});
+  REQUIRE(p.subtasks.size() == 5);
+  for (size_t i = 0; i < p.subtasks.size(); ++i)
+    CHECK(p.subtasks[i] == (i == 3 ? scheduler::SlotRef{"b", 0} : scheduler::SlotRef{}));
+  auto none = scheduler::place_subtask(plan, {{"a", 0}, {"b", -1}}, "job", 0);
+  REQUIRE(std::holds_alternative<std::string>(none));
+  CHECK(std::get<std::string>(none) == "job 'job' needs a free slot for its next subtask but none is free on 2 agents");
+}

@@ -598,6 +598,8 @@ int ClusterJobs::slots_used(const std::string& agent) const {
 void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why) {
   std::lock_guard lock(shared_->mu);
   shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " lost: " + why));
+  // After its subtasks' ends: a BATCH job reruns what wrote the files the agent held.
+  for (const auto& [job, master] : shared_->masters) caf::anon_send(master, lost_atom::value, agent);
 }
 
 }  // namespace sluice::runtime

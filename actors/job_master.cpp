@@ -541,6 +541,25 @@ MasterActions JobMaster::on_io_done(int32_t attempt) {
   return out;
 }
 
+MasterActions JobMaster::on_agent_lost(const std::string& agent) {
+  if (!schedule_ || ended_) return {};
+  for (bool again = true; again;) {  // a rerun producer may need files of the stage before, lost too
+    again = false;
+    for (size_t i = 0; i < peers_.size(); ++i) {
+      if (peers_[i] != agent || unfinished_.count(int(i))) continue;
+      int task = task_of(int(i)), subtask = int(i) - int(base_[size_t(task)]);
+      if (!schedule_->lost(task, subtask)) continue;
+      unfinished_.insert(int(i));
+      peers_[i].clear();
+      again = true;
+      log::runtime()->warn("job '{}': the partition file of task '{}' subtask {} was on agent {}, which is gone: "
+                           "the subtask runs again",
+                           graph_->name, plan_->tasks[size_t(task)].name, subtask + 1, agent);
+    }
+  }
+  return deploy_ready_stages();
+}
+
 MasterActions JobMaster::on_restart_due(int32_t attempt) {
   MasterActions out;
   if (!current(attempt) || ended_) return out;
@@ -549,8 +568,19 @@ MasterActions JobMaster::on_restart_due(int32_t attempt) {
     waiting_.insert(attempt);
     return out;
   }
-  // BATCH: no checkpoint to find; the task reruns from its inputs' files.
-  if (plan_->batch) return on_restart_point(attempt, nullptr, {}, 0);
+  // BATCH: no checkpoint to find; the task reruns from its inputs' files, or, when a lost
+  // agent took some with it, waits in the schedule until they are written again.
+  if (plan_->batch) {
+    int region = attempt_region_.at(attempt);
+    int index = region_subtasks_[size_t(region)].front(), task = task_of(index);
+    if (schedule_->requeue(task, index - int(base_[size_t(task)]))) {
+      restarting_.erase(region);
+      log::runtime()->info("job '{}': task '{}' subtask {} waits for its inputs to be written again", graph_->name,
+                           plan_->tasks[size_t(task)].name, index - int(base_[size_t(task)]) + 1);
+      return deploy_ready_stages();
+    }
+    return on_restart_point(attempt, nullptr, {}, 0);
+  }
   out.find_restart_point.push_back(attempt);
   return out;
 }

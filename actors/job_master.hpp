@@ -98,6 +98,10 @@ class JobMaster {
   MasterActions on_subtask_down(int32_t attempt, int index, const std::string& error, int64_t now_ms);
   /// Every I/O job of one subtask actor of attempt `attempt` has run, after the actor went down.
   MasterActions on_io_done(int32_t attempt);
+  /// BATCH on a cluster: `agent` is gone, and the partition files it held with it. Each
+  /// finished subtask of it whose file a task still reads runs again (and so, in turn, those
+  /// feeding it whose files went too); a consumer that fails meanwhile waits for them.
+  MasterActions on_agent_lost(const std::string& agent);
 
   // From the I/O side and the timers.
   MasterActions on_committed(int64_t id, const std::string& error, int64_t now_ms);

@@ -40,6 +40,8 @@ using quiet_atom = caf::atom_constant<caf::atom("quiet")>;
 // process is gone (error empty: it quit normally); (host_atom, attempt) the host's own retry
 using gone_atom = caf::atom_constant<caf::atom("gone")>;
 using host_atom = caf::atom_constant<caf::atom("host")>;
+// master <- the cluster: (lost_atom, agent) an agent is gone, with the BATCH partition files it held
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
 // an agent's relay <- the agent: (watch_atom, actor, index) a subtask of its route to monitor
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 

@@ -69,6 +69,28 @@ void BatchSchedule::finished(int task, int subtask) {
   ++finished_subtasks_;
 }
 
+bool BatchSchedule::lost(int task, int subtask) {
+  auto& st = state_.at(size_t(task)).at(size_t(subtask));
+  if (st != State::finished) return false;
+  bool needed = false;
+  for (size_t t = 0; t < state_.size() && !needed; ++t)
+    if (std::find(producers_[t].begin(), producers_[t].end(), task) != producers_[t].end())
+      needed = finished_of_task_[t] < int(state_[t].size());
+  if (!needed) return false;
+  st = State::waiting;
+  --finished_of_task_[size_t(task)];
+  --finished_subtasks_;
+  return true;
+}
+
+bool BatchSchedule::requeue(int task, int subtask) {
+  auto& st = state_.at(size_t(task)).at(size_t(subtask));
+  if (st != State::running || inputs_complete(task)) return false;
+  st = State::waiting;
+  --running_;
+  return true;
+}
+
 std::string BatchSchedule::describe(const Start& s) const {
   const auto& t = plan_->tasks[size_t(s.task)];
   return "stage " + std::to_string(s.stage + 1) + ": task '" + t.name + "' subtask " + std::to_string(s.subtask + 1) +

@@ -36,6 +36,15 @@ class BatchSchedule {
   /// all of the task's subtasks did.
   void finished(int task, int subtask);
 
+  /// BATCH on a cluster: the partition file of finished subtask (`task`, `subtask`) is lost
+  /// (its agent is gone). When a task it feeds has a subtask not finished yet, it waits to run
+  /// again (its consumers wait for it) and this returns true; else its file is needed no more.
+  bool lost(int task, int subtask);
+  /// Subtask (`task`, `subtask`) failed while its inputs are incomplete (a producer's file was
+  /// lost): it gives back its slot and waits until they are complete again. False when its
+  /// inputs are complete: it reruns at once, in its slot.
+  bool requeue(int task, int subtask);
+
   /// Every subtask finished.
   bool done() const { return finished_subtasks_ == total_; }
   int running() const { return running_; }

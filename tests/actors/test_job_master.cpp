@@ -607,6 +607,63 @@ TEST_CASE("BATCH deploys each subtask once its producers finished, and a failed 
   CHECK(a.result->error.empty());
 }
 
+TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and a consumer that failed waits for them",
+          "[job_master][batch]") {
+  StreamEnvironment env;
+  env.set_parallelism(2);
+  env.config().execution_mode = ExecutionMode::batch;
+  env.disable_chaining();
+  env.from_collection(std::vector<int64_t>{1, 2, 3})
+      .key_by([](int64_t v) { return v; })
+      .sum("sum")
+      .sink_to(DiscardSink<int64_t>());
+  auto g = env.graph();
+  g.name = "batch";
+  g.config.checkpoint.restart.limit = 5;
+  g.config.checkpoint.restart.delay = std::chrono::milliseconds(10);
+  g.config.slots = 2;  // the cluster's
+  auto graph = std::make_shared<const JobGraph>(std::move(g));
+  auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
+  JobMaster master(graph, plan, false, 0, nullptr);
+  auto place = [&](int32_t attempt, int index, const std::string& agent) {
+    scheduler::Placement p;
+    p.subtasks.resize(plan->subtask_count());
+    p.subtasks[size_t(index)] = {agent, 0};
+    master.set_placement(attempt, p);
+  };
+  auto a = master.start(0);
+  REQUIRE(a.deploy == std::vector<int32_t>{0, 1});
+  place(0, 0, "a1");
+  place(1, 1, "a2");
+  master.on_task_finished(0, 0, 0, 1);
+  a = master.on_task_finished(1, 0, 1, 2);
+  REQUIRE(a.deploy == std::vector<int32_t>{2, 3});  // the sums
+  place(2, 2, "a1");
+  place(3, 3, "a1");
+  // The sums read both sources' files; source subtask 1's went with agent a2.
+  CHECK(master.deployment(2).peers == std::vector<std::string>{"a1", "a2", "a1", "", "", ""});
+  a = master.on_agent_lost("a2");
+  REQUIRE(a.deploy.empty());  // both slots are the sums'
+  a = master.on_agent_lost("a9");  // an agent the job did not use
+  CHECK(a.deploy.empty());
+  // Sum subtask 1 fails reading the lost file; at its restart it gives back its slot, and
+  // source subtask 1 runs again in it.
+  a = master.on_task_failed(3, "agent a2 lost", false, 3);
+  auto retry = a.restart_after_ms.at(0).first;
+  a = master.on_subtask_down(3, 3, "", 4);
+  a += master.on_io_done(3);
+  a += master.on_restart_due(retry);
+  REQUIRE(a.deploy.size() == 1);
+  auto source = a.deploy[0];
+  CHECK(master.subtasks_of(source) == std::vector<int>{1});
+  place(source, 1, "a1");
+  a = master.on_task_finished(source, 0, 1, 5);
+  REQUIRE(a.deploy.size() == 1);  // the sum, now on the new file
+  auto sum = a.deploy[0];
+  CHECK(master.subtasks_of(sum) == std::vector<int>{3});
+  CHECK(master.deployment(3).peers == std::vector<std::string>{"a1", "a1", "", "a1", "", ""});
+}
+
 TEST_CASE("BATCH runs a stage wider than the slots in waves", "[job_master][batch]") {
   StreamEnvironment env;
   env.set_parallelism(8);

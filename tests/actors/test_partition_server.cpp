@@ -100,7 +100,7 @@ TEST_CASE("a partition file that is missing or corrupt is one sentence to the co
   CHECK_THAT(sent[1].error, Catch::Contains("is corrupt"));
 }
 
-TEST_CASE("a run's release removes its directory and its readers; other runs stay", "[partition_server][batch]") {
+TEST_CASE("a run's release removes its directory and its readers, and other runs stay", "[partition_server][batch]") {
   test_support::TempDir dir;
   auto server = std::make_unique<PartitionServer>(dir.path(), "a1");
   write_partition(*server, 7, 3);

@@ -1,8 +1,9 @@
-// tests/cluster/job_batch.cpp — a job library for the BATCH cluster tests: three stages (records; per-key counts and sums; totals per bucket), a second-stage task failing once when asked, the totals written to a file by the main.
+// tests/cluster/job_batch.cpp — a job library for the BATCH cluster tests: three stages (records; per-key counts and sums; totals per bucket), a second-stage task failing once or waiting at a gate when asked, the totals written to a file by the main.
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include <sluice/sluice.hpp>
@@ -11,12 +12,15 @@ namespace {
 using Row = std::tuple<int64_t, int64_t, int64_t>;  // key (or bucket), count, sum
 
 int job(sluice::JobContext& ctx) {
-  if (ctx.args.size() != 3 && ctx.args.size() != 4)
-    throw std::invalid_argument("usage: job_batch RECORDS KEYS OUTPUT [FAIL_MARKER]");
+  if (ctx.args.size() < 3 || ctx.args.size() > 5)
+    throw std::invalid_argument("usage: job_batch RECORDS KEYS OUTPUT [FAIL_MARKER|-] [GATE]");
   const int64_t records = std::stoll(ctx.args[0]), keys = std::stoll(ctx.args[1]);
   // With FAIL_MARKER, the second stage's task that holds key 3 fails once: it creates the file
   // and throws; its rerun finds the file and goes on.
-  const std::string marker = ctx.args.size() == 4 ? ctx.args[3] : std::string();
+  const std::string marker = ctx.args.size() >= 4 && ctx.args[3] != "-" ? ctx.args[3] : std::string();
+  // With GATE, each second-stage subtask, having read its whole input, writes GATE.reached
+  // and waits until the file GATE exists.
+  const std::string gate = ctx.args.size() == 5 ? ctx.args[4] : std::string();
   sluice::StreamEnvironment env(ctx.config);
   sluice::CollectSink<Row> sink;
   auto sum = [](Row a, Row b) {
@@ -25,7 +29,12 @@ int job(sluice::JobContext& ctx) {
   env.from_generator(records, [keys](int64_t i) { return Row{(i * 7919) % keys, 1, i}; })
       .key_by([](const Row& r) { return std::get<0>(r); })
       .reduce(sum)
-      .map([marker](const Row& r) {
+      .map([marker, gate, waited = false](const Row& r) mutable {
+        if (!gate.empty() && !waited) {
+          std::ofstream(gate + ".reached") << "reached\n";
+          while (!std::filesystem::exists(gate)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          waited = true;
+        }
         if (!marker.empty() && std::get<0>(r) == 3 && !std::filesystem::exists(marker)) {
           std::ofstream(marker) << "failed\n";
           throw std::runtime_error("key 3 fails once, as the test asked");

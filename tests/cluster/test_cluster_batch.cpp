@@ -19,30 +19,31 @@ namespace {
 struct BatchCluster {
   test_support::TempDir& dir;
   Master master;
-  std::vector<std::unique_ptr<Process>> agents;
-  explicit BatchCluster(test_support::TempDir& d)
-      : dir(d), master(d, {"--work-dir", d.file("master-work"), "--log-level", "info"}) {
-    for (const auto* name : {"a1", "a2"}) {
+  std::vector<std::string> names;
+  std::vector<std::unique_ptr<Process>> agents;  // by name's index; null once killed
+  explicit BatchCluster(test_support::TempDir& d, std::vector<std::string> agent_names = {"a1", "a2"})
+      : dir(d), master(d, {"--work-dir", d.file("master-work"), "--log-level", "info"}), names(agent_names) {
+    for (const auto& name : names) {
       agents.push_back(std::make_unique<Process>(
           std::vector<std::string>{SLUICE_BINARY, "agent", "--master", master.address(), "--slots", "1", "--name", name,
                                    "--work-dir", dir.file(std::string(name) + "-work")},
           dir.file(std::string(name) + ".out"), dir.file(std::string(name) + ".err")));
-      await(master.out, std::string("agent ") + name + " registered from");
+      await(master.out, "agent " + name + " registered from");
     }
   }
-  int run(std::vector<std::string> options) {
+  std::unique_ptr<Process> start(std::vector<std::string> options) {
     std::vector<std::string> argv = {SLUICE_BINARY, "run", BATCH_JOB, "--master", master.address(), "--execution-mode", "batch"};
     argv.insert(argv.end(), options.begin(), options.end());
-    Process p(argv, dir.file("run.out"), dir.file("run.err"));
-    return exit_status(p);
+    return std::make_unique<Process>(argv, dir.file("run.out"), dir.file("run.err"));
   }
+  int run(std::vector<std::string> options) { return exit_status(*start(std::move(options))); }
   std::string log() const { return read(dir.file("master.err")); }
   /// Entries left in both agents' BATCH directories.
   size_t batch_files() const {
     size_t n = 0;
     std::error_code ec;
-    for (const auto* name : {"a1", "a2"})
-      for (auto it = fs::recursive_directory_iterator(dir.file(std::string(name) + "-work/batch"), ec);
+    for (size_t a = 0; a < names.size(); ++a)
+      for (auto it = fs::recursive_directory_iterator(dir.file(names[a] + "-work/batch"), ec);
            it != fs::recursive_directory_iterator(); ++it)
         ++n;
     return n;
@@ -67,7 +68,7 @@ std::string batch_oracle(int64_t records, int64_t keys) {
 /// The master's "stage S: task 'T' subtask K of P (wave W of N)" lines, as (stage, subtask) in order.
 std::vector<std::pair<int, int>> stage_lines(const std::string& log) {
   std::vector<std::pair<int, int>> out;
-  std::regex line("stage ([0-9]+): task '[^']+' subtask ([0-9]+) of 8 \\(wave [0-9]+ of 4\\)");
+  std::regex line("stage ([0-9]+): task '[^']+' subtask ([0-9]+) of 8 \\(wave [0-9]+ of [0-9]+\\)");
   for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it)
     out.emplace_back(std::stoi((*it)[1]), std::stoi((*it)[2]));
   return out;
@@ -121,6 +122,44 @@ TEST_CASE("BATCH on a cluster: a second-stage task failing once reruns alone fro
   // 24 subtasks and the rerun: 25 attempts.
   CHECK(deployments(cluster.master.out, "batch stages").size() == 25);
   await_that([&] { return cluster.batch_files() == 0; }, "both agents' partition files removed");
+}
+
+TEST_CASE("BATCH on a cluster: an agent killed with -9 takes its partition files with it, the subtasks that wrote them "
+          "run again elsewhere, and the output is exact",
+          "[cluster][processes][batch][recovery]") {
+  test_support::TempDir dir;
+  BatchCluster cluster(dir, {"a1", "a2", "a3"});
+  auto gate = dir.file("gate");
+  auto client = cluster.start({"-p", "8", "--restart-strategy", "fixed-delay:20:50ms", "--", "200000", "1000",
+                               dir.file("totals.txt"), "-", gate});
+  // The first stage finished on all three agents; the second stage's first wave holds its input.
+  await_that([&] { return fs::exists(gate + ".reached"); }, "a second-stage subtask at the gate");
+  auto deployed = deployments(cluster.master.out, "batch stages");
+  std::set<std::string> first_stage;
+  for (int attempt = 0; attempt < 8; ++attempt) first_stage.insert(deployed[attempt].begin(), deployed[attempt].end());
+  REQUIRE(first_stage.count("a3") == 1);
+  cluster.agents[2]->kill();
+  await_that([&] { return cluster.log().find("which is gone: the subtask runs again") != std::string::npos; },
+             "the master rerunning what a3 wrote");
+  std::ofstream(gate) << "open\n";
+  int status = exit_status(*client);
+  auto log = cluster.log();
+  INFO(read(dir.file("run.err")) << log);
+  REQUIRE(status == 0);
+  CHECK(read(dir.file("totals.txt")) == batch_oracle(200000, 1000));
+  // Every first-stage subtask a3 ran (and only those) ran again.
+  std::regex rerun("task 'Generator Source' subtask ([0-9]+) was on agent a3, which is gone");
+  int reruns = int(std::distance(std::sregex_iterator(log.begin(), log.end(), rerun), std::sregex_iterator()));
+  int on_a3 = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) on_a3 += deployed[attempt] == std::vector<std::string>{"a3"};
+  CHECK(reruns == on_a3);
+  int first = 0;
+  for (auto [stage, subtask] : stage_lines(log)) first += stage == 1;
+  CHECK(first == 8 + on_a3);
+  for (const auto* name : {"a1", "a2"})
+    await_that([&] { return !fs::exists(dir.file(std::string(name) + "-work/batch")) ||
+                            fs::is_empty(dir.file(std::string(name) + "-work/batch")); },
+               std::string(name) + "'s partition files removed");
 }
 
 TEST_CASE("nexmark q5 in BATCH at parallelism 4 on the cluster writes the embedded STREAMING run's CSV",

@@ -108,3 +108,42 @@ TEST_CASE("a BATCH schedule needs a slot", "[batch-schedule]") {
   auto plan = plan_of({1}, {});
   CHECK_THROWS_WITH(BatchSchedule(plan, 0), Catch::Contains("at least one slot"));
 }
+
+// Issue 15 on a cluster: a lost agent's partition files are written again before they are read.
+TEST_CASE("a lost producer's file makes it run again while its consumers wait; a file no one reads is not rerun",
+          "[batch-schedule]") {
+  auto plan = plan_of({2, 2, 1}, {{0, 1}, {1, 2}});
+  BatchSchedule s(plan, 2);
+  auto start = [&s] {
+    std::vector<std::pair<int, int>> out;
+    for (const auto& st : s.next()) out.emplace_back(st.task, st.subtask);
+    return out;
+  };
+  CHECK(start() == std::vector<std::pair<int, int>>{{0, 0}, {0, 1}});
+  s.finished(0, 0);
+  s.finished(0, 1);
+  CHECK(start() == std::vector<std::pair<int, int>>{{1, 0}, {1, 1}});
+  // Task 0 subtask 1's file is lost while task 1 runs: subtask 1 of task 1 fails reading it and
+  // gives back its slot; subtask 0 of task 0 is still there and runs no more.
+  CHECK(s.lost(0, 1));
+  CHECK_FALSE(s.lost(0, 1));  // waiting already
+  CHECK(s.requeue(1, 1));
+  CHECK(s.running() == 1);
+  CHECK(start() == std::vector<std::pair<int, int>>{{0, 1}});  // the producer first, in the freed slot
+  CHECK(start().empty());                                     // the consumer waits for it
+  s.finished(0, 1);
+  CHECK(start() == std::vector<std::pair<int, int>>{{1, 1}});
+  CHECK_FALSE(s.requeue(1, 0));  // its inputs are complete: it would rerun in its slot
+  s.finished(1, 0);
+  s.finished(1, 1);
+  CHECK(start() == std::vector<std::pair<int, int>>{{2, 0}});
+  // Task 1 is complete: losing task 0's files costs nothing now, losing task 1's reruns it.
+  CHECK_FALSE(s.lost(0, 0));
+  CHECK(s.lost(1, 0));
+  CHECK(s.requeue(2, 0));
+  CHECK(start() == std::vector<std::pair<int, int>>{{1, 0}});
+  s.finished(1, 0);
+  CHECK(start() == std::vector<std::pair<int, int>>{{2, 0}});
+  s.finished(2, 0);
+  CHECK(s.done());
+}

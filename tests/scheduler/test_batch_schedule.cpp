@@ -110,7 +110,7 @@ TEST_CASE("a BATCH schedule needs a slot", "[batch-schedule]") {
 }
 
 // Issue 15 on a cluster: a lost agent's partition files are written again before they are read.
-TEST_CASE("a lost producer's file makes it run again while its consumers wait; a file no one reads is not rerun",
+TEST_CASE("a lost producer's file makes it run again while its consumers wait, and a file no one reads is not rerun",
           "[batch-schedule]") {
   auto plan = plan_of({2, 2, 1}, {{0, 1}, {1, 2}});
   BatchSchedule s(plan, 2);

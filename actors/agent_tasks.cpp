@@ -1,4 +1,4 @@
-// actors/agent_tasks.cpp — an agent's routes (job attempts): deployment on a worker thread, a relay actor per route, envelopes from data links to task actors, links dialed by the agent whose name sorts first.
+// actors/agent_tasks.cpp — an agent's routes (job attempts): deployment on a worker thread, a relay actor per route, envelopes from data links to task actors, links dialed by whichever agent needs one first.
 #include "actors/agent_tasks.hpp"
 
 #include <unistd.h>
@@ -32,8 +32,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 constexpr milliseconds poll{100};
-/// How long an agent waits for the peer that dials it, and envelopes of a route wait for its deployment.
-constexpr milliseconds link_patience{10'000};
 
 /// One job attempt on this agent. Until `ready`, what arrives for it waits here.
 struct Route {
@@ -72,7 +70,8 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   std::shared_ptr<Connection> master;
   std::map<uint32_t, std::shared_ptr<Route>> routes;
   std::set<uint32_t> ended;  // routes over: what still arrives for them is dropped
-  std::map<std::string, std::shared_ptr<DataLink>> links;  // by peer agent
+  std::map<std::string, std::shared_ptr<DataLink>> links;  // by peer agent: the one this agent sends on
+  std::multimap<std::string, std::shared_ptr<DataLink>> spares;  // by peer agent: others it dialed meanwhile
   std::vector<std::shared_ptr<DataLink>> retired;          // broken links not yet closed
   std::deque<DeployOrder> orders;
   bool stopping = false;
@@ -113,16 +112,31 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
 
   std::shared_ptr<DataLink> make_link(std::unique_ptr<Connection> c, const std::string& peer) {
     std::weak_ptr<Impl> me = shared_from_this();
+    // The callbacks run on the link's own threads, which the link outlives: they name it by
+    // address, so that they never hold the last reference (a link cannot join its own thread).
+    auto self = std::make_shared<DataLink*>(nullptr);
     auto link = std::make_shared<DataLink>(
         std::move(c),
-        [me, peer](DataEnvelope&& e) {
-          if (auto self = me.lock()) self->deliver(peer, std::move(e));
+        [me, peer, self](DataEnvelope&& e) {
+          if (auto agent = me.lock()) agent->deliver(peer, **self, std::move(e));
         },
-        [me, peer](const std::string& why) {
-          if (auto self = me.lock()) self->link_failed(peer, why);
+        [me, peer, self](const std::string& why) {
+          if (auto agent = me.lock()) agent->link_failed(peer, *self, why);
         });
+    *self = link.get();
     link->start();
     return link;
+  }
+
+  /// A new link to `peer` (dialed or accepted): the first one is the one this agent sends on;
+  /// one that comes while another is up (both agents dialed at once) stays open beside it, for
+  /// what the peer sends on it. Returns the link to send on. Requires `mu`.
+  std::shared_ptr<DataLink> add_link(const std::string& peer, std::shared_ptr<DataLink> link) {
+    auto& current = links[peer];
+    if (!current) current = std::move(link);
+    else spares.emplace(peer, std::move(link));
+    changed.notify_all();
+    return current;
   }
 
   void accept_loop() {
@@ -134,49 +148,45 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
         auto [role, peer] = authenticate_peer(*c, options.secret, options.connect_timeout);
         if (role != PeerRole::agent) throw AuthenticationError("a " + std::string("client") + " dialed the data plane");
         auto link = make_link(std::move(c), peer);
-        std::shared_ptr<DataLink> old;
-        {
-          std::lock_guard lock(mu);
-          old = std::move(links[peer]);
-          links[peer] = link;
-        }
-        changed.notify_all();
-        if (old) old->close();
+        std::lock_guard lock(mu);
+        add_link(peer, std::move(link));
       } catch (const std::exception& e) {
         log("agent " + options.name + ": refused a data connection: " + e.what());
       }
     }
   }
 
-  /// The link to `peer`: dialed when this agent's name sorts first, else awaited.
+  /// The link to `peer`, dialed if there is none. Either agent of a pair may dial: a BATCH
+  /// consumer needs the agent holding its input files, which has no order of its own to dial.
   std::shared_ptr<DataLink> link_to(const std::string& peer, const std::string& address) {
-    std::unique_lock lock(mu);
-    if (auto it = links.find(peer); it != links.end() && it->second) return it->second;
-    if (options.name < peer) {
-      lock.unlock();
-      auto c = dial(address, options.connect_timeout);
-      authenticate_to_master(*c, options.secret, PeerRole::agent, options.name, options.connect_timeout);
-      auto link = make_link(std::move(c), peer);
-      lock.lock();
-      links[peer] = link;
-      return link;
+    {
+      std::lock_guard lock(mu);
+      if (auto it = links.find(peer); it != links.end() && it->second) return it->second;
     }
-    if (!changed.wait_for(lock, link_patience, [&] { return stopping || (links.count(peer) && links[peer]); }) ||
-        stopping)
-      throw NetworkError("agent " + peer + " at " + address + " did not connect its data link within " +
-                         std::to_string(link_patience.count() / 1000) + " s");
-    return links[peer];
+    auto c = dial(address, options.connect_timeout);
+    authenticate_to_master(*c, options.secret, PeerRole::agent, options.name, options.connect_timeout);
+    auto link = make_link(std::move(c), peer);
+    std::lock_guard lock(mu);
+    return add_link(peer, std::move(link));
   }
 
-  void link_failed(const std::string& peer, const std::string& why) {
+  void link_failed(const std::string& peer, const DataLink* which, const std::string& why) {
     log("agent " + options.name + ": " + why);
     std::vector<std::shared_ptr<Route>> hit;
     {
       std::lock_guard lock(mu);
       // Runs on the link's own thread: the link is closed and freed by another (the deployer, or stop).
-      if (auto it = links.find(peer); it != links.end()) {
+      if (auto it = links.find(peer); it != links.end() && it->second.get() == which) {
         retired.push_back(std::move(it->second));
         links.erase(it);
+      }
+      for (auto [it, end] = spares.equal_range(peer); it != end;) {
+        if (it->second.get() != which) {
+          ++it;
+          continue;
+        }
+        retired.push_back(std::move(it->second));
+        it = spares.erase(it);
       }
       changed.notify_all();
       for (auto& [id, r] : routes)
@@ -190,14 +200,9 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   /// Hands an envelope from agent `peer` to its task actor, or keeps it until its route is
   /// deployed. BATCH: a file credit is answered from this agent's partition files; a file
   /// error fails the consumer's route.
-  void deliver(const std::string& peer, DataEnvelope&& e) {
-    if (e.kind == DataEnvelope::Kind::file_credit) {
-      std::shared_ptr<DataLink> link;
-      {
-        std::lock_guard lock(mu);
-        if (auto it = links.find(peer); it != links.end()) link = it->second;
-      }
-      if (link) files.on_credit(peer, e, [&link](DataEnvelope&& out) { link->send(std::move(out)); });
+  void deliver(const std::string& peer, DataLink& from, DataEnvelope&& e) {
+    if (e.kind == DataEnvelope::Kind::file_credit) {  // answered on the link it came on: in order
+      files.on_credit(peer, e, [&from](DataEnvelope&& out) { from.send(std::move(out)); });
       return;
     }
     if (e.kind == DataEnvelope::Kind::file_error) {
@@ -381,9 +386,9 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
       if (auto self = me.lock()) self->send_master(ClusterMessage::results_of(id, node, std::move(batch)));
     };
     // BATCH: the run's directory here, where its subtasks write their files and spill their sorts.
-    std::string batch_dir = plan->batch ? files.directory(order.batch).string() : std::string();
     if (plan->batch && order.batch == 0)
       throw JobError("job '" + graph->name + "': agent " + options.name + " got a BATCH deployment without its run's number");
+    std::string batch_dir = plan->batch ? files.directory(order.batch).string() : std::string();
     auto route = std::make_shared<Route>();
     route->id = order.route;
     route->attempt = first.attempt;
@@ -583,21 +588,24 @@ void AgentTasks::stop() {
   if (i.deployer.joinable()) i.deployer.join();
   i.cancel_all();
   std::map<std::string, std::shared_ptr<DataLink>> links;
+  std::multimap<std::string, std::shared_ptr<DataLink>> spares;
   std::vector<std::shared_ptr<DataLink>> retired;
   std::vector<caf::actor> relays;
   {
     std::lock_guard lock(i.mu);
     links.swap(i.links);
+    spares.swap(i.spares);
     retired.swap(i.retired);
     for (auto& [id, r] : i.routes)
       if (r->relay) relays.push_back(r->relay);
   }
   for (auto& [peer, link] : links) link->close();
+  for (auto& [peer, link] : spares) link->close();
   retired.clear();
-  i.files.release_all();
   i.io->wait_idle();
   for (auto& r : relays) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
   i.sys.reset();  // waits for every actor
+  i.files.release_all();  // after the last subtask: none writes any more
 }
 
 }  // namespace sluice::runtime

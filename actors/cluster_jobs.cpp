@@ -272,13 +272,17 @@ class ClusterJob final : public MasterJobHandle {
   /// the AgentHost that places and deploys it.
   void start(std::shared_ptr<const JobGraph> graph) override {
     bool first = run_++ == 0;
-    if (graph->batch() && graph->config.slots <= 0) {
-      // BATCH runs its stages in waves of the cluster's slots, as many as are registered now.
-      auto sized = std::make_shared<JobGraph>(*graph);
-      sized->config.slots = 0;
-      for (const auto& a : shared_->directory.agents()) sized->config.slots += a.slots;
-      sized->config.slots = std::max(1, sized->config.slots);
-      graph = sized;
+    if (graph->batch()) {
+      // BATCH runs its stages in waves of the cluster's slots, as many as are registered now
+      // (or fewer, when --slots says so).
+      int total = 0;
+      for (const auto& a : shared_->directory.agents()) total += a.slots;
+      total = std::max(1, total);
+      if (graph->config.slots <= 0 || graph->config.slots > total) {
+        auto sized = std::make_shared<JobGraph>(*graph);
+        sized->config.slots = total;
+        graph = sized;
+      }
     }
     graph_ = graph;
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
@@ -598,8 +602,12 @@ int ClusterJobs::slots_used(const std::string& agent) const {
 void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why) {
   std::lock_guard lock(shared_->mu);
   shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " lost: " + why));
-  // After its subtasks' ends: a BATCH job reruns what wrote the files the agent held.
-  for (const auto& [job, master] : shared_->masters) caf::anon_send(master, lost_atom::value, agent);
+  // After its subtasks' ends: a BATCH job reruns what wrote the files the agent held, on the
+  // slots left.
+  int32_t slots = 0;
+  for (const auto& a : shared_->directory.agents())
+    if (a.name != agent) slots += a.slots;
+  for (const auto& [job, master] : shared_->masters) caf::anon_send(master, lost_atom::value, agent, slots);
 }
 
 }  // namespace sluice::runtime

@@ -477,6 +477,12 @@ MasterActions JobMaster::on_task_finished(int32_t attempt, int task, int subtask
 
 MasterActions JobMaster::on_task_failed(int32_t attempt, const std::string& error, bool permanent, int64_t now_ms) {
   if (!current(attempt)) return {};
+  // BATCH: a subtask that read a file a lost agent held waits for it, uncounted.
+  if (schedule_ && !ended_) {
+    MasterActions out;
+    if (requeue(region_subtasks_[size_t(attempt_region_.at(attempt))].front(), out))
+      return out += deploy_ready_stages(), out;
+  }
   return fail(error, permanent, now_ms, {attempt_region_.at(attempt)});
 }
 
@@ -541,23 +547,44 @@ MasterActions JobMaster::on_io_done(int32_t attempt) {
   return out;
 }
 
-MasterActions JobMaster::on_agent_lost(const std::string& agent) {
-  if (!schedule_ || ended_) return {};
-  for (bool again = true; again;) {  // a rerun producer may need files of the stage before, lost too
+MasterActions JobMaster::on_agent_lost(const std::string& agent, int slots) {
+  MasterActions out;
+  if (!schedule_ || ended_) return out;
+  gone_.insert(agent);
+  if (slots > 0) schedule_->set_slots(std::min(slots, graph_->config.slots > 0 ? graph_->config.slots : slots));
+  // A rerun producer may need files of the stage before, lost too; and a file lost earlier,
+  // which nobody needed then, may be needed now.
+  for (bool again = true; again;) {
     again = false;
     for (size_t i = 0; i < peers_.size(); ++i) {
-      if (peers_[i] != agent || unfinished_.count(int(i))) continue;
+      if (!gone_.count(peers_[i]) || unfinished_.count(int(i))) continue;
       int task = task_of(int(i)), subtask = int(i) - int(base_[size_t(task)]);
       if (!schedule_->lost(task, subtask)) continue;
       unfinished_.insert(int(i));
-      peers_[i].clear();
-      again = true;
       log::runtime()->warn("job '{}': the partition file of task '{}' subtask {} was on agent {}, which is gone: "
                            "the subtask runs again",
-                           graph_->name, plan_->tasks[size_t(task)].name, subtask + 1, agent);
+                           graph_->name, plan_->tasks[size_t(task)].name, subtask + 1, peers_[i]);
+      peers_[i].clear();
+      again = true;
     }
   }
-  return deploy_ready_stages();
+  // Whatever reads a lost file stops and waits for it, rather than failing on it.
+  for (int index : std::set<int>(unfinished_)) requeue(index, out);
+  out += deploy_ready_stages();
+  return out;
+}
+
+bool JobMaster::requeue(int index, MasterActions& out) {
+  int task = task_of(index), subtask = index - int(base_[size_t(task)]);
+  if (!schedule_->requeue(task, subtask)) return false;
+  int region = region_of_[size_t(index)];
+  restarting_.erase(region);
+  region_attempt_[size_t(region)] = next_attempt_;  // the attempt that ran is over
+  attempt_region_[next_attempt_++] = region;
+  out.commands.push_back({TaskCommand::Kind::cancel, index, 0, false, {}});
+  log::runtime()->info("job '{}': task '{}' subtask {} waits for its inputs to be written again", graph_->name,
+                       plan_->tasks[size_t(task)].name, subtask + 1);
+  return true;
 }
 
 MasterActions JobMaster::on_restart_due(int32_t attempt) {
@@ -571,14 +598,8 @@ MasterActions JobMaster::on_restart_due(int32_t attempt) {
   // BATCH: no checkpoint to find; the task reruns from its inputs' files, or, when a lost
   // agent took some with it, waits in the schedule until they are written again.
   if (plan_->batch) {
-    int region = attempt_region_.at(attempt);
-    int index = region_subtasks_[size_t(region)].front(), task = task_of(index);
-    if (schedule_->requeue(task, index - int(base_[size_t(task)]))) {
-      restarting_.erase(region);
-      log::runtime()->info("job '{}': task '{}' subtask {} waits for its inputs to be written again", graph_->name,
-                           plan_->tasks[size_t(task)].name, index - int(base_[size_t(task)]) + 1);
-      return deploy_ready_stages();
-    }
+    if (requeue(region_subtasks_[size_t(attempt_region_.at(attempt))].front(), out))
+      return out += deploy_ready_stages(), out;
     return on_restart_point(attempt, nullptr, {}, 0);
   }
   out.find_restart_point.push_back(attempt);

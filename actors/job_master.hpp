@@ -98,10 +98,12 @@ class JobMaster {
   MasterActions on_subtask_down(int32_t attempt, int index, const std::string& error, int64_t now_ms);
   /// Every I/O job of one subtask actor of attempt `attempt` has run, after the actor went down.
   MasterActions on_io_done(int32_t attempt);
-  /// BATCH on a cluster: `agent` is gone, and the partition files it held with it. Each
-  /// finished subtask of it whose file a task still reads runs again (and so, in turn, those
-  /// feeding it whose files went too); a consumer that fails meanwhile waits for them.
-  MasterActions on_agent_lost(const std::string& agent);
+  /// BATCH on a cluster: `agent` is gone, and the partition files it held with it; `slots`
+  /// are left on the cluster (0: unknown). Each finished subtask that ran there (or on an
+  /// agent lost before) whose file a task still reads runs again, and so, in turn, do those
+  /// feeding it whose files went too. A subtask reading a lost file is cancelled and waits for
+  /// it, and one that fails meanwhile too: neither counts against the restart strategy.
+  MasterActions on_agent_lost(const std::string& agent, int slots = 0);
 
   // From the I/O side and the timers.
   MasterActions on_committed(int64_t id, const std::string& error, int64_t now_ms);
@@ -206,6 +208,10 @@ class JobMaster {
   std::set<int> restarting_;  // regions between a failure and their next deployment
   int32_t next_attempt_ = 0;
   std::set<int> unfinished_;  // subtasks not finished in their current attempt
+  std::set<std::string> gone_;  // BATCH: agents lost, with the partition files they held
+  /// BATCH: subtask `index` reads a lost file: it waits for it (true), its attempt over, no
+  /// restart counted.
+  bool requeue(int index, MasterActions& out);
   std::shared_ptr<const RestoreState> restore_;  // what the job started from
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;

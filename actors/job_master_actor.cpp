@@ -243,7 +243,9 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
         carry_out(self, s.master->on_subtask_down(attempt, index, error, s.now_ms()));
       },
       [self](host_atom, int32_t attempt) { self->state.host->on_retry(self, *self->state.master, attempt); },
-      [self](lost_atom, const std::string& agent) { carry_out(self, self->state.master->on_agent_lost(agent)); },
+      [self](lost_atom, const std::string& agent, int32_t slots) {
+        carry_out(self, self->state.master->on_agent_lost(agent, slots));
+      },
       [self](quiet_atom, int32_t attempt) { carry_out(self, self->state.master->on_io_done(attempt)); },
       [self](restart_atom, int32_t attempt) { carry_out(self, self->state.master->on_restart_due(attempt)); },
       [self](point_atom, int32_t attempt, const std::string& err) {

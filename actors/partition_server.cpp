@@ -29,8 +29,11 @@ void PartitionServer::on_credit(const std::string& peer, const DataEnvelope& cre
   std::shared_ptr<Reader> r;
   {
     std::lock_guard lock(mu_);
+    if (released_.count(credit.batch)) return;  // the run is over: a late credit
     auto& slot = readers_[key];
-    // A credit of another route is a rerun of the consumer: it reads the file from the start.
+    // Routes only grow: a credit of a newer route is a rerun of the consumer, which reads the
+    // file from the start; one of an older route (a failed attempt's, late) is dropped.
+    if (slot && credit.route < slot->route) return;
     if (!slot || slot->route != credit.route || slot->peer != peer) {
       slot = std::make_shared<Reader>();
       slot->peer = peer;
@@ -74,6 +77,7 @@ void PartitionServer::on_credit(const std::string& peer, const DataEnvelope& cre
 void PartitionServer::release(uint32_t batch) {
   {
     std::lock_guard lock(mu_);
+    released_.insert(batch);
     for (auto it = readers_.begin(); it != readers_.end();)
       it = std::get<0>(it->first) == batch ? readers_.erase(it) : std::next(it);
   }
@@ -82,9 +86,15 @@ void PartitionServer::release(uint32_t batch) {
 }
 
 void PartitionServer::drop_peer(const std::string& peer) {
+  // Closed, but kept: a late credit of the same route reads nothing again; a rerun's newer
+  // route starts afresh.
   std::lock_guard lock(mu_);
-  for (auto it = readers_.begin(); it != readers_.end();)
-    it = it->second->peer == peer ? readers_.erase(it) : std::next(it);
+  for (auto& [key, r] : readers_) {
+    if (r->peer != peer) continue;
+    std::lock_guard reading(r->mu);
+    r->in.reset();
+    r->over = true;
+  }
 }
 
 void PartitionServer::release_all() {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -41,9 +42,10 @@ class PartitionServer {
   void on_credit(const std::string& peer, const DataEnvelope& credit, const Reply& reply);
   /// Run `batch` ended: its readers close and its directory goes.
   void release(uint32_t batch);
-  /// The link to `peer` is gone: its consumers' readers close (a rerun asks again).
+  /// The link to `peer` is gone: its consumers' readers close (a rerun asks again, on a newer route).
   void drop_peer(const std::string& peer);
-  /// Every run's readers and directory go (the master was lost, or the agent stops).
+  /// Every run's readers and directory go (the agent starts or stops; a master that lost the
+  /// agent for a while may still want the files, so losing it keeps them).
   void release_all();
   /// Channels served (or being served) of the runs not released yet.
   size_t readers() const;
@@ -56,6 +58,7 @@ class PartitionServer {
   std::string agent_;
   mutable std::mutex mu_;
   std::map<Key, std::shared_ptr<Reader>> readers_;
+  std::set<uint32_t> released_;  // runs over: credits for them are dropped
 };
 
 }  // namespace sluice::runtime

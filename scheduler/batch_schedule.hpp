@@ -1,6 +1,7 @@
 // scheduler/batch_schedule.hpp — BATCH stage scheduling as a pure class: which subtasks start when (inputs complete, within the slots, in waves).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ class BatchSchedule {
   /// lost): it gives back its slot and waits until they are complete again. False when its
   /// inputs are complete: it reruns at once, in its slot.
   bool requeue(int task, int subtask);
+
+  /// At most `slots` (>= 1) subtasks run from now on (the cluster lost an agent); those
+  /// running go on.
+  void set_slots(int slots) { slots_ = std::max(1, slots); }
 
   /// Every subtask finished.
   bool done() const { return finished_subtasks_ == total_; }

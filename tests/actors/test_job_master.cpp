@@ -642,26 +642,39 @@ TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and 
   place(3, 3, "a1");
   // The sums read both sources' files; source subtask 1's went with agent a2.
   CHECK(master.deployment(2).peers == std::vector<std::string>{"a1", "a2", "a1", "", "", ""});
-  a = master.on_agent_lost("a2");
-  REQUIRE(a.deploy.empty());  // both slots are the sums'
-  a = master.on_agent_lost("a9");  // an agent the job did not use
-  CHECK(a.deploy.empty());
-  // Sum subtask 1 fails reading the lost file; at its restart it gives back its slot, and
-  // source subtask 1 runs again in it.
-  a = master.on_task_failed(3, "agent a2 lost", false, 3);
-  auto retry = a.restart_after_ms.at(0).first;
-  a = master.on_subtask_down(3, 3, "", 4);
-  a += master.on_io_done(3);
-  a += master.on_restart_due(retry);
+  CHECK(master.on_agent_lost("a9", 2).deploy.empty());  // an agent the job did not use
+  // Both sums read the lost file: they stop and give back their slots, and source subtask 1
+  // runs again; no restart is counted.
+  a = master.on_agent_lost("a2", 2);
+  CHECK(targets(a, Kind::cancel) == std::vector<int>{2, 3});
+  CHECK(a.restart_after_ms.empty());
   REQUIRE(a.deploy.size() == 1);
   auto source = a.deploy[0];
   CHECK(master.subtasks_of(source) == std::vector<int>{1});
+  // The cancelled sum's failure comes late: it no longer counts.
+  a = master.on_task_failed(3, "the data link to a2 broke", false, 3);
+  CHECK(a.restart_after_ms.empty());
+  CHECK(a.deploy.empty());
+  CHECK_FALSE(a.result);
   place(source, 1, "a1");
   a = master.on_task_finished(source, 0, 1, 5);
-  REQUIRE(a.deploy.size() == 1);  // the sum, now on the new file
-  auto sum = a.deploy[0];
-  CHECK(master.subtasks_of(sum) == std::vector<int>{3});
+  REQUIRE(a.deploy.size() == 2);  // the sums again, on the new file
+  auto sum0 = a.deploy[0], sum1 = a.deploy[1];
+  CHECK(master.subtasks_of(sum1) == std::vector<int>{3});
   CHECK(master.deployment(3).peers == std::vector<std::string>{"a1", "a1", "", "a1", "", ""});
+  // A second agent lost: the sums that ran on a1 (finished) must run again, and their source
+  // subtasks (both on a1 now) first; the sinks, which read the sums' files, wait.
+  place(sum0, 2, "a1");
+  place(sum1, 3, "a1");
+  master.on_task_finished(sum0, 1, 0, 6);
+  a = master.on_task_finished(sum1, 1, 1, 7);
+  REQUIRE(a.deploy.size() == 2);  // the sinks
+  place(a.deploy[0], 4, "a3");
+  place(a.deploy[1], 5, "a3");
+  a = master.on_agent_lost("a1", 1);
+  CHECK(targets(a, Kind::cancel) == std::vector<int>{4, 5});
+  REQUIRE(a.deploy.size() == 1);  // one slot left: source subtask 0 first
+  CHECK(master.subtasks_of(a.deploy[0]) == std::vector<int>{0});
 }
 
 TEST_CASE("BATCH runs a stage wider than the slots in waves", "[job_master][batch]") {

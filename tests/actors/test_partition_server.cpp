@@ -4,7 +4,6 @@
 
 #include "actors/blocking_exchange.hpp"
 #include "actors/partition_server.hpp"
-
 #include "support/temp_dir.hpp"
 
 using namespace sluice;
@@ -65,7 +64,10 @@ TEST_CASE("a partition file is served only as credits come, in order, with the b
   CHECK(sent[12].frame == numbered(0, 2));
 }
 
-TEST_CASE("a consumer's rerun (another route) reads its channel from the start", "[partition_server][batch]") {
+TEST_CASE(
+    "a consumer's rerun (a newer route) reads its channel from the start, and the failed attempt's late credits are "
+    "dropped",
+    "[partition_server][batch]") {
   test_support::TempDir dir;
   PartitionServer server(dir.path(), "a1");
   write_partition(server, 7, 5);
@@ -78,9 +80,14 @@ TEST_CASE("a consumer's rerun (another route) reads its channel from the start",
   CHECK(sent[3].route == 41);
   CHECK(sent[3].frame == numbered(1, 0));
   CHECK(sent[4].frame == numbered(1, 1));
+  server.on_credit("a3", credit_for(7, 30, 1, 2), reply);  // the failed attempt's, late: dropped
+  server.on_credit("a2", credit_for(7, 41, 1, 1), reply);
+  REQUIRE(sent.size() == 6);
+  CHECK(sent[5].frame == numbered(1, 2));
 }
 
-TEST_CASE("a partition file that is missing or corrupt is one sentence to the consumer, once", "[partition_server][batch]") {
+TEST_CASE("a partition file that is missing or corrupt is one sentence to the consumer, once",
+          "[partition_server][batch]") {
   test_support::TempDir dir;
   PartitionServer server(dir.path(), "a1");
   std::vector<DataEnvelope> sent;
@@ -114,8 +121,11 @@ TEST_CASE("a run's release removes its directory and its readers, and other runs
   CHECK_FALSE(fs::exists(dir.path() / "batch-7"));
   CHECK(fs::exists(dir.path() / "batch-8"));
   CHECK(server->readers() == 1);
-  server->drop_peer("a2");
-  CHECK(server->readers() == 0);
+  server->drop_peer("a2");  // its reader closes; a late credit of its route reads nothing again
+  server->on_credit("a2", credit_for(8, 31, 0, 1), reply);
+  CHECK(sent.size() == 2);
+  server->on_credit("a2", credit_for(7, 30, 1, 1), reply);  // a released run's: dropped
+  CHECK(sent.size() == 2);
   server.reset();  // an agent that stops takes every run's files with it
   CHECK_FALSE(fs::exists(dir.path() / "batch-8"));
 }

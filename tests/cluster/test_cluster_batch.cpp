@@ -21,18 +21,23 @@ struct BatchCluster {
   Master master;
   std::vector<std::string> names;
   std::vector<std::unique_ptr<Process>> agents;  // by name's index; null once killed
-  explicit BatchCluster(test_support::TempDir& d, std::vector<std::string> agent_names = {"a1", "a2"})
+  /// Agents of one slot each, or of `slots[i]`.
+  explicit BatchCluster(test_support::TempDir& d, std::vector<std::string> agent_names = {"a1", "a2"},
+                        std::vector<int> slots = {})
       : dir(d), master(d, {"--work-dir", d.file("master-work"), "--log-level", "info"}), names(agent_names) {
-    for (const auto& name : names) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      const auto& name = names[i];
       agents.push_back(std::make_unique<Process>(
-          std::vector<std::string>{SLUICE_BINARY, "agent", "--master", master.address(), "--slots", "1", "--name", name,
-                                   "--work-dir", dir.file(std::string(name) + "-work")},
+          std::vector<std::string>{SLUICE_BINARY, "agent", "--master", master.address(), "--slots",
+                                   std::to_string(i < slots.size() ? slots[i] : 1), "--name", name, "--work-dir",
+                                   dir.file(std::string(name) + "-work")},
           dir.file(std::string(name) + ".out"), dir.file(std::string(name) + ".err")));
       await(master.out, "agent " + name + " registered from");
     }
   }
   std::unique_ptr<Process> start(std::vector<std::string> options) {
-    std::vector<std::string> argv = {SLUICE_BINARY, "run", BATCH_JOB, "--master", master.address(), "--execution-mode", "batch"};
+    std::vector<std::string> argv = {SLUICE_BINARY,      "run",  BATCH_JOB, "--master", master.address(),
+                                     "--execution-mode", "batch"};
     argv.insert(argv.end(), options.begin(), options.end());
     return std::make_unique<Process>(argv, dir.file("run.out"), dir.file("run.err"));
   }
@@ -76,9 +81,10 @@ std::vector<std::pair<int, int>> stage_lines(const std::string& log) {
 
 }  // namespace
 
-TEST_CASE("BATCH at parallelism 8 on a cluster of two slots runs three stages in waves, reads partition files across "
-          "agents, and removes them at the end",
-          "[cluster][processes][batch]") {
+TEST_CASE(
+    "BATCH at parallelism 8 on a cluster of two slots runs three stages in waves, reads partition files across "
+    "agents, and removes them at the end",
+    "[cluster][processes][batch]") {
   test_support::TempDir dir;
   BatchCluster cluster(dir);
   int status = cluster.run({"-p", "8", "--", "200000", "1000", dir.file("totals.txt")});
@@ -100,9 +106,10 @@ TEST_CASE("BATCH at parallelism 8 on a cluster of two slots runs three stages in
   await_that([&] { return cluster.batch_files() == 0; }, "both agents' partition files removed");
 }
 
-TEST_CASE("BATCH on a cluster: a second-stage task failing once reruns alone from the partition files, and the first "
-          "stage does not run again",
-          "[cluster][processes][batch][recovery]") {
+TEST_CASE(
+    "BATCH on a cluster: a second-stage task failing once reruns alone from the partition files, and the first "
+    "stage does not run again",
+    "[cluster][processes][batch][recovery]") {
   test_support::TempDir dir;
   BatchCluster cluster(dir);
   int status = cluster.run({"-p", "8", "--restart-strategy", "fixed-delay:3:50ms", "--", "200000", "1000",
@@ -124,9 +131,10 @@ TEST_CASE("BATCH on a cluster: a second-stage task failing once reruns alone fro
   await_that([&] { return cluster.batch_files() == 0; }, "both agents' partition files removed");
 }
 
-TEST_CASE("BATCH on a cluster: an agent killed with -9 takes its partition files with it, the subtasks that wrote them "
-          "run again elsewhere, and the output is exact",
-          "[cluster][processes][batch][recovery]") {
+TEST_CASE(
+    "BATCH on a cluster: an agent killed with -9 takes its partition files with it, the subtasks that wrote them "
+    "run again elsewhere, and the output is exact",
+    "[cluster][processes][batch][recovery]") {
   test_support::TempDir dir;
   BatchCluster cluster(dir, {"a1", "a2", "a3"});
   auto gate = dir.file("gate");
@@ -157,9 +165,31 @@ TEST_CASE("BATCH on a cluster: an agent killed with -9 takes its partition files
   for (auto [stage, subtask] : stage_lines(log)) first += stage == 1;
   CHECK(first == 8 + on_a3);
   for (const auto* name : {"a1", "a2"})
-    await_that([&] { return !fs::exists(dir.file(std::string(name) + "-work/batch")) ||
-                            fs::is_empty(dir.file(std::string(name) + "-work/batch")); },
-               std::string(name) + "'s partition files removed");
+    await_that(
+        [&] {
+          return !fs::exists(dir.file(std::string(name) + "-work/batch")) ||
+                 fs::is_empty(dir.file(std::string(name) + "-work/batch"));
+        },
+        std::string(name) + "'s partition files removed");
+}
+
+TEST_CASE("BATCH on a cluster: a consumer alone on the agent whose name sorts last dials the agent holding its input",
+          "[cluster][processes][batch]") {
+  test_support::TempDir dir;
+  // The source's two subtasks go to b (two free slots) and a; the second stage's one subtask
+  // to b, which reads a's file. Nothing else of the job runs on a then: only b can dial.
+  BatchCluster cluster(dir, {"a", "b"}, {1, 2});
+  int status = cluster.run({"-p", "1", "--", "100000", "500", dir.file("totals.txt"), "-", "-", "2"});
+  auto log = cluster.log();
+  INFO(read(dir.file("run.err")) << log << read(dir.file("a.err")) << read(dir.file("b.err")));
+  REQUIRE(status == 0);
+  CHECK(read(dir.file("totals.txt")) == batch_oracle(100000, 500));
+  auto deployed = deployments(cluster.master.out, "batch stages");
+  REQUIRE(deployed.size() == 4);  // two source subtasks, then the two later stages' one each
+  CHECK(deployed[0] == std::vector<std::string>{"b"});
+  CHECK(deployed[1] == std::vector<std::string>{"a"});
+  CHECK(deployed[2] == std::vector<std::string>{"b"});
+  CHECK(log.find("restarting") == std::string::npos);
 }
 
 TEST_CASE("nexmark q5 in BATCH at parallelism 4 on the cluster writes the embedded STREAMING run's CSV",
@@ -167,7 +197,8 @@ TEST_CASE("nexmark q5 in BATCH at parallelism 4 on the cluster writes the embedd
   test_support::TempDir dir;
   BatchCluster cluster(dir);
   auto nexmark = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv = {NEXMARK_BINARY, "run", "--query", "q5", "--events", "300000", "--parallelism", "4"};
+    std::vector<std::string> argv = {NEXMARK_BINARY, "run",    "--query",       "q5",
+                                     "--events",     "300000", "--parallelism", "4"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Process p(argv, dir.file("nexmark.out"), dir.file("nexmark.err"));
     int status = exit_status(p);

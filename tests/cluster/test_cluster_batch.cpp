@@ -177,7 +177,9 @@ TEST_CASE("BATCH on a cluster: a consumer alone on the agent whose name sorts la
           "[cluster][processes][batch]") {
   test_support::TempDir dir;
   // The source's two subtasks go to b (two free slots) and a; the second stage's one subtask
-  // to b, which reads a's file. Nothing else of the job runs on a then: only b can dial.
+  // usually to b too (unless a's source subtask gave back its slot before b's), which reads
+  // a's file. Nothing else of the job runs on a then: only b can dial. With the old rule (the
+  // agent that sorts first dials, the other waits) this failed every time it was tried.
   BatchCluster cluster(dir, {"a", "b"}, {1, 2});
   int status = cluster.run({"-p", "1", "--", "100000", "500", dir.file("totals.txt"), "-", "-", "2"});
   auto log = cluster.log();
@@ -188,7 +190,6 @@ TEST_CASE("BATCH on a cluster: a consumer alone on the agent whose name sorts la
   REQUIRE(deployed.size() == 4);  // two source subtasks, then the two later stages' one each
   CHECK(deployed[0] == std::vector<std::string>{"b"});
   CHECK(deployed[1] == std::vector<std::string>{"a"});
-  CHECK(deployed[2] == std::vector<std::string>{"b"});
   CHECK(log.find("restarting") == std::string::npos);
 }
 

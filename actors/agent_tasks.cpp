@@ -81,7 +81,7 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
       : options(std::move(o)),
         log(std::move(l)),
         store(work_dir(options) / "libraries"),
-        files(work_dir(options) / "batch", options.name),
+        files(work_dir(options) / "batch", options.name, 2),
         listener(options.data_host + ":" + std::to_string(options.data_port)) {
     configure_actor_system(cfg, size_t(std::max(1, options.worker_threads)));
     sys = std::make_unique<caf::actor_system>(cfg);
@@ -202,7 +202,16 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   /// error fails the consumer's route.
   void deliver(const std::string& peer, DataLink& from, DataEnvelope&& e) {
     if (e.kind == DataEnvelope::Kind::file_credit) {  // answered on the link it came on: in order
-      files.on_credit(peer, e, [&from](DataEnvelope&& out) { from.send(std::move(out)); });
+      std::weak_ptr<DataLink> link;
+      {
+        std::lock_guard lock(mu);
+        if (auto it = links.find(peer); it != links.end() && it->second.get() == &from) link = it->second;
+        for (auto [it, end] = spares.equal_range(peer); it != end; ++it)
+          if (it->second.get() == &from) link = it->second;
+      }
+      files.on_credit(peer, e, [link](DataEnvelope&& out) {
+        if (auto l = link.lock()) l->send(std::move(out));  // a link gone meanwhile failed its routes
+      });
       return;
     }
     if (e.kind == DataEnvelope::Kind::file_error) {

@@ -2,6 +2,7 @@
 #include "actors/partition_server.hpp"
 
 #include "actors/blocking_exchange.hpp"
+#include "actors/io_executor.hpp"
 
 namespace sluice::runtime {
 
@@ -11,10 +12,13 @@ struct PartitionServer::Reader {
   std::mutex mu;  // one credit at a time: frames leave in file order
   std::unique_ptr<BlockingInput> in;
   bool over = false;  // every frame went, or the error did: later credits (floating ones) are dropped
+  std::shared_ptr<IoExecutor::Strand> strand;  // with I/O threads: its credits' reads, in order
 };
 
-PartitionServer::PartitionServer(std::filesystem::path root, std::string agent)
-    : root_(std::move(root)), agent_(std::move(agent)) {}
+PartitionServer::PartitionServer(std::filesystem::path root, std::string agent, int io_threads)
+    : root_(std::move(root)),
+      agent_(std::move(agent)),
+      io_(io_threads > 0 ? std::make_unique<IoExecutor>(io_threads) : nullptr) {}
 
 PartitionServer::~PartitionServer() { release_all(); }
 
@@ -38,9 +42,17 @@ void PartitionServer::on_credit(const std::string& peer, const DataEnvelope& cre
       slot = std::make_shared<Reader>();
       slot->peer = peer;
       slot->route = credit.route;
+      if (io_) slot->strand = io_->make_strand();
     }
     r = slot;
   }
+  if (!io_) return serve(*r, credit, reply);
+  io_->post(
+      r->strand, [this, r, credit, reply] { serve(*r, credit, reply); }, [](const std::string&) {});
+}
+
+void PartitionServer::serve(Reader& reader, const DataEnvelope& credit, const Reply& reply) {
+  auto* r = &reader;
   std::lock_guard lock(r->mu);
   if (r->over) return;
   try {

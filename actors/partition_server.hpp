@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "actors/data_link.hpp"
+#include "actors/io_executor.hpp"
 
 namespace sluice::runtime {
 
@@ -25,8 +26,10 @@ namespace sluice::runtime {
 class PartitionServer {
  public:
   /// `root`: where each run's directory is made (`<root>/batch-<n>`); `agent` names this
-  /// agent in the sentences.
-  PartitionServer(std::filesystem::path root, std::string agent);
+  /// agent in the sentences. With `io_threads`, files are read on threads of its own (each
+  /// channel's credits in order), not on the caller's: a data link's reader goes on at once.
+  /// Without, on_credit reads before it returns.
+  PartitionServer(std::filesystem::path root, std::string agent, int io_threads = 0);
   /// Removes every run's directory.
   ~PartitionServer();
   PartitionServer(const PartitionServer&) = delete;
@@ -38,7 +41,7 @@ class PartitionServer {
 
   using Reply = std::function<void(DataEnvelope&&)>;
   /// A file credit from a consumer on agent `peer`: the frames it pays for, or a file error,
-  /// go to `reply` before this returns.
+  /// go to `reply` (on an I/O thread, when the server has them).
   void on_credit(const std::string& peer, const DataEnvelope& credit, const Reply& reply);
   /// Run `batch` ended: its readers close and its directory goes.
   void release(uint32_t batch);
@@ -52,13 +55,15 @@ class PartitionServer {
 
  private:
   struct Reader;
+  void serve(Reader& r, const DataEnvelope& credit, const Reply& reply);
   using Key = std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>;  // batch, edge, producer, consumer
 
   std::filesystem::path root_;
   std::string agent_;
   mutable std::mutex mu_;
   std::map<Key, std::shared_ptr<Reader>> readers_;
-  std::set<uint32_t> released_;  // runs over: credits for them are dropped
+  std::set<uint32_t> released_;     // runs over: credits for them are dropped
+  std::unique_ptr<IoExecutor> io_;  // last: its threads finish before the rest goes
 };
 
 }  // namespace sluice::runtime

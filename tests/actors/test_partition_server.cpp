@@ -1,6 +1,11 @@
 // tests/actors/test_partition_server.cpp — an agent's partition files served to consumers elsewhere: frames only as credits come, in file order with the backlog left, nothing again after the end, a rerun reading from the start, one sentence for a file it cannot read, and the run's directory removed at its end.
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "actors/blocking_exchange.hpp"
 #include "actors/partition_server.hpp"
@@ -128,4 +133,32 @@ TEST_CASE("a run's release removes its directory and its readers, and other runs
   CHECK(sent.size() == 2);
   server.reset();  // an agent that stops takes every run's files with it
   CHECK_FALSE(fs::exists(dir.path() / "batch-8"));
+}
+
+TEST_CASE("with I/O threads of its own, the server answers every credit off the caller's thread, each channel in order",
+          "[partition_server][batch]") {
+  test_support::TempDir dir;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint32_t, std::vector<DataEnvelope>> sent;  // by consumer
+  std::set<std::thread::id> threads;
+  {
+    PartitionServer server(dir.path(), "a1", 2);
+    write_partition(server, 7, 200);
+    auto reply = [&](DataEnvelope&& e) {
+      std::lock_guard lock(mu);
+      threads.insert(std::this_thread::get_id());
+      sent[e.channel.consumer].push_back(std::move(e));
+      cv.notify_all();
+    };
+    for (int round = 0; round < 50; ++round)
+      for (uint32_t consumer = 0; consumer < 3; ++consumer)
+        server.on_credit("a2", credit_for(7, 30, consumer, 4), reply);
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30),
+                        [&] { return sent[0].size() == 200 && sent[1].size() == 200 && sent[2].size() == 200; }));
+  }  // the server finishes its reads before it goes
+  CHECK_FALSE(threads.count(std::this_thread::get_id()));
+  for (uint32_t consumer = 0; consumer < 3; ++consumer)
+    for (uint64_t n = 0; n < 200; ++n) CHECK(sent[consumer][n].frame == numbered(int(consumer), n));
 }

@@ -600,14 +600,21 @@ int ClusterJobs::slots_used(const std::string& agent) const {
 }
 
 void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why) {
+  int32_t slots = 0;  // left on the cluster (the directory before shared_->mu, as everywhere)
+  for (const auto& a : shared_->directory.agents())
+    if (a.name != agent) slots += a.slots;
   std::lock_guard lock(shared_->mu);
   shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " lost: " + why));
   // After its subtasks' ends: a BATCH job reruns what wrote the files the agent held, on the
   // slots left.
-  int32_t slots = 0;
-  for (const auto& a : shared_->directory.agents())
-    if (a.name != agent) slots += a.slots;
   for (const auto& [job, master] : shared_->masters) caf::anon_send(master, lost_atom::value, agent, slots);
+}
+
+void ClusterJobs::on_slots_changed() {
+  int32_t slots = 0;
+  for (const auto& a : shared_->directory.agents()) slots += a.slots;
+  std::lock_guard lock(shared_->mu);
+  for (const auto& [job, master] : shared_->masters) caf::anon_send(master, slots_atom::value, slots);
 }
 
 }  // namespace sluice::runtime

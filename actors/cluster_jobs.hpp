@@ -59,6 +59,8 @@ class ClusterJobs {
   int slots_used(const std::string& agent) const;
   /// An agent is lost: its subtasks are gone, and their jobs fail over.
   void on_agent_lost(const std::string& agent, const std::string& why);
+  /// An agent registered: BATCH jobs may run wider waves again (up to their slots at start).
+  void on_slots_changed();
 
   struct Shared;
   /// A copy of `shared`'s jobs, taken under its lock and used without it: a job's own lock

@@ -171,6 +171,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
       }
       ClusterMessage reply;
       std::optional<std::string> replaced;  // an agent registered again: its old self is lost
+      bool registered = false;
       if (m.kind == Kind::upload_library && role == PeerRole::client) {
         try {
           reply = ClusterMessage::with_hash(Kind::library_stored, libraries_.put(m.bytes));  // outside the lock
@@ -197,6 +198,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
                (m.slots == 1 ? "" : "s") + ")");
           reply =
               ClusterMessage::registered_with(options_.heartbeat_interval.count(), options_.heartbeat_timeout.count());
+          registered = true;
         } else if (m.kind == Kind::heartbeat && registry_.on_heartbeat(id, now_ms())) {
           reply.kind = Kind::heartbeat;
         } else {
@@ -207,6 +209,7 @@ void MasterServer::serve(uint64_t id, std::shared_ptr<Connection> c) {
         }
       }
       if (replaced) jobs_->on_agent_lost(*replaced, "it registered again");
+      if (registered) jobs_->on_slots_changed();
       c->send(encode(reply), options_.handshake_timeout);
       // Refused libraries are answers; anything else refused ends the connection.
       bool about_library = m.kind == Kind::fetch_library || m.kind == Kind::upload_library;

@@ -551,7 +551,7 @@ MasterActions JobMaster::on_agent_lost(const std::string& agent, int slots) {
   MasterActions out;
   if (!schedule_ || ended_) return out;
   gone_.insert(agent);
-  if (slots > 0) schedule_->set_slots(std::min(slots, graph_->config.slots > 0 ? graph_->config.slots : slots));
+  if (slots > 0) set_slots(slots);  // deployed below, once the lost files are known
   // A rerun producer may need files of the stage before, lost too; and a file lost earlier,
   // which nobody needed then, may be needed now.
   for (bool again = true; again;) {
@@ -572,6 +572,16 @@ MasterActions JobMaster::on_agent_lost(const std::string& agent, int slots) {
   for (int index : std::set<int>(unfinished_)) requeue(index, out);
   out += deploy_ready_stages();
   return out;
+}
+
+MasterActions JobMaster::on_cluster_slots(int slots) {
+  if (!schedule_ || ended_ || slots < 1) return {};
+  set_slots(slots);
+  return deploy_ready_stages();
+}
+
+void JobMaster::set_slots(int slots) {
+  schedule_->set_slots(graph_->config.slots > 0 ? std::min(slots, graph_->config.slots) : slots);
 }
 
 bool JobMaster::requeue(int index, MasterActions& out) {

@@ -104,6 +104,9 @@ class JobMaster {
   /// feeding it whose files went too. A subtask reading a lost file is cancelled and waits for
   /// it, and one that fails meanwhile too: neither counts against the restart strategy.
   MasterActions on_agent_lost(const std::string& agent, int slots = 0);
+  /// BATCH on a cluster: the agents offer `slots` now; waves take as many, up to the slots the
+  /// job started with.
+  MasterActions on_cluster_slots(int slots);
 
   // From the I/O side and the timers.
   MasterActions on_committed(int64_t id, const std::string& error, int64_t now_ms);
@@ -212,6 +215,8 @@ class JobMaster {
   /// BATCH: subtask `index` reads a lost file: it waits for it (true), its attempt over, no
   /// restart counted.
   bool requeue(int index, MasterActions& out);
+  /// BATCH: waves of `slots`, at most the job's slots at start.
+  void set_slots(int slots);
   std::shared_ptr<const RestoreState> restore_;  // what the job started from
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;

@@ -246,6 +246,7 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
       [self](lost_atom, const std::string& agent, int32_t slots) {
         carry_out(self, self->state.master->on_agent_lost(agent, slots));
       },
+      [self](slots_atom, int32_t slots) { carry_out(self, self->state.master->on_cluster_slots(slots)); },
       [self](quiet_atom, int32_t attempt) { carry_out(self, self->state.master->on_io_done(attempt)); },
       [self](restart_atom, int32_t attempt) { carry_out(self, self->state.master->on_restart_due(attempt)); },
       [self](point_atom, int32_t attempt, const std::string& err) {

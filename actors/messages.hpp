@@ -42,6 +42,8 @@ using gone_atom = caf::atom_constant<caf::atom("gone")>;
 using host_atom = caf::atom_constant<caf::atom("host")>;
 // master <- the cluster: (lost_atom, agent) an agent is gone, with the BATCH partition files it held
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
+// master <- the cluster: (slots_atom, slots) the agents offer this many slots now
+using slots_atom = caf::atom_constant<caf::atom("slots")>;
 // an agent's relay <- the agent: (watch_atom, actor, index) a subtask of its route to monitor
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 

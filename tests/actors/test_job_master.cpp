@@ -675,6 +675,11 @@ TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and 
   CHECK(targets(a, Kind::cancel) == std::vector<int>{4, 5});
   REQUIRE(a.deploy.size() == 1);  // one slot left: source subtask 0 first
   CHECK(master.subtasks_of(a.deploy[0]) == std::vector<int>{0});
+  // An agent registers: the waves widen again, up to the two slots the job started with.
+  a = master.on_cluster_slots(5);
+  REQUIRE(a.deploy.size() == 1);
+  CHECK(master.subtasks_of(a.deploy[0]) == std::vector<int>{1});
+  CHECK(master.on_cluster_slots(5).deploy.empty());
 }
 
 TEST_CASE("BATCH runs a stage wider than the slots in waves", "[job_master][batch]") {

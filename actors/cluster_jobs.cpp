@@ -272,18 +272,11 @@ class ClusterJob final : public MasterJobHandle {
   /// the AgentHost that places and deploys it.
   void start(std::shared_ptr<const JobGraph> graph) override {
     bool first = run_++ == 0;
-    if (graph->batch()) {
-      // BATCH runs its stages in waves of the cluster's slots, as many as are registered now
-      // (or fewer, when --slots says so).
-      int total = 0;
-      for (const auto& a : shared_->directory.agents()) total += a.slots;
-      total = std::max(1, total);
-      if (graph->config.slots <= 0 || graph->config.slots > total) {
-        auto sized = std::make_shared<JobGraph>(*graph);
-        sized->config.slots = total;
-        graph = sized;
-      }
-    }
+    // BATCH runs its stages in waves of the cluster's slots, as many as are registered now
+    // (or fewer, when --slots says so); agents that come and go change that as it runs.
+    int slots = 0;
+    if (graph->batch())
+      for (const auto& a : shared_->directory.agents()) slots += a.slots;
     graph_ = graph;
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     shape_ = shape_of(*graph, *plan);
@@ -316,7 +309,7 @@ class ClusterJob final : public MasterJobHandle {
     if (plan->batch) order.batch = std::max<uint32_t>(1, shared_->batch_seed + uint32_t(key_));
     auto host = std::make_shared<AgentHost>(shared_, key_, std::move(order), plan, graph->name);
     master_ = spawn_job_master(*shared_->sys, {graph, plan, shared_->io.get(), promise, prep.committer, prep.restore,
-                                               log_, id_},
+                                               log_, id_, graph->batch() ? std::max(1, slots) : 0},
                                host);
     shared_->masters[key_] = master_;
     shared_->clients[key_] = reply_;

@@ -127,7 +127,10 @@ bool JobMaster::earlier_io(int32_t attempt) const {
 
 void JobMaster::set_placement(int32_t attempt, const scheduler::Placement& placement) {
   peers_.resize(subtasks());
-  for (int i : subtasks_of(attempt)) peers_[size_t(i)] = placement.subtasks[size_t(i)].agent;
+  for (int i : subtasks_of(attempt)) {
+    peers_[size_t(i)] = placement.subtasks[size_t(i)].agent;
+    lost_files_.erase(i);  // it writes its file again
+  }
 }
 
 int JobMaster::task_of(int index) const {
@@ -181,8 +184,10 @@ MasterActions JobMaster::deploy_ready_stages() {
     int r = region_of_[size_t(index_of(s.task, s.subtask))];
     log::runtime()->info("job '{}': {}", graph_->name, schedule_->describe(s));
     region_attempt_[size_t(r)] = next_attempt_;
-    attempt_region_[next_attempt_++] = r;
-    out += deploy(r);
+    attempt_region_[next_attempt_] = r;
+    // A rerun waits for the I/O of the attempt before it (on_io_done deploys it then).
+    if (earlier_io(next_attempt_)) waiting_.insert(next_attempt_++);
+    else out += deploy(attempt_region_.at(next_attempt_++));
   }
   return out;
 }
@@ -550,21 +555,26 @@ MasterActions JobMaster::on_io_done(int32_t attempt) {
 MasterActions JobMaster::on_agent_lost(const std::string& agent, int slots) {
   MasterActions out;
   if (!schedule_ || ended_) return out;
-  gone_.insert(agent);
   if (slots > 0) set_slots(slots);  // deployed below, once the lost files are known
+  // The files of the finished subtasks that ran there are gone (an agent of the same name
+  // that registers later holds none of them).
+  for (size_t i = 0; i < peers_.size(); ++i)
+    if (peers_[i] == agent && !unfinished_.count(int(i))) lost_files_[int(i)] = agent;
   // A rerun producer may need files of the stage before, lost too; and a file lost earlier,
   // which nobody needed then, may be needed now.
   for (bool again = true; again;) {
     again = false;
-    for (size_t i = 0; i < peers_.size(); ++i) {
-      if (!gone_.count(peers_[i]) || unfinished_.count(int(i))) continue;
-      int task = task_of(int(i)), subtask = int(i) - int(base_[size_t(task)]);
-      if (!schedule_->lost(task, subtask)) continue;
-      unfinished_.insert(int(i));
+    for (auto it = lost_files_.begin(); it != lost_files_.end();) {
+      int i = it->first, task = task_of(i), subtask = i - int(base_[size_t(task)]);
+      if (unfinished_.count(i) || !schedule_->lost(task, subtask)) {
+        ++it;
+        continue;
+      }
+      unfinished_.insert(i);
       log::runtime()->warn("job '{}': the partition file of task '{}' subtask {} was on agent {}, which is gone: "
                            "the subtask runs again",
-                           graph_->name, plan_->tasks[size_t(task)].name, subtask + 1, peers_[i]);
-      peers_[i].clear();
+                           graph_->name, plan_->tasks[size_t(task)].name, subtask + 1, it->second);
+      it = lost_files_.erase(it);
       again = true;
     }
   }
@@ -581,6 +591,7 @@ MasterActions JobMaster::on_cluster_slots(int slots) {
 }
 
 void JobMaster::set_slots(int slots) {
+  if (!schedule_) return;
   schedule_->set_slots(graph_->config.slots > 0 ? std::min(slots, graph_->config.slots) : slots);
 }
 

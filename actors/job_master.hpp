@@ -99,14 +99,17 @@ class JobMaster {
   /// Every I/O job of one subtask actor of attempt `attempt` has run, after the actor went down.
   MasterActions on_io_done(int32_t attempt);
   /// BATCH on a cluster: `agent` is gone, and the partition files it held with it; `slots`
-  /// are left on the cluster (0: unknown). Each finished subtask that ran there (or on an
-  /// agent lost before) whose file a task still reads runs again, and so, in turn, do those
+  /// are left on the cluster (0: unknown). Each finished subtask that ran there (or whose file
+  /// an agent lost before took) whose file a task still reads runs again, and so, in turn, do those
   /// feeding it whose files went too. A subtask reading a lost file is cancelled and waits for
   /// it, and one that fails meanwhile too: neither counts against the restart strategy.
   MasterActions on_agent_lost(const std::string& agent, int slots = 0);
-  /// BATCH on a cluster: the agents offer `slots` now; waves take as many, up to the slots the
-  /// job started with.
+  /// BATCH on a cluster: the agents offer `slots` now; waves take as many, up to
+  /// ExecutionConfig::slots when that is set.
   MasterActions on_cluster_slots(int slots);
+  /// BATCH: waves of `slots` from now on, at most ExecutionConfig::slots when that is set.
+  /// Before start(): the slots a cluster offers when the job starts.
+  void set_slots(int slots);
 
   // From the I/O side and the timers.
   MasterActions on_committed(int64_t id, const std::string& error, int64_t now_ms);
@@ -211,12 +214,11 @@ class JobMaster {
   std::set<int> restarting_;  // regions between a failure and their next deployment
   int32_t next_attempt_ = 0;
   std::set<int> unfinished_;  // subtasks not finished in their current attempt
-  std::set<std::string> gone_;  // BATCH: agents lost, with the partition files they held
+  std::map<int, std::string> lost_files_;  // BATCH: finished subtasks whose file went with an agent (which)
   /// BATCH: subtask `index` reads a lost file: it waits for it (true), its attempt over, no
   /// restart counted.
   bool requeue(int index, MasterActions& out);
-  /// BATCH: waves of `slots`, at most the job's slots at start.
-  void set_slots(int slots);
+
   std::shared_ptr<const RestoreState> restore_;  // what the job started from
 
   std::unique_ptr<checkpoint::CheckpointCoordinator> coordinator_;

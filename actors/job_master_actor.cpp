@@ -178,6 +178,7 @@ caf::behavior job_master(Self* self, JobMasterSetup setup, std::shared_ptr<Subta
   st.master = std::make_unique<JobMaster>(setup.graph, setup.plan, st.committer != nullptr,
                                           st.committer ? st.committer->highest_id() : 0, setup.restore,
                                           std::move(setup.job_id));
+  if (setup.slots > 0) st.master->set_slots(setup.slots);
   carry_out(self, st.master->start(st.now_ms()));
   auto tick = std::chrono::milliseconds(
       std::clamp<int64_t>(st.graph->config.checkpoint.interval.count() / 10, 5, 100));

@@ -60,6 +60,9 @@ struct JobMasterSetup {
   std::shared_ptr<const RestoreState> restore;
   std::shared_ptr<CheckpointLog> log;
   std::string job_id;
+  /// BATCH on a cluster: the slots the agents offer as the job starts (0: none to take into
+  /// account); its waves take no more, nor more than ExecutionConfig::slots.
+  int slots = 0;
 };
 
 /// Spawns the master of one job. It answers (client_atom, ControlBuffer) with a ClientReply,

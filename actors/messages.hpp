@@ -40,7 +40,8 @@ using quiet_atom = caf::atom_constant<caf::atom("quiet")>;
 // process is gone (error empty: it quit normally); (host_atom, attempt) the host's own retry
 using gone_atom = caf::atom_constant<caf::atom("gone")>;
 using host_atom = caf::atom_constant<caf::atom("host")>;
-// master <- the cluster: (lost_atom, agent) an agent is gone, with the BATCH partition files it held
+// master <- the cluster: (lost_atom, agent, slots) an agent is gone, with the BATCH partition
+// files it held; `slots` are left
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
 // master <- the cluster: (slots_atom, slots) the agents offer this many slots now
 using slots_atom = caf::atom_constant<caf::atom("slots")>;

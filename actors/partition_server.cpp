@@ -1,6 +1,8 @@
 // actors/partition_server.cpp — partition files read for consumers on other agents, as their credits come.
 #include "actors/partition_server.hpp"
 
+#include <atomic>
+
 #include "actors/blocking_exchange.hpp"
 #include "actors/io_executor.hpp"
 
@@ -11,7 +13,8 @@ struct PartitionServer::Reader {
   uint32_t route = 0;
   std::mutex mu;  // one credit at a time: frames leave in file order
   std::unique_ptr<BlockingInput> in;
-  bool over = false;  // every frame went, or the error did: later credits (floating ones) are dropped
+  bool over = false;                 // every frame went, or the error did: later credits (floating ones) are dropped
+  std::atomic<bool> dropped{false};  // its link went (drop_peer): the next credit closes it
   std::shared_ptr<IoExecutor::Strand> strand;  // with I/O threads: its credits' reads, in order
 };
 
@@ -20,7 +23,10 @@ PartitionServer::PartitionServer(std::filesystem::path root, std::string agent, 
       agent_(std::move(agent)),
       io_(io_threads > 0 ? std::make_unique<IoExecutor>(io_threads) : nullptr) {}
 
-PartitionServer::~PartitionServer() { release_all(); }
+PartitionServer::~PartitionServer() {
+  io_.reset();  // the reads already asked for first
+  release_all();
+}
 
 std::filesystem::path PartitionServer::directory(uint32_t batch) {
   auto dir = root_ / ("batch-" + std::to_string(batch));
@@ -51,39 +57,46 @@ void PartitionServer::on_credit(const std::string& peer, const DataEnvelope& cre
       r->strand, [this, r, credit, reply] { serve(*r, credit, reply); }, [](const std::string&) {});
 }
 
-void PartitionServer::serve(Reader& reader, const DataEnvelope& credit, const Reply& reply) {
-  auto* r = &reader;
-  std::lock_guard lock(r->mu);
-  if (r->over) return;
-  try {
-    if (!r->in) {
-      auto path = partition_file_path(root_ / ("batch-" + std::to_string(credit.batch)), credit.channel.edge,
-                                      int(credit.channel.producer));
-      r->in = std::make_unique<BlockingInput>(path, int(credit.file_channel));
+void PartitionServer::serve(Reader& r, const DataEnvelope& credit, const Reply& reply) {
+  // Read under the reader's lock, answer without it: `reply` may wait on a link, and a link's
+  // own threads come here (drop_peer) while it fails.
+  std::vector<DataEnvelope> out;
+  {
+    std::lock_guard lock(r.mu);
+    if (r.dropped.load() && !r.over) {
+      r.in.reset();
+      r.over = true;
     }
-    auto frames = r->in->take(credit.credits);
-    for (size_t i = 0; i < frames.size(); ++i) {
-      DataEnvelope e;
+    if (r.over) return;
+    try {
+      if (!r.in) {
+        auto path = partition_file_path(root_ / ("batch-" + std::to_string(credit.batch)), credit.channel.edge,
+                                        int(credit.channel.producer));
+        r.in = std::make_unique<BlockingInput>(path, int(credit.file_channel));
+      }
+      auto frames = r.in->take(credit.credits);
+      for (size_t i = 0; i < frames.size(); ++i) {
+        DataEnvelope& e = out.emplace_back();
+        e.route = credit.route;
+        e.channel = credit.channel;
+        e.backlog = r.in->remaining() + uint32_t(frames.size() - 1 - i);  // the frames behind this one
+        e.frame = std::move(frames[i]);
+      }
+      if (r.in->exhausted()) {  // the file closes; the reader stays, so that a late credit reads nothing again
+        r.in.reset();
+        r.over = true;
+      }
+    } catch (const std::exception& err) {
+      r.in.reset();
+      r.over = true;
+      DataEnvelope& e = out.emplace_back();
+      e.kind = DataEnvelope::Kind::file_error;
       e.route = credit.route;
       e.channel = credit.channel;
-      e.backlog = r->in->remaining() + uint32_t(frames.size() - 1 - i);  // the frames behind this one
-      e.frame = std::move(frames[i]);
-      reply(std::move(e));
+      e.error = "agent " + agent_ + " cannot serve " + credit.channel.describe() + ": " + err.what();
     }
-    if (r->in->exhausted()) {  // the file closes; the reader stays, so that a late credit reads nothing again
-      r->in.reset();
-      r->over = true;
-    }
-  } catch (const std::exception& err) {
-    r->in.reset();
-    r->over = true;
-    DataEnvelope e;
-    e.kind = DataEnvelope::Kind::file_error;
-    e.route = credit.route;
-    e.channel = credit.channel;
-    e.error = "agent " + agent_ + " cannot serve " + credit.channel.describe() + ": " + err.what();
-    reply(std::move(e));
   }
+  for (auto& e : out) reply(std::move(e));
 }
 
 void PartitionServer::release(uint32_t batch) {
@@ -98,15 +111,11 @@ void PartitionServer::release(uint32_t batch) {
 }
 
 void PartitionServer::drop_peer(const std::string& peer) {
-  // Closed, but kept: a late credit of the same route reads nothing again; a rerun's newer
-  // route starts afresh.
+  // Closed at its next credit, but kept: a late credit of the same route reads nothing again;
+  // a rerun's newer route starts afresh. No reader's lock here: a read may hold it.
   std::lock_guard lock(mu_);
-  for (auto& [key, r] : readers_) {
-    if (r->peer != peer) continue;
-    std::lock_guard reading(r->mu);
-    r->in.reset();
-    r->over = true;
-  }
+  for (auto& [key, r] : readers_)
+    if (r->peer == peer) r->dropped = true;
 }
 
 void PartitionServer::release_all() {

@@ -635,9 +635,17 @@ TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and 
   REQUIRE(a.deploy == std::vector<int32_t>{0, 1});
   place(0, 0, "a1");
   place(1, 1, "a2");
+  // A finished attempt's actor quits and its I/O ends; a rerun waits for that.
+  auto done = [&](int32_t attempt, int index) {
+    auto d = master.on_subtask_down(attempt, index, "", 9);
+    d += master.on_io_done(attempt);
+    return d;
+  };
   master.on_task_finished(0, 0, 0, 1);
   a = master.on_task_finished(1, 0, 1, 2);
   REQUIRE(a.deploy == std::vector<int32_t>{2, 3});  // the sums
+  done(0, 0);
+  done(1, 1);
   place(2, 2, "a1");
   place(3, 3, "a1");
   // The sums read both sources' files; source subtask 1's went with agent a2.
@@ -658,7 +666,11 @@ TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and 
   CHECK_FALSE(a.result);
   place(source, 1, "a1");
   a = master.on_task_finished(source, 0, 1, 5);
-  REQUIRE(a.deploy.size() == 2);  // the sums again, on the new file
+  CHECK(a.deploy.empty());  // the sums again, once the cancelled attempts' I/O is over
+  a = done(2, 2);
+  a += done(3, 3);
+  done(source, 1);
+  REQUIRE(a.deploy.size() == 2);
   auto sum0 = a.deploy[0], sum1 = a.deploy[1];
   CHECK(master.subtasks_of(sum1) == std::vector<int>{3});
   CHECK(master.deployment(3).peers == std::vector<std::string>{"a1", "a1", "", "a1", "", ""});
@@ -669,13 +681,15 @@ TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and 
   master.on_task_finished(sum0, 1, 0, 6);
   a = master.on_task_finished(sum1, 1, 1, 7);
   REQUIRE(a.deploy.size() == 2);  // the sinks
+  done(sum0, 2);
+  done(sum1, 3);
   place(a.deploy[0], 4, "a3");
   place(a.deploy[1], 5, "a3");
   a = master.on_agent_lost("a1", 1);
   CHECK(targets(a, Kind::cancel) == std::vector<int>{4, 5});
   REQUIRE(a.deploy.size() == 1);  // one slot left: source subtask 0 first
   CHECK(master.subtasks_of(a.deploy[0]) == std::vector<int>{0});
-  // An agent registers: the waves widen again, up to the two slots the job started with.
+  // An agent registers: the waves widen again, up to the job's --slots (2).
   a = master.on_cluster_slots(5);
   REQUIRE(a.deploy.size() == 1);
   CHECK(master.subtasks_of(a.deploy[0]) == std::vector<int>{1});

@@ -172,16 +172,24 @@ Sorter::~Sorter() {
 
 void Sorter::Arena::reserve(size_t n) {
   if (n <= capacity) return;
-  // In huge pages where the kernel gives them on request: a fault per 2 MiB instead of per
-  // 4 KiB as the records first reach the memory (page faults were a tenth of a sort's time).
   constexpr size_t huge = 2 << 20;
   n = (n + huge - 1) / huge * huge;
-  std::unique_ptr<char[], Free> grown(static_cast<char*>(std::aligned_alloc(huge, n)));
-  if (!grown) throw std::bad_alloc();
-  ::madvise(grown.get(), n, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
-  if (size > 0) std::memcpy(grown.get(), bytes.get(), size);
-  bytes = std::move(grown);
+  // Growing by copying cost a copy of everything so far and a fault on every page again
+  // (a twentieth of a sort's time); a remap moves the pages as they are.
+  void* p = bytes ? ::mremap(bytes, capacity, n, MREMAP_MAYMOVE)
+                  : ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  // In huge pages where the kernel gives them on request: a fault per 2 MiB instead of per
+  // 4 KiB as the records first reach the memory (page faults were a tenth of a sort's time).
+  ::madvise(p, n, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
+  bytes = static_cast<char*>(p);
   capacity = n;
+}
+
+void Sorter::Arena::release() {
+  if (bytes) ::munmap(bytes, capacity);
+  bytes = nullptr;
+  size = capacity = 0;
 }
 
 void Sorter::sort_index() {

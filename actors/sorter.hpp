@@ -81,18 +81,18 @@ class Sorter {
     uint64_t placement;  // offset of the record in the arena (low 48 bits), key length (high 16, capped)
   };
   /// A byte buffer that grows without zeroing what it will overwrite anyway.
+  /// Anonymous memory of its own: it grows by remapping (the kernel moves the pages, nothing
+  /// is copied or touched again), and memory not written yet costs nothing.
   struct Arena {
-    struct Free {
-      void operator()(char* p) const { std::free(p); }
-    };
-    std::unique_ptr<char[], Free> bytes;
+    char* bytes = nullptr;
     size_t size = 0, capacity = 0;
-    char* data() const { return bytes.get(); }
+    Arena() = default;
+    Arena(const Arena&) = delete;
+    Arena& operator=(const Arena&) = delete;
+    ~Arena() { release(); }
+    char* data() const { return bytes; }
     void reserve(size_t n);
-    void release() {
-      bytes.reset();
-      size = capacity = 0;
-    }
+    void release();
   };
   /// Whether merge source `a`'s current record comes after `b`'s (the heap's order).
   bool after(size_t a, size_t b) const;

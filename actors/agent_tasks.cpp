@@ -188,6 +188,12 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
         retired.push_back(std::move(it->second));
         it = spares.erase(it);
       }
+      // A spare (the peer dialed again, say after it restarted) is the one to send on now.
+      if (!links.count(peer))
+        if (auto it = spares.find(peer); it != spares.end()) {
+          links[peer] = std::move(it->second);
+          spares.erase(it);
+        }
       changed.notify_all();
       for (auto& [id, r] : routes)
         if (r->peers.count(peer) && r->ready) hit.push_back(r);

@@ -113,17 +113,23 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   std::shared_ptr<DataLink> make_link(std::unique_ptr<Connection> c, const std::string& peer) {
     std::weak_ptr<Impl> me = shared_from_this();
     // The callbacks run on the link's own threads, which the link outlives: they name it by
-    // address, so that they never hold the last reference (a link cannot join its own thread).
-    auto self = std::make_shared<DataLink*>(nullptr);
+    // address or weakly, so that they never hold the last reference (a link cannot join its
+    // own thread).
+    struct Self {
+      const DataLink* address = nullptr;
+      std::weak_ptr<DataLink> weak;
+    };
+    auto self = std::make_shared<Self>();
     auto link = std::make_shared<DataLink>(
         std::move(c),
         [me, peer, self](DataEnvelope&& e) {
-          if (auto agent = me.lock()) agent->deliver(peer, **self, std::move(e));
+          if (auto agent = me.lock()) agent->deliver(peer, self->weak, std::move(e));
         },
         [me, peer, self](const std::string& why) {
-          if (auto agent = me.lock()) agent->link_failed(peer, *self, why);
+          if (auto agent = me.lock()) agent->link_failed(peer, self->address, why);
         });
-    *self = link.get();
+    self->address = link.get();
+    self->weak = link;
     link->start();
     return link;
   }
@@ -206,17 +212,10 @@ struct AgentTasks::Impl : std::enable_shared_from_this<AgentTasks::Impl> {
   /// Hands an envelope from agent `peer` to its task actor, or keeps it until its route is
   /// deployed. BATCH: a file credit is answered from this agent's partition files; a file
   /// error fails the consumer's route.
-  void deliver(const std::string& peer, DataLink& from, DataEnvelope&& e) {
+  void deliver(const std::string& peer, const std::weak_ptr<DataLink>& from, DataEnvelope&& e) {
     if (e.kind == DataEnvelope::Kind::file_credit) {  // answered on the link it came on: in order
-      std::weak_ptr<DataLink> link;
-      {
-        std::lock_guard lock(mu);
-        if (auto it = links.find(peer); it != links.end() && it->second.get() == &from) link = it->second;
-        for (auto [it, end] = spares.equal_range(peer); it != end; ++it)
-          if (it->second.get() == &from) link = it->second;
-      }
-      files.on_credit(peer, e, [link](DataEnvelope&& out) {
-        if (auto l = link.lock()) l->send(std::move(out));  // a link gone meanwhile failed its routes
+      files.on_credit(peer, e, [from](DataEnvelope&& out) {
+        if (auto link = from.lock()) link->send(std::move(out));  // a link gone meanwhile failed its routes
       });
       return;
     }

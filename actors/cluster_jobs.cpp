@@ -48,6 +48,13 @@ struct ClusterJobs::Shared {
   uint64_t next_job = 1;
   /// BATCH runs are numbered from here (DeployOrder::batch): another master's numbers differ.
   uint32_t batch_seed = uint32_t(std::random_device{}());
+  /// Slots the registered agents offer, but `except`'s. Reads the directory: call it without `mu`.
+  int32_t slots(const std::string& except = {}) const {
+    int32_t n = 0;
+    for (const auto& a : directory.agents())
+      if (a.name != except) n += a.slots;
+    return n;
+  }
   struct Main {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
@@ -274,9 +281,7 @@ class ClusterJob final : public MasterJobHandle {
     bool first = run_++ == 0;
     // BATCH runs its stages in waves of the cluster's slots, as many as are registered now
     // (or fewer, when --slots says so); agents that come and go change that as it runs.
-    int slots = 0;
-    if (graph->batch())
-      for (const auto& a : shared_->directory.agents()) slots += a.slots;
+    int slots = graph->batch() ? shared_->slots() : 0;
     graph_ = graph;
     auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
     shape_ = shape_of(*graph, *plan);
@@ -593,9 +598,7 @@ int ClusterJobs::slots_used(const std::string& agent) const {
 }
 
 void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why) {
-  int32_t slots = 0;  // left on the cluster (the directory before shared_->mu, as everywhere)
-  for (const auto& a : shared_->directory.agents())
-    if (a.name != agent) slots += a.slots;
+  int32_t slots = shared_->slots(agent);  // left on the cluster
   std::lock_guard lock(shared_->mu);
   shared_->dispatch(shared_->routes.on_lost(agent, "agent " + agent + " lost: " + why));
   // After its subtasks' ends: a BATCH job reruns what wrote the files the agent held, on the
@@ -604,8 +607,7 @@ void ClusterJobs::on_agent_lost(const std::string& agent, const std::string& why
 }
 
 void ClusterJobs::on_slots_changed() {
-  int32_t slots = 0;
-  for (const auto& a : shared_->directory.agents()) slots += a.slots;
+  int32_t slots = shared_->slots();
   std::lock_guard lock(shared_->mu);
   for (const auto& [job, master] : shared_->masters) caf::anon_send(master, slots_atom::value, slots);
 }

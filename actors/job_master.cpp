@@ -485,8 +485,10 @@ MasterActions JobMaster::on_task_failed(int32_t attempt, const std::string& erro
   // BATCH: a subtask that read a file a lost agent held waits for it, uncounted.
   if (schedule_ && !ended_) {
     MasterActions out;
-    if (requeue(region_subtasks_[size_t(attempt_region_.at(attempt))].front(), out))
-      return out += deploy_ready_stages(), out;
+    if (requeue(region_subtasks_[size_t(attempt_region_.at(attempt))].front(), out)) {
+      out += deploy_ready_stages();
+      return out;
+    }
   }
   return fail(error, permanent, now_ms, {attempt_region_.at(attempt)});
 }
@@ -619,9 +621,10 @@ MasterActions JobMaster::on_restart_due(int32_t attempt) {
   // BATCH: no checkpoint to find; the task reruns from its inputs' files, or, when a lost
   // agent took some with it, waits in the schedule until they are written again.
   if (plan_->batch) {
-    if (requeue(region_subtasks_[size_t(attempt_region_.at(attempt))].front(), out))
-      return out += deploy_ready_stages(), out;
-    return on_restart_point(attempt, nullptr, {}, 0);
+    if (!requeue(region_subtasks_[size_t(attempt_region_.at(attempt))].front(), out))
+      return on_restart_point(attempt, nullptr, {}, 0);
+    out += deploy_ready_stages();
+    return out;
   }
   out.find_restart_point.push_back(attempt);
   return out;

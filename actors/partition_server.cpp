@@ -28,8 +28,12 @@ PartitionServer::~PartitionServer() {
   release_all();
 }
 
+std::filesystem::path PartitionServer::run_dir(uint32_t batch) const {
+  return root_ / (run_prefix + std::to_string(batch));
+}
+
 std::filesystem::path PartitionServer::directory(uint32_t batch) {
-  auto dir = root_ / ("batch-" + std::to_string(batch));
+  auto dir = run_dir(batch);
   std::filesystem::create_directories(dir);
   return dir;
 }
@@ -70,8 +74,7 @@ void PartitionServer::serve(Reader& r, const DataEnvelope& credit, const Reply& 
     if (r.over) return;
     try {
       if (!r.in) {
-        auto path = partition_file_path(root_ / ("batch-" + std::to_string(credit.batch)), credit.channel.edge,
-                                        int(credit.channel.producer));
+        auto path = partition_file_path(run_dir(credit.batch), credit.channel.edge, int(credit.channel.producer));
         r.in = std::make_unique<BlockingInput>(path, int(credit.file_channel));
       }
       auto frames = r.in->take(credit.credits);
@@ -107,7 +110,7 @@ void PartitionServer::release(uint32_t batch) {
       it = std::get<0>(it->first) == batch ? readers_.erase(it) : std::next(it);
   }
   std::error_code ec;
-  std::filesystem::remove_all(root_ / ("batch-" + std::to_string(batch)), ec);
+  std::filesystem::remove_all(run_dir(batch), ec);
 }
 
 void PartitionServer::drop_peer(const std::string& peer) {
@@ -125,7 +128,7 @@ void PartitionServer::release_all() {
   }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(root_, ec))
-    if (entry.path().filename().string().rfind("batch-", 0) == 0) std::filesystem::remove_all(entry.path(), ec);
+    if (entry.path().filename().string().rfind(run_prefix, 0) == 0) std::filesystem::remove_all(entry.path(), ec);
 }
 
 size_t PartitionServer::readers() const {

@@ -56,6 +56,9 @@ class PartitionServer {
  private:
   struct Reader;
   void serve(Reader& r, const DataEnvelope& credit, const Reply& reply);
+  static constexpr const char* run_prefix = "batch-";
+  /// `<root>/batch-<n>`.
+  std::filesystem::path run_dir(uint32_t batch) const;
   using Key = std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>;  // batch, edge, producer, consumer
 
   std::filesystem::path root_;

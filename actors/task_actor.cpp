@@ -37,8 +37,11 @@ struct TaskActorState : TaskTransport {
   const RemotePeer* remote(size_t index) const {
     return index < env.remote.size() && env.remote[index].link ? &env.remote[index] : nullptr;
   }
+  /// Flat indexes of a channel's two ends.
+  size_t producer_of(const ChannelId& ch) const { return base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer; }
+  size_t consumer_of(const ChannelId& ch) const { return base[size_t(tasks_of_edge[ch.edge].second)] + ch.consumer; }
   void send_frame(const ChannelId& ch, uint32_t backlog, FrameBuffer&& frame) override {
-    auto to = base[size_t(tasks_of_edge[ch.edge].second)] + ch.consumer;
+    auto to = consumer_of(ch);
     if (const auto* r = remote(to)) {
       DataEnvelope e;
       e.route = r->route;
@@ -52,7 +55,7 @@ struct TaskActorState : TaskTransport {
     self->send(peers[to], frame_atom::value, backlog, std::move(frame));
   }
   void send_credit(const ChannelId& ch, uint32_t credits) override {
-    auto to = base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer;
+    auto to = producer_of(ch);
     if (const auto* r = remote(to)) {
       DataEnvelope e;
       e.kind = DataEnvelope::Kind::credit;
@@ -65,10 +68,10 @@ struct TaskActorState : TaskTransport {
     self->send(peers[to], credit_atom::value, ch.edge, ch.producer, ch.consumer, credits);
   }
   bool file_elsewhere(const ChannelId& ch) const override {
-    return remote(base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer) != nullptr;
+    return remote(producer_of(ch)) != nullptr;
   }
   void send_file_credit(const ChannelId& ch, int file_channel, uint32_t credits) override {
-    const auto* r = remote(base[size_t(tasks_of_edge[ch.edge].first)] + ch.producer);
+    const auto* r = remote(producer_of(ch));
     if (!r) return;
     DataEnvelope e;
     e.kind = DataEnvelope::Kind::file_credit;

@@ -549,8 +549,10 @@ TEST_CASE("queries go to the running subtasks they concern, key listings merge, 
   CHECK_THAT(a.replies[0].error, Catch::Contains("no answer from the subtasks within 20 s"));
 }
 
-TEST_CASE("BATCH deploys each subtask once its producers finished, and a failed subtask reruns alone from its inputs",
-          "[job_master][batch]") {
+namespace {
+/// A BATCH job of three tasks at parallelism 2 (source, sum, sink: one stage each), restarted
+/// up to `restarts` times, on `slots` slots (0: no limit).
+std::shared_ptr<const JobGraph> batch_sums(int restarts, int slots = 0) {
   StreamEnvironment env;
   env.set_parallelism(2);
   env.config().execution_mode = ExecutionMode::batch;
@@ -561,9 +563,16 @@ TEST_CASE("BATCH deploys each subtask once its producers finished, and a failed 
       .sink_to(DiscardSink<int64_t>());
   auto g = env.graph();
   g.name = "batch";
-  g.config.checkpoint.restart.limit = 2;
+  g.config.checkpoint.restart.limit = restarts;
   g.config.checkpoint.restart.delay = std::chrono::milliseconds(10);
-  auto graph = std::make_shared<const JobGraph>(std::move(g));
+  g.config.slots = slots;
+  return std::make_shared<const JobGraph>(std::move(g));
+}
+}  // namespace
+
+TEST_CASE("BATCH deploys each subtask once its producers finished, and a failed subtask reruns alone from its inputs",
+          "[job_master][batch]") {
+  auto graph = batch_sums(2);
   auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
   REQUIRE(plan->tasks.size() == 3);  // source, sum, sink: one stage each
   JobMaster master(graph, plan, false, 0, nullptr);
@@ -609,20 +618,7 @@ TEST_CASE("BATCH deploys each subtask once its producers finished, and a failed 
 
 TEST_CASE("BATCH on a cluster: a lost agent's finished producers run again, and a consumer that failed waits for them",
           "[job_master][batch]") {
-  StreamEnvironment env;
-  env.set_parallelism(2);
-  env.config().execution_mode = ExecutionMode::batch;
-  env.disable_chaining();
-  env.from_collection(std::vector<int64_t>{1, 2, 3})
-      .key_by([](int64_t v) { return v; })
-      .sum("sum")
-      .sink_to(DiscardSink<int64_t>());
-  auto g = env.graph();
-  g.name = "batch";
-  g.config.checkpoint.restart.limit = 5;
-  g.config.checkpoint.restart.delay = std::chrono::milliseconds(10);
-  g.config.slots = 2;  // the cluster's
-  auto graph = std::make_shared<const JobGraph>(std::move(g));
+  auto graph = batch_sums(5, 2);  // --slots 2
   auto plan = std::make_shared<const scheduler::ExecutionPlan>(scheduler::plan(*graph));
   JobMaster master(graph, plan, false, 0, nullptr);
   auto place = [&](int32_t attempt, int index, const std::string& agent) {

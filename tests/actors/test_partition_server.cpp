@@ -28,6 +28,11 @@ void write_partition(PartitionServer& server, uint32_t batch, uint64_t frames) {
   w.finish();
 }
 
+/// A reply that keeps what the server sends, in order.
+PartitionServer::Reply into(std::vector<DataEnvelope>& sent) {
+  return [&sent](DataEnvelope&& e) { sent.push_back(std::move(e)); };
+}
+
 DataEnvelope credit_for(uint32_t batch, uint32_t route, uint32_t consumer, uint32_t credits) {
   DataEnvelope e;
   e.kind = DataEnvelope::Kind::file_credit;
@@ -47,7 +52,7 @@ TEST_CASE("a partition file is served only as credits come, in order, with the b
   PartitionServer server(dir.path(), "a1");
   write_partition(server, 7, 10);
   std::vector<DataEnvelope> sent;
-  auto reply = [&sent](DataEnvelope&& e) { sent.push_back(std::move(e)); };
+  auto reply = into(sent);
   server.on_credit("a2", credit_for(7, 30, 2, 4), reply);
   REQUIRE(sent.size() == 4);  // no more than the credits
   server.on_credit("a2", credit_for(7, 30, 2, 100), reply);
@@ -77,7 +82,7 @@ TEST_CASE(
   PartitionServer server(dir.path(), "a1");
   write_partition(server, 7, 5);
   std::vector<DataEnvelope> sent;
-  auto reply = [&sent](DataEnvelope&& e) { sent.push_back(std::move(e)); };
+  auto reply = into(sent);
   server.on_credit("a2", credit_for(7, 30, 1, 3), reply);
   server.on_credit("a2", credit_for(7, 41, 1, 2), reply);  // the rerun, on its new route
   REQUIRE(sent.size() == 5);
@@ -96,7 +101,7 @@ TEST_CASE("a partition file that is missing or corrupt is one sentence to the co
   test_support::TempDir dir;
   PartitionServer server(dir.path(), "a1");
   std::vector<DataEnvelope> sent;
-  auto reply = [&sent](DataEnvelope&& e) { sent.push_back(std::move(e)); };
+  auto reply = into(sent);
   server.on_credit("a2", credit_for(9, 30, 0, 2), reply);
   REQUIRE(sent.size() == 1);
   CHECK(sent[0].kind == DataEnvelope::Kind::file_error);
@@ -118,7 +123,7 @@ TEST_CASE("a run's release removes its directory and its readers, and other runs
   write_partition(*server, 7, 3);
   write_partition(*server, 8, 3);
   std::vector<DataEnvelope> sent;
-  auto reply = [&sent](DataEnvelope&& e) { sent.push_back(std::move(e)); };
+  auto reply = into(sent);
   server->on_credit("a2", credit_for(7, 30, 0, 1), reply);
   server->on_credit("a2", credit_for(8, 31, 0, 1), reply);
   CHECK(server->readers() == 2);

@@ -27,11 +27,8 @@ struct BatchCluster {
       : dir(d), master(d, {"--work-dir", d.file("master-work"), "--log-level", "info"}), names(agent_names) {
     for (size_t i = 0; i < names.size(); ++i) {
       const auto& name = names[i];
-      agents.push_back(std::make_unique<Process>(
-          std::vector<std::string>{SLUICE_BINARY, "agent", "--master", master.address(), "--slots",
-                                   std::to_string(i < slots.size() ? slots[i] : 1), "--name", name, "--work-dir",
-                                   dir.file(std::string(name) + "-work")},
-          dir.file(std::string(name) + ".out"), dir.file(std::string(name) + ".err")));
+      agents.push_back(agent(dir, name, master.address(), {"--work-dir", dir.file(name + "-work")},
+                             i < slots.size() ? slots[i] : 1));
       await(master.out, "agent " + name + " registered from");
     }
   }

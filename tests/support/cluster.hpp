@@ -70,8 +70,8 @@ struct Master {
 };
 
 inline std::unique_ptr<test_support::Process> agent(const test_support::TempDir& dir, const std::string& name, const std::string& master,
-                               std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {SLUICE_BINARY, "agent", "--master", master, "--slots", "2", "--name", name};
+                               std::vector<std::string> extra = {}, int slots = 2) {
+  std::vector<std::string> argv = {SLUICE_BINARY, "agent", "--master", master, "--slots", std::to_string(slots), "--name", name};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<test_support::Process>(argv, dir.file(name + ".out"), dir.file(name + ".err"));
 }

@@ -34,14 +34,10 @@ namespace sluice::runtime {
 
 namespace {
 
-/// A new directory for one BATCH job's partition files, below ExecutionConfig::batch_dir
-/// (else state_dir, else the system's temporary directory).
+/// A new directory for one BATCH job's partition files, below batch_base.
 std::filesystem::path make_batch_directory(const ExecutionConfig& c) {
   static std::atomic<uint64_t> jobs{0};
-  std::filesystem::path base = !c.batch_dir.empty()   ? c.batch_dir
-                               : !c.state_dir.empty() ? c.state_dir
-                                                      : std::filesystem::temp_directory_path().string();
-  auto dir = base / ("sluice-batch-" + std::to_string(::getpid()) + "-" + std::to_string(jobs++));
+  auto dir = std::filesystem::path(batch_base(c)) / ("sluice-batch-" + std::to_string(::getpid()) + "-" + std::to_string(jobs++));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw UsageError("cannot create the BATCH partition directory '" + dir.string() + "': " + ec.message());

@@ -27,6 +27,12 @@
 
 namespace sluice::runtime {
 
+std::string batch_base(const ExecutionConfig& c) {
+  return !c.batch_dir.empty()   ? c.batch_dir
+         : !c.state_dir.empty() ? c.state_dir
+                                : std::filesystem::temp_directory_path().string();
+}
+
 const char* task_state_name(TaskState s) {
   switch (s) {
     case TaskState::created: return "created";
@@ -55,6 +61,29 @@ struct HeadInput {
 };
 
 enum class Activity { busy, backpressured, idle };
+
+/// A full-partition map's SpillBuffer: a Sorter whose records share one key and time, so they
+/// come back in the order added; `done` hears what it spilled once its input ends.
+class SortedSpill final : public SpillBuffer {
+ public:
+  SortedSpill(Sorter::Options options, std::function<void(const Sorter::Stats&)> done)
+      : sorter_(std::move(options)), done_(std::move(done)) {}
+  void add(std::string_view bytes) override { sorter_.add({}, 0, bytes); }
+  void finish() override {
+    sorter_.finish();
+    done_(sorter_.stats());
+  }
+  bool next(std::string_view& out) override {
+    Sorter::Record r;
+    if (!sorter_.next(r)) return false;
+    out = r.payload;
+    return true;
+  }
+
+ private:
+  Sorter sorter_;
+  std::function<void(const Sorter::Stats&)> done_;
+};
 
 /// BATCH: bytes of frames a blocking partition pools before writing a region of its file.
 constexpr size_t blocking_pool_bytes = 4 << 20;
@@ -99,6 +128,12 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       auto [it, fresh] = task->wakeups.emplace(index, due);
       if (!fresh) it->second = std::min(it->second, due);
       task->transport->request_wakeup(index, delay);
+    }
+    std::unique_ptr<SpillBuffer> spill_buffer() override {
+      return std::make_unique<SortedSpill>(task->sort_options(), [t = task, op = name](const Sorter::Stats& st) {
+        log::runtime()->info("job '{}': {} held {} records of '{}' ({} spill files, {} bytes spilled)",
+                             t->spec.graph->name, t->describe(), st.records, op, st.runs, st.spilled_bytes);
+      });
     }
     std::function<void(std::string&&)> result_channel() override {
       auto to = task->transport->results();
@@ -340,10 +375,7 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
     }
     for (auto& in : inputs) in.valve = std::make_unique<WatermarkValve>(in.channels);
     if (contexts.front()->sorted) {
-      Sorter::Options o;
-      o.dir = spec.batch_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(spec.batch_dir);
-      o.memory = size_t(config->batch_memory);
-      sorted = std::make_unique<SortedInput>(std::move(o), *ops.front(), batch_keyed);
+      sorted = std::make_unique<SortedInput>(sort_options(), *ops.front(), batch_keyed);
       std::vector<const scheduler::Exchange*> first(inputs.size(), nullptr);
       for (const auto& x : plan.exchanges) {
         if (x.target_task != spec.task) continue;
@@ -422,6 +454,14 @@ struct TaskRuntime::Impl final : IoService, CheckpointedTask {
       }
     }
     replay_inputs.clear();
+  }
+
+  /// Where and in how much memory this task sorts (BATCH's keyed input) or holds a partition.
+  Sorter::Options sort_options() const {
+    Sorter::Options o;
+    o.dir = spec.batch_dir.empty() ? batch_base(*config) : spec.batch_dir;
+    o.memory = size_t(config->batch_memory);
+    return o;
   }
 
   std::string describe() const override {

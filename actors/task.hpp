@@ -93,6 +93,10 @@ struct TaskSpec {
   std::string batch_dir;
 };
 
+/// Where a job's BATCH partitions and spill files go when nothing more particular is given:
+/// ExecutionConfig::batch_dir, else state_dir, else the system's temporary directory.
+std::string batch_base(const ExecutionConfig& config);
+
 enum class TaskState { created, running, closing, finished, failed, canceled };
 const char* task_state_name(TaskState s);
 

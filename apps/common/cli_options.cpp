@@ -191,7 +191,7 @@ void add_slots_option(CLI::App& command, int& slots) {
 void add_batch_memory_option(CLI::App& command, uint64_t& bytes) {
   add_size_option(command, "--batch-memory", bytes, uint64_t(1) << 20, uint64_t(1) << 40, "1mb to 1tb",
                   "BATCH: memory each keyed subtask sorts its input in, e.g. 256mb; the rest spills to disk "
-                  "(default 64mb)");
+                  "(default 64mb); also what a map_partition holds in memory, in either mode");
 }
 
 void add_rocksdb_record_cache_option(CLI::App& command, uint64_t& bytes) {

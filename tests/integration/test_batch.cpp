@@ -45,6 +45,15 @@ class RuntimeLog {
       out.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
     return out;
   }
+  /// Each full-partition map's partition logged: the records it held and the spill files.
+  std::vector<std::pair<int64_t, int64_t>> held() const {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    std::string text = text_.str();
+    std::regex line("held ([0-9]+) records of '[^']*' \\(([0-9]+) spill files");
+    for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it)
+      out.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
+    return out;
+  }
 
  private:
   std::shared_ptr<spdlog::logger> logger_;
@@ -328,8 +337,10 @@ TEST_CASE("map_partition, reduce and aggregate see each subtask's whole input on
       CollectSink<double> averages;
       auto in = env.from_generator(n, named);
       in.full_window_partition()
-          .map_partition<int64_t>([](std::vector<Named>& records, Collector<int64_t>& out) {
-            out.collect(int64_t(records.size()));
+          .map_partition<int64_t>([](PartitionRecords<Named>& records, Collector<int64_t>& out) {
+            int64_t count = 0;
+            for ([[maybe_unused]] Named& r : records) ++count;
+            out.collect(count);
           })
           .sink_to(counts);
       in.full_window_partition()
@@ -346,6 +357,48 @@ TEST_CASE("map_partition, reduce and aggregate see each subtask's whole input on
       auto a = averages.collected()->values();
       REQUIRE(a.size() == 1);
       CHECK(a[0] == Approx(double(total) / double(n)));
+    }
+  }
+}
+
+TEST_CASE("map_partition reads a partition larger than the batch memory from spill files, in arrival order, in both modes",
+          "[batch][job][full-partition]") {
+  constexpr int64_t n = 60'000;  // about 2 MiB encoded: eight times the memory
+  for (auto mode : {ExecutionMode::streaming, ExecutionMode::batch}) {
+    DYNAMIC_SECTION(execution_mode_name(mode)) {
+      test_support::TempDir dir;
+      RuntimeLog log;
+      StreamEnvironment env;
+      env.config().execution_mode = mode;
+      env.config().batch_memory = 256 << 10;
+      env.config().batch_dir = dir.path().string();
+      auto spill_files = std::make_shared<std::atomic<int64_t>>(-1);
+      CollectSink<Named> sink;
+      env.from_generator(n, named)
+          .set_parallelism(1)  // one producer: its order is the arrival order
+          .full_window_partition()
+          .map_partition<Named>(
+              [root = dir.path(), spill_files](PartitionRecords<Named>& records, Collector<Named>& out) {
+                int64_t files = 0;  // while the function reads, the partition lies on disk
+                for (const auto& f : std::filesystem::recursive_directory_iterator(root))
+                  if (f.is_regular_file()) ++files;
+                spill_files->store(files);
+                Named r;
+                while (records.next(r)) out.collect(std::move(r));
+              })
+          .set_parallelism(1)
+          .sink_to(sink)
+          .set_parallelism(1);
+      env.execute("map partition spill");
+      std::vector<Named> want;
+      for (int64_t i = 0; i < n; ++i) want.push_back(named(i));
+      CHECK(sink.collected()->values() == want);
+      CHECK(spill_files->load() >= 2);
+      auto held = log.held();
+      REQUIRE(held.size() == 1);
+      CHECK(held[0].first == n);
+      CHECK(held[0].second >= 2);
+      CHECK(std::filesystem::is_empty(dir.path()));  // the spill files went with the buffer
     }
   }
 }

@@ -115,7 +115,8 @@ struct ExecutionConfig {
   /// ends). Empty (the default): state_dir, else the system's temporary directory.
   std::string batch_dir;
   /// BATCH: bytes each keyed subtask sorts its input in (the records, their index and the
-  /// merge's read buffers); what does not fit spills to disk beside the partitions. Default 64 MiB.
+  /// merge's read buffers); what does not fit spills to disk beside the partitions. Also what
+  /// a full-partition map holds in memory, in either mode. Default 64 MiB.
   uint64_t batch_memory = uint64_t(64) << 20;
   /// Number of key groups, the upper bound of a keyed operator's parallelism. Default 128.
   int max_parallelism = default_max_parallelism;

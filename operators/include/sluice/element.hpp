@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
@@ -60,6 +61,24 @@ class IoService {
   virtual std::function<void(const std::string&)> standard_output() { return {}; }
 };
 
+/// Bytes an operator holds until its input ends (a full-partition map): in memory up to the
+/// batch memory and in spill files beyond it, read back once, in the order they were added.
+/// The files go when the buffer does. One task's thread uses it.
+class SpillBuffer {
+ public:
+  virtual ~SpillBuffer() = default;
+  virtual void add(std::string_view bytes) = 0;
+  /// Ends the adding: next() reads from the first.
+  virtual void finish() = 0;
+  /// The next bytes added (valid until the next call); false after the last.
+  virtual bool next(std::string_view& out) = 0;
+};
+
+namespace detail {
+/// A SpillBuffer that holds everything in memory (an operator outside a task: tests).
+std::unique_ptr<SpillBuffer> memory_spill_buffer();
+}  // namespace detail
+
 /// What the runtime gives an operator instance (one subtask of one operator).
 class OperatorContext {
  public:
@@ -90,6 +109,9 @@ class OperatorContext {
   /// records together, then end_of_key(); its watermark stays at the minimum until the
   /// final one, and processing time does not wake it up.
   virtual bool sorted_input() const { return false; }
+  /// A buffer for what the operator holds until its input ends, under the batch memory
+  /// (ExecutionConfig::batch_memory), spilling beyond it to files beside BATCH's partitions.
+  virtual std::unique_ptr<SpillBuffer> spill_buffer() { return detail::memory_spill_buffer(); }
   /// The checkpoint this run of the job resumed from: none on a fresh start; 0 when it
   /// recovers with no usable checkpoint (a restart, or `--restore latest`, that found none),
   /// so it starts over. A two-phase-commit sink rolls its output back to exactly this

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
+#include <memory>
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -184,30 +187,93 @@ class PartitionAggregateOperator final : public AtEnd<typename A::input_type, ty
   bool any_ = false;
 };
 
-/// Hands the whole partition to `f(records, collector)` at the end of its input; the records
-/// are held in memory until then.
+/// Hands the whole partition to `f(records, collector)` at the end of its input; until then
+/// the records are held encoded in the runtime's SpillBuffer (memory, then spill files).
 template <class T, class Out, class F>
 class MapPartitionOperator final : public AtEnd<T, Out> {
  public:
   explicit MapPartitionOperator(F f) : f_(std::move(f)) {}
+  void open(OperatorContext& ctx) override {
+    OperatorBase::open(ctx);
+    held_ = ctx.spill_buffer();
+  }
   void push(T&& v, int64_t ts) override {
-    held_.push_back(std::move(v));
-    this->seen(ts);
+    guarded(this->ctx_, [&] {
+      bytes_.clear();
+      ByteWriter w(bytes_);
+      Codec<T>::encode(v, w);
+      held_->add(std::string_view(reinterpret_cast<const char*>(bytes_.data()), bytes_.size()));
+      this->seen(ts);
+    });
   }
 
  private:
-  void emit() override {
-    collector_.out = this->out_;
-    collector_.timestamp = this->last_;
-    guarded(this->ctx_, [&] { f_(held_, collector_); });
-    held_.clear();
-  }
+  void emit() override;
   F f_;
-  std::vector<T> held_;
+  std::unique_ptr<SpillBuffer> held_;
+  std::vector<uint8_t> bytes_;
   StampingCollector<Out> collector_;
 };
 
 }  // namespace detail
+
+/// A subtask's whole input as map_partition's function reads it: once, in the order the
+/// records arrived, each decoded as it is reached (the partition itself may lie in spill
+/// files). `for (T& record : records)`, or `next(record)`.
+template <class T>
+class PartitionRecords {
+ public:
+  explicit PartitionRecords(SpillBuffer& held) : held_(&held) {}
+  /// The next record into `out`; false after the last.
+  bool next(T& out) {
+    std::string_view bytes;
+    if (!held_->next(bytes)) return false;
+    out = decode_from_bytes<T>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    return true;
+  }
+
+  /// A single-pass iterator: advancing it reads the next record.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = T*;
+    using reference = T&;
+    iterator() = default;
+    explicit iterator(PartitionRecords* records) : records_(records) { ++*this; }
+    T& operator*() { return current_; }
+    T* operator->() { return &current_; }
+    iterator& operator++() {
+      if (records_ && !records_->next(current_)) records_ = nullptr;
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return records_ == o.records_; }
+    bool operator!=(const iterator& o) const { return records_ != o.records_; }
+
+   private:
+    PartitionRecords* records_ = nullptr;
+    T current_{};
+  };
+  /// Reads on from where the last reading stopped: the records can be read once.
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  SpillBuffer* held_;
+};
+
+template <class T, class Out, class F>
+void detail::MapPartitionOperator<T, Out, F>::emit() {
+  collector_.out = this->out_;
+  collector_.timestamp = this->last_;
+  guarded(this->ctx_, [&] {
+    held_->finish();
+    PartitionRecords<T> records(*held_);
+    f_(records, collector_);
+  });
+  held_.reset();  // its spill files go now
+}
 
 /// Each subtask's whole input as one window, processed when it ends (Flink's FLIP-380
 /// `fullWindowPartition`): made by DataStream::full_window_partition(). Works in both modes;
@@ -217,8 +283,10 @@ class PartitionWindowedStream {
  public:
   explicit PartitionWindowedStream(DataStream<T> in) : in_(std::move(in)) {}
 
-  /// `f(std::vector<T>& records, Collector<Out>& out)` once per subtask with all its records
-  /// (held in memory). Out is given explicitly: `map_partition<Out>(f)`.
+  /// `f(PartitionRecords<T>& records, Collector<Out>& out)` once per subtask, at the end of
+  /// its input, reading all its records once in arrival order. They are held in the batch
+  /// memory and spill to disk beyond it, in both modes. Out is given explicitly:
+  /// `map_partition<Out>(f)`.
   template <class Out, class F>
   DataStream<Out> map_partition(F f, std::string name = "MapPartition") {
     return in_.template add<Out>(std::move(name), [f](int, int) {

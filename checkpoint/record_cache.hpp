@@ -109,7 +109,7 @@ class RecordCache {
   std::pair<uint64_t, uint64_t> unwritten() const {
     uint64_t records = 0, bytes = 0;
     for (const auto* gen : {&young_, &old_})
-      gen->for_each([&](const std::string& k, const Entry& e) {
+      gen->for_each([&](std::string_view k, const Entry& e) {
         if (!e.dirty || !e.present) return;
         records += e.stored != Stored::yes;
         bytes += k.size() - 2 + e.value.size();
@@ -118,11 +118,11 @@ class RecordCache {
   }
 
  private:
-  static size_t cost(const std::string& k, const Entry& e) { return k.size() + e.value.size() + 96; }
-  static int space_of(const std::string& k) { return (uint8_t(k[0]) << 8) | uint8_t(k[1]); }
-  static std::string_view key_of(const std::string& k) { return std::string_view(k).substr(2); }
+  static size_t cost(std::string_view k, const Entry& e) { return k.size() + e.value.size() + 96; }
+  static int space_of(std::string_view k) { return (uint8_t(k[0]) << 8) | uint8_t(k[1]); }
+  static std::string_view key_of(std::string_view k) { return k.substr(2); }
   /// Writes `e` to the store when dirty, unless it deletes what the store surely lacks.
-  void write_out(const std::string& k, Entry& e) {
+  void write_out(std::string_view k, Entry& e) {
     if (!e.dirty) return;
     if (e.present || e.stored != Stored::no) write_(space_of(k), key_of(k), e);
     e.dirty = false;
@@ -139,14 +139,14 @@ class RecordCache {
   /// past twice the records it is rebuilt, so that it stays bounded without flushes.
   Entry& insert(const std::string& k, Entry e) {
     if (young_bytes_ >= budget_ / 2) {
-      old_.for_each([&](const std::string& ok, Entry& oe) { write_out(ok, oe); });
+      old_.for_each([&](std::string_view ok, Entry& oe) { write_out(ok, oe); });
       old_.clear();
       std::swap(old_, young_);  // the young generation refills the old one's slots
       young_bytes_ = 0;
       if (dirty_.size() > 2 * old_.size() + 64) {
         dirty_.clear();
-        old_.for_each([&](const std::string& ok, const Entry& oe) {
-          if (oe.dirty) dirty_.push_back(ok);
+        old_.for_each([&](std::string_view ok, const Entry& oe) {
+          if (oe.dirty) dirty_.emplace_back(ok);
         });
         if (e.dirty) dirty_.push_back(k);  // the record coming in, out of both generations now
       }

@@ -437,8 +437,10 @@ TEST_CASE("the heap's flat key map finds, inserts and erases as a hash map does,
   std::mt19937 rng(7);
   bool same = true;
   for (int i = 0; i < 200'000; ++i) {
-    // Few keys, so that inserts, erases and probing runs meet; some long (not inline).
-    auto key = std::to_string(rng() % 3000) + (rng() % 4 == 0 ? std::string(40, 'x') : std::string());
+    // Few keys, so that inserts, erases and probing runs meet; of every length up to 15 (in
+    // place), 16 and some long (outside), and the empty key.
+    auto n = rng() % 3000;
+    auto key = n == 0 ? std::string() : std::to_string(n) + std::string(n % 17, 'y') + (n % 5 == 0 ? std::string(40, 'x') : std::string());
     switch (rng() % 3) {
       case 0: flat[key] = i, oracle[key] = i; break;
       case 1: same = same && flat.erase(key) == oracle.erase(key); break;
@@ -449,12 +451,24 @@ TEST_CASE("the heap's flat key map finds, inserts and erases as a hash map does,
       }
     }
     same = same && flat.size() == oracle.size();
+    if (i == 100'000) {  // a copy (a snapshot's copy-on-write) owns its keys: the original changes on
+      auto copy = flat;
+      auto frozen = oracle;
+      for (int j = 0; j < 2000; ++j) flat.erase(std::to_string(j) + std::string(j % 17, 'y'));
+      for (const auto& [k, v] : frozen) same = same && copy.find(k) && *copy.find(k) == v;
+      same = same && copy.size() == frozen.size();
+      for (auto it = oracle.begin(); it != oracle.end();) {
+        auto n = it->first.empty() ? 0 : std::stoul(it->first);
+        if (n != 0 && n < 2000 && it->first.size() == std::to_string(n).size() + n % 17) it = oracle.erase(it);
+        else ++it;
+      }
+    }
   }
   CHECK(same);
   size_t seen = 0;
-  flat.for_each([&](const std::string& k, int v) {
+  flat.for_each([&](std::string_view k, int v) {
     ++seen;
-    same = same && oracle.count(k) && oracle.at(k) == v;
+    same = same && oracle.count(std::string(k)) && oracle.at(std::string(k)) == v;
   });
   CHECK(same);
   CHECK(seen == oracle.size());

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -11,66 +12,134 @@
 
 namespace sluice::detail {
 
-/// Keys (encoded bytes) to V in one array: linear probing over a power-of-two capacity kept
-/// at most 7/8 full, each slot holding its key's hash and the key itself (short keys inline),
+/// A key's bytes in 16 bytes: up to 15 of them in place, longer keys in an allocation of
+/// their own. Half a std::string, which keeps 15 in place too but takes 32 for it.
+class KeyBytes {
+ public:
+  KeyBytes() { raw_[last] = 0; }
+  explicit KeyBytes(std::string_view k) { set(k); }
+  KeyBytes(const KeyBytes& o) { set(o.view()); }
+  KeyBytes(KeyBytes&& o) noexcept {
+    std::memcpy(raw_, o.raw_, sizeof raw_);
+    o.raw_[last] = 0;
+  }
+  KeyBytes& operator=(const KeyBytes& o) {
+    if (this != &o) {
+      release();
+      set(o.view());
+    }
+    return *this;
+  }
+  KeyBytes& operator=(KeyBytes&& o) noexcept {
+    if (this != &o) {
+      release();
+      std::memcpy(raw_, o.raw_, sizeof raw_);
+      o.raw_[last] = 0;
+    }
+    return *this;
+  }
+  ~KeyBytes() { release(); }
+
+  std::string_view view() const {
+    if (!outside()) return {raw_, size_t(uint8_t(raw_[last]))};
+    char* p;
+    uint32_t n;
+    std::memcpy(&p, raw_, sizeof p);
+    std::memcpy(&n, raw_ + sizeof p, sizeof n);
+    return {p, n};
+  }
+  /// Empties it, giving back an allocation.
+  void reset() {
+    release();
+    raw_[last] = 0;
+  }
+
+ private:
+  static constexpr size_t last = 15;          // inline: the length; outside: `outside_mark`
+  static constexpr uint8_t outside_mark = 0xff;
+  bool outside() const { return uint8_t(raw_[last]) == outside_mark; }
+  void set(std::string_view k) {
+    if (k.size() <= last) {
+      std::memcpy(raw_, k.data(), k.size());
+      raw_[last] = char(k.size());
+      return;
+    }
+    char* p = new char[k.size()];
+    std::memcpy(p, k.data(), k.size());
+    auto n = uint32_t(k.size());
+    std::memcpy(raw_, &p, sizeof p);
+    std::memcpy(raw_ + sizeof p, &n, sizeof n);
+    raw_[last] = char(outside_mark);
+  }
+  void release() {
+    if (!outside()) return;
+    char* p;
+    std::memcpy(&p, raw_, sizeof p);
+    delete[] p;
+  }
+  alignas(8) char raw_[16];
+};
+
+/// Keys (encoded bytes) to V in one array: linear probing kept at most 7/8 full, each slot
+/// holding 32 bits of its key's hash, the key (KeyBytes: short keys in place) and the value,
 /// so a lookup usually touches one slot where a node-based std::unordered_map touches a
-/// bucket and then a node (two cache misses per lookup of a large keyed state). Erasing
-/// shifts the entries that follow back, so no tombstones pile up. Values move when the map
-/// grows or an entry is erased: a pointer to one lasts until the next insertion or erasure.
+/// bucket and then a node (two cache misses per lookup of a large keyed state). A key's home
+/// slot is its hash scaled to the capacity, which grows by half (not doubling), so the
+/// table stays between 58 % and 88 % full once it has grown. Erasing shifts the entries that
+/// follow back, so no tombstones pile up. Values move when the map grows or an entry is
+/// erased: a pointer to one lasts until the next insertion or erasure.
 template <class V>
 class FlatKeyMap {
  public:
-  V* find(const std::string& key) {
+  V* find(std::string_view key) {
     if (slots_.empty()) return nullptr;
     auto h = hash(key);
-    for (size_t i = h & mask();; i = (i + 1) & mask()) {
+    for (size_t i = home(h);; i = next(i)) {
       auto& s = slots_[i];
-      if (!s.used) return nullptr;
-      if (s.hash == h && s.key == key) return &s.value;
+      if (s.hash == 0) return nullptr;
+      if (s.hash == h && s.key.view() == key) return &s.value;
     }
   }
-  const V* find(const std::string& key) const { return const_cast<FlatKeyMap*>(this)->find(key); }
-  size_t count(const std::string& key) const { return find(key) ? 1 : 0; }
+  const V* find(std::string_view key) const { return const_cast<FlatKeyMap*>(this)->find(key); }
+  size_t count(std::string_view key) const { return find(key) ? 1 : 0; }
   /// The value of `key`, made (V{}) when missing.
-  V& operator[](const std::string& key) {
+  V& operator[](std::string_view key) {
     if ((size_ + 1) * 8 > slots_.size() * 7) grow();
     auto h = hash(key);
-    size_t i = h & mask();
-    for (;; i = (i + 1) & mask()) {
+    size_t i = home(h);
+    for (;; i = next(i)) {
       auto& s = slots_[i];
-      if (!s.used) break;
-      if (s.hash == h && s.key == key) return s.value;
+      if (s.hash == 0) break;
+      if (s.hash == h && s.key.view() == key) return s.value;
     }
     auto& s = slots_[i];
-    s.used = true;
     s.hash = h;
-    s.key = key;
+    s.key = KeyBytes(key);
     ++size_;
     return s.value;
   }
-  size_t erase(const std::string& key) {
+  size_t erase(std::string_view key) {
     if (slots_.empty()) return 0;
     auto h = hash(key);
-    size_t hole = h & mask();
-    for (;; hole = (hole + 1) & mask()) {
+    size_t hole = home(h);
+    for (;; hole = next(hole)) {
       auto& s = slots_[hole];
-      if (!s.used) return 0;
-      if (s.hash == h && s.key == key) break;
+      if (s.hash == 0) return 0;
+      if (s.hash == h && s.key.view() == key) break;
     }
     // Backward shift: an entry further along moves into the hole when the hole lies between
     // its home slot and where it sits (cyclically), so every probe still finds it.
-    for (size_t j = (hole + 1) & mask();; j = (j + 1) & mask()) {
+    for (size_t j = next(hole);; j = next(j)) {
       auto& s = slots_[j];
-      if (!s.used) break;
-      size_t home = s.hash & mask();
-      if (((j - home) & mask()) >= ((j - hole) & mask())) {
+      if (s.hash == 0) break;
+      if (distance(home(s.hash), j) >= distance(hole, j)) {
         slots_[hole] = std::move(s);
         hole = j;
       }
     }
     auto& s = slots_[hole];
-    s.used = false;
-    s.key.clear();
+    s.hash = 0;
+    s.key.reset();
     s.value = V{};
     --size_;
     return 1;
@@ -80,46 +149,48 @@ class FlatKeyMap {
   /// Removes every entry, keeping the slots' memory for the entries to come.
   void clear() {
     for (auto& s : slots_)
-      if (s.used) s = Slot{};
+      if (s.hash != 0) s = Slot{};
     size_ = 0;
   }
-  /// Calls `f(key, value)` on every entry, in no particular order.
+  /// Calls `f(key, value)` on every entry (key: a std::string_view), in no particular order.
   template <class F>
   void for_each(F&& f) const {
     for (const auto& s : slots_)
-      if (s.used) f(s.key, s.value);
+      if (s.hash != 0) f(s.key.view(), s.value);
   }
   /// The same, with values to change in place.
   template <class F>
   void for_each(F&& f) {
     for (auto& s : slots_)
-      if (s.used) f(std::as_const(s.key), s.value);
+      if (s.hash != 0) f(s.key.view(), s.value);
   }
-  /// Memory of one slot (the array holds up to 8 slots for every 7 entries, at least half full
-  /// after growing).
+  /// Memory of one slot (the array holds up to 8 slots for every 7 entries).
   static constexpr size_t slot_bytes() { return sizeof(Slot); }
 
  private:
   struct Slot {
-    uint64_t hash = 0;
-    bool used = false;
-    std::string key;
+    KeyBytes key;
+    uint32_t hash = 0;  // 0: the slot is free (a key's hash is never 0)
     V value{};
   };
-  size_t mask() const { return slots_.size() - 1; }
-  static uint64_t hash(const std::string& key) {
+  /// The slot a hash starts probing at: the hash scaled to the capacity.
+  size_t home(uint32_t h) const { return size_t((uint64_t(h) * slots_.size()) >> 32); }
+  size_t next(size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+  /// Steps from slot `from` forward to slot `to`, wrapping around.
+  size_t distance(size_t from, size_t to) const { return to >= from ? to - from : to + slots_.size() - from; }
+  static uint32_t hash(std::string_view key) {
     uint64_t x = std::hash<std::string_view>()(key);
     x ^= x >> 32;
     x *= 0x9E3779B97F4A7C15ull;
-    return x ^ (x >> 29);
+    return uint32_t(x >> 32) | 1;
   }
   void grow() {
-    std::vector<Slot> old(slots_.empty() ? 16 : slots_.size() * 2);
+    std::vector<Slot> old(slots_.empty() ? 16 : slots_.size() + slots_.size() / 2);
     old.swap(slots_);
     for (auto& s : old) {
-      if (!s.used) continue;
-      size_t i = s.hash & mask();
-      while (slots_[i].used) i = (i + 1) & mask();
+      if (s.hash == 0) continue;
+      size_t i = home(s.hash);
+      while (slots_[i].hash != 0) i = next(i);
       slots_[i] = std::move(s);
     }
   }

@@ -173,8 +173,8 @@ template <class Map>
 void visit_keys(const KeyGroupMaps<Map>& maps, const KeyedStateBackend::KeyVisitor& fn) {
   bool more = true;
   maps.for_each([&](int kg, const Map& m) {
-    m.for_each([&](const std::string& key, const auto&) {
-      if (more) more = fn(key, kg);
+    m.for_each([&](std::string_view key, const auto&) {
+      if (more) more = fn(std::string(key), kg);
     });
   });
 }
@@ -216,7 +216,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
  private:
   using Map = FlatKeyMap<V>;
   static void encode_group(int kg, const Map& m, const std::string& name, EntryWriter& out) {
-    m.for_each([&](const std::string& key, const V& v) { out.add(name, kg, key, false, {}, v); });
+    m.for_each([&](std::string_view key, const V& v) { out.add(name, kg, key, false, {}, v); });
   }
   KeyedStateBackend* b_;
   KeyGroupMaps<Map> maps_;
@@ -315,7 +315,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     return m ? m->find(b_->current_key()) : nullptr;
   }
   static void encode_group(int kg, const Map& m, const std::string& name, EntryWriter& out) {
-    m.for_each([&](const std::string& key, const Entries& entries) {
+    m.for_each([&](std::string_view key, const Entries& entries) {
       for (const auto& [uk, v] : entries) out.add(name, kg, key, true, uk, v);
     });
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -427,6 +428,46 @@ TEST_CASE("list appends never read the list on RocksDB: thousands keep their ord
       list.add(7);  // blind: the corrupt list is not read
       CHECK_THROWS_WITH(list.get(), Catch::Contains("'list'"));
     }
+  }
+}
+
+TEST_CASE("a key's map entries on the heap keep user-key byte order as a std::map does, small and large",
+          "[state]") {
+  std::mt19937 rng(11);
+  for (int distinct : {60, 400}) {  // below and above SortedEntries::large
+    detail::SortedEntries<int> entries;
+    std::map<std::string, int> oracle;
+    bool same = true;
+    auto ordered = [&](const detail::SortedEntries<int>& e, const std::map<std::string, int>& o) {
+      std::vector<std::pair<std::string, int>> got;
+      e.for_each([&](std::string_view k, int v) { got.emplace_back(std::string(k), v); });
+      return got == std::vector<std::pair<std::string, int>>(o.begin(), o.end());
+    };
+    for (int i = 0; i < 20'000; ++i) {
+      auto n = rng() % unsigned(distinct);
+      // Bytes above 0x7f order after ASCII, as unsigned bytes do; lengths cross the 15 in place.
+      auto key = std::string(1, char(0x30 + n % 200)) + std::string(n % 19, char(n));
+      switch (rng() % 4) {
+        case 0:
+        case 1: entries[key] = i, oracle[key] = i; break;
+        case 2: same = same && entries.erase(key) == oracle.erase(key); break;
+        default: {
+          auto* v = entries.find(key);
+          auto it = oracle.find(key);
+          same = same && (v ? it != oracle.end() && *v == it->second : it == oracle.end());
+        }
+      }
+      same = same && entries.size() == oracle.size();
+      if (i == 10'000) {  // a copy owns its entries
+        auto copy = entries;
+        auto frozen = oracle;
+        entries.erase_if([](std::string_view, int& v) { return v % 3 == 0; });
+        std::erase_if(oracle, [](const auto& e) { return e.second % 3 == 0; });
+        same = same && ordered(copy, frozen);
+      }
+    }
+    CHECK(same);
+    CHECK(ordered(entries, oracle));
   }
 }
 

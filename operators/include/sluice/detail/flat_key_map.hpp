@@ -1,10 +1,13 @@
-// operators/include/sluice/detail/flat_key_map.hpp — an open-addressing hash map from key bytes to values: the heap backend's table of one key group.
+// operators/include/sluice/detail/flat_key_map.hpp — the heap backend's tables: an open-addressing hash map from key bytes to values (one key group), and one key's map entries in order.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -197,6 +200,93 @@ class FlatKeyMap {
 
   std::vector<Slot> slots_;
   size_t size_ = 0;
+};
+
+/// One key's map-state entries (user key bytes to V), in user-key byte order: a sorted array
+/// of (KeyBytes, V) while there are few (40 bytes an entry of 8-byte keys and values, read
+/// with a binary search), a std::map once there are `large` (a node each, but an insertion
+/// does not move the entries after it).
+template <class V>
+class SortedEntries {
+ public:
+  static constexpr size_t large = 128;
+
+  SortedEntries() = default;
+  SortedEntries(const SortedEntries& o) : small_(o.small_), large_(o.large_ ? std::make_unique<Large>(*o.large_) : nullptr) {}
+  SortedEntries& operator=(const SortedEntries& o) {
+    if (this != &o) *this = SortedEntries(o);
+    return *this;
+  }
+  SortedEntries(SortedEntries&&) noexcept = default;
+  SortedEntries& operator=(SortedEntries&&) noexcept = default;
+
+  V* find(std::string_view uk) {
+    if (large_) {
+      auto it = large_->find(uk);
+      return it == large_->end() ? nullptr : &it->second;
+    }
+    auto it = lower(uk);
+    return it != small_.end() && it->first.view() == uk ? &it->second : nullptr;
+  }
+  const V* find(std::string_view uk) const { return const_cast<SortedEntries*>(this)->find(uk); }
+  /// The value of `uk`, made (V{}) when missing.
+  V& operator[](std::string_view uk) {
+    if (large_) return large_->try_emplace(std::string(uk)).first->second;
+    auto it = lower(uk);
+    if (it != small_.end() && it->first.view() == uk) return it->second;
+    if (small_.size() < large) return small_.insert(it, {KeyBytes(uk), V{}})->second;
+    large_ = std::make_unique<Large>();
+    for (auto& [k, v] : small_) large_->emplace_hint(large_->end(), std::string(k.view()), std::move(v));
+    small_ = {};
+    return (*this)[uk];
+  }
+  size_t erase(std::string_view uk) {
+    if (large_) {
+      auto it = large_->find(uk);
+      if (it == large_->end()) return 0;
+      large_->erase(it);
+      return 1;
+    }
+    auto it = lower(uk);
+    if (it == small_.end() || it->first.view() != uk) return 0;
+    small_.erase(it);
+    return 1;
+  }
+  size_t size() const { return large_ ? large_->size() : small_.size(); }
+  bool empty() const { return size() == 0; }
+  /// Calls `f(user key, value)` on every entry in user-key order (user key: a std::string_view).
+  template <class F>
+  void for_each(F&& f) const {
+    if (large_)
+      for (const auto& [k, v] : *large_) f(std::string_view(k), v);
+    else
+      for (const auto& [k, v] : small_) f(k.view(), v);
+  }
+  /// The same, with values to change in place; an entry goes when `f` returns true.
+  template <class F>
+  void erase_if(F&& f) {
+    if (large_) {
+      for (auto it = large_->begin(); it != large_->end();) {
+        if (f(std::string_view(it->first), it->second)) it = large_->erase(it);
+        else ++it;
+      }
+      return;
+    }
+    std::erase_if(small_, [&](Entry& e) { return f(e.first.view(), e.second); });
+  }
+  /// Memory of one entry held in the array.
+  static constexpr size_t entry_bytes() { return sizeof(Entry); }
+
+ private:
+  using Entry = std::pair<KeyBytes, V>;
+  using Large = std::map<std::string, V, std::less<>>;
+  typename std::vector<Entry>::iterator lower(std::string_view uk) {
+    return std::lower_bound(small_.begin(), small_.end(), uk,
+                            [](const Entry& e, std::string_view k) { return e.first.view() < k; });
+  }
+
+  std::vector<Entry> small_;
+  std::unique_ptr<Large> large_;
 };
 
 }  // namespace sluice::detail

@@ -79,7 +79,7 @@ class MapCells {
   virtual void store(const std::string& ukey) = 0;
   virtual void erase(const std::string& ukey) = 0;
   /// Visits the current key's entries in user-key byte order.
-  virtual void visit(const std::function<Visit(const std::string&, V&)>& fn) = 0;
+  virtual void visit(const std::function<Visit(std::string_view, V&)>& fn) = 0;
   virtual void erase_all() = 0;
   /// Calls `fn(key, key group)` for every key with an entry until it returns false.
   virtual void keys(const KeyedStateBackend::KeyVisitor& fn) = 0;
@@ -232,31 +232,26 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   explicit HeapMapCells(KeyedStateBackend& b) : b_(&b) {}
   V* find(const std::string& uk) override {
     auto* entries = current(false);
-    if (!entries) return nullptr;
-    auto jt = entries->find(uk);
-    return jt == entries->end() ? nullptr : &jt->second;
+    return entries ? entries->find(uk) : nullptr;
   }
   V& upsert(const std::string& uk) override { return (*current(true))[uk]; }
   V& assign(const std::string& uk) override { return upsert(uk); }
   void store(const std::string&) override {}
   void erase(const std::string& uk) override {
     const auto* found = existing();
-    if (!found || !found->count(uk)) return;
+    if (!found || !found->find(uk)) return;
     auto& entries = *current(true);
     entries.erase(uk);
     if (entries.empty()) erase_all();
   }
   /// `fn` must not change this table otherwise (the entries it visits could move).
-  void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
+  void visit(const std::function<Visit(std::string_view, V&)>& fn) override {
     forget();
     if (!existing()) return;
     // The visitor may change entries: write access to this key's group.
     auto& group = maps_.writable(b_->current_key_group());
     auto& m = *group.find(b_->current_key());
-    for (auto jt = m.begin(); jt != m.end();) {
-      if (fn(jt->first, jt->second) == Visit::erase) jt = m.erase(jt);
-      else ++jt;
-    }
+    m.erase_if([&](std::string_view uk, V& v) { return fn(uk, v) == Visit::erase; });
     if (m.empty()) group.erase(b_->current_key());
   }
   void erase_all() override {
@@ -269,7 +264,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     maps_.clear();
   }
   void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
-  size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + 64; }  // + one map node
+  size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + Entries::entry_bytes(); }
   DeferredEntries snapshot_deferred(const std::string& name) const override {
     forget();  // the shared groups are copied before the next write
     return share_then_encode<V>(maps_, name, &encode_group);
@@ -280,7 +275,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   }
 
  private:
-  using Entries = std::map<std::string, V>;
+  using Entries = SortedEntries<V>;
   using Map = FlatKeyMap<Entries>;
   /// The current key's entries, to change: created when `create`, else null when it has none.
   /// A group a snapshot holds is copied first, since callers may change what they get. Adding
@@ -316,7 +311,7 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
   }
   static void encode_group(int kg, const Map& m, const std::string& name, EntryWriter& out) {
     m.for_each([&](std::string_view key, const Entries& entries) {
-      for (const auto& [uk, v] : entries) out.add(name, kg, key, true, uk, v);
+      entries.for_each([&](std::string_view uk, const V& v) { out.add(name, kg, key, true, uk, v); });
     });
   }
   KeyedStateBackend* b_;
@@ -471,7 +466,7 @@ class ByteMapCells final : public MapCells<V> {
   }
   void store(const std::string& uk) override { s_->put(space_, full(uk), encode_stored(scratch_)); }
   void erase(const std::string& uk) override { s_->remove(space_, full(uk)); }
-  void visit(const std::function<Visit(const std::string&, V&)>& fn) override {
+  void visit(const std::function<Visit(std::string_view, V&)>& fn) override {
     compose_key(key_, *b_);
     auto prefix = key_;
     std::vector<std::string> dead;
@@ -489,7 +484,7 @@ class ByteMapCells final : public MapCells<V> {
     for (auto& [k, v] : changed) s_->put(space_, k, encode_stored(v));
   }
   void erase_all() override {
-    visit([](const std::string&, V&) { return Visit::erase; });
+    visit([](std::string_view, V&) { return Visit::erase; });
   }
   void keys(const KeyedStateBackend::KeyVisitor& fn) override { scan_keys(*s_, space_, fn); }
 
@@ -663,7 +658,7 @@ class MapStateImpl final : public MapState<K, V> {
   std::vector<std::pair<K, V>> entries() override {
     std::vector<std::pair<K, V>> out;
     bool refresh = ttl_.refresh_on_read();
-    cells_.visit([&](const std::string&, std::pair<K, TtlCell<V>>& e) {
+    cells_.visit([&](std::string_view, std::pair<K, TtlCell<V>>& e) {
       if (ttl_.expired(e.second.expires)) return Visit::erase;
       out.emplace_back(e.first, e.second.value);
       if (!refresh) return Visit::keep;
@@ -820,7 +815,7 @@ MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>&
     auto render = [&cells, t = Ttl(b, d.ttl)] {
       std::string out = "[";
       bool first = true;
-      cells.visit([&](const std::string&, std::pair<K, TtlCell<V>>& e) {
+      cells.visit([&](std::string_view, std::pair<K, TtlCell<V>>& e) {
         if (t.expired(e.second.expires)) return Visit::keep;
         if (!first) out += ',';
         first = false;

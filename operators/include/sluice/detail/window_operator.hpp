@@ -329,9 +329,9 @@ class ListContents {
       return;
     }
     const std::string prefix = uk_;
-    chunks_->visit([&](const std::string& uk, std::vector<T>& chunk) {
-      if (uk.compare(0, prefix.size(), prefix) != 0) return Visit::keep;
-      return fn(std::string_view(uk), std::string_view(), &chunk);
+    chunks_->visit([&](std::string_view uk, std::vector<T>& chunk) {
+      if (uk.substr(0, prefix.size()) != prefix) return Visit::keep;
+      return fn(uk, std::string_view(), &chunk);
     });
   }
   KeyedStateBackend* b_ = nullptr;

@@ -462,6 +462,43 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 
 }  // namespace
 
+// Issue 15: the examples over bounded input give the same output in BATCH as in STREAMING.
+TEST_CASE("the examples write the same output in BATCH as in STREAMING", "[cli][example][batch]") {
+  test_support::TempDir dir;
+  auto in = dir.file("in.txt");
+  std::map<std::string, int64_t> want;
+  {
+    std::ofstream text(in);
+    uint64_t x = 88172645463325252ull;  // xorshift: a fixed text of 3000 lines
+    for (int line = 0; line < 3000; ++line) {
+      for (int w = 0; w < 12; ++w) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        std::string word = "w" + std::to_string(x % 997);
+        ++want[word];
+        text << (w ? " " : "") << (x % 3 == 0 ? "W" + word.substr(1) : word);  // capitals fold
+      }
+      text << ".\n";
+    }
+  }
+  std::string expected;
+  for (const auto& [word, n] : want) expected += "(" + word + "," + std::to_string(n) + ")\n";
+  std::map<std::string, std::string> printed;
+  for (std::string mode : {"streaming", "batch"}) {
+    auto out = dir.file("counts-" + mode + ".txt");
+    auto r = sluice_cli({"run", build_dir() + "/apps/examples/word_count.so", "-p", "2", "--execution-mode", mode, "--",
+                         in, out});
+    INFO(mode << ": " << r.err);
+    REQUIRE(r.status == 0);
+    CHECK(slurp(out) == expected);
+    // The demo prints to the process's standard output: run as a process.
+    SluiceProcess demo({"run", build_dir() + "/apps/examples/demo.so", "--execution-mode", mode}, dir.file("demo-" + mode));
+    REQUIRE(demo.exit_code() == 0);
+    printed[mode] = slurp(dir.file("demo-" + mode) + ".out");
+    CHECK_THAT(printed[mode], Catch::Contains("(flow,4)"));
+  }
+  CHECK(printed["batch"] == printed["streaming"]);
+}
+
 TEST_CASE("kill -9 three times, each run restoring the latest checkpoint: the output is exactly once",
           "[cli][checkpoint][recovery]") {
   // RocksDB checkpoints are incremental: their shared files must survive the kills counted right.

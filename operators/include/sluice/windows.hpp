@@ -184,27 +184,30 @@ class OnMergeContext : public TriggerContext {
   template <class In, class Acc, class Out>
   void merge_partitioned_state(const AggregatingStateDescriptor<In, Acc, Out>& desc) {
     partitioned_state(desc);
-    auto& cells = detail::key_cells<detail::TtlCell<Acc>>(window_scope(), desc.name);
-    detail::Ttl ttl(window_scope(), desc.ttl);
-    for (size_t i = 0; i < merged_count(); ++i) {
-      scope_merged(i);
-      auto* c = cells.find();
-      if (!c) continue;
-      bool live = !ttl.expired(c->expires);
-      Acc acc = std::move(c->value);
-      cells.erase();
-      scope_result();
-      if (!live) continue;
-      auto* t = cells.find();
-      if (t && !ttl.expired(t->expires)) {
-        t->value = desc.function->merge(std::move(t->value), acc);
-      } else {
-        t = &cells.upsert();
-        t->value = std::move(acc);
+    detail::with_cell(desc.ttl, [&](auto kind) {
+      using Cell = typename decltype(kind)::template cell<Acc>;
+      auto& cells = detail::key_cells<Cell>(window_scope(), desc.name);
+      detail::Ttl ttl(window_scope(), desc.ttl);
+      for (size_t i = 0; i < merged_count(); ++i) {
+        scope_merged(i);
+        auto* c = cells.find();
+        if (!c) continue;
+        bool live = !ttl.expired(c->expires);
+        Acc acc = std::move(c->value);
+        cells.erase();
+        scope_result();
+        if (!live) continue;
+        auto* t = cells.find();
+        if (t && !ttl.expired(t->expires)) {
+          t->value = desc.function->merge(std::move(t->value), acc);
+        } else {
+          t = &cells.upsert();
+          t->value = std::move(acc);
+        }
+        t->set_expires(ttl.deadline());
+        cells.store();
       }
-      t->expires = ttl.deadline();
-      cells.store();
-    }
+    });
     scope_result();
   }
 

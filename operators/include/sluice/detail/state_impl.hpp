@@ -16,12 +16,37 @@
 
 namespace sluice::detail {
 
-/// A stored value with the time it expires (INT64_MAX: never).
+/// A stored value with the time it expires (INT64_MAX: never): a cell of a state with a TTL.
 template <class V>
 struct TtlCell {
   V value{};
   int64_t expires = INT64_MAX;
+  void set_expires(int64_t t) { expires = t; }
 };
+
+/// A stored value of a state without a TTL: it never expires, so it keeps no time (8 bytes
+/// less an entry, and a list element). Encoded as a TtlCell that never expires, so a state's
+/// bytes are the same whichever cell holds it.
+template <class V>
+struct PlainCell {
+  V value{};
+  static constexpr int64_t expires = INT64_MAX;
+  void set_expires(int64_t) {}
+};
+
+/// Which cell a state's values live in; `with_cell` picks it from the state's TTL.
+template <template <class> class C>
+struct CellKind {
+  template <class V>
+  using cell = C<V>;
+};
+using Expiring = CellKind<TtlCell>;
+using Lasting = CellKind<PlainCell>;
+template <class F>
+decltype(auto) with_cell(const StateTtl& ttl, F&& f) {
+  if (ttl.enabled()) return f(Expiring{});
+  return f(Lasting{});
+}
 
 }  // namespace sluice::detail
 
@@ -34,6 +59,20 @@ struct sluice::Codec<sluice::detail::TtlCell<V>> {
   static sluice::detail::TtlCell<V> decode(ByteReader& r) {
     sluice::detail::TtlCell<V> c;
     c.expires = Codec<int64_t>::decode(r);
+    c.value = Codec<V>::decode(r);
+    return c;
+  }
+};
+
+template <class V>
+struct sluice::Codec<sluice::detail::PlainCell<V>> {
+  static void encode(const sluice::detail::PlainCell<V>& c, ByteWriter& w) {
+    Codec<int64_t>::encode(c.expires, w);
+    Codec<V>::encode(c.value, w);
+  }
+  static sluice::detail::PlainCell<V> decode(ByteReader& r) {
+    sluice::detail::PlainCell<V> c;
+    (void)Codec<int64_t>::decode(r);  // a time kept while the state had a TTL: it no longer expires
     c.value = Codec<V>::decode(r);
     return c;
   }
@@ -205,7 +244,7 @@ class HeapKeyCells final : public KeyCells<V>, public StateTable {
   size_t size() const override { return maps_.size(); }
   void clear() override { maps_.clear(); }
   void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
-  size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7; }
+  size_t entry_bytes() const override { return Map::slot_bytes() * 11 / 8; }  // tables ~73 % full
   DeferredEntries snapshot_deferred(const std::string& name) const override {
     return share_then_encode<V>(maps_, name, &encode_group);
   }
@@ -264,7 +303,8 @@ class HeapMapCells final : public MapCells<V>, public StateTable {
     maps_.clear();
   }
   void keys(const KeyedStateBackend::KeyVisitor& fn) override { visit_keys(maps_, fn); }
-  size_t entry_bytes() const override { return Map::slot_bytes() * 8 / 7 + Entries::entry_bytes(); }
+  // A key's slot and one entry: a key's further entries are not counted.
+  size_t entry_bytes() const override { return Map::slot_bytes() * 11 / 8 + Entries::entry_bytes(); }
   DeferredEntries snapshot_deferred(const std::string& name) const override {
     forget();  // the shared groups are copied before the next write
     return share_then_encode<V>(maps_, name, &encode_group);
@@ -547,8 +587,8 @@ class Ttl {
 
 /// The current key's cell if it is alive: an expired one is erased and reads as absent;
 /// with read refresh, reading restarts its clock.
-template <class V>
-TtlCell<V>* read_live(KeyCells<TtlCell<V>>& cells, const Ttl& ttl) {
+template <class C>
+C* read_live(KeyCells<C>& cells, const Ttl& ttl) {
   auto* c = cells.find();
   if (!c) return nullptr;
   if (ttl.expired(c->expires)) {
@@ -556,7 +596,7 @@ TtlCell<V>* read_live(KeyCells<TtlCell<V>>& cells, const Ttl& ttl) {
     return nullptr;
   }
   if (ttl.refresh_on_read()) {
-    c->expires = ttl.deadline();
+    c->set_expires(ttl.deadline());
     cells.store();
   }
   return c;
@@ -564,11 +604,12 @@ TtlCell<V>* read_live(KeyCells<TtlCell<V>>& cells, const Ttl& ttl) {
 
 // ---- the state kinds, each once over KeyCells / MapCells
 
-template <class T>
+template <class T, class Kind>
 class ValueStateImpl final : public ValueState<T> {
  public:
+  using Cell = typename Kind::template cell<T>;
   ValueStateImpl(KeyedStateBackend& b, const ValueStateDescriptor<T>& d)
-      : cells_(key_cells<TtlCell<T>>(b, d.name)), ttl_(b, d.ttl) {}
+      : cells_(key_cells<Cell>(b, d.name)), ttl_(b, d.ttl) {}
   std::optional<T> value() override {
     auto* c = read_live(cells_, ttl_);
     if (!c) return std::nullopt;
@@ -577,31 +618,32 @@ class ValueStateImpl final : public ValueState<T> {
   void update(T v) override {
     auto& c = cells_.assign();
     c.value = std::move(v);
-    c.expires = ttl_.deadline();
+    c.set_expires(ttl_.deadline());
     cells_.store();
   }
   void clear() override { cells_.erase(); }
 
  private:
-  KeyCells<TtlCell<T>>& cells_;
+  KeyCells<Cell>& cells_;
   Ttl ttl_;
 };
 
-template <class T>
+template <class T, class Kind>
 class ListStateImpl final : public ListState<T> {
  public:
+  using Cell = typename Kind::template cell<T>;
   ListStateImpl(KeyedStateBackend& b, const ListStateDescriptor<T>& d)
-      : cells_(key_cells<std::vector<TtlCell<T>>>(b, d.name)), ttl_(b, d.ttl) {}
+      : cells_(key_cells<std::vector<Cell>>(b, d.name)), ttl_(b, d.ttl) {}
   std::vector<T> get() override {
     std::vector<T> out;
     auto* list = cells_.find();
     if (!list) return out;
     size_t before = list->size();
-    std::erase_if(*list, [&](const TtlCell<T>& c) { return ttl_.expired(c.expires); });
+    std::erase_if(*list, [&](const Cell& c) { return ttl_.expired(c.expires); });
     bool refresh = ttl_.refresh_on_read();
     for (auto& c : *list) {
       out.push_back(c.value);
-      if (refresh) c.expires = ttl_.deadline();
+      if (refresh) c.set_expires(ttl_.deadline());
     }
     if (list->empty()) cells_.erase();
     else if (refresh || list->size() != before) cells_.store();
@@ -611,7 +653,7 @@ class ListStateImpl final : public ListState<T> {
   /// the whole list for every element.
   void add(T v) override {
     tail_.clear();
-    tail_.push_back({std::move(v), ttl_.deadline()});
+    tail_.push_back(cell(std::move(v)));
     if (cells_.append(tail_)) return;
     cells_.upsert().push_back(std::move(tail_.back()));
     cells_.store();
@@ -620,28 +662,35 @@ class ListStateImpl final : public ListState<T> {
     if (vs.empty()) return clear();
     auto& list = cells_.assign();
     list.clear();
-    for (auto& v : vs) list.push_back({std::move(v), ttl_.deadline()});
+    for (auto& v : vs) list.push_back(cell(std::move(v)));
     cells_.store();
   }
   void clear() override { cells_.erase(); }
 
  private:
-  KeyCells<std::vector<TtlCell<T>>>& cells_;
+  Cell cell(T v) const {
+    Cell c;
+    c.value = std::move(v);
+    c.set_expires(ttl_.deadline());
+    return c;
+  }
+  KeyCells<std::vector<Cell>>& cells_;
   Ttl ttl_;
-  std::vector<TtlCell<T>> tail_;  // what add() appends
+  std::vector<Cell> tail_;  // what add() appends
 };
 
-template <class K, class V>
+template <class K, class V, class Kind>
 class MapStateImpl final : public MapState<K, V> {
  public:
+  using Entry = std::pair<K, typename Kind::template cell<V>>;
   MapStateImpl(KeyedStateBackend& b, const MapStateDescriptor<K, V>& d)
-      : cells_(map_cells<std::pair<K, TtlCell<V>>>(b, d.name)), ttl_(b, d.ttl) {}
+      : cells_(map_cells<Entry>(b, d.name)), ttl_(b, d.ttl) {}
   std::optional<V> get(const K& k) override {
     auto uk = user_key(k);
     auto* c = live(uk);
     if (!c) return std::nullopt;
     if (ttl_.refresh_on_read()) {
-      c->second.expires = ttl_.deadline();
+      c->second.set_expires(ttl_.deadline());
       cells_.store(uk);
     }
     return c->second.value;
@@ -650,7 +699,8 @@ class MapStateImpl final : public MapState<K, V> {
     auto uk = user_key(k);
     auto& c = cells_.assign(uk);
     c.first = k;
-    c.second = {std::move(v), ttl_.deadline()};
+    c.second.value = std::move(v);
+    c.second.set_expires(ttl_.deadline());
     cells_.store(uk);
   }
   void remove(const K& k) override { cells_.erase(user_key(k)); }
@@ -658,11 +708,11 @@ class MapStateImpl final : public MapState<K, V> {
   std::vector<std::pair<K, V>> entries() override {
     std::vector<std::pair<K, V>> out;
     bool refresh = ttl_.refresh_on_read();
-    cells_.visit([&](std::string_view, std::pair<K, TtlCell<V>>& e) {
+    cells_.visit([&](std::string_view, Entry& e) {
       if (ttl_.expired(e.second.expires)) return Visit::erase;
       out.emplace_back(e.first, e.second.value);
       if (!refresh) return Visit::keep;
-      e.second.expires = ttl_.deadline();
+      e.second.set_expires(ttl_.deadline());
       return Visit::changed;
     });
     return out;
@@ -672,7 +722,7 @@ class MapStateImpl final : public MapState<K, V> {
 
  private:
   static std::string user_key(const K& k) { return encode_stored(k); }
-  std::pair<K, TtlCell<V>>* live(const std::string& uk) {
+  Entry* live(const std::string& uk) {
     auto* c = cells_.find(uk);
     if (c && ttl_.expired(c->second.expires)) {
       cells_.erase(uk);
@@ -680,15 +730,16 @@ class MapStateImpl final : public MapState<K, V> {
     }
     return c;
   }
-  MapCells<std::pair<K, TtlCell<V>>>& cells_;
+  MapCells<Entry>& cells_;
   Ttl ttl_;
 };
 
-template <class T>
+template <class T, class Kind>
 class ReducingStateImpl final : public ReducingState<T> {
  public:
+  using Cell = typename Kind::template cell<T>;
   ReducingStateImpl(KeyedStateBackend& b, const ReducingStateDescriptor<T>& d)
-      : cells_(key_cells<TtlCell<T>>(b, d.name)), ttl_(b, d.ttl), reduce_(d.reduce) {
+      : cells_(key_cells<Cell>(b, d.name)), ttl_(b, d.ttl), reduce_(d.reduce) {
     if (!reduce_) throw JobError("reducing state '" + d.name + "' has no reduce function");
   }
   std::optional<T> get() override {
@@ -704,22 +755,23 @@ class ReducingStateImpl final : public ReducingState<T> {
       c = &cells_.assign();
       c->value = std::move(v);
     }
-    c->expires = ttl_.deadline();
+    c->set_expires(ttl_.deadline());
     cells_.store();
   }
   void clear() override { cells_.erase(); }
 
  private:
-  KeyCells<TtlCell<T>>& cells_;
+  KeyCells<Cell>& cells_;
   Ttl ttl_;
   std::function<T(T, T)> reduce_;
 };
 
-template <class In, class Acc, class Out>
+template <class In, class Acc, class Out, class Kind>
 class AggregatingStateImpl final : public AggregatingState<In, Out> {
  public:
+  using Cell = typename Kind::template cell<Acc>;
   AggregatingStateImpl(KeyedStateBackend& b, const AggregatingStateDescriptor<In, Acc, Out>& d)
-      : cells_(key_cells<TtlCell<Acc>>(b, d.name)), ttl_(b, d.ttl), fn_(d.function) {
+      : cells_(key_cells<Cell>(b, d.name)), ttl_(b, d.ttl), fn_(d.function) {
     if (!fn_) throw JobError("aggregating state '" + d.name + "' has no aggregate function");
   }
   std::optional<Out> get() override {
@@ -734,13 +786,13 @@ class AggregatingStateImpl final : public AggregatingState<In, Out> {
       c->value = fn_->create_accumulator();
     }
     fn_->add(v, c->value);
-    c->expires = ttl_.deadline();
+    c->set_expires(ttl_.deadline());
     cells_.store();
   }
   void clear() override { cells_.erase(); }
 
  private:
-  KeyCells<TtlCell<Acc>>& cells_;
+  KeyCells<Cell>& cells_;
   Ttl ttl_;
   std::shared_ptr<const AggregateFunction<In, Acc, Out>> fn_;
 };
@@ -761,9 +813,9 @@ std::string state_fingerprint(const char* kind, bool ttl) {
 
 /// The console's rendering of a single-value state for the current key: `show(value)` as
 /// JSON, or null when absent or expired. Reads without refreshing a TTL or erasing.
-template <class V, class Show>
+template <class Cell, class Show>
 void inspect_cell(KeyedStateBackend& b, const std::string& name, StateTtl ttl, Show show) {
-  auto& cells = key_cells<TtlCell<V>>(b, name);
+  auto& cells = key_cells<Cell>(b, name);
   b.add_inspector(name, {[&cells, t = Ttl(b, ttl), show] {
                            std::string out;
                            auto* c = cells.find();
@@ -778,67 +830,80 @@ template <class T>
 ValueState<T>& open_state(KeyedStateBackend& b, const ValueStateDescriptor<T>& d) {
   return *b.cached_handle<ValueState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("value", d.ttl.enabled()));
-    auto h = std::make_unique<ValueStateImpl<T>>(b, d);
-    inspect_cell<T>(b, d.name, d.ttl, [](const T& v) -> const T& { return v; });
-    return h;
+    return with_cell(d.ttl, [&](auto kind) -> std::unique_ptr<ValueState<T>> {
+      using Impl = ValueStateImpl<T, decltype(kind)>;
+      auto h = std::make_unique<Impl>(b, d);
+      inspect_cell<typename Impl::Cell>(b, d.name, d.ttl, [](const T& v) -> const T& { return v; });
+      return h;
+    });
   });
 }
 template <class T>
 ListState<T>& open_state(KeyedStateBackend& b, const ListStateDescriptor<T>& d) {
   return *b.cached_handle<ListState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("list", d.ttl.enabled()));
-    auto h = std::make_unique<ListStateImpl<T>>(b, d);
-    auto& cells = key_cells<std::vector<TtlCell<T>>>(b, d.name);
-    auto render = [&cells, t = Ttl(b, d.ttl)] {
-      auto* list = cells.find();
-      if (!list) return std::string("null");
-      std::string out = "[";
-      bool first = true;
-      for (const auto& c : *list) {
-        if (t.expired(c.expires)) continue;
-        if (!first) out += ',';
-        first = false;
-        write_json(out, c.value);
-      }
-      return first ? std::string("null") : out + "]";
-    };
-    b.add_inspector(d.name, {render, [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
-    return h;
+    return with_cell(d.ttl, [&](auto kind) -> std::unique_ptr<ListState<T>> {
+      using Impl = ListStateImpl<T, decltype(kind)>;
+      auto h = std::make_unique<Impl>(b, d);
+      auto& cells = key_cells<std::vector<typename Impl::Cell>>(b, d.name);
+      auto render = [&cells, t = Ttl(b, d.ttl)] {
+        auto* list = cells.find();
+        if (!list) return std::string("null");
+        std::string out = "[";
+        bool first = true;
+        for (const auto& c : *list) {
+          if (t.expired(c.expires)) continue;
+          if (!first) out += ',';
+          first = false;
+          write_json(out, c.value);
+        }
+        return first ? std::string("null") : out + "]";
+      };
+      b.add_inspector(d.name, {render, [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
+      return h;
+    });
   });
 }
 template <class K, class V>
 MapState<K, V>& open_state(KeyedStateBackend& b, const MapStateDescriptor<K, V>& d) {
   return *b.cached_handle<MapState<K, V>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<K, V>("map", d.ttl.enabled()));
-    auto h = std::make_unique<MapStateImpl<K, V>>(b, d);
-    auto& cells = map_cells<std::pair<K, TtlCell<V>>>(b, d.name);
-    auto render = [&cells, t = Ttl(b, d.ttl)] {
-      std::string out = "[";
-      bool first = true;
-      cells.visit([&](std::string_view, std::pair<K, TtlCell<V>>& e) {
-        if (t.expired(e.second.expires)) return Visit::keep;
-        if (!first) out += ',';
-        first = false;
-        out += '[';
-        write_json(out, e.first);
-        out += ',';
-        write_json(out, e.second.value);
-        out += ']';
-        return Visit::keep;
-      });
-      return first ? std::string("null") : out + "]";
-    };
-    b.add_inspector(d.name, {render, [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
-    return h;
+    return with_cell(d.ttl, [&](auto kind) -> std::unique_ptr<MapState<K, V>> {
+      using Impl = MapStateImpl<K, V, decltype(kind)>;
+      using Entry = typename Impl::Entry;
+      auto h = std::make_unique<Impl>(b, d);
+      auto& cells = map_cells<Entry>(b, d.name);
+      auto render = [&cells, t = Ttl(b, d.ttl)] {
+        std::string out = "[";
+        bool first = true;
+        cells.visit([&](std::string_view, Entry& e) {
+          if (t.expired(e.second.expires)) return Visit::keep;
+          if (!first) out += ',';
+          first = false;
+          out += '[';
+          write_json(out, e.first);
+          out += ',';
+          write_json(out, e.second.value);
+          out += ']';
+          return Visit::keep;
+        });
+        return first ? std::string("null") : out + "]";
+      };
+      b.add_inspector(d.name, {render, [&cells](const KeyedStateBackend::KeyVisitor& fn) { cells.keys(fn); }});
+      return h;
+    });
   });
 }
 template <class T>
 ReducingState<T>& open_state(KeyedStateBackend& b, const ReducingStateDescriptor<T>& d) {
   return *b.cached_handle<ReducingState<T>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<T>("reducing", d.ttl.enabled()));
-    auto h = std::make_unique<ReducingStateImpl<T>>(b, d);
-    inspect_cell<T>(b, d.name, d.ttl, [](const T& v) -> const T& { return v; });
-    return h;
+    return with_cell(d.ttl, [&](auto kind) -> std::unique_ptr<ReducingState<T>> {
+      using Impl = ReducingStateImpl<T, decltype(kind)>;
+      auto h = std::make_unique<Impl>(b, d);
+      inspect_cell<typename Impl::Cell>(b, d.name, d.ttl, [](const T& v) -> const T& { return v; });
+      return h;
+    });
   });
 }
 template <class In, class Acc, class Out>
@@ -846,9 +911,13 @@ AggregatingState<In, Out>& open_state(KeyedStateBackend& b,
                                       const AggregatingStateDescriptor<In, Acc, Out>& d) {
   return *b.cached_handle<AggregatingState<In, Out>>(d.name, [&] {
     b.declare_state(d.name, state_fingerprint<Acc>("aggregating", d.ttl.enabled()));
-    auto h = std::make_unique<AggregatingStateImpl<In, Acc, Out>>(b, d);
-    inspect_cell<Acc>(b, d.name, d.ttl, [fn = d.function](const Acc& acc) { return fn->get_result(acc); });
-    return h;
+    return with_cell(d.ttl, [&](auto kind) -> std::unique_ptr<AggregatingState<In, Out>> {
+      using Impl = AggregatingStateImpl<In, Acc, Out, decltype(kind)>;
+      auto h = std::make_unique<Impl>(b, d);
+      inspect_cell<typename Impl::Cell>(b, d.name, d.ttl,
+                                        [fn = d.function](const Acc& acc) { return fn->get_result(acc); });
+      return h;
+    });
   });
 }
 

@@ -1,6 +1,8 @@
 // actors/sorter.cpp — the external merge sort: buffer, sorted runs in spill files, merges under the memory budget.
 #include "actors/sorter.hpp"
 
+#include "checkpoint/work_directory.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,7 +43,7 @@ int64_t get_i64(const char* p) {
 /// compares the keys' first 8 bytes as memcmp would.
 uint64_t prefix_of(std::string_view key) {
   unsigned char b[8] = {};
-  std::memcpy(b, key.data(), std::min<size_t>(8, key.size()));
+  if (!key.empty()) std::memcpy(b, key.data(), std::min<size_t>(8, key.size()));
   uint64_t p = 0;
   for (unsigned char c : b) p = (p << 8) | c;
   return p;
@@ -241,8 +243,8 @@ void Sorter::add(std::string_view key, int64_t timestamp, std::string_view paylo
   put_u32(p, uint32_t(key.size()));
   put_u32(p + 4, uint32_t(payload.size() + more.size()));
   put_i64(p + 8, timestamp);
-  std::memcpy(p + header_bytes, key.data(), key.size());
-  std::memcpy(p + header_bytes + key.size(), payload.data(), payload.size());
+  if (!key.empty()) std::memcpy(p + header_bytes, key.data(), key.size());
+  if (!payload.empty()) std::memcpy(p + header_bytes + key.size(), payload.data(), payload.size());
   if (!more.empty()) std::memcpy(p + header_bytes + key.size() + payload.size(), more.data(), more.size());
   index_.push_back({prefix_of(key), timestamp, uint64_t(at) | (std::min<uint64_t>(key.size(), 0xffff) << at_bits)});
   ++stats_.records;
@@ -278,15 +280,7 @@ void Sorter::open_memory_runs() {
 }
 
 std::filesystem::path Sorter::new_run_path() {
-  if (spill_dir_.empty()) {
-    static std::atomic<uint64_t> sorters{0};
-    auto dir = options_.dir / ("sort-" + std::to_string(::getpid()) + "-" + std::to_string(sorters++));
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec)
-      throw JobError("BATCH sort could not create its spill directory '" + dir.string() + "': " + ec.message());
-    spill_dir_ = dir;
-  }
+  if (spill_dir_.empty()) spill_dir_ = checkpoint::new_work_directory(options_.dir, "sort-", "A sort that spills");
   return spill_dir_ / ("run-" + std::to_string(next_run_++));
 }
 

@@ -40,6 +40,7 @@
 #include "sluice/detail/state_impl.hpp"
 #include "sluice/error.hpp"
 #include "checkpoint/fault_injection.hpp"
+#include "checkpoint/work_directory.hpp"
 
 namespace sluice::checkpoint {
 
@@ -211,50 +212,6 @@ std::string prefix_end(std::string_view prefix) {
 }
 
 
-/// A new directory under `base` that no other backend (of this or another process) uses.
-/// Removes working directories of processes that no longer run (killed with -9, say): they
-/// are per-run copies that nothing will read again. Once per base directory and process.
-void remove_stale_directories(const std::string& base) {
-  static std::mutex mu;
-  static std::set<std::string> swept;
-  std::lock_guard<std::mutex> l(mu);
-  if (!swept.insert(base).second) return;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
-    auto name = entry.path().filename().string();
-    if (name.rfind("rocksdb-", 0) != 0) continue;
-    auto dash = name.find('-', 8);
-    if (dash == std::string::npos) continue;
-    pid_t pid = 0;
-    try {
-      pid = pid_t(std::stol(name.substr(8, dash - 8)));
-    } catch (const std::exception&) {
-      continue;
-    }
-    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
-    std::error_code rm;
-    std::filesystem::remove_all(entry.path(), rm);
-  }
-}
-
-std::filesystem::path new_working_directory(const std::string& base) {
-  static std::atomic<uint64_t> next{0};
-  std::error_code ec;
-  std::filesystem::create_directories(base, ec);
-  if (ec)
-    throw JobError("RocksDB state backend could not create its base directory '" + base +
-                   "': " + ec.message());
-  remove_stale_directories(base);
-  for (;;) {
-    auto dir = std::filesystem::path(base) /
-               ("rocksdb-" + std::to_string(::getpid()) + "-" + std::to_string(next++));
-    if (std::filesystem::create_directory(dir, ec)) return dir;
-    if (ec)
-      throw JobError("RocksDB state backend could not create its working directory '" +
-                     dir.string() + "': " + ec.message());
-  }
-}
-
 /// One sentence naming the directory, the operation, the state and RocksDB's status.
 [[noreturn]] void fail(const std::filesystem::path& dir, const std::string& what, const std::string& state,
                        const rocksdb::Status& s) {
@@ -399,7 +356,7 @@ struct RocksDbKeyedStateBackend::Store {
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const std::string& base_dir,
                                                    std::function<int64_t()> now, size_t cache_bytes)
     : CheckpointableBackend(std::move(now)),
-      dir_(new_working_directory(base_dir)),
+      dir_(new_work_directory(base_dir, "rocksdb-", "RocksDB state backend")),
       store_(std::make_shared<Store>()),
       cache_(cache_bytes, [this](int space, std::string_view key, const RecordCache::Entry& e) {
         auto& st = *store_;

@@ -3,7 +3,11 @@
 
 #include "actors/sorter.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -141,11 +145,34 @@ TEST_CASE("the sort refuses a spill directory it cannot create and use out of or
   Sorter s({dir.path() / "not-a-dir", 128 << 10, 64});
   auto in = rows(50'000, 1'000, 5);
   CHECK_THROWS_WITH(([&] { for (const auto& r : in) s.add(r.key, r.timestamp, r.payload); }()),
-                    Catch::Contains("could not create its spill directory") && Catch::Contains("not-a-dir"));
+                    Catch::Contains("could not create its base directory") && Catch::Contains("not-a-dir"));
   Sorter t({dir.path(), 1 << 20, 64});
   Sorter::Record r;
   CHECK_THROWS_WITH(t.next(r), Catch::Contains("read before its input ended"));
   t.finish();
   CHECK_FALSE(t.next(r));
   CHECK_THROWS_WITH(t.add("k", 0, "v"), Catch::Contains("after its input ended"));
+}
+
+TEST_CASE("a sort that spills removes the spill directories of processes that no longer run", "[sorter]") {
+  test_support::TempDir dir;
+  pid_t dead = ::fork();  // a process that ended: its pid names no running process
+  if (dead == 0) ::_exit(0);
+  REQUIRE(dead > 0);
+  ::waitpid(dead, nullptr, 0);
+  auto left = dir.path() / ("sort-" + std::to_string(dead) + "-7");
+  auto own = dir.path() / ("sort-" + std::to_string(::getpid()) + "-999");
+  auto running = dir.path() / "sort-1-0";  // init runs
+  for (const auto& d : {left, own, running}) {
+    std::filesystem::create_directories(d);
+    std::ofstream(d / "run-0") << "spilled";
+  }
+  {
+    Sorter s({dir.path(), 128 << 10, 64});
+    for (const auto& r : rows(50'000, 1'000, 5)) s.add(r.key, r.timestamp, r.payload);
+    REQUIRE(s.stats().runs > 0);
+    CHECK_FALSE(std::filesystem::exists(left));
+  }
+  CHECK(std::filesystem::exists(own));
+  CHECK(std::filesystem::exists(running));
 }

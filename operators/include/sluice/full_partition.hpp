@@ -242,10 +242,16 @@ class PartitionRecords {
     using reference = T&;
     iterator() = default;
     explicit iterator(PartitionRecords* records) : records_(records) { ++*this; }
-    T& operator*() { return current_; }
-    T* operator->() { return &current_; }
+    T& operator*() { return *current_; }
+    T* operator->() { return &*current_; }
     iterator& operator++() {
-      if (records_ && !records_->next(current_)) records_ = nullptr;
+      if (!records_) return *this;
+      std::string_view bytes;
+      if (!records_->held_->next(bytes)) {
+        records_ = nullptr;
+        return *this;
+      }
+      current_.emplace(decode_from_bytes<T>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
       return *this;
     }
     bool operator==(const iterator& o) const { return records_ == o.records_; }
@@ -253,7 +259,7 @@ class PartitionRecords {
 
    private:
     PartitionRecords* records_ = nullptr;
-    T current_{};
+    std::optional<T> current_;  // T need not be default-constructible
   };
   /// Reads on from where the last reading stopped: the records can be read once.
   iterator begin() { return iterator(this); }
@@ -265,6 +271,7 @@ class PartitionRecords {
 
 template <class T, class Out, class F>
 void detail::MapPartitionOperator<T, Out, F>::emit() {
+  if (!held_) return;  // emitted already
   collector_.out = this->out_;
   collector_.timestamp = this->last_;
   guarded(this->ctx_, [&] {

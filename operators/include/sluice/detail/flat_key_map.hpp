@@ -27,10 +27,7 @@ class KeyBytes {
     o.raw_[last] = 0;
   }
   KeyBytes& operator=(const KeyBytes& o) {
-    if (this != &o) {
-      release();
-      set(o.view());
-    }
+    if (this != &o) *this = KeyBytes(o);  // allocates before it lets go of its own
     return *this;
   }
   KeyBytes& operator=(KeyBytes&& o) noexcept {
@@ -87,8 +84,8 @@ class KeyBytes {
 /// holding 32 bits of its key's hash, the key (KeyBytes: short keys in place) and the value,
 /// so a lookup usually touches one slot where a node-based std::unordered_map touches a
 /// bucket and then a node (two cache misses per lookup of a large keyed state). A key's home
-/// slot is its hash scaled to the capacity, which grows by half (not doubling), so the
-/// table stays between 58 % and 88 % full once it has grown. Erasing shifts the entries that
+/// slot is its hash scaled to the capacity, which grows by half (not doubling), so a table
+/// that only grew is between 58 % and 88 % full (it does not shrink when entries go). Erasing shifts the entries that
 /// follow back, so no tombstones pile up. Values move when the map grows or an entry is
 /// erased: a pointer to one lasts until the next insertion or erasure.
 template <class V>
@@ -116,8 +113,8 @@ class FlatKeyMap {
       if (s.hash == h && s.key.view() == key) return s.value;
     }
     auto& s = slots_[i];
+    s.key = KeyBytes(key);  // may throw: the slot stays free until it has its key
     s.hash = h;
-    s.key = KeyBytes(key);
     ++size_;
     return s.value;
   }
@@ -235,8 +232,9 @@ class SortedEntries {
     auto it = lower(uk);
     if (it != small_.end() && it->first.view() == uk) return it->second;
     if (small_.size() < large) return small_.insert(it, {KeyBytes(uk), V{}})->second;
-    large_ = std::make_unique<Large>();
-    for (auto& [k, v] : small_) large_->emplace_hint(large_->end(), std::string(k.view()), std::move(v));
+    auto map = std::make_unique<Large>();  // filled before it replaces the array: a throw loses nothing
+    for (const auto& [k, v] : small_) map->emplace_hint(map->end(), std::string(k.view()), v);
+    large_ = std::move(map);
     small_ = {};
     return (*this)[uk];
   }
@@ -272,7 +270,21 @@ class SortedEntries {
       }
       return;
     }
-    std::erase_if(small_, [&](Entry& e) { return f(e.first.view(), e.second); });
+    // In order, and whole if `f` throws: the entries kept so far close up, the rest stay.
+    size_t kept = 0, i = 0;
+    try {
+      for (; i < small_.size(); ++i) {
+        if (f(small_[i].first.view(), small_[i].second)) continue;
+        if (kept != i) small_[kept] = std::move(small_[i]);
+        ++kept;
+      }
+    } catch (...) {
+      for (; i < small_.size(); ++i, ++kept)
+        if (kept != i) small_[kept] = std::move(small_[i]);
+      small_.resize(kept);
+      throw;
+    }
+    small_.resize(kept);
   }
   /// Memory of one entry held in the array.
   static constexpr size_t entry_bytes() { return sizeof(Entry); }

@@ -280,7 +280,7 @@ void Sorter::open_memory_runs() {
 }
 
 std::filesystem::path Sorter::new_run_path() {
-  if (spill_dir_.empty()) spill_dir_ = checkpoint::new_work_directory(options_.dir, "sort-", "A sort that spills");
+  if (spill_dir_.empty()) spill_dir_ = checkpoint::new_work_directory(options_.dir, "sluice-sort-", "A sort that spills");
   return spill_dir_ / ("run-" + std::to_string(next_run_++));
 }
 

@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -16,7 +14,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
-#include <set>
 #include <sstream>
 #include <system_error>
 #include <thread>

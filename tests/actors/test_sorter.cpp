@@ -160,13 +160,16 @@ TEST_CASE("a sort that spills removes the spill directories of processes that no
   if (dead == 0) ::_exit(0);
   REQUIRE(dead > 0);
   ::waitpid(dead, nullptr, 0);
-  auto left = dir.path() / ("sort-" + std::to_string(dead) + "-7");
-  auto own = dir.path() / ("sort-" + std::to_string(::getpid()) + "-999");
-  auto running = dir.path() / "sort-1-0";  // init runs
-  for (const auto& d : {left, own, running}) {
+  auto left = dir.path() / ("sluice-sort-" + std::to_string(dead) + "-7");
+  auto own = dir.path() / ("sluice-sort-" + std::to_string(::getpid()) + "-999");
+  auto running = dir.path() / "sluice-sort-1-0";  // init runs
+  auto other = dir.path() / ("sluice-sort-" + std::to_string(dead) + "-report");  // not of this shape
+  for (const auto& d : {left, own, running, other}) {
     std::filesystem::create_directories(d);
     std::ofstream(d / "run-0") << "spilled";
   }
+  auto file = dir.path() / ("sluice-sort-" + std::to_string(dead) + "-8");  // a file, not a directory
+  std::ofstream(file) << "someone's";
   {
     Sorter s({dir.path(), 128 << 10, 64});
     for (const auto& r : rows(50'000, 1'000, 5)) s.add(r.key, r.timestamp, r.payload);
@@ -175,4 +178,6 @@ TEST_CASE("a sort that spills removes the spill directories of processes that no
   }
   CHECK(std::filesystem::exists(own));
   CHECK(std::filesystem::exists(running));
+  CHECK(std::filesystem::exists(other));
+  CHECK(std::filesystem::exists(file));
 }

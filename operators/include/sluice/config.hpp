@@ -112,7 +112,7 @@ struct ExecutionConfig {
   /// its subtasks in waves. 0 (the default): no limit.
   int slots = 0;
   /// BATCH: where blocking partitions go (a directory per job below it, removed when the job
-  /// ends); in STREAMING, where a map_partition spills (a `sort-<pid>-<n>` directory, removed
+  /// ends); in STREAMING, where a map_partition spills (a `sluice-sort-<pid>-<n>` directory, removed
   /// with it, or by the next process when this one was killed). Empty (the default):
   /// state_dir, else the system's temporary directory.
   std::string batch_dir;

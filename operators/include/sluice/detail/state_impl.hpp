@@ -551,7 +551,7 @@ KeyCells<V>& key_cells(KeyedStateBackend& b, const std::string& name) {
     });
   auto* t = b.heap_table(name, [&] { return std::make_unique<HeapKeyCells<V>>(b); });
   auto* cells = dynamic_cast<HeapKeyCells<V>*>(t);
-  if (!cells) throw JobError("state '" + name + "' was opened before with another type");
+  if (!cells) throw JobError("state '" + name + "' was opened before with another type or TTL");
   return *cells;
 }
 
@@ -563,7 +563,7 @@ MapCells<V>& map_cells(KeyedStateBackend& b, const std::string& name) {
     });
   auto* t = b.heap_table(name, [&] { return std::make_unique<HeapMapCells<V>>(b); });
   auto* cells = dynamic_cast<HeapMapCells<V>*>(t);
-  if (!cells) throw JobError("state '" + name + "' was opened before with another type");
+  if (!cells) throw JobError("state '" + name + "' was opened before with another type or TTL");
   return *cells;
 }
 

@@ -38,24 +38,24 @@ class RuntimeLog {
   }
   /// Each sort logged: the records it sorted and the spill files it wrote.
   std::vector<std::pair<int64_t, int64_t>> sorts() const {
-    std::vector<std::pair<int64_t, int64_t>> out;
-    std::string text = text_.str();
-    std::regex line("sorted ([0-9]+) records by key \\(([0-9]+) spill files");
-    for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it)
-      out.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
-    return out;
+    return numbers("sorted ([0-9]+) records by key \\(([0-9]+) spill files");
   }
   /// Each full-partition map's partition logged: the records it held and the spill files.
   std::vector<std::pair<int64_t, int64_t>> held() const {
+    return numbers("held ([0-9]+) records of '[^']*' \\(([0-9]+) spill files");
+  }
+
+ private:
+  /// The two numbers `pattern` captures, in every line that has it.
+  std::vector<std::pair<int64_t, int64_t>> numbers(const char* pattern) const {
     std::vector<std::pair<int64_t, int64_t>> out;
     std::string text = text_.str();
-    std::regex line("held ([0-9]+) records of '[^']*' \\(([0-9]+) spill files");
+    std::regex line(pattern);
     for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it)
       out.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
     return out;
   }
 
- private:
   std::shared_ptr<spdlog::logger> logger_;
   spdlog::level::level_enum was_;
   std::vector<spdlog::level::level_enum> sink_levels_;

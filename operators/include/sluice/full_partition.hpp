@@ -226,9 +226,9 @@ class PartitionRecords {
   explicit PartitionRecords(SpillBuffer& held) : held_(&held) {}
   /// The next record into `out`; false after the last.
   bool next(T& out) {
-    std::string_view bytes;
-    if (!held_->next(bytes)) return false;
-    out = decode_from_bytes<T>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    auto v = take();
+    if (!v) return false;
+    out = std::move(*v);
     return true;
   }
 
@@ -245,13 +245,7 @@ class PartitionRecords {
     T& operator*() { return *current_; }
     T* operator->() { return &*current_; }
     iterator& operator++() {
-      if (!records_) return *this;
-      std::string_view bytes;
-      if (!records_->held_->next(bytes)) {
-        records_ = nullptr;
-        return *this;
-      }
-      current_.emplace(decode_from_bytes<T>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+      if (records_ && !(current_ = records_->take())) records_ = nullptr;
       return *this;
     }
     bool operator==(const iterator& o) const { return records_ == o.records_; }
@@ -266,6 +260,12 @@ class PartitionRecords {
   iterator end() { return iterator(); }
 
  private:
+  /// The next record decoded; none after the last.
+  std::optional<T> take() {
+    std::string_view bytes;
+    if (!held_->next(bytes)) return std::nullopt;
+    return decode_from_bytes<T>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  }
   SpillBuffer* held_;
 };
 

@@ -48,35 +48,27 @@ decltype(auto) with_cell(const StateTtl& ttl, F&& f) {
   return f(Lasting{});
 }
 
+/// Both cells encode as the time they expire, then the value; a PlainCell drops a time read
+/// back (kept while the state had a TTL: it no longer expires).
+template <class Cell>
+struct CellCodec {
+  static void encode(const Cell& c, ByteWriter& w) {
+    Codec<int64_t>::encode(c.expires, w);
+    Codec<decltype(c.value)>::encode(c.value, w);
+  }
+  static Cell decode(ByteReader& r) {
+    Cell c;
+    c.set_expires(Codec<int64_t>::decode(r));
+    c.value = Codec<decltype(c.value)>::decode(r);
+    return c;
+  }
+};
 }  // namespace sluice::detail
 
 template <class V>
-struct sluice::Codec<sluice::detail::TtlCell<V>> {
-  static void encode(const sluice::detail::TtlCell<V>& c, ByteWriter& w) {
-    Codec<int64_t>::encode(c.expires, w);
-    Codec<V>::encode(c.value, w);
-  }
-  static sluice::detail::TtlCell<V> decode(ByteReader& r) {
-    sluice::detail::TtlCell<V> c;
-    c.expires = Codec<int64_t>::decode(r);
-    c.value = Codec<V>::decode(r);
-    return c;
-  }
-};
-
+struct sluice::Codec<sluice::detail::TtlCell<V>> : sluice::detail::CellCodec<sluice::detail::TtlCell<V>> {};
 template <class V>
-struct sluice::Codec<sluice::detail::PlainCell<V>> {
-  static void encode(const sluice::detail::PlainCell<V>& c, ByteWriter& w) {
-    Codec<int64_t>::encode(c.expires, w);
-    Codec<V>::encode(c.value, w);
-  }
-  static sluice::detail::PlainCell<V> decode(ByteReader& r) {
-    sluice::detail::PlainCell<V> c;
-    (void)Codec<int64_t>::decode(r);  // a time kept while the state had a TTL: it no longer expires
-    c.value = Codec<V>::decode(r);
-    return c;
-  }
-};
+struct sluice::Codec<sluice::detail::PlainCell<V>> : sluice::detail::CellCodec<sluice::detail::PlainCell<V>> {};
 
 namespace sluice::detail {
 
